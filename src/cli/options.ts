@@ -1,0 +1,22 @@
+// Options every command shares, and parsers for option values.
+import { InvalidArgumentError, type Command } from 'commander';
+
+export interface GlobalOptions {
+  kubeconfig?: string;
+  context?: string;
+}
+
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a Go-style duration (500ms, 5s, 1m30s, 2h) into milliseconds. */
+export function parseDuration(value: string): number {
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value) {
+    throw new InvalidArgumentError(`"${value}" is not a duration (examples: 500ms, 5s, 1m30s, 2h)`);
+  }
+  return parts.reduce((total, p) => total + Number(p[1]) * (units[p[2] ?? 's'] ?? 0), 0);
+}

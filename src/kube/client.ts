@@ -1,0 +1,114 @@
+// A small REST client for the Kubernetes API on top of a kubeconfig's credentials.
+//
+// Cairn talks to the API server with raw paths (lists at an exact resourceVersion, discovery of every
+// group, paged lists of any resource), so this client speaks paths and JSON rather than generated types.
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ClusterUnreachableError, KubeApiError, KubeConfigError } from './errors.ts';
+
+export interface KubeRequest {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal | undefined;
+}
+
+export interface KubeResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** The answer of GET /version. */
+export interface ServerVersion {
+  major: string;
+  minor: string;
+  gitVersion: string;
+  gitCommit: string;
+  buildDate: string;
+  goVersion: string;
+  platform: string;
+}
+
+interface StatusObject {
+  kind?: string;
+  reason?: string;
+  message?: string;
+}
+
+function abortReason(signal: AbortSignal | undefined, fallback: Error): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : fallback;
+}
+
+export class KubeClient {
+  readonly server: string;
+  private readonly kc: KubeConfig;
+
+  constructor(kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (cluster === null) throw new KubeConfigError('the kubeconfig has no current cluster');
+    this.kc = kc;
+    this.server = cluster.server.replace(/\/+$/, '');
+  }
+
+  /** Sends one request; resolves with any HTTP status, rejects only when the server cannot be reached. */
+  async send(req: KubeRequest): Promise<KubeResponse> {
+    const url = new URL(this.server + req.path);
+    for (const [key, value] of Object.entries(req.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const options: RequestOptions = { method: req.method ?? 'GET', headers: { Accept: 'application/json' } };
+    await this.kc.applyToHTTPSOptions(options);
+    let payload: Buffer | undefined;
+    if (req.body !== undefined) {
+      payload = Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body));
+      options.headers = {
+        ...options.headers,
+        'Content-Type': req.contentType ?? 'application/json',
+        'Content-Length': payload.length,
+      };
+    }
+    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    return new Promise<KubeResponse>((resolve, reject) => {
+      const r = send(url, { ...options, ...(req.signal ? { signal: req.signal } : {}) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', (cause) => reject(new ClusterUnreachableError(this.server, { cause })));
+      });
+      r.on('error', (cause) => {
+        const aborted = req.signal?.aborted === true;
+        reject(
+          aborted ? abortReason(req.signal, cause) : new ClusterUnreachableError(this.server, { cause }),
+        );
+      });
+      r.end(payload);
+    });
+  }
+
+  /** Sends a request and parses the JSON answer; a non-2xx status becomes a KubeApiError. */
+  async json<T>(req: KubeRequest): Promise<T> {
+    const res = await this.send(req);
+    const method = req.method ?? 'GET';
+    if (res.status < 200 || res.status > 299) {
+      let status: StatusObject;
+      try {
+        status = JSON.parse(res.body.toString('utf8')) as StatusObject;
+      } catch {
+        status = { message: res.body.toString('utf8').slice(0, 200) };
+      }
+      throw new KubeApiError(method, req.path, res.status, status.reason, status.message ?? 'no message');
+    }
+    return JSON.parse(res.body.toString('utf8')) as T;
+  }
+
+  serverVersion(options: { signal?: AbortSignal | undefined } = {}): Promise<ServerVersion> {
+    return this.json<ServerVersion>({ path: '/version', signal: options.signal });
+  }
+}

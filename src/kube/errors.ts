@@ -1,0 +1,35 @@
+// Typed errors of Kubernetes access: one class per condition, with the fields a caller needs.
+
+/** The kubeconfig could not be found, read or used. */
+export class KubeConfigError extends Error {
+  override readonly name = 'KubeConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The API server could not be reached at all (connection refused, DNS, TLS, timeout). */
+export class ClusterUnreachableError extends Error {
+  override readonly name = 'ClusterUnreachableError';
+  constructor(
+    readonly server: string,
+    options: { cause: unknown },
+  ) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`cannot reach the API server ${server}: ${reason}`, options);
+  }
+}
+
+/** The API server answered with an error status. `reason` is the Status object's reason, if any. */
+export class KubeApiError extends Error {
+  override readonly name = 'KubeApiError';
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly reason: string | undefined,
+    message: string,
+  ) {
+    super(`${method} ${path}: ${status}${reason ? ` ${reason}` : ''}: ${message}`);
+  }
+}

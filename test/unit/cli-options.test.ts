@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseDuration } from '../../src/cli/options.ts';
+import { parseOutputFormat } from '../../src/cli/output.ts';
+
+describe('parseDuration', () => {
+  it('reads Go-style durations into milliseconds', () => {
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('5s'), 5000);
+    assert.equal(parseDuration('1m30s'), 90_000);
+    assert.equal(parseDuration('2h'), 7_200_000);
+    assert.equal(parseDuration('1.5s'), 1500);
+  });
+
+  it('refuses what is not a duration, naming the value', () => {
+    for (const bad of ['', '5', 'five seconds', '5s junk', '-1s']) {
+      assert.throws(() => parseDuration(bad), new RegExp(`"${bad}" is not a duration`));
+    }
+  });
+});
+
+describe('parseOutputFormat', () => {
+  it('accepts table, json and yaml', () => {
+    for (const format of ['table', 'json', 'yaml']) assert.equal(parseOutputFormat(format), format);
+  });
+
+  it('refuses anything else, naming the value', () => {
+    assert.throws(() => parseOutputFormat('xml'), /--output must be one of table, json, yaml, got "xml"/);
+  });
+});

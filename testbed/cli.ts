@@ -1,0 +1,297 @@
+// `npm run -s testbed -- up|down|env|status [--clusters N]`
+//
+// up      builds what is missing (cached by version), starts what is not running, and prints only shell
+//         exports on standard output: eval "$(npm run -s testbed -- up)". Progress goes to standard error.
+// env     prints the same exports for the running testbed.
+// down    stops every process the testbed started, by process id, and removes its state.
+// status  says what runs.
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  closeSync,
+  unlinkSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { clusterReady, serverVersion, startCluster, type ClusterState } from './lib/cluster.ts';
+import { isRunning, stopProcess, type ProcessRecord } from './lib/process.ts';
+import { startAzurite, startFakeGcs, startMinio, type StoreState } from './lib/stores.ts';
+
+const testbedDir = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(testbedDir, '..');
+const stateDir = resolve(process.env.CAIRN_TESTBED_STATE ?? join(repoRoot, '.testbed'));
+const stateFile = join(stateDir, 'state.json');
+const clusterNames = ['a', 'b'];
+
+interface TestbedState {
+  version: 1;
+  binaries: Record<string, string>;
+  clusters: ClusterState[];
+  stores: StoreState[];
+}
+
+const log = (line: string) => process.stderr.write(`[testbed] ${line}\n`);
+
+function readState(): TestbedState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  return JSON.parse(readFileSync(stateFile, 'utf8')) as TestbedState;
+}
+
+function writeState(state: TestbedState): void {
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(`${stateFile}.tmp`, JSON.stringify(state, null, 2));
+  execFileSync('mv', [`${stateFile}.tmp`, stateFile]);
+}
+
+/** One `up` or `down` at a time per state directory. */
+async function withLock<T>(work: () => Promise<T>): Promise<T> {
+  mkdirSync(stateDir, { recursive: true });
+  const lock = join(stateDir, 'lock');
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx'));
+      writeFileSync(lock, String(process.pid));
+      break;
+    } catch {
+      const holder = Number(readFileSync(lock, 'utf8') || '0');
+      let alive: boolean;
+      try {
+        if (holder > 0) process.kill(holder, 0);
+        alive = holder > 0;
+      } catch {
+        alive = false;
+      }
+      if (!alive) {
+        unlinkSync(lock);
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`testbed is locked by pid ${holder} (${lock})`);
+      await sleep(500);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function build(): Record<string, string> {
+  const result = spawnSync('bash', [join(testbedDir, 'scripts', 'build.sh'), 'all'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`testbed build failed (exit ${result.status ?? result.signal})`);
+  const binaries: Record<string, string> = {};
+  for (const line of result.stdout.trim().split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) binaries[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  for (const name of ['kubernetes', 'etcd', 'minio', 'fake-gcs-server']) {
+    if (!binaries[name]) throw new Error(`testbed build did not report ${name}`);
+  }
+  return binaries;
+}
+
+function allProcesses(state: TestbedState): ProcessRecord[] {
+  return [...state.clusters.flatMap((c) => c.processes), ...state.stores.map((s) => s.process)];
+}
+
+async function stopAll(processes: ProcessRecord[]): Promise<void> {
+  await Promise.all(processes.map((p) => stopProcess(p)));
+}
+
+function required(binaries: Record<string, string>, name: string): string {
+  const dir = binaries[name];
+  if (!dir) throw new Error(`no ${name} binaries`);
+  return dir;
+}
+
+async function up(clusterCount: number): Promise<TestbedState> {
+  if (!Number.isInteger(clusterCount) || clusterCount < 1 || clusterCount > clusterNames.length) {
+    throw new Error(`--clusters must be 1 or 2, got ${clusterCount}`);
+  }
+  return withLock(async () => {
+    const previous = readState();
+    const binaries = build();
+    const state: TestbedState = { version: 1, binaries, clusters: [], stores: [] };
+
+    // Stores: keep the ones still running, start the rest.
+    const storeStarters: Record<StoreState['name'], () => Promise<StoreState>> = {
+      minio: () => startMinio({ dir: join(stateDir, 'minio'), bin: required(binaries, 'minio') }),
+      azurite: () => startAzurite({ dir: join(stateDir, 'azurite') }),
+      'fake-gcs-server': () =>
+        startFakeGcs({ dir: join(stateDir, 'fake-gcs-server'), bin: required(binaries, 'fake-gcs-server') }),
+    };
+    const storesStarted = Promise.all(
+      (Object.keys(storeStarters) as StoreState['name'][]).map(async (name) => {
+        const running = previous?.stores.find((s) => s.name === name);
+        if (running && isRunning(running.process)) return running;
+        log(`starting ${name}`);
+        return storeStarters[name]();
+      }),
+    );
+
+    // Clusters: keep a cluster whose every process runs and whose API server answers; otherwise
+    // stop what is left of it and start it afresh.
+    const clustersStarted = Promise.all(
+      clusterNames.slice(0, clusterCount).map(async (name) => {
+        const running = previous?.clusters.find((c) => c.name === name);
+        if (running && running.processes.every(isRunning) && (await clusterReady(running))) return running;
+        if (running) {
+          log(`cluster ${name}: not healthy, restarting it`);
+          await stopAll(running.processes);
+          rmSync(running.dir, { recursive: true, force: true });
+        }
+        return startCluster({
+          name,
+          dir: join(stateDir, `cluster-${name}`),
+          binaries: { kubernetes: required(binaries, 'kubernetes'), etcd: required(binaries, 'etcd') },
+          log,
+        });
+      }),
+    );
+    // Clusters beyond the requested count that already run are kept: `up` never stops anything.
+    const extra = (previous?.clusters ?? []).filter(
+      (c) => clusterNames.indexOf(c.name) >= clusterCount && c.processes.every(isRunning),
+    );
+
+    const results = await Promise.allSettled([storesStarted, clustersStarted]);
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (results[0].status === 'fulfilled') state.stores = results[0].value;
+    if (results[1].status === 'fulfilled') state.clusters = [...results[1].value, ...extra];
+    writeState(state);
+    if (failure) throw failure.reason;
+    if (!hasRestic())
+      log('warning: restic is not installed (apt-get install restic); tests that need it fail');
+    return state;
+  });
+}
+
+function hasRestic(): boolean {
+  return spawnSync('restic', ['version'], { stdio: 'ignore' }).status === 0;
+}
+
+function quote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+function exportsOf(state: TestbedState): string {
+  const env: Record<string, string> = {};
+  for (const store of state.stores) Object.assign(env, store.env);
+  const [a, b] = state.clusters;
+  if (a) env.KUBECONFIG = a.kubeconfig;
+  if (b) env.KUBECONFIG_B = b.kubeconfig;
+  env.CAIRN_TESTBED_STATE = stateDir;
+  const lines = Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`);
+  const kubeBin = state.binaries.kubernetes;
+  if (kubeBin) lines.push(`export PATH=${quote(kubeBin)}:"$PATH"`);
+  return lines.join('\n') + '\n';
+}
+
+async function down(): Promise<void> {
+  await withLock(async () => {
+    const state = readState();
+    if (!state) {
+      log('no testbed state; nothing to stop');
+      return;
+    }
+    const processes = allProcesses(state);
+    await stopAll(processes);
+    const survivors = processes.filter(isRunning);
+    if (survivors.length > 0) throw new Error(`still running: ${survivors.map((p) => p.pid).join(', ')}`);
+    log(`stopped ${processes.length} processes`);
+  });
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+async function status(): Promise<boolean> {
+  const state = readState();
+  if (!state) {
+    process.stdout.write('testbed: not running\n');
+    return false;
+  }
+  let healthy = true;
+  const rows: string[][] = [['COMPONENT', 'PID', 'STATE', 'DETAIL']];
+  for (const cluster of state.clusters) {
+    const ready = await clusterReady(cluster);
+    const version = ready ? await serverVersion(cluster) : '';
+    for (const p of cluster.processes) {
+      const running = isRunning(p);
+      healthy &&= running;
+      const detail = p.name.endsWith('kube-apiserver') ? `${cluster.server} ${version}`.trim() : '';
+      rows.push([p.name, String(p.pid), running ? 'running' : 'stopped', detail]);
+    }
+    healthy &&= ready;
+  }
+  for (const store of state.stores) {
+    const running = isRunning(store.process);
+    healthy &&= running;
+    rows.push([
+      store.name,
+      String(store.process.pid),
+      running ? 'running' : 'stopped',
+      `127.0.0.1:${store.port}`,
+    ]);
+  }
+  const restic = spawnSync('restic', ['version'], { encoding: 'utf8' });
+  rows.push(['restic', '-', restic.status === 0 ? 'installed' : 'missing', restic.stdout?.trim() ?? '']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const row of rows)
+    process.stdout.write(
+      row
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd() + '\n',
+    );
+  return healthy;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  let clusters = 1;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (arg === '--clusters') clusters = Number(rest[++i]);
+    else if (arg?.startsWith('--clusters=')) clusters = Number(arg.slice('--clusters='.length));
+    else throw new Error(`unknown argument ${arg}`);
+  }
+  switch (command) {
+    case 'up': {
+      const started = Date.now();
+      const state = await up(clusters);
+      process.stdout.write(exportsOf(state));
+      log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      return 0;
+    }
+    case 'env': {
+      const state = readState();
+      if (!state) throw new Error('the testbed is not running: npm run -s testbed -- up');
+      process.stdout.write(exportsOf(state));
+      return 0;
+    }
+    case 'down':
+      await down();
+      return 0;
+    case 'status':
+      return (await status()) ? 0 : 1;
+    default:
+      process.stderr.write('usage: npm run -s testbed -- up [--clusters 1|2] | env | down | status\n');
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (error: unknown) => {
+    log(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);
