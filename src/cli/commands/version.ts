@@ -1,6 +1,6 @@
 // `cairn version`: the client's version and, when a cluster is reachable, the server's Kubernetes version.
 import { Command, Option } from 'commander';
-import { KubeClient, loadKubeConfig, type ServerVersion } from '../../kube/index.ts';
+import type { ServerVersion } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { clientVersion } from '../version-info.ts';
@@ -37,6 +37,8 @@ Examples:
         if (!options.clientOnly) {
           const global = globalOptions(command);
           try {
+            // Loaded on demand: the Kubernetes client takes half a second to import.
+            const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
             const kc = loadKubeConfig({
               kubeconfig: global.kubeconfig,
               context: global.context,
