@@ -5,7 +5,10 @@
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import { ClusterUnreachableError, KubeApiError, KubeConfigError } from './errors.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';
 
 export interface KubeRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -13,6 +16,8 @@ export interface KubeRequest {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** The Accept header; application/json unless given. */
+  accept?: string;
   signal?: AbortSignal | undefined;
 }
 
@@ -44,24 +49,94 @@ function abortReason(signal: AbortSignal | undefined, fallback: Error): Error {
   return reason instanceof Error ? reason : fallback;
 }
 
+export interface KubeClientOptions {
+  /** Client-side rate limit (--client-qps, --client-burst). Default: 100 requests/s, bursts of 200. */
+  qps?: number | undefined;
+  burst?: number | undefined;
+  retry?: RetryOptions | undefined;
+  /** Told of every retry: what failed and how long the client waits. */
+  onRetry?: ((event: RetryEvent) => void) | undefined;
+  sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+}
+
+export interface RetryEvent {
+  method: string;
+  path: string;
+  attempt: number;
+  delayMs: number;
+  reason: string;
+}
+
+export const defaultClientQps = 100;
+export const defaultClientBurst = 200;
+
 export class KubeClient {
   readonly server: string;
   private readonly kc: KubeConfig;
+  private readonly limiter: RateLimiter;
+  private readonly retry: RetryOptions;
+  private readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, options: KubeClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (cluster === null) throw new KubeConfigError('the kubeconfig has no current cluster');
     this.kc = kc;
     this.server = cluster.server.replace(/\/+$/, '');
+    this.sleep = options.sleep ?? ((ms, signal) => sleepFor(ms, undefined, signal ? { signal } : {}));
+    this.limiter = new RateLimiter({
+      qps: options.qps ?? defaultClientQps,
+      burst: options.burst ?? defaultClientBurst,
+      sleep: this.sleep,
+    });
+    this.retry = options.retry ?? defaultRetry;
+    this.onRetry = options.onRetry;
   }
 
-  /** Sends one request; resolves with any HTTP status, rejects only when the server cannot be reached. */
+  /**
+   * Sends a request under the client's rate limit, repeating it on 429 (after Retry-After), 503, other 5xx
+   * and dropped connections where that is safe (see isRetryable). Resolves with the last answer, whatever
+   * its status; rejects when the server cannot be reached after every try.
+   */
   async send(req: KubeRequest): Promise<KubeResponse> {
+    const method = req.method ?? 'GET';
+    for (let attempt = 0; ; attempt++) {
+      await this.limiter.acquire(req.signal);
+      let outcome: { status: number; response: KubeResponse } | { error: unknown };
+      try {
+        const response = await this.sendOnce(req);
+        outcome = { status: response.status, response };
+      } catch (error) {
+        outcome = { error };
+      }
+      const last = attempt + 1 >= this.retry.attempts;
+      if (last || req.signal?.aborted || !isRetryable(method, outcome)) {
+        if ('response' in outcome) return outcome.response;
+        throw outcome.error;
+      }
+      const hint = 'response' in outcome ? retryAfterMs(outcome.response.headers['retry-after']) : undefined;
+      const delayMs = backoffMs(attempt, this.retry, hint);
+      const reason =
+        'response' in outcome
+          ? `status ${outcome.status}`
+          : outcome.error instanceof Error
+            ? outcome.error.message
+            : String(outcome.error);
+      this.onRetry?.({ method, path: req.path, attempt: attempt + 1, delayMs, reason });
+      await this.sleep(delayMs, req.signal);
+    }
+  }
+
+  /** One request, no retry; resolves with any HTTP status, rejects only when the server cannot be reached. */
+  private async sendOnce(req: KubeRequest): Promise<KubeResponse> {
     const url = new URL(this.server + req.path);
     for (const [key, value] of Object.entries(req.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const options: RequestOptions = { method: req.method ?? 'GET', headers: { Accept: 'application/json' } };
+    const options: RequestOptions = {
+      method: req.method ?? 'GET',
+      headers: { Accept: req.accept ?? 'application/json' },
+    };
     await this.kc.applyToHTTPSOptions(options);
     let payload: Buffer | undefined;
     if (req.body !== undefined) {

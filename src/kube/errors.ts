@@ -33,3 +33,14 @@ export class KubeApiError extends Error {
     super(`${method} ${path}: ${status}${reason ? ` ${reason}` : ''}: ${message}`);
   }
 }
+
+/** A resource name the cluster does not serve (--include-resources, --exclude-resources, ...). */
+export class UnknownResourceError extends Error {
+  override readonly name = 'UnknownResourceError';
+  constructor(
+    readonly input: string,
+    reason: string,
+  ) {
+    super(`unknown resource "${input}": ${reason}`);
+  }
+}

@@ -1,5 +1,34 @@
-// Kubernetes access: kubeconfig loading and a REST client for the API server.
-// Later: discovery, paged and point-in-time lists, apply with retries and rate limits, pod exec.
+// Kubernetes access: kubeconfig loading, a rate-limited, retrying REST client, discovery, resource-name
+// resolution, and paged point-in-time lists.
 export { loadKubeConfig, type KubeConfigOptions } from './config.ts';
-export { KubeClient, type KubeRequest, type KubeResponse, type ServerVersion } from './client.ts';
-export { ClusterUnreachableError, KubeApiError, KubeConfigError } from './errors.ts';
+export {
+  KubeClient,
+  defaultClientBurst,
+  defaultClientQps,
+  type KubeClientOptions,
+  type KubeRequest,
+  type KubeResponse,
+  type RetryEvent,
+  type ServerVersion,
+} from './client.ts';
+export {
+  collectionPath,
+  discover,
+  groupResourceOf,
+  type ApiResource,
+  type DiscoveryResult,
+} from './discovery.ts';
+export { ResourceMapper } from './resource-mapper.ts';
+export {
+  currentRevision,
+  defaultPageSize,
+  isRevisionUnavailable,
+  listItems,
+  listPages,
+  type ListOptions,
+  type ListPage,
+} from './list.ts';
+export type { KubeList, KubeObject, ObjectMeta } from './object.ts';
+export { RateLimiter, type RateLimiterOptions } from './rate-limit.ts';
+export { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';
+export { ClusterUnreachableError, KubeApiError, KubeConfigError, UnknownResourceError } from './errors.ts';
