@@ -194,7 +194,7 @@ describe('lists', () => {
     });
 
     // Wait until the writer has changed things, then read slowly, page by page, at the revision.
-    await eventually('the writer to make changes', async () => (writes >= 10 ? true : undefined));
+    await eventually('the writer to make changes', () => Promise.resolve(writes >= 10 ? true : undefined));
     const seen = [];
     for await (const page of listPages(client, configmaps, {
       namespace: ns,
