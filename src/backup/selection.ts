@@ -1,0 +1,196 @@
+// What a backup includes: the filters of a backup spec compiled against the cluster's served resources.
+//
+// Field meanings follow Velero's velero.io/v1 BackupSpec:
+// - includedNamespaces / excludedNamespaces: names or glob patterns (`*`, `?`, `[abc]`); empty includes = all.
+// - includedResources / excludedResources: any name kubectl accepts (plural, singular, short, kind,
+//   resource.group); `*` = all. Unknown names are errors, not silently ignored.
+// - includeClusterResources: undefined = auto (cluster-scoped objects only when related to the selection,
+//   or everything cluster-scoped when all namespaces are selected); true = every cluster-scoped resource
+//   that the resource filters admit; false = none.
+// - Nodes and events are never backed up unless named explicitly in includedResources.
+import type { ApiResource, ResourceMapper } from '../kube/index.ts';
+
+export interface SelectionSpec {
+  includedNamespaces?: string[] | undefined;
+  excludedNamespaces?: string[] | undefined;
+  includedResources?: string[] | undefined;
+  excludedResources?: string[] | undefined;
+  includeClusterResources?: boolean | undefined;
+  /** A label selector in the API server's string form (`app=web,tier!=db`). */
+  labelSelector?: string | undefined;
+  /** Objects matching any of these selectors are included (Velero's orLabelSelectors). */
+  orLabelSelectors?: string[] | undefined;
+  /** false is a shortcut for excluding secrets (Backup for GKE's includeSecrets). */
+  includeSecrets?: boolean | undefined;
+}
+
+/** A problem with the spec itself: the backup is FailedValidation and nothing is written. */
+export interface ValidationProblem {
+  field: string;
+  value: string;
+  message: string;
+}
+
+export interface Selection {
+  /** Namespaced resources to list, preferred versions. */
+  namespaced: ApiResource[];
+  /** Cluster-scoped resources to list in full (includeClusterResources=true, or all namespaces in auto mode). */
+  clusterScoped: ApiResource[];
+  /** Cluster-scoped resources whose related objects may still follow the selection in auto mode. */
+  relatedClusterScoped: ApiResource[];
+  /** Whether a namespace name is selected. */
+  namespaceSelected: (name: string) => boolean;
+  /** Whether the namespace filters select every namespace (then the Namespace objects are all included). */
+  allNamespaces: boolean;
+  /** The label selectors to list with: one list per selector, results merged; [undefined] = no selector. */
+  labelSelectors: (string | undefined)[];
+}
+
+/** Resources that are never backed up unless named in includedResources. */
+export const neverByDefault = new Set(['nodes', 'events', 'events.events.k8s.io']);
+
+const nameLike = /^[a-z0-9*?[\]-][a-z0-9.*?[\]-]*$/;
+
+/** Compiles a glob (`*`, `?`, `[...]`) into an anchored regular expression. */
+export function globToRegExp(glob: string): RegExp {
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] ?? '';
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) throw new SyntaxError('unclosed [');
+      source += `[${glob.slice(i + 1, end).replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else source += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+function compileNamespacePatterns(
+  field: string,
+  patterns: string[] | undefined,
+  problems: ValidationProblem[],
+): RegExp[] {
+  const out: RegExp[] = [];
+  for (const pattern of patterns ?? []) {
+    if (!nameLike.test(pattern)) {
+      problems.push({ field, value: pattern, message: 'not a namespace name or glob pattern' });
+      continue;
+    }
+    try {
+      out.push(globToRegExp(pattern));
+    } catch (error) {
+      problems.push({ field, value: pattern, message: (error as Error).message });
+    }
+  }
+  return out;
+}
+
+const selectorLike =
+  /^[A-Za-z0-9_./-]+\s*(=|==|!=)\s*[A-Za-z0-9_.-]*$|^!?[A-Za-z0-9_./-]+$|^[A-Za-z0-9_./-]+\s+(in|notin)\s+\([A-Za-z0-9_., -]*\)$/;
+
+/** Checks a label selector's syntax the way the API server parses it, one requirement at a time. */
+export function labelSelectorProblem(selector: string): string | undefined {
+  // Requirements are separated by commas outside parentheses.
+  const parts: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const c of selector) {
+    if (c === '(') depth++;
+    if (c === ')') depth--;
+    if (c === ',' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else current += c;
+  }
+  parts.push(current);
+  for (const part of parts) {
+    if (!selectorLike.test(part.trim())) return `"${part.trim()}" is not a label requirement`;
+  }
+  return undefined;
+}
+
+export function compileSelection(
+  spec: SelectionSpec,
+  mapper: ResourceMapper,
+): { selection?: Selection; problems: ValidationProblem[] } {
+  const problems: ValidationProblem[] = [];
+  const included = compileNamespacePatterns('includedNamespaces', spec.includedNamespaces, problems);
+  const excluded = compileNamespacePatterns('excludedNamespaces', spec.excludedNamespaces, problems);
+  const allNamespaces =
+    (included.length === 0 || (spec.includedNamespaces ?? []).includes('*')) && excluded.length === 0;
+  const namespaceSelected = (name: string) =>
+    (included.length === 0 || included.some((re) => re.test(name))) && !excluded.some((re) => re.test(name));
+
+  const resolveAll = (field: string, names: string[] | undefined) => {
+    const out = new Set<string>();
+    for (const name of names ?? []) {
+      if (name === '*') continue;
+      const found = mapper.tryResolve(name);
+      if (found) out.add(found.groupResource);
+      else problems.push({ field, value: name, message: 'the cluster serves no resource of that name' });
+    }
+    return out;
+  };
+  const includeAll =
+    (spec.includedResources ?? []).length === 0 || (spec.includedResources ?? []).includes('*');
+  const includedResources = resolveAll('includedResources', spec.includedResources);
+  const excludedResources = resolveAll('excludedResources', spec.excludedResources);
+  if (spec.includeSecrets === false) excludedResources.add('secrets');
+
+  const selectors = [spec.labelSelector, ...(spec.orLabelSelectors ?? [])].filter(
+    (s): s is string => s !== undefined,
+  );
+  for (const [i, selector] of selectors.entries()) {
+    const problem = labelSelectorProblem(selector);
+    const field = i === 0 && spec.labelSelector !== undefined ? 'labelSelector' : 'orLabelSelectors';
+    if (problem) problems.push({ field, value: selector, message: problem });
+  }
+  if (spec.labelSelector !== undefined && (spec.orLabelSelectors ?? []).length > 0) {
+    problems.push({
+      field: 'orLabelSelectors',
+      value: (spec.orLabelSelectors ?? []).join(' | '),
+      message: 'labelSelector and orLabelSelectors cannot be used together',
+    });
+  }
+  if (problems.length > 0) return { problems };
+
+  const admitted = (r: ApiResource) => {
+    if (!r.verbs.includes('list') || !r.verbs.includes('get')) return false;
+    if (excludedResources.has(r.groupResource)) return false;
+    if (includedResources.has(r.groupResource)) return true;
+    return includeAll && !neverByDefault.has(r.groupResource);
+  };
+  const candidates = mapper.preferred.filter(admitted);
+  const namespaced = candidates.filter((r) => r.namespaced);
+  const clusterCandidates = candidates.filter((r) => !r.namespaced);
+  const explicitlyNamed = (r: ApiResource) => includedResources.has(r.groupResource);
+
+  let clusterScoped: ApiResource[];
+  let relatedClusterScoped: ApiResource[];
+  if (spec.includeClusterResources === false) {
+    clusterScoped = [];
+    relatedClusterScoped = [];
+  } else if (spec.includeClusterResources === true) {
+    clusterScoped = clusterCandidates;
+    relatedClusterScoped = [];
+  } else {
+    // Auto: everything cluster-scoped when all namespaces are backed up (a full-cluster backup), kinds the
+    // user named explicitly, and otherwise only what items of the selection pull in.
+    clusterScoped = clusterCandidates.filter((r) => (allNamespaces && includeAll) || explicitlyNamed(r));
+    relatedClusterScoped = clusterCandidates.filter((r) => !clusterScoped.includes(r));
+  }
+  return {
+    problems,
+    selection: {
+      namespaced,
+      clusterScoped,
+      relatedClusterScoped,
+      namespaceSelected,
+      allNamespaces,
+      labelSelectors: selectors.length > 0 ? selectors : [undefined],
+    },
+  };
+}
