@@ -10,3 +10,14 @@ export {
   type SelectionSpec,
   type ValidationProblem,
 } from './selection.ts';
+export {
+  builtinItemActions,
+  claimVolume,
+  customResourceDefinition,
+  podVolumeClaims,
+  runItemActions,
+  type ActionContext,
+  type ActionResult,
+  type ItemAction,
+  type ItemRef,
+} from './item-actions.ts';

@@ -1,0 +1,112 @@
+// Item actions: small plug-ins the backup engine runs on every item it writes. An action says which
+// resources it applies to, and turns an item into the item to store plus references to more items that
+// must follow it into the backup (a pod's claims, a claim's volume, a custom object's definition).
+// The built-in related-item rules are actions like any other, registered the same way plugins will be.
+import type { KubeObject } from '../kube/index.ts';
+
+export interface ItemRef {
+  /** Velero's GroupResource string: 'persistentvolumes', 'customresourcedefinitions.apiextensions.k8s.io'. */
+  groupResource: string;
+  namespace?: string | undefined;
+  name: string;
+}
+
+export interface ActionContext {
+  /** The item's group resource. */
+  groupResource: string;
+  /** Whether a group resource is defined by a CustomResourceDefinition in this cluster. */
+  isCustomResource: (groupResource: string) => boolean;
+}
+
+export interface ActionResult {
+  item: KubeObject;
+  additionalItems: ItemRef[];
+}
+
+export interface ItemAction {
+  name: string;
+  /** Group resources the action applies to; 'custom' applies to every custom resource. */
+  appliesTo: readonly string[] | 'custom';
+  execute(item: KubeObject, context: ActionContext): ActionResult | Promise<ActionResult>;
+}
+
+interface PodSpec {
+  volumes?: { persistentVolumeClaim?: { claimName?: string } }[];
+}
+
+/** A pod brings the PersistentVolumeClaims its volumes mount. */
+export const podVolumeClaims: ItemAction = {
+  name: 'pod-volume-claims',
+  appliesTo: ['pods'],
+  execute(item) {
+    const spec = item.spec as PodSpec | undefined;
+    const claims = new Set<string>();
+    for (const volume of spec?.volumes ?? []) {
+      const claim = volume.persistentVolumeClaim?.claimName;
+      if (claim) claims.add(claim);
+    }
+    return {
+      item,
+      additionalItems: [...claims].map((name) => ({
+        groupResource: 'persistentvolumeclaims',
+        namespace: item.metadata.namespace,
+        name,
+      })),
+    };
+  },
+};
+
+/** A bound PersistentVolumeClaim brings its PersistentVolume. */
+export const claimVolume: ItemAction = {
+  name: 'claim-volume',
+  appliesTo: ['persistentvolumeclaims'],
+  execute(item) {
+    const volumeName = (item.spec as { volumeName?: string } | undefined)?.volumeName;
+    return {
+      item,
+      additionalItems: volumeName ? [{ groupResource: 'persistentvolumes', name: volumeName }] : [],
+    };
+  },
+};
+
+/** A custom object brings the CustomResourceDefinition that defines its kind. */
+export const customResourceDefinition: ItemAction = {
+  name: 'custom-resource-definition',
+  appliesTo: 'custom',
+  execute(item, context) {
+    // The CRD's name is <plural>.<group>, which is exactly the group resource string.
+    return {
+      item,
+      additionalItems: [
+        { groupResource: 'customresourcedefinitions.apiextensions.k8s.io', name: context.groupResource },
+      ],
+    };
+  },
+};
+
+export const builtinItemActions: readonly ItemAction[] = [
+  podVolumeClaims,
+  claimVolume,
+  customResourceDefinition,
+];
+
+/** Runs every action that applies to the item, in order; each sees the item the previous one returned. */
+export async function runItemActions(
+  actions: readonly ItemAction[],
+  item: KubeObject,
+  context: ActionContext,
+): Promise<ActionResult> {
+  let current = item;
+  const additionalItems: ItemRef[] = [];
+  for (const action of actions) {
+    const applies =
+      action.appliesTo === 'custom'
+        ? context.isCustomResource(context.groupResource)
+        : action.appliesTo.includes(context.groupResource);
+    if (!applies) continue;
+    const result = await action.execute(current, context);
+    current = result.item;
+    additionalItems.push(...result.additionalItems);
+  }
+  return { item: current, additionalItems };
+}
