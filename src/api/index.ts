@@ -1,4 +1,18 @@
-// The custom resource types of cairn.dev/v1 (Backup, Restore, Schedule, BackupLocation, ...), their
-// runtime validation, CRD manifests and defaults. Imports nothing of ours.
-// Nothing is exported yet: the backup issue adds the Backup type.
-export {};
+// The custom resource types of cairn.dev/v1, their defaults and validation. Imports nothing of ours.
+export {
+  API_GROUP,
+  API_VERSION,
+  ARCHIVE_FORMAT,
+  CAIRN_API_VERSION,
+  DEFAULT_BACKUP_TTL,
+  VELERO_API_VERSION,
+  backupNameProblem,
+  type Backup,
+  type BackupPhase,
+  type BackupSpec,
+  type BackupStatus,
+  type ConsistencyMode,
+  type LocationResult,
+  type ResultGroup,
+} from './backup.ts';
+export { formatGoDuration, parseGoDuration } from './duration.ts';

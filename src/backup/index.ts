@@ -21,3 +21,11 @@ export {
   type ItemAction,
   type ItemRef,
 } from './item-actions.ts';
+export {
+  runBackupEngine,
+  type BackupEngineInput,
+  type BackupOutcome,
+  type BackupProgress,
+  type LogEntry,
+} from './engine.ts';
+export { Results, scopeOf, type Scope } from './results.ts';

@@ -44,6 +44,13 @@ export interface Selection {
   allNamespaces: boolean;
   /** The label selectors to list with: one list per selector, results merged; [undefined] = no selector. */
   labelSelectors: (string | undefined)[];
+  /**
+   * Whether a related item (a pod's claim, a claim's volume, a custom object's definition) may follow its
+   * owner: yes unless its resource is excluded, or it is cluster-scoped and includeClusterResources=false.
+   */
+  relatedAdmitted: (resource: ApiResource) => boolean;
+  /** Whether the Namespace objects of the selected namespaces are backed up (unless namespaces are excluded). */
+  includeNamespaceObjects: boolean;
 }
 
 /** Resources that are never backed up unless named in includedResources. */
@@ -191,6 +198,11 @@ export function compileSelection(
       namespaceSelected,
       allNamespaces,
       labelSelectors: selectors.length > 0 ? selectors : [undefined],
+      relatedAdmitted: (r) =>
+        r.verbs.includes('list') &&
+        !excludedResources.has(r.groupResource) &&
+        (r.namespaced || spec.includeClusterResources !== false),
+      includeNamespaceObjects: !excludedResources.has('namespaces'),
     },
   };
 }

@@ -25,6 +25,8 @@ export interface ListPage {
   items: KubeObject[];
   /** The revision the page was read at. */
   resourceVersion: string;
+  /** How many items the later pages hold, when the server says (not with label or field selectors). */
+  remainingItemCount?: number;
 }
 
 export const defaultPageSize = 500;
@@ -60,7 +62,12 @@ export async function* listPages(
       item.apiVersion ??= resource.groupVersion;
       item.kind ??= resource.kind;
     }
-    yield { items: page.items, resourceVersion: page.metadata.resourceVersion ?? '' };
+    const remaining = page.metadata.remainingItemCount;
+    yield {
+      items: page.items,
+      resourceVersion: page.metadata.resourceVersion ?? '',
+      ...(remaining !== undefined ? { remainingItemCount: remaining } : {}),
+    };
     token = page.metadata.continue || undefined;
   } while (token !== undefined);
 }

@@ -1,0 +1,279 @@
+// The backup engine: lists the selected objects at one storage revision and streams them into an archive
+// writer, following related items. It knows nothing of locations, the CLI or controllers: it takes plain
+// values, writes into the archive it is given, reports progress through a callback, and returns the
+// outcome with every per-item problem as data (docs/design/backup-store.md, "The engine's flow").
+import type { BackupPhase, ConsistencyMode } from '../api/index.ts';
+import type { ArchiveWriter } from '../archive/index.ts';
+import {
+  currentRevision,
+  isRevisionUnavailable,
+  KubeApiError,
+  listPages,
+  type ApiResource,
+  type KubeClient,
+  type KubeObject,
+  type ResourceMapper,
+} from '../kube/index.ts';
+import { builtinItemActions, runItemActions, type ItemAction, type ItemRef } from './item-actions.ts';
+import { Results, scopeOf } from './results.ts';
+import type { Selection } from './selection.ts';
+
+export interface BackupProgress {
+  itemsBackedUp: number;
+  /** An estimate: it grows when related items join or lists turn out longer than announced. */
+  totalItems: number;
+  currentResource?: string;
+}
+
+export interface LogEntry {
+  level: 'info' | 'warning' | 'error';
+  message: string;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+export interface BackupEngineInput {
+  client: KubeClient;
+  mapper: ResourceMapper;
+  selection: Selection;
+  consistency: ConsistencyMode;
+  archive: ArchiveWriter;
+  itemActions?: readonly ItemAction[] | undefined;
+  /** Items per list page (default 500). */
+  pageSize?: number | undefined;
+  onProgress?: ((progress: BackupProgress) => void) | undefined;
+  log?: ((entry: LogEntry) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface BackupOutcome {
+  phase: Extract<BackupPhase, 'Completed' | 'PartiallyFailed'>;
+  results: Results;
+  /** Velero's resource list: {"apps/v1/Deployment": ["ns/name", ...]}, sorted. */
+  resourceList: Record<string, string[]>;
+  consistency: { mode: ConsistencyMode; revision?: string; bestEffortResources: string[] };
+  progress: { itemsBackedUp: number; totalItems: number };
+}
+
+interface ListTarget {
+  resource: ApiResource;
+  namespace?: string | undefined;
+  /** Only this object (related items): listed by field selector, without the label selectors. */
+  name?: string | undefined;
+  /** List without the backup's label selectors (namespaces, CRDs: what the backup needs to know). */
+  unfiltered?: boolean;
+  keep?: (item: KubeObject) => boolean;
+}
+
+const CRDS = 'customresourcedefinitions.apiextensions.k8s.io';
+const itemKey = (groupResource: string, namespace: string | undefined, name: string) =>
+  `${groupResource}/${namespace ?? ''}/${name}`;
+const where = (namespace: string | undefined, name: string) => (namespace ? `${namespace}/${name}` : name);
+
+/**
+ * Runs a backup into `input.archive` and resolves when every item is in it (the caller finishes the
+ * archive). A failure of the whole backup (the cluster unreachable, the archive broken, an abort) rejects;
+ * per-item and per-resource problems are in the outcome's results.
+ */
+export async function runBackupEngine(input: BackupEngineInput): Promise<BackupOutcome> {
+  const { client, mapper, selection, archive, signal } = input;
+  const actions = input.itemActions ?? builtinItemActions;
+  const results = new Results();
+  const log = (entry: LogEntry) => {
+    if (entry.level === 'error') results.error(scopeOf(entry.namespace), entry.message);
+    if (entry.level === 'warning') results.warning(scopeOf(entry.namespace), entry.message);
+    input.log?.(entry);
+  };
+  const written = new Set<string>();
+  const resourceList = new Map<string, string[]>();
+  const bestEffort = new Set<string>();
+  const progress: BackupProgress = { itemsBackedUp: 0, totalItems: 0 };
+  const report = () => input.onProgress?.({ ...progress });
+  const related: ItemRef[] = [];
+
+  const revision = input.consistency === 'snapshot' ? await currentRevision(client, { signal }) : undefined;
+  log({
+    level: 'info',
+    message: revision
+      ? `listing every resource at storage revision ${revision}`
+      : 'listing every resource at its latest state (best effort)',
+  });
+
+  // Lists a target at the revision (falling back to latest, with a warning, where the revision cannot
+  // be served) and hands every item to `each`. List failures are per-resource errors, not exceptions.
+  async function list(target: ListTarget, each: (item: KubeObject) => Promise<void>): Promise<void> {
+    const { resource, namespace } = target;
+    const selectors =
+      target.name === undefined && !target.unfiltered ? selection.labelSelectors : [undefined];
+    const fieldSelector = target.name === undefined ? undefined : `metadata.name=${target.name}`;
+    const seen = selectors.length > 1 ? new Set<string>() : undefined;
+    for (const labelSelector of selectors) {
+      for (;;) {
+        const atRevision = bestEffort.has(resource.groupResource) ? undefined : revision;
+        try {
+          const options = { namespace, labelSelector, fieldSelector, resourceVersion: atRevision };
+          let announced = false;
+          for await (const page of listPages(client, resource, {
+            ...options,
+            limit: input.pageSize,
+            signal,
+          })) {
+            // The first page announces the list's length when the server counts it (no selectors).
+            if (target.name === undefined && !announced) {
+              progress.totalItems += page.items.length + (page.remainingItemCount ?? 0);
+              announced = page.remainingItemCount !== undefined;
+            }
+            for (const item of page.items) {
+              if (target.keep && !target.keep(item)) continue;
+              if (seen) {
+                const uid = item.metadata.uid ?? item.metadata.name;
+                if (seen.has(uid)) continue;
+                seen.add(uid);
+              }
+              await each(item);
+            }
+          }
+          break;
+        } catch (error) {
+          if (atRevision !== undefined && isRevisionUnavailable(error)) {
+            bestEffort.add(resource.groupResource);
+            log({
+              level: 'warning',
+              message: `${resource.groupResource} cannot be listed at revision ${atRevision} (${(error as Error).message}); listed at its latest state instead`,
+              resource: resource.groupResource,
+            });
+            continue;
+          }
+          if (!(error instanceof KubeApiError)) throw error;
+          log({
+            level: 'error',
+            message: `cannot list ${resource.groupResource}${namespace ? ` in namespace ${namespace}` : ''}: ${error.message}`,
+            resource: resource.groupResource,
+            ...(namespace ? { namespace } : {}),
+          });
+          return;
+        }
+      }
+    }
+  }
+
+  async function write(resource: ApiResource, item: KubeObject): Promise<void> {
+    const namespace = resource.namespaced ? item.metadata.namespace : undefined;
+    const id = itemKey(resource.groupResource, namespace, item.metadata.name);
+    if (written.has(id)) return;
+    written.add(id);
+    let result;
+    try {
+      result = await runItemActions(actions, item, {
+        groupResource: resource.groupResource,
+        isCustomResource: (gr) => customResources.has(gr),
+      });
+    } catch (error) {
+      log({
+        level: 'error',
+        message: `an item action failed on ${resource.groupResource} ${where(namespace, item.metadata.name)}: ${(error as Error).message}`,
+        resource: resource.groupResource,
+        ...(namespace ? { namespace } : {}),
+        name: item.metadata.name,
+      });
+      return;
+    }
+    await archive.addItem({
+      groupResource: resource.groupResource,
+      ...(namespace ? { namespace } : {}),
+      name: item.metadata.name,
+      version: resource.version,
+      preferredVersion: resource.version,
+      object: result.item,
+    });
+    const listKey = `${resource.groupVersion}/${resource.kind}`;
+    const names = resourceList.get(listKey) ?? [];
+    if (names.length === 0) resourceList.set(listKey, names);
+    names.push(where(namespace, item.metadata.name));
+    related.push(...result.additionalItems);
+    progress.itemsBackedUp++;
+    progress.totalItems = Math.max(progress.totalItems, progress.itemsBackedUp);
+    if (progress.itemsBackedUp % 100 === 0) report();
+  }
+
+  // Custom resources are those a CRD defines: a CRD's name is exactly its group resource string.
+  const customResources = new Set<string>();
+  const crds = mapper.byGroupResource(CRDS);
+  if (crds)
+    await list({ resource: crds }, (crd) => Promise.resolve(void customResources.add(crd.metadata.name)));
+
+  const namespacesResource = mapper.byGroupResource('namespaces');
+  const namespaces = new Set<string>();
+  if (namespacesResource) {
+    await list({ resource: namespacesResource, unfiltered: true }, (ns) => {
+      if (selection.namespaceSelected(ns.metadata.name)) namespaces.add(ns.metadata.name);
+      return Promise.resolve();
+    });
+  }
+  progress.totalItems = 0;
+
+  // A few named namespaces are listed one by one; many, or all, with one cluster-wide list each.
+  const perNamespace = !selection.allNamespaces && namespaces.size <= 10;
+  const targets: ListTarget[] = [];
+  if (namespacesResource && selection.includeNamespaceObjects && selection.namespaced.length > 0) {
+    // The Namespace objects whatever the label selectors: a restore needs them to recreate the namespaces.
+    targets.push({
+      resource: namespacesResource,
+      unfiltered: true,
+      keep: (ns) => namespaces.has(ns.metadata.name),
+    });
+  }
+  const resources = [...selection.namespaced, ...selection.clusterScoped]
+    .filter((r) => r.groupResource !== 'namespaces')
+    .sort((a, b) => a.groupResource.localeCompare(b.groupResource));
+  for (const resource of resources) {
+    if (!resource.namespaced) targets.push({ resource });
+    else if (perNamespace) for (const namespace of namespaces) targets.push({ resource, namespace });
+    else targets.push({ resource, keep: (item) => namespaces.has(item.metadata.namespace ?? '') });
+  }
+
+  for (const target of targets) {
+    signal?.throwIfAborted();
+    progress.currentResource = target.resource.groupResource;
+    report();
+    await list(target, (item) => write(target.resource, item));
+  }
+
+  // Related items, fetched at the same revision until none is left (a pod's claim brings its volume).
+  for (let ref = related.shift(); ref !== undefined; ref = related.shift()) {
+    signal?.throwIfAborted();
+    const resource = mapper.byGroupResource(ref.groupResource);
+    if (!resource || !selection.relatedAdmitted(resource)) continue;
+    const namespace = resource.namespaced ? ref.namespace : undefined;
+    if (written.has(itemKey(resource.groupResource, namespace, ref.name))) continue;
+    progress.currentResource = resource.groupResource;
+    await list({ resource, namespace, name: ref.name }, (item) => write(resource, item));
+    if (!written.has(itemKey(resource.groupResource, namespace, ref.name))) {
+      log({
+        level: 'warning',
+        message: `related ${resource.groupResource} ${where(namespace, ref.name)} does not exist`,
+        resource: resource.groupResource,
+        ...(namespace ? { namespace } : {}),
+        name: ref.name,
+      });
+    }
+  }
+
+  delete progress.currentResource;
+  progress.totalItems = progress.itemsBackedUp;
+  report();
+  const resourceListOut: Record<string, string[]> = {};
+  for (const k of [...resourceList.keys()].sort()) resourceListOut[k] = (resourceList.get(k) ?? []).sort();
+  return {
+    phase: results.errorCount > 0 ? 'PartiallyFailed' : 'Completed',
+    results,
+    resourceList: resourceListOut,
+    consistency: {
+      mode: input.consistency,
+      ...(revision ? { revision } : {}),
+      bestEffortResources: [...bestEffort],
+    },
+    progress: { itemsBackedUp: progress.itemsBackedUp, totalItems: progress.totalItems },
+  };
+}

@@ -1,0 +1,228 @@
+// The backup engine against the testbed cluster: what lands in the archive, at which paths, at which
+// revision, for each kind of filter. The archive is read back with the archive reader.
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { describe, it, before } from 'node:test';
+import { ArchiveWriter, readArchive, type ArchiveItem } from '../../src/archive/index.ts';
+import {
+  compileSelection,
+  runBackupEngine,
+  type BackupOutcome,
+  type BackupProgress,
+  type SelectionSpec,
+} from '../../src/backup/index.ts';
+import { discover, ResourceMapper, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
+import { createApp, deleteAppClusterObjects, type App } from '../helpers/app.ts';
+import { clusterClient, testNamespace } from '../helpers/testbed.ts';
+
+let client: KubeClient;
+let app: App;
+let other: string;
+
+before(async () => {
+  client = clusterClient('a');
+});
+
+async function backup(spec: SelectionSpec, options: { consistency?: 'snapshot' | 'best-effort' } = {}) {
+  const mapper = new ResourceMapper((await discover(client)).resources);
+  const { selection, problems } = compileSelection(spec, mapper);
+  assert.deepEqual(problems, []);
+  assert.ok(selection);
+  const archive = new ArchiveWriter({ now: () => new Date('2026-11-25T00:00:00Z') });
+  const chunks: Buffer[] = [];
+  archive.stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const progress: BackupProgress[] = [];
+  const outcome: BackupOutcome = await runBackupEngine({
+    client,
+    mapper,
+    selection,
+    consistency: options.consistency ?? 'snapshot',
+    archive,
+    pageSize: 3,
+    onProgress: (p) => progress.push(p),
+  });
+  await archive.finish();
+  const items: ArchiveItem[] = [];
+  for await (const item of readArchive(Readable.from(Buffer.concat(chunks)))) items.push(item);
+  return { outcome, items, progress, paths: items.map((i) => i.path) };
+}
+
+const has = (paths: string[], path: string) =>
+  assert.ok(paths.includes(path), `${path} missing from:\n${paths.join('\n')}`);
+const lacks = (paths: string[], prefix: string) =>
+  assert.ok(
+    !paths.some((p) => p.startsWith(prefix)),
+    `nothing under ${prefix} expected; got ${paths.filter((p) => p.startsWith(prefix)).join(', ')}`,
+  );
+
+describe('the backup engine', () => {
+  before(async () => {
+    // Shared by the tests of this file: one app, and a second namespace that must stay out of backups.
+    const ns = `shop-${Math.random().toString(16).slice(2, 8)}`;
+    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: ns } } });
+    app = await createApp(client, ns);
+    other = `other-${Math.random().toString(16).slice(2, 8)}`;
+    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: other } } });
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${other}/configmaps`,
+      body: { metadata: { name: 'elsewhere' } },
+    });
+  });
+
+  it('backs up a namespace: its objects, its Namespace object, and the cluster objects they use', async () => {
+    const { outcome, paths, items } = await backup({ includedNamespaces: [app.namespace] });
+    const ns = app.namespace;
+    assert.equal(outcome.phase, 'Completed', JSON.stringify(outcome.results));
+    for (const path of [
+      `resources/namespaces/cluster/${ns}.json`,
+      `resources/namespaces/v1-preferredversion/cluster/${ns}.json`,
+      `resources/configmaps/namespaces/${ns}/settings.json`,
+      `resources/secrets/namespaces/${ns}/db-password.json`,
+      `resources/serviceaccounts/namespaces/${ns}/shop.json`,
+      `resources/roles.rbac.authorization.k8s.io/namespaces/${ns}/shop.json`,
+      `resources/rolebindings.rbac.authorization.k8s.io/namespaces/${ns}/shop.json`,
+      `resources/deployments.apps/namespaces/${ns}/web.json`,
+      `resources/deployments.apps/v1-preferredversion/namespaces/${ns}/web.json`,
+      `resources/services/namespaces/${ns}/web.json`,
+      `resources/persistentvolumeclaims/namespaces/${ns}/data.json`,
+      `resources/pods/namespaces/${ns}/db.json`,
+      `resources/widgets.${app.crdGroup}/namespaces/${ns}/blue.json`,
+      `resources/widgets.${app.crdGroup}/namespaces/${ns}/green.json`,
+      // Related cluster-scoped objects follow: the claim's volume and the widgets' definition.
+      `resources/persistentvolumes/cluster/${app.pv}.json`,
+      `resources/customresourcedefinitions.apiextensions.k8s.io/cluster/widgets.${app.crdGroup}.json`,
+    ]) {
+      has(paths, path);
+    }
+    lacks(paths, `resources/configmaps/namespaces/${other}/`);
+    lacks(paths, `resources/namespaces/cluster/${other}.json`);
+    lacks(paths, 'resources/clusterroles.rbac.authorization.k8s.io/');
+    lacks(paths, 'resources/events');
+
+    const deployment = items.find((i) => i.path === `resources/deployments.apps/namespaces/${ns}/web.json`)
+      ?.object as KubeObject;
+    assert.equal(deployment.apiVersion, 'apps/v1');
+    assert.equal(deployment.kind, 'Deployment');
+    assert.ok(deployment.metadata.uid, 'the object is stored as read, uid included');
+    assert.deepEqual(outcome.resourceList['apps/v1/Deployment'], [`${ns}/web`]);
+    assert.equal(outcome.progress.itemsBackedUp, items.filter((i) => i.version === undefined).length);
+  });
+
+  it('brings a pod’s claim and its volume even when only pods are included', async () => {
+    const { paths } = await backup({ includedNamespaces: [app.namespace], includedResources: ['pods'] });
+    const ns = app.namespace;
+    has(paths, `resources/pods/namespaces/${ns}/db.json`);
+    has(paths, `resources/persistentvolumeclaims/namespaces/${ns}/data.json`);
+    has(paths, `resources/persistentvolumes/cluster/${app.pv}.json`);
+    lacks(paths, 'resources/configmaps/');
+    lacks(paths, 'resources/deployments.apps/');
+  });
+
+  it('leaves related cluster objects out with includeClusterResources=false, and adds all with true', async () => {
+    const without = await backup({ includedNamespaces: [app.namespace], includeClusterResources: false });
+    lacks(without.paths, 'resources/persistentvolumes/');
+    lacks(without.paths, 'resources/customresourcedefinitions.apiextensions.k8s.io/');
+    has(without.paths, `resources/namespaces/cluster/${app.namespace}.json`);
+
+    const withAll = await backup({ includedNamespaces: [app.namespace], includeClusterResources: true });
+    has(withAll.paths, `resources/clusterroles.rbac.authorization.k8s.io/cluster/${app.clusterRole}.json`);
+    lacks(withAll.paths, 'resources/nodes/');
+  });
+
+  it('filters by label selector, and by either of orLabelSelectors', async () => {
+    const ns = app.namespace;
+    const shop = await backup({ includedNamespaces: [ns], labelSelector: 'app=shop' });
+    has(shop.paths, `resources/configmaps/namespaces/${ns}/settings.json`);
+    has(shop.paths, `resources/namespaces/cluster/${ns}.json`); // the namespace itself carries no such label
+    lacks(shop.paths, `resources/pods/namespaces/${ns}/db.json`);
+    const either = await backup({ includedNamespaces: [ns], orLabelSelectors: ['app=shop', 'app=db'] });
+    has(either.paths, `resources/pods/namespaces/${ns}/db.json`);
+    has(either.paths, `resources/configmaps/namespaces/${ns}/settings.json`);
+  });
+
+  it('excludes secrets by name or by includeSecrets=false', async () => {
+    for (const spec of [{ excludedResources: ['secret'] }, { includeSecrets: false }]) {
+      const { paths } = await backup({ includedNamespaces: [app.namespace], ...spec });
+      lacks(paths, 'resources/secrets/');
+      has(paths, `resources/configmaps/namespaces/${app.namespace}/settings.json`);
+    }
+  });
+
+  it('reports progress that ends at the number of items written', async () => {
+    const { progress, outcome } = await backup({ includedNamespaces: [app.namespace] });
+    const last = progress.at(-1);
+    assert.deepEqual(last && { done: last.itemsBackedUp, total: last.totalItems }, {
+      done: outcome.progress.itemsBackedUp,
+      total: outcome.progress.itemsBackedUp,
+    });
+    assert.ok(progress.some((p) => p.currentResource === 'deployments.apps'));
+  });
+
+  it('writes every object as it was at one revision while a writer keeps changing the namespace', async (t) => {
+    const ns = await testNamespace(t, client, 'busy');
+    for (let i = 0; i < 20; i++) {
+      await client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        body: { metadata: { name: `c${i}` }, data: { v: '0' } },
+      });
+    }
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        await client.json({
+          method: 'PATCH',
+          path: `/api/v1/namespaces/${ns}/configmaps/c${writes % 20}`,
+          contentType: 'application/merge-patch+json',
+          body: { data: { v: String(writes + 1) } },
+        });
+        await client.json({
+          method: 'POST',
+          path: `/api/v1/namespaces/${ns}/configmaps`,
+          body: { metadata: { name: `new${writes}` } },
+        });
+        writes++;
+      }
+    })();
+    t.after(async () => {
+      writing = false;
+      await writer;
+    });
+    while (writes < 5) await new Promise((r) => setTimeout(r, 10));
+    const { outcome, items } = await backup({ includedNamespaces: [ns], includedResources: ['configmaps'] });
+    writing = false;
+    await writer;
+    const revision = BigInt(outcome.consistency.revision ?? '0');
+    const ours = items
+      .filter((i) => i.version === undefined && i.groupResource === 'configmaps')
+      .map((i) => i.object as KubeObject);
+    assert.ok(writes > 5, `writer made ${writes} changes`);
+    for (const cm of ours) {
+      assert.ok(
+        BigInt(cm.metadata.resourceVersion ?? '0') <= revision,
+        `${cm.metadata.name} at ${cm.metadata.resourceVersion} > ${revision}`,
+      );
+    }
+    // Every configmap that existed at the revision is there, none created after it.
+    const names = new Set(ours.map((c) => c.metadata.name));
+    for (let i = 0; i < 20; i++) assert.ok(names.has(`c${i}`));
+    assert.deepEqual(outcome.consistency.bestEffortResources, []);
+  });
+
+  it('lists at the latest state in best-effort mode and records no revision', async () => {
+    const { outcome } = await backup(
+      { includedNamespaces: [app.namespace], includedResources: ['configmaps'] },
+      { consistency: 'best-effort' },
+    );
+    assert.equal(outcome.consistency.revision, undefined);
+    assert.equal(outcome.consistency.mode, 'best-effort');
+  });
+
+  it('cleans up', async () => {
+    await deleteAppClusterObjects(client, app);
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app.namespace}` });
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${other}` });
+  });
+});
