@@ -19,7 +19,7 @@ let client: KubeClient;
 let app: App;
 let other: string;
 
-before(async () => {
+before(() => {
   client = clusterClient('a');
 });
 
