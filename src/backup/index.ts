@@ -29,3 +29,4 @@ export {
   type LogEntry,
 } from './engine.ts';
 export { Results, scopeOf, type Scope } from './results.ts';
+export { BackupValidationError, createBackup, type CreateBackupInput } from './create.ts';

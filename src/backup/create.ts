@@ -1,0 +1,266 @@
+// Creating a backup end to end, the same for the CLI's standalone mode and the server's controller:
+// validate → claim the name in every location → stream one archive into all of them → store logs,
+// results and resource list → verify every file → commit velero-backup.json last, in each location.
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import {
+  ARCHIVE_FORMAT,
+  backupNameProblem,
+  DEFAULT_BACKUP_TTL,
+  parseGoDuration,
+  VELERO_API_VERSION,
+  type Backup,
+  type BackupSpec,
+  type BackupStatus,
+  type LocationResult,
+} from '../api/index.ts';
+import { ArchiveWriter } from '../archive/index.ts';
+import { discover, ResourceMapper, type KubeClient } from '../kube/index.ts';
+import { manifestOf, type BackupStore, type StoredFile } from '../storage/index.ts';
+import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
+import type { ItemAction } from './item-actions.ts';
+import { Results } from './results.ts';
+import { compileSelection, type ValidationProblem } from './selection.ts';
+
+const gzipAsync = promisify(gzip);
+
+export interface CreateBackupInput {
+  client: KubeClient;
+  name: string;
+  spec: BackupSpec;
+  labels?: Record<string, string> | undefined;
+  /** The locations to write to, in order: the first is the backup's storageLocation. */
+  stores: BackupStore[];
+  now: () => Date;
+  /** Who writes the backup, recorded in the claim: "cairn v0.1.0". */
+  writer: string;
+  uid: string;
+  itemActions?: readonly ItemAction[] | undefined;
+  pageSize?: number | undefined;
+  onProgress?: ((progress: BackupProgress) => void) | undefined;
+  onLog?: ((entry: LogEntry & { time: string }) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** The spec cannot be run: nothing was written. */
+export class BackupValidationError extends Error {
+  override readonly name = 'BackupValidationError';
+  constructor(readonly problems: ValidationProblem[]) {
+    super(
+      `the backup spec is invalid: ${problems.map((p) => `${p.field} "${p.value}": ${p.message}`).join('; ')}`,
+    );
+  }
+}
+
+function validate(input: CreateBackupInput): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const nameProblem = backupNameProblem(input.name);
+  if (nameProblem) problems.push({ field: 'name', value: input.name, message: nameProblem });
+  const ttl = input.spec.ttl ?? DEFAULT_BACKUP_TTL;
+  if (parseGoDuration(ttl) === undefined)
+    problems.push({ field: 'ttl', value: ttl, message: 'not a duration (examples: 720h, 24h30m)' });
+  const consistency = input.spec.consistency ?? 'snapshot';
+  if (consistency !== 'snapshot' && consistency !== 'best-effort') {
+    problems.push({
+      field: 'consistency',
+      value: String(consistency),
+      message: 'must be snapshot or best-effort',
+    });
+  }
+  if (input.stores.length === 0)
+    problems.push({ field: 'storageLocations', value: '', message: 'at least one location is needed' });
+  const names = input.stores.map((s) => s.location);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate)
+    problems.push({ field: 'storageLocations', value: duplicate, message: 'a location is named twice' });
+  return problems;
+}
+
+/**
+ * Runs a backup. Resolves with the Backup as committed (phase Completed, PartiallyFailed or Failed).
+ * Rejects with BackupValidationError (bad spec) or BackupExistsError (name taken) having written nothing.
+ */
+export async function createBackup(input: CreateBackupInput): Promise<Backup> {
+  const { client, name, signal } = input;
+  const problems = validate(input);
+  const mapper = new ResourceMapper((await discover(client, { signal })).resources);
+  const { selection, problems: selectionProblems } = compileSelection(input.spec, mapper);
+  problems.push(...selectionProblems);
+  if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
+
+  const start = input.now();
+  const claimed: BackupStore[] = [];
+  try {
+    for (const store of input.stores) {
+      await store.claim({ name, startedAt: start.toISOString(), client: input.writer }, { signal });
+      claimed.push(store);
+    }
+  } catch (error) {
+    // Give back the claims made so far: the name stays free where it was free.
+    await Promise.allSettled(claimed.map((store) => store.releaseClaim(name)));
+    throw error;
+  }
+
+  const logLines: string[] = [];
+  const log = (entry: LogEntry) => {
+    const line = { time: input.now().toISOString(), ...entry };
+    logLines.push(JSON.stringify(line));
+    input.onLog?.(line);
+  };
+
+  // One archive, streamed into every location. The slowest location paces it; a failing one drops out,
+  // and when none is left the engine is stopped.
+  const abort = new AbortController();
+  const engineSignal = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
+  const archive = new ArchiveWriter({ now: input.now, signal: engineSignal });
+  const failures = new Map<string, string>();
+  const archives = new Map<string, StoredFile>();
+  const uploads = input.stores.map(async (store) => {
+    const branch = new PassThrough();
+    archive.stream.pipe(branch);
+    try {
+      archives.set(store.location, await store.writeFile(name, 'archive', branch, { signal }));
+    } catch (error) {
+      archive.stream.unpipe(branch);
+      branch.resume();
+      failures.set(store.location, `storing the archive failed: ${(error as Error).message}`);
+      if (failures.size === input.stores.length)
+        abort.abort(new Error('every location failed to store the archive'));
+    }
+  });
+
+  let outcome: BackupOutcome | undefined;
+  let failureReason: string | undefined;
+  try {
+    outcome = await runBackupEngine({
+      client,
+      mapper,
+      selection,
+      consistency: input.spec.consistency ?? 'snapshot',
+      archive,
+      itemActions: input.itemActions,
+      pageSize: input.pageSize,
+      onProgress: input.onProgress,
+      log,
+      signal: engineSignal,
+    });
+    await archive.finish();
+  } catch (error) {
+    failureReason = error instanceof Error ? error.message : String(error);
+    log({ level: 'error', message: `the backup failed: ${failureReason}` });
+    archive.stream.destroy(error instanceof Error ? error : new Error(failureReason));
+  }
+  await Promise.all(uploads);
+
+  const results = outcome?.results ?? new Results();
+  if (failureReason) results.error('cairn', failureReason);
+  const completion = input.now();
+  const ttlMs = parseGoDuration(input.spec.ttl ?? DEFAULT_BACKUP_TTL) ?? 0;
+  const locationResults: LocationResult[] = [];
+
+  // Per location: the small files, verification, then the commit.
+  const small = {
+    logs: await gzipAsync(Buffer.from(logLines.join('\n') + '\n')),
+    results: await gzipAsync(Buffer.from(JSON.stringify(results.toJSON()))),
+    resourceList: await gzipAsync(Buffer.from(JSON.stringify(outcome?.resourceList ?? {}))),
+  };
+  const committed = await Promise.all(
+    input.stores.map(async (store) => {
+      const files: StoredFile[] = [];
+      const stored = archives.get(store.location);
+      if (stored && !failureReason) files.push(stored);
+      try {
+        for (const file of ['logs', 'results', 'resourceList'] as const) {
+          files.push(await store.writeFile(name, file, small[file], { signal }));
+        }
+        for (const file of files) await store.verify(file, { signal });
+      } catch (error) {
+        if (!failures.has(store.location)) failures.set(store.location, (error as Error).message);
+      }
+      return { store, files };
+    }),
+  );
+  for (const store of input.stores) {
+    const message = failures.get(store.location);
+    locationResults.push(
+      message
+        ? { name: store.location, phase: 'Failed', message }
+        : { name: store.location, phase: 'Completed' },
+    );
+  }
+  const allLocationsFailed = failures.size === input.stores.length;
+  const phase: BackupStatus['phase'] =
+    failureReason || allLocationsFailed
+      ? 'Failed'
+      : failures.size > 0 || outcome?.phase === 'PartiallyFailed'
+        ? 'PartiallyFailed'
+        : 'Completed';
+
+  const status: BackupStatus = {
+    version: 1,
+    formatVersion: ARCHIVE_FORMAT,
+    phase,
+    ...(failureReason
+      ? { failureReason }
+      : allLocationsFailed
+        ? { failureReason: 'no location stored the backup' }
+        : {}),
+    startTimestamp: start.toISOString(),
+    completionTimestamp: completion.toISOString(),
+    expiration: new Date(start.getTime() + ttlMs).toISOString(),
+    progress: outcome?.progress ?? { itemsBackedUp: 0, totalItems: 0 },
+    errors: results.errorCount,
+    warnings: results.warningCount,
+    consistency: outcome?.consistency ?? { mode: input.spec.consistency ?? 'snapshot' },
+    locations: locationResults,
+  };
+  const spec: BackupSpec = {
+    ...input.spec,
+    ttl: input.spec.ttl ?? DEFAULT_BACKUP_TTL,
+    storageLocation: input.stores[0]?.location ?? '',
+    storageLocations: input.stores.map((s) => s.location),
+    consistency: input.spec.consistency ?? 'snapshot',
+  };
+
+  let result: Backup | undefined;
+  for (const { store, files } of committed) {
+    // A failed backup is recorded as Failed wherever its logs landed. Otherwise a location that lost a
+    // file gets no metadata: its copy stays visibly incomplete, never a Completed one with missing parts.
+    if (!failureReason && failures.has(store.location)) continue;
+    const { manifest, sha256 } = manifestOf(name, files, store.encryption);
+    const backup: Backup = {
+      apiVersion: VELERO_API_VERSION,
+      kind: 'Backup',
+      metadata: {
+        name,
+        uid: input.uid,
+        labels: { ...input.labels, 'velero.io/storage-location': store.location },
+        creationTimestamp: start.toISOString(),
+      },
+      spec,
+      status: { ...status, ...(store.encryption ? { encryption: store.encryption } : {}), checksums: sha256 },
+    };
+    try {
+      await store.commit(backup, manifest, { signal });
+      result ??= backup;
+    } catch (error) {
+      const entry = locationResults.find((l) => l.name === store.location);
+      if (entry)
+        Object.assign(entry, { phase: 'Failed', message: `committing failed: ${(error as Error).message}` });
+    }
+  }
+  return (
+    result ?? {
+      apiVersion: VELERO_API_VERSION,
+      kind: 'Backup',
+      metadata: { name, uid: input.uid, ...(input.labels ? { labels: input.labels } : {}) },
+      spec,
+      status: {
+        ...status,
+        phase: 'Failed',
+        failureReason: status.failureReason ?? 'no location stored the backup',
+      },
+    }
+  );
+}

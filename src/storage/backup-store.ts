@@ -1,0 +1,277 @@
+// The backup store: one location's backups on top of an object store, written once and committed last
+// (docs/design/backup-store.md). Claim the name → write each data file (encrypted with the location's
+// key unless the location is plaintext) → verify each against its SHA-256 → write the checksum manifest →
+// write velero-backup.json. Nothing is ever rewritten; a backup without velero-backup.json is incomplete.
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import type { Backup } from '../api/index.ts';
+import { decryptStream, encryptStream, keyId } from './encryption.ts';
+import { ObjectExistsError, ObjectNotFoundError } from './errors.ts';
+import { BACKUPS_PREFIX, backupKeys, backupNameOfPrefix, type BackupDataFile } from './layout.ts';
+import type { ObjectStore, SignalOptions } from './object-store.ts';
+
+export const ENCRYPTION_ALGORITHM = 'AES-256-GCM';
+
+export interface BackupStoreOptions {
+  /** The location's name, for messages and results. */
+  location: string;
+  store: ObjectStore;
+  /** The location's 32-byte key; absent for a plaintext (Velero-compatible) location. */
+  key?: Buffer | undefined;
+}
+
+export interface StoredFile {
+  file: BackupDataFile;
+  key: string;
+  /** SHA-256 (hex) of the stored bytes (after encryption, when encrypted). */
+  sha256: string;
+  size: number;
+}
+
+export interface ChecksumManifest {
+  backup: string;
+  algorithm: 'sha256';
+  encryption?: { algorithm: string; keyId: string };
+  files: Record<string, { sha256: string; size: number }>;
+}
+
+export type BackupEntry =
+  { name: string; complete: true; backup: Backup } | { name: string; complete: false; claim?: BackupClaim };
+
+export interface BackupClaim {
+  name: string;
+  startedAt: string;
+  client: string;
+}
+
+/** The name is taken in this location: a backup (or an unfinished one) of that name exists. */
+export class BackupExistsError extends Error {
+  override readonly name = 'BackupExistsError';
+  constructor(
+    readonly location: string,
+    readonly backup: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`a backup named "${backup}" already exists in location "${location}"`, options);
+  }
+}
+
+export class BackupNotFoundError extends Error {
+  override readonly name = 'BackupNotFoundError';
+  constructor(
+    readonly location: string,
+    readonly backup: string,
+  ) {
+    super(`no backup named "${backup}" in location "${location}"`);
+  }
+}
+
+/** A stored file's bytes do not hash to what was written: the store lost or changed them. */
+export class ChecksumMismatchError extends Error {
+  override readonly name = 'ChecksumMismatchError';
+  constructor(
+    readonly location: string,
+    readonly key: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${key} in location "${location}" has SHA-256 ${actual}, but ${expected} was written`);
+  }
+}
+
+/** The backup is encrypted and this location has no key (or the file cannot be read without one). */
+export class MissingKeyError extends Error {
+  override readonly name = 'MissingKeyError';
+  constructor(
+    readonly location: string,
+    readonly backup: string,
+    readonly keyId: string,
+  ) {
+    super(
+      `backup "${backup}" in location "${location}" is encrypted with key ${keyId}, and the location has no key`,
+    );
+  }
+}
+
+/** Hashes and counts the bytes that flow through it. */
+function digestStream(): { stream: Transform; result: () => { sha256: string; size: number } } {
+  const hash = createHash('sha256');
+  let size = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  return { stream, result: () => ({ sha256: hash.digest('hex'), size }) };
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export class BackupStore {
+  readonly location: string;
+  readonly store: ObjectStore;
+  readonly #key: Buffer | undefined;
+
+  constructor(options: BackupStoreOptions) {
+    this.location = options.location;
+    this.store = options.store;
+    this.#key = options.key;
+  }
+
+  /** How this location encrypts, for the backup's status; undefined for a plaintext location. */
+  get encryption(): { algorithm: string; keyId: string } | undefined {
+    return this.#key ? { algorithm: ENCRYPTION_ALGORITHM, keyId: keyId(this.#key) } : undefined;
+  }
+
+  /** Claims the name (write-once). Throws BackupExistsError when any backup of that name is there. */
+  async claim(claim: BackupClaim, options: SignalOptions = {}): Promise<void> {
+    const keys = backupKeys(claim.name);
+    // A Velero backup has no claim: its metadata alone says the name is taken.
+    if (await this.store.head(keys.metadata, options)) throw new BackupExistsError(this.location, claim.name);
+    try {
+      await this.store.put(keys.claim, Buffer.from(JSON.stringify(claim)), { ...options, ifAbsent: true });
+    } catch (error) {
+      if (error instanceof ObjectExistsError)
+        throw new BackupExistsError(this.location, claim.name, { cause: error });
+      throw error;
+    }
+  }
+
+  /** Gives a claim back (when another location refused the name, before anything else was written). */
+  async releaseClaim(name: string, options: SignalOptions = {}): Promise<void> {
+    await this.store.delete(backupKeys(name).claim, options);
+  }
+
+  /** Stores one data file of a backup, encrypted unless the location is plaintext; returns its checksum. */
+  async writeFile(
+    name: string,
+    file: BackupDataFile,
+    body: Readable | Buffer,
+    options: SignalOptions = {},
+  ): Promise<StoredFile> {
+    const key = backupKeys(name)[file];
+    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    const digest = digestStream();
+    const stages: NodeJS.ReadWriteStream[] = this.#key ? [encryptStream(this.#key)] : [];
+    const out = new PassThrough();
+    pipeline([source, ...stages, digest.stream, out], () => {
+      // Errors reach `out`, which put() reads: the put fails and stores nothing.
+    });
+    await this.store.put(key, out, { ...options, ifAbsent: true });
+    return { file, key, ...digest.result() };
+  }
+
+  /** Reads a stored file back and checks its SHA-256. */
+  async verify(file: StoredFile, options: SignalOptions = {}): Promise<void> {
+    const digest = digestStream();
+    const stream = await this.store.get(file.key, options);
+    await new Promise<void>((resolve, reject) => {
+      pipeline(stream, digest.stream, (error) => (error ? reject(error) : resolve()));
+      digest.stream.resume();
+    });
+    const actual = digest.result();
+    if (actual.sha256 !== file.sha256 || actual.size !== file.size) {
+      throw new ChecksumMismatchError(this.location, file.key, file.sha256, actual.sha256);
+    }
+  }
+
+  /**
+   * Commits a backup: the checksum manifest, then velero-backup.json, both write-once. The backup's
+   * `status.checksums` should carry the manifest's SHA-256 (see manifestOf), chaining every file.
+   */
+  async commit(backup: Backup, manifest: ChecksumManifest, options: SignalOptions = {}): Promise<void> {
+    const keys = backupKeys(backup.metadata.name);
+    await this.store.put(keys.checksums, manifestBytes(manifest), { ...options, ifAbsent: true });
+    await this.store.put(keys.metadata, Buffer.from(JSON.stringify(backup)), { ...options, ifAbsent: true });
+  }
+
+  /** The committed backup's metadata, or undefined when there is none. */
+  async getBackup(name: string, options: SignalOptions = {}): Promise<Backup | undefined> {
+    try {
+      return JSON.parse(
+        (await readAll(await this.store.get(backupKeys(name).metadata, options))).toString('utf8'),
+      ) as Backup;
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Every backup in the location, complete or not, by name. */
+  async *listBackups(options: SignalOptions = {}): AsyncGenerator<BackupEntry> {
+    for await (const entry of this.store.list(BACKUPS_PREFIX, { ...options, delimiter: '/' })) {
+      if (entry.type !== 'prefix') continue;
+      const name = backupNameOfPrefix(entry.prefix);
+      if (name === undefined) continue;
+      const backup = await this.getBackup(name, options);
+      if (backup) {
+        yield { name, complete: true, backup };
+        continue;
+      }
+      let claim: BackupClaim | undefined;
+      try {
+        claim = JSON.parse(
+          (await readAll(await this.store.get(backupKeys(name).claim, options))).toString('utf8'),
+        ) as BackupClaim;
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError) && !(error instanceof SyntaxError)) throw error;
+      }
+      yield claim ? { name, complete: false, claim } : { name, complete: false };
+    }
+  }
+
+  /** A data file's plaintext bytes (decrypted when the backup is encrypted). */
+  async openFile(name: string, file: BackupDataFile, options: SignalOptions = {}): Promise<Readable> {
+    const backup = await this.getBackup(name, options);
+    if (!backup) throw new BackupNotFoundError(this.location, name);
+    const stream = await this.store.get(backupKeys(name)[file], options);
+    const encryption = backup.status?.encryption;
+    if (!encryption) return stream;
+    if (!this.#key) throw new MissingKeyError(this.location, name, encryption.keyId);
+    const out = decryptStream(this.#key);
+    pipeline(stream, out, () => {
+      // Decryption errors (wrong key, tampering, truncation) surface to whoever reads `out`.
+    });
+    return out;
+  }
+
+  /** Deletes a backup: its metadata first (it stops being listed), then every other file. */
+  async deleteBackup(name: string, options: SignalOptions = {}): Promise<{ deleted: number }> {
+    const keys = backupKeys(name);
+    const present: string[] = [];
+    for await (const entry of this.store.list(keys.dir, options))
+      if (entry.type === 'object') present.push(entry.key);
+    if (present.length === 0) throw new BackupNotFoundError(this.location, name);
+    if (present.includes(keys.metadata)) await this.store.delete(keys.metadata, options);
+    for (const key of present) if (key !== keys.metadata) await this.store.delete(key, options);
+    return { deleted: present.length };
+  }
+}
+
+/** The manifest's stored bytes: stable JSON, so its SHA-256 can go into the backup's status. */
+export function manifestBytes(manifest: ChecksumManifest): Buffer {
+  return Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/** The checksum manifest of a backup's stored files, and its own SHA-256. */
+export function manifestOf(
+  backup: string,
+  files: StoredFile[],
+  encryption: { algorithm: string; keyId: string } | undefined,
+): { manifest: ChecksumManifest; sha256: string } {
+  const manifest: ChecksumManifest = {
+    backup,
+    algorithm: 'sha256',
+    ...(encryption ? { encryption } : {}),
+    files: Object.fromEntries(
+      files.map((f) => [f.key.slice(f.key.lastIndexOf('/') + 1), { sha256: f.sha256, size: f.size }]),
+    ),
+  };
+  return { manifest, sha256: createHash('sha256').update(manifestBytes(manifest)).digest('hex') };
+}

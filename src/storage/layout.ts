@@ -1,0 +1,40 @@
+// The backup-store layout: the only module that builds object keys (docs/design/backup-store.md).
+// Velero's layout, plus a claim and a checksum manifest, all under backups/<name>/.
+
+export const BACKUPS_PREFIX = 'backups/';
+
+/** The files of one backup that hold its data, in the order they are written. */
+export const BACKUP_DATA_FILES = ['archive', 'logs', 'results', 'resourceList'] as const;
+export type BackupDataFile = (typeof BACKUP_DATA_FILES)[number];
+
+export interface BackupKeys {
+  dir: string;
+  claim: string;
+  archive: string;
+  logs: string;
+  results: string;
+  resourceList: string;
+  checksums: string;
+  metadata: string;
+}
+
+export function backupKeys(name: string): BackupKeys {
+  const dir = `${BACKUPS_PREFIX}${name}/`;
+  return {
+    dir,
+    claim: `${dir}${name}-claim.json`,
+    archive: `${dir}${name}.tar.gz`,
+    logs: `${dir}${name}-logs.gz`,
+    results: `${dir}${name}-results.gz`,
+    resourceList: `${dir}${name}-resource-list.json.gz`,
+    checksums: `${dir}${name}-checksums.json`,
+    metadata: `${dir}velero-backup.json`,
+  };
+}
+
+/** The backup name of a `backups/<name>/` prefix, or undefined for anything else. */
+export function backupNameOfPrefix(prefix: string): string | undefined {
+  if (!prefix.startsWith(BACKUPS_PREFIX) || !prefix.endsWith('/')) return undefined;
+  const name = prefix.slice(BACKUPS_PREFIX.length, -1);
+  return name === '' || name.includes('/') ? undefined : name;
+}

@@ -1,0 +1,219 @@
+// createBackup end to end against the testbed cluster, into several locations at once.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { describe, it, before } from 'node:test';
+import { readArchive } from '../../src/archive/index.ts';
+import { BackupValidationError, createBackup } from '../../src/backup/index.ts';
+import type { KubeClient } from '../../src/kube/index.ts';
+import {
+  BackupExistsError,
+  BackupStore,
+  FilesystemStore,
+  generateLocationKey,
+  MemoryStore,
+  withFaults,
+  type ObjectStore,
+} from '../../src/storage/index.ts';
+import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+
+let client: KubeClient;
+before(() => {
+  client = clusterClient('a');
+});
+
+async function bytes(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function keysOf(store: ObjectStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const entry of store.list(prefix)) if (entry.type === 'object') keys.push(entry.key);
+  return keys;
+}
+
+function run(
+  name: string,
+  namespace: string,
+  stores: BackupStore[],
+  extra: { includedResources?: string[] } = {},
+) {
+  return createBackup({
+    client,
+    name,
+    spec: { includedNamespaces: [namespace], ...extra },
+    stores,
+    now: () => new Date(),
+    writer: 'cairn test',
+    uid: `uid-${name}`,
+  });
+}
+
+describe('creating a backup', () => {
+  it('writes the same backup into an encrypted and a plaintext location, each committed last and verifiable', async (t) => {
+    const ns = await testNamespace(t, client, 'two');
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'settings' }, data: { a: '1' } },
+    });
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/secrets`,
+      body: { metadata: { name: 'pw' }, stringData: { password: 'hunter2' } },
+    });
+    const root = await mkdtemp(join(tmpdir(), 'cairn-create-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const fs = new FilesystemStore({ root });
+    const memory = new MemoryStore();
+    const encrypted = new BackupStore({ location: 'primary', store: fs, key: generateLocationKey() });
+    const plaintext = new BackupStore({ location: 'velero', store: memory });
+    const name = `b-${uniqueSuffix()}`;
+
+    const backup = await run(name, ns, [encrypted, plaintext]);
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+    assert.deepEqual(backup.status?.locations, [
+      { name: 'primary', phase: 'Completed' },
+      { name: 'velero', phase: 'Completed' },
+    ]);
+    assert.ok(backup.status?.consistency?.revision, 'the storage revision is recorded');
+    assert.equal(backup.spec.storageLocation, 'primary');
+    assert.equal(backup.status?.formatVersion, '1.1.0');
+
+    for (const [store, backups] of [
+      [fs, encrypted],
+      [memory, plaintext],
+    ] as const) {
+      assert.deepEqual(await keysOf(store, `backups/${name}/`), [
+        `backups/${name}/${name}-checksums.json`,
+        `backups/${name}/${name}-claim.json`,
+        `backups/${name}/${name}-logs.gz`,
+        `backups/${name}/${name}-resource-list.json.gz`,
+        `backups/${name}/${name}-results.gz`,
+        `backups/${name}/${name}.tar.gz`,
+        `backups/${name}/velero-backup.json`,
+      ]);
+      const stored = await backups.getBackup(name);
+      // The checksum manifest's SHA-256 is in the metadata, and names every other file's SHA-256.
+      const manifestBytes = await bytes(await store.get(`backups/${name}/${name}-checksums.json`));
+      assert.equal(createHash('sha256').update(manifestBytes).digest('hex'), stored?.status?.checksums);
+      const manifest = JSON.parse(manifestBytes.toString()) as { files: Record<string, { sha256: string }> };
+      const archiveBytes = await bytes(await store.get(`backups/${name}/${name}.tar.gz`));
+      assert.equal(
+        manifest.files[`${name}.tar.gz`]?.sha256,
+        createHash('sha256').update(archiveBytes).digest('hex'),
+      );
+
+      const paths: string[] = [];
+      for await (const item of readArchive(await backups.openFile(name, 'archive'))) paths.push(item.path);
+      assert.ok(paths.includes(`resources/secrets/namespaces/${ns}/pw.json`));
+      assert.ok(paths.includes(`resources/namespaces/cluster/${ns}.json`));
+    }
+    // The secret's value never reaches the encrypted location in the clear; the plaintext one is Velero's format.
+    const secretB64 = Buffer.from('hunter2').toString('base64');
+    const encryptedArchive = await bytes(await fs.get(`backups/${name}/${name}.tar.gz`));
+    assert.equal(encryptedArchive.subarray(0, 8).toString(), 'CAIRNENC');
+    assert.ok(!gunzipSafe(encryptedArchive).includes(secretB64));
+    const plainArchive = gunzipSync(await bytes(await memory.get(`backups/${name}/${name}.tar.gz`)));
+    assert.ok(plainArchive.includes(secretB64));
+    const metadata = JSON.parse(
+      (await bytes(await memory.get(`backups/${name}/velero-backup.json`))).toString(),
+    ) as {
+      apiVersion: string;
+      kind: string;
+      metadata: { labels: Record<string, string> };
+    };
+    assert.equal(metadata.apiVersion, 'velero.io/v1');
+    assert.equal(metadata.metadata.labels['velero.io/storage-location'], 'velero');
+    const results = JSON.parse(
+      gunzipSync(await bytes(await plaintext.openFile(name, 'results'))).toString(),
+    ) as object;
+    assert.deepEqual(results, { errors: {}, warnings: {} });
+  });
+
+  it('refuses a name taken in any location and leaves every location as it was', async (t) => {
+    const ns = await testNamespace(t, client, 'taken');
+    const first = new BackupStore({
+      location: 'first',
+      store: new MemoryStore(),
+      key: generateLocationKey(),
+    });
+    const secondStore = new MemoryStore();
+    const second = new BackupStore({ location: 'second', store: secondStore, key: generateLocationKey() });
+    const name = `taken-${uniqueSuffix()}`;
+    await run(name, ns, [second]);
+    const before = await keysOf(secondStore, '');
+    await assert.rejects(
+      run(name, ns, [first, second]),
+      (e: unknown) => e instanceof BackupExistsError && e.location === 'second',
+    );
+    assert.deepEqual(await keysOf(first.store, ''), [], 'the claim in the first location was given back');
+    assert.deepEqual(await keysOf(secondStore, ''), before);
+  });
+
+  it('refuses a bad spec with every problem named, writing nothing', async () => {
+    const store = new MemoryStore();
+    const backups = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+    await assert.rejects(
+      createBackup({
+        client,
+        name: 'Bad_Name',
+        spec: { includedResources: ['sekrets'], ttl: '30 days' },
+        stores: [backups],
+        now: () => new Date(),
+        writer: 'cairn test',
+        uid: 'x',
+      }),
+      (e: unknown) =>
+        e instanceof BackupValidationError &&
+        e.problems.map((p) => `${p.field}=${p.value}`).join(' ') ===
+          'name=Bad_Name ttl=30 days includedResources=sekrets',
+    );
+    assert.deepEqual(await keysOf(store, ''), []);
+  });
+
+  it('is PartiallyFailed when one location fails, which stays visibly incomplete', async (t) => {
+    const ns = await testNamespace(t, client, 'partial');
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'c' } },
+    });
+    const good = new BackupStore({ location: 'good', store: new MemoryStore(), key: generateLocationKey() });
+    // The second put of the failing store is the archive (the first is the claim).
+    const failing = withFaults(new MemoryStore(), [
+      { method: 'put', call: 2, error: new Error('disk full') },
+    ]);
+    const bad = new BackupStore({ location: 'bad', store: failing, key: generateLocationKey() });
+    const name = `p-${uniqueSuffix()}`;
+    const backup = await run(name, ns, [good, bad]);
+    assert.equal(backup.status?.phase, 'PartiallyFailed');
+    assert.deepEqual(backup.status?.locations?.[1], {
+      name: 'bad',
+      phase: 'Failed',
+      message: 'storing the archive failed: disk full',
+    });
+    assert.equal((await good.getBackup(name))?.status?.phase, 'PartiallyFailed');
+    assert.equal(await bad.getBackup(name), undefined, 'no metadata where the archive is missing');
+    const entries = [];
+    for await (const entry of bad.listBackups()) entries.push(entry);
+    assert.deepEqual(
+      entries.map((e) => [e.name, e.complete]),
+      [[name, false]],
+    );
+  });
+});
+
+function gunzipSafe(buffer: Buffer): Buffer {
+  try {
+    return gunzipSync(buffer);
+  } catch {
+    return buffer;
+  }
+}

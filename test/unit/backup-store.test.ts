@@ -1,0 +1,219 @@
+// The backup store's write-once commit protocol, on the in-memory reference store and the filesystem
+// driver (the object-store conformance suite holds the real cloud drivers to the same contract).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import type { Backup } from '../../src/api/index.ts';
+import {
+  BackupExistsError,
+  BackupNotFoundError,
+  BackupStore,
+  ChecksumMismatchError,
+  manifestOf,
+  MissingKeyError,
+} from '../../src/storage/backup-store.ts';
+import { generateLocationKey, keyId } from '../../src/storage/encryption.ts';
+import { WrongKeyError } from '../../src/storage/encryption-errors.ts';
+import { ObjectExistsError } from '../../src/storage/errors.ts';
+import { FilesystemStore } from '../../src/storage/filesystem-store.ts';
+import { MemoryStore } from '../../src/storage/memory-store.ts';
+import type { ObjectStore } from '../../src/storage/object-store.ts';
+
+async function text(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function backupObject(name: string, encryption?: { algorithm: string; keyId: string }): Backup {
+  return {
+    apiVersion: 'velero.io/v1',
+    kind: 'Backup',
+    metadata: { name },
+    spec: { includedNamespaces: ['shop'] },
+    status: { phase: 'Completed', formatVersion: '1.1.0', version: 1, ...(encryption ? { encryption } : {}) },
+  };
+}
+
+const claim = (name: string) => ({ name, startedAt: '2026-11-25T00:00:00Z', client: 'test' });
+
+for (const [kind, open] of [
+  [
+    'memory',
+    () => Promise.resolve({ store: new MemoryStore() as ObjectStore, cleanup: () => Promise.resolve() }),
+  ],
+  [
+    'filesystem',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'cairn-backup-store-'));
+      return {
+        store: new FilesystemStore({ root }) as ObjectStore,
+        cleanup: () => rm(root, { recursive: true, force: true }),
+      };
+    },
+  ],
+] as const) {
+  describe(`the backup store on the ${kind} store`, () => {
+    it('stores an encrypted archive that reads back as the original, and commits it last', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const key = generateLocationKey();
+      const backups = new BackupStore({ location: 'primary', store, key });
+      const archive = randomBytes(300_000);
+
+      await backups.claim(claim('nightly'));
+      const stored = await backups.writeFile(
+        'nightly',
+        'archive',
+        Readable.from([archive.subarray(0, 1000), archive.subarray(1000)]),
+      );
+      assert.equal(stored.key, 'backups/nightly/nightly.tar.gz');
+      const raw = await text(await store.get(stored.key));
+      assert.equal(raw.subarray(0, 8).toString(), 'CAIRNENC', 'encrypted at rest');
+      assert.ok(!raw.includes(archive.subarray(0, 64)), 'no plaintext in the stored bytes');
+      await backups.verify(stored);
+
+      const listedBefore = [];
+      for await (const entry of backups.listBackups()) listedBefore.push(entry);
+      assert.deepEqual(listedBefore, [{ name: 'nightly', complete: false, claim: claim('nightly') }]);
+
+      const { manifest, sha256 } = manifestOf('nightly', [stored], backups.encryption);
+      const backup = backupObject('nightly', backups.encryption);
+      backup.status = { ...backup.status, checksums: sha256 };
+      await backups.commit(backup, manifest);
+      assert.deepEqual(backups.encryption, { algorithm: 'AES-256-GCM', keyId: keyId(key) });
+
+      const listed = [];
+      for await (const entry of backups.listBackups()) listed.push(entry);
+      assert.equal(listed.length, 1);
+      assert.equal(listed[0]?.complete, true);
+      assert.deepEqual(await text(await backups.openFile('nightly', 'archive')), archive);
+      const keys = [];
+      for await (const entry of store.list('backups/nightly/'))
+        if (entry.type === 'object') keys.push(entry.key);
+      assert.deepEqual(keys, [
+        'backups/nightly/nightly-checksums.json',
+        'backups/nightly/nightly-claim.json',
+        'backups/nightly/nightly.tar.gz',
+        'backups/nightly/velero-backup.json',
+      ]);
+    });
+
+    it('stores a plaintext location’s files as they are, for Velero', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'velero-compatible', store });
+      const stored = await backups.writeFile('plain', 'results', Buffer.from('{"errors":{}}'));
+      assert.deepEqual(await text(await store.get(stored.key)), Buffer.from('{"errors":{}}'));
+      assert.equal(backups.encryption, undefined);
+    });
+
+    it('refuses a name that is taken, by a claim or by a committed backup, and writes nothing', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+      await backups.claim(claim('taken'));
+      await assert.rejects(
+        backups.claim(claim('taken')),
+        (e: unknown) =>
+          e instanceof BackupExistsError &&
+          e.message === 'a backup named "taken" already exists in location "primary"',
+      );
+      // A backup written by Velero has no claim, only its metadata.
+      await store.put(
+        'backups/velero-made/velero-backup.json',
+        Buffer.from(JSON.stringify(backupObject('velero-made'))),
+      );
+      await assert.rejects(backups.claim(claim('velero-made')), BackupExistsError);
+      const claims = [];
+      for await (const entry of store.list('backups/velero-made/')) claims.push(entry);
+      assert.equal(claims.length, 1, 'no claim was written beside the Velero backup');
+    });
+
+    it('never rewrites a stored file', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+      await backups.writeFile('once', 'logs', Buffer.from('first'));
+      await assert.rejects(backups.writeFile('once', 'logs', Buffer.from('second')), ObjectExistsError);
+    });
+
+    it('finds a stored file whose bytes changed', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+      const stored = await backups.writeFile('rot', 'archive', randomBytes(1000));
+      await store.put(stored.key, randomBytes(1000)); // the store loses the bytes behind our back
+      await assert.rejects(
+        backups.verify(stored),
+        (e: unknown) => e instanceof ChecksumMismatchError && e.expected === stored.sha256,
+      );
+    });
+
+    it('leaves no file when the data stream fails halfway', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+      const failing = new Readable({ read() {} });
+      failing.push(randomBytes(100_000));
+      setImmediate(() => failing.destroy(new Error('the cluster went away')));
+      await assert.rejects(backups.writeFile('broken', 'archive', failing), /the cluster went away/);
+      assert.equal(await store.head('backups/broken/broken.tar.gz'), undefined);
+    });
+
+    it('says which key a backup needs when read with another or none', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const key = generateLocationKey();
+      const writer = new BackupStore({ location: 'primary', store, key });
+      const stored = await writer.writeFile('locked', 'archive', Buffer.from('secret objects'));
+      const { manifest } = manifestOf('locked', [stored], writer.encryption);
+      await writer.commit(backupObject('locked', writer.encryption), manifest);
+
+      const other = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+      await assert.rejects(text(await other.openFile('locked', 'archive')), WrongKeyError);
+      const keyless = new BackupStore({ location: 'primary', store });
+      await assert.rejects(
+        keyless.openFile('locked', 'archive'),
+        (e: unknown) =>
+          e instanceof MissingKeyError &&
+          e.message.includes(keyId(key)) &&
+          !e.message.includes(key.toString('hex')),
+      );
+    });
+
+    it('deletes a backup metadata first, then every other file', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+      await backups.claim(claim('old'));
+      const stored = await backups.writeFile('old', 'archive', Buffer.from('x'));
+      await backups.commit(
+        backupObject('old', backups.encryption),
+        manifestOf('old', [stored], backups.encryption).manifest,
+      );
+      const order: string[] = [];
+      const recording: ObjectStore = {
+        description: store.description,
+        put: (key, body, options) => store.put(key, body, options),
+        get: (key, options) => store.get(key, options),
+        head: (key, options) => store.head(key, options),
+        list: (prefix, options) => store.list(prefix, options),
+        delete: (key, options) => {
+          order.push(key);
+          return store.delete(key, options);
+        },
+      };
+      assert.deepEqual(await new BackupStore({ location: 'primary', store: recording }).deleteBackup('old'), {
+        deleted: 4,
+      });
+      assert.equal(order[0], 'backups/old/velero-backup.json');
+      assert.equal(await backups.getBackup('old'), undefined);
+      await assert.rejects(backups.deleteBackup('old'), BackupNotFoundError);
+    });
+  });
+}
