@@ -16,3 +16,12 @@ export {
   type ResultGroup,
 } from './backup.ts';
 export { formatGoDuration, parseGoDuration } from './duration.ts';
+export {
+  LOCATION_PROVIDERS,
+  locationProblems,
+  normalizeProvider,
+  type AccessMode,
+  type BackupLocationSpec,
+  type LocationProvider,
+  type SpecProblem,
+} from './location.ts';

@@ -1,4 +1,90 @@
-// Object stores behind one small interface (filesystem, S3, Azure Blob, GCS), the wrappers that add
-// retry and rate limits, and the backup-store layout on top of them. Imports api.
-// Nothing is exported yet: the backup issue adds the drivers and the layout.
-export {};
+// Object stores behind one small interface (filesystem, S3, Azure Blob, GCS, memory), the wrappers that
+// add a key prefix, read-only views and retry, and (later) the backup-store layout on top of them.
+// Imports api. See docs/storage.md.
+export type {
+  ListEntry,
+  ListOptions,
+  ObjectInfo,
+  ObjectStore,
+  PutBody,
+  PutOptions,
+  SignalOptions,
+  SignedUrlOptions,
+} from './object-store.ts';
+export { compareKeys, keyProblem, prefixProblem } from './object-store.ts';
+export {
+  ContentLengthMismatchError,
+  InvalidKeyError,
+  ObjectExistsError,
+  ObjectNotFoundError,
+  ObjectStoreError,
+  ReadOnlyStoreError,
+  StoreAccessDeniedError,
+  StoreRequestError,
+  StoreUnavailableError,
+} from './errors.ts';
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.ts';
+export { FilesystemStore, type FilesystemStoreOptions } from './filesystem-store.ts';
+export { S3Store, type S3StoreOptions } from './s3-store.ts';
+export { AzureStore, type AzureStoreOptions } from './azure-store.ts';
+export { GcsStore, type GcsStoreOptions } from './gcs-store.ts';
+export {
+  isTransient,
+  readOnly,
+  withFaults,
+  withPrefix,
+  withRetry,
+  type Fault,
+  type FaultyStore,
+  type RetryOptions,
+  type StoreMethod,
+} from './wrappers.ts';
+export {
+  BACKUP_DATA_FILES,
+  BACKUPS_PREFIX,
+  backupKeys,
+  backupNameOfPrefix,
+  type BackupDataFile,
+  type BackupKeys,
+} from './layout.ts';
+export {
+  BackupExistsError,
+  BackupNotFoundError,
+  BackupStore,
+  ChecksumMismatchError,
+  ENCRYPTION_ALGORITHM,
+  manifestBytes,
+  manifestOf,
+  MissingKeyError,
+  type BackupClaim,
+  type BackupEntry,
+  type BackupStoreOptions,
+  type ChecksumManifest,
+  type StoredFile,
+} from './backup-store.ts';
+export {
+  DEFAULT_CHUNK_SIZE,
+  decryptBuffer,
+  decryptStream,
+  encryptBuffer,
+  encryptStream,
+  generateLocationKey,
+  keyId,
+  type EncryptOptions,
+} from './encryption.ts';
+export {
+  EncryptionError,
+  InvalidKeyError as InvalidEncryptionKeyError,
+  NotEncryptedError,
+  TamperedObjectError,
+  TruncatedObjectError,
+  UnsupportedFormatError,
+  WrongKeyError,
+} from './encryption-errors.ts';
+export {
+  LocationConfigError,
+  openObjectStore,
+  parseCredentials,
+  type LocationCredentials,
+  type OpenLocationOptions,
+} from './location.ts';

@@ -42,10 +42,7 @@ function backupObject(name: string, encryption?: { algorithm: string; keyId: str
 const claim = (name: string) => ({ name, startedAt: '2026-11-25T00:00:00Z', client: 'test' });
 
 for (const [kind, open] of [
-  [
-    'memory',
-    () => Promise.resolve({ store: new MemoryStore() as ObjectStore, cleanup: () => Promise.resolve() }),
-  ],
+  ['memory', () => Promise.resolve({ store: new MemoryStore(), cleanup: () => Promise.resolve() })],
   [
     'filesystem',
     async () => {

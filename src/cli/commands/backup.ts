@@ -1,0 +1,204 @@
+// `cairn backup ...`: create (standalone: runs the engine here, into the configured locations) and the
+// commands that read the catalog (backup-read.ts).
+import { randomUUID } from 'node:crypto';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { BackupSpec, ConsistencyMode } from '../../api/index.ts';
+import type { CliIO } from '../io.ts';
+import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
+import { globalOptions } from '../options.ts';
+import { progressReporter } from '../progress.ts';
+import { clientVersion } from '../version-info.ts';
+import { findLocation, openLocation, withDefaultLocation } from '../config.ts';
+import { addBackupReadCommands } from './backup-read.ts';
+
+/** Comma-separated lists; the flag may also be repeated. */
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return [...(previous ?? []), ...items];
+}
+
+export function parseBool(value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new InvalidArgumentError(`expected true or false, got "${value}"`);
+}
+
+function parseLabels(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const labels = { ...previous };
+  for (const pair of value.split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`"${pair}" is not a label (key=value)`);
+    labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return labels;
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
+  return n;
+}
+
+interface CreateOptions {
+  includeNamespaces?: string[];
+  excludeNamespaces?: string[];
+  includeResources?: string[];
+  excludeResources?: string[];
+  includeClusterResources?: boolean;
+  selector?: string;
+  orSelector?: string[];
+  includeSecrets?: boolean;
+  ttl?: string;
+  labels?: Record<string, string>;
+  storageLocation?: string[];
+  consistency: ConsistencyMode;
+  clientQps: number;
+  clientBurst: number;
+  output?: OutputFormat;
+  wait: boolean;
+}
+
+/** Exit codes of `backup create`: Completed 0, Failed or refused 1, PartiallyFailed 2. */
+const exitCodeOf = (phase: string | undefined) =>
+  phase === 'Completed' ? 0 : phase === 'PartiallyFailed' ? 2 : 1;
+
+function createCommand(io: CliIO, setExitCode: (code: number) => void): Command {
+  return new Command('create')
+    .description('Back up API objects of the cluster into one or more backup locations')
+    .argument('<name>', 'the backup name (lower-case letters, digits and "-")')
+    .option(
+      '--include-namespaces <list>',
+      'namespaces to back up, names or globs (default: all)',
+      collectList,
+    )
+    .option('--exclude-namespaces <list>', 'namespaces to leave out, names or globs', collectList)
+    .option(
+      '--include-resources <list>',
+      'resources to back up: plural, singular, short or resource.group names (default: all)',
+      collectList,
+    )
+    .option(
+      '--exclude-resources <list>',
+      'resources to leave out (e.g. secret, events.events.k8s.io)',
+      collectList,
+    )
+    .option(
+      '--include-cluster-resources [bool]',
+      'cluster-scoped objects: true = all, false = none (default: those related to the selection)',
+      parseBool,
+    )
+    .option('-l, --selector <selector>', 'only objects with these labels (app=web,tier!=db)')
+    .option(
+      '--or-selector <selector>',
+      'objects matching any of these selectors (repeatable)',
+      (v: string, p: string[] | undefined) => [...(p ?? []), v],
+    )
+    .option('--include-secrets [bool]', 'false leaves every Secret out', parseBool)
+    .option('--ttl <duration>', 'how long the backup is kept', '720h0m0s')
+    .option('--labels <list>', 'labels of the backup (key=value,...)', parseLabels)
+    .option(
+      '--storage-location <list>',
+      'the locations to write to, all in one pass (default: the default location)',
+      collectList,
+    )
+    .addOption(
+      new Option(
+        '--consistency <mode>',
+        'snapshot: every object at one storage revision; best-effort: each resource at its latest',
+      )
+        .choices(['snapshot', 'best-effort'])
+        .default('snapshot'),
+    )
+    .option('--client-qps <n>', 'requests per second to the API server', parsePositiveInt, 100)
+    .option('--client-burst <n>', 'requests the client may send at once', parsePositiveInt, 200)
+    .option('--wait', 'wait for the backup to finish (always so in standalone mode)', true)
+    .addOption(
+      new Option('-o, --output <format>', 'print the finished backup as json or yaml').argParser(
+        parseOutputFormat,
+      ),
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cairn backup create shop --include-namespaces shop
+  cairn backup create nightly --exclude-namespaces 'kube-*' --storage-location default,minio
+  cairn backup create web --include-namespaces shop -l app=web --include-secrets=false
+  cairn backup create everything --include-cluster-resources=true --ttl 168h -o json`,
+    )
+    .action(async (name: string, options: CreateOptions, command: Command) => {
+      const { createBackup } = await import('../../backup/index.ts');
+      const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
+      const global = globalOptions(command);
+      const config = withDefaultLocation(io.env);
+      const locations = options.storageLocation?.length
+        ? options.storageLocation.map((n) => findLocation(config, n))
+        : [findLocation(config, undefined)];
+      const stores = locations.map((location) => openLocation(io.env, location, { createKey: true }));
+      const client = new KubeClient(
+        loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
+        {
+          qps: options.clientQps,
+          burst: options.clientBurst,
+        },
+      );
+      const spec: BackupSpec = {
+        ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
+        ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),
+        ...(options.includeResources ? { includedResources: options.includeResources } : {}),
+        ...(options.excludeResources ? { excludedResources: options.excludeResources } : {}),
+        ...(options.includeClusterResources !== undefined
+          ? { includeClusterResources: options.includeClusterResources }
+          : {}),
+        ...(options.selector ? { labelSelector: options.selector } : {}),
+        ...(options.orSelector ? { orLabelSelectors: options.orSelector } : {}),
+        ...(options.includeSecrets !== undefined ? { includeSecrets: options.includeSecrets } : {}),
+        ...(options.ttl ? { ttl: options.ttl } : {}),
+        consistency: options.consistency,
+      };
+      const progress = progressReporter(io.stderr);
+      io.stderr.write(`Backing up to ${stores.map((s) => s.location).join(', ')}...\n`);
+      const backup = await createBackup({
+        client,
+        name,
+        spec,
+        labels: options.labels,
+        stores,
+        now: () => new Date(),
+        writer: `cairn ${clientVersion()}`,
+        uid: randomUUID(),
+        onProgress: (p) => progress.update(p.itemsBackedUp, p.totalItems, p.currentResource),
+      }).finally(() => progress.end());
+      setExitCode(exitCodeOf(backup.status?.phase));
+      if (options.output && options.output !== 'table') {
+        io.stdout.write(formatStructured(backup, options.output));
+        return;
+      }
+      const status = backup.status ?? {};
+      const items = status.progress?.itemsBackedUp ?? 0;
+      io.stdout.write(
+        `Backup "${name}" ${status.phase}: ${items} items, ${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings` +
+          (status.consistency?.revision ? `, at storage revision ${status.consistency.revision}` : '') +
+          '.\n',
+      );
+      for (const location of status.locations ?? []) {
+        io.stdout.write(
+          `  ${location.name}: ${location.phase}${location.message ? ` (${location.message})` : ''}\n`,
+        );
+      }
+      if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
+      io.stdout.write(`Run \`cairn backup describe ${name}\` for details.\n`);
+    });
+}
+
+export function backupCommand(io: CliIO, setExitCode: (code: number) => void): Command {
+  const backup = new Command('backup')
+    .description('Create and manage backups')
+    .addCommand(createCommand(io, setExitCode));
+  addBackupReadCommands(backup, io, setExitCode);
+  return backup;
+}

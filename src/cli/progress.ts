@@ -1,0 +1,46 @@
+// Progress of long operations: a redrawn bar on a terminal, plain lines otherwise (logs, CI, pipes).
+export interface ProgressStream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export interface ProgressReporter {
+  update(done: number, total: number, label?: string): void;
+  /** Ends the display (clears the bar on a terminal). */
+  end(): void;
+}
+
+export function progressReporter(
+  stream: ProgressStream,
+  options: { intervalMs?: number; now?: () => number } = {},
+): ProgressReporter {
+  const now = options.now ?? (() => Date.now());
+  const interval = options.intervalMs ?? (stream.isTTY ? 100 : 2000);
+  let last = 0;
+  let drawn = false;
+  let lastLine = '';
+  return {
+    update(done, total, label) {
+      const t = now();
+      if (t - last < interval) return;
+      last = t;
+      const shown = Math.max(total, done);
+      const pct = shown === 0 ? 0 : Math.floor((done / shown) * 100);
+      const text = `${done}/${shown} items (${pct}%)${label ? `  ${label}` : ''}`;
+      if (stream.isTTY) {
+        const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - text.length - 4));
+        const filled = Math.round((pct / 100) * width);
+        stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}\x1b[K`);
+        drawn = true;
+      } else if (text !== lastLine) {
+        stream.write(`${text}\n`);
+        lastLine = text;
+      }
+    },
+    end() {
+      if (drawn) stream.write('\r\x1b[K');
+      drawn = false;
+    },
+  };
+}

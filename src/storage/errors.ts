@@ -1,0 +1,176 @@
+// Typed errors of the object stores: one class per condition, each naming the store (its description,
+// never a secret) and the key, with the driver's error as `cause`. Messages are lower-case sentences.
+
+/** What every object-store error carries: the store it came from. */
+export abstract class ObjectStoreError extends Error {
+  abstract override readonly name: string;
+  constructor(
+    readonly store: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** `get` of a key that is not in the store. */
+export class ObjectNotFoundError extends ObjectStoreError {
+  override readonly name = 'ObjectNotFoundError';
+  constructor(
+    store: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(store, `object ${JSON.stringify(key)} not found in ${store}`, options);
+  }
+}
+
+/** A write-once `put` (`ifAbsent`) of a key that is already in the store; the store is unchanged. */
+export class ObjectExistsError extends ObjectStoreError {
+  override readonly name = 'ObjectExistsError';
+  constructor(
+    store: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(store, `object ${JSON.stringify(key)} already exists in ${store}`, options);
+  }
+}
+
+/** A key (or list prefix) the store refuses: `..`, a leading `/`, empty segments, or one it cannot map. */
+export class InvalidKeyError extends ObjectStoreError {
+  override readonly name = 'InvalidKeyError';
+  constructor(
+    store: string,
+    readonly key: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(store, `invalid key ${JSON.stringify(key)} for ${store}: ${reason}`, options);
+  }
+}
+
+/**
+ * The store could not serve the request: unreachable, a 5xx answer, throttling, or a missing bucket.
+ * `transient` says whether trying again later may succeed (network and 5xx: yes; a missing bucket: no).
+ */
+export class StoreUnavailableError extends ObjectStoreError {
+  override readonly name = 'StoreUnavailableError';
+  constructor(
+    store: string,
+    readonly reason: string,
+    readonly transient: boolean,
+    readonly key?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      store,
+      `${store} is unavailable${key === undefined ? '' : ` for ${JSON.stringify(key)}`}: ${reason}`,
+      options,
+    );
+  }
+}
+
+/** The store refused the credentials or their permissions (401/403). Not transient. */
+export class StoreAccessDeniedError extends ObjectStoreError {
+  override readonly name = 'StoreAccessDeniedError';
+  constructor(
+    store: string,
+    readonly key: string | undefined,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      store,
+      `access denied by ${store}${key === undefined ? '' : ` for ${JSON.stringify(key)}`}: ${reason}`,
+      options,
+    );
+  }
+}
+
+/** Any other refusal by the service (an unexpected 4xx). `status` is the HTTP status when known. */
+export class StoreRequestError extends ObjectStoreError {
+  override readonly name = 'StoreRequestError';
+  constructor(
+    store: string,
+    readonly operation: string,
+    readonly key: string | undefined,
+    readonly status: number | undefined,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    const what = key === undefined ? operation : `${operation} ${JSON.stringify(key)}`;
+    super(
+      store,
+      `${what} failed on ${store}${status === undefined ? '' : ` (${status})`}: ${reason}`,
+      options,
+    );
+  }
+}
+
+/** A `put` or `delete` through a read-only view of a store. */
+export class ReadOnlyStoreError extends ObjectStoreError {
+  override readonly name = 'ReadOnlyStoreError';
+  constructor(
+    store: string,
+    readonly operation: 'put' | 'delete',
+    readonly key: string,
+  ) {
+    super(store, `cannot ${operation} ${JSON.stringify(key)}: ${store} is read-only`);
+  }
+}
+
+/** A `put` whose body was not `contentLength` bytes long; nothing was stored. */
+export class ContentLengthMismatchError extends ObjectStoreError {
+  override readonly name = 'ContentLengthMismatchError';
+  constructor(
+    store: string,
+    readonly key: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(
+      store,
+      `body of ${JSON.stringify(key)} for ${store} is not ${expected} bytes long (read ${actual})`,
+    );
+  }
+}
+
+const networkCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'REQUEST_SEND_ERROR',
+]);
+
+/** The network error (connection refused, reset, DNS, timeout) somewhere in `error`'s cause chain, if any. */
+export function networkErrorCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && networkCodes.has(code)) return code;
+    if (e.name === 'TimeoutError') return 'ETIMEDOUT';
+  }
+  return undefined;
+}
+
+/**
+ * The message of an unknown thrown value, with URL query strings and user info cut out: a SAS token or
+ * a presigned signature in a driver's message must not reach ours.
+ */
+export function messageOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/@]*@)?([^\s?#]*)[?#]\S*/gi, '$1$2?…')
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1');
+}

@@ -1,0 +1,124 @@
+// Opening a backup location's object store from its spec and credentials: the driver for the provider,
+// then the wrappers (key prefix, read-only, retry). Shared by the CLI's standalone mode and the server.
+import type { BackupLocationSpec } from '../api/index.ts';
+import { AzureStore } from './azure-store.ts';
+import { FilesystemStore } from './filesystem-store.ts';
+import { GcsStore } from './gcs-store.ts';
+import type { ObjectStore } from './object-store.ts';
+import { S3Store } from './s3-store.ts';
+import { readOnly, withPrefix, withRetry } from './wrappers.ts';
+
+/** A location's credentials, read by the caller from a file (standalone) or a Secret (server). */
+export type LocationCredentials =
+  | { kind: 's3'; accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined }
+  | { kind: 'azure'; connectionString: string }
+  | { kind: 'gcs'; client_email: string; private_key: string };
+
+export class LocationConfigError extends Error {
+  override readonly name = 'LocationConfigError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+/**
+ * Parses a credentials file's text for a provider: S3 takes the AWS shared-credentials format Velero uses
+ * (`[default]` with aws_access_key_id, aws_secret_access_key, aws_session_token); Azure takes
+ * KEY=VALUE lines with AZURE_STORAGE_CONNECTION_STRING; GCS takes a service-account JSON key.
+ */
+export function parseCredentials(
+  provider: BackupLocationSpec['provider'],
+  text: string,
+  profile = 'default',
+): LocationCredentials {
+  if (provider === 's3') {
+    const values: Record<string, string> = {};
+    let section = 'default';
+    for (const raw of text.split('\n')) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+      const header = /^\[(?:profile\s+)?([^\]]+)\]$/.exec(line);
+      if (header) {
+        section = header[1]?.trim() ?? '';
+        continue;
+      }
+      const eq = line.indexOf('=');
+      if (eq > 0 && section === profile) values[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    }
+    const accessKeyId = values.aws_access_key_id;
+    const secretAccessKey = values.aws_secret_access_key;
+    if (!accessKeyId || !secretAccessKey) {
+      throw new LocationConfigError(
+        'credentials',
+        `profile [${profile}] needs aws_access_key_id and aws_secret_access_key`,
+      );
+    }
+    return { kind: 's3', accessKeyId, secretAccessKey, sessionToken: values.aws_session_token };
+  }
+  if (provider === 'azure') {
+    const line = text.split('\n').find((l) => l.trim().startsWith('AZURE_STORAGE_CONNECTION_STRING='));
+    const connectionString = line?.trim().slice('AZURE_STORAGE_CONNECTION_STRING='.length);
+    if (!connectionString)
+      throw new LocationConfigError('credentials', 'needs a line AZURE_STORAGE_CONNECTION_STRING=...');
+    return { kind: 'azure', connectionString };
+  }
+  if (provider === 'gcs') {
+    let key: { client_email?: string; private_key?: string };
+    try {
+      key = JSON.parse(text) as typeof key;
+    } catch {
+      throw new LocationConfigError('credentials', 'a GCS location needs a service-account JSON key');
+    }
+    if (!key.client_email || !key.private_key)
+      throw new LocationConfigError('credentials', 'the JSON key needs client_email and private_key');
+    return { kind: 'gcs', client_email: key.client_email, private_key: key.private_key };
+  }
+  throw new LocationConfigError('credentials', `an ${provider} location takes no credentials`);
+}
+
+export interface OpenLocationOptions {
+  credentials?: LocationCredentials | undefined;
+  /** Retry transient failures (default: 3 tries, 500 ms doubling; the cloud SDKs retry inside too). */
+  retry?: { attempts: number; baseDelayMs: number; maxDelayMs: number } | undefined;
+}
+
+export function openObjectStore(spec: BackupLocationSpec, options: OpenLocationOptions = {}): ObjectStore {
+  const config = spec.config ?? {};
+  const bucket = spec.objectStorage?.bucket ?? '';
+  const credentials = options.credentials;
+  let store: ObjectStore;
+  switch (spec.provider) {
+    case 'fs':
+      if (!config.path) throw new LocationConfigError('config.path', 'an fs location needs a directory');
+      store = new FilesystemStore({ root: config.path });
+      break;
+    case 's3':
+      store = new S3Store({
+        bucket,
+        region: config.region ?? 'us-east-1',
+        endpoint: config.s3Url,
+        forcePathStyle: config.s3ForcePathStyle === 'true',
+        credentials: credentials?.kind === 's3' ? credentials : undefined,
+      });
+      break;
+    case 'azure':
+      if (credentials?.kind !== 'azure')
+        throw new LocationConfigError('credentials', 'an azure location needs a connection string');
+      store = new AzureStore({ connectionString: credentials.connectionString, container: bucket });
+      break;
+    case 'gcs':
+      store = new GcsStore({
+        bucket,
+        apiEndpoint: config.endpoint,
+        projectId: config.project,
+        credentials: credentials?.kind === 'gcs' ? credentials : undefined,
+      });
+      break;
+  }
+  store = withRetry(store, options.retry ?? { attempts: 3, baseDelayMs: 500, maxDelayMs: 5000 });
+  store = withPrefix(store, spec.objectStorage?.prefix ?? '');
+  return spec.accessMode === 'ReadOnly' ? readOnly(store) : store;
+}

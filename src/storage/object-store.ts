@@ -1,0 +1,193 @@
+// The object-store interface every driver implements (filesystem, S3, Azure Blob, GCS, memory), and the
+// key rules and stream helpers the drivers share. A driver is dumb on purpose: a few plain methods, no
+// retry or read-only flags (those are wrappers, see wrappers.ts). docs/storage.md describes the contract;
+// test/conformance/object-store.ts pins it.
+import { Transform, pipeline, type Readable } from 'node:stream';
+import { ContentLengthMismatchError, InvalidKeyError } from './errors.ts';
+
+/** What `head` returns. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** One entry of a listing: an object, or (with a delimiter) a common prefix ending in the delimiter. */
+export type ListEntry =
+  { type: 'object'; key: string; size: number; lastModified: Date } | { type: 'prefix'; prefix: string };
+
+export interface SignalOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface PutOptions extends SignalOptions {
+  /** Write once: fail with ObjectExistsError, changing nothing, if the key exists. Atomic on every driver. */
+  ifAbsent?: boolean | undefined;
+  /** The body's length when known; a body of another length fails with ContentLengthMismatchError. */
+  contentLength?: number | undefined;
+}
+
+export interface ListOptions extends SignalOptions {
+  /** Roll up keys that contain the delimiter after the prefix into one `prefix` entry (like S3). */
+  delimiter?: string | undefined;
+}
+
+export interface SignedUrlOptions {
+  expiresInSeconds: number;
+}
+
+/** A body to store: bytes, or a stream read once (never buffered whole by the drivers that stream). */
+export type PutBody = Buffer | Readable;
+
+/**
+ * A flat namespace of keys holding immutable-by-convention blobs.
+ *
+ * Keys are `/`-separated relative paths: no leading `/`, no empty, `.` or `..` segments, no NUL, at most
+ * 1,024 bytes (InvalidKeyError otherwise). Listings come back sorted by the keys' UTF-8 bytes, as S3 and
+ * GCS sort them. Every method rejects with the signal's reason once its signal aborts.
+ */
+export interface ObjectStore {
+  /** Where the store is, for messages: e.g. `s3://bucket (http://127.0.0.1:9000)`. Never holds secrets. */
+  readonly description: string;
+  /** Stores `body` under `key`. Readers never see a partial object; a failed put leaves no object. */
+  put(key: string, body: PutBody, options?: PutOptions): Promise<void>;
+  /** The object's bytes as a stream; ObjectNotFoundError when the key is missing. */
+  get(key: string, options?: SignalOptions): Promise<Readable>;
+  /** Size and modification time, or undefined when the key is missing. */
+  head(key: string, options?: SignalOptions): Promise<ObjectInfo | undefined>;
+  /** Objects whose keys start with `prefix` (any string, not only whole segments), sorted, paged internally. */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>;
+  /** Removes the object; removing a missing key is not an error. */
+  delete(key: string, options?: SignalOptions): Promise<void>;
+  /** A URL that GETs the object without credentials until it expires; absent where the store has none. */
+  signedUrl?: ((key: string, options: SignedUrlOptions) => Promise<string>) | undefined;
+}
+
+/** Why `key` is not a valid object key, or undefined when it is. */
+export function keyProblem(key: string): string | undefined {
+  if (key === '') return 'the key is empty';
+  if (Buffer.byteLength(key) > 1024) return 'keys are at most 1024 bytes long';
+  return pathProblem(key, false);
+}
+
+/** Why `prefix` is not a valid list prefix ('' and a trailing `/` are fine), or undefined when it is. */
+export function prefixProblem(prefix: string): string | undefined {
+  return prefix === '' ? undefined : pathProblem(prefix, true);
+}
+
+function pathProblem(path: string, trailingEmptyOk: boolean): string | undefined {
+  if (path.startsWith('/')) return 'keys are relative: a leading "/" is not allowed';
+  if (path.includes('\0')) return 'keys may not contain NUL characters';
+  const segments = path.split('/');
+  for (const [i, segment] of segments.entries()) {
+    if (segment === '..' || segment === '.') return `the path segment "${segment}" is not allowed`;
+    if (segment === '' && !(trailingEmptyOk && i === segments.length - 1))
+      return 'empty path segments ("//" or a trailing "/") are not allowed';
+  }
+  return undefined;
+}
+
+/** Throws InvalidKeyError when `key` breaks the key rules. */
+export function checkKey(store: string, key: string): void {
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new InvalidKeyError(store, key, problem);
+}
+
+/** Throws InvalidKeyError when `prefix` breaks the prefix rules. */
+export function checkPrefix(store: string, prefix: string): void {
+  const problem = prefixProblem(prefix);
+  if (problem !== undefined) throw new InvalidKeyError(store, prefix, problem);
+}
+
+/** Orders keys by their UTF-8 bytes, the order S3 and GCS list in. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** The key or prefix an entry sorts by. */
+export function entryName(entry: ListEntry): string {
+  return entry.type === 'object' ? entry.key : entry.prefix;
+}
+
+/** Merges one page's objects and common prefixes (each sorted) into one sorted run. */
+export function mergeEntries(objects: ListEntry[], prefixes: ListEntry[]): ListEntry[] {
+  if (prefixes.length === 0) return objects;
+  return [...objects, ...prefixes].sort((a, b) => compareKeys(entryName(a), entryName(b)));
+}
+
+/**
+ * Rolls a sorted run of objects up by `delimiter` after `prefix`, as S3 does: a key with the delimiter
+ * after the prefix becomes one `prefix` entry (yielded once), the others pass through.
+ */
+export async function* rollUp(
+  objects: AsyncIterable<ListEntry> | Iterable<ListEntry>,
+  prefix: string,
+  delimiter: string | undefined,
+): AsyncGenerator<ListEntry> {
+  let last: string | undefined;
+  for await (const entry of objects) {
+    const name = entryName(entry);
+    const at = delimiter ? name.indexOf(delimiter, prefix.length) : -1;
+    if (at < 0 || !delimiter) {
+      yield entry;
+      continue;
+    }
+    const common = name.slice(0, at + delimiter.length);
+    if (common === last) continue;
+    last = common;
+    yield { type: 'prefix', prefix: common };
+  }
+}
+
+/**
+ * Passes `body` through, failing the stream (so the put fails and stores nothing) when it is not
+ * exactly `expected` bytes long. Without `expected`, returns `body` itself.
+ */
+export function checkLength(
+  store: string,
+  key: string,
+  body: Readable,
+  expected: number | undefined,
+): Readable {
+  if (expected === undefined) return body;
+  let seen = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      done(seen > expected ? new ContentLengthMismatchError(store, key, expected, seen) : null, chunk);
+    },
+    flush(done) {
+      done(seen === expected ? null : new ContentLengthMismatchError(store, key, expected, seen));
+    },
+  });
+  // pipeline destroys both streams with the first error of either, and the callback swallows nothing:
+  // the error surfaces to whoever reads `check`.
+  pipeline(body, check, () => {});
+  return check;
+}
+
+/** Throws ContentLengthMismatchError when a Buffer body's length differs from `expected`. */
+export function checkBufferLength(
+  store: string,
+  key: string,
+  body: Buffer,
+  expected: number | undefined,
+): void {
+  if (expected !== undefined && body.length !== expected)
+    throw new ContentLengthMismatchError(store, key, expected, body.length);
+}
+
+/** An endpoint URL without user info or query, safe to show. */
+export function displayEndpoint(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+  } catch {
+    return '<invalid endpoint>';
+  }
+}
+
+/** `{ abortSignal }` for SDK calls, or nothing: their option types refuse an explicit undefined. */
+export function abortSignalOption(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return signal ? { abortSignal: signal } : {};
+}

@@ -1,0 +1,269 @@
+// Amazon S3 and compatible services (MinIO, Ceph RGW, ...). Buffers go up in one PutObject; streams go
+// through lib-storage's Upload, which sends one PutObject for a body under one part and a multipart
+// upload above (parts held in memory: partSize x 4). ifAbsent is S3's conditional write
+// (`If-None-Match: *`), honoured by PutObject and CompleteMultipartUpload alike.
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type ListObjectsV2CommandOutput,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Readable, addAbortSignal } from 'node:stream';
+import {
+  ObjectExistsError,
+  ObjectNotFoundError,
+  ObjectStoreError,
+  StoreAccessDeniedError,
+  StoreRequestError,
+  StoreUnavailableError,
+  messageOf,
+  networkErrorCode,
+} from './errors.ts';
+import {
+  abortSignalOption,
+  checkBufferLength,
+  checkKey,
+  checkLength,
+  checkPrefix,
+  displayEndpoint,
+  mergeEntries,
+  type ListEntry,
+  type ListOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutBody,
+  type PutOptions,
+  type SignalOptions,
+  type SignedUrlOptions,
+} from './object-store.ts';
+
+export interface S3StoreOptions {
+  bucket: string;
+  region: string;
+  /** A custom endpoint (MinIO and other compatibles), e.g. `http://127.0.0.1:9000`. Default: AWS's. */
+  endpoint?: string | undefined;
+  /** Address the bucket in the path instead of the host name (MinIO needs it). Default: false. */
+  forcePathStyle?: boolean | undefined;
+  /** Static credentials; without them the SDK's standard chain (environment, profile, IMDS, ...) is used. */
+  credentials?:
+    { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined } | undefined;
+  /** Bytes per part of multipart uploads; at least 5 MiB. Default: 8 MiB. */
+  partSize?: number | undefined;
+  /** Keys per list request, at most 1,000. Default: 1,000. */
+  listPageSize?: number | undefined;
+}
+
+export class S3Store implements ObjectStore {
+  readonly description: string;
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  readonly #partSize: number;
+  readonly #pageSize: number;
+
+  constructor(options: S3StoreOptions) {
+    this.#bucket = options.bucket;
+    this.#partSize = options.partSize ?? 8 * 1024 * 1024;
+    this.#pageSize = options.listPageSize ?? 1000;
+    const where = options.endpoint === undefined ? options.region : displayEndpoint(options.endpoint);
+    this.description = `s3://${options.bucket} (${where})`;
+    this.#client = new S3Client({
+      region: options.region,
+      ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
+      ...(options.forcePathStyle !== undefined && { forcePathStyle: options.forcePathStyle }),
+      ...(options.credentials && {
+        credentials: {
+          accessKeyId: options.credentials.accessKeyId,
+          secretAccessKey: options.credentials.secretAccessKey,
+          ...(options.credentials.sessionToken !== undefined && {
+            sessionToken: options.credentials.sessionToken,
+          }),
+        },
+      }),
+    });
+  }
+
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
+    checkKey(this.description, key);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const params = { Bucket: this.#bucket, Key: key, ...(options.ifAbsent && { IfNoneMatch: '*' }) };
+    try {
+      if (Buffer.isBuffer(body)) {
+        checkBufferLength(this.description, key, body, options.contentLength);
+        const command = new PutObjectCommand({ ...params, Body: body, ContentLength: body.length });
+        await this.#client.send(command, abortSignalOption(signal));
+        return;
+      }
+      const checked = checkLength(this.description, key, body, options.contentLength);
+      const upload = new Upload({
+        client: this.#client,
+        params: { ...params, Body: checked },
+        partSize: this.#partSize,
+        queueSize: 4,
+        leavePartsOnError: false,
+      });
+      // Stop reading the body (a stalled body would keep the upload waiting) and abort the multipart
+      // upload: S3 then discards the parts, and no object appears.
+      const onAbort = () => {
+        checked.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        void upload.abort();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await upload.done();
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    } catch (error) {
+      signal?.throwIfAborted();
+      throw this.#mapError(error, 'put', key);
+    }
+  }
+
+  async get(key: string, options: SignalOptions = {}): Promise<Readable> {
+    checkKey(this.description, key);
+    options.signal?.throwIfAborted();
+    try {
+      const command = new GetObjectCommand({ Bucket: this.#bucket, Key: key });
+      const { Body: body } = await this.#client.send(command, abortSignalOption(options.signal));
+      if (!(body instanceof Readable))
+        throw new StoreRequestError(
+          this.description,
+          'get',
+          key,
+          undefined,
+          'the response has no body stream',
+        );
+      if (options.signal) addAbortSignal(options.signal, body);
+      return body;
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      throw this.#mapError(error, 'get', key);
+    }
+  }
+
+  async head(key: string, options: SignalOptions = {}): Promise<ObjectInfo | undefined> {
+    checkKey(this.description, key);
+    options.signal?.throwIfAborted();
+    try {
+      const command = new HeadObjectCommand({ Bucket: this.#bucket, Key: key });
+      const out = await this.#client.send(command, abortSignalOption(options.signal));
+      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0) };
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      // A HEAD answer has no body, so S3 cannot say whether the key or the bucket is missing.
+      if (statusOf(error) === 404) return undefined;
+      throw this.#mapError(error, 'head', key);
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncGenerator<ListEntry> {
+    checkPrefix(this.description, prefix);
+    let token: string | undefined;
+    do {
+      options.signal?.throwIfAborted();
+      let page: ListObjectsV2CommandOutput;
+      try {
+        const command = new ListObjectsV2Command({
+          Bucket: this.#bucket,
+          Prefix: prefix,
+          MaxKeys: this.#pageSize,
+          ...(options.delimiter && { Delimiter: options.delimiter }),
+          ...(token !== undefined && { ContinuationToken: token }),
+        });
+        page = await this.#client.send(command, abortSignalOption(options.signal));
+      } catch (error) {
+        options.signal?.throwIfAborted();
+        throw this.#mapError(error, 'list', undefined);
+      }
+      const objects = (page.Contents ?? []).flatMap((o): ListEntry[] =>
+        o.Key === undefined
+          ? []
+          : [{ type: 'object', key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }],
+      );
+      const prefixes = (page.CommonPrefixes ?? []).flatMap((p): ListEntry[] =>
+        p.Prefix === undefined ? [] : [{ type: 'prefix', prefix: p.Prefix }],
+      );
+      yield* mergeEntries(objects, prefixes);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async delete(key: string, options: SignalOptions = {}): Promise<void> {
+    checkKey(this.description, key);
+    options.signal?.throwIfAborted();
+    try {
+      const command = new DeleteObjectCommand({ Bucket: this.#bucket, Key: key });
+      await this.#client.send(command, abortSignalOption(options.signal));
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      if (statusOf(error) === 404 && (error as Error).name !== 'NoSuchBucket') return;
+      throw this.#mapError(error, 'delete', key);
+    }
+  }
+
+  async signedUrl(key: string, options: SignedUrlOptions): Promise<string> {
+    checkKey(this.description, key);
+    const command = new GetObjectCommand({ Bucket: this.#bucket, Key: key });
+    return getSignedUrl(this.#client, command, { expiresIn: options.expiresInSeconds });
+  }
+
+  /** Closes the client's idle connections. */
+  destroy(): void {
+    this.#client.destroy();
+  }
+
+  #mapError(error: unknown, operation: string, key: string | undefined): unknown {
+    if (error instanceof ObjectStoreError || !(error instanceof Error) || error.name === 'AbortError')
+      return error;
+    const status = statusOf(error);
+    const code = error.name;
+    const options = { cause: error };
+    if (code === 'NoSuchBucket')
+      return new StoreUnavailableError(
+        this.description,
+        `bucket "${this.#bucket}" does not exist`,
+        false,
+        key,
+        options,
+      );
+    if (key !== undefined && (code === 'NoSuchKey' || (status === 404 && code === 'NotFound')))
+      return new ObjectNotFoundError(this.description, key, options);
+    if (key !== undefined && (status === 412 || code === 'PreconditionFailed'))
+      return new ObjectExistsError(this.description, key, options);
+    if (status === 409 && code === 'ConditionalRequestConflict')
+      return new StoreUnavailableError(this.description, 'a concurrent write conflicted', true, key, options);
+    if (status === 401 || status === 403 || code === 'CredentialsProviderError')
+      return new StoreAccessDeniedError(this.description, key, `${code}: ${messageOf(error)}`, options);
+    if (status !== undefined && (status >= 500 || status === 429))
+      return new StoreUnavailableError(this.description, `${status} ${code}`, true, key, options);
+    const network = networkErrorCode(error);
+    if (network !== undefined)
+      return new StoreUnavailableError(
+        this.description,
+        `${network}: ${messageOf(error)}`,
+        true,
+        key,
+        options,
+      );
+    if (status !== undefined)
+      return new StoreRequestError(
+        this.description,
+        operation,
+        key,
+        status,
+        `${code}: ${messageOf(error)}`,
+        options,
+      );
+    return error;
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}

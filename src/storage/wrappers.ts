@@ -1,0 +1,270 @@
+// Cross-cutting behaviour as wrappers around any ObjectStore, never as driver flags: a key prefix inside
+// a bucket, a read-only view, retry of transient failures, and (for tests) injected faults.
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  ContentLengthMismatchError,
+  InvalidKeyError,
+  ObjectExistsError,
+  ObjectNotFoundError,
+  ReadOnlyStoreError,
+  StoreUnavailableError,
+} from './errors.ts';
+import {
+  checkKey,
+  checkPrefix,
+  compareKeys,
+  entryName,
+  type ListEntry,
+  type ListOptions,
+  type ObjectStore,
+  type PutBody,
+  type PutOptions,
+} from './object-store.ts';
+
+/**
+ * The store seen from inside `prefix` (e.g. Velero's bucket prefix `velero`): key `k` is `prefix/k`
+ * in `store`, and listings come back without the prefix. Slashes around `prefix` are ignored.
+ */
+export function withPrefix(store: ObjectStore, prefix: string): ObjectStore {
+  const base = prefix.replace(/^\/+|\/+$/g, '');
+  if (base === '') return store;
+  checkKey(store.description, base);
+  const root = `${base}/`;
+  const description = `${store.description} under "${root}"`;
+  const full = (key: string) => {
+    checkKey(description, key);
+    return root + key;
+  };
+  const relabel = (error: unknown) => relabelError(error, description, root);
+  const sign = store.signedUrl;
+  return {
+    description,
+    put: async (key, body, options) => store.put(full(key), body, options).catch(rethrow(relabel)),
+    get: async (key, options) => store.get(full(key), options).catch(rethrow(relabel)),
+    head: async (key, options) => {
+      const info = await store.head(full(key), options).catch(rethrow(relabel));
+      return info && { ...info, key };
+    },
+    async *list(listPrefix, options) {
+      checkPrefix(description, listPrefix);
+      try {
+        for await (const entry of store.list(root + listPrefix, options)) {
+          yield entry.type === 'object'
+            ? { ...entry, key: entry.key.slice(root.length) }
+            : { ...entry, prefix: entry.prefix.slice(root.length) };
+        }
+      } catch (error) {
+        throw relabel(error);
+      }
+    },
+    delete: async (key, options) => store.delete(full(key), options).catch(rethrow(relabel)),
+    signedUrl: sign && (async (key, options) => sign.call(store, full(key), options)),
+  };
+}
+
+function rethrow(map: (error: unknown) => unknown): (error: unknown) => never {
+  return (error) => {
+    throw map(error);
+  };
+}
+
+/** The inner store's error as the prefixed view's: its description, the key without the prefix. */
+function relabelError(error: unknown, description: string, root: string): unknown {
+  const strip = (key: string) => (key.startsWith(root) ? key.slice(root.length) : key);
+  const cause = { cause: error };
+  if (error instanceof ObjectNotFoundError)
+    return new ObjectNotFoundError(description, strip(error.key), cause);
+  if (error instanceof ObjectExistsError) return new ObjectExistsError(description, strip(error.key), cause);
+  if (error instanceof InvalidKeyError)
+    return new InvalidKeyError(description, strip(error.key), error.reason, cause);
+  if (error instanceof ContentLengthMismatchError)
+    return new ContentLengthMismatchError(description, strip(error.key), error.expected, error.actual);
+  if (error instanceof StoreUnavailableError)
+    return new StoreUnavailableError(
+      description,
+      error.reason,
+      error.transient,
+      error.key && strip(error.key),
+      cause,
+    );
+  return error;
+}
+
+/** The store with put and delete refused (ReadOnlyStoreError, nothing changes); reads pass through. */
+export function readOnly(store: ObjectStore): ObjectStore {
+  const sign = store.signedUrl;
+  return {
+    description: store.description,
+    put: async (key) => Promise.reject(new ReadOnlyStoreError(store.description, 'put', key)),
+    delete: async (key) => Promise.reject(new ReadOnlyStoreError(store.description, 'delete', key)),
+    get: (key, options) => store.get(key, options),
+    head: (key, options) => store.head(key, options),
+    list: (prefix, options) => store.list(prefix, options),
+    signedUrl: sign && ((key, options) => sign.call(store, key, options)),
+  };
+}
+
+export interface RetryOptions {
+  /** Tries per operation, the first included. */
+  attempts: number;
+  /** The wait before the second try; doubled for each further try. */
+  baseDelayMs: number;
+  /** The longest wait between tries. */
+  maxDelayMs: number;
+  /** Waits; rejects when the signal aborts. Default: a timer. */
+  sleep?: ((ms: number, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  /** A number in [0, 1) for the jitter. Default: Math.random. */
+  random?: (() => number) | undefined;
+}
+
+/** Whether trying again may help: a StoreUnavailableError marked transient (network, 5xx, throttling). */
+export function isTransient(error: unknown): boolean {
+  return error instanceof StoreUnavailableError && error.transient;
+}
+
+/**
+ * Retries transient failures (isTransient) with exponential backoff and jitter: the n-th wait is between
+ * half and all of min(maxDelayMs, baseDelayMs * 2^(n-1)). After `attempts` tries it gives up with a
+ * StoreUnavailableError (not transient, so outer layers do not retry again) whose cause is the last error.
+ *
+ * What is retried: get (until it returns the stream; a stream failing later is the reader's to handle),
+ * head, delete, list (resuming after the last entry it yielded), and put of a Buffer. A put of a stream
+ * is tried once: the stream is consumed by the first try. A retried write-once put that finds its key
+ * taken reads the object back: if it holds exactly the body, the earlier try succeeded and so does this.
+ */
+export function withRetry(store: ObjectStore, options: RetryOptions): ObjectStore {
+  const sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }));
+  const sign = store.signedUrl;
+  const random = options.random ?? Math.random;
+  const wait = (failures: number, signal: AbortSignal | undefined) => {
+    const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (failures - 1));
+    return sleep(Math.round(ceiling / 2 + (random() * ceiling) / 2), signal);
+  };
+  const giveUp = (error: unknown, tries: number) =>
+    error instanceof StoreUnavailableError && error.transient
+      ? new StoreUnavailableError(
+          error.store,
+          `gave up after ${tries} attempts: ${error.reason}`,
+          false,
+          error.key,
+          { cause: error },
+        )
+      : error;
+
+  async function retrying<T>(signal: AbortSignal | undefined, operation: (attempt: number) => Promise<T>) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation(attempt);
+      } catch (error) {
+        signal?.throwIfAborted();
+        if (!isTransient(error)) throw error;
+        if (attempt >= options.attempts) throw giveUp(error, attempt);
+        await wait(attempt, signal);
+      }
+    }
+  }
+
+  async function put(key: string, body: PutBody, putOptions: PutOptions = {}): Promise<void> {
+    if (!Buffer.isBuffer(body)) return store.put(key, body, putOptions);
+    return retrying(putOptions.signal, async (attempt) => {
+      try {
+        await store.put(key, body, putOptions);
+      } catch (error) {
+        if (!(attempt > 1 && putOptions.ifAbsent && error instanceof ObjectExistsError)) throw error;
+        if (!(await readAll(store, key, putOptions.signal)).equals(body)) throw error;
+      }
+    });
+  }
+
+  async function* list(prefix: string, listOptions: ListOptions = {}): AsyncGenerator<ListEntry> {
+    let last: string | undefined;
+    for (let failures = 0; ;) {
+      let progressed = false;
+      try {
+        for await (const entry of store.list(prefix, listOptions)) {
+          const name = entryName(entry);
+          if (last !== undefined && compareKeys(name, last) <= 0) continue;
+          last = name;
+          progressed = true;
+          yield entry;
+        }
+        return;
+      } catch (error) {
+        listOptions.signal?.throwIfAborted();
+        if (!isTransient(error)) throw error;
+        failures = progressed ? 1 : failures + 1; // a try that made progress starts the count again
+        if (failures >= options.attempts) throw giveUp(error, failures);
+        await wait(failures, listOptions.signal);
+      }
+    }
+  }
+
+  return {
+    description: store.description,
+    put,
+    get: (key, o) => retrying(o?.signal, () => store.get(key, o)),
+    head: (key, o) => retrying(o?.signal, () => store.head(key, o)),
+    delete: (key, o) => retrying(o?.signal, () => store.delete(key, o)),
+    list,
+    signedUrl: sign && ((key, o) => retrying(undefined, () => sign.call(store, key, o))),
+  };
+}
+
+async function readAll(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.get(key, { signal })) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+export type StoreMethod = 'put' | 'get' | 'head' | 'list' | 'delete';
+
+/** One injected failure: the `call`-th call (from 1) of `method` throws `error`. */
+export interface Fault {
+  method: StoreMethod;
+  call: number;
+  error: Error;
+  /**
+   * `before` (default): the call fails without reaching the store. `after`: the store does the work,
+   * then the call fails (a lost response); for list, after the first entry.
+   */
+  when?: 'before' | 'after' | undefined;
+}
+
+/** A store with injected faults, counting the calls of each method. */
+export interface FaultyStore extends ObjectStore {
+  readonly calls: Readonly<Record<StoreMethod, number>>;
+}
+
+/** For tests: the store with the faults of `plan` injected (see Fault). */
+export function withFaults(store: ObjectStore, plan: readonly Fault[]): FaultyStore {
+  const calls: Record<StoreMethod, number> = { put: 0, get: 0, head: 0, list: 0, delete: 0 };
+  const sign = store.signedUrl;
+  const faultOf = (method: StoreMethod) => {
+    calls[method] += 1;
+    return plan.find((f) => f.method === method && f.call === calls[method]);
+  };
+  async function faulty<T>(method: StoreMethod, operation: () => Promise<T>): Promise<T> {
+    const fault = faultOf(method);
+    if (fault && fault.when !== 'after') throw fault.error;
+    const result = await operation();
+    if (fault) throw fault.error;
+    return result;
+  }
+  return {
+    description: store.description,
+    calls,
+    put: (key, body, o) => faulty('put', () => store.put(key, body, o)),
+    get: (key, o) => faulty('get', () => store.get(key, o)),
+    head: (key, o) => faulty('head', () => store.head(key, o)),
+    delete: (key, o) => faulty('delete', () => store.delete(key, o)),
+    async *list(prefix, o) {
+      const fault = faultOf('list');
+      if (fault && fault.when !== 'after') throw fault.error;
+      for await (const entry of store.list(prefix, o)) {
+        yield entry;
+        if (fault) throw fault.error;
+      }
+    },
+    signedUrl: sign && ((key, o) => sign.call(store, key, o)),
+  };
+}
