@@ -38,6 +38,8 @@ export interface CreateBackupInput {
   uid: string;
   itemActions?: readonly ItemAction[] | undefined;
   pageSize?: number | undefined;
+  /** Called once the name is claimed in every location and the backup starts. */
+  onStarted?: (() => void) | undefined;
   onProgress?: ((progress: BackupProgress) => void) | undefined;
   onLog?: ((entry: LogEntry & { time: string }) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -101,6 +103,7 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
     await Promise.allSettled(claimed.map((store) => store.releaseClaim(name)));
     throw error;
   }
+  input.onStarted?.();
 
   const logLines: string[] = [];
   const log = (entry: LogEntry) => {

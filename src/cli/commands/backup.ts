@@ -161,7 +161,6 @@ Examples:
         consistency: options.consistency,
       };
       const progress = progressReporter(io.stderr);
-      io.stderr.write(`Backing up to ${stores.map((s) => s.location).join(', ')}...\n`);
       const backup = await createBackup({
         client,
         name,
@@ -171,6 +170,7 @@ Examples:
         now: () => new Date(),
         writer: `cairn ${clientVersion()}`,
         uid: randomUUID(),
+        onStarted: () => io.stderr.write(`Backing up to ${stores.map((s) => s.location).join(', ')}...\n`),
         onProgress: (p) => progress.update(p.itemsBackedUp, p.totalItems, p.currentResource),
       }).finally(() => progress.end());
       setExitCode(exitCodeOf(backup.status?.phase));
