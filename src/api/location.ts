@@ -66,7 +66,7 @@ export function locationProblems(spec: BackupLocationSpec): SpecProblem[] {
     problems.push({
       field: 'objectStorage.bucket',
       value: '',
-      message: `a ${spec.provider} location needs a bucket`,
+      message: `${spec.provider === 's3' ? 'an' : 'a'} ${spec.provider} location needs a bucket`,
     });
   }
   if (spec.provider === 's3' && !config.region && !config.s3Url) {

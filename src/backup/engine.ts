@@ -146,6 +146,15 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
             continue;
           }
           if (!(error instanceof KubeApiError)) throw error;
+          if (error.status === 404) {
+            // The resource stopped being served during the backup (its CRD or API service went away).
+            log({
+              level: 'warning',
+              message: `${resource.groupResource} is no longer served by the cluster; nothing of it was backed up`,
+              resource: resource.groupResource,
+            });
+            return;
+          }
           log({
             level: 'error',
             message: `cannot list ${resource.groupResource}${namespace ? ` in namespace ${namespace}` : ''}: ${error.message}`,

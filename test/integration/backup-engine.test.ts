@@ -13,7 +13,7 @@ import {
 } from '../../src/backup/index.ts';
 import { discover, ResourceMapper, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
 import { createApp, deleteAppClusterObjects, type App } from '../helpers/app.ts';
-import { clusterClient, testNamespace } from '../helpers/testbed.ts';
+import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
 let app: App;
@@ -218,6 +218,53 @@ describe('the backup engine', () => {
     );
     assert.equal(outcome.consistency.revision, undefined);
     assert.equal(outcome.consistency.mode, 'best-effort');
+  });
+
+  it('warns, and completes, when a resource stops being served during the backup', async (t) => {
+    const ns = await testNamespace(t, client, 'gone');
+    const group = `gone${uniqueSuffix()}.cairn.example.com`;
+    const crdPath = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/things.${group}`;
+    await client.json({
+      method: 'POST',
+      path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      body: {
+        metadata: { name: `things.${group}` },
+        spec: {
+          group,
+          scope: 'Namespaced',
+          names: { plural: 'things', singular: 'thing', kind: 'Thing' },
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+            },
+          ],
+        },
+      },
+    });
+    const mapper = await eventually('discovery to serve things', async () => {
+      const m = new ResourceMapper((await discover(client)).resources);
+      return m.byGroupResource(`things.${group}`) ? m : undefined;
+    });
+    const { selection } = compileSelection({ includedNamespaces: [ns] }, mapper);
+    assert.ok(selection);
+    // The CRD goes away after discovery, before the backup lists it.
+    await client.json({ method: 'DELETE', path: crdPath });
+    await eventually('things to stop being served', async () =>
+      (await client.send({ path: `/apis/${group}/v1/namespaces/${ns}/things` })).status === 404
+        ? true
+        : undefined,
+    );
+    const archive = new ArchiveWriter({ now: () => new Date() });
+    archive.stream.resume();
+    const outcome = await runBackupEngine({ client, mapper, selection, consistency: 'snapshot', archive });
+    await archive.finish();
+    assert.equal(outcome.phase, 'Completed');
+    assert.deepEqual(outcome.results.warnings.cluster, [
+      `things.${group} is no longer served by the cluster; nothing of it was backed up`,
+    ]);
   });
 
   it('cleans up', async () => {

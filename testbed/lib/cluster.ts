@@ -144,7 +144,7 @@ export async function startCluster(options: {
       `--secure-port=${apiserverPort}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
-      '--service-cluster-ip-range=10.0.0.0/24',
+      '--service-cluster-ip-range=10.96.0.0/16',
       '--allow-privileged=true',
       '--authorization-mode=Node,RBAC',
       `--service-account-issuer=${server}`,

@@ -8,7 +8,6 @@ import { formatStructured, parseOutputFormat, type OutputFormat } from '../outpu
 import { globalOptions } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { clientVersion } from '../version-info.ts';
-import { findLocation, openLocation, withDefaultLocation } from '../config.ts';
 import { addBackupReadCommands } from './backup-read.ts';
 
 /** Comma-separated lists; the flag may also be repeated. */
@@ -133,11 +132,15 @@ Examples:
     .action(async (name: string, options: CreateOptions, command: Command) => {
       const { createBackup } = await import('../../backup/index.ts');
       const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
+      const { ConfigError, findLocation, openLocation, withDefaultLocation } = await import('../config.ts');
       const global = globalOptions(command);
       const config = withDefaultLocation(io.env);
       const locations = options.storageLocation?.length
         ? options.storageLocation.map((n) => findLocation(config, n))
         : [findLocation(config, undefined)];
+      const readOnly = locations.find((location) => location.spec.accessMode === 'ReadOnly');
+      if (readOnly)
+        throw new ConfigError(`location "${readOnly.name}" is ReadOnly: backups cannot be written to it`);
       const stores = locations.map((location) => openLocation(io.env, location, { createKey: true }));
       const client = new KubeClient(
         loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),

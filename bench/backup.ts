@@ -1,0 +1,197 @@
+// `npm run bench -- backup [--objects 10000] [--namespaces 100]`
+//
+// Seeds the testbed cluster with mixed objects of realistic sizes across namespaces (once; reused by later
+// runs), then measures in one run:
+//   (a) the floor: page-listing every resource at one revision with Cairn's client, doing nothing else;
+//   (b) `cairn backup create` of the whole cluster into MinIO (encrypted, as by default).
+// Each runs in its own process; the peak RSS of each is reported. Not a test: it prints, it asserts nothing.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { KubeClient, loadKubeConfig } from '../src/kube/index.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const objects = flag('objects', 10_000);
+const namespaces = flag('namespaces', 100);
+const env = (name: string) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: eval "$(npm run -s testbed -- up)" first`);
+  return value;
+};
+
+const client = new KubeClient(loadKubeConfig({ env: process.env }), { qps: 0, burst: 1000 });
+
+/** A realistic mix: ConfigMaps of 1-8 KiB, Secrets, Services and ServiceAccounts. */
+function objectFor(i: number, ns: string): { path: string; body: unknown } {
+  const kind = i % 20;
+  const name = `obj-${String(i).padStart(6, '0')}`;
+  const labels = { app: `app-${i % 7}`, tier: i % 2 ? 'web' : 'db', 'bench.cairn.dev/seed': 'true' };
+  if (kind < 10) {
+    return {
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: {
+        metadata: { name, labels },
+        data: { 'config.yaml': randomBytes(512 + (i % 8) * 512).toString('base64') },
+      },
+    };
+  }
+  if (kind < 15) {
+    return {
+      path: `/api/v1/namespaces/${ns}/secrets`,
+      body: { metadata: { name, labels }, data: { token: randomBytes(768).toString('base64') } },
+    };
+  }
+  if (kind < 18) {
+    return {
+      path: `/api/v1/namespaces/${ns}/services`,
+      body: {
+        metadata: { name, labels },
+        spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      },
+    };
+  }
+  return { path: `/api/v1/namespaces/${ns}/serviceaccounts`, body: { metadata: { name, labels } } };
+}
+
+async function seed(): Promise<void> {
+  const nsName = (n: number) => `bench-${String(n).padStart(3, '0')}`;
+  const existing = await client.json<{ items: unknown[]; metadata: { remainingItemCount?: number } }>({
+    path: '/api/v1/configmaps',
+    query: { labelSelector: 'bench.cairn.dev/seed=true', limit: 1 },
+  });
+  const seeded = existing.items.length + (existing.metadata.remainingItemCount ?? 0);
+  if (seeded >= objects / 2) {
+    console.log(`seed: reusing ${seeded} seeded ConfigMaps already in the cluster`);
+    return;
+  }
+  const started = performance.now();
+  for (let n = 0; n < namespaces; n++) {
+    await client.send({
+      method: 'POST',
+      path: '/api/v1/namespaces',
+      body: { metadata: { name: nsName(n), labels: { 'bench.cairn.dev/seed': 'true' } } },
+    });
+  }
+  let next = 0;
+  const worker = async () => {
+    while (next < objects) {
+      const i = next++;
+      const { path, body } = objectFor(i, nsName(i % namespaces));
+      const res = await client.send({ method: 'POST', path, body });
+      if (res.status !== 201 && res.status !== 409)
+        throw new Error(`seeding ${path}: ${res.status} ${res.body.toString().slice(0, 200)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 24 }, worker));
+  console.log(
+    `seed: ${objects} objects in ${namespaces} namespaces in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+}
+
+interface Measured {
+  stdout: string;
+  seconds: number;
+  maxRssMb: number;
+}
+
+function measure(command: string[], extraEnv: Record<string, string> = {}): Promise<Measured> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', join(root, 'bench', 'rss.js'), ...command],
+      { cwd: root, env: { ...process.env, ...extraEnv }, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const seconds = (performance.now() - started) / 1000;
+        if (error) {
+          reject(new Error(`${command.join(' ')} failed: ${stderr.slice(-2000)}`));
+          return;
+        }
+        const rss = /BENCH_MAX_RSS_KB=(\d+)/.exec(stderr);
+        resolve({ stdout, seconds, maxRssMb: rss ? Number(rss[1]) / 1024 : NaN });
+      },
+    );
+  });
+}
+
+async function main(): Promise<void> {
+  await seed();
+  const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'));
+  try {
+    const bucket = `bench-${randomBytes(4).toString('hex')}`;
+    const s3 = new S3Client({
+      endpoint: env('CAIRN_S3_ENDPOINT'),
+      forcePathStyle: true,
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: env('AWS_SECRET_ACCESS_KEY') },
+    });
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    s3.destroy();
+    const config = join(work, 'config', 'cairn');
+    await mkdir(config, { recursive: true });
+    await writeFile(
+      join(work, 'credentials'),
+      `[default]\naws_access_key_id=${env('AWS_ACCESS_KEY_ID')}\naws_secret_access_key=${env('AWS_SECRET_ACCESS_KEY')}\n`,
+    );
+    await writeFile(
+      join(config, 'config.yaml'),
+      [
+        'locations:',
+        '  - name: minio',
+        `    credentialsFile: ${join(work, 'credentials')}`,
+        '    spec:',
+        '      provider: s3',
+        '      default: true',
+        `      objectStorage: { bucket: ${bucket} }`,
+        `      config: { region: us-east-1, s3Url: "${env('CAIRN_S3_ENDPOINT')}", s3ForcePathStyle: "true" }`,
+        '',
+      ].join('\n'),
+    );
+    const xdg = { XDG_CONFIG_HOME: join(work, 'config'), XDG_DATA_HOME: join(work, 'data') };
+
+    const floor = await measure(['--import', 'tsx', join(root, 'bench', 'floor.ts')]);
+    const floorItems = (JSON.parse(floor.stdout.trim().split('\n').at(-1) ?? '{}') as { items: number })
+      .items;
+    const name = `bench-${Date.now()}`;
+    const backup = await measure(
+      [join(root, 'bin', 'cairn.js'), 'backup', 'create', name, '-o', 'json'],
+      xdg,
+    );
+    const status = (
+      JSON.parse(backup.stdout) as { status: { phase: string; progress: { itemsBackedUp: number } } }
+    ).status;
+
+    const rate = (n: number, s: number) => Math.round(n / s);
+    console.log('');
+    console.log(
+      `backup benchmark: ${status.progress.itemsBackedUp} objects backed up (phase ${status.phase}); ${floorItems} listed by the floor`,
+    );
+    console.log('| run | seconds | objects/s | peak RSS |');
+    console.log('| --- | ---: | ---: | ---: |');
+    console.log(
+      `| floor: page-list every resource at one revision | ${floor.seconds.toFixed(2)} | ${rate(floorItems, floor.seconds)} | ${floor.maxRssMb.toFixed(0)} MB |`,
+    );
+    console.log(
+      `| cairn backup create (everything, into MinIO, encrypted) | ${backup.seconds.toFixed(2)} | ${rate(status.progress.itemsBackedUp, backup.seconds)} | ${backup.maxRssMb.toFixed(0)} MB |`,
+    );
+    console.log('');
+    console.log(`ratio backup/floor: ${(backup.seconds / floor.seconds).toFixed(2)}x (target: within 1.5x)`);
+    console.log(
+      `backup rate: ${rate(status.progress.itemsBackedUp, backup.seconds)} objects/s (target: >= 2,000; Velero's published figures: 3-170 objects/s)`,
+    );
+    console.log('Both times include process start-up (node, tsx, module loading) and discovery.');
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();

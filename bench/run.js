@@ -1,0 +1,29 @@
+// `npm run bench -- <name> [args]`: runs bench/<name>.ts against the running testbed
+// (eval "$(npm run -s testbed -- up)" first, or let this start one and leave it running).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const [name, ...args] = process.argv.slice(2);
+if (!name || !existsSync(join(root, 'bench', `${name}.ts`))) {
+  console.error('usage: npm run bench -- <name> [args]   (benchmarks: backup)');
+  process.exit(2);
+}
+const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env };
+if (!env.KUBECONFIG || !env.CAIRN_S3_ENDPOINT) {
+  const up = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'testbed', 'cli.ts'), 'up'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (up.status !== 0) process.exit(1);
+  for (const line of up.stdout.split('\n')) {
+    const m = /^export ([A-Z0-9_]+)='(.*)'/.exec(line);
+    if (m && m[1] !== 'PATH') env[m[1]] = m[2].replaceAll(`'\\''`, "'");
+  }
+}
+const result = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', `${name}.ts`), ...args], {
+  stdio: 'inherit',
+  env,
+});
+process.exit(result.status ?? 1);

@@ -1,0 +1,41 @@
+// Helpers over standalone mode's configuration (config.ts) that the location commands need and config.ts
+// does not export: where a location's key file is, parsing `--config k=v,...`, marking the default.
+import { join } from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import type { CliConfig } from '../config.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The location's key file: $XDG_CONFIG_HOME/cairn/keys/<name>.key, as config.ts's locationKey reads it. */
+export function keyFilePath(configDir: string, name: string): string {
+  return join(configDir, 'keys', `${name}.key`);
+}
+
+/** The config directory, loaded lazily so `--help` does not load the storage drivers. */
+export async function keyFileOf(env: Env, name: string): Promise<string> {
+  const { configDir } = await import('../config.ts');
+  return keyFilePath(configDir(env), name);
+}
+
+/** Parses `k=v,k2=v2` (repeatable) into provider settings; a pair without `=` is an error naming it. */
+export function parseConfigPairs(
+  value: string,
+  previous: Record<string, string> | undefined,
+): Record<string, string> {
+  const pairs = { ...previous };
+  for (const pair of value.split(',')) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`"${pair}" is not a setting (key=value)`);
+    pairs[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return pairs;
+}
+
+/** Makes `name` the only default location of the config (in place). */
+export function markDefault(config: CliConfig, name: string): void {
+  for (const location of config.locations) {
+    if (location.name === name) location.spec.default = true;
+    else delete location.spec.default;
+  }
+}
