@@ -42,10 +42,9 @@ export async function* listPages(
   options: ListOptions = {},
 ): AsyncGenerator<ListPage> {
   const path = collectionPath(resource, options.namespace);
-  let token: string | undefined;
-  do {
+  const fetchPage = (token: string | undefined) => {
     const first = token === undefined;
-    const page: KubeList = await client.json<KubeList>({
+    const page = client.json<KubeList>({
       path,
       signal: options.signal,
       query: {
@@ -58,6 +57,16 @@ export async function* listPages(
         resourceVersionMatch: first && options.resourceVersion !== undefined ? 'Exact' : undefined,
       },
     });
+    // A prefetched page whose consumer stopped early must not become an unhandled rejection.
+    page.catch(() => undefined);
+    return page;
+  };
+  // The next page is requested while the caller works on the current one.
+  let next: Promise<KubeList> | undefined = fetchPage(undefined);
+  while (next !== undefined) {
+    const page: KubeList = await next;
+    const token = page.metadata.continue || undefined;
+    next = token === undefined ? undefined : fetchPage(token);
     for (const item of page.items) {
       item.apiVersion ??= resource.groupVersion;
       item.kind ??= resource.kind;
@@ -68,8 +77,7 @@ export async function* listPages(
       resourceVersion: page.metadata.resourceVersion ?? '',
       ...(remaining !== undefined ? { remainingItemCount: remaining } : {}),
     };
-    token = page.metadata.continue || undefined;
-  } while (token !== undefined);
+  }
 }
 
 /** Every item of a list, page by page. */
