@@ -99,11 +99,11 @@ export function locationKey(env: Env, name: string, options: { create: boolean }
 }
 
 /** Opens a configured location as a backup store, with its credentials and (unless plaintext) its key. */
-export function openLocation(
+export async function openLocation(
   env: Env,
   location: ConfiguredLocation,
   options: { createKey: boolean },
-): BackupStore {
+): Promise<BackupStore> {
   const problems = locationProblems(location.spec);
   if (problems.length > 0) {
     throw new ConfigError(
@@ -119,7 +119,7 @@ export function openLocation(
     }
     credentials = parseCredentials(location.spec.provider, readFileSync(location.credentialsFile, 'utf8'));
   }
-  const store = openObjectStore(location.spec, { credentials });
+  const store = await openObjectStore(location.spec, { credentials });
   const key = location.spec.plaintext
     ? undefined
     : locationKey(env, location.name, { create: options.createKey });

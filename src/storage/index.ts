@@ -25,9 +25,11 @@ export {
 } from './errors.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.ts';
 export { FilesystemStore, type FilesystemStoreOptions } from './filesystem-store.ts';
-export { S3Store, type S3StoreOptions } from './s3-store.ts';
-export { AzureStore, type AzureStoreOptions } from './azure-store.ts';
-export { GcsStore, type GcsStoreOptions } from './gcs-store.ts';
+// The cloud drivers are not re-exported as values: importing them loads their SDKs. openObjectStore
+// imports the one a location needs; code that needs a driver class imports its module.
+export type { S3StoreOptions } from './s3-store.ts';
+export type { AzureStoreOptions } from './azure-store.ts';
+export type { GcsStoreOptions } from './gcs-store.ts';
 export {
   isTransient,
   readOnly,

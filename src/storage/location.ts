@@ -1,11 +1,9 @@
 // Opening a backup location's object store from its spec and credentials: the driver for the provider,
 // then the wrappers (key prefix, read-only, retry). Shared by the CLI's standalone mode and the server.
+// The cloud drivers are imported on demand: each loads an SDK that costs 0.2-0.3 s and tens of MB.
 import type { BackupLocationSpec } from '../api/index.ts';
-import { AzureStore } from './azure-store.ts';
 import { FilesystemStore } from './filesystem-store.ts';
-import { GcsStore } from './gcs-store.ts';
 import type { ObjectStore } from './object-store.ts';
-import { S3Store } from './s3-store.ts';
 import { readOnly, withPrefix, withRetry } from './wrappers.ts';
 
 /** A location's credentials, read by the caller from a file (standalone) or a Secret (server). */
@@ -85,7 +83,10 @@ export interface OpenLocationOptions {
   retry?: { attempts: number; baseDelayMs: number; maxDelayMs: number } | undefined;
 }
 
-export function openObjectStore(spec: BackupLocationSpec, options: OpenLocationOptions = {}): ObjectStore {
+export async function openObjectStore(
+  spec: BackupLocationSpec,
+  options: OpenLocationOptions = {},
+): Promise<ObjectStore> {
   const config = spec.config ?? {};
   const bucket = spec.objectStorage?.bucket ?? '';
   const credentials = options.credentials;
@@ -95,7 +96,8 @@ export function openObjectStore(spec: BackupLocationSpec, options: OpenLocationO
       if (!config.path) throw new LocationConfigError('config.path', 'an fs location needs a directory');
       store = new FilesystemStore({ root: config.path });
       break;
-    case 's3':
+    case 's3': {
+      const { S3Store } = await import('./s3-store.ts');
       store = new S3Store({
         bucket,
         region: config.region ?? 'us-east-1',
@@ -104,12 +106,17 @@ export function openObjectStore(spec: BackupLocationSpec, options: OpenLocationO
         credentials: credentials?.kind === 's3' ? credentials : undefined,
       });
       break;
-    case 'azure':
-      if (credentials?.kind !== 'azure')
+    }
+    case 'azure': {
+      if (credentials?.kind !== 'azure') {
         throw new LocationConfigError('credentials', 'an azure location needs a connection string');
+      }
+      const { AzureStore } = await import('./azure-store.ts');
       store = new AzureStore({ connectionString: credentials.connectionString, container: bucket });
       break;
-    case 'gcs':
+    }
+    case 'gcs': {
+      const { GcsStore } = await import('./gcs-store.ts');
       store = new GcsStore({
         bucket,
         apiEndpoint: config.endpoint,
@@ -117,6 +124,7 @@ export function openObjectStore(spec: BackupLocationSpec, options: OpenLocationO
         credentials: credentials?.kind === 'gcs' ? credentials : undefined,
       });
       break;
+    }
   }
   store = withRetry(store, options.retry ?? { attempts: 3, baseDelayMs: 500, maxDelayMs: 5000 });
   store = withPrefix(store, spec.objectStorage?.prefix ?? '');

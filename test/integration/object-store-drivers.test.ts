@@ -7,13 +7,10 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { Storage } from '@google-cloud/storage';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import {
-  AzureStore,
-  GcsStore,
-  S3Store,
-  StoreUnavailableError,
-  type ObjectStore,
-} from '../../src/storage/index.ts';
+import { StoreUnavailableError, type ObjectStore } from '../../src/storage/index.ts';
+import { AzureStore } from '../../src/storage/azure-store.ts';
+import { GcsStore } from '../../src/storage/gcs-store.ts';
+import { S3Store } from '../../src/storage/s3-store.ts';
 import { objectStoreConformance } from '../conformance/object-store.ts';
 import { testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 

@@ -141,7 +141,9 @@ Examples:
       const readOnly = locations.find((location) => location.spec.accessMode === 'ReadOnly');
       if (readOnly)
         throw new ConfigError(`location "${readOnly.name}" is ReadOnly: backups cannot be written to it`);
-      const stores = locations.map((location) => openLocation(io.env, location, { createKey: true }));
+      const stores = await Promise.all(
+        locations.map((location) => openLocation(io.env, location, { createKey: true })),
+      );
       const client = new KubeClient(
         loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
         {

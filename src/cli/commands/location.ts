@@ -212,7 +212,7 @@ Examples:
 
       // Reachable? A warning, not a failure: the store may be down for now, and the config is written.
       try {
-        const store = openLocation(io.env, location, { createKey: false }).store;
+        const store = (await openLocation(io.env, location, { createKey: false })).store;
         const signal = AbortSignal.timeout(REACHABILITY_TIMEOUT_MS);
         for await (const _entry of store.list('backups/', { delimiter: '/', signal })) break;
       } catch (error) {
