@@ -35,7 +35,8 @@ export function dataDir(env: Env): string {
 }
 
 const configFile = (env: Env) => join(configDir(env), 'config.yaml');
-const keyFile = (env: Env, name: string) => join(configDir(env), 'keys', `${name}.key`);
+/** Where a location's key is kept. */
+export const keyFile = (env: Env, name: string) => join(configDir(env), 'keys', `${name}.key`);
 
 export function loadConfig(env: Env): CliConfig {
   const file = configFile(env);

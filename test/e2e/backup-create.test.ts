@@ -46,6 +46,10 @@ describe('cairn backup create', () => {
     );
     assert.match(result.stdout, /^ {2}default: Completed$/m);
     assert.match(result.stderr, /^Backing up to default\.\.\.$/m);
+    assert.match(
+      result.stderr,
+      /^Created an encryption key for location "default" in .*default\.key\. Losing it loses the backups/m,
+    );
     assert.match(result.stderr, /^\d+\/\d+ items \(\d+%\)/m, 'plain progress lines when not on a terminal');
 
     assert.deepEqual(readdirSync(join(location, 'backups', name)).sort(), [
@@ -114,6 +118,7 @@ describe('cairn backup create', () => {
     const before = readFileSync(join(location, 'backups', name, 'velero-backup.json'));
     const again = await cairn(['backup', 'create', name, '--include-namespaces', ns], env);
     assert.equal(again.code, 1);
+    assert.ok(!again.stderr.includes('Created an encryption key'), 'the key notice comes once');
     assert.equal(again.stderr.trim(), `error: a backup named "${name}" already exists in location "default"`);
     assert.deepEqual(readFileSync(join(location, 'backups', name, 'velero-backup.json')), before);
   });

@@ -132,7 +132,8 @@ Examples:
     .action(async (name: string, options: CreateOptions, command: Command) => {
       const { createBackup } = await import('../../backup/index.ts');
       const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
-      const { ConfigError, findLocation, openLocation, withDefaultLocation } = await import('../config.ts');
+      const { ConfigError, findLocation, keyFile, locationKey, openLocation, withDefaultLocation } =
+        await import('../config.ts');
       const global = globalOptions(command);
       const config = withDefaultLocation(io.env);
       const locations = options.storageLocation?.length
@@ -141,9 +142,18 @@ Examples:
       const readOnly = locations.find((location) => location.spec.accessMode === 'ReadOnly');
       if (readOnly)
         throw new ConfigError(`location "${readOnly.name}" is ReadOnly: backups cannot be written to it`);
+      const newKeys = locations.filter(
+        (l) => !l.spec.plaintext && !locationKey(io.env, l.name, { create: false }),
+      );
       const stores = await Promise.all(
         locations.map((location) => openLocation(io.env, location, { createKey: true })),
       );
+      for (const location of newKeys) {
+        io.stderr.write(
+          `Created an encryption key for location "${location.name}" in ${keyFile(io.env, location.name)}. ` +
+            `Losing it loses the backups: keep a copy (\`cairn location key-export ${location.name}\` prints it).\n`,
+        );
+      }
       const client = new KubeClient(
         loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
         {

@@ -1,20 +1,14 @@
-// Helpers over standalone mode's configuration (config.ts) that the location commands need and config.ts
-// does not export: where a location's key file is, parsing `--config k=v,...`, marking the default.
-import { join } from 'node:path';
+// Helpers over standalone mode's configuration (config.ts) that the location commands need: where a
+// location's key file is, parsing `--config k=v,...`, marking the default.
 import { InvalidArgumentError } from 'commander';
 import type { CliConfig } from '../config.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** The location's key file: $XDG_CONFIG_HOME/cairn/keys/<name>.key, as config.ts's locationKey reads it. */
-export function keyFilePath(configDir: string, name: string): string {
-  return join(configDir, 'keys', `${name}.key`);
-}
-
-/** The config directory, loaded lazily so `--help` does not load the storage drivers. */
+/** The location's key file (config.ts's keyFile), loaded lazily so `--help` does not load the storage layer. */
 export async function keyFileOf(env: Env, name: string): Promise<string> {
-  const { configDir } = await import('../config.ts');
-  return keyFilePath(configDir(env), name);
+  const { keyFile } = await import('../config.ts');
+  return keyFile(env, name);
 }
 
 /** Parses `k=v,k2=v2` (repeatable) into provider settings; a pair without `=` is an error naming it. */
