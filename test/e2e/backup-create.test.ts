@@ -1,12 +1,13 @@
 // `cairn backup create` as a user runs it: into the embedded default location with no set-up, with
 // progress on standard error, and with a clear error and nothing written for each kind of bad input.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, before } from 'node:test';
-import { cairn } from '../helpers/cli.ts';
+import { cairn, cairnBin } from '../helpers/cli.ts';
 import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 
@@ -68,6 +69,25 @@ describe('cairn backup create', () => {
       !result.stdout.includes(key) && !result.stderr.includes(key),
       'the key never appears in output',
     );
+  });
+
+  it('draws a progress bar on a terminal and clears it when done', async (t) => {
+    const { env } = await home(t);
+    const ns = await testNamespace(t, client, 'tty');
+    const name = `tty-${uniqueSuffix()}`;
+    // `script` (util-linux) runs the command on a pseudo-terminal, as a user's shell would.
+    const command = ['node', cairnBin, 'backup', 'create', name, '--include-namespaces', ns]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile('script', ['-qec', command, '/dev/null'], { env }, (error, stdout) =>
+        error ? reject(new Error(error.message)) : resolve(stdout),
+      ),
+    );
+    assert.match(output, /\r\[[#.]+\] \d+\/\d+ items \(\d+%\)/, 'a bar redrawn in place');
+    const cleared = output.indexOf('\r\u001b[K');
+    const summary = output.indexOf(`Backup "${name}" Completed`);
+    assert.ok(cleared >= 0 && cleared < summary, 'the bar is cleared before the summary');
   });
 
   it('prints the finished backup as JSON with -o json', async (t) => {
