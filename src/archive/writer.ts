@@ -27,6 +27,11 @@ export interface ArchiveWriterOptions {
   signal?: AbortSignal;
   /** Refuse items whose JSON is bigger than this. Default 32 MiB, the reader's default limit. */
   maxItemBytes?: number;
+  /**
+   * Refuse an item whose path was already written (default true). The check keeps every path in memory;
+   * a caller that guarantees unique items itself (the backup engine does) can turn it off.
+   */
+  checkDuplicates?: boolean;
   /** gzip level, 0-9. Default 6 (the level Velero's Go writer uses). */
   gzipLevel?: number;
 }
@@ -95,7 +100,8 @@ export class ArchiveWriter {
   readonly #pack = tar.pack();
   readonly #now: () => Date;
   readonly #maxItemBytes: number;
-  readonly #paths = new Set<string>();
+  /** Paths written so far, for the duplicate check; undefined when the check is off. */
+  readonly #paths: Set<string> | undefined;
   readonly #stats: ArchiveWriterStats = { items: 0, entries: 0, contentBytes: 0, archiveBytes: 0 };
   readonly #done: Promise<void>;
   #failure: unknown;
@@ -105,6 +111,7 @@ export class ArchiveWriter {
 
   constructor(options: ArchiveWriterOptions) {
     this.#now = options.now;
+    this.#paths = options.checkDuplicates === false ? undefined : new Set<string>();
     this.#maxItemBytes = options.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
     const stats = this.#stats;
     const counter = new Transform({
@@ -160,7 +167,7 @@ export class ArchiveWriter {
       throw new ArchiveItemTooLargeError(paths[0] ?? item.name, bytes.length, this.#maxItemBytes);
     }
     this.#checkUsable();
-    for (const path of paths) this.#paths.add(path);
+    for (const path of paths) this.#paths?.add(path);
     const mtime = this.#now();
     const written = this.#queue.then(async () => {
       for (const path of paths) await this.#entry(path, bytes, mtime);
@@ -199,7 +206,7 @@ export class ArchiveWriter {
       item.version === item.preferredVersion
         ? [itemPath(location), itemPath({ ...location, version: item.version, preferred: true })]
         : [itemPath({ ...location, version: item.version })];
-    for (const path of paths) if (this.#paths.has(path)) throw new DuplicateArchiveItemError(path);
+    for (const path of paths) if (this.#paths?.has(path)) throw new DuplicateArchiveItemError(path);
     return paths;
   }
 

@@ -123,7 +123,13 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
   // and when none is left the engine is stopped.
   const abort = new AbortController();
   const engineSignal = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
-  const archive = new ArchiveWriter({ now: input.now, signal: engineSignal, gzipLevel: ARCHIVE_GZIP_LEVEL });
+  const archive = new ArchiveWriter({
+    now: input.now,
+    signal: engineSignal,
+    gzipLevel: ARCHIVE_GZIP_LEVEL,
+    // The engine writes each item once (it keeps its own set of written items).
+    checkDuplicates: false,
+  });
   const failures = new Map<string, string>();
   const archives = new Map<string, StoredFile>();
   const uploads = input.stores.map(async (store) => {

@@ -738,3 +738,22 @@ describe('golden archive (test/fixtures/archive/cairn-1.1.0.tar.gz)', () => {
     assert.ok(golden.equals(gunzipSync(await writeArchive(smallBackup))));
   });
 });
+
+describe('ArchiveWriter without the duplicate check', () => {
+  it('leaves uniqueness to the caller and keeps no set of paths', async () => {
+    const writer = new ArchiveWriter({ now: () => new Date(0), checkDuplicates: false });
+    writer.stream.resume();
+    const item = {
+      groupResource: 'configmaps',
+      namespace: 'shop',
+      name: 'a',
+      version: 'v1',
+      preferredVersion: 'v1',
+      object: {},
+    };
+    await writer.addItem(item);
+    await writer.addItem(item);
+    await writer.finish();
+    assert.equal(writer.stats.items, 2);
+  });
+});
