@@ -12,6 +12,9 @@ import type { ObjectStore, SignalOptions } from './object-store.ts';
 
 export const ENCRYPTION_ALGORITHM = 'AES-256-GCM';
 
+/** Backups whose metadata listBackups reads at once. */
+const LIST_CONCURRENCY = 16;
+
 export interface BackupStoreOptions {
   /** The location's name, for messages and results. */
   location: string;
@@ -205,25 +208,35 @@ export class BackupStore {
 
   /** Every backup in the location, complete or not, by name. */
   async *listBackups(options: SignalOptions = {}): AsyncGenerator<BackupEntry> {
+    // Names come from one delimited listing; each backup's metadata is then read in batches of
+    // LIST_CONCURRENCY at once (one request each: sequential reads are slow on remote stores).
+    let batch: string[] = [];
     for await (const entry of this.store.list(BACKUPS_PREFIX, { ...options, delimiter: '/' })) {
       if (entry.type !== 'prefix') continue;
       const name = backupNameOfPrefix(entry.prefix);
       if (name === undefined) continue;
-      const backup = await this.getBackup(name, options);
-      if (backup) {
-        yield { name, complete: true, backup };
-        continue;
+      batch.push(name);
+      if (batch.length === LIST_CONCURRENCY) {
+        yield* await Promise.all(batch.map((n) => this.#entry(n, options)));
+        batch = [];
       }
-      let claim: BackupClaim | undefined;
-      try {
-        claim = JSON.parse(
-          (await readAll(await this.store.get(backupKeys(name).claim, options))).toString('utf8'),
-        ) as BackupClaim;
-      } catch (error) {
-        if (!(error instanceof ObjectNotFoundError) && !(error instanceof SyntaxError)) throw error;
-      }
-      yield claim ? { name, complete: false, claim } : { name, complete: false };
     }
+    yield* await Promise.all(batch.map((n) => this.#entry(n, options)));
+  }
+
+  /** One backup's catalog entry: its metadata, or its claim when it never finished. */
+  async #entry(name: string, options: SignalOptions): Promise<BackupEntry> {
+    const backup = await this.getBackup(name, options);
+    if (backup) return { name, complete: true, backup };
+    let claim: BackupClaim | undefined;
+    try {
+      claim = JSON.parse(
+        (await readAll(await this.store.get(backupKeys(name).claim, options))).toString('utf8'),
+      ) as BackupClaim;
+    } catch (error) {
+      if (!(error instanceof ObjectNotFoundError) && !(error instanceof SyntaxError)) throw error;
+    }
+    return claim ? { name, complete: false, claim } : { name, complete: false };
   }
 
   /** A data file's plaintext bytes (decrypted when the backup is encrypted). */

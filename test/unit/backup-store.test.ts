@@ -214,3 +214,25 @@ for (const [kind, open] of [
     });
   });
 }
+
+describe('listing a location with many backups', () => {
+  it('lists every backup in key order, complete or not, across read batches', async () => {
+    const store = new MemoryStore();
+    const backups = new BackupStore({ location: 'primary', store });
+    const names = Array.from({ length: 40 }, (_, i) => `b-${String(i).padStart(2, '0')}`);
+    for (const [i, name] of names.entries()) {
+      if (i % 7 === 3) await backups.claim(claim(name));
+      else
+        await store.put(
+          `backups/${name}/velero-backup.json`,
+          Buffer.from(JSON.stringify(backupObject(name))),
+        );
+    }
+    const listed: [string, boolean][] = [];
+    for await (const entry of backups.listBackups()) listed.push([entry.name, entry.complete]);
+    assert.deepEqual(
+      listed,
+      names.map((name, i) => [name, i % 7 !== 3]),
+    );
+  });
+});
