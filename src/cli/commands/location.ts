@@ -18,7 +18,7 @@ import type { ConfiguredLocation } from '../config.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatTable } from '../table.ts';
-import { confirmDeletion } from './backup-read.ts';
+import { confirmDeletion } from './backup-catalog.ts';
 import { keyFileOf, markDefault, parseConfigPairs } from './location-config.ts';
 
 type SetExitCode = (code: number) => void;

@@ -1,0 +1,268 @@
+// The backup catalog across the configured locations: opening them, finding a backup's copies, and the
+// errors the catalog commands report. Used by backup-read.ts and backup-describe.ts.
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { Backup } from '../../api/index.ts';
+import type { BackupClaim, BackupEntry, BackupStore } from '../../storage/index.ts';
+import type { CliIO } from '../io.ts';
+
+type SetExitCode = (code: number) => void;
+
+/** How long a backup with a claim and no velero-backup.json is taken to be still running. */
+const INCOMPLETE_GRACE_MS = 60 * 60 * 1000;
+
+// ---------------------------------------------------------------------------------------------------
+// Errors
+
+/** The named backups are in none of the locations searched. */
+export class BackupNotInCatalogError extends Error {
+  override readonly name = 'BackupNotInCatalogError';
+  constructor(
+    readonly backups: string[],
+    readonly locations: string[],
+  ) {
+    const names = backups.map((b) => `"${b}"`).join(', ');
+    super(
+      `${backups.length === 1 ? `backup ${names} was` : `backups ${names} were`} not found in any location ` +
+        `(searched: ${locations.join(', ') || 'none'})`,
+    );
+  }
+}
+
+/** None of the locations to search could be read. */
+export class LocationsUnreadableError extends Error {
+  override readonly name = 'LocationsUnreadableError';
+  constructor(readonly locations: string[]) {
+    super(`no location could be read (${locations.map((l) => `"${l}"`).join(', ')}): see the warnings above`);
+  }
+}
+
+/** The error for names found nowhere: not found, or nothing could be searched. */
+export function notFound(names: string[], catalog: Catalog): Error {
+  const readable = catalog.searched.filter((l) => !catalog.unavailable.some((u) => u.location === l));
+  return readable.length === 0
+    ? new LocationsUnreadableError(catalog.searched)
+    : new BackupNotInCatalogError(names, readable);
+}
+
+/** A backup name that cannot name a backup directory. */
+export class InvalidBackupNameError extends Error {
+  override readonly name = 'InvalidBackupNameError';
+  constructor(readonly backup: string) {
+    super(`backup name "${backup}" is not valid: it must be non-empty and may not contain "/"`);
+  }
+}
+
+/** A deletion that needs confirmation and cannot ask for it. */
+export class ConfirmationRequiredError extends Error {
+  override readonly name = 'ConfirmationRequiredError';
+  constructor(what: string) {
+    super(`refusing to delete ${what} without confirmation: stdin is not a terminal; pass --confirm`);
+  }
+}
+
+/** `download` would overwrite a file. */
+export class OutputFileExistsError extends Error {
+  override readonly name = 'OutputFileExistsError';
+  constructor(readonly path: string) {
+    super(`the file ${path} already exists; pass --force to overwrite it, or -o to choose another file`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Confirmation on a terminal (shared with `location delete`)
+
+export interface StdinLike {
+  isTTY?: boolean;
+}
+
+/** The terminal's input: CliIO carries none yet, so the process's stdin. */
+export function stdinOf(io: CliIO): Readable & StdinLike {
+  return (io as CliIO & { stdin?: Readable & StdinLike }).stdin ?? process.stdin;
+}
+
+/**
+ * Asks `question (y/N)` on a terminal and resolves whether the answer was yes. Without a terminal it
+ * throws ConfirmationRequiredError naming `what`; `--confirm` skips the question.
+ */
+export async function confirmDeletion(
+  io: CliIO,
+  options: { confirmed: boolean; question: string; what: string },
+): Promise<boolean> {
+  if (options.confirmed) return true;
+  const stdin = stdinOf(io);
+  if (!stdin.isTTY) throw new ConfirmationRequiredError(options.what);
+  io.stderr.write(`${options.question} (y/N) `);
+  const lines = createInterface({ input: stdin, terminal: false });
+  let answer = '';
+  for await (const line of lines) {
+    answer = line;
+    break;
+  }
+  lines.close();
+  return /^\s*y(es)?\s*$/i.test(answer);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The catalog: every location's copies of each backup
+
+export interface Copy {
+  location: string;
+  store: BackupStore;
+  entry: BackupEntry;
+}
+
+export interface Catalog {
+  /** The locations searched, in config order. */
+  searched: string[];
+  /** Configured locations that could not be opened or read, with the reason. */
+  unavailable: { location: string; message: string }[];
+  stores: BackupStore[];
+}
+
+export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Opens every configured location, or only `only`; a location that fails to open is reported, not fatal. */
+export async function openCatalog(io: CliIO, only: string | undefined): Promise<Catalog> {
+  const { findLocation, openLocation, withDefaultLocation } = await import('../config.ts');
+  const config = withDefaultLocation(io.env);
+  const locations = only === undefined ? config.locations : [findLocation(config, only)];
+  const catalog: Catalog = { searched: [], unavailable: [], stores: [] };
+  for (const location of locations) {
+    catalog.searched.push(location.name);
+    try {
+      catalog.stores.push(await openLocation(io.env, location, { createKey: false }));
+    } catch (error) {
+      // With --storage-location the user asked for this one location: its problem is the answer.
+      if (only !== undefined) throw error;
+      catalog.unavailable.push({ location: location.name, message: messageOf(error) });
+    }
+  }
+  return catalog;
+}
+
+/** Tells about the locations that could not be read; with any, the command exits 1. */
+export function reportUnavailable(io: CliIO, catalog: Catalog, setExitCode: SetExitCode): void {
+  for (const { location, message } of catalog.unavailable)
+    io.stderr.write(`warning: location "${location}" could not be read: ${message}\n`);
+  if (catalog.unavailable.length > 0) setExitCode(1);
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function checkName(name: string): void {
+  if (name === '' || name.includes('/') || name === '.' || name === '..')
+    throw new InvalidBackupNameError(name);
+}
+
+/** One location's entry for one backup name: committed, incomplete (claim or stray files), or absent. */
+export async function entryOf(store: BackupStore, name: string): Promise<BackupEntry | undefined> {
+  const { ObjectNotFoundError, backupKeys } = await import('../../storage/index.ts');
+  const backup = await store.getBackup(name);
+  if (backup) return { name, complete: true, backup };
+  const keys = backupKeys(name);
+  try {
+    const claim = JSON.parse(
+      (await readAll(await store.store.get(keys.claim))).toString('utf8'),
+    ) as BackupClaim;
+    return { name, complete: false, claim };
+  } catch (error) {
+    if (!(error instanceof ObjectNotFoundError) && !(error instanceof SyntaxError)) throw error;
+  }
+  for await (const entry of store.store.list(keys.dir))
+    if (entry.type === 'object') return { name, complete: false };
+  return undefined;
+}
+
+/** The copies of `name` in the catalog's locations, in config order. Unreadable locations are recorded. */
+export async function copiesOf(catalog: Catalog, name: string): Promise<Copy[]> {
+  const found = await Promise.all(
+    catalog.stores.map(async (store) => {
+      try {
+        const entry = await entryOf(store, name);
+        return entry ? { location: store.location, store, entry } : undefined;
+      } catch (error) {
+        noteUnavailable(catalog, store.location, error);
+        return undefined;
+      }
+    }),
+  );
+  return found.filter((c) => c !== undefined);
+}
+
+export function noteUnavailable(catalog: Catalog, location: string, error: unknown): void {
+  if (!catalog.unavailable.some((u) => u.location === location))
+    catalog.unavailable.push({ location, message: messageOf(error) });
+}
+
+/** Every backup of every location, grouped by name, sorted by name. */
+export async function listCatalog(catalog: Catalog): Promise<Map<string, Copy[]>> {
+  const perLocation = await Promise.all(
+    catalog.stores.map(async (store) => {
+      const copies: Copy[] = [];
+      try {
+        for await (const entry of store.listBackups())
+          copies.push({ location: store.location, store, entry });
+      } catch (error) {
+        noteUnavailable(catalog, store.location, error);
+      }
+      return copies;
+    }),
+  );
+  const byName = new Map<string, Copy[]>();
+  for (const copy of perLocation.flat()) {
+    const copies = byName.get(copy.entry.name);
+    if (copies) copies.push(copy);
+    else byName.set(copy.entry.name, [copy]);
+  }
+  return new Map([...byName].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The copy that speaks for the backup: the first committed one, else the first. */
+export function primaryOf(copies: Copy[]): Copy | undefined {
+  return copies.find((c) => c.entry.complete) ?? copies[0];
+}
+
+export type CommittedCopy = Copy & { entry: { complete: true; backup: Backup } };
+export const isCommitted = (copy: Copy): copy is CommittedCopy => copy.entry.complete;
+
+/** Incomplete (claim older than the grace period, or no claim) or InProgress (a recent claim). */
+export function incompletePhase(claim: BackupClaim | undefined, now: Date): 'Incomplete' | 'InProgress' {
+  const started = claim ? Date.parse(claim.startedAt) : NaN;
+  return Number.isFinite(started) && now.getTime() - started < INCOMPLETE_GRACE_MS
+    ? 'InProgress'
+    : 'Incomplete';
+}
+
+/** The Backup object a catalog entry shows: the stored one, or one made up for an incomplete backup. */
+export function backupOf(copies: Copy[], now: Date): Record<string, unknown> {
+  const primary = primaryOf(copies);
+  const locations = copies.map((c) => c.location).join(',');
+  if (primary && isCommitted(primary)) {
+    const backup = primary.entry.backup;
+    return {
+      ...backup,
+      metadata: {
+        ...backup.metadata,
+        annotations: { ...backup.metadata.annotations, 'cairn.dev/found-in-locations': locations },
+      },
+    };
+  }
+  const claim = primary && !primary.entry.complete ? primary.entry.claim : undefined;
+  return {
+    apiVersion: 'velero.io/v1',
+    kind: 'Backup',
+    metadata: {
+      name: primary?.entry.name ?? '',
+      ...(claim ? { creationTimestamp: claim.startedAt } : {}),
+      annotations: { 'cairn.dev/found-in-locations': locations },
+    },
+    spec: { storageLocation: primary?.location ?? '' },
+    // Not a Velero phase: the backup has a claim but no velero-backup.json (docs/design/backup-store.md).
+    status: { phase: incompletePhase(claim, now), ...(claim ? { startTimestamp: claim.startedAt } : {}) },
+  };
+}

@@ -1,0 +1,241 @@
+// How a backup is shown: times and durations as Velero prints them, the `backup get` table row, and
+// `backup describe`.
+import type { Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
+import { formatFields } from '../table.ts';
+import {
+  primaryOf,
+  isCommitted,
+  incompletePhase,
+  type Copy,
+  type Catalog,
+  type CommittedCopy,
+} from './backup-catalog.ts';
+
+// ---------------------------------------------------------------------------------------------------
+// Formatting
+
+/** A time as Go prints a metav1.Time, in UTC: `2026-11-25 01:39:00 +0000 UTC`. */
+export function goTime(iso: string | undefined): string {
+  if (!iso) return '<n/a>';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
+}
+
+/** Kubernetes' ShortHumanDuration: 45s, 12m, 5h, 29d, 2y. */
+export function shortDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${Math.max(0, seconds)}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h`;
+  if (hours < 24 * 365) return `${Math.floor(hours / 24)}d`;
+  return `${Math.floor(hours / 24 / 365)}y`;
+}
+
+/** Velero's EXPIRES column: the time left, or "expired". */
+export function expiresIn(expiration: string | undefined, now: Date): string {
+  const at = expiration ? Date.parse(expiration) : NaN;
+  if (!Number.isFinite(at)) return 'n/a';
+  return at <= now.getTime() ? 'expired' : shortDuration(at - now.getTime());
+}
+
+/** Velero's STATUS column: the phase, with the error count of a partial failure. */
+export function statusText(status: BackupStatus | undefined): string {
+  const phase = status?.phase ?? 'New';
+  if (phase !== 'PartiallyFailed') return phase;
+  const errors = status?.errors ?? 0;
+  return `${phase} (${errors} error${errors === 1 ? '' : 's'})`;
+}
+
+export function selectorText(backup: Backup): string {
+  if (backup.spec.labelSelector) return backup.spec.labelSelector;
+  if (backup.spec.orLabelSelectors?.length) return backup.spec.orLabelSelectors.join(' or ');
+  return '<none>';
+}
+
+export function rowOf(copies: Copy[], now: Date): string[] {
+  const primary = primaryOf(copies);
+  const locations = copies.map((c) => c.location).join(',');
+  if (!primary) return [];
+  if (!isCommitted(primary)) {
+    const claim = primary.entry.complete ? undefined : primary.entry.claim;
+    return [
+      primary.entry.name,
+      incompletePhase(claim, now),
+      '0',
+      '0',
+      goTime(claim?.startedAt),
+      'n/a',
+      locations,
+      '<none>',
+    ];
+  }
+  const backup = primary.entry.backup;
+  const status = backup.status;
+  return [
+    backup.metadata.name,
+    statusText(status),
+    String(status?.errors ?? 0),
+    String(status?.warnings ?? 0),
+    goTime(status?.startTimestamp ?? backup.metadata.creationTimestamp),
+    expiresIn(status?.expiration, now),
+    locations,
+    selectorText(backup),
+  ];
+}
+
+export const BACKUP_COLUMNS = [
+  'NAME',
+  'STATUS',
+  'ERRORS',
+  'WARNINGS',
+  'CREATED',
+  'EXPIRES',
+  'STORAGE LOCATION',
+  'SELECTOR',
+];
+
+export const list = (values: readonly string[] | undefined, empty = '<none>') =>
+  values && values.length > 0 ? values.join(', ') : empty;
+
+export function resultLines(label: string, count: number, group: ResultGroup | undefined): string {
+  let out = `${`${label}:`.padEnd(10)} ${count}\n`;
+  if (!group) return out;
+  if (group.cairn?.length) out += `  Cairn:\n${group.cairn.map((m) => `    ${m}\n`).join('')}`;
+  if (group.cluster?.length) out += `  Cluster:\n${group.cluster.map((m) => `    ${m}\n`).join('')}`;
+  const namespaces = Object.entries(group.namespaces ?? {}).filter(([, messages]) => messages.length > 0);
+  if (namespaces.length > 0) {
+    out += '  Namespaces:\n';
+    for (const [namespace, messages] of namespaces)
+      out += `    ${namespace}:\n${messages.map((m) => `      ${m}\n`).join('')}`;
+  }
+  return out;
+}
+
+/** One location's line under "Storage locations:": the recorded result and what is there now. */
+export function locationLine(
+  name: string,
+  recorded: { phase: string; message?: string | undefined } | undefined,
+  copy: Copy | undefined,
+  catalog: Catalog,
+): string {
+  const parts: string[] = [];
+  if (recorded) parts.push(recorded.phase + (recorded.message ? ` (${recorded.message})` : ''));
+  const unavailable = catalog.unavailable.find((u) => u.location === name);
+  if (unavailable) parts.push(`could not be read now: ${unavailable.message}`);
+  else if (!catalog.searched.includes(name))
+    parts.push('not searched (not configured here, or not selected)');
+  else if (!copy) parts.push('not in the location now');
+  else if (!copy.entry.complete) parts.push('incomplete copy (no velero-backup.json)');
+  else if (!recorded) parts.push('present');
+  return parts.join('; ');
+}
+
+export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: Catalog, now: Date): string {
+  const backup = primary.entry.backup;
+  const { spec } = backup;
+  const status = backup.status ?? {};
+  const labels = Object.entries(backup.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+  const annotations = Object.entries(backup.metadata.annotations ?? {}).map(([k, v]) => `${k}=${v}`);
+  let out = formatFields([
+    ['Name', backup.metadata.name],
+    ['UID', backup.metadata.uid ?? '<none>'],
+    ['Labels', list(labels)],
+    ['Annotations', list(annotations)],
+  ]);
+  out += `\nPhase:  ${status.phase ?? 'New'}\n`;
+  if (status.failureReason) out += `Failure reason:  ${status.failureReason}\n`;
+  if (status.validationErrors?.length)
+    out += `Validation errors:\n${status.validationErrors.map((e) => `  ${e}\n`).join('')}`;
+
+  const clusterScoped =
+    spec.includeClusterResources === undefined
+      ? 'auto'
+      : spec.includeClusterResources
+        ? 'included'
+        : 'excluded';
+  out += '\nNamespaces:\n';
+  out += formatFields(
+    [
+      ['Included', list(spec.includedNamespaces, '*')],
+      ['Excluded', list(spec.excludedNamespaces)],
+    ],
+    '  ',
+  );
+  out += '\nResources:\n';
+  out += formatFields(
+    [
+      ['Included', list(spec.includedResources, '*')],
+      ['Excluded', list(spec.excludedResources)],
+      ['Cluster-scoped', clusterScoped],
+    ],
+    '  ',
+  );
+  out +=
+    '\n' +
+    formatFields([
+      ['Label selector', spec.labelSelector ?? '<none>'],
+      ['Or label selectors', list(spec.orLabelSelectors)],
+      ['Secrets', spec.includeSecrets === false ? 'excluded' : 'included'],
+    ]);
+
+  const recorded = status.locations ?? [];
+  const names = [...recorded.map((l) => l.name)];
+  for (const copy of copies) if (!names.includes(copy.location)) names.push(copy.location);
+  out += '\nStorage locations:\n';
+  out += formatFields(
+    names.map((name) => [
+      name,
+      locationLine(
+        name,
+        recorded.find((l) => l.name === name),
+        copies.find((c) => c.location === name),
+        catalog,
+      ),
+    ]),
+    '  ',
+  );
+
+  out += '\nEncryption:\n';
+  const committed = copies.filter(isCommitted);
+  out += formatFields(
+    committed.map((copy) => {
+      const encryption = copy.entry.backup.status?.encryption;
+      return [
+        copy.location,
+        encryption ? `${encryption.algorithm}, key id ${encryption.keyId}` : 'none (plaintext location)',
+      ];
+    }),
+    '  ',
+  );
+
+  const consistency = status.consistency;
+  out +=
+    '\n' +
+    formatFields([
+      ['TTL', spec.ttl ?? '<none>'],
+      [
+        'Consistency',
+        consistency
+          ? consistency.mode + (consistency.revision ? `, at storage revision ${consistency.revision}` : '')
+          : '<unknown>',
+      ],
+      ['Best-effort resources', list(consistency?.bestEffortResources)],
+    ]);
+  out +=
+    '\n' +
+    formatFields([
+      ['Started', goTime(status.startTimestamp)],
+      ['Completed', goTime(status.completionTimestamp)],
+      ['Expiration', `${goTime(status.expiration)} (${expiresIn(status.expiration, now)})`],
+    ]);
+  out +=
+    '\n' +
+    formatFields([
+      ['Total items to be backed up', String(status.progress?.totalItems ?? 0)],
+      ['Items backed up', String(status.progress?.itemsBackedUp ?? 0)],
+    ]);
+  return out;
+}
