@@ -4,6 +4,7 @@
 // write velero-backup.json. Nothing is ever rewritten; a backup without velero-backup.json is incomplete.
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import type { Backup } from '../api/index.ts';
 import { decryptStream, encryptStream, keyId } from './encryption.ts';
 import { ObjectExistsError, ObjectNotFoundError } from './errors.ts';
@@ -110,12 +111,6 @@ function digestStream(): { stream: Transform; result: () => { sha256: string; si
   return { stream, result: () => ({ sha256: hash.digest('hex'), size }) };
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 export class BackupStore {
   readonly location: string;
   readonly store: ObjectStore;
@@ -198,7 +193,7 @@ export class BackupStore {
   async getBackup(name: string, options: SignalOptions = {}): Promise<Backup | undefined> {
     try {
       return JSON.parse(
-        (await readAll(await this.store.get(backupKeys(name).metadata, options))).toString('utf8'),
+        (await buffer(await this.store.get(backupKeys(name).metadata, options))).toString('utf8'),
       ) as Backup;
     } catch (error) {
       if (error instanceof ObjectNotFoundError) return undefined;
@@ -217,26 +212,37 @@ export class BackupStore {
       if (name === undefined) continue;
       batch.push(name);
       if (batch.length === LIST_CONCURRENCY) {
-        yield* await Promise.all(batch.map((n) => this.#entry(n, options)));
+        yield* await this.#entries(batch, options);
         batch = [];
       }
     }
-    yield* await Promise.all(batch.map((n) => this.#entry(n, options)));
+    yield* await this.#entries(batch, options);
   }
 
-  /** One backup's catalog entry: its metadata, or its claim when it never finished. */
-  async #entry(name: string, options: SignalOptions): Promise<BackupEntry> {
+  async #entries(names: string[], options: SignalOptions): Promise<BackupEntry[]> {
+    const entries = await Promise.all(names.map((name) => this.getEntry(name, options)));
+    return entries.filter((entry) => entry !== undefined);
+  }
+
+  /**
+   * One backup's catalog entry: its metadata when committed; otherwise incomplete, with its claim when
+   * there is one (a Velero-style directory may hold stray files only); undefined when nothing is there.
+   */
+  async getEntry(name: string, options: SignalOptions = {}): Promise<BackupEntry | undefined> {
     const backup = await this.getBackup(name, options);
     if (backup) return { name, complete: true, backup };
-    let claim: BackupClaim | undefined;
+    const keys = backupKeys(name);
     try {
-      claim = JSON.parse(
-        (await readAll(await this.store.get(backupKeys(name).claim, options))).toString('utf8'),
+      const claim = JSON.parse(
+        (await buffer(await this.store.get(keys.claim, options))).toString('utf8'),
       ) as BackupClaim;
+      return { name, complete: false, claim };
     } catch (error) {
       if (!(error instanceof ObjectNotFoundError) && !(error instanceof SyntaxError)) throw error;
     }
-    return claim ? { name, complete: false, claim } : { name, complete: false };
+    for await (const entry of this.store.list(keys.dir, options))
+      if (entry.type === 'object') return { name, complete: false };
+    return undefined;
   }
 
   /** A data file's plaintext bytes (decrypted when the backup is encrypted). */

@@ -1,5 +1,6 @@
 // Cross-cutting behaviour as wrappers around any ObjectStore, never as driver flags: a key prefix inside
 // a bucket, a read-only view, retry of transient failures, and (for tests) injected faults.
+import { buffer } from 'node:stream/consumers';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   ContentLengthMismatchError,
@@ -171,7 +172,7 @@ export function withRetry(store: ObjectStore, options: RetryOptions): ObjectStor
         await store.put(key, body, putOptions);
       } catch (error) {
         if (!(attempt > 1 && putOptions.ifAbsent && error instanceof ObjectExistsError)) throw error;
-        if (!(await readAll(store, key, putOptions.signal)).equals(body)) throw error;
+        if (!(await buffer(await store.get(key, { signal: putOptions.signal }))).equals(body)) throw error;
       }
     });
   }
@@ -208,12 +209,6 @@ export function withRetry(store: ObjectStore, options: RetryOptions): ObjectStor
     list,
     signedUrl: sign && ((key, o) => retrying(undefined, () => sign.call(store, key, o))),
   };
-}
-
-async function readAll(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await store.get(key, { signal })) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
 }
 
 export type StoreMethod = 'put' | 'get' | 'head' | 'list' | 'delete';

@@ -13,6 +13,8 @@ import {
   type ListOptions,
   type ObjectStore,
 } from '../../src/storage/index.ts';
+import { buffer } from 'node:stream/consumers';
+import { rejection } from '../helpers/bytes.ts';
 
 export type OpenStore = () => Promise<{ store: ObjectStore; cleanup: () => Promise<void> }>;
 
@@ -32,7 +34,7 @@ export function objectStoreConformance(name: string, open: OpenStore): void {
       const store = await fresh(t);
       const body = Buffer.from('{"kind":"Backup","metadata":{"name":"nightly"}}\n');
       await store.put('backups/nightly/velero-backup.json', body);
-      assert.deepEqual(await bytes(store, 'backups/nightly/velero-backup.json'), body);
+      assert.deepEqual(await storedBytes(store, 'backups/nightly/velero-backup.json'), body);
     });
 
     it('streams a 12 MiB body in and out unchanged', async (t) => {
@@ -79,7 +81,7 @@ export function objectStoreConformance(name: string, open: OpenStore): void {
         assert.ok(error instanceof ObjectExistsError, String(error));
         assert.equal(error.key, 'once/key');
       }
-      assert.deepEqual(await bytes(store, 'once/key'), original);
+      assert.deepEqual(await storedBytes(store, 'once/key'), original);
     });
 
     it('lets exactly one of concurrent write-once puts of a key win', async (t) => {
@@ -91,14 +93,14 @@ export function objectStoreConformance(name: string, open: OpenStore): void {
       const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
       assert.equal(won.length, 1, `winners: ${won.join(', ')}`);
       for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof ObjectExistsError);
-      assert.deepEqual(await bytes(store, 'race/key'), bodies[won[0]!]);
+      assert.deepEqual(await storedBytes(store, 'race/key'), bodies[won[0]!]);
     });
 
     it('replaces an object on a put without ifAbsent', async (t) => {
       const store = await fresh(t);
       await store.put('k', Buffer.from('first'));
       await store.put('k', Readable.from([Buffer.from('second, longer')]));
-      assert.deepEqual(await bytes(store, 'k'), Buffer.from('second, longer'));
+      assert.deepEqual(await storedBytes(store, 'k'), Buffer.from('second, longer'));
       assert.equal((await store.head('k'))?.size, 14);
     });
 
@@ -189,7 +191,7 @@ export function objectStoreConformance(name: string, open: OpenStore): void {
         'symbols/plus+percent%25&amp=;semi,colon:at@.txt',
       ];
       for (const key of keys) await store.put(key, Buffer.from(key));
-      for (const key of keys) assert.deepEqual(await bytes(store, key), Buffer.from(key));
+      for (const key of keys) assert.deepEqual(await storedBytes(store, key), Buffer.from(key));
       assert.deepEqual(names(await entries(store, '')), [...keys].sort(compareKeys));
       assert.deepEqual(names(await entries(store, 'données/', { delimiter: '/' })), ['données/été/']);
     });
@@ -316,12 +318,6 @@ function names(list: Listed[]): string[] {
   return list.map((e) => (e.type === 'object' ? e.key : e.prefix));
 }
 
-async function bytes(store: ObjectStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await store.get(key)) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
-
 async function sha256(stream: Readable): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of stream) hash.update(chunk as Uint8Array);
@@ -357,15 +353,6 @@ function stalling(size: number): { stream: Readable; firstRead: Promise<void> } 
   return { stream, firstRead };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
-
 /** The error and its causes. */
 function causes(error: unknown): unknown[] {
   const out: unknown[] = [];
@@ -380,4 +367,8 @@ async function pool<T>(items: T[], width: number, work: (item: T) => Promise<voi
     while (next < items.length) await work(items[next++]!);
   };
   await Promise.all(Array.from({ length: width }, worker));
+}
+
+async function storedBytes(store: ObjectStore, key: string): Promise<Buffer> {
+  return buffer(await store.get(key));
 }

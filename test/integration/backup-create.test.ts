@@ -4,7 +4,6 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { describe, it, before } from 'node:test';
 import { readArchive } from '../../src/archive/index.ts';
@@ -20,17 +19,12 @@ import {
   type ObjectStore,
 } from '../../src/storage/index.ts';
 import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { buffer } from 'node:stream/consumers';
 
 let client: KubeClient;
 before(() => {
   client = clusterClient('a');
 });
-
-async function bytes(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 async function keysOf(store: ObjectStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -101,10 +95,10 @@ describe('creating a backup', () => {
       ]);
       const stored = await backups.getBackup(name);
       // The checksum manifest's SHA-256 is in the metadata, and names every other file's SHA-256.
-      const manifestBytes = await bytes(await store.get(`backups/${name}/${name}-checksums.json`));
+      const manifestBytes = await buffer(await store.get(`backups/${name}/${name}-checksums.json`));
       assert.equal(createHash('sha256').update(manifestBytes).digest('hex'), stored?.status?.checksums);
       const manifest = JSON.parse(manifestBytes.toString()) as { files: Record<string, { sha256: string }> };
-      const archiveBytes = await bytes(await store.get(`backups/${name}/${name}.tar.gz`));
+      const archiveBytes = await buffer(await store.get(`backups/${name}/${name}.tar.gz`));
       assert.equal(
         manifest.files[`${name}.tar.gz`]?.sha256,
         createHash('sha256').update(archiveBytes).digest('hex'),
@@ -117,13 +111,13 @@ describe('creating a backup', () => {
     }
     // The secret's value never reaches the encrypted location in the clear; the plaintext one is Velero's format.
     const secretB64 = Buffer.from('hunter2').toString('base64');
-    const encryptedArchive = await bytes(await fs.get(`backups/${name}/${name}.tar.gz`));
+    const encryptedArchive = await buffer(await fs.get(`backups/${name}/${name}.tar.gz`));
     assert.equal(encryptedArchive.subarray(0, 8).toString(), 'CAIRNENC');
     assert.ok(!gunzipSafe(encryptedArchive).includes(secretB64));
-    const plainArchive = gunzipSync(await bytes(await memory.get(`backups/${name}/${name}.tar.gz`)));
+    const plainArchive = gunzipSync(await buffer(await memory.get(`backups/${name}/${name}.tar.gz`)));
     assert.ok(plainArchive.includes(secretB64));
     const metadata = JSON.parse(
-      (await bytes(await memory.get(`backups/${name}/velero-backup.json`))).toString(),
+      (await buffer(await memory.get(`backups/${name}/velero-backup.json`))).toString(),
     ) as {
       apiVersion: string;
       kind: string;
@@ -132,7 +126,7 @@ describe('creating a backup', () => {
     assert.equal(metadata.apiVersion, 'velero.io/v1');
     assert.equal(metadata.metadata.labels['velero.io/storage-location'], 'velero');
     const results = JSON.parse(
-      gunzipSync(await bytes(await plaintext.openFile(name, 'results'))).toString(),
+      gunzipSync(await buffer(await plaintext.openFile(name, 'results'))).toString(),
     ) as object;
     assert.deepEqual(results, { errors: {}, warnings: {} });
   });

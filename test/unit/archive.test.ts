@@ -20,6 +20,8 @@ import {
   readArchive,
 } from '../../src/archive/index.ts';
 import type { ArchiveItem, ArchiveItemInput } from '../../src/archive/index.ts';
+import { buffer } from 'node:stream/consumers';
+import { flip, rejection } from '../helpers/bytes.ts';
 
 const clock = () => new Date('2024-05-01T12:00:00Z');
 const goldenPath = join(import.meta.dirname, '..', 'fixtures', 'archive', 'cairn-1.1.0.tar.gz');
@@ -94,15 +96,9 @@ function item(
   return namespace === undefined ? base : { ...base, namespace };
 }
 
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 async function writeArchive(items: ArchiveItemInput[]): Promise<Buffer> {
   const writer = new ArchiveWriter({ now: clock });
-  const bytes = collect(writer.stream);
+  const bytes = buffer(writer.stream);
   for (const input of items) await writer.addItem(input);
   await writer.finish();
   return bytes;
@@ -133,7 +129,7 @@ async function tarEntries(archive: Buffer): Promise<TarEntry[]> {
       mode,
       type,
       mtime,
-      content: (await collect(entry as AsyncIterable<Buffer>)).toString(),
+      content: (await buffer(entry as AsyncIterable<Buffer>)).toString(),
     });
   }
   return entries;
@@ -171,20 +167,6 @@ function goArchive(entries: Buffer[], options: { endMarker?: boolean } = {}): Bu
 }
 
 /** A copy of `data` with `bits` flipped in byte `offset`. */
-function flip(data: Buffer, offset: number, bits = 0x01): Buffer {
-  const copy = Buffer.from(data);
-  copy.writeUInt8(copy.readUInt8(offset) ^ bits, offset);
-  return copy;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
 
 describe('ArchiveWriter', () => {
   it('writes metadata/version first, containing "1.1.0\\n"', async () => {
@@ -298,7 +280,7 @@ describe('ArchiveWriter', () => {
 
   it('counts items, tar entries and bytes', async () => {
     const writer = new ArchiveWriter({ now: clock });
-    const bytes = collect(writer.stream);
+    const bytes = buffer(writer.stream);
     for (const input of smallBackup) await writer.addItem(input);
     await writer.finish();
     const archive = await bytes;

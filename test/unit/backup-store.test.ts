@@ -22,12 +22,7 @@ import { ObjectExistsError } from '../../src/storage/errors.ts';
 import { FilesystemStore } from '../../src/storage/filesystem-store.ts';
 import { MemoryStore } from '../../src/storage/memory-store.ts';
 import type { ObjectStore } from '../../src/storage/object-store.ts';
-
-async function text(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+import { buffer } from 'node:stream/consumers';
 
 function backupObject(name: string, encryption?: { algorithm: string; keyId: string }): Backup {
   return {
@@ -69,7 +64,7 @@ for (const [kind, open] of [
         Readable.from([archive.subarray(0, 1000), archive.subarray(1000)]),
       );
       assert.equal(stored.key, 'backups/nightly/nightly.tar.gz');
-      const raw = await text(await store.get(stored.key));
+      const raw = await buffer(await store.get(stored.key));
       assert.equal(raw.subarray(0, 8).toString(), 'CAIRNENC', 'encrypted at rest');
       assert.ok(!raw.includes(archive.subarray(0, 64)), 'no plaintext in the stored bytes');
       await backups.verify(stored);
@@ -88,7 +83,7 @@ for (const [kind, open] of [
       for await (const entry of backups.listBackups()) listed.push(entry);
       assert.equal(listed.length, 1);
       assert.equal(listed[0]?.complete, true);
-      assert.deepEqual(await text(await backups.openFile('nightly', 'archive')), archive);
+      assert.deepEqual(await buffer(await backups.openFile('nightly', 'archive')), archive);
       const keys = [];
       for await (const entry of store.list('backups/nightly/'))
         if (entry.type === 'object') keys.push(entry.key);
@@ -105,7 +100,7 @@ for (const [kind, open] of [
       t.after(cleanup);
       const backups = new BackupStore({ location: 'velero-compatible', store });
       const stored = await backups.writeFile('plain', 'results', Buffer.from('{"errors":{}}'));
-      assert.deepEqual(await text(await store.get(stored.key)), Buffer.from('{"errors":{}}'));
+      assert.deepEqual(await buffer(await store.get(stored.key)), Buffer.from('{"errors":{}}'));
       assert.equal(backups.encryption, undefined);
     });
 
@@ -172,7 +167,7 @@ for (const [kind, open] of [
       await writer.commit(backupObject('locked', writer.encryption), manifest);
 
       const other = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
-      await assert.rejects(text(await other.openFile('locked', 'archive')), WrongKeyError);
+      await assert.rejects(buffer(await other.openFile('locked', 'archive')), WrongKeyError);
       const keyless = new BackupStore({ location: 'primary', store });
       await assert.rejects(
         keyless.openFile('locked', 'archive'),

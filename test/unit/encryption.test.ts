@@ -18,6 +18,7 @@ import {
   generateLocationKey,
   keyId,
 } from '../../src/storage/encryption.ts';
+import { flip, rejection } from '../helpers/bytes.ts';
 
 const CHUNK = 65536;
 const SEALED = CHUNK + 16;
@@ -35,20 +36,6 @@ async function through(transform: Transform, data: Buffer, pieceSize = 10_000): 
 }
 
 /** A copy of `data` with `bits` flipped in byte `offset`. */
-function flip(data: Buffer, offset: number, bits = 0x01): Buffer {
-  const copy = Buffer.from(data);
-  copy.writeUInt8(copy.readUInt8(offset) ^ bits, offset);
-  return copy;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
 
 /** An object of `chunks` full chunks plus a short final one. */
 function sample(key: Buffer, chunks = 3): { plaintext: Buffer; sealed: Buffer } {

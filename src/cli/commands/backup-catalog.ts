@@ -148,34 +148,14 @@ export function reportUnavailable(io: CliIO, catalog: Catalog, setExitCode: SetE
   if (catalog.unavailable.length > 0) setExitCode(1);
 }
 
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 export function checkName(name: string): void {
   if (name === '' || name.includes('/') || name === '.' || name === '..')
     throw new InvalidBackupNameError(name);
 }
 
 /** One location's entry for one backup name: committed, incomplete (claim or stray files), or absent. */
-export async function entryOf(store: BackupStore, name: string): Promise<BackupEntry | undefined> {
-  const { ObjectNotFoundError, backupKeys } = await import('../../storage/index.ts');
-  const backup = await store.getBackup(name);
-  if (backup) return { name, complete: true, backup };
-  const keys = backupKeys(name);
-  try {
-    const claim = JSON.parse(
-      (await readAll(await store.store.get(keys.claim))).toString('utf8'),
-    ) as BackupClaim;
-    return { name, complete: false, claim };
-  } catch (error) {
-    if (!(error instanceof ObjectNotFoundError) && !(error instanceof SyntaxError)) throw error;
-  }
-  for await (const entry of store.store.list(keys.dir))
-    if (entry.type === 'object') return { name, complete: false };
-  return undefined;
+export function entryOf(store: BackupStore, name: string): Promise<BackupEntry | undefined> {
+  return store.getEntry(name);
 }
 
 /** The copies of `name` in the catalog's locations, in config order. Unreadable locations are recorded. */

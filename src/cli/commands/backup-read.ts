@@ -9,6 +9,7 @@ import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
@@ -24,7 +25,6 @@ import {
   messageOf,
   openCatalog,
   reportUnavailable,
-  readAll,
   checkName,
   copiesOf,
   listCatalog,
@@ -221,7 +221,7 @@ async function readJsonFile<T>(
   name: string,
   file: 'results' | 'resourceList',
 ): Promise<T> {
-  const bytes = await promisify(gunzip)(await readAll(await store.openFile(name, file)));
+  const bytes = await promisify(gunzip)(await buffer(await store.openFile(name, file)));
   return JSON.parse(bytes.toString('utf8')) as T;
 }
 
