@@ -3,8 +3,6 @@
 // paths written so far (to refuse duplicates) — never the archive.
 import { Transform, pipeline } from 'node:stream';
 import type { Readable, TransformCallback } from 'node:stream';
-import { createGzip } from 'node:zlib';
-import tar from 'tar-stream';
 import {
   ArchiveItemTooLargeError,
   ArchiveWriterClosedError,
@@ -19,6 +17,8 @@ import {
   itemPath,
   versionProblem,
 } from './layout.ts';
+import { parallelGzip } from './parallel-gzip.ts';
+import { END_OF_TAR, tarFileEntry } from './tar-entry.ts';
 
 export interface ArchiveWriterOptions {
   /** The clock for tar header modification times. */
@@ -61,43 +61,14 @@ export interface ArchiveWriterStats {
   archiveBytes: number;
 }
 
-/** Bytes gathered before they go to gzip: one thread-pool round trip per batch, not per tar entry. */
-const BATCH_BYTES = 64 * 1024;
-
-/**
- * Gathers the tar stream's many small chunks (two headers and two bodies per item) into batches, and
- * buffers up to 1 MiB, so that adding an item rarely waits on compression.
- */
-function batcher(): Transform {
-  let pending: Buffer[] = [];
-  let size = 0;
-  return new Transform({
-    writableHighWaterMark: 1024 * 1024,
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      pending.push(chunk);
-      size += chunk.length;
-      if (size < BATCH_BYTES) {
-        callback();
-        return;
-      }
-      const batch = Buffer.concat(pending, size);
-      pending = [];
-      size = 0;
-      callback(null, batch);
-    },
-    flush(callback: TransformCallback) {
-      callback(null, size > 0 ? Buffer.concat(pending, size) : undefined);
-    },
-  });
-}
-
 /** Mode of every entry, as Velero writes it. */
 const ENTRY_MODE = 0o755;
 
 export class ArchiveWriter {
   /** The .tar.gz bytes. Read it (or pipe it) while adding items: `addItem` waits when it is not read. */
   readonly stream: Readable;
-  readonly #pack = tar.pack();
+  /** Tar bytes go in here; it compresses them (parallelGzip) on the way to `stream`. */
+  readonly #tar: Transform;
   readonly #now: () => Date;
   readonly #maxItemBytes: number;
   /** Paths written so far, for the duplicate check; undefined when the check is off. */
@@ -107,7 +78,6 @@ export class ArchiveWriter {
   #failure: unknown;
   #aborted = false;
   #finished = false;
-  #queue: Promise<void>;
 
   constructor(options: ArchiveWriterOptions) {
     this.#now = options.now;
@@ -123,8 +93,9 @@ export class ArchiveWriter {
     this.stream = counter;
     const { signal } = options;
     const abort = () => this.#abort(signal?.reason);
+    this.#tar = parallelGzip({ level: options.gzipLevel ?? 6 });
     this.#done = new Promise((resolve) => {
-      pipeline(this.#pack, batcher(), createGzip({ level: options.gzipLevel ?? 6 }), counter, (error) => {
+      pipeline(this.#tar, counter, (error) => {
         if (error) this.#failure ??= error;
         signal?.removeEventListener('abort', abort);
         resolve();
@@ -133,7 +104,7 @@ export class ArchiveWriter {
     if (signal?.aborted === true) abort();
     else signal?.addEventListener('abort', abort, { once: true });
     // A failure here is recorded in #failure and reported by the next call.
-    this.#queue = this.#entry(VERSION_PATH, Buffer.from(`${ARCHIVE_FORMAT_VERSION}\n`), this.#now()).catch(
+    this.#write([VERSION_PATH], Buffer.from(`${ARCHIVE_FORMAT_VERSION}\n`), this.#now()).catch(
       () => undefined,
     );
   }
@@ -169,12 +140,8 @@ export class ArchiveWriter {
     this.#checkUsable();
     for (const path of paths) this.#paths?.add(path);
     const mtime = this.#now();
-    const written = this.#queue.then(async () => {
-      for (const path of paths) await this.#entry(path, bytes, mtime);
-      this.#stats.items += 1;
-    });
-    this.#queue = written.catch(() => undefined);
-    await written;
+    await this.#write(paths, bytes, mtime);
+    this.#stats.items += 1;
   }
 
   /**
@@ -184,9 +151,8 @@ export class ArchiveWriter {
   async finish(): Promise<void> {
     this.#checkUsable();
     this.#finished = true;
-    await this.#queue;
     if (this.#failure !== undefined) throw this.#error();
-    this.#pack.finalize();
+    this.#tar.end(END_OF_TAR);
     await this.#done;
     if (this.#failure !== undefined) throw this.#error();
   }
@@ -221,23 +187,27 @@ export class ArchiveWriter {
     return new ArchiveWriterClosedError({ cause: this.#failure });
   }
 
-  /** Writes one tar entry; resolves when tar-stream has pushed its bytes downstream (backpressure). */
-  #entry(name: string, content: Buffer, mtime: Date): Promise<void> {
+  /**
+   * Writes one tar entry per path, all with the same content, in one write (in call order: concurrent
+   * calls cannot interleave). Resolves at once, or when the compressor has room again (backpressure).
+   */
+  #write(paths: readonly string[], content: Buffer, mtime: Date): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#error());
+    const chunks = paths.flatMap((name) =>
+      tarFileEntry({ name, size: content.length, mode: ENTRY_MODE, mtime }, content),
+    );
+    this.#stats.entries += paths.length;
+    this.#stats.contentBytes += content.length * paths.length;
+    if (this.#tar.write(chunks)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const header = { name, size: content.length, mode: ENTRY_MODE, type: 'file' as const, mtime };
-      const sink = this.#pack.entry(header, content, (error) => {
-        if (error) {
-          this.#failure ??= error;
-          reject(this.#error());
-          return;
-        }
-        this.#stats.entries += 1;
-        this.#stats.contentBytes += content.length;
-        resolve();
-      });
-      // The callback above reports a failed entry; without a listener its 'error' event would be uncaught.
-      sink.on('error', () => undefined);
+      const settle = () => {
+        this.#tar.off('drain', settle);
+        this.#tar.off('close', settle);
+        if (this.#failure !== undefined) reject(this.#error());
+        else resolve();
+      };
+      this.#tar.on('drain', settle);
+      this.#tar.on('close', settle);
     });
   }
 
@@ -245,7 +215,7 @@ export class ArchiveWriter {
     if (this.#failure !== undefined) return;
     this.#failure = reason;
     this.#aborted = true;
-    // pipeline() carries the error on to gzip and to `stream`.
-    this.#pack.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+    // pipeline() carries the error on to `stream`.
+    this.#tar.destroy(reason instanceof Error ? reason : new Error(String(reason)));
   }
 }

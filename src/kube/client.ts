@@ -2,8 +2,9 @@
 //
 // Cairn talks to the API server with raw paths (lists at an exact resourceVersion, discovery of every
 // group, paged lists of any resource), so this client speaks paths and JSON rather than generated types.
-import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest } from 'node:http';
+import { createHash } from 'node:crypto';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest, type Agent as HttpAgent } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { ClusterUnreachableError, KubeApiError, KubeConfigError } from './errors.ts';
@@ -67,6 +68,15 @@ export interface RetryEvent {
   reason: string;
 }
 
+/** A keep-alive HTTPS agent that counts the connections it opens (KubeClient.connectionsOpened). */
+class PooledAgent extends HttpsAgent {
+  opened = 0;
+  override createConnection(...args: Parameters<HttpsAgent['createConnection']>) {
+    this.opened += 1;
+    return super.createConnection(...args);
+  }
+}
+
 export const defaultClientQps = 100;
 export const defaultClientBurst = 200;
 
@@ -77,6 +87,8 @@ export class KubeClient {
   private readonly retry: RetryOptions;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** One connection pool per set of TLS credentials (they change only when the kubeconfig's do). */
+  private readonly agents = new Map<string, HttpAgent>();
 
   constructor(kc: KubeConfig, options: KubeClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -138,6 +150,7 @@ export class KubeClient {
       headers: { Accept: req.accept ?? 'application/json' },
     };
     await this.kc.applyToHTTPSOptions(options);
+    options.agent = this.agentFor(options);
     let payload: Buffer | undefined;
     if (req.body !== undefined) {
       payload = Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body));
@@ -165,6 +178,51 @@ export class KubeClient {
       });
       r.end(payload);
     });
+  }
+
+  /**
+   * A keep-alive agent for these TLS options. The kubeconfig library builds a new agent for every
+   * request, which costs a TCP connection and a TLS handshake per request; this keeps one pool per set
+   * of credentials instead, so requests reuse connections. A proxy agent (proxy-url) is kept as built.
+   */
+  private agentFor(options: RequestOptions): HttpAgent | undefined {
+    const tls = options as RequestOptions & Record<string, unknown>;
+    const fields = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
+    const hash = createHash('sha256');
+    for (const field of fields) {
+      const value = tls[field];
+      hash.update(`${field}=`);
+      for (const part of Array.isArray(value) ? (value as unknown[]) : [value]) {
+        if (typeof part === 'string' || Buffer.isBuffer(part)) hash.update(part);
+        else if (part !== undefined && part !== null) hash.update(JSON.stringify(part));
+        hash.update(';');
+      }
+    }
+    const key = hash.digest('hex');
+    const known = this.agents.get(key);
+    if (known) return known;
+    const built = options.agent;
+    const agent =
+      built instanceof HttpsAgent && built.constructor === HttpsAgent
+        ? new PooledAgent({ ...built.options, keepAlive: true, maxSockets: 64 })
+        : typeof built === 'boolean'
+          ? undefined
+          : built;
+    if (agent) this.agents.set(key, agent);
+    return agent;
+  }
+
+  /** How many connections to the API server the client has opened: few, as they are reused. */
+  get connectionsOpened(): number {
+    let opened = 0;
+    for (const agent of this.agents.values()) if (agent instanceof PooledAgent) opened += agent.opened;
+    return opened;
+  }
+
+  /** Closes the idle connections (they never keep the process alive: Node unrefs idle sockets). */
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
   }
 
   /** Sends a request and parses the JSON answer; a non-2xx status becomes a KubeApiError. */

@@ -230,3 +230,14 @@ describe('lists', () => {
     assert.ok(after > before, `${after} > ${before}`);
   });
 });
+
+describe('connections', () => {
+  it('reuses its connections to the API server instead of opening one per request', async () => {
+    const fresh = clusterClient('a');
+    for (let i = 0; i < 20; i++) await fresh.serverVersion();
+    assert.equal(fresh.connectionsOpened, 1, 'twenty requests one after another share one connection');
+    await Promise.all(Array.from({ length: 4 }, () => fresh.serverVersion()));
+    assert.ok(fresh.connectionsOpened <= 4, `${fresh.connectionsOpened} connections for 4 parallel requests`);
+    fresh.close();
+  });
+});
