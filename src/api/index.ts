@@ -25,3 +25,18 @@ export {
   type LocationProvider,
   type SpecProblem,
 } from './location.ts';
+export { Results, scopeOf, type Scope } from './results.ts';
+export {
+  CLUSTER_CONFLICT_POLICIES,
+  DEFAULT_CLUSTER_CONFLICT_POLICY,
+  DEFAULT_NAMESPACED_CONFLICT_POLICY,
+  NAMESPACED_CONFLICT_POLICIES,
+  defaultRestoreName,
+  type ClusterConflictPolicy,
+  type NamespacedConflictPolicy,
+  type Restore,
+  type RestoreCounts,
+  type RestorePhase,
+  type RestoreSpec,
+  type RestoreStatus,
+} from './restore.ts';

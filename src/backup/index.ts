@@ -1,10 +1,10 @@
 // The backup engine: select items, follow related items, run item actions and hooks, write the archive
 // and metadata. Takes plain values and reports progress through a callback. Imports api, kube, storage,
 // archive, volumes.
+// globToRegExp and labelSelectorProblem moved to src/kube/labels.ts; re-exported for existing callers.
+export { globToRegExp, labelSelectorProblem } from '../kube/index.ts';
 export {
   compileSelection,
-  globToRegExp,
-  labelSelectorProblem,
   neverByDefault,
   type Selection,
   type SelectionSpec,

@@ -8,7 +8,7 @@
 //   or everything cluster-scoped when all namespaces are selected); true = every cluster-scoped resource
 //   that the resource filters admit; false = none.
 // - Nodes and events are never backed up unless named explicitly in includedResources.
-import type { ApiResource, ResourceMapper } from '../kube/index.ts';
+import { globToRegExp, labelSelectorProblem, type ApiResource, type ResourceMapper } from '../kube/index.ts';
 
 export interface SelectionSpec {
   includedNamespaces?: string[] | undefined;
@@ -58,23 +58,6 @@ export const neverByDefault = new Set(['nodes', 'events', 'events.events.k8s.io'
 
 const nameLike = /^[a-z0-9*?[\]-][a-z0-9.*?[\]-]*$/;
 
-/** Compiles a glob (`*`, `?`, `[...]`) into an anchored regular expression. */
-export function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] ?? '';
-    if (c === '*') source += '.*';
-    else if (c === '?') source += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) throw new SyntaxError('unclosed [');
-      source += `[${glob.slice(i + 1, end).replace(/\\/g, '\\\\')}]`;
-      i = end;
-    } else source += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`);
-}
-
 function compileNamespacePatterns(
   field: string,
   patterns: string[] | undefined,
@@ -93,30 +76,6 @@ function compileNamespacePatterns(
     }
   }
   return out;
-}
-
-const selectorLike =
-  /^[A-Za-z0-9_./-]+\s*(=|==|!=)\s*[A-Za-z0-9_.-]*$|^!?[A-Za-z0-9_./-]+$|^[A-Za-z0-9_./-]+\s+(in|notin)\s+\([A-Za-z0-9_., -]*\)$/;
-
-/** Checks a label selector's syntax the way the API server parses it, one requirement at a time. */
-export function labelSelectorProblem(selector: string): string | undefined {
-  // Requirements are separated by commas outside parentheses.
-  const parts: string[] = [];
-  let depth = 0;
-  let current = '';
-  for (const c of selector) {
-    if (c === '(') depth++;
-    if (c === ')') depth--;
-    if (c === ',' && depth === 0) {
-      parts.push(current);
-      current = '';
-    } else current += c;
-  }
-  parts.push(current);
-  for (const part of parts) {
-    if (!selectorLike.test(part.trim())) return `"${part.trim()}" is not a label requirement`;
-  }
-  return undefined;
 }
 
 export function compileSelection(

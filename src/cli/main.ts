@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { backupCommand } from './commands/backup.ts';
 import { locationCommand } from './commands/location.ts';
+import { restoreCommand } from './commands/restore.ts';
 import { versionCommand } from './commands/version.ts';
 import type { CliIO } from './io.ts';
 import { clientVersion } from './version-info.ts';
@@ -18,6 +19,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void = ()
     .option('--context <name>', 'kubeconfig context to use instead of the current one');
   program.addCommand(versionCommand(io));
   program.addCommand(backupCommand(io, setExitCode));
+  program.addCommand(restoreCommand(io, setExitCode));
   program.addCommand(locationCommand(io, setExitCode));
   const configure = (command: Command) => {
     command

@@ -28,9 +28,10 @@ export class KubeApiError extends Error {
     readonly path: string,
     readonly status: number,
     readonly reason: string | undefined,
-    message: string,
+    /** The server's own message (a Status object's `message`), without the request. */
+    readonly detail: string,
   ) {
-    super(`${method} ${path}: ${status}${reason ? ` ${reason}` : ''}: ${message}`);
+    super(`${method} ${path}: ${status}${reason ? ` ${reason}` : ''}: ${detail}`);
   }
 }
 

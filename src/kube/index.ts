@@ -1,5 +1,5 @@
 // Kubernetes access: kubeconfig loading, a rate-limited, retrying REST client, discovery, resource-name
-// resolution, and paged point-in-time lists.
+// resolution, paged point-in-time lists, and client-side label selectors.
 export { loadKubeConfig, type KubeConfigOptions } from './config.ts';
 export {
   KubeClient,
@@ -28,6 +28,21 @@ export {
   type ListOptions,
   type ListPage,
 } from './list.ts';
+export {
+  LabelSelectorError,
+  formatLabelSelector,
+  globToRegExp,
+  labelKeyProblem,
+  labelSelectorFromObject,
+  labelSelectorProblem,
+  labelValueProblem,
+  matchesLabels,
+  parseLabelSelector,
+  type LabelOperator,
+  type LabelRequirement,
+  type LabelSelector,
+  type LabelSelectorObject,
+} from './labels.ts';
 export type { KubeList, KubeObject, ObjectMeta } from './object.ts';
 export { RateLimiter, type RateLimiterOptions } from './rate-limit.ts';
 export { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';

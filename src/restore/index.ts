@@ -1,4 +1,55 @@
-// The restore engine: read the archive, order, transform, apply with conflict policies, verify.
-// Imports api, kube, storage, archive, volumes.
-// Nothing is exported yet: the restore issue adds the engine.
-export {};
+// The restore engine: read a backup's archive, order its resources, transform each object for the target
+// cluster, and apply it with the conflict policy of its scope, or plan it (dry run). Takes plain values
+// and reports progress through a callback. Imports api, kube, storage, archive, volumes.
+export {
+  extractBackup,
+  versionOf,
+  type BackupContents,
+  type ContentItem,
+  type ResourceContents,
+} from './contents.ts';
+export {
+  runRestoreEngine,
+  type ItemOutcome,
+  type PlanEntry,
+  type RestoreEngineInput,
+  type RestoreLogEntry,
+  type RestoreOutcome,
+  type RestoreProgress,
+} from './engine.ts';
+export {
+  createRestore,
+  RESTORE_BACKUP_LABEL,
+  RESTORE_NAME_LABEL,
+  RestoreSourceError,
+  RestoreValidationError,
+  SCHEDULE_LABEL,
+  STORAGE_CLASS_CONFIG_LABEL,
+  type CreateRestoreInput,
+  type RestoreRun,
+} from './create.ts';
+export { diffObjects, formatDiff, type DiffEntry } from './diff.ts';
+export {
+  DEFAULT_HIGH_PRIORITIES,
+  DEFAULT_LOW_PRIORITIES,
+  NEVER_RESTORED,
+  parsePriorities,
+  restoreOrder,
+  type Priorities,
+} from './order.ts';
+export {
+  compileRestoreSelection,
+  resolveResourceName,
+  type RestoreProblem,
+  type RestoreSelection,
+} from './selection.ts';
+export {
+  applyTransformRules,
+  parseTransformRules,
+  rulesFromConfigMap,
+  TransformRulesError,
+  type RuleTarget,
+  type RulesResult,
+  type TransformRule,
+} from './rules.ts';
+export { comparable, controllerOf, prepareForRestore, type TransformOptions } from './transform.ts';

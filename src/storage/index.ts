@@ -46,9 +46,20 @@ export {
   BACKUPS_PREFIX,
   backupKeys,
   backupNameOfPrefix,
+  RESTORES_PREFIX,
+  restoreKeys,
+  restoreNameOfPrefix,
   type BackupDataFile,
   type BackupKeys,
+  type RestoreKeys,
 } from './layout.ts';
+export {
+  RestoreExistsError,
+  RestoreNotFoundError,
+  RestoreStore,
+  type RestoreFile,
+  type RestoreFiles,
+} from './restore-store.ts';
 export {
   BackupExistsError,
   BackupNotFoundError,

@@ -38,3 +38,32 @@ export function backupNameOfPrefix(prefix: string): string | undefined {
   const name = prefix.slice(BACKUPS_PREFIX.length, -1);
   return name === '' || name.includes('/') ? undefined : name;
 }
+
+export const RESTORES_PREFIX = 'restores/';
+
+/** The files of one restore record: Velero's three, and Cairn's record of the Restore itself (last). */
+export interface RestoreKeys {
+  dir: string;
+  logs: string;
+  results: string;
+  resourceList: string;
+  metadata: string;
+}
+
+export function restoreKeys(name: string): RestoreKeys {
+  const dir = `${RESTORES_PREFIX}${name}/`;
+  return {
+    dir,
+    logs: `${dir}restore-${name}-logs.gz`,
+    results: `${dir}restore-${name}-results.gz`,
+    resourceList: `${dir}restore-${name}-resource-list.json.gz`,
+    metadata: `${dir}cairn-restore.json`,
+  };
+}
+
+/** The restore name of a `restores/<name>/` prefix, or undefined for anything else. */
+export function restoreNameOfPrefix(prefix: string): string | undefined {
+  if (!prefix.startsWith(RESTORES_PREFIX) || !prefix.endsWith('/')) return undefined;
+  const name = prefix.slice(RESTORES_PREFIX.length, -1);
+  return name === '' || name.includes('/') ? undefined : name;
+}

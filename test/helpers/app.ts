@@ -134,3 +134,58 @@ export async function deleteAppClusterObjects(client: KubeClient, app: App): Pro
     path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${app.crdGroup}`,
   });
 }
+
+/**
+ * What a restore test adds to createApp's application: a StatefulSet with a claim template (and its
+ * headless Service), a NodePort Service, and an Ingress.
+ */
+export async function addRestoreExtras(client: KubeClient, namespace: string): Promise<void> {
+  const ns = `/api/v1/namespaces/${namespace}`;
+  const labels = { app: 'db-cluster' };
+  await post(client, `${ns}/services`, {
+    metadata: { name: 'db-cluster', labels },
+    spec: { clusterIP: 'None', selector: labels, ports: [{ port: 5432 }] },
+  });
+  await post(client, `/apis/apps/v1/namespaces/${namespace}/statefulsets`, {
+    metadata: { name: 'db-cluster', labels },
+    spec: {
+      serviceName: 'db-cluster',
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { containers: [{ name: 'db', image: 'postgres:17' }] } },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: 'pgdata' },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: 'standard',
+            resources: { requests: { storage: '1Gi' } },
+          },
+        },
+      ],
+    },
+  });
+  await post(client, `${ns}/services`, {
+    metadata: { name: 'web-public', labels: { app: 'shop' } },
+    spec: { type: 'NodePort', selector: { app: 'shop' }, ports: [{ port: 80, targetPort: 8080 }] },
+  });
+  await post(client, `/apis/networking.k8s.io/v1/namespaces/${namespace}/ingresses`, {
+    metadata: { name: 'web', labels: { app: 'shop' } },
+    spec: {
+      rules: [
+        {
+          host: `${namespace}.example.com`,
+          http: {
+            paths: [
+              {
+                path: '/',
+                pathType: 'Prefix',
+                backend: { service: { name: 'web', port: { number: 80 } } },
+              },
+            ],
+          },
+        },
+      ],
+    },
+  });
+}

@@ -1,0 +1,531 @@
+// `cairn restore ...`: create (standalone: runs the restore engine here, against the current cluster, from a
+// backup in a configured location), and the commands that read the restore records: get, describe, logs,
+// delete. Standalone mode records restores under the user's data directory ($XDG_DATA_HOME/cairn), in
+// the restores/<name>/ layout a location uses: backup locations may be read-only (a migration reads
+// another cluster's bucket), and a restore is an action of this machine on a cluster.
+import { randomUUID } from 'node:crypto';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  CLUSTER_CONFLICT_POLICIES,
+  defaultRestoreName,
+  NAMESPACED_CONFLICT_POLICIES,
+  type ClusterConflictPolicy,
+  type NamespacedConflictPolicy,
+  type Restore,
+  type RestoreSpec,
+  type ResultGroup,
+} from '../../api/index.ts';
+import type { RestoreStore } from '../../storage/index.ts';
+import type { CliIO } from '../io.ts';
+import { globalOptions } from '../options.ts';
+import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
+import { progressReporter } from '../progress.ts';
+import { formatFields, formatTable } from '../table.ts';
+import { collectList, parseBool } from './backup.ts';
+import { confirmDeletion, messageOf, openCatalog, copiesOf, isCommitted } from './backup-catalog.ts';
+import { goTime, resultLines } from './backup-describe.ts';
+
+type SetExitCode = (code: number) => void;
+
+/** Exit codes: Completed 0, Failed or refused 1, PartiallyFailed 2 (as for backups). */
+const exitCodeOf = (phase: string | undefined) =>
+  phase === 'Completed' ? 0 : phase === 'PartiallyFailed' ? 2 : 1;
+
+function parseMapping(separator: ':' | '=') {
+  return (value: string, previous: Record<string, string> | undefined): Record<string, string> => {
+    const mapping = { ...previous };
+    for (const pair of value.split(',').filter(Boolean)) {
+      const at = pair.indexOf(separator);
+      if (at <= 0 || at === pair.length - 1)
+        throw new InvalidArgumentError(
+          `"${pair}" is not a mapping (${separator === ':' ? 'source:target' : 'old=new'})`,
+        );
+      mapping[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+    }
+    return mapping;
+  };
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${value}"`);
+  return n;
+}
+
+/** The standalone restore records: $XDG_DATA_HOME/cairn/restores/. */
+async function openRecords(io: CliIO): Promise<RestoreStore> {
+  const { dataDir } = await import('../config.ts');
+  const { FilesystemStore, RestoreStore } = await import('../../storage/index.ts');
+  const { mkdir } = await import('node:fs/promises');
+  const root = dataDir(io.env);
+  await mkdir(root, { recursive: true });
+  return new RestoreStore(new FilesystemStore({ root }));
+}
+
+interface CreateOptions {
+  fromBackup?: string;
+  fromSchedule?: string;
+  storageLocation?: string;
+  includeNamespaces?: string[];
+  excludeNamespaces?: string[];
+  includeResources?: string[];
+  excludeResources?: string[];
+  includeClusterResources?: boolean;
+  selector?: string;
+  orSelector?: string[];
+  namespaceMappings?: Record<string, string>;
+  storageClassMappings?: Record<string, string>;
+  restoreStatus?: string[];
+  preserveNodeports?: boolean;
+  existingResourcePolicy?: 'none' | 'update';
+  conflictPolicy?: NamespacedConflictPolicy;
+  clusterConflictPolicy?: ClusterConflictPolicy;
+  clusterResourceScope?: string[];
+  transform?: string;
+  transformConfigmap?: string;
+  resourcePriorities?: string[];
+  dryRun?: boolean;
+  concurrency: number;
+  clientQps: number;
+  clientBurst: number;
+  output?: OutputFormat;
+}
+
+function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
+  return new Command('create')
+    .description('Restore API objects from a backup into the current cluster (or preview it with --dry-run)')
+    .argument('[name]', 'the restore name (default: <backup>-<YYYYMMDDhhmmss>)')
+    .option('--from-backup <backup>', 'the backup to restore')
+    .option('--from-schedule <schedule>', 'restore the newest Completed backup of this schedule')
+    .option(
+      '--storage-location <location>',
+      'the location holding the backup (default: search every location)',
+    )
+    .option(
+      '--include-namespaces <list>',
+      'namespaces to restore, names or globs (default: all)',
+      collectList,
+    )
+    .option('--exclude-namespaces <list>', 'namespaces to leave out', collectList)
+    .option(
+      '--include-resources <list>',
+      'resources to restore (plural, singular, short or resource.group)',
+      collectList,
+    )
+    .option('--exclude-resources <list>', 'resources to leave out', collectList)
+    .option(
+      '--include-cluster-resources [bool]',
+      'cluster-scoped objects: true = all, false = none (default: those related to restored objects)',
+      parseBool,
+    )
+    .option('-l, --selector <selector>', 'only objects whose backed-up labels match (app=web)')
+    .option(
+      '--or-selector <selector>',
+      'objects matching any of these selectors (repeatable)',
+      (v: string, p: string[] | undefined) => [...(p ?? []), v],
+    )
+    .option(
+      '--namespace-mappings <list>',
+      'restore namespaces under new names: src1:dst1,src2:dst2',
+      parseMapping(':'),
+    )
+    .option('--storage-class-mappings <list>', 'change storage classes: old=new,...', parseMapping('='))
+    .option('--restore-status <list>', 'resources whose backed-up status is restored too', collectList)
+    .option('--preserve-nodeports [bool]', 'keep the node ports of Services', parseBool)
+    .addOption(
+      new Option(
+        '--conflict-policy <policy>',
+        'namespaced objects that already exist (default: skip-on-conflict)',
+      ).choices(NAMESPACED_CONFLICT_POLICIES),
+    )
+    .addOption(
+      new Option(
+        '--existing-resource-policy <policy>',
+        "Velero's flag: update = --conflict-policy update-on-conflict",
+      ).choices(['none', 'update']),
+    )
+    .addOption(
+      new Option(
+        '--cluster-conflict-policy <policy>',
+        'cluster-scoped objects that already exist (default: use-existing-version)',
+      ).choices(CLUSTER_CONFLICT_POLICIES),
+    )
+    .option(
+      '--cluster-resource-scope <list>',
+      'only these cluster-scoped kinds (e.g. storageclasses,clusterroles)',
+      collectList,
+    )
+    .option('--transform <file>', "transformation rules (Velero's resource-modifier format)")
+    .option('--transform-configmap <namespace/name>', 'transformation rules held by a ConfigMap')
+    .option(
+      '--resource-priorities <list>',
+      'the restore order: resources first, "-", then the last ones',
+      collectList,
+    )
+    .option('--dry-run', 'print what the restore would do against the live cluster, and change nothing')
+    .option('--concurrency <n>', 'items of one resource applied at once', parsePositive, 16)
+    .option('--client-qps <n>', 'requests per second to the API server', parsePositive, 100)
+    .option('--client-burst <n>', 'requests the client may send at once', parsePositive, 200)
+    .addOption(
+      new Option(
+        '-o, --output <format>',
+        'print the restore (and with --dry-run, the plan) as json or yaml',
+      ).argParser(parseOutputFormat),
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cairn restore create --from-backup nightly-20261124
+  cairn restore create --from-backup shop --include-namespaces shop --dry-run
+  cairn restore create shop-copy --from-backup shop --namespace-mappings shop:shop-copy
+  cairn restore create --from-schedule nightly --conflict-policy update-on-conflict
+  cairn --kubeconfig cluster-b.yaml restore create --from-backup shop --storage-class-mappings standard=fast`,
+    )
+    .action(async (nameArg: string | undefined, options: CreateOptions, command: Command) => {
+      const { createRestore } = await import('../../restore/index.ts');
+      const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
+      const { readFile } = await import('node:fs/promises');
+      const global = globalOptions(command);
+      const source = options.fromBackup ?? options.fromSchedule ?? '';
+      const name = nameArg ?? defaultRestoreName(source, new Date());
+
+      // The location holding the backup: the one named, or the first that has it.
+      const catalog = await openCatalog(io, options.storageLocation);
+      let store = catalog.stores[0];
+      if (options.fromBackup && !options.storageLocation) {
+        const copies = await copiesOf(catalog, options.fromBackup);
+        store = copies.find((c) => isCommitted(c))?.store ?? store;
+      }
+      if (!store) throw new Error('no backup location could be opened');
+
+      let transformRules: string | undefined;
+      if (options.transform) {
+        try {
+          transformRules = await readFile(options.transform, 'utf8');
+        } catch (error) {
+          throw new Error(`--transform ${options.transform}: ${messageOf(error)}`, { cause: error });
+        }
+      }
+      let resourceModifier: RestoreSpec['resourceModifier'];
+      if (options.transformConfigmap) {
+        const [ns, cm] = options.transformConfigmap.includes('/')
+          ? options.transformConfigmap.split('/', 2)
+          : [undefined, options.transformConfigmap];
+        resourceModifier = { kind: 'ConfigMap', name: cm ?? '', ...(ns ? { namespace: ns } : {}) };
+      }
+      const spec: RestoreSpec = {
+        ...(options.fromBackup ? { backupName: options.fromBackup } : {}),
+        ...(options.fromSchedule ? { scheduleName: options.fromSchedule } : {}),
+        ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
+        ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),
+        ...(options.includeResources ? { includedResources: options.includeResources } : {}),
+        ...(options.excludeResources ? { excludedResources: options.excludeResources } : {}),
+        ...(options.includeClusterResources !== undefined
+          ? { includeClusterResources: options.includeClusterResources }
+          : {}),
+        ...(options.selector ? { labelSelector: options.selector } : {}),
+        ...(options.orSelector ? { orLabelSelectors: options.orSelector } : {}),
+        ...(options.namespaceMappings ? { namespaceMapping: options.namespaceMappings } : {}),
+        ...(options.storageClassMappings ? { storageClassMapping: options.storageClassMappings } : {}),
+        ...(options.restoreStatus ? { restoreStatus: { includedResources: options.restoreStatus } } : {}),
+        ...(options.preserveNodeports !== undefined ? { preserveNodePorts: options.preserveNodeports } : {}),
+        ...(options.existingResourcePolicy ? { existingResourcePolicy: options.existingResourcePolicy } : {}),
+        ...(options.conflictPolicy ? { namespacedConflictPolicy: options.conflictPolicy } : {}),
+        ...(options.clusterConflictPolicy ? { clusterConflictPolicy: options.clusterConflictPolicy } : {}),
+        ...(options.clusterResourceScope ? { clusterResourceScope: options.clusterResourceScope } : {}),
+        ...(transformRules !== undefined ? { transformRules } : {}),
+        ...(resourceModifier ? { resourceModifier } : {}),
+        ...(options.resourcePriorities ? { resourcePriorities: options.resourcePriorities } : {}),
+        ...(options.dryRun ? { dryRun: true } : {}),
+      };
+      const client = new KubeClient(
+        loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
+        { qps: options.clientQps, burst: options.clientBurst },
+      );
+      const progress = progressReporter(io.stderr);
+      const run = await createRestore({
+        client,
+        name,
+        spec,
+        backups: store,
+        records: await openRecords(io),
+        now: () => new Date(),
+        uid: randomUUID(),
+        concurrency: options.concurrency,
+        onStarted: (backup) =>
+          io.stderr.write(
+            `${options.dryRun ? 'Planning the restore of' : 'Restoring'} backup "${backup.metadata.name}" from location "${store.location}"...\n`,
+          ),
+        onProgress: (p) => progress.update(p.itemsRestored, p.totalItems, p.currentResource),
+      }).finally(() => progress.end());
+      const { restore, plan } = run;
+      setExitCode(exitCodeOf(restore.status?.phase));
+      if (options.output && options.output !== 'table') {
+        io.stdout.write(formatStructured(options.dryRun ? { restore, plan } : restore, options.output));
+        return;
+      }
+      const status = restore.status ?? {};
+      const counts = status.counts ?? { created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0 };
+      if (options.dryRun) {
+        io.stdout.write(`Dry run: nothing was changed. The restore would do this:\n\n`);
+        const rows = plan.map((p) => [
+          p.outcome === 'created'
+            ? 'create'
+            : p.outcome === 'updated'
+              ? 'update'
+              : p.outcome === 'skipped'
+                ? 'skip'
+                : p.outcome === 'failed'
+                  ? 'FAIL'
+                  : p.outcome === 'deleted'
+                    ? 'delete'
+                    : 'unchanged',
+          p.groupResource,
+          p.namespace ?? '',
+          p.name,
+          p.reason ?? '',
+        ]);
+        io.stdout.write(formatTable(['ACTION', 'RESOURCE', 'NAMESPACE', 'NAME', 'REASON'], rows));
+        for (const p of plan.filter((e) => e.diff && e.diff.length > 0)) {
+          const { formatDiff } = await import('../../restore/index.ts');
+          io.stdout.write(
+            `\n${p.groupResource} ${p.namespace ? `${p.namespace}/` : ''}${p.name} differs from the backup:\n`,
+          );
+          io.stdout.write(
+            formatDiff(p.diff ?? [])
+              .split('\n')
+              .map((l) => `  ${l}`)
+              .join('\n') + '\n',
+          );
+        }
+        io.stdout.write(
+          `\nWould create ${counts.created}, update ${counts.updated}, leave ${counts.unchanged} unchanged, skip ${counts.skipped}, fail ${counts.failed}.\n`,
+        );
+        return;
+      }
+      io.stdout.write(
+        `Restore "${name}" ${status.phase}: ${counts.created} created, ${counts.updated} updated, ` +
+          `${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed; ` +
+          `${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings.\n`,
+      );
+      if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
+      io.stdout.write(`Run \`cairn restore describe ${name}\` for details.\n`);
+    });
+}
+
+const RESTORE_COLUMNS = [
+  'NAME',
+  'BACKUP',
+  'STATUS',
+  'STARTED',
+  'COMPLETED',
+  'ERRORS',
+  'WARNINGS',
+  'CREATED',
+  'SELECTOR',
+];
+
+function rowOf(restore: Restore): string[] {
+  const status = restore.status ?? {};
+  return [
+    restore.metadata.name,
+    restore.spec.backupName ?? '',
+    status.phase ?? 'New',
+    goTime(status.startTimestamp),
+    goTime(status.completionTimestamp),
+    String(status.errors ?? 0),
+    String(status.warnings ?? 0),
+    goTime(restore.metadata.creationTimestamp),
+    restore.spec.labelSelector ?? (restore.spec.orLabelSelectors ?? []).join(' or ') ?? '<none>',
+  ].map((v) => (v === '' ? '<none>' : v));
+}
+
+function getCommand(io: CliIO): Command {
+  return new Command('get')
+    .description('List restores (standalone mode: those run from this machine)')
+    .argument('[names...]', 'only these restores')
+    .addOption(new Option('-o, --output <format>', 'json or yaml').argParser(parseOutputFormat))
+    .addHelpText('after', '\nExamples:\n  cairn restore get\n  cairn restore get shop-20261125101500 -o yaml')
+    .action(async (names: string[], options: { output?: OutputFormat }) => {
+      const records = await openRecords(io);
+      let restores = await records.list();
+      if (names.length > 0) {
+        const missing = names.filter((n) => !restores.some((r) => r.metadata.name === n));
+        if (missing.length > 0)
+          throw new Error(`no restore named ${missing.map((m) => `"${m}"`).join(', ')}`);
+        restores = restores.filter((r) => names.includes(r.metadata.name));
+      }
+      if (options.output && options.output !== 'table') {
+        const value = names.length === 1 ? restores[0] : { apiVersion: 'v1', kind: 'List', items: restores };
+        io.stdout.write(formatStructured(value, options.output));
+        return;
+      }
+      if (restores.length === 0) {
+        io.stdout.write('No restores.\n');
+        return;
+      }
+      io.stdout.write(formatTable(RESTORE_COLUMNS, restores.map(rowOf)));
+    });
+}
+
+const list = (values: string[] | undefined, fallback = '*') =>
+  values && values.length > 0 ? values.join(', ') : fallback;
+
+function describeCommand(io: CliIO): Command {
+  return new Command('describe')
+    .description('Show a restore: backup, filters, mappings, policies, outcome, warnings and errors')
+    .argument('<name>', 'the restore')
+    .option('--details', 'also list every item and its outcome')
+    .addOption(new Option('-o, --output <format>', 'json or yaml').argParser(parseOutputFormat))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cairn restore describe shop-20261125101500\n  cairn restore describe shop-copy --details',
+    )
+    .action(async (name: string, options: { details?: boolean; output?: OutputFormat }) => {
+      const records = await openRecords(io);
+      const restore = await records.get(name);
+      if (!restore) throw new Error(`no restore named "${name}"`);
+      if (options.output && options.output !== 'table') {
+        io.stdout.write(formatStructured(restore, options.output));
+        return;
+      }
+      const { spec } = restore;
+      const status = restore.status ?? {};
+      const counts = status.counts;
+      const mapping = (m: Record<string, string> | undefined, sep: string) =>
+        m && Object.keys(m).length > 0
+          ? Object.entries(m)
+              .map(([a, b]) => `${a}${sep}${b}`)
+              .join(', ')
+          : '<none>';
+      io.stdout.write(
+        formatFields(
+          [
+            ['Name', restore.metadata.name],
+            ['Phase', status.phase ?? 'New'],
+            ...(status.failureReason ? ([['Failure reason', status.failureReason]] as const) : []),
+            [
+              'Backup',
+              `${spec.backupName ?? ''}${spec.scheduleName ? ` (newest of schedule ${spec.scheduleName})` : ''}`,
+            ],
+            ['Storage location', spec.storageLocation ?? '<none>'],
+            [
+              'Namespaces',
+              `included ${list(spec.includedNamespaces)}; excluded ${list(spec.excludedNamespaces, '<none>')}`,
+            ],
+            [
+              'Resources',
+              `included ${list(spec.includedResources)}; excluded ${list(spec.excludedResources, '<none>')}`,
+            ],
+            [
+              'Cluster-scoped',
+              spec.includeClusterResources === undefined
+                ? 'auto (those related to restored objects)'
+                : String(spec.includeClusterResources),
+            ],
+            ['Label selector', spec.labelSelector ?? (spec.orLabelSelectors ?? []).join(' or ') ?? '<none>'],
+            ['Namespace mappings', mapping(spec.namespaceMapping, ':')],
+            ['Storage class mappings', mapping(spec.storageClassMapping, '=')],
+            [
+              'Conflict policy',
+              `${spec.namespacedConflictPolicy ?? 'skip-on-conflict'} (namespaced), ${spec.clusterConflictPolicy ?? 'use-existing-version'} (cluster-scoped)`,
+            ],
+            ['Restore status of', list(spec.restoreStatus?.includedResources, '<none>')],
+            ['Preserve node ports', String(spec.preserveNodePorts === true)],
+            ['Started', goTime(status.startTimestamp)],
+            ['Completed', goTime(status.completionTimestamp)],
+            [
+              'Items restored',
+              `${status.progress?.itemsRestored ?? 0} of ${status.progress?.totalItems ?? 0}`,
+            ],
+            [
+              'Outcome',
+              counts
+                ? `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`
+                : '<none>',
+            ],
+          ].map(([k, v]) => [k, v === '' ? '<none>' : v] as const),
+        ),
+      );
+      const results = JSON.parse((await records.readFile(name, 'results')).toString('utf8')) as {
+        errors: ResultGroup;
+        warnings: ResultGroup;
+      };
+      io.stdout.write(`\n${resultLines('Warnings', status.warnings ?? 0, results.warnings)}`);
+      io.stdout.write(`\n${resultLines('Errors', status.errors ?? 0, results.errors)}`);
+      if (options.details) {
+        const resourceList = JSON.parse(
+          (await records.readFile(name, 'resourceList')).toString('utf8'),
+        ) as Record<string, string[]>;
+        io.stdout.write('\nItems:\n');
+        for (const [kind, items] of Object.entries(resourceList)) {
+          io.stdout.write(`  ${kind}:\n`);
+          for (const item of items) io.stdout.write(`    - ${item}\n`);
+        }
+      }
+    });
+}
+
+function logsCommand(io: CliIO): Command {
+  return new Command('logs')
+    .description("Print a restore's log")
+    .argument('<name>', 'the restore')
+    .addHelpText('after', '\nExamples:\n  cairn restore logs shop-20261125101500')
+    .action(async (name: string) => {
+      const records = await openRecords(io);
+      const lines = (await records.readFile(name, 'logs')).toString('utf8').split('\n').filter(Boolean);
+      for (const line of lines) {
+        try {
+          const entry = JSON.parse(line) as {
+            time: string;
+            level: string;
+            message: string;
+            namespace?: string;
+          };
+          io.stdout.write(
+            `${entry.time} ${entry.level.padEnd(7)} ${entry.namespace ? `[${entry.namespace}] ` : ''}${entry.message}\n`,
+          );
+        } catch {
+          io.stdout.write(`${line}\n`);
+        }
+      }
+    });
+}
+
+function deleteCommand(io: CliIO): Command {
+  return new Command('delete')
+    .description('Delete restore records (the restored objects stay in the cluster)')
+    .argument('<names...>', 'the restores')
+    .option('--confirm', 'do not ask for confirmation')
+    .addHelpText('after', '\nExamples:\n  cairn restore delete shop-20261125101500 --confirm')
+    .action(async (names: string[], options: { confirm?: boolean }) => {
+      const records = await openRecords(io);
+      for (const name of names)
+        if (!(await records.exists(name))) throw new Error(`no restore named "${name}"`);
+      const confirmed = await confirmDeletion(io, {
+        confirmed: options.confirm === true,
+        question: `Delete the record${names.length > 1 ? 's' : ''} of restore ${names.join(', ')}?`,
+        what: `restore ${names.join(', ')}`,
+      });
+      if (!confirmed) {
+        io.stdout.write('Nothing deleted.\n');
+        return;
+      }
+      for (const name of names) {
+        await records.delete(name);
+        io.stdout.write(`Deleted the record of restore "${name}" (the restored objects are untouched).\n`);
+      }
+    });
+}
+
+export function restoreCommand(io: CliIO, setExitCode: SetExitCode): Command {
+  return new Command('restore')
+    .description('Restore backups into a cluster, preview restores, and manage restore records')
+    .addCommand(createCommand(io, setExitCode))
+    .addCommand(getCommand(io))
+    .addCommand(describeCommand(io))
+    .addCommand(logsCommand(io))
+    .addCommand(deleteCommand(io));
+}

@@ -1,0 +1,333 @@
+// Creating a restore end to end, the same for the CLI's standalone mode and the server's controller:
+// validate the spec → find the backup → read its whole archive into a temporary directory (a damaged
+// archive stops here, before anything is applied) → compile the filters against the backup and the
+// target cluster → run the engine → record the restore (unless it is a dry run).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  backupNameProblem,
+  CAIRN_API_VERSION,
+  CLUSTER_CONFLICT_POLICIES,
+  DEFAULT_CLUSTER_CONFLICT_POLICY,
+  DEFAULT_NAMESPACED_CONFLICT_POLICY,
+  NAMESPACED_CONFLICT_POLICIES,
+  type Backup,
+  type NamespacedConflictPolicy,
+  type Restore,
+  type RestoreSpec,
+} from '../api/index.ts';
+import { discover, KubeApiError, ResourceMapper, type KubeClient, type KubeObject } from '../kube/index.ts';
+import type { BackupStore, RestoreStore } from '../storage/index.ts';
+import { extractBackup, type BackupContents } from './contents.ts';
+import {
+  runRestoreEngine,
+  type PlanEntry,
+  type RestoreLogEntry,
+  type RestoreOutcome,
+  type RestoreProgress,
+} from './engine.ts';
+import { DEFAULT_HIGH_PRIORITIES, DEFAULT_LOW_PRIORITIES, parsePriorities } from './order.ts';
+import { parseTransformRules, rulesFromConfigMap, type TransformRule } from './rules.ts';
+import { compileRestoreSelection, type RestoreProblem } from './selection.ts';
+
+/** Labels on every restored object, as Velero adds velero.io/backup-name and velero.io/restore-name. */
+export const RESTORE_BACKUP_LABEL = 'cairn.dev/backup-name';
+export const RESTORE_NAME_LABEL = 'cairn.dev/restore-name';
+/** Schedules label their backups with this (and Velero's with velero.io/schedule-name). */
+export const SCHEDULE_LABEL = 'cairn.dev/schedule-name';
+/** A ConfigMap labelled so holds a storage-class mapping (old: new), like Velero's change-storage-class. */
+export const STORAGE_CLASS_CONFIG_LABEL = 'cairn.dev/change-storage-class';
+
+export interface CreateRestoreInput {
+  client: KubeClient;
+  name: string;
+  spec: RestoreSpec;
+  /** The location holding the backup. */
+  backups: BackupStore;
+  /** Where the restore is recorded; nothing is recorded for a dry run. */
+  records: RestoreStore;
+  now: () => Date;
+  uid: string;
+  /** Items of one resource applied at once. Default 16. */
+  concurrency?: number | undefined;
+  /** The namespace whose labelled ConfigMaps hold storage-class mappings. Default "cairn". */
+  configNamespace?: string | undefined;
+  onStarted?: ((backup: Backup) => void) | undefined;
+  onProgress?: ((progress: RestoreProgress) => void) | undefined;
+  onLog?: ((entry: RestoreLogEntry & { time: string }) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  /** Where the archive is extracted. Default: the system's temporary directory. */
+  tmpDir?: string | undefined;
+}
+
+export interface RestoreRun {
+  restore: Restore;
+  /** Every item's outcome (a dry run's plan). Empty when the restore failed before applying. */
+  plan: PlanEntry[];
+}
+
+/** The spec cannot be run: nothing was applied or recorded. */
+export class RestoreValidationError extends Error {
+  override readonly name = 'RestoreValidationError';
+  constructor(readonly problems: RestoreProblem[]) {
+    super(
+      `the restore spec is invalid: ${problems.map((p) => `${p.field} "${p.value}": ${p.message}`).join('; ')}`,
+    );
+  }
+}
+
+/** The backup could not be read (missing, unfinished, damaged): nothing was applied. */
+export class RestoreSourceError extends Error {
+  override readonly name = 'RestoreSourceError';
+}
+
+function namespacedPolicyOf(spec: RestoreSpec): NamespacedConflictPolicy {
+  if (spec.namespacedConflictPolicy) return spec.namespacedConflictPolicy;
+  return spec.existingResourcePolicy === 'update' ? 'update-on-conflict' : DEFAULT_NAMESPACED_CONFLICT_POLICY;
+}
+
+function validateSpec(input: CreateRestoreInput): { problems: RestoreProblem[]; rules: TransformRule[] } {
+  const { spec } = input;
+  const problems: RestoreProblem[] = [];
+  const nameProblem = backupNameProblem(input.name);
+  if (nameProblem) problems.push({ field: 'name', value: input.name, message: nameProblem });
+  if ((spec.backupName === undefined) === (spec.scheduleName === undefined))
+    problems.push({
+      field: 'backupName',
+      value: spec.backupName ?? '',
+      message: 'exactly one of backupName (--from-backup) and scheduleName (--from-schedule) is needed',
+    });
+  if (spec.namespacedConflictPolicy && !NAMESPACED_CONFLICT_POLICIES.includes(spec.namespacedConflictPolicy))
+    problems.push({
+      field: 'namespacedConflictPolicy',
+      value: spec.namespacedConflictPolicy,
+      message: `must be one of ${NAMESPACED_CONFLICT_POLICIES.join(', ')}`,
+    });
+  if (spec.clusterConflictPolicy && !CLUSTER_CONFLICT_POLICIES.includes(spec.clusterConflictPolicy))
+    problems.push({
+      field: 'clusterConflictPolicy',
+      value: spec.clusterConflictPolicy,
+      message: `must be one of ${CLUSTER_CONFLICT_POLICIES.join(', ')}`,
+    });
+  if (spec.existingResourcePolicy && !['none', 'update'].includes(spec.existingResourcePolicy))
+    problems.push({
+      field: 'existingResourcePolicy',
+      value: spec.existingResourcePolicy,
+      message: 'must be none or update',
+    });
+  for (const [from, to] of Object.entries(spec.storageClassMapping ?? {})) {
+    if (!from || !to)
+      problems.push({ field: 'storageClassMapping', value: `${from}=${to}`, message: 'needs old=new' });
+  }
+  let rules: TransformRule[] = [];
+  if (spec.transformRules !== undefined) {
+    try {
+      rules = parseTransformRules(spec.transformRules, 'transformRules');
+    } catch (error) {
+      problems.push({ field: 'transformRules', value: '', message: (error as Error).message });
+    }
+  }
+  const concurrency = input.concurrency ?? 16;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    problems.push({
+      field: 'concurrency',
+      value: String(concurrency),
+      message: 'must be a whole number ≥ 1',
+    });
+  return { problems, rules };
+}
+
+/** The newest Completed backup of a schedule in this location. */
+async function newestOfSchedule(store: BackupStore, schedule: string, signal?: AbortSignal) {
+  let newest: Backup | undefined;
+  for await (const entry of store.listBackups({ signal })) {
+    if (!('backup' in entry) || !entry.backup) continue;
+    const backup = entry.backup;
+    const labels = backup.metadata.labels ?? {};
+    if (labels[SCHEDULE_LABEL] !== schedule && labels['velero.io/schedule-name'] !== schedule) continue;
+    if (backup.status?.phase !== 'Completed') continue;
+    const started = backup.status.startTimestamp ?? '';
+    if (!newest || started > (newest.status?.startTimestamp ?? '')) newest = backup;
+  }
+  return newest;
+}
+
+/** Reads ConfigMaps labelled as storage-class mappings in the config namespace; explicit mappings win. */
+async function storageClassMapping(
+  input: CreateRestoreInput,
+  explicit: Record<string, string>,
+): Promise<Map<string, string>> {
+  const mapping = new Map<string, string>();
+  const namespace = input.configNamespace ?? 'cairn';
+  try {
+    const list = await input.client.json<{ items: KubeObject[] }>({
+      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
+      query: { labelSelector: STORAGE_CLASS_CONFIG_LABEL },
+      signal: input.signal,
+    });
+    for (const cm of list.items)
+      for (const [from, to] of Object.entries((cm.data as Record<string, string> | undefined) ?? {}))
+        mapping.set(from, to);
+  } catch (error) {
+    // No such namespace, or no right to read it: there is no mapping there.
+    if (!(error instanceof KubeApiError) || (error.status !== 404 && error.status !== 403)) throw error;
+  }
+  for (const [from, to] of Object.entries(explicit)) mapping.set(from, to);
+  return mapping;
+}
+
+/**
+ * Runs a restore. Resolves with the Restore (phase Completed, PartiallyFailed or Failed) and every item's
+ * outcome. Rejects with RestoreValidationError or RestoreSourceError having applied nothing.
+ */
+export async function createRestore(input: CreateRestoreInput): Promise<RestoreRun> {
+  const { client, spec, signal } = input;
+  const { problems, rules: specRules } = validateSpec(input);
+  if (problems.length > 0) throw new RestoreValidationError(problems);
+  if (!spec.dryRun && (await input.records.exists(input.name, { signal })))
+    throw new RestoreValidationError([
+      { field: 'name', value: input.name, message: 'a restore of that name already exists' },
+    ]);
+
+  const backup = spec.backupName
+    ? await input.backups.getBackup(spec.backupName, { signal })
+    : await newestOfSchedule(input.backups, spec.scheduleName ?? '', signal);
+  if (!backup) {
+    throw new RestoreValidationError([
+      spec.backupName
+        ? {
+            field: 'backupName',
+            value: spec.backupName,
+            message: `no such backup in location "${input.backups.location}"`,
+          }
+        : {
+            field: 'scheduleName',
+            value: spec.scheduleName ?? '',
+            message: `location "${input.backups.location}" has no Completed backup of that schedule`,
+          },
+    ]);
+  }
+  const phase = backup.status?.phase;
+  if (phase !== 'Completed' && phase !== 'PartiallyFailed') {
+    throw new RestoreValidationError([
+      {
+        field: 'backupName',
+        value: backup.metadata.name,
+        message: `the backup is ${phase ?? 'unfinished'}; only Completed and PartiallyFailed backups are restored`,
+      },
+    ]);
+  }
+  const backupName = backup.metadata.name;
+  const resolvedSpec: RestoreSpec = { ...spec, backupName, storageLocation: input.backups.location };
+
+  let mapper = new ResourceMapper((await discover(client, { signal })).resources);
+  const rules = [...specRules];
+  if (spec.resourceModifier) {
+    const ref = spec.resourceModifier;
+    const namespace = ref.namespace ?? input.configNamespace ?? 'cairn';
+    let cm: KubeObject;
+    try {
+      cm = await client.json<KubeObject>({
+        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
+        signal,
+      });
+    } catch (error) {
+      throw new RestoreValidationError([
+        {
+          field: 'resourceModifier',
+          value: `${namespace}/${ref.name}`,
+          message: `cannot read the ConfigMap: ${error instanceof KubeApiError ? error.detail : String(error)}`,
+        },
+      ]);
+    }
+    try {
+      rules.push(...rulesFromConfigMap(cm));
+    } catch (error) {
+      throw new RestoreValidationError([
+        { field: 'resourceModifier', value: `${namespace}/${ref.name}`, message: (error as Error).message },
+      ]);
+    }
+  }
+
+  const dir = await mkdtemp(join(input.tmpDir ?? tmpdir(), 'cairn-restore-'));
+  let contents: BackupContents | undefined;
+  try {
+    try {
+      contents = await extractBackup(await input.backups.openFile(backupName, 'archive', { signal }), {
+        dir,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      throw new RestoreSourceError(
+        `backup "${backupName}" in location "${input.backups.location}" cannot be read, so nothing was restored: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    const compiled = compileRestoreSelection(resolvedSpec, mapper, contents);
+    if (!compiled.selection) throw new RestoreValidationError(compiled.problems);
+    const started = input.now();
+    input.onStarted?.(backup);
+    const logLines: string[] = [];
+    const namespacedPolicy = namespacedPolicyOf(spec);
+    const outcome: RestoreOutcome = await runRestoreEngine({
+      client,
+      mapper,
+      rediscover: async () => {
+        mapper = new ResourceMapper((await discover(client, { signal })).resources);
+        return mapper;
+      },
+      contents,
+      selection: compiled.selection,
+      transform: {
+        namespaceMapping: new Map(Object.entries(spec.namespaceMapping ?? {})),
+        storageClassMapping: await storageClassMapping(input, spec.storageClassMapping ?? {}),
+        preserveNodePorts: spec.preserveNodePorts === true,
+        restoreLabels: { [RESTORE_BACKUP_LABEL]: backupName, [RESTORE_NAME_LABEL]: input.name },
+      },
+      rules,
+      namespacedPolicy,
+      clusterPolicy: spec.clusterConflictPolicy ?? DEFAULT_CLUSTER_CONFLICT_POLICY,
+      priorities: spec.resourcePriorities
+        ? parsePriorities(spec.resourcePriorities)
+        : { high: DEFAULT_HIGH_PRIORITIES, low: DEFAULT_LOW_PRIORITIES },
+      dryRun: spec.dryRun === true,
+      concurrency: input.concurrency ?? 16,
+      onProgress: input.onProgress,
+      log: (entry) => {
+        const time = input.now().toISOString();
+        logLines.push(JSON.stringify({ time, ...entry }));
+        input.onLog?.({ ...entry, time });
+      },
+      signal,
+    });
+    const restore: Restore = {
+      apiVersion: CAIRN_API_VERSION,
+      kind: 'Restore',
+      metadata: { name: input.name, uid: input.uid, creationTimestamp: started.toISOString() },
+      spec: { ...resolvedSpec, namespacedConflictPolicy: namespacedPolicy },
+      status: {
+        phase: outcome.phase,
+        ...(outcome.failureReason !== undefined ? { failureReason: outcome.failureReason } : {}),
+        startTimestamp: started.toISOString(),
+        completionTimestamp: input.now().toISOString(),
+        progress: { totalItems: outcome.progress.totalItems, itemsRestored: outcome.progress.itemsRestored },
+        errors: outcome.results.errorCount,
+        warnings: outcome.results.warningCount,
+        counts: outcome.counts,
+      },
+    };
+    if (!spec.dryRun) {
+      await input.records.write(
+        restore,
+        { logs: logLines, results: outcome.results.toJSON(), resourceList: outcome.resourceList },
+        { signal },
+      );
+    }
+    return { restore, plan: outcome.plan };
+  } finally {
+    // close() releases what the contents still hold open; the directory goes in any case.
+    await contents?.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,674 @@
+// The restore engine: applies a backup's extracted contents to a cluster, resource by resource in restore
+// order, items of one resource concurrently, each with the conflict policy of its scope. With dryRun it
+// computes the same decisions against the live cluster and changes nothing. It knows nothing of
+// locations, the CLI or controllers: it takes plain values, reports progress through a callback, and
+// returns every per-item outcome as data (docs/restore.md).
+import {
+  Results,
+  scopeOf,
+  type ClusterConflictPolicy,
+  type NamespacedConflictPolicy,
+  type RestoreCounts,
+} from '../api/index.ts';
+import {
+  collectionPath,
+  KubeApiError,
+  type ApiResource,
+  type KubeClient,
+  type KubeObject,
+  type ResourceMapper,
+} from '../kube/index.ts';
+import type { BackupContents, ContentItem } from './contents.ts';
+import { diffObjects, formatDiff, type DiffEntry } from './diff.ts';
+import { restoreOrder, type Priorities } from './order.ts';
+import { forEachBounded } from './pool.ts';
+import { applyTransformRules, type TransformRule } from './rules.ts';
+import type { RestoreSelection } from './selection.ts';
+import { comparable, controllerOf, prepareForRestore, type TransformOptions } from './transform.ts';
+
+/** What happened to an item (in a dry run: what would happen). */
+export type ItemOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'failed' | 'deleted';
+
+export interface PlanEntry {
+  outcome: ItemOutcome;
+  groupResource: string;
+  /** The target namespace. */
+  namespace?: string;
+  name: string;
+  reason?: string;
+  /** Where the live object differs from the backup's (conflicts, updates). */
+  diff?: DiffEntry[];
+}
+
+export interface RestoreProgress {
+  itemsRestored: number;
+  totalItems: number;
+  currentResource?: string;
+}
+
+export interface RestoreLogEntry {
+  level: 'info' | 'warning' | 'error';
+  message: string;
+  namespace?: string;
+}
+
+export interface RestoreEngineInput {
+  client: KubeClient;
+  /** Discovery of the target cluster; refreshed (through `rediscover`) after definitions are restored. */
+  mapper: ResourceMapper;
+  rediscover: () => Promise<ResourceMapper>;
+  contents: BackupContents;
+  selection: RestoreSelection;
+  transform: TransformOptions;
+  rules: readonly TransformRule[];
+  namespacedPolicy: NamespacedConflictPolicy;
+  clusterPolicy: ClusterConflictPolicy;
+  priorities: Priorities;
+  dryRun: boolean;
+  /** Items of one resource applied at once. */
+  concurrency: number;
+  onProgress?: ((progress: RestoreProgress) => void) | undefined;
+  log?: ((entry: RestoreLogEntry) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  sleep?: ((ms: number) => Promise<void>) | undefined;
+  /** How long a restored definition may take to be Established, and a deleted namespace to go. */
+  timeoutsMs?: { definitionEstablished?: number; namespaceDeleted?: number } | undefined;
+}
+
+export interface RestoreOutcome {
+  /** Failed: the restore stopped part way (the cluster became unreachable, an abort); see failureReason. */
+  phase: 'Completed' | 'PartiallyFailed' | 'Failed';
+  failureReason?: string;
+  results: Results;
+  /** Velero's restore resource list: {"apps/v1/Deployment": ["shop/web(created)"]}. */
+  resourceList: Record<string, string[]>;
+  counts: RestoreCounts;
+  /** Every item's outcome, in the order decided. */
+  plan: PlanEntry[];
+  progress: { itemsRestored: number; totalItems: number };
+}
+
+const CRDS = 'customresourcedefinitions.apiextensions.k8s.io';
+const NAMESPACES = 'namespaces';
+const PVCS = 'persistentvolumeclaims';
+const PVS = 'persistentvolumes';
+/**
+ * Built-in controllers that recreate what they own: a restored Deployment makes its replica sets and
+ * pods again, a StatefulSet its pods and revisions, a Service its endpoint slices. What they own (their
+ * controller owner reference names them) is left to them, not restored beside them as orphans.
+ */
+const WORKLOAD_CONTROLLERS = [
+  'deployments.apps',
+  'replicasets.apps',
+  'statefulsets.apps',
+  'daemonsets.apps',
+  'jobs.batch',
+  'cronjobs.batch',
+  'services',
+];
+
+const where = (namespace: string | undefined, name: string) => (namespace ? `${namespace}/${name}` : name);
+const ownerKey = (kind: string, namespace: string | undefined, name: string) =>
+  `${kind}/${namespace ?? ''}/${name}`;
+const message = (error: unknown) =>
+  error instanceof KubeApiError ? error.detail : error instanceof Error ? error.message : String(error);
+
+export async function runRestoreEngine(input: RestoreEngineInput): Promise<RestoreOutcome> {
+  const { client, contents, selection, signal, dryRun } = input;
+  const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  let mapper = input.mapper;
+  const results = new Results();
+  const plan: PlanEntry[] = [];
+  const resourceList = new Map<string, string[]>();
+  const counts: RestoreCounts = { created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0 };
+  const progress: RestoreProgress = { itemsRestored: 0, totalItems: 0 };
+  const report = () => input.onProgress?.({ ...progress });
+  const log = (entry: RestoreLogEntry) => {
+    const scope = scopeOf(entry.namespace);
+    if (entry.level === 'error') results.error(scope, entry.message);
+    if (entry.level === 'warning') results.warning(scope, entry.message);
+    input.log?.(entry);
+  };
+
+  const record = (entry: PlanEntry, listKey: string | undefined) => {
+    plan.push(entry);
+    if (entry.outcome !== 'deleted') counts[entry.outcome] += 1;
+    if (listKey) {
+      const names = resourceList.get(listKey) ?? [];
+      if (names.length === 0) resourceList.set(listKey, names);
+      names.push(`${where(entry.namespace, entry.name)}(${entry.outcome})`);
+    }
+    if (entry.outcome !== 'deleted') {
+      progress.itemsRestored += 1;
+      progress.totalItems = Math.max(progress.totalItems, progress.itemsRestored);
+      if (progress.itemsRestored % 50 === 0) report();
+    }
+  };
+
+  // Which items the selection takes, before their own filters: a resource's items are considered when
+  // it is selected and, for cluster-scoped ones, restored in full or related to restored items.
+  const order = restoreOrder(contents.resources.keys(), input.priorities).filter((gr) =>
+    selection.resourceSelected(gr),
+  );
+  const sourceNamespaces = new Set<string>();
+  for (const gr of order) {
+    const resource = contents.resources.get(gr);
+    if (!resource?.namespaced) continue;
+    for (const ns of resource.namespaces) if (selection.namespaceSelected(ns)) sourceNamespaces.add(ns);
+  }
+  const itemSelected = (item: ContentItem) => {
+    if (item.namespace !== undefined && !selection.namespaceSelected(item.namespace)) return false;
+    return selection.labelsSelected(item.object.metadata.labels);
+  };
+
+  // Related cluster-scoped items: the volumes of restored claims, the definitions of restored custom
+  // resources. And the workload controllers being restored, whose pods and replica sets are left to them.
+  const relatedVolumes = new Set<string>();
+  const owners = new Set<string>();
+  for (const gr of order) {
+    const resource = contents.resources.get(gr);
+    if (!resource || (gr !== PVCS && !WORKLOAD_CONTROLLERS.includes(gr))) continue;
+    for await (const item of contents.items(gr, resource.preferredVersion, signal ? { signal } : {})) {
+      if (!itemSelected(item)) continue;
+      if (gr === PVCS) {
+        const volume = (item.object.spec as { volumeName?: string } | undefined)?.volumeName;
+        if (volume) relatedVolumes.add(volume);
+      } else owners.add(ownerKey(item.object.kind, item.namespace, item.name));
+    }
+  }
+  const restoredResources = new Set(
+    order.filter((gr) => {
+      const resource = contents.resources.get(gr);
+      if (!resource) return false;
+      if (resource.namespaced) return [...resource.namespaces].some((ns) => sourceNamespaces.has(ns));
+      return selection.clusterResourceInFull(gr);
+    }),
+  );
+  const clusterItemSelected = (gr: string, name: string) => {
+    if (selection.clusterResourceInFull(gr)) return true;
+    if (!selection.relatedAdmitted(gr)) return false;
+    if (gr === PVS) return relatedVolumes.has(name);
+    if (gr === CRDS) return restoredResources.has(name);
+    return false;
+  };
+  const namespaceObjectSelected = (name: string) => sourceNamespaces.has(name);
+
+  for (const gr of order) {
+    const resource = contents.resources.get(gr);
+    if (!resource) continue;
+    if (resource.namespaced ? [...resource.namespaces].some((ns) => sourceNamespaces.has(ns)) : true)
+      progress.totalItems += resource.count;
+  }
+  report();
+
+  // Target namespaces: created once, from the backed-up Namespace object when there is one.
+  const namespaceObjects = new Map<string, KubeObject>();
+  const namespaceReady = new Map<string, Promise<string | undefined>>();
+  const willExist = new Set<string>();
+  const deleting = new Set<string>();
+
+  const namespacesResource = () => mapper.byGroupResource(NAMESPACES);
+
+  async function getLive(resource: ApiResource, namespace: string | undefined, name: string) {
+    try {
+      return await client.json<KubeObject>({
+        path: `${collectionPath(resource, namespace)}/${encodeURIComponent(name)}`,
+        signal,
+      });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Makes sure a target namespace exists and is usable; resolves with a problem, or undefined. */
+  function ensureNamespace(target: string): Promise<string | undefined> {
+    let ready = namespaceReady.get(target);
+    if (!ready) {
+      ready = (async () => {
+        const nsResource = namespacesResource();
+        if (!nsResource) return 'the cluster serves no namespaces';
+        if (willExist.has(target)) return undefined;
+        const live = deleting.has(target) ? undefined : await getLive(nsResource, undefined, target);
+        if (live) {
+          if ((live.status as { phase?: string } | undefined)?.phase === 'Terminating')
+            return `namespace ${target} is being deleted (Terminating); restore once it is gone, or map into another namespace`;
+          record(
+            { outcome: 'unchanged', groupResource: NAMESPACES, name: target, reason: 'namespace exists' },
+            'v1/Namespace',
+          );
+          return undefined;
+        }
+        const backedUp = namespaceObjects.get(target);
+        const object: KubeObject = backedUp ?? {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: target, labels: { ...input.transform.restoreLabels } },
+        };
+        if (dryRun) {
+          willExist.add(target);
+          record(
+            { outcome: 'created', groupResource: NAMESPACES, name: target, reason: 'namespace' },
+            'v1/Namespace',
+          );
+          return undefined;
+        }
+        try {
+          await client.json({ method: 'POST', path: collectionPath(nsResource), body: object, signal });
+          record(
+            { outcome: 'created', groupResource: NAMESPACES, name: target, reason: 'namespace' },
+            'v1/Namespace',
+          );
+        } catch (error) {
+          if (!(error instanceof KubeApiError && error.status === 409))
+            return `cannot create namespace ${target}: ${message(error)}`;
+        }
+        return undefined;
+      })();
+      namespaceReady.set(target, ready);
+    }
+    return ready;
+  }
+
+  let failure: string | undefined;
+  try {
+    // delete-and-restore: the target namespaces go first, and the restore waits until they are gone.
+    if (input.namespacedPolicy === 'delete-and-restore') {
+      const nsResource = namespacesResource();
+      const targets = [...sourceNamespaces].map((ns) => selection.targetNamespace(ns));
+      for (const target of targets) {
+        if (!nsResource || !(await getLive(nsResource, undefined, target))) continue;
+        deleting.add(target);
+        plan.push({
+          outcome: 'deleted',
+          groupResource: NAMESPACES,
+          name: target,
+          reason: 'delete-and-restore',
+        });
+        log({
+          level: 'info',
+          message: `deleting namespace ${target} before restoring it (delete-and-restore)`,
+        });
+        if (dryRun) continue;
+        try {
+          await client.json({ method: 'DELETE', path: `${collectionPath(nsResource)}/${target}`, signal });
+        } catch (error) {
+          if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+        }
+      }
+      if (!dryRun && nsResource) {
+        const deadline = Date.now() + (input.timeoutsMs?.namespaceDeleted ?? 300_000);
+        for (const target of deleting) {
+          while (await getLive(nsResource, undefined, target)) {
+            signal?.throwIfAborted();
+            if (Date.now() > deadline)
+              throw new Error(
+                `namespace ${target} was not deleted in time (delete-and-restore); nothing was restored`,
+              );
+            await sleep(250);
+          }
+        }
+      }
+    }
+
+    /** Which target resource (served version) an item of `gr` is applied as, or why it cannot be. */
+    function targetResource(gr: string): { resource: ApiResource; version: string } | { problem: string } {
+      const backupVersions = contents.resources.get(gr)?.versions ?? [];
+      const served = mapper.versionsOf(gr);
+      for (const version of backupVersions) {
+        const match = served.find((r) => r.version === version);
+        if (match) return { resource: match, version };
+      }
+      if (served.length === 0) return { problem: `the target cluster does not serve ${gr}` };
+      return {
+        problem: `the target cluster serves ${gr} in ${served.map((r) => r.version).join(', ')}, and the backup has it in ${backupVersions.join(', ')} only`,
+      };
+    }
+
+    const establishedWait: string[] = [];
+
+    async function restoreItem(gr: string, resource: ApiResource, item: ContentItem): Promise<void> {
+      const source = item.object;
+      const listKey = `${resource.groupVersion}/${resource.kind}`;
+      const targetNs = item.namespace === undefined ? undefined : selection.targetNamespace(item.namespace);
+      const entry = (outcome: ItemOutcome, extra: Partial<PlanEntry> = {}): PlanEntry => ({
+        outcome,
+        groupResource: gr,
+        ...(targetNs !== undefined ? { namespace: targetNs } : {}),
+        name: gr === NAMESPACES ? selection.targetNamespace(item.name) : item.name,
+        ...extra,
+      });
+      const what = `${gr} ${where(targetNs, entry('failed').name)}`;
+      const fail = (reason: string, diff?: DiffEntry[]) => {
+        log({ level: 'error', message: `${what}: ${reason}`, ...(targetNs ? { namespace: targetNs } : {}) });
+        const first = reason.split('\n')[0] ?? reason;
+        record(entry('failed', { reason: first, ...(diff ? { diff } : {}) }), listKey);
+      };
+
+      // Items that are never restored, or left to their restored controllers.
+      if (gr === 'pods') {
+        const annotations = source.metadata.annotations ?? {};
+        const phase = (source.status as { phase?: string } | undefined)?.phase;
+        if (annotations['kubernetes.io/config.mirror'] !== undefined) {
+          record(entry('skipped', { reason: 'a mirror pod (the kubelet creates it)' }), listKey);
+          return;
+        }
+        if (phase === 'Succeeded' || phase === 'Failed') {
+          record(entry('skipped', { reason: `a finished pod (${phase})` }), listKey);
+          return;
+        }
+      }
+      if (gr === 'configmaps' && item.name === 'kube-root-ca.crt') {
+        // Every cluster publishes its own CA into every namespace; the backed-up one names the old cluster's.
+        record(
+          entry('skipped', { reason: "the target cluster publishes its own (its API server's CA)" }),
+          listKey,
+        );
+        return;
+      }
+      {
+        const owner = controllerOf(source);
+        if (owner && owners.has(ownerKey(owner.kind, item.namespace, owner.name))) {
+          record(
+            entry('skipped', { reason: `left to its controller, ${owner.kind} ${owner.name}` }),
+            listKey,
+          );
+          return;
+        }
+      }
+
+      if (targetNs !== undefined) {
+        const problem = await ensureNamespace(targetNs);
+        if (problem) {
+          fail(problem);
+          return;
+        }
+      }
+
+      let prepared: { object: KubeObject; status: unknown };
+      try {
+        prepared = prepareForRestore(gr, source, input.transform);
+      } catch (error) {
+        fail(`cannot be prepared for restore: ${message(error)}`);
+        return;
+      }
+      let object = prepared.object;
+      object.apiVersion = resource.groupVersion;
+      if (input.rules.length > 0) {
+        const ruled = applyTransformRules(input.rules, {
+          groupResource: gr,
+          kind: resource.kind,
+          group: resource.group,
+          object,
+          ...(item.namespace !== undefined ? { sourceNamespace: item.namespace } : {}),
+        });
+        if ('error' in ruled) {
+          fail(`transformation rule "${ruled.error.rule}" does not apply: ${ruled.error.message}`);
+          return;
+        }
+        object = ruled.object;
+      }
+      const path = collectionPath(resource, targetNs);
+      const name = object.metadata.name;
+      const namespaced = targetNs !== undefined;
+      const policy = namespaced ? input.namespacedPolicy : input.clusterPolicy;
+
+      // In a dry run, or when the live object exists: compare with it.
+      const compare = (live: KubeObject) => {
+        const a = comparable(gr, live, input.transform);
+        const b = comparable(gr, object, input.transform);
+        return diffObjects(a, b, { max: 20 });
+      };
+      const replace = async (live: KubeObject): Promise<KubeObject> => {
+        const body = {
+          ...object,
+          metadata: { ...object.metadata, resourceVersion: live.metadata.resourceVersion },
+        };
+        return client.json<KubeObject>({
+          method: 'PUT',
+          path: `${path}/${encodeURIComponent(name)}`,
+          body,
+          signal,
+        });
+      };
+      const onConflict = async (live: KubeObject): Promise<void> => {
+        const diff = compare(live);
+        if (diff.length === 0) {
+          record(entry('unchanged', { reason: 'already exists, same as the backup' }), listKey);
+          return;
+        }
+        const shown = formatDiff(diff);
+        if (policy === 'fail-on-conflict') {
+          fail(`already exists and differs from the backup (fail-on-conflict):\n${shown}`, diff);
+          return;
+        }
+        if (policy === 'skip-on-conflict' || policy === 'use-existing-version') {
+          if (policy === 'skip-on-conflict')
+            log({
+              level: 'warning',
+              message: `${what} already exists and differs from the backup; the live object was kept`,
+              ...(targetNs ? { namespace: targetNs } : {}),
+            });
+          record(
+            entry('skipped', { reason: `already exists and differs from the backup (${policy})`, diff }),
+            listKey,
+          );
+          return;
+        }
+        // update-on-conflict, use-backup-version, and delete-and-restore (an object that came back meanwhile).
+        if (dryRun) {
+          record(entry('updated', { reason: policy, diff }), listKey);
+          return;
+        }
+        try {
+          let updated: KubeObject;
+          try {
+            updated = await replace(live);
+          } catch (error) {
+            // The object changed between the read and the write: once more on its newest version.
+            if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+            const fresh = await getLive(resource, targetNs, name);
+            if (!fresh) throw error;
+            updated = await replace(fresh);
+          }
+          await restoreStatus(updated);
+          record(entry('updated', { reason: policy, diff }), listKey);
+        } catch (error) {
+          fail(`cannot update: ${message(error)}`);
+        }
+      };
+      const restoreStatus = async (applied: KubeObject) => {
+        if (!selection.statusRestored(gr) || prepared.status === undefined) return;
+        try {
+          await client.json({
+            method: 'PUT',
+            path: `${path}/${encodeURIComponent(name)}/status`,
+            body: { ...applied, status: prepared.status },
+            signal,
+          });
+        } catch (error) {
+          log({
+            level: 'warning',
+            message: `${what}: its status could not be restored: ${message(error)}`,
+            ...(targetNs ? { namespace: targetNs } : {}),
+          });
+        }
+      };
+
+      if (dryRun) {
+        const namespaceComing = namespaced && willExist.has(targetNs);
+        const live =
+          namespaceComing || (namespaced && deleting.has(targetNs))
+            ? undefined
+            : await getLive(resource, targetNs, name);
+        if (live) {
+          await onConflict(live);
+          return;
+        }
+        if (namespaceComing || (namespaced && deleting.has(targetNs))) {
+          record(entry('created'), listKey);
+          return;
+        }
+        // The API server validates the object (schema, admission) without storing it.
+        try {
+          await client.json({ method: 'POST', path, query: { dryRun: 'All' }, body: object, signal });
+          record(entry('created'), listKey);
+        } catch (error) {
+          if (error instanceof KubeApiError && error.status === 409) {
+            record(entry('unchanged', { reason: 'already exists' }), listKey);
+            return;
+          }
+          fail(`would fail: ${message(error)}`);
+        }
+        return;
+      }
+
+      try {
+        const created = await client.json<KubeObject>({ method: 'POST', path, body: object, signal });
+        if (gr === CRDS) establishedWait.push(name);
+        await restoreStatus(created);
+        record(entry('created'), listKey);
+      } catch (error) {
+        if (!(error instanceof KubeApiError && error.status === 409)) {
+          fail(`cannot create: ${message(error)}`);
+          return;
+        }
+        const live = await getLive(resource, targetNs, name);
+        if (!live) {
+          fail(`cannot create: ${message(error)}`);
+          return;
+        }
+        await onConflict(live);
+        if (gr === CRDS) establishedWait.push(name);
+      }
+    }
+
+    for (const gr of order) {
+      signal?.throwIfAborted();
+      const contentsOf = contents.resources.get(gr);
+      if (!contentsOf) continue;
+      if (!contentsOf.namespaced && gr !== NAMESPACES && !contentsOf.count) continue;
+      progress.currentResource = gr;
+      report();
+      const target = targetResource(gr);
+      const version = 'resource' in target ? target.version : contentsOf.preferredVersion;
+      const items = async function* () {
+        for await (const item of contents.items(gr, version, signal ? { signal } : {})) {
+          if (gr === NAMESPACES) {
+            if (!namespaceObjectSelected(item.name)) continue;
+          } else if (item.namespace === undefined) {
+            if (!clusterItemSelected(gr, item.name)) continue;
+            if (!selection.labelsSelected(item.object.metadata.labels)) continue;
+          } else if (!itemSelected(item)) continue;
+          yield item;
+        }
+      };
+      if (gr === NAMESPACES) {
+        // Namespace objects are created through ensureNamespace, so each target is created once.
+        for await (const item of items()) {
+          const targetName = selection.targetNamespace(item.name);
+          const prepared = prepareForRestore(NAMESPACES, item.object, input.transform);
+          namespaceObjects.set(targetName, prepared.object);
+        }
+        for (const ns of sourceNamespaces) {
+          const targetName = selection.targetNamespace(ns);
+          const problem = await ensureNamespace(targetName);
+          if (problem) log({ level: 'error', message: problem, namespace: targetName });
+        }
+        continue;
+      }
+      if ('problem' in target) {
+        for await (const item of items()) {
+          const targetNs =
+            item.namespace === undefined ? undefined : selection.targetNamespace(item.namespace);
+          if (dryRun && gr !== CRDS && restoredDefinitionPending(gr)) {
+            record(
+              {
+                outcome: 'created',
+                groupResource: gr,
+                ...(targetNs !== undefined ? { namespace: targetNs } : {}),
+                name: item.name,
+                reason: 'after its definition is restored',
+              },
+              `${item.object.apiVersion}/${item.object.kind}`,
+            );
+            continue;
+          }
+          log({
+            level: 'error',
+            message: `${gr} ${where(targetNs, item.name)}: ${target.problem}`,
+            ...(targetNs ? { namespace: targetNs } : {}),
+          });
+          record(
+            {
+              outcome: 'failed',
+              groupResource: gr,
+              ...(targetNs !== undefined ? { namespace: targetNs } : {}),
+              name: item.name,
+              reason: target.problem,
+            },
+            `${item.object.apiVersion}/${item.object.kind}`,
+          );
+        }
+        continue;
+      }
+      await forEachBounded(
+        items(),
+        input.concurrency,
+        (item) => restoreItem(gr, target.resource, item),
+        signal,
+      );
+
+      if (gr === CRDS && !dryRun && establishedWait.length > 0) {
+        await waitEstablished(target.resource, establishedWait.splice(0));
+        mapper = await input.rediscover();
+      }
+    }
+
+    /** In a dry run: whether the backup restores the definition of this (not yet served) resource. */
+    function restoredDefinitionPending(gr: string): boolean {
+      return contents.resources.has(CRDS) && clusterItemSelected(CRDS, gr);
+    }
+
+    async function waitEstablished(crdResource: ApiResource, names: string[]): Promise<void> {
+      const deadline = Date.now() + (input.timeoutsMs?.definitionEstablished ?? 60_000);
+      for (const name of names) {
+        for (;;) {
+          signal?.throwIfAborted();
+          const live = await getLive(crdResource, undefined, name);
+          const conditions =
+            (live?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
+            [];
+          if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) break;
+          if (Date.now() > deadline) {
+            log({
+              level: 'error',
+              message: `customresourcedefinition ${name} was not Established in time; its custom objects may fail`,
+            });
+            break;
+          }
+          await sleep(100);
+        }
+      }
+    }
+  } catch (error) {
+    failure = signal?.aborted ? `aborted: ${message(signal.reason)}` : message(error);
+    log({ level: 'error', message: `the restore stopped: ${failure}` });
+  }
+
+  delete progress.currentResource;
+  progress.totalItems = progress.itemsRestored;
+  report();
+  const resourceListOut: Record<string, string[]> = {};
+  for (const key of [...resourceList.keys()].sort())
+    resourceListOut[key] = (resourceList.get(key) ?? []).sort();
+  return {
+    phase: failure !== undefined ? 'Failed' : results.errorCount > 0 ? 'PartiallyFailed' : 'Completed',
+    ...(failure !== undefined ? { failureReason: failure } : {}),
+    results,
+    resourceList: resourceListOut,
+    counts,
+    plan,
+    progress: { itemsRestored: progress.itemsRestored, totalItems: progress.totalItems },
+  };
+}

@@ -1,0 +1,761 @@
+// Restores against the testbed's clusters: a deleted namespace brought back object by object, a migration
+// into the second cluster, each conflict policy, mappings, restore-status, dry runs, and bad input.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { readArchive } from '../../src/archive/index.ts';
+import { createBackup } from '../../src/backup/index.ts';
+import { discover, ResourceMapper, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
+import {
+  comparable,
+  createRestore,
+  RESTORE_BACKUP_LABEL,
+  RESTORE_NAME_LABEL,
+  RestoreSourceError,
+  RestoreValidationError,
+  type TransformOptions,
+} from '../../src/restore/index.ts';
+import type { RestoreSpec } from '../../src/api/index.ts';
+import {
+  BackupStore,
+  FilesystemStore,
+  generateLocationKey,
+  MemoryStore,
+  RestoreStore,
+  backupKeys,
+} from '../../src/storage/index.ts';
+import { addRestoreExtras, createApp, deleteAppClusterObjects, type App } from '../helpers/app.ts';
+import { flip, rejection } from '../helpers/bytes.ts';
+import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { veleroBucket } from '../helpers/velero-fixture.ts';
+
+let a: KubeClient;
+let b: KubeClient;
+let work: string;
+let backups: BackupStore;
+
+before(async () => {
+  a = clusterClient('a');
+  b = clusterClient('b');
+  work = await mkdtemp(join(tmpdir(), 'cairn-restore-test-'));
+  backups = new BackupStore({
+    location: 'default',
+    store: new FilesystemStore({ root: join(work, 'location') }),
+    key: generateLocationKey(),
+  });
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function backup(client: KubeClient, namespaces: string[], extra: Partial<RestoreSpec> = {}) {
+  const name = `b-${uniqueSuffix()}`;
+  const result = await createBackup({
+    client,
+    name,
+    spec: { includedNamespaces: namespaces, ...extra },
+    stores: [backups],
+    now: () => new Date(),
+    writer: 'cairn test',
+    uid: `uid-${name}`,
+  });
+  assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+  return name;
+}
+
+function restore(
+  client: KubeClient,
+  spec: RestoreSpec,
+  options: { name?: string; store?: BackupStore } = {},
+) {
+  return createRestore({
+    client,
+    name: options.name ?? `r-${uniqueSuffix()}`,
+    spec,
+    backups: options.store ?? backups,
+    records: new RestoreStore(new MemoryStore()),
+    now: () => new Date(),
+    uid: 'uid',
+    concurrency: 8,
+  });
+}
+
+async function deleteNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${name}` });
+  await eventually(
+    `namespace ${name} to be gone`,
+    async () =>
+      (await client.send({ path: `/api/v1/namespaces/${name}` })).status === 404 ? true : undefined,
+    120_000,
+  );
+}
+
+/** The preferred-version items of a backup's archive. */
+async function archiveItems(name: string): Promise<{ groupResource: string; object: KubeObject }[]> {
+  const items: { groupResource: string; object: KubeObject }[] = [];
+  for await (const item of readArchive(await backups.openFile(name, 'archive')))
+    if (item.preferred) items.push({ groupResource: item.groupResource, object: item.object as KubeObject });
+  return items;
+}
+
+async function pathOf(
+  client: KubeClient,
+  groupResource: string,
+  namespace: string | undefined,
+  name: string,
+) {
+  const mapper = new ResourceMapper((await discover(client)).resources);
+  const resource = mapper.byGroupResource(groupResource);
+  assert.ok(resource, `the cluster serves ${groupResource}`);
+  const base =
+    resource.group === '' ? `/api/${resource.version}` : `/apis/${resource.group}/${resource.version}`;
+  return `${base}${namespace && resource.namespaced ? `/namespaces/${namespace}` : ''}/${resource.resource}/${name}`;
+}
+
+const noMapping: TransformOptions = {
+  namespaceMapping: new Map(),
+  storageClassMapping: new Map(),
+  preserveNodePorts: false,
+  // comparable() leaves out the labels the restore adds (their keys are what counts).
+  restoreLabels: { [RESTORE_BACKUP_LABEL]: '', [RESTORE_NAME_LABEL]: '' },
+};
+
+/** Kinds whose objects the restored controllers recreate (they are left out of the restore). */
+const controllerOwned = (object: KubeObject) =>
+  (object.metadata.ownerReferences ?? []).some(
+    (o: { controller?: boolean; kind: string }) =>
+      o.controller === true &&
+      ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'Service'].includes(o.kind),
+  );
+
+/** Asserts that every restorable object of the backup is live in `client`'s cluster, equal after the reset rules. */
+async function assertRestored(
+  client: KubeClient,
+  backupName: string,
+  options: TransformOptions = noMapping,
+  skip: (item: { groupResource: string; object: KubeObject }) => boolean = () => false,
+) {
+  let compared = 0;
+  for (const item of await archiveItems(backupName)) {
+    if (controllerOwned(item.object) || skip(item)) continue;
+    // Published by each cluster into each namespace: never restored.
+    if (item.groupResource === 'configmaps' && item.object.metadata.name === 'kube-root-ca.crt') continue;
+    const source = item.object.metadata.namespace;
+    const target = source === undefined ? undefined : (options.namespaceMapping.get(source) ?? source);
+    const name =
+      item.groupResource === 'namespaces'
+        ? (options.namespaceMapping.get(item.object.metadata.name) ?? item.object.metadata.name)
+        : item.object.metadata.name;
+    const live = await client.json<KubeObject>({
+      path: await pathOf(client, item.groupResource, target, name),
+    });
+    assert.deepEqual(
+      comparable(item.groupResource, live, options),
+      comparable(item.groupResource, item.object, options),
+      `${item.groupResource} ${target ?? ''}/${name} equals the backup after the reset rules`,
+    );
+    compared += 1;
+  }
+  return compared;
+}
+
+describe('restoring a deleted namespace', () => {
+  let app: App;
+  let ns: string;
+  let name: string;
+
+  before(async () => {
+    ns = `shop-${uniqueSuffix()}`;
+    await a.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: ns } } });
+    app = await createApp(a, ns);
+    await addRestoreExtras(a, ns);
+    // The controllers make the Deployment's replica set and pods, the StatefulSet's pod and claim.
+    await eventually('the deployment to have a replica set', async () => {
+      const list = await a.json<{ items: unknown[] }>({ path: `/apis/apps/v1/namespaces/${ns}/replicasets` });
+      return list.items.length > 0 ? true : undefined;
+    });
+    name = await backup(a, [ns]);
+    await deleteNamespace(a, ns);
+    await deleteAppClusterObjects(a, app);
+    await eventually('the custom resource definition to be gone', async () =>
+      (
+        await a.send({
+          path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${app.crdGroup}`,
+        })
+      ).status === 404
+        ? true
+        : undefined,
+    );
+  });
+  after(async () => {
+    await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+    await deleteAppClusterObjects(a, app);
+  });
+
+  it('brings every object back, equal to the backup after the reset rules, and leaves owned objects to their controllers', async () => {
+    const { restore: result, plan } = await restore(a, { backupName: name });
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+    const compared = await assertRestored(a, name);
+    assert.ok(compared >= 15, `${compared} objects compared`);
+    const skipped = plan
+      .filter((p) => p.outcome === 'skipped')
+      .map((p) => `${p.groupResource}: ${p.reason ?? ''}`);
+    assert.ok(
+      skipped.some((s) => s.startsWith('replicasets.apps: left to its controller, Deployment web')),
+      skipped.join('\n'),
+    );
+    // The CRD came first and was Established before its custom objects; the claim binds to the restored volume.
+    const widget = await a.json<KubeObject>({
+      path: `/apis/${app.crdGroup}/v1/namespaces/${ns}/widgets/blue`,
+    });
+    assert.equal((widget.spec as { color: string }).color, 'blue');
+    assert.equal(widget.metadata.labels?.['cairn.dev/restore-name'], result.metadata.name);
+    await eventually('the restored claim to bind to the restored volume', async () => {
+      const pvc = await a.json<KubeObject>({ path: `/api/v1/namespaces/${ns}/persistentvolumeclaims/data` });
+      return (pvc.status as { phase?: string }).phase === 'Bound' ? true : undefined;
+    });
+    // A NodePort Service gets a fresh port and cluster IP, not the backed-up ones.
+    const svc = await a.json<KubeObject>({ path: `/api/v1/namespaces/${ns}/services/web-public` });
+    assert.ok((svc.spec as { clusterIP: string }).clusterIP, 'a cluster IP was allocated');
+  });
+
+  it('leaves everything unchanged when the same backup is restored again', async () => {
+    const { restore: result, plan } = await restore(a, { backupName: name });
+    assert.equal(result.status?.phase, 'Completed');
+    assert.equal(
+      result.status?.counts?.created,
+      0,
+      JSON.stringify(plan.filter((p) => p.outcome === 'created')),
+    );
+    assert.ok((result.status?.counts?.unchanged ?? 0) > 10);
+  });
+});
+
+describe('migrating into another cluster', () => {
+  it('restores a backup of cluster a into cluster b, equal after the reset rules', async (t) => {
+    const ns = `mig-${uniqueSuffix()}`;
+    await a.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: ns } } });
+    const app = await createApp(a, ns);
+    t.after(async () => {
+      for (const client of [a, b]) {
+        await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+        await deleteAppClusterObjects(client, app);
+      }
+    });
+    const name = await backup(a, [ns]);
+    const { restore: result } = await restore(b, { backupName: name });
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+    assert.ok((await assertRestored(b, name)) >= 10);
+  });
+
+  it('uses another version the backup has when the target does not serve the backed-up one, and names the items it cannot restore', async (t) => {
+    // Velero's fixture has widgets.example.com in v2 (preferred) and v1; cluster b serves only v1.
+    const store = new MemoryStore();
+    const location = new BackupStore({ location: 'velero', store });
+    for (const [key, bytes] of veleroBucket('velero-fixture')) await store.put(key, bytes);
+    const crd = 'widgets.example.com';
+    await b
+      .json({
+        method: 'POST',
+        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        body: {
+          metadata: { name: crd },
+          spec: {
+            group: 'example.com',
+            scope: 'Namespaced',
+            names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
+            versions: [
+              {
+                name: 'v1',
+                served: true,
+                storage: true,
+                schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+              },
+            ],
+          },
+        },
+      })
+      .catch(() => undefined);
+    const target = `velero-${uniqueSuffix()}`;
+    t.after(async () => {
+      await b.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    await eventually('widgets v1 to be served', async () =>
+      (await b.send({ path: '/apis/example.com/v1/widgets' })).status === 200 ? true : undefined,
+    );
+    const { restore: result, plan } = await restore(
+      b,
+      { backupName: 'velero-fixture', namespaceMapping: { shop: target }, includeClusterResources: false },
+      { store: location },
+    );
+    const widgets = plan.filter((p) => p.groupResource === crd);
+    assert.ok(widgets.length > 0, 'the widgets were restored');
+    for (const w of widgets) assert.equal(w.outcome, 'created', JSON.stringify(w));
+    const live = await b.json<KubeObject>({ path: `/apis/example.com/v1/namespaces/${target}/widgets` });
+    assert.ok(((live as unknown as { items: KubeObject[] }).items ?? []).length > 0);
+    assert.notEqual(result.status?.phase, 'Failed');
+  });
+});
+
+describe('conflict policies', () => {
+  async function setup(t: TestContext) {
+    const ns = await testNamespace(t, a, 'conf');
+    const cm = (data: Record<string, string>) => ({ metadata: { name: 'settings' }, data });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: cm({ mode: 'backed-up' }),
+    });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'same' }, data: { x: '1' } },
+    });
+    const name = await backup(a, [ns]);
+    const live = await a.json<KubeObject>({ path: `/api/v1/namespaces/${ns}/configmaps/settings` });
+    await a.json({
+      method: 'PUT',
+      path: `/api/v1/namespaces/${ns}/configmaps/settings`,
+      body: { ...live, data: { mode: 'changed-since' } },
+    });
+    const modeOf = async () =>
+      (
+        (await a.json<KubeObject>({ path: `/api/v1/namespaces/${ns}/configmaps/settings` })).data as {
+          mode: string;
+        }
+      ).mode;
+    return { ns, name, modeOf };
+  }
+
+  it('skip-on-conflict keeps the live object and warns that it differs', async (t) => {
+    const { ns, name, modeOf } = await setup(t);
+    const { restore: result, plan } = await restore(a, { backupName: name, includedNamespaces: [ns] });
+    assert.equal(result.status?.phase, 'Completed');
+    assert.equal(await modeOf(), 'changed-since');
+    const settings = plan.find((p) => p.name === 'settings');
+    assert.equal(settings?.outcome, 'skipped');
+    assert.ok(settings?.diff?.some((d) => d.path === '/data/mode'));
+    assert.equal(plan.find((p) => p.name === 'same')?.outcome, 'unchanged');
+    assert.equal(result.status?.warnings, 1);
+  });
+
+  it('fail-on-conflict makes the item an error and the restore PartiallyFailed', async (t) => {
+    const { ns, name, modeOf } = await setup(t);
+    const { restore: result, plan } = await restore(a, {
+      backupName: name,
+      includedNamespaces: [ns],
+      namespacedConflictPolicy: 'fail-on-conflict',
+    });
+    assert.equal(result.status?.phase, 'PartiallyFailed');
+    assert.equal(plan.find((p) => p.name === 'settings')?.outcome, 'failed');
+    assert.equal(await modeOf(), 'changed-since');
+  });
+
+  it('update-on-conflict replaces the live object with the backup', async (t) => {
+    const { ns, name, modeOf } = await setup(t);
+    const { restore: result, plan } = await restore(a, {
+      backupName: name,
+      includedNamespaces: [ns],
+      namespacedConflictPolicy: 'update-on-conflict',
+    });
+    assert.equal(result.status?.phase, 'Completed');
+    assert.equal(plan.find((p) => p.name === 'settings')?.outcome, 'updated');
+    assert.equal(await modeOf(), 'backed-up');
+  });
+
+  it('delete-and-restore deletes the namespace first, then restores it whole', async (t) => {
+    const { ns, name, modeOf } = await setup(t);
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'created-after-backup' } },
+    });
+    const { restore: result, plan } = await restore(a, {
+      backupName: name,
+      includedNamespaces: [ns],
+      namespacedConflictPolicy: 'delete-and-restore',
+    });
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+    assert.equal(plan[0]?.outcome, 'deleted');
+    assert.equal(await modeOf(), 'backed-up');
+    assert.equal(
+      (await a.send({ path: `/api/v1/namespaces/${ns}/configmaps/created-after-backup` })).status,
+      404,
+    );
+  });
+
+  it('use-existing-version keeps a live cluster-scoped object, use-backup-version replaces it', async (t) => {
+    const role = `conf-${uniqueSuffix()}`;
+    const path = `/apis/rbac.authorization.k8s.io/v1/clusterroles/${role}`;
+    await a.json({
+      method: 'POST',
+      path: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+      body: { metadata: { name: role }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }] },
+    });
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path });
+    });
+    const name = await backup(a, ['kube-system'], {
+      includedResources: ['clusterroles'],
+      includeClusterResources: true,
+    });
+    const live = await a.json<KubeObject>({ path });
+    await a.json({
+      method: 'PUT',
+      path,
+      body: { ...live, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] },
+    });
+    const verbs = async () => ((await a.json<KubeObject>({ path })).rules as { verbs: string[] }[])[0]?.verbs;
+    const spec = { backupName: name, includedResources: ['clusterroles'], includeClusterResources: true };
+    await restore(a, spec);
+    assert.deepEqual(await verbs(), ['list']);
+    await restore(a, { ...spec, clusterConflictPolicy: 'use-backup-version' });
+    assert.deepEqual(await verbs(), ['get']);
+  });
+});
+
+describe('mappings and status', () => {
+  it('restores into a mapped namespace, with RoleBinding subjects and claims following, and storage classes changed', async (t) => {
+    const ns = await testNamespace(t, a, 'src');
+    const target = `dst-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/serviceaccounts`,
+      body: { metadata: { name: 'app' } },
+    });
+    await a.json({
+      method: 'POST',
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+      body: {
+        metadata: { name: 'app' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+        subjects: [{ kind: 'ServiceAccount', name: 'app', namespace: ns }],
+      },
+    });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      body: {
+        metadata: { name: 'data' },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: 'standard',
+          resources: { requests: { storage: '1Gi' } },
+        },
+      },
+    });
+    const name = await backup(a, [ns]);
+    const { restore: result } = await restore(a, {
+      backupName: name,
+      namespaceMapping: { [ns]: target },
+      storageClassMapping: { standard: 'fast' },
+    });
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+    const binding = await a.json<KubeObject>({
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${target}/rolebindings/app`,
+    });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'app', namespace: target }]);
+    const pvc = await a.json<KubeObject>({
+      path: `/api/v1/namespaces/${target}/persistentvolumeclaims/data`,
+    });
+    assert.equal((pvc.spec as { storageClassName: string }).storageClassName, 'fast');
+    // The source namespace is untouched.
+    assert.equal(
+      (await a.send({ path: `/api/v1/namespaces/${ns}/persistentvolumeclaims/data` })).status,
+      200,
+    );
+  });
+
+  it('restores the status of the resources named in restoreStatus, and only those', async (t) => {
+    const group = `st${uniqueSuffix()}.cairn.example.com`;
+    await a.json({
+      method: 'POST',
+      path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      body: {
+        metadata: { name: `gadgets.${group}` },
+        spec: {
+          group,
+          scope: 'Namespaced',
+          names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              subresources: { status: {} },
+              schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+            },
+          ],
+        },
+      },
+    });
+    t.after(async () => {
+      await a.send({
+        method: 'DELETE',
+        path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.${group}`,
+      });
+    });
+    const ns = await testNamespace(t, a, 'status');
+    const path = `/apis/${group}/v1/namespaces/${ns}/gadgets`;
+    await eventually('gadgets to be served', async () =>
+      (await a.send({ path })).status === 200 ? true : undefined,
+    );
+    const created = await a.json<KubeObject>({
+      method: 'POST',
+      path,
+      body: { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'g' }, spec: { size: 1 } },
+    });
+    await a.json({ method: 'PUT', path: `${path}/g/status`, body: { ...created, status: { ready: true } } });
+    const name = await backup(a, [ns]);
+    for (const [target, restoreStatus, expected] of [
+      [`st-${uniqueSuffix()}`, { includedResources: ['gadgets'] }, { ready: true }],
+      [`st-${uniqueSuffix()}`, undefined, undefined],
+    ] as const) {
+      t.after(async () => {
+        await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+      });
+      const { restore: result } = await restore(a, {
+        backupName: name,
+        namespaceMapping: { [ns]: target },
+        ...(restoreStatus
+          ? { restoreStatus: { includedResources: [...restoreStatus.includedResources] } }
+          : {}),
+      });
+      assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+      const live = await a.json<KubeObject>({ path: `/apis/${group}/v1/namespaces/${target}/gadgets/g` });
+      assert.deepEqual(live.status, expected);
+    }
+  });
+});
+
+describe('dry runs', () => {
+  it('change nothing, and plan exactly what the restore then does', async (t) => {
+    const ns = await testNamespace(t, a, 'dry');
+    await createApp(a, ns).then((app) => t.after(() => deleteAppClusterObjects(a, app)));
+    const name = await backup(a, [ns]);
+    // Some objects change, some go, some stay the same.
+    await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}/configmaps/settings` });
+    const secret = await a.json<KubeObject>({ path: `/api/v1/namespaces/${ns}/secrets/db-password` });
+    await a.json({
+      method: 'PUT',
+      path: `/api/v1/namespaces/${ns}/secrets/db-password`,
+      body: { ...secret, data: { password: Buffer.from('changed').toString('base64') } },
+    });
+    const versions = async () => {
+      const out: Record<string, string> = {};
+      for (const kind of [
+        'configmaps',
+        'secrets',
+        'services',
+        'serviceaccounts',
+        'persistentvolumeclaims',
+        'pods',
+      ]) {
+        const list = await a.json<{ items: KubeObject[] }>({ path: `/api/v1/namespaces/${ns}/${kind}` });
+        for (const item of list.items)
+          out[`${kind}/${item.metadata.name}`] = item.metadata.resourceVersion ?? '';
+      }
+      return out;
+    };
+    const before = await versions();
+    const dry = await restore(a, { backupName: name, includedNamespaces: [ns], dryRun: true });
+    assert.deepEqual(await versions(), before, 'the dry run changed nothing');
+    const planned = new Map(
+      dry.plan.map((p) => [`${p.groupResource}/${p.namespace ?? ''}/${p.name}`, p.outcome]),
+    );
+    assert.equal(planned.get(`configmaps/${ns}/settings`), 'created');
+    assert.equal(planned.get(`secrets/${ns}/db-password`), 'skipped');
+    assert.equal(dry.plan.find((p) => p.name === 'db-password')?.diff?.[0]?.path, '/data/password');
+
+    const real = await restore(a, { backupName: name, includedNamespaces: [ns] });
+    const done = new Map(
+      real.plan.map((p) => [`${p.groupResource}/${p.namespace ?? ''}/${p.name}`, p.outcome]),
+    );
+    assert.deepEqual(done, planned, 'the restore did what the dry run planned');
+  });
+});
+
+describe('bad input', () => {
+  it('refuses a damaged archive before applying anything', async (t) => {
+    const ns = await testNamespace(t, a, 'bad');
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'x' } },
+    });
+    const store = new MemoryStore();
+    const location = new BackupStore({ location: 'mem', store, key: generateLocationKey() });
+    const name = `b-${uniqueSuffix()}`;
+    await createBackup({
+      client: a,
+      name,
+      spec: { includedNamespaces: [ns] },
+      stores: [location],
+      now: () => new Date(),
+      writer: 'test',
+      uid: 'u',
+    });
+    const key = backupKeys(name).archive;
+    const { buffer } = await import('node:stream/consumers');
+    const stored = await buffer(await store.get(key));
+    await store.delete(key);
+    await store.put(key, flip(stored, Math.floor(stored.length / 2)));
+    const target = `bad-${uniqueSuffix()}`;
+    const error = await rejection(
+      restore(a, { backupName: name, namespaceMapping: { [ns]: target } }, { store: location }),
+    );
+    assert.ok(error instanceof RestoreSourceError, String(error));
+    assert.match((error as Error).message, /nothing was restored/);
+    assert.equal((await a.send({ path: `/api/v1/namespaces/${target}` })).status, 404, 'nothing was applied');
+  });
+
+  it('names a missing backup, a bad policy and a bad selector, applying nothing', async () => {
+    const missing = await rejection(restore(a, { backupName: 'no-such-backup' }));
+    assert.ok(missing instanceof RestoreValidationError);
+    assert.match((missing as Error).message, /backupName "no-such-backup": no such backup/);
+    const bad = await rejection(
+      restore(a, {
+        backupName: 'x',
+        namespacedConflictPolicy: 'overwrite' as never,
+        labelSelector: 'a in (',
+      }),
+    );
+    assert.ok(bad instanceof RestoreValidationError);
+    assert.match((bad as Error).message, /namespacedConflictPolicy "overwrite"/);
+  });
+
+  it('fails the items of a namespace that is being deleted, naming it', async (t) => {
+    const ns = await testNamespace(t, a, 'term');
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'x' } },
+    });
+    const name = await backup(a, [ns]);
+    const stuck = `stuck-${uniqueSuffix()}`;
+    await a.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: stuck } } });
+    // A configmap with a finalizer keeps the namespace Terminating.
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${stuck}/configmaps`,
+      body: { metadata: { name: 'held', finalizers: ['cairn.dev/test-hold'] } },
+    });
+    await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${stuck}` });
+    t.after(async () => {
+      const held = await a
+        .json<KubeObject>({ path: `/api/v1/namespaces/${stuck}/configmaps/held` })
+        .catch(() => undefined);
+      if (held)
+        await a.send({
+          method: 'PUT',
+          path: `/api/v1/namespaces/${stuck}/configmaps/held`,
+          body: { ...held, metadata: { ...held.metadata, finalizers: [] } },
+        });
+    });
+    await eventually('the namespace to be Terminating', async () => {
+      const live = await a.json<KubeObject>({ path: `/api/v1/namespaces/${stuck}` });
+      return (live.status as { phase?: string }).phase === 'Terminating' ? true : undefined;
+    });
+    const { restore: result, plan } = await restore(a, {
+      backupName: name,
+      namespaceMapping: { [ns]: stuck },
+    });
+    assert.equal(result.status?.phase, 'PartiallyFailed');
+    const failed = plan.filter((p) => p.outcome === 'failed');
+    assert.ok(
+      failed.some((p) => p.name === 'x' && /being deleted \(Terminating\)/.test(p.reason ?? '')),
+      JSON.stringify(plan),
+    );
+  });
+
+  it('reports the kinds the restoring identity may not create as failed items, and restores the rest', async (t) => {
+    const ns = await testNamespace(t, a, 'rbac');
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'allowed' } },
+    });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/secrets`,
+      body: { metadata: { name: 'denied' }, stringData: { k: 'v' } },
+    });
+    const name = await backup(a, [ns]);
+    const target = `rbac-${uniqueSuffix()}`;
+    await a.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: target } } });
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    // A service account that may read and create config maps (and read namespaces), but not secrets.
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${target}/serviceaccounts`,
+      body: { metadata: { name: 'restorer' } },
+    });
+    const role = `restorer-${target}`;
+    await a.json({
+      method: 'POST',
+      path: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+      body: {
+        metadata: { name: role },
+        rules: [
+          { apiGroups: [''], resources: ['configmaps', 'namespaces'], verbs: ['get', 'list', 'create'] },
+          { apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list'] },
+        ],
+      },
+    });
+    await a.json({
+      method: 'POST',
+      path: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      body: {
+        metadata: { name: role },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+        subjects: [{ kind: 'ServiceAccount', name: 'restorer', namespace: target }],
+      },
+    });
+    t.after(async () => {
+      await a.send({
+        method: 'DELETE',
+        path: `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${role}`,
+      });
+      await a.send({ method: 'DELETE', path: `/apis/rbac.authorization.k8s.io/v1/clusterroles/${role}` });
+    });
+    const token = await a.json<{ status: { token: string } }>({
+      method: 'POST',
+      path: `/api/v1/namespaces/${target}/serviceaccounts/restorer/token`,
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 600 },
+      },
+    });
+    const { KubeClient } = await import('../../src/kube/index.ts');
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    const admin = (await import('../helpers/testbed.ts')).testbedEnv('KUBECONFIG');
+    kc.loadFromFile(admin);
+    const cluster = kc.getCurrentCluster();
+    assert.ok(cluster);
+    const limited = new KubeConfig();
+    limited.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: 'restorer', token: token.status.token }],
+      contexts: [{ name: 'restorer', cluster: cluster.name, user: 'restorer' }],
+      currentContext: 'restorer',
+    });
+    const { restore: result, plan } = await restore(new KubeClient(limited), {
+      backupName: name,
+      namespaceMapping: { [ns]: target },
+    });
+    assert.equal(result.status?.phase, 'PartiallyFailed');
+    assert.equal(plan.find((p) => p.name === 'allowed')?.outcome, 'created');
+    const denied = plan.find((p) => p.name === 'denied');
+    assert.equal(denied?.outcome, 'failed');
+    assert.match(denied?.reason ?? '', /forbidden/i);
+  });
+});
