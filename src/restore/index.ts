@@ -53,3 +53,10 @@ export {
   type TransformRule,
 } from './rules.ts';
 export { comparable, controllerOf, prepareForRestore, type TransformOptions } from './transform.ts';
+export {
+  drillNamespace,
+  verifyBackup,
+  type VerifyBackupInput,
+  type VerifyDifference,
+  type VerifyReport,
+} from './verify.ts';

@@ -9,6 +9,7 @@ import { globalOptions } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { clientVersion } from '../version-info.ts';
 import { addBackupReadCommands } from './backup-read.ts';
+import { verifyCommand } from './backup-verify.ts';
 
 /** Comma-separated lists; the flag may also be repeated. */
 export function collectList(value: string, previous: string[] | undefined): string[] {
@@ -215,5 +216,6 @@ export function backupCommand(io: CliIO, setExitCode: (code: number) => void): C
     .description('Create and manage backups')
     .addCommand(createCommand(io, setExitCode));
   addBackupReadCommands(backup, io, setExitCode);
+  backup.addCommand(verifyCommand(io, setExitCode));
   return backup;
 }

@@ -1,0 +1,109 @@
+// `cairn backup verify NAME`: a restore drill. The backup is restored into fresh namespaces of the current
+// cluster (or, with --in-place, as it is: point --kubeconfig at a scratch cluster), every restored object
+// is compared with the archive after the reset rules, the differences are reported, and the drill's
+// namespaces are deleted.
+import { randomBytes } from 'node:crypto';
+import { Command, Option } from 'commander';
+import type { CliIO } from '../io.ts';
+import { globalOptions } from '../options.ts';
+import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
+import { progressReporter } from '../progress.ts';
+import { copiesOf, isCommitted, notFound, openCatalog } from './backup-catalog.ts';
+
+interface VerifyOptions {
+  storageLocation?: string;
+  inPlace?: boolean;
+  keep?: boolean;
+  output?: OutputFormat;
+}
+
+export function verifyCommand(io: CliIO, setExitCode: (code: number) => void): Command {
+  return new Command('verify')
+    .description(
+      'Restore a backup into scratch namespaces (or a scratch cluster), compare every object with the backup, clean up',
+    )
+    .argument('<name>', 'the backup')
+    .option(
+      '--storage-location <location>',
+      'the location holding the backup (default: the first that has it)',
+    )
+    .option(
+      '--in-place',
+      'restore as backed up, cluster-scoped objects too (for a scratch cluster: --kubeconfig)',
+    )
+    .option('--keep', "leave the drill's namespaces in place to inspect them")
+    .addOption(
+      new Option('-o, --output <format>', 'print the report as json or yaml').argParser(parseOutputFormat),
+    )
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 every object restored equal to the backup; 2 differences or items not restored; 1 the drill
+could not run.
+
+Examples:
+  cairn backup verify nightly-20261124
+  cairn backup verify shop --keep
+  cairn --kubeconfig scratch.yaml backup verify shop --in-place -o json`,
+    )
+    .action(async (name: string, options: VerifyOptions, command: Command) => {
+      const { verifyBackup } = await import('../../restore/index.ts');
+      const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
+      const global = globalOptions(command);
+      const catalog = await openCatalog(io, options.storageLocation);
+      const copy = (await copiesOf(catalog, name)).find((c) => isCommitted(c));
+      if (!copy) throw notFound([name], catalog);
+      const client = new KubeClient(
+        loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
+      );
+      const progress = progressReporter(io.stderr);
+      io.stderr.write(`Restoring backup "${name}" from location "${copy.location}" for a drill...\n`);
+      const report = await verifyBackup({
+        client,
+        backups: copy.store,
+        backupName: name,
+        mode: options.inPlace ? 'in-place' : 'mapped',
+        keep: options.keep === true,
+        now: () => new Date(),
+        suffix: randomBytes(3).toString('hex'),
+        onProgress: (p) => progress.update(p.itemsRestored, p.totalItems, p.currentResource),
+      }).finally(() => progress.end());
+      const ok = report.differences.length === 0 && report.restorePhase === 'Completed';
+      setExitCode(ok ? 0 : 2);
+      if (options.output && options.output !== 'table') {
+        io.stdout.write(formatStructured(report, options.output));
+        return;
+      }
+      const { formatDiff } = await import('../../restore/index.ts');
+      const mapped = Object.entries(report.namespaces);
+      if (mapped.length > 0)
+        io.stdout.write(`Namespaces: ${mapped.map(([from, to]) => `${from} → ${to}`).join(', ')}\n`);
+      io.stdout.write(
+        `Restore ${report.restorePhase}; ${report.compared} objects compared, ${report.equal} equal to the backup, ` +
+          `${report.differences.length} with problems, ${report.notRestored.length} left out on purpose.\n`,
+      );
+      for (const d of report.differences) {
+        io.stdout.write(
+          `  ${d.groupResource} ${d.namespace ? `${d.namespace}/` : ''}${d.name}: ${d.problem}\n`,
+        );
+        if (d.diff)
+          io.stdout.write(
+            formatDiff(d.diff)
+              .split('\n')
+              .map((l) => `      ${l}\n`)
+              .join(''),
+          );
+      }
+      if (report.notRestored.length > 0) {
+        const reasons = new Map<string, number>();
+        for (const n of report.notRestored) reasons.set(n.reason, (reasons.get(n.reason) ?? 0) + 1);
+        io.stdout.write('Left out on purpose:\n');
+        for (const [reason, count] of reasons) io.stdout.write(`  ${count} × ${reason}\n`);
+      }
+      if (report.cleanedUp) io.stdout.write(`The drill's namespaces are being deleted.\n`);
+      else if (mapped.length > 0) io.stdout.write(`The drill's namespaces were kept (--keep).\n`);
+      io.stdout.write(
+        ok ? 'Verified: the backup restores as it was taken.\n' : 'NOT verified: see the problems above.\n',
+      );
+    });
+}
