@@ -759,3 +759,135 @@ describe('bad input', () => {
     assert.match(denied?.reason ?? '', /forbidden/i);
   });
 });
+
+describe('rules, configured mappings and schedules', () => {
+  it('applies transformation rules, and names a rule that does not apply as the error of its items', async (t) => {
+    const ns = await testNamespace(t, a, 'rules');
+    await a.json({
+      method: 'POST',
+      path: `/apis/apps/v1/namespaces/${ns}/deployments`,
+      body: {
+        metadata: { name: 'web', labels: { app: 'web' } },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'web' } },
+          template: {
+            metadata: { labels: { app: 'web' } },
+            spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] },
+          },
+        },
+      },
+    });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'cfg' } },
+    });
+    const name = await backup(a, [ns]);
+    const target = `rules-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    const transformRules = [
+      'version: v1',
+      'resourceModifierRules:',
+      '- name: one-replica',
+      '  conditions: { groupResource: deployments.apps, resourceNameRegex: "^web$" }',
+      '  patches:',
+      '  - { operation: replace, path: /spec/replicas, value: "1" }',
+      '- name: broken',
+      '  conditions: { groupResource: configmaps, resourceNameRegex: "^cfg$" }',
+      '  patches:',
+      '  - { operation: replace, path: /data/missing, value: "x" }',
+      '',
+    ].join('\n');
+    const { restore: result, plan } = await restore(a, {
+      backupName: name,
+      namespaceMapping: { [ns]: target },
+      transformRules,
+    });
+    assert.equal(result.status?.phase, 'PartiallyFailed');
+    const web = await a.json<KubeObject>({ path: `/apis/apps/v1/namespaces/${target}/deployments/web` });
+    assert.equal((web.spec as { replicas: number }).replicas, 1);
+    const cfg = plan.find((p) => p.groupResource === 'configmaps' && p.name === 'cfg');
+    assert.equal(cfg?.outcome, 'failed');
+    assert.match(cfg?.reason ?? '', /rule "broken"/);
+  });
+
+  it('maps storage classes from a labelled ConfigMap, for claims and StatefulSet claim templates', async (t) => {
+    const ns = await testNamespace(t, a, 'sc');
+    await addRestoreExtras(a, ns);
+    const config = await testNamespace(t, a, 'cfg');
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${config}/configmaps`,
+      body: {
+        metadata: {
+          name: 'storage-classes',
+          labels: { 'cairn.dev/change-storage-class': 'RestoreItemAction' },
+        },
+        data: { standard: 'premium' },
+      },
+    });
+    const name = await backup(a, [ns]);
+    const target = `sc-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    const result = await createRestore({
+      client: a,
+      name: `r-${uniqueSuffix()}`,
+      spec: { backupName: name, namespaceMapping: { [ns]: target } },
+      backups,
+      records: new RestoreStore(new MemoryStore()),
+      now: () => new Date(),
+      uid: 'u',
+      configNamespace: config,
+    });
+    assert.equal(result.restore.status?.phase, 'Completed', JSON.stringify(result.restore.status));
+    const sts = await a.json<KubeObject>({
+      path: `/apis/apps/v1/namespaces/${target}/statefulsets/db-cluster`,
+    });
+    const templates = (sts.spec as { volumeClaimTemplates: { spec: { storageClassName: string } }[] })
+      .volumeClaimTemplates;
+    assert.equal(templates[0]?.spec.storageClassName, 'premium');
+  });
+
+  it('restores the newest Completed backup of a schedule', async (t) => {
+    const ns = await testNamespace(t, a, 'sched');
+    const schedule = `nightly-${uniqueSuffix()}`;
+    const names: string[] = [];
+    for (const value of ['first', 'second']) {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}/configmaps/state` });
+      await a.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        body: { metadata: { name: 'state' }, data: { value } },
+      });
+      const name = `${schedule}-${value}`;
+      const made = await createBackup({
+        client: a,
+        name,
+        spec: { includedNamespaces: [ns] },
+        labels: { 'cairn.dev/schedule-name': schedule },
+        stores: [backups],
+        now: () => new Date(),
+        writer: 'test',
+        uid: name,
+      });
+      assert.equal(made.status?.phase, 'Completed');
+      names.push(name);
+    }
+    const target = `sched-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    const { restore: result } = await restore(a, {
+      scheduleName: schedule,
+      namespaceMapping: { [ns]: target },
+    });
+    assert.equal(result.spec.backupName, names[1]);
+    const state = await a.json<KubeObject>({ path: `/api/v1/namespaces/${target}/configmaps/state` });
+    assert.deepEqual(state.data, { value: 'second' });
+  });
+});
