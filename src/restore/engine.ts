@@ -147,8 +147,10 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
 
   // Which items the selection takes, before their own filters: a resource's items are considered when
   // it is selected and, for cluster-scoped ones, restored in full or related to restored items.
-  const order = restoreOrder(contents.resources.keys(), input.priorities).filter((gr) =>
-    selection.resourceSelected(gr),
+  // Volumes and definitions also come along as related items when only their claims or custom objects
+  // were asked for (unless excluded, or cluster-scoped objects are off).
+  const order = restoreOrder(contents.resources.keys(), input.priorities).filter(
+    (gr) => selection.resourceSelected(gr) || ((gr === PVS || gr === CRDS) && selection.relatedAdmitted(gr)),
   );
   const sourceNamespaces = new Set<string>();
   for (const gr of order) {
@@ -165,6 +167,17 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
   // resources. And the workload controllers being restored, whose pods and replica sets are left to them.
   const relatedVolumes = new Set<string>();
   const owners = new Set<string>();
+  // Volumes whose reclaim policy is Delete: their storage went with their claim, so (without volume data in
+  // the backup) the volume is not restored and the claim is provisioned anew, as Velero does.
+  const reprovisioned = new Set<string>();
+  const pvContents = contents.resources.get(PVS);
+  if (pvContents) {
+    for await (const item of contents.items(PVS, pvContents.preferredVersion, signal ? { signal } : {})) {
+      const policy = (item.object.spec as { persistentVolumeReclaimPolicy?: string } | undefined)
+        ?.persistentVolumeReclaimPolicy;
+      if (policy === 'Delete') reprovisioned.add(item.name);
+    }
+  }
   for (const gr of order) {
     const resource = contents.resources.get(gr);
     if (!resource || (gr !== PVCS && !WORKLOAD_CONTROLLERS.includes(gr))) continue;
@@ -358,6 +371,15 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           return;
         }
       }
+      if (gr === PVS && reprovisioned.has(item.name)) {
+        record(
+          entry('skipped', {
+            reason: 'reclaim policy Delete and no volume data in the backup: its claim is provisioned anew',
+          }),
+          listKey,
+        );
+        return;
+      }
       if (gr === 'configmaps' && item.name === 'kube-root-ca.crt') {
         // Every cluster publishes its own CA into every namespace; the backed-up one names the old cluster's.
         record(
@@ -394,6 +416,10 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       }
       let object = prepared.object;
       object.apiVersion = resource.groupVersion;
+      if (gr === PVCS) {
+        const spec = object.spec as { volumeName?: string } | undefined;
+        if (spec?.volumeName && reprovisioned.has(spec.volumeName)) delete spec.volumeName;
+      }
       if (input.rules.length > 0) {
         const ruled = applyTransformRules(input.rules, {
           groupResource: gr,

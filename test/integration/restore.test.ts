@@ -891,3 +891,57 @@ describe('rules, configured mappings and schedules', () => {
     assert.deepEqual(state.data, { value: 'second' });
   });
 });
+
+describe('volumes', () => {
+  it('provisions a claim anew instead of restoring a volume whose reclaim policy is Delete', async (t) => {
+    const ns = await testNamespace(t, a, 'vol');
+    const pv = `pv-del-${uniqueSuffix()}`;
+    await a.json({
+      method: 'POST',
+      path: '/api/v1/persistentvolumes',
+      body: {
+        metadata: { name: pv },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: '',
+          hostPath: { path: `/tmp/${pv}` },
+          persistentVolumeReclaimPolicy: 'Delete',
+        },
+      },
+    });
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/persistentvolumes/${pv}` });
+    });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      body: {
+        metadata: { name: 'data' },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: '',
+          volumeName: pv,
+          resources: { requests: { storage: '1Gi' } },
+        },
+      },
+    });
+    const name = await backup(a, [ns]);
+    const target = `vol-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    const { restore: result, plan } = await restore(a, {
+      backupName: name,
+      namespaceMapping: { [ns]: target },
+    });
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+    const volume = plan.find((p) => p.groupResource === 'persistentvolumes' && p.name === pv);
+    assert.equal(volume?.outcome, 'skipped');
+    assert.match(volume?.reason ?? '', /reclaim policy Delete/);
+    const claim = await a.json<KubeObject>({
+      path: `/api/v1/namespaces/${target}/persistentvolumeclaims/data`,
+    });
+    assert.equal((claim.spec as { volumeName?: string }).volumeName, undefined);
+  });
+});
