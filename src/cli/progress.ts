@@ -20,14 +20,20 @@ export function progressReporter(
   let last = 0;
   let drawn = false;
   let lastLine = '';
+  /** The newest state, shown or not: a non-terminal gets it as the last line. */
+  let latest = '';
+  const format = (done: number, total: number, label?: string) => {
+    const shown = Math.max(total, done);
+    const pct = shown === 0 ? 0 : Math.floor((done / shown) * 100);
+    return { pct, text: `${done}/${shown} items (${pct}%)${label ? `  ${label}` : ''}` };
+  };
   return {
     update(done, total, label) {
+      latest = format(done, total, label).text;
       const t = now();
       if (t - last < interval) return;
       last = t;
-      const shown = Math.max(total, done);
-      const pct = shown === 0 ? 0 : Math.floor((done / shown) * 100);
-      const text = `${done}/${shown} items (${pct}%)${label ? `  ${label}` : ''}`;
+      const { pct, text } = format(done, total, label);
       if (stream.isTTY) {
         const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - text.length - 4));
         const filled = Math.round((pct / 100) * width);
@@ -40,7 +46,9 @@ export function progressReporter(
     },
     end() {
       if (drawn) stream.write('\r\x1b[K');
+      else if (!stream.isTTY && latest !== '' && latest !== lastLine) stream.write(`${latest}\n`);
       drawn = false;
+      lastLine = latest;
     },
   };
 }
