@@ -52,7 +52,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     }
     const problems = (error as { problems?: ProblemLike[] }).problems;
     if (Array.isArray(problems) && problems.length > 0) {
-      io.stderr.write('error: the request is invalid; nothing was written:\n');
+      io.stderr.write('error: the request is invalid; nothing was changed:\n');
       for (const p of problems) io.stderr.write(`  ${p.field} "${p.value}": ${p.message}\n`);
       return 1;
     }

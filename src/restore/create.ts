@@ -139,7 +139,7 @@ function validateSpec(input: CreateRestoreInput): { problems: RestoreProblem[]; 
 }
 
 /** The newest Completed backup of a schedule in this location. */
-async function newestOfSchedule(store: BackupStore, schedule: string, signal?: AbortSignal) {
+export async function newestOfSchedule(store: BackupStore, schedule: string, signal?: AbortSignal) {
   let newest: Backup | undefined;
   for await (const entry of store.listBackups({ signal })) {
     if (!('backup' in entry) || !entry.backup) continue;

@@ -247,7 +247,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           if ((live.status as { phase?: string } | undefined)?.phase === 'Terminating')
             return `namespace ${target} is being deleted (Terminating); restore once it is gone, or map into another namespace`;
           record(
-            { outcome: 'unchanged', groupResource: NAMESPACES, name: target, reason: 'namespace exists' },
+            { outcome: 'unchanged', groupResource: NAMESPACES, name: target, reason: 'the namespace exists' },
             'v1/Namespace',
           );
           return undefined;
@@ -261,7 +261,12 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         if (dryRun) {
           willExist.add(target);
           record(
-            { outcome: 'created', groupResource: NAMESPACES, name: target, reason: 'namespace' },
+            {
+              outcome: 'created',
+              groupResource: NAMESPACES,
+              name: target,
+              reason: 'the namespace of restored objects',
+            },
             'v1/Namespace',
           );
           return undefined;
@@ -269,7 +274,12 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         try {
           await client.json({ method: 'POST', path: collectionPath(nsResource), body: object, signal });
           record(
-            { outcome: 'created', groupResource: NAMESPACES, name: target, reason: 'namespace' },
+            {
+              outcome: 'created',
+              groupResource: NAMESPACES,
+              name: target,
+              reason: 'the namespace of restored objects',
+            },
             'v1/Namespace',
           );
         } catch (error) {
@@ -578,6 +588,10 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       report();
       const target = targetResource(gr);
       const version = 'resource' in target ? target.version : contentsOf.preferredVersion;
+      log({
+        level: 'info',
+        message: `${dryRun ? 'planning' : 'restoring'} ${gr} (${contentsOf.count} in the backup, as version ${version})`,
+      });
       const items = async function* () {
         for await (const item of contents.items(gr, version, signal ? { signal } : {})) {
           if (gr === NAMESPACES) {
@@ -683,6 +697,12 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
   }
 
   delete progress.currentResource;
+
+  log({
+    level: 'info',
+
+    message: `${dryRun ? 'planned' : 'done'}: ${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`,
+  });
   progress.totalItems = progress.itemsRestored;
   report();
   const resourceListOut: Record<string, string[]> = {};

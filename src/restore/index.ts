@@ -19,6 +19,7 @@ export {
 } from './engine.ts';
 export {
   createRestore,
+  newestOfSchedule,
   RESTORE_BACKUP_LABEL,
   RESTORE_NAME_LABEL,
   RestoreSourceError,

@@ -120,7 +120,7 @@ describe('cairn backup create', () => {
       env,
     );
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^error: the request is invalid; nothing was written:$/m);
+    assert.match(result.stderr, /^error: the request is invalid; nothing was changed:$/m);
     assert.match(result.stderr, /^ {2}name "Bad_Name": must consist of lower-case letters/m);
     assert.match(
       result.stderr,

@@ -182,7 +182,7 @@ describe('cairn location create', () => {
     const s = await standalone(t);
     const badProvider = await s.run('location', 'create', 'x', '--provider', 'nfs', '--bucket', 'b');
     assert.equal(badProvider.code, 1);
-    assert.match(badProvider.stderr, /nothing was written/);
+    assert.match(badProvider.stderr, /nothing was changed/);
     assert.match(badProvider.stderr, /provider "nfs": must be one of fs, s3, azure, gcs/);
     assert.ok(!existsSync(s.configFile), 'no config was written');
 

@@ -295,7 +295,20 @@ describe('migrating into another cluster', () => {
     for (const w of widgets) assert.equal(w.outcome, 'created', JSON.stringify(w));
     const live = await b.json<KubeObject>({ path: `/apis/example.com/v1/namespaces/${target}/widgets` });
     assert.ok(((live as unknown as { items: KubeObject[] }).items ?? []).length > 0);
-    assert.notEqual(result.status?.phase, 'Failed');
+    // Every namespaced object of Velero's archive is created: secret, config map, service, deployment, claim.
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+    const namespaced = plan.filter((p) => p.namespace === target);
+    assert.deepEqual(
+      namespaced.filter((p) => p.outcome !== 'created'),
+      [],
+      'every namespaced item is created',
+    );
+    assert.ok(
+      ['configmaps', 'secrets', 'services', 'deployments.apps', 'persistentvolumeclaims'].every((gr) =>
+        namespaced.some((p) => p.groupResource === gr),
+      ),
+      JSON.stringify(namespaced),
+    );
   });
 });
 

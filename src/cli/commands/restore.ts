@@ -22,7 +22,15 @@ import { formatStructured, parseOutputFormat, type OutputFormat } from '../outpu
 import { progressReporter } from '../progress.ts';
 import { formatFields, formatTable } from '../table.ts';
 import { collectList, parseBool } from './backup.ts';
-import { confirmDeletion, messageOf, openCatalog, copiesOf, isCommitted } from './backup-catalog.ts';
+import {
+  confirmDeletion,
+  copiesOf,
+  isCommitted,
+  messageOf,
+  notFound,
+  openCatalog,
+  reportUnavailable,
+} from './backup-catalog.ts';
 import { goTime, resultLines } from './backup-describe.ts';
 
 type SetExitCode = (code: number) => void;
@@ -63,6 +71,28 @@ async function openRecords(io: CliIO): Promise<RestoreStore> {
   return new RestoreStore(new FilesystemStore({ root }));
 }
 
+/** Failed items named under the summary of `restore create`. */
+const MAX_FAILED_SHOWN = 10;
+
+/** A reason's first line, without the colon that introduces a diff below it. */
+const firstLine = (text: string) => (text.split('\n', 1)[0] ?? '').replace(/:$/, '');
+
+/** Indents the continuation lines of multi-line messages (a conflict's diff) under their first line. */
+function indentContinuations(text: string): string {
+  let indent = '';
+  return text
+    .split('\n')
+    .map((line, index) => {
+      if (index === 0 || line === '') return line;
+      if (/^\s/.test(line)) {
+        indent = /^\s*/.exec(line)?.[0] ?? '';
+        return line;
+      }
+      return `${indent}  ${line}`;
+    })
+    .join('\n');
+}
+
 interface CreateOptions {
   fromBackup?: string;
   fromSchedule?: string;
@@ -96,7 +126,7 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
   return new Command('create')
     .description('Restore API objects from a backup into the current cluster (or preview it with --dry-run)')
     .argument('[name]', 'the restore name (default: <backup>-<YYYYMMDDhhmmss>)')
-    .option('--from-backup <backup>', 'the backup to restore')
+    .addOption(new Option('--from-backup <backup>', 'the backup to restore').conflicts('fromSchedule'))
     .option('--from-schedule <schedule>', 'restore the newest Completed backup of this schedule')
     .option(
       '--storage-location <location>',
@@ -188,7 +218,12 @@ Examples:
       const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
       const { readFile } = await import('node:fs/promises');
       const global = globalOptions(command);
-      const source = options.fromBackup ?? options.fromSchedule ?? '';
+      const source = options.fromBackup ?? options.fromSchedule;
+      // (Both at once is refused by commander: the options conflict.)
+      if (source === undefined)
+        command.error(
+          'error: which backup? give --from-backup BACKUP, or --from-schedule SCHEDULE for its newest Completed backup',
+        );
       const name = nameArg ?? defaultRestoreName(source, new Date());
 
       // The location holding the backup: the one named, or the first that has it.
@@ -196,16 +231,44 @@ Examples:
       let store = catalog.stores[0];
       if (options.fromBackup && !options.storageLocation) {
         const copies = await copiesOf(catalog, options.fromBackup);
+        if (copies.length === 0) {
+          reportUnavailable(io, catalog, setExitCode);
+          throw notFound([options.fromBackup], catalog);
+        }
         store = copies.find((c) => isCommitted(c))?.store ?? store;
+      }
+      if (options.fromSchedule && !options.storageLocation) {
+        // The location with the newest Completed backup of the schedule.
+        const { newestOfSchedule } = await import('../../restore/index.ts');
+        let newest = '';
+        for (const candidate of catalog.stores) {
+          const found = await newestOfSchedule(candidate, options.fromSchedule);
+          const started = found?.status?.startTimestamp ?? '';
+          if (found && started > newest) {
+            newest = started;
+            store = candidate;
+          }
+        }
       }
       if (!store) throw new Error('no backup location could be opened');
 
       let transformRules: string | undefined;
       if (options.transform) {
+        const flag = `--transform ${options.transform}`;
         try {
           transformRules = await readFile(options.transform, 'utf8');
         } catch (error) {
-          throw new Error(`--transform ${options.transform}: ${messageOf(error)}`, { cause: error });
+          const code = (error as NodeJS.ErrnoException).code;
+          const reason =
+            code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : messageOf(error);
+          throw new Error(`${flag}: ${reason}`, { cause: error });
+        }
+        // Checked here too, so that a problem names the file (the engine only sees the text).
+        const { parseTransformRules } = await import('../../restore/index.ts');
+        try {
+          parseTransformRules(transformRules, flag);
+        } catch (error) {
+          throw new Error(messageOf(error), { cause: error });
         }
       }
       let resourceModifier: RestoreSpec['resourceModifier'];
@@ -240,10 +303,14 @@ Examples:
         ...(options.resourcePriorities ? { resourcePriorities: options.resourcePriorities } : {}),
         ...(options.dryRun ? { dryRun: true } : {}),
       };
-      const client = new KubeClient(
-        loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
-        { qps: options.clientQps, burst: options.clientBurst },
-      );
+      const kubeConfig = loadKubeConfig({
+        kubeconfig: global.kubeconfig,
+        context: global.context,
+        env: io.env,
+      });
+      // Named on stderr before anything is applied: a migration must be seen to go to the right cluster.
+      const target = `${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'} (context "${kubeConfig.getCurrentContext()}")`;
+      const client = new KubeClient(kubeConfig, { qps: options.clientQps, burst: options.clientBurst });
       const progress = progressReporter(io.stderr);
       const run = await createRestore({
         client,
@@ -256,7 +323,7 @@ Examples:
         concurrency: options.concurrency,
         onStarted: (backup) =>
           io.stderr.write(
-            `${options.dryRun ? 'Planning the restore of' : 'Restoring'} backup "${backup.metadata.name}" from location "${store.location}"...\n`,
+            `${options.dryRun ? 'Planning the restore of' : 'Restoring'} backup "${backup.metadata.name}" from location "${store.location}" into ${target}...\n`,
           ),
         onProgress: (p) => progress.update(p.itemsRestored, p.totalItems, p.currentResource),
       }).finally(() => progress.end());
@@ -311,6 +378,14 @@ Examples:
           `${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings.\n`,
       );
       if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
+      // A partial failure names its items here, not only in describe (the first ones: describe has all).
+      const failed = plan.filter((p) => p.outcome === 'failed');
+      for (const p of failed.slice(0, MAX_FAILED_SHOWN))
+        io.stdout.write(
+          `  failed: ${p.groupResource} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${firstLine(p.reason ?? '')}\n`,
+        );
+      if (failed.length > MAX_FAILED_SHOWN)
+        io.stdout.write(`  ... and ${failed.length - MAX_FAILED_SHOWN} more failed items\n`);
       io.stdout.write(`Run \`cairn restore describe ${name}\` for details.\n`);
     });
 }
@@ -373,6 +448,23 @@ function getCommand(io: CliIO): Command {
 const list = (values: string[] | undefined, fallback = '*') =>
   values && values.length > 0 ? values.join(', ') : fallback;
 
+/** The rules a restore ran with: those given with it (by name) and the ConfigMap it read. */
+async function transformationsOf(spec: RestoreSpec): Promise<string> {
+  const parts: string[] = [];
+  if (spec.transformRules !== undefined) {
+    const { parseTransformRules } = await import('../../restore/index.ts');
+    try {
+      const names = parseTransformRules(spec.transformRules, 'transformRules').map((r) => r.name);
+      parts.push(`${names.length} given with the restore (${names.join(', ')})`);
+    } catch {
+      parts.push('given with the restore (unreadable now)');
+    }
+  }
+  const ref = spec.resourceModifier;
+  if (ref) parts.push(`ConfigMap ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`);
+  return parts.length > 0 ? parts.join('; ') : '<none>';
+}
+
 function describeCommand(io: CliIO): Command {
   return new Command('describe')
     .description('Show a restore: backup, filters, mappings, policies, outcome, warnings and errors')
@@ -428,6 +520,7 @@ function describeCommand(io: CliIO): Command {
             ['Label selector', spec.labelSelector ?? (spec.orLabelSelectors ?? []).join(' or ') ?? '<none>'],
             ['Namespace mappings', mapping(spec.namespaceMapping, ':')],
             ['Storage class mappings', mapping(spec.storageClassMapping, '=')],
+            ['Transformation rules', await transformationsOf(spec)],
             [
               'Conflict policy',
               `${spec.namespacedConflictPolicy ?? 'skip-on-conflict'} (namespaced), ${spec.clusterConflictPolicy ?? 'use-existing-version'} (cluster-scoped)`,
@@ -453,8 +546,10 @@ function describeCommand(io: CliIO): Command {
         errors: ResultGroup;
         warnings: ResultGroup;
       };
-      io.stdout.write(`\n${resultLines('Warnings', status.warnings ?? 0, results.warnings)}`);
-      io.stdout.write(`\n${resultLines('Errors', status.errors ?? 0, results.errors)}`);
+      io.stdout.write(
+        `\n${indentContinuations(resultLines('Warnings', status.warnings ?? 0, results.warnings))}`,
+      );
+      io.stdout.write(`\n${indentContinuations(resultLines('Errors', status.errors ?? 0, results.errors))}`);
       if (options.details) {
         const resourceList = JSON.parse(
           (await records.readFile(name, 'resourceList')).toString('utf8'),
@@ -475,7 +570,12 @@ function logsCommand(io: CliIO): Command {
     .addHelpText('after', '\nExamples:\n  cairn restore logs shop-20261125101500')
     .action(async (name: string) => {
       const records = await openRecords(io);
+      if (!(await records.exists(name))) throw new Error(`no restore named "${name}"`);
       const lines = (await records.readFile(name, 'logs')).toString('utf8').split('\n').filter(Boolean);
+      if (lines.length === 0)
+        io.stderr.write(
+          `The log of restore "${name}" is empty: it logged no warnings, errors or deletions (\`cairn restore describe ${name} --details\` lists every item).\n`,
+        );
       for (const line of lines) {
         try {
           const entry = JSON.parse(line) as {
@@ -485,7 +585,7 @@ function logsCommand(io: CliIO): Command {
             namespace?: string;
           };
           io.stdout.write(
-            `${entry.time} ${entry.level.padEnd(7)} ${entry.namespace ? `[${entry.namespace}] ` : ''}${entry.message}\n`,
+            `${entry.time} ${entry.level.padEnd(7)} ${entry.namespace ? `[${entry.namespace}] ` : ''}${entry.message.replaceAll('\n', '\n    ')}\n`,
           );
         } catch {
           io.stdout.write(`${line}\n`);
