@@ -757,3 +757,42 @@ describe('cairn restore --help', () => {
       assert.ok(result.stdout.includes(flag), `--help lists ${flag}`);
   });
 });
+
+describe('cairn backup verify', () => {
+  it('restores a backup into a scratch namespace, finds every object equal, cleans up and exits 0', async (t) => {
+    const s = await standalone();
+    const ns = `verify-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+      await s.remove();
+    });
+    await createShop(a, ns);
+    const backup = await s.run('backup', 'create', 'v1', '--include-namespaces', ns);
+    assert.equal(backup.code, 0, backup.stderr);
+    const result = await s.run('backup', 'verify', 'v1', '-o', 'json');
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as {
+      compared: number;
+      equal: number;
+      differences: unknown[];
+      namespaces: Record<string, string>;
+      cleanedUp: boolean;
+    };
+    assert.ok(report.compared >= 4, result.stdout);
+    assert.equal(report.equal, report.compared);
+    assert.deepEqual(report.differences, []);
+    assert.match(report.namespaces[ns] ?? '', new RegExp(`^${ns}-verify-[0-9a-f]{6}$`));
+    assert.equal(report.cleanedUp, true);
+    const text = await s.run('backup', 'verify', 'v1');
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^Verified: the backup restores as it was taken\.$/m);
+  });
+
+  it('names a backup that does not exist, exit code 1', async (t) => {
+    const s = await standalone();
+    t.after(() => s.remove());
+    const result = await s.run('backup', 'verify', 'no-such-backup');
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /no-such-backup/);
+  });
+});
