@@ -5,6 +5,7 @@
 //   (a) the floor: page-listing every resource at one revision with Cairn's client, doing nothing else;
 //   (b) `cairn backup create` of the whole cluster into MinIO (encrypted, as by default).
 // Each runs in its own process; the peak RSS of each is reported. Not a test: it prints, it asserts nothing.
+// `seed` is exported for the restore benchmark (bench/restore.ts), which seeds the same mix of objects.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { KubeClient, loadKubeConfig } from '../src/kube/index.ts';
+import { KubeClient, loadKubeConfig, type KubeList } from '../src/kube/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -27,8 +28,6 @@ const env = (name: string) => {
   if (!value) throw new Error(`${name} is not set: eval "$(npm run -s testbed -- up)" first`);
   return value;
 };
-
-const client = new KubeClient(loadKubeConfig({ env: process.env }), { qps: 0, burst: 1000 });
 
 /** A realistic mix: ConfigMaps of 1-8 KiB, Secrets, Services and ServiceAccounts. */
 function objectFor(i: number, ns: string): { path: string; body: unknown } {
@@ -62,15 +61,37 @@ function objectFor(i: number, ns: string): { path: string; body: unknown } {
   return { path: `/api/v1/namespaces/${ns}/serviceaccounts`, body: { metadata: { name, labels } } };
 }
 
-async function seed(): Promise<void> {
-  const nsName = (n: number) => `bench-${String(n).padStart(3, '0')}`;
-  const existing = await client.json<{ items: unknown[]; metadata: { remainingItemCount?: number } }>({
-    path: '/api/v1/configmaps',
-    query: { labelSelector: 'bench.cairn.dev/seed=true', limit: 1 },
-  });
-  const seeded = existing.items.length + (existing.metadata.remainingItemCount ?? 0);
+export interface SeedOptions {
+  client: KubeClient;
+  objects: number;
+  namespaces: number;
+  /** Namespaces are named <prefix>000, <prefix>001, ... Default "bench-". */
+  prefix?: string;
+}
+
+/**
+ * Creates `objects` objects (objectFor's mix) in `namespaces` namespaces, unless those namespaces already
+ * hold at least objects/2 ConfigMaps (half the mix is ConfigMaps): then they are reused.
+ */
+export async function seed(options: SeedOptions): Promise<void> {
+  const { client, objects, namespaces } = options;
+  const nsName = (n: number) => `${options.prefix ?? 'bench-'}${String(n).padStart(3, '0')}`;
+  // Counted per namespace without a label selector: with a selector the API server leaves out
+  // remainingItemCount, and a cluster-wide count would also count the other benchmarks' seeded objects.
+  const counts = await Promise.all(
+    Array.from({ length: namespaces }, async (_, n) => {
+      const res = await client.send({
+        path: `/api/v1/namespaces/${nsName(n)}/configmaps`,
+        query: { limit: 1 },
+      });
+      if (res.status !== 200) return 0;
+      const list = JSON.parse(res.body.toString()) as KubeList;
+      return list.items.length + (list.metadata.remainingItemCount ?? 0);
+    }),
+  );
+  const seeded = counts.reduce((a, b) => a + b, 0);
   if (seeded >= objects / 2) {
-    console.log(`seed: reusing ${seeded} seeded ConfigMaps already in the cluster`);
+    console.log(`seed: reusing ${seeded} ConfigMaps already in ${nsName(0)}..${nsName(namespaces - 1)}`);
     return;
   }
   const started = performance.now();
@@ -124,7 +145,11 @@ function measure(command: string[], extraEnv: Record<string, string> = {}): Prom
 }
 
 async function main(): Promise<void> {
-  await seed();
+  await seed({
+    client: new KubeClient(loadKubeConfig({ env: process.env }), { qps: 0, burst: 1000 }),
+    objects,
+    namespaces,
+  });
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'));
   try {
     const bucket = `bench-${randomBytes(4).toString('hex')}`;
@@ -194,4 +219,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

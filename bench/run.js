@@ -7,7 +7,7 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const [name, ...args] = process.argv.slice(2);
 if (!name || !existsSync(join(root, 'bench', `${name}.ts`))) {
-  console.error('usage: npm run bench -- <name> [args]   (benchmarks: backup)');
+  console.error('usage: npm run bench -- <name> [args]   (benchmarks: backup, restore)');
   process.exit(2);
 }
 const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env };

@@ -89,6 +89,7 @@ export class KubeClient {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** One connection pool per set of TLS credentials (they change only when the kubeconfig's do). */
   private readonly agents = new Map<string, HttpAgent>();
+  private lastTls: { values: unknown[]; agent: HttpAgent | undefined } | undefined;
 
   constructor(kc: KubeConfig, options: KubeClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -188,6 +189,12 @@ export class KubeClient {
   private agentFor(options: RequestOptions): HttpAgent | undefined {
     const tls = options as RequestOptions & Record<string, unknown>;
     const fields = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
+    // The same credentials as the previous request (compared byte for byte, cheaper than hashing): its agent.
+    const values = fields.map((field) => tls[field]);
+    const same = (a: unknown, b: unknown) =>
+      a === b || (Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b));
+    if (this.lastTls && values.every((value, i) => same(value, this.lastTls?.values[i])))
+      return this.lastTls.agent;
     const hash = createHash('sha256');
     for (const field of fields) {
       const value = tls[field];
@@ -200,7 +207,10 @@ export class KubeClient {
     }
     const key = hash.digest('hex');
     const known = this.agents.get(key);
-    if (known) return known;
+    if (known) {
+      this.lastTls = { values, agent: known };
+      return known;
+    }
     const built = options.agent;
     const agent =
       built instanceof HttpsAgent && built.constructor === HttpsAgent
@@ -209,6 +219,7 @@ export class KubeClient {
           ? undefined
           : built;
     if (agent) this.agents.set(key, agent);
+    this.lastTls = { values, agent };
     return agent;
   }
 
@@ -223,6 +234,7 @@ export class KubeClient {
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+    this.lastTls = undefined;
   }
 
   /** Sends a request and parses the JSON answer; a non-2xx status becomes a KubeApiError. */

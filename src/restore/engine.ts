@@ -242,8 +242,18 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         const nsResource = namespacesResource();
         if (!nsResource) return 'the cluster serves no namespaces';
         if (willExist.has(target)) return undefined;
-        const live = deleting.has(target) ? undefined : await getLive(nsResource, undefined, target);
-        if (live) {
+        const created = () =>
+          record(
+            {
+              outcome: 'created',
+              groupResource: NAMESPACES,
+              name: target,
+              reason: 'the namespace of restored objects',
+            },
+            'v1/Namespace',
+          );
+        // What to say of a namespace that exists: usable, or being deleted.
+        const existing = (live: KubeObject) => {
           if ((live.status as { phase?: string } | undefined)?.phase === 'Terminating')
             return `namespace ${target} is being deleted (Terminating); restore once it is gone, or map into another namespace`;
           record(
@@ -251,42 +261,32 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
             'v1/Namespace',
           );
           return undefined;
+        };
+        if (dryRun) {
+          const live = deleting.has(target) ? undefined : await getLive(nsResource, undefined, target);
+          if (live) return existing(live);
+          willExist.add(target);
+          created();
+          return undefined;
         }
-        const backedUp = namespaceObjects.get(target);
-        const object: KubeObject = backedUp ?? {
+        const object: KubeObject = namespaceObjects.get(target) ?? {
           apiVersion: 'v1',
           kind: 'Namespace',
           metadata: { name: target, labels: { ...input.transform.restoreLabels } },
         };
-        if (dryRun) {
-          willExist.add(target);
-          record(
-            {
-              outcome: 'created',
-              groupResource: NAMESPACES,
-              name: target,
-              reason: 'the namespace of restored objects',
-            },
-            'v1/Namespace',
-          );
-          return undefined;
-        }
+        // Create first; only a namespace that exists already costs a read.
         try {
           await client.json({ method: 'POST', path: collectionPath(nsResource), body: object, signal });
-          record(
-            {
-              outcome: 'created',
-              groupResource: NAMESPACES,
-              name: target,
-              reason: 'the namespace of restored objects',
-            },
-            'v1/Namespace',
-          );
+          created();
+          return undefined;
         } catch (error) {
           if (!(error instanceof KubeApiError && error.status === 409))
             return `cannot create namespace ${target}: ${message(error)}`;
         }
-        return undefined;
+        const live = await getLive(nsResource, undefined, target);
+        return live
+          ? existing(live)
+          : `namespace ${target} exists and then does not: it was deleted meanwhile`;
       })();
       namespaceReady.set(target, ready);
     }
@@ -610,11 +610,16 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           const prepared = prepareForRestore(NAMESPACES, item.object, input.transform);
           namespaceObjects.set(targetName, prepared.object);
         }
-        for (const ns of sourceNamespaces) {
-          const targetName = selection.targetNamespace(ns);
-          const problem = await ensureNamespace(targetName);
-          if (problem) log({ level: 'error', message: problem, namespace: targetName });
-        }
+        await forEachBounded(
+          sourceNamespaces,
+          input.concurrency,
+          async (ns) => {
+            const targetName = selection.targetNamespace(ns);
+            const problem = await ensureNamespace(targetName);
+            if (problem) log({ level: 'error', message: problem, namespace: targetName });
+          },
+          signal,
+        );
         continue;
       }
       if ('problem' in target) {

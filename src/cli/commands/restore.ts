@@ -123,271 +123,282 @@ interface CreateOptions {
 }
 
 function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
-  return new Command('create')
-    .description('Restore API objects from a backup into the current cluster (or preview it with --dry-run)')
-    .argument('[name]', 'the restore name (default: <backup>-<YYYYMMDDhhmmss>)')
-    .addOption(new Option('--from-backup <backup>', 'the backup to restore').conflicts('fromSchedule'))
-    .option('--from-schedule <schedule>', 'restore the newest Completed backup of this schedule')
-    .option(
-      '--storage-location <location>',
-      'the location holding the backup (default: search every location)',
-    )
-    .option(
-      '--include-namespaces <list>',
-      'namespaces to restore, names or globs (default: all)',
-      collectList,
-    )
-    .option('--exclude-namespaces <list>', 'namespaces to leave out', collectList)
-    .option(
-      '--include-resources <list>',
-      'resources to restore (plural, singular, short or resource.group)',
-      collectList,
-    )
-    .option('--exclude-resources <list>', 'resources to leave out', collectList)
-    .option(
-      '--include-cluster-resources [bool]',
-      'cluster-scoped objects: true = all, false = none (default: those related to restored objects)',
-      parseBool,
-    )
-    .option('-l, --selector <selector>', 'only objects whose backed-up labels match (app=web)')
-    .option(
-      '--or-selector <selector>',
-      'objects matching any of these selectors (repeatable)',
-      (v: string, p: string[] | undefined) => [...(p ?? []), v],
-    )
-    .option(
-      '--namespace-mappings <list>',
-      'restore namespaces under new names: src1:dst1,src2:dst2',
-      parseMapping(':'),
-    )
-    .option('--storage-class-mappings <list>', 'change storage classes: old=new,...', parseMapping('='))
-    .option('--restore-status <list>', 'resources whose backed-up status is restored too', collectList)
-    .option('--preserve-nodeports [bool]', 'keep the node ports of Services', parseBool)
-    .addOption(
-      new Option(
-        '--conflict-policy <policy>',
-        'namespaced objects that already exist (default: skip-on-conflict)',
-      ).choices(NAMESPACED_CONFLICT_POLICIES),
-    )
-    .addOption(
-      new Option(
-        '--existing-resource-policy <policy>',
-        "Velero's flag: update = --conflict-policy update-on-conflict",
-      ).choices(['none', 'update']),
-    )
-    .addOption(
-      new Option(
-        '--cluster-conflict-policy <policy>',
-        'cluster-scoped objects that already exist (default: use-existing-version)',
-      ).choices(CLUSTER_CONFLICT_POLICIES),
-    )
-    .option(
-      '--cluster-resource-scope <list>',
-      'only these cluster-scoped kinds (e.g. storageclasses,clusterroles)',
-      collectList,
-    )
-    .option('--transform <file>', "transformation rules (Velero's resource-modifier format)")
-    .option('--transform-configmap <namespace/name>', 'transformation rules held by a ConfigMap')
-    .option(
-      '--resource-priorities <list>',
-      'the restore order: resources first, "-", then the last ones',
-      collectList,
-    )
-    .option('--dry-run', 'print what the restore would do against the live cluster, and change nothing')
-    .option('--concurrency <n>', 'items of one resource applied at once', parsePositive, 16)
-    .option('--client-qps <n>', 'requests per second to the API server', parsePositive, 100)
-    .option('--client-burst <n>', 'requests the client may send at once', parsePositive, 200)
-    .addOption(
-      new Option(
-        '-o, --output <format>',
-        'print the restore (and with --dry-run, the plan) as json or yaml',
-      ).argParser(parseOutputFormat),
-    )
-    .addHelpText(
-      'after',
-      `
+  return (
+    new Command('create')
+      .description(
+        'Restore API objects from a backup into the current cluster (or preview it with --dry-run)',
+      )
+      .argument('[name]', 'the restore name (default: <backup>-<YYYYMMDDhhmmss>)')
+      .addOption(new Option('--from-backup <backup>', 'the backup to restore').conflicts('fromSchedule'))
+      .option('--from-schedule <schedule>', 'restore the newest Completed backup of this schedule')
+      .option(
+        '--storage-location <location>',
+        'the location holding the backup (default: search every location)',
+      )
+      .option(
+        '--include-namespaces <list>',
+        'namespaces to restore, names or globs (default: all)',
+        collectList,
+      )
+      .option('--exclude-namespaces <list>', 'namespaces to leave out', collectList)
+      .option(
+        '--include-resources <list>',
+        'resources to restore (plural, singular, short or resource.group)',
+        collectList,
+      )
+      .option('--exclude-resources <list>', 'resources to leave out', collectList)
+      .option(
+        '--include-cluster-resources [bool]',
+        'cluster-scoped objects: true = all, false = none (default: those related to restored objects)',
+        parseBool,
+      )
+      .option('-l, --selector <selector>', 'only objects whose backed-up labels match (app=web)')
+      .option(
+        '--or-selector <selector>',
+        'objects matching any of these selectors (repeatable)',
+        (v: string, p: string[] | undefined) => [...(p ?? []), v],
+      )
+      .option(
+        '--namespace-mappings <list>',
+        'restore namespaces under new names: src1:dst1,src2:dst2',
+        parseMapping(':'),
+      )
+      .option('--storage-class-mappings <list>', 'change storage classes: old=new,...', parseMapping('='))
+      .option('--restore-status <list>', 'resources whose backed-up status is restored too', collectList)
+      .option('--preserve-nodeports [bool]', 'keep the node ports of Services', parseBool)
+      .addOption(
+        new Option(
+          '--conflict-policy <policy>',
+          'namespaced objects that already exist (default: skip-on-conflict)',
+        ).choices(NAMESPACED_CONFLICT_POLICIES),
+      )
+      .addOption(
+        new Option(
+          '--existing-resource-policy <policy>',
+          "Velero's flag: update = --conflict-policy update-on-conflict",
+        ).choices(['none', 'update']),
+      )
+      .addOption(
+        new Option(
+          '--cluster-conflict-policy <policy>',
+          'cluster-scoped objects that already exist (default: use-existing-version)',
+        ).choices(CLUSTER_CONFLICT_POLICIES),
+      )
+      .option(
+        '--cluster-resource-scope <list>',
+        'only these cluster-scoped kinds (e.g. storageclasses,clusterroles)',
+        collectList,
+      )
+      .option('--transform <file>', "transformation rules (Velero's resource-modifier format)")
+      .option('--transform-configmap <namespace/name>', 'transformation rules held by a ConfigMap')
+      .option(
+        '--resource-priorities <list>',
+        'the restore order: resources first, "-", then the last ones',
+        collectList,
+      )
+      .option('--dry-run', 'print what the restore would do against the live cluster, and change nothing')
+      .option('--concurrency <n>', 'items of one resource applied at once', parsePositive, 16)
+      // A restore sends a request per object, so its rate limit is higher than a backup's (which lists a
+      // page of 500 per request): what paces it is --concurrency, and the API server's priority and
+      // fairness protects the server (docs/benchmarks.md: at 100 requests/s a restore cannot pass 100 objects/s).
+      .option('--client-qps <n>', 'requests per second to the API server', parsePositive, 1000)
+      .option('--client-burst <n>', 'requests the client may send at once', parsePositive, 2000)
+      .addOption(
+        new Option(
+          '-o, --output <format>',
+          'print the restore (and with --dry-run, the plan) as json or yaml',
+        ).argParser(parseOutputFormat),
+      )
+      .addHelpText(
+        'after',
+        `
 Examples:
   cairn restore create --from-backup nightly-20261124
   cairn restore create --from-backup shop --include-namespaces shop --dry-run
   cairn restore create shop-copy --from-backup shop --namespace-mappings shop:shop-copy
   cairn restore create --from-schedule nightly --conflict-policy update-on-conflict
   cairn --kubeconfig cluster-b.yaml restore create --from-backup shop --storage-class-mappings standard=fast`,
-    )
-    .action(async (nameArg: string | undefined, options: CreateOptions, command: Command) => {
-      const { createRestore } = await import('../../restore/index.ts');
-      const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
-      const { readFile } = await import('node:fs/promises');
-      const global = globalOptions(command);
-      const source = options.fromBackup ?? options.fromSchedule;
-      // (Both at once is refused by commander: the options conflict.)
-      if (source === undefined)
-        command.error(
-          'error: which backup? give --from-backup BACKUP, or --from-schedule SCHEDULE for its newest Completed backup',
-        );
-      const name = nameArg ?? defaultRestoreName(source, new Date());
+      )
+      .action(async (nameArg: string | undefined, options: CreateOptions, command: Command) => {
+        const { createRestore } = await import('../../restore/index.ts');
+        const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
+        const { readFile } = await import('node:fs/promises');
+        const global = globalOptions(command);
+        const source = options.fromBackup ?? options.fromSchedule;
+        // (Both at once is refused by commander: the options conflict.)
+        if (source === undefined)
+          command.error(
+            'error: which backup? give --from-backup BACKUP, or --from-schedule SCHEDULE for its newest Completed backup',
+          );
+        const name = nameArg ?? defaultRestoreName(source, new Date());
 
-      // The location holding the backup: the one named, or the first that has it.
-      const catalog = await openCatalog(io, options.storageLocation);
-      let store = catalog.stores[0];
-      if (options.fromBackup && !options.storageLocation) {
-        const copies = await copiesOf(catalog, options.fromBackup);
-        if (copies.length === 0) {
-          reportUnavailable(io, catalog, setExitCode);
-          throw notFound([options.fromBackup], catalog);
+        // The location holding the backup: the one named, or the first that has it.
+        const catalog = await openCatalog(io, options.storageLocation);
+        let store = catalog.stores[0];
+        if (options.fromBackup && !options.storageLocation) {
+          const copies = await copiesOf(catalog, options.fromBackup);
+          if (copies.length === 0) {
+            reportUnavailable(io, catalog, setExitCode);
+            throw notFound([options.fromBackup], catalog);
+          }
+          store = copies.find((c) => isCommitted(c))?.store ?? store;
         }
-        store = copies.find((c) => isCommitted(c))?.store ?? store;
-      }
-      if (options.fromSchedule && !options.storageLocation) {
-        // The location with the newest Completed backup of the schedule.
-        const { newestOfSchedule } = await import('../../restore/index.ts');
-        let newest = '';
-        for (const candidate of catalog.stores) {
-          const found = await newestOfSchedule(candidate, options.fromSchedule);
-          const started = found?.status?.startTimestamp ?? '';
-          if (found && started > newest) {
-            newest = started;
-            store = candidate;
+        if (options.fromSchedule && !options.storageLocation) {
+          // The location with the newest Completed backup of the schedule.
+          const { newestOfSchedule } = await import('../../restore/index.ts');
+          let newest = '';
+          for (const candidate of catalog.stores) {
+            const found = await newestOfSchedule(candidate, options.fromSchedule);
+            const started = found?.status?.startTimestamp ?? '';
+            if (found && started > newest) {
+              newest = started;
+              store = candidate;
+            }
           }
         }
-      }
-      if (!store) throw new Error('no backup location could be opened');
+        if (!store) throw new Error('no backup location could be opened');
 
-      let transformRules: string | undefined;
-      if (options.transform) {
-        const flag = `--transform ${options.transform}`;
-        try {
-          transformRules = await readFile(options.transform, 'utf8');
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          const reason =
-            code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : messageOf(error);
-          throw new Error(`${flag}: ${reason}`, { cause: error });
+        let transformRules: string | undefined;
+        if (options.transform) {
+          const flag = `--transform ${options.transform}`;
+          try {
+            transformRules = await readFile(options.transform, 'utf8');
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code;
+            const reason =
+              code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : messageOf(error);
+            throw new Error(`${flag}: ${reason}`, { cause: error });
+          }
+          // Checked here too, so that a problem names the file (the engine only sees the text).
+          const { parseTransformRules } = await import('../../restore/index.ts');
+          try {
+            parseTransformRules(transformRules, flag);
+          } catch (error) {
+            throw new Error(messageOf(error), { cause: error });
+          }
         }
-        // Checked here too, so that a problem names the file (the engine only sees the text).
-        const { parseTransformRules } = await import('../../restore/index.ts');
-        try {
-          parseTransformRules(transformRules, flag);
-        } catch (error) {
-          throw new Error(messageOf(error), { cause: error });
+        let resourceModifier: RestoreSpec['resourceModifier'];
+        if (options.transformConfigmap) {
+          const [ns, cm] = options.transformConfigmap.includes('/')
+            ? options.transformConfigmap.split('/', 2)
+            : [undefined, options.transformConfigmap];
+          resourceModifier = { kind: 'ConfigMap', name: cm ?? '', ...(ns ? { namespace: ns } : {}) };
         }
-      }
-      let resourceModifier: RestoreSpec['resourceModifier'];
-      if (options.transformConfigmap) {
-        const [ns, cm] = options.transformConfigmap.includes('/')
-          ? options.transformConfigmap.split('/', 2)
-          : [undefined, options.transformConfigmap];
-        resourceModifier = { kind: 'ConfigMap', name: cm ?? '', ...(ns ? { namespace: ns } : {}) };
-      }
-      const spec: RestoreSpec = {
-        ...(options.fromBackup ? { backupName: options.fromBackup } : {}),
-        ...(options.fromSchedule ? { scheduleName: options.fromSchedule } : {}),
-        ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
-        ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),
-        ...(options.includeResources ? { includedResources: options.includeResources } : {}),
-        ...(options.excludeResources ? { excludedResources: options.excludeResources } : {}),
-        ...(options.includeClusterResources !== undefined
-          ? { includeClusterResources: options.includeClusterResources }
-          : {}),
-        ...(options.selector ? { labelSelector: options.selector } : {}),
-        ...(options.orSelector ? { orLabelSelectors: options.orSelector } : {}),
-        ...(options.namespaceMappings ? { namespaceMapping: options.namespaceMappings } : {}),
-        ...(options.storageClassMappings ? { storageClassMapping: options.storageClassMappings } : {}),
-        ...(options.restoreStatus ? { restoreStatus: { includedResources: options.restoreStatus } } : {}),
-        ...(options.preserveNodeports !== undefined ? { preserveNodePorts: options.preserveNodeports } : {}),
-        ...(options.existingResourcePolicy ? { existingResourcePolicy: options.existingResourcePolicy } : {}),
-        ...(options.conflictPolicy ? { namespacedConflictPolicy: options.conflictPolicy } : {}),
-        ...(options.clusterConflictPolicy ? { clusterConflictPolicy: options.clusterConflictPolicy } : {}),
-        ...(options.clusterResourceScope ? { clusterResourceScope: options.clusterResourceScope } : {}),
-        ...(transformRules !== undefined ? { transformRules } : {}),
-        ...(resourceModifier ? { resourceModifier } : {}),
-        ...(options.resourcePriorities ? { resourcePriorities: options.resourcePriorities } : {}),
-        ...(options.dryRun ? { dryRun: true } : {}),
-      };
-      const kubeConfig = loadKubeConfig({
-        kubeconfig: global.kubeconfig,
-        context: global.context,
-        env: io.env,
-      });
-      // Named on stderr before anything is applied: a migration must be seen to go to the right cluster.
-      const target = `${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'} (context "${kubeConfig.getCurrentContext()}")`;
-      const client = new KubeClient(kubeConfig, { qps: options.clientQps, burst: options.clientBurst });
-      const progress = progressReporter(io.stderr);
-      const run = await createRestore({
-        client,
-        name,
-        spec,
-        backups: store,
-        records: await openRecords(io),
-        now: () => new Date(),
-        uid: randomUUID(),
-        concurrency: options.concurrency,
-        onStarted: (backup) =>
-          io.stderr.write(
-            `${options.dryRun ? 'Planning the restore of' : 'Restoring'} backup "${backup.metadata.name}" from location "${store.location}" into ${target}...\n`,
-          ),
-        onProgress: (p) => progress.update(p.itemsRestored, p.totalItems, p.currentResource),
-      }).finally(() => progress.end());
-      const { restore, plan } = run;
-      setExitCode(exitCodeOf(restore.status?.phase));
-      if (options.output && options.output !== 'table') {
-        io.stdout.write(formatStructured(options.dryRun ? { restore, plan } : restore, options.output));
-        return;
-      }
-      const status = restore.status ?? {};
-      const counts = status.counts ?? { created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0 };
-      if (options.dryRun) {
-        io.stdout.write(`Dry run: nothing was changed. The restore would do this:\n\n`);
-        const rows = plan.map((p) => [
-          p.outcome === 'created'
-            ? 'create'
-            : p.outcome === 'updated'
-              ? 'update'
-              : p.outcome === 'skipped'
-                ? 'skip'
-                : p.outcome === 'failed'
-                  ? 'FAIL'
-                  : p.outcome === 'deleted'
-                    ? 'delete'
-                    : 'unchanged',
-          p.groupResource,
-          p.namespace ?? '',
-          p.name,
-          p.reason ?? '',
-        ]);
-        io.stdout.write(formatTable(['ACTION', 'RESOURCE', 'NAMESPACE', 'NAME', 'REASON'], rows));
-        for (const p of plan.filter((e) => e.diff && e.diff.length > 0)) {
-          const { formatDiff } = await import('../../restore/index.ts');
+        const spec: RestoreSpec = {
+          ...(options.fromBackup ? { backupName: options.fromBackup } : {}),
+          ...(options.fromSchedule ? { scheduleName: options.fromSchedule } : {}),
+          ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
+          ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),
+          ...(options.includeResources ? { includedResources: options.includeResources } : {}),
+          ...(options.excludeResources ? { excludedResources: options.excludeResources } : {}),
+          ...(options.includeClusterResources !== undefined
+            ? { includeClusterResources: options.includeClusterResources }
+            : {}),
+          ...(options.selector ? { labelSelector: options.selector } : {}),
+          ...(options.orSelector ? { orLabelSelectors: options.orSelector } : {}),
+          ...(options.namespaceMappings ? { namespaceMapping: options.namespaceMappings } : {}),
+          ...(options.storageClassMappings ? { storageClassMapping: options.storageClassMappings } : {}),
+          ...(options.restoreStatus ? { restoreStatus: { includedResources: options.restoreStatus } } : {}),
+          ...(options.preserveNodeports !== undefined
+            ? { preserveNodePorts: options.preserveNodeports }
+            : {}),
+          ...(options.existingResourcePolicy
+            ? { existingResourcePolicy: options.existingResourcePolicy }
+            : {}),
+          ...(options.conflictPolicy ? { namespacedConflictPolicy: options.conflictPolicy } : {}),
+          ...(options.clusterConflictPolicy ? { clusterConflictPolicy: options.clusterConflictPolicy } : {}),
+          ...(options.clusterResourceScope ? { clusterResourceScope: options.clusterResourceScope } : {}),
+          ...(transformRules !== undefined ? { transformRules } : {}),
+          ...(resourceModifier ? { resourceModifier } : {}),
+          ...(options.resourcePriorities ? { resourcePriorities: options.resourcePriorities } : {}),
+          ...(options.dryRun ? { dryRun: true } : {}),
+        };
+        const kubeConfig = loadKubeConfig({
+          kubeconfig: global.kubeconfig,
+          context: global.context,
+          env: io.env,
+        });
+        // Named on stderr before anything is applied: a migration must be seen to go to the right cluster.
+        const target = `${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'} (context "${kubeConfig.getCurrentContext()}")`;
+        const client = new KubeClient(kubeConfig, { qps: options.clientQps, burst: options.clientBurst });
+        const progress = progressReporter(io.stderr);
+        const run = await createRestore({
+          client,
+          name,
+          spec,
+          backups: store,
+          records: await openRecords(io),
+          now: () => new Date(),
+          uid: randomUUID(),
+          concurrency: options.concurrency,
+          onStarted: (backup) =>
+            io.stderr.write(
+              `${options.dryRun ? 'Planning the restore of' : 'Restoring'} backup "${backup.metadata.name}" from location "${store.location}" into ${target}...\n`,
+            ),
+          onProgress: (p) => progress.update(p.itemsRestored, p.totalItems, p.currentResource),
+        }).finally(() => progress.end());
+        const { restore, plan } = run;
+        setExitCode(exitCodeOf(restore.status?.phase));
+        if (options.output && options.output !== 'table') {
+          io.stdout.write(formatStructured(options.dryRun ? { restore, plan } : restore, options.output));
+          return;
+        }
+        const status = restore.status ?? {};
+        const counts = status.counts ?? { created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0 };
+        if (options.dryRun) {
+          io.stdout.write(`Dry run: nothing was changed. The restore would do this:\n\n`);
+          const rows = plan.map((p) => [
+            p.outcome === 'created'
+              ? 'create'
+              : p.outcome === 'updated'
+                ? 'update'
+                : p.outcome === 'skipped'
+                  ? 'skip'
+                  : p.outcome === 'failed'
+                    ? 'FAIL'
+                    : p.outcome === 'deleted'
+                      ? 'delete'
+                      : 'unchanged',
+            p.groupResource,
+            p.namespace ?? '',
+            p.name,
+            p.reason ?? '',
+          ]);
+          io.stdout.write(formatTable(['ACTION', 'RESOURCE', 'NAMESPACE', 'NAME', 'REASON'], rows));
+          for (const p of plan.filter((e) => e.diff && e.diff.length > 0)) {
+            const { formatDiff } = await import('../../restore/index.ts');
+            io.stdout.write(
+              `\n${p.groupResource} ${p.namespace ? `${p.namespace}/` : ''}${p.name} differs from the backup:\n`,
+            );
+            io.stdout.write(
+              formatDiff(p.diff ?? [])
+                .split('\n')
+                .map((l) => `  ${l}`)
+                .join('\n') + '\n',
+            );
+          }
           io.stdout.write(
-            `\n${p.groupResource} ${p.namespace ? `${p.namespace}/` : ''}${p.name} differs from the backup:\n`,
+            `\nWould create ${counts.created}, update ${counts.updated}, leave ${counts.unchanged} unchanged, skip ${counts.skipped}, fail ${counts.failed}.\n`,
           );
-          io.stdout.write(
-            formatDiff(p.diff ?? [])
-              .split('\n')
-              .map((l) => `  ${l}`)
-              .join('\n') + '\n',
-          );
+          return;
         }
         io.stdout.write(
-          `\nWould create ${counts.created}, update ${counts.updated}, leave ${counts.unchanged} unchanged, skip ${counts.skipped}, fail ${counts.failed}.\n`,
+          `Restore "${name}" ${status.phase}: ${counts.created} created, ${counts.updated} updated, ` +
+            `${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed; ` +
+            `${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings.\n`,
         );
-        return;
-      }
-      io.stdout.write(
-        `Restore "${name}" ${status.phase}: ${counts.created} created, ${counts.updated} updated, ` +
-          `${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed; ` +
-          `${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings.\n`,
-      );
-      if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
-      // A partial failure names its items here, not only in describe (the first ones: describe has all).
-      const failed = plan.filter((p) => p.outcome === 'failed');
-      for (const p of failed.slice(0, MAX_FAILED_SHOWN))
-        io.stdout.write(
-          `  failed: ${p.groupResource} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${firstLine(p.reason ?? '')}\n`,
-        );
-      if (failed.length > MAX_FAILED_SHOWN)
-        io.stdout.write(`  ... and ${failed.length - MAX_FAILED_SHOWN} more failed items\n`);
-      io.stdout.write(`Run \`cairn restore describe ${name}\` for details.\n`);
-    });
+        if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
+        // A partial failure names its items here, not only in describe (the first ones: describe has all).
+        const failed = plan.filter((p) => p.outcome === 'failed');
+        for (const p of failed.slice(0, MAX_FAILED_SHOWN))
+          io.stdout.write(
+            `  failed: ${p.groupResource} ${p.namespace ? `${p.namespace}/` : ''}${p.name}: ${firstLine(p.reason ?? '')}\n`,
+          );
+        if (failed.length > MAX_FAILED_SHOWN)
+          io.stdout.write(`  ... and ${failed.length - MAX_FAILED_SHOWN} more failed items\n`);
+        io.stdout.write(`Run \`cairn restore describe ${name}\` for details.\n`);
+      })
+  );
 }
 
 const RESTORE_COLUMNS = [
