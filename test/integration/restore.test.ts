@@ -958,3 +958,137 @@ describe('volumes', () => {
     assert.equal((claim.spec as { volumeName?: string }).volumeName, undefined);
   });
 });
+
+describe('filters and sources of rules', () => {
+  it('restores only the objects whose backed-up labels match the selector', async (t) => {
+    const ns = await testNamespace(t, a, 'sel');
+    for (const [name, app] of [
+      ['web-config', 'web'],
+      ['db-config', 'db'],
+    ] as const)
+      await a.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        body: { metadata: { name, labels: { app } } },
+      });
+    const name = await backup(a, [ns]);
+    const target = `sel-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    const { restore: result, plan } = await restore(a, {
+      backupName: name,
+      namespaceMapping: { [ns]: target },
+      labelSelector: 'app=web',
+    });
+    assert.equal(result.status?.phase, 'Completed');
+    assert.deepEqual(
+      plan.filter((p) => p.groupResource === 'configmaps').map((p) => p.name),
+      ['web-config'],
+    );
+    assert.equal((await a.send({ path: `/api/v1/namespaces/${target}/configmaps/db-config` })).status, 404);
+  });
+
+  it("reads transformation rules from a ConfigMap (Velero's resourceModifier)", async (t) => {
+    const ns = await testNamespace(t, a, 'mod');
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'cfg' } },
+    });
+    const rulesNs = await testNamespace(t, a, 'rules');
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${rulesNs}/configmaps`,
+      body: {
+        metadata: { name: 'modifiers' },
+        data: {
+          'rules.yaml': [
+            'version: v1',
+            'resourceModifierRules:',
+            '- conditions: { groupResource: configmaps }',
+            '  mergePatches:',
+            '  - patchData: \'{"metadata": {"annotations": {"restored-by": "rules"}}}\'',
+            '',
+          ].join('\n'),
+        },
+      },
+    });
+    const name = await backup(a, [ns]);
+    const target = `mod-${uniqueSuffix()}`;
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `/api/v1/namespaces/${target}` });
+    });
+    const { restore: result } = await restore(a, {
+      backupName: name,
+      namespaceMapping: { [ns]: target },
+      resourceModifier: { kind: 'ConfigMap', name: 'modifiers', namespace: rulesNs },
+    });
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+    const cfg = await a.json<KubeObject>({ path: `/api/v1/namespaces/${target}/configmaps/cfg` });
+    assert.equal(cfg.metadata.annotations?.['restored-by'], 'rules');
+    const missing = await rejection(
+      restore(a, {
+        backupName: name,
+        resourceModifier: { kind: 'ConfigMap', name: 'nope', namespace: rulesNs },
+      }),
+    );
+    assert.ok(missing instanceof RestoreValidationError);
+    assert.match((missing as Error).message, new RegExp(`resourceModifier "${rulesNs}/nope"`));
+  });
+
+  it('names every item of a resource the target serves in no version the backup has', async (t) => {
+    const group = `nv${uniqueSuffix()}.cairn.example.com`;
+    const crd = (version: string) => ({
+      metadata: { name: `things.${group}` },
+      spec: {
+        group,
+        scope: 'Namespaced',
+        names: { plural: 'things', singular: 'thing', kind: 'Thing' },
+        versions: [
+          {
+            name: version,
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
+      },
+    });
+    const crdPath = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/things.${group}`;
+    for (const [client, version] of [
+      [a, 'v1'],
+      [b, 'v2'],
+    ] as const) {
+      await client.json({
+        method: 'POST',
+        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        body: crd(version),
+      });
+      t.after(async () => {
+        await client.send({ method: 'DELETE', path: crdPath });
+      });
+      await eventually(`things ${version} to be served`, async () =>
+        (await client.send({ path: `/apis/${group}/${version}/things` })).status === 200 ? true : undefined,
+      );
+    }
+    const ns = await testNamespace(t, a, 'nv');
+    await a.json({
+      method: 'POST',
+      path: `/apis/${group}/v1/namespaces/${ns}/things`,
+      body: { apiVersion: `${group}/v1`, kind: 'Thing', metadata: { name: 'one' } },
+    });
+    const name = await backup(a, [ns]);
+    t.after(async () => {
+      await b.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+    });
+    const { restore: result, plan } = await restore(b, { backupName: name, includeClusterResources: false });
+    assert.equal(result.status?.phase, 'PartiallyFailed');
+    const thing = plan.find((p) => p.groupResource === `things.${group}`);
+    assert.equal(thing?.outcome, 'failed');
+    assert.equal(
+      thing?.reason,
+      `the target cluster serves things.${group} in v2, and the backup has it in v1 only`,
+    );
+  });
+});
