@@ -167,17 +167,38 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     }
   }
 
+  // Only items that related items may name again are remembered (a claim, a volume, a definition), so
+  // memory does not grow with the config maps and secrets of a big cluster.
+  const relatable = actions.every((a) => a.produces !== undefined)
+    ? new Set(actions.flatMap((a) => a.produces ?? []))
+    : undefined;
+  const remembers = (gr: string) => relatable === undefined || relatable.has(gr);
+  const actionsApply = new Map<string, boolean>();
+  const anyActionApplies = (gr: string) => {
+    let applies = actionsApply.get(gr);
+    if (applies === undefined) {
+      applies = actions.some((a) =>
+        a.appliesTo === 'custom' ? customResources.has(gr) : a.appliesTo.includes(gr),
+      );
+      actionsApply.set(gr, applies);
+    }
+    return applies;
+  };
+
   async function write(resource: ApiResource, item: KubeObject): Promise<void> {
     const namespace = resource.namespaced ? item.metadata.namespace : undefined;
-    const id = itemKey(resource.groupResource, namespace, item.metadata.name);
-    if (written.has(id)) return;
-    written.add(id);
-    let result;
+    if (remembers(resource.groupResource)) {
+      const id = itemKey(resource.groupResource, namespace, item.metadata.name);
+      if (written.has(id)) return;
+      written.add(id);
+    }
+    let result: { item: KubeObject; additionalItems: ItemRef[] } = { item, additionalItems: [] };
     try {
-      result = await runItemActions(actions, item, {
-        groupResource: resource.groupResource,
-        isCustomResource: (gr) => customResources.has(gr),
-      });
+      if (anyActionApplies(resource.groupResource))
+        result = await runItemActions(actions, item, {
+          groupResource: resource.groupResource,
+          isCustomResource: (gr) => customResources.has(gr),
+        });
     } catch (error) {
       log({
         level: 'error',
@@ -255,10 +276,17 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     const resource = mapper.byGroupResource(ref.groupResource);
     if (!resource || !selection.relatedAdmitted(resource)) continue;
     const namespace = resource.namespaced ? ref.namespace : undefined;
-    if (written.has(itemKey(resource.groupResource, namespace, ref.name))) continue;
+    const key = itemKey(resource.groupResource, namespace, ref.name);
+    if (written.has(key)) continue;
     progress.currentResource = resource.groupResource;
-    await list({ resource, namespace, name: ref.name }, (item) => write(resource, item));
-    if (!written.has(itemKey(resource.groupResource, namespace, ref.name))) {
+    let found = false;
+    await list({ resource, namespace, name: ref.name }, (item) => {
+      found = true;
+      return write(resource, item);
+    });
+    // Listed once, whichever action names it again (even one that did not declare what it produces).
+    written.add(key);
+    if (!found) {
       log({
         level: 'warning',
         message: `related ${resource.groupResource} ${where(namespace, ref.name)} does not exist`,

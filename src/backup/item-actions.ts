@@ -27,6 +27,11 @@ export interface ItemAction {
   name: string;
   /** Group resources the action applies to; 'custom' applies to every custom resource. */
   appliesTo: readonly string[] | 'custom';
+  /**
+   * The group resources of the additional items it may return. The engine remembers the items it wrote
+   * of these only (to write each once); an action that leaves it out makes the engine remember every item.
+   */
+  produces?: readonly string[];
   execute(item: KubeObject, context: ActionContext): ActionResult | Promise<ActionResult>;
 }
 
@@ -38,6 +43,7 @@ interface PodSpec {
 export const podVolumeClaims: ItemAction = {
   name: 'pod-volume-claims',
   appliesTo: ['pods'],
+  produces: ['persistentvolumeclaims'],
   execute(item) {
     const spec = item.spec as PodSpec | undefined;
     const claims = new Set<string>();
@@ -60,6 +66,7 @@ export const podVolumeClaims: ItemAction = {
 export const claimVolume: ItemAction = {
   name: 'claim-volume',
   appliesTo: ['persistentvolumeclaims'],
+  produces: ['persistentvolumes'],
   execute(item) {
     const volumeName = (item.spec as { volumeName?: string } | undefined)?.volumeName;
     return {
@@ -73,6 +80,7 @@ export const claimVolume: ItemAction = {
 export const customResourceDefinition: ItemAction = {
   name: 'custom-resource-definition',
   appliesTo: 'custom',
+  produces: ['customresourcedefinitions.apiextensions.k8s.io'],
   execute(item, context) {
     // The CRD's name is <plural>.<group>, which is exactly the group resource string.
     return {

@@ -665,8 +665,24 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       );
 
       if (gr === CRDS && !dryRun && establishedWait.length > 0) {
-        await waitEstablished(target.resource, establishedWait.splice(0));
-        mapper = await input.rediscover();
+        const names = establishedWait.splice(0);
+        await waitEstablished(target.resource, names);
+        // Discovery catches up with a new definition a moment after it is Established: read it again
+        // until it serves every restored definition's resource (or the wait is over).
+        const deadline = Date.now() + (input.timeoutsMs?.definitionEstablished ?? 60_000);
+        for (;;) {
+          mapper = await input.rediscover();
+          const missing = names.filter((name) => mapper.versionsOf(name).length === 0);
+          if (missing.length === 0) break;
+          if (Date.now() > deadline) {
+            log({
+              level: 'error',
+              message: `the cluster does not serve ${missing.join(', ')} although its definition was restored`,
+            });
+            break;
+          }
+          await sleep(200);
+        }
       }
     }
 
