@@ -249,10 +249,11 @@ export class BackupStore {
   async openFile(name: string, file: BackupDataFile, options: SignalOptions = {}): Promise<Readable> {
     const backup = await this.getBackup(name, options);
     if (!backup) throw new BackupNotFoundError(this.location, name);
-    const stream = await this.store.get(backupKeys(name)[file], options);
     const encryption = backup.status?.encryption;
-    if (!encryption) return stream;
-    if (!this.#key) throw new MissingKeyError(this.location, name, encryption.keyId);
+    // Refused before the object is opened, so no stream is left open behind the error.
+    if (encryption && !this.#key) throw new MissingKeyError(this.location, name, encryption.keyId);
+    const stream = await this.store.get(backupKeys(name)[file], options);
+    if (!encryption || !this.#key) return stream;
     const out = decryptStream(this.#key);
     pipeline(stream, out, () => {
       // Decryption errors (wrong key, tampering, truncation) surface to whoever reads `out`.
