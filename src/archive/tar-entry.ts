@@ -38,6 +38,58 @@ function writeSize(size: number, block: Buffer, offset: number): void {
   }
 }
 
+/** The fields every header of one (mode, mtime, type) shares, with their checksum contribution. */
+interface HeaderTemplate {
+  key: string;
+  block: Buffer;
+  sum: number;
+}
+let template: HeaderTemplate | undefined;
+
+function templateFor(mode: number, mtime: Date, typeflag: string): HeaderTemplate {
+  const seconds = Math.trunc(mtime.getTime() / 1000);
+  const key = `${mode}/${seconds}/${typeflag}`;
+  if (template?.key === key) return template;
+  const block = Buffer.alloc(BLOCK);
+  block.write(octal(mode & 0o7777, 6), 100, 'latin1');
+  block.write(octal(0, 6), 108, 'latin1'); // uid
+  block.write(octal(0, 6), 116, 'latin1'); // gid
+  block.write(octal(seconds, 11), 136, 'latin1');
+  block.write(typeflag, 156, 'latin1');
+  block.write('ustar\u000000', 257, 'latin1'); // magic "ustar\0" and version "00"
+  block.write(octal(0, 6), 329, 'latin1'); // devmajor
+  block.write(octal(0, 6), 337, 'latin1'); // devminor
+  let sum = 8 * 32; // the checksum field counts as eight spaces
+  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += block[i] as number;
+  template = { key, block, sum };
+  return template;
+}
+
+/** Writes `text` (ASCII) at `offset`; returns the sum of its bytes (for the checksum). */
+function writeAscii(block: Buffer, text: string, offset: number): number {
+  let sum = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    block[offset + i] = code;
+    sum += code;
+  }
+  return sum;
+}
+
+/** Writes `value` as `digits` octal digits and a space at `offset`; returns the sum of those bytes. */
+function writeOctal(block: Buffer, value: number, digits: number, offset: number): number {
+  let sum = 32;
+  block[offset + digits] = 32;
+  let rest = value;
+  for (let i = digits - 1; i >= 0; i--) {
+    const digit = 48 + (rest % 8);
+    block[offset + i] = digit;
+    sum += digit;
+    rest = Math.floor(rest / 8);
+  }
+  return sum;
+}
+
 /** A ustar header, or undefined when the path cannot be one (then a PAX record carries it). */
 function ustarHeader(
   name: string,
@@ -56,22 +108,17 @@ function ustarHeader(
     rest = rest.slice(slash + 1);
   }
   if (rest.length > 100 || prefix.length > 155) return undefined;
-  const block = Buffer.alloc(BLOCK);
-  block.write(rest, 0, 'latin1');
-  block.write(octal(mode & 0o7777, 6), 100, 'latin1');
-  block.write(octal(0, 6), 108, 'latin1'); // uid
-  block.write(octal(0, 6), 116, 'latin1'); // gid
-  writeSize(size, block, 124);
-  block.write(octal(Math.trunc(mtime.getTime() / 1000), 11), 136, 'latin1');
-  block.write(typeflag, 156, 'latin1');
-  block.write('ustar\u000000', 257, 'latin1'); // magic "ustar\0" and version "00"
-  block.write(octal(0, 6), 329, 'latin1'); // devmajor
-  block.write(octal(0, 6), 337, 'latin1'); // devminor
-  if (prefix) block.write(prefix, 345, 'latin1');
-  let sum = 8 * 32; // the checksum field counts as eight spaces
-  for (let i = 0; i < 148; i++) sum += block[i] as number;
-  for (let i = 156; i < BLOCK; i++) sum += block[i] as number;
-  block.write(octal(sum, 6), 148, 'latin1');
+  const shared = templateFor(mode, mtime, typeflag);
+  const block = Buffer.allocUnsafe(BLOCK);
+  shared.block.copy(block);
+  let sum = shared.sum + writeAscii(block, rest, 0);
+  if (size.toString(8).length <= 11) sum += writeOctal(block, size, 11, 124);
+  else {
+    writeSize(size, block, 124);
+    for (let i = 124; i < 136; i++) sum += block[i] as number;
+  }
+  if (prefix) sum += writeAscii(block, prefix, 345);
+  writeOctal(block, sum, 6, 148);
   return block;
 }
 
