@@ -48,7 +48,11 @@ export function isoWeek(date: Date): string {
   return `${day.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 
-const buckets: { rule: keyof RetentionPolicy & string; label: string; of: (d: Date) => string }[] = [
+const buckets: {
+  rule: 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
+  label: string;
+  of: (d: Date) => string;
+}[] = [
   { rule: 'hourly', label: 'hourly', of: (d) => d.toISOString().slice(0, 13) + 'h' },
   { rule: 'daily', label: 'daily', of: (d) => d.toISOString().slice(0, 10) },
   { rule: 'weekly', label: 'weekly', of: isoWeek },
