@@ -6,7 +6,6 @@
 //   (b) `cairn backup create` of the whole cluster into MinIO (encrypted, as by default).
 // Each runs in its own process; the peak RSS of each is reported. Not a test: it prints, it asserts nothing.
 // `seed` is exported for the restore benchmark (bench/restore.ts), which seeds the same mix of objects.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeClient, loadKubeConfig, type KubeList } from '../src/kube/index.ts';
+import { measure } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -116,32 +116,6 @@ export async function seed(options: SeedOptions): Promise<void> {
   console.log(
     `seed: ${objects} objects in ${namespaces} namespaces in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
-}
-
-interface Measured {
-  stdout: string;
-  seconds: number;
-  maxRssMb: number;
-}
-
-function measure(command: string[], extraEnv: Record<string, string> = {}): Promise<Measured> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--import', join(root, 'bench', 'rss.js'), ...command],
-      { cwd: root, env: { ...process.env, ...extraEnv }, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const seconds = (performance.now() - started) / 1000;
-        if (error) {
-          reject(new Error(`${command.join(' ')} failed: ${stderr.slice(-2000)}`));
-          return;
-        }
-        const rss = /BENCH_MAX_RSS_KB=(\d+)/.exec(stderr);
-        resolve({ stdout, seconds, maxRssMb: rss ? Number(rss[1]) / 1024 : NaN });
-      },
-    );
-  });
 }
 
 async function main(): Promise<void> {

@@ -12,9 +12,8 @@
 //   (b) `cairn restore create` of that backup, as a user runs it.
 // Each runs in its own process; the peak RSS of each is reported. With --cpu-prof-dir, the restore
 // processes write CPU profiles there. Not a test: it prints, it asserts nothing.
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import {
   type KubeList,
 } from '../src/kube/index.ts';
 import { seed } from './backup.ts';
+import { measure, type Measured } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -55,34 +55,6 @@ const clientOf = (kubeconfig: string) =>
     qps: 0,
     burst: 1000,
   });
-
-interface Measured {
-  stdout: string;
-  seconds: number;
-  maxRssMb: number;
-  /** The machine's 1-minute load average when the process ended: other work disturbs the figures. */
-  load: number;
-}
-
-function measure(command: string[], extraEnv: Record<string, string>): Promise<Measured> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--import', join(root, 'bench', 'rss.js'), ...command],
-      { cwd: root, env: { ...process.env, ...extraEnv }, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const seconds = (performance.now() - started) / 1000;
-        if (error) {
-          reject(new Error(`${command.join(' ')} failed: ${stderr.slice(-2000)}`));
-          return;
-        }
-        const rss = /BENCH_MAX_RSS_KB=(\d+)/.exec(stderr);
-        resolve({ stdout, seconds, maxRssMb: rss ? Number(rss[1]) / 1024 : NaN, load: loadavg()[0] ?? NaN });
-      },
-    );
-  });
-}
 
 /** Deletes the benchmark's namespaces from cluster b and waits until they are gone. */
 async function emptyTarget(): Promise<void> {

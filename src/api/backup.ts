@@ -95,8 +95,8 @@ export const ARCHIVE_FORMAT = '1.1.0';
 
 const nameRule = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** A DNS-1123 label, at most 63 characters (Kubernetes object names of most kinds; backup names). */
-export function backupNameProblem(name: string): string | undefined {
+/** A DNS-1123 label, at most 63 characters (namespace names, and the names of most kinds). */
+export function dnsLabelProblem(name: string): string | undefined {
   if (name.length === 0) return 'must not be empty';
   if (name.length > 63) return `must be at most 63 characters, has ${name.length}`;
   if (!nameRule.test(name)) {
@@ -104,3 +104,6 @@ export function backupNameProblem(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** Backup (and restore) names are DNS-1123 labels. */
+export const backupNameProblem = dnsLabelProblem;

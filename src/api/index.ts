@@ -7,6 +7,7 @@ export {
   DEFAULT_BACKUP_TTL,
   VELERO_API_VERSION,
   backupNameProblem,
+  dnsLabelProblem,
   type Backup,
   type BackupPhase,
   type BackupSpec,

@@ -9,6 +9,7 @@ import {
   backupNameProblem,
   DEFAULT_BACKUP_TTL,
   parseGoDuration,
+  Results,
   VELERO_API_VERSION,
   type Backup,
   type BackupSpec,
@@ -20,7 +21,6 @@ import { discover, ResourceMapper, type KubeClient } from '../kube/index.ts';
 import { manifestOf, type BackupStore, type StoredFile } from '../storage/index.ts';
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import type { ItemAction } from './item-actions.ts';
-import { Results } from './results.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
 
 const gzipAsync = promisify(gzip);

@@ -2,7 +2,7 @@
 // writer, following related items. It knows nothing of locations, the CLI or controllers: it takes plain
 // values, writes into the archive it is given, reports progress through a callback, and returns the
 // outcome with every per-item problem as data (docs/design/backup-store.md, "The engine's flow").
-import type { BackupPhase, ConsistencyMode } from '../api/index.ts';
+import { Results, scopeOf, type BackupPhase, type ConsistencyMode } from '../api/index.ts';
 import type { ArchiveWriter } from '../archive/index.ts';
 import {
   currentRevision,
@@ -15,7 +15,6 @@ import {
   type ResourceMapper,
 } from '../kube/index.ts';
 import { builtinItemActions, runItemActions, type ItemAction, type ItemRef } from './item-actions.ts';
-import { Results, scopeOf } from './results.ts';
 import type { Selection } from './selection.ts';
 
 export interface BackupProgress {

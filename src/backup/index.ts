@@ -1,8 +1,6 @@
 // The backup engine: select items, follow related items, run item actions and hooks, write the archive
 // and metadata. Takes plain values and reports progress through a callback. Imports api, kube, storage,
 // archive, volumes.
-// globToRegExp and labelSelectorProblem moved to src/kube/labels.ts; re-exported for existing callers.
-export { globToRegExp, labelSelectorProblem } from '../kube/index.ts';
 export {
   compileSelection,
   neverByDefault,
@@ -28,5 +26,4 @@ export {
   type BackupProgress,
   type LogEntry,
 } from './engine.ts';
-export { Results, scopeOf, type Scope } from './results.ts';
 export { BackupValidationError, createBackup, type CreateBackupInput } from './create.ts';

@@ -8,7 +8,12 @@
 //   or everything cluster-scoped when all namespaces are selected); true = every cluster-scoped resource
 //   that the resource filters admit; false = none.
 // - Nodes and events are never backed up unless named explicitly in includedResources.
-import { globToRegExp, labelSelectorProblem, type ApiResource, type ResourceMapper } from '../kube/index.ts';
+import {
+  compileNamespaceFilter,
+  labelSelectorProblem,
+  type ApiResource,
+  type ResourceMapper,
+} from '../kube/index.ts';
 
 export interface SelectionSpec {
   includedNamespaces?: string[] | undefined;
@@ -56,39 +61,14 @@ export interface Selection {
 /** Resources that are never backed up unless named in includedResources. */
 export const neverByDefault = new Set(['nodes', 'events', 'events.events.k8s.io']);
 
-const nameLike = /^[a-z0-9*?[\]-][a-z0-9.*?[\]-]*$/;
-
-function compileNamespacePatterns(
-  field: string,
-  patterns: string[] | undefined,
-  problems: ValidationProblem[],
-): RegExp[] {
-  const out: RegExp[] = [];
-  for (const pattern of patterns ?? []) {
-    if (!nameLike.test(pattern)) {
-      problems.push({ field, value: pattern, message: 'not a namespace name or glob pattern' });
-      continue;
-    }
-    try {
-      out.push(globToRegExp(pattern));
-    } catch (error) {
-      problems.push({ field, value: pattern, message: (error as Error).message });
-    }
-  }
-  return out;
-}
-
 export function compileSelection(
   spec: SelectionSpec,
   mapper: ResourceMapper,
 ): { selection?: Selection; problems: ValidationProblem[] } {
-  const problems: ValidationProblem[] = [];
-  const included = compileNamespacePatterns('includedNamespaces', spec.includedNamespaces, problems);
-  const excluded = compileNamespacePatterns('excludedNamespaces', spec.excludedNamespaces, problems);
-  const allNamespaces =
-    (included.length === 0 || (spec.includedNamespaces ?? []).includes('*')) && excluded.length === 0;
-  const namespaceSelected = (name: string) =>
-    (included.length === 0 || included.some((re) => re.test(name))) && !excluded.some((re) => re.test(name));
+  const namespaces = compileNamespaceFilter(spec);
+  const problems: ValidationProblem[] = [...namespaces.problems];
+  const allNamespaces = namespaces.filter.all;
+  const namespaceSelected = namespaces.filter.selected;
 
   const resolveAll = (field: string, names: string[] | undefined) => {
     const out = new Set<string>();

@@ -1,5 +1,7 @@
 // Options every command shares, and parsers for option values.
+import type { KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, type Command } from 'commander';
+import type { CliIO } from './io.ts';
 
 export interface GlobalOptions {
   kubeconfig?: string;
@@ -8,6 +10,16 @@ export interface GlobalOptions {
 
 export function globalOptions(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
+}
+
+/**
+ * The kubeconfig that --kubeconfig, --context and the environment name. The Kubernetes access layer is
+ * imported on demand: it takes half a second to load, which commands that need no cluster should not pay.
+ */
+export async function kubeConfigOf(io: CliIO, command: Command): Promise<KubeConfig> {
+  const { loadKubeConfig } = await import('../kube/index.ts');
+  const global = globalOptions(command);
+  return loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env });
 }
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

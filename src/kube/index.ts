@@ -47,3 +47,4 @@ export type { KubeList, KubeObject, ObjectMeta } from './object.ts';
 export { RateLimiter, type RateLimiterOptions } from './rate-limit.ts';
 export { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';
 export { ClusterUnreachableError, KubeApiError, KubeConfigError, UnknownResourceError } from './errors.ts';
+export { compileNamespaceFilter, type NamespaceFilter, type NamespaceFilterProblem } from './namespaces.ts';

@@ -59,6 +59,11 @@ export interface CreateRestoreInput {
   signal?: AbortSignal | undefined;
   /** Where the archive is extracted. Default: the system's temporary directory. */
   tmpDir?: string | undefined;
+  /**
+   * The backup's archive, already extracted by the caller (a restore drill reads it too): it is used
+   * instead of reading the archive again, and the caller closes it.
+   */
+  contents?: BackupContents | undefined;
 }
 
 export interface RestoreRun {
@@ -250,19 +255,22 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
     }
   }
 
-  const dir = await mkdtemp(join(input.tmpDir ?? tmpdir(), 'cairn-restore-'));
-  let contents: BackupContents | undefined;
+  // What this call extracts, it removes at the end; contents the caller gives stay the caller's.
+  let owned: { dir: string; contents?: BackupContents } | undefined;
   try {
-    try {
-      contents = await extractBackup(await input.backups.openFile(backupName, 'archive', { signal }), {
-        dir,
-        ...(signal ? { signal } : {}),
-      });
-    } catch (error) {
-      throw new RestoreSourceError(
-        `backup "${backupName}" in location "${input.backups.location}" cannot be read, so nothing was restored: ${(error as Error).message}`,
-        { cause: error },
-      );
+    let contents = input.contents;
+    if (!contents) {
+      owned = { dir: await mkdtemp(join(input.tmpDir ?? tmpdir(), 'cairn-restore-')) };
+      try {
+        const archive = await input.backups.openFile(backupName, 'archive', { signal });
+        contents = await extractBackup(archive, { dir: owned.dir, ...(signal ? { signal } : {}) });
+        owned.contents = contents;
+      } catch (error) {
+        throw new RestoreSourceError(
+          `backup "${backupName}" in location "${input.backups.location}" cannot be read, so nothing was restored: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
     }
     const compiled = compileRestoreSelection(resolvedSpec, mapper, contents);
     if (!compiled.selection) throw new RestoreValidationError(compiled.problems);
@@ -326,8 +334,10 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
     }
     return { restore, plan: outcome.plan };
   } finally {
-    // close() releases what the contents still hold open; the directory goes in any case.
-    await contents?.close().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    if (owned) {
+      // close() releases what is still open; the directory goes in any case.
+      await owned.contents?.close().catch(() => undefined);
+      await rm(owned.dir, { recursive: true, force: true });
+    }
   }
 }

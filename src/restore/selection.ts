@@ -7,9 +7,9 @@
 //   true = all that the resource filters admit; false = none;
 // - clusterResourceScope: only these cluster-scoped kinds (Backup for GKE's clusterResourceRestoreScope);
 // - labelSelector / orLabelSelectors match the labels as backed up.
-import type { RestoreSpec } from '../api/index.ts';
+import { dnsLabelProblem, type RestoreSpec } from '../api/index.ts';
 import {
-  globToRegExp,
+  compileNamespaceFilter,
   matchesLabels,
   parseLabelSelector,
   type LabelSelector,
@@ -50,8 +50,6 @@ export interface RestoreSelection {
   targetNamespace: (namespace: string) => string;
 }
 
-const nameLike = /^[a-z0-9*?[\]-][a-z0-9.*?[\]-]*$/;
-
 /**
  * Resolves a resource name the way kubectl does, against the target cluster and then the backup:
  * `deploy`, `deployment`, `deployments`, `deployments.apps`, `Deployment`; for resources the target does
@@ -75,28 +73,10 @@ export function compileRestoreSelection(
   mapper: ResourceMapper,
   contents: ContentsSummary,
 ): { selection?: RestoreSelection; problems: RestoreProblem[] } {
-  const problems: RestoreProblem[] = [];
-  const patterns = (field: string, list: string[] | undefined) => {
-    const out: RegExp[] = [];
-    for (const pattern of list ?? []) {
-      if (!nameLike.test(pattern)) {
-        problems.push({ field, value: pattern, message: 'not a namespace name or glob pattern' });
-        continue;
-      }
-      try {
-        out.push(globToRegExp(pattern));
-      } catch (error) {
-        problems.push({ field, value: pattern, message: (error as Error).message });
-      }
-    }
-    return out;
-  };
-  const included = patterns('includedNamespaces', spec.includedNamespaces);
-  const excluded = patterns('excludedNamespaces', spec.excludedNamespaces);
-  const allNamespaces =
-    (included.length === 0 || (spec.includedNamespaces ?? []).includes('*')) && excluded.length === 0;
-  const namespaceSelected = (ns: string) =>
-    (included.length === 0 || included.some((re) => re.test(ns))) && !excluded.some((re) => re.test(ns));
+  const namespaces = compileNamespaceFilter(spec);
+  const problems: RestoreProblem[] = [...namespaces.problems];
+  const allNamespaces = namespaces.filter.all;
+  const namespaceSelected = namespaces.filter.selected;
 
   const resolveAll = (field: string, names: string[] | undefined) => {
     const out = new Set<string>();
@@ -150,12 +130,9 @@ export function compileRestoreSelection(
   const mapping = new Map(Object.entries(spec.namespaceMapping ?? {}));
   const targets = new Map<string, string>();
   for (const [from, to] of mapping) {
-    for (const [field, value] of [
-      ['namespaceMapping', from],
-      ['namespaceMapping', to],
-    ] as const) {
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) || value.length > 63)
-        problems.push({ field, value, message: 'not a namespace name' });
+    for (const value of [from, to]) {
+      if (dnsLabelProblem(value) !== undefined)
+        problems.push({ field: 'namespaceMapping', value, message: 'not a namespace name' });
     }
     const other = targets.get(to);
     if (other !== undefined)

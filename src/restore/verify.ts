@@ -102,6 +102,7 @@ export async function verifyBackup(input: VerifyBackupInput): Promise<VerifyRepo
           ...(mode === 'mapped' ? { namespaceMapping: mapping, includeClusterResources: false } : {}),
         },
         backups,
+        contents,
         records: new RestoreStore(new MemoryStore()),
         now: input.now,
         uid: restoreName,

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import type { CliIO } from '../io.ts';
-import { globalOptions } from '../options.ts';
+import { kubeConfigOf } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
 import { copiesOf, isCommitted, notFound, openCatalog } from './backup-catalog.ts';
@@ -48,14 +48,11 @@ Examples:
     )
     .action(async (name: string, options: VerifyOptions, command: Command) => {
       const { verifyBackup } = await import('../../restore/index.ts');
-      const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
-      const global = globalOptions(command);
+      const { KubeClient } = await import('../../kube/index.ts');
       const catalog = await openCatalog(io, options.storageLocation);
       const copy = (await copiesOf(catalog, name)).find((c) => isCommitted(c));
       if (!copy) throw notFound([name], catalog);
-      const client = new KubeClient(
-        loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
-      );
+      const client = new KubeClient(await kubeConfigOf(io, command));
       const progress = progressReporter(io.stderr);
       io.stderr.write(`Restoring backup "${name}" from location "${copy.location}" for a drill...\n`);
       const report = await verifyBackup({

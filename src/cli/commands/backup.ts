@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackupSpec, ConsistencyMode } from '../../api/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
-import { globalOptions } from '../options.ts';
+import { kubeConfigOf } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { clientVersion } from '../version-info.ts';
 import { addBackupReadCommands } from './backup-read.ts';
@@ -132,10 +132,9 @@ Examples:
     )
     .action(async (name: string, options: CreateOptions, command: Command) => {
       const { createBackup } = await import('../../backup/index.ts');
-      const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
+      const { KubeClient } = await import('../../kube/index.ts');
       const { ConfigError, findLocation, keyFile, locationKey, openLocation, withDefaultLocation } =
         await import('../config.ts');
-      const global = globalOptions(command);
       const config = withDefaultLocation(io.env);
       const locations = options.storageLocation?.length
         ? options.storageLocation.map((n) => findLocation(config, n))
@@ -155,13 +154,10 @@ Examples:
             `Losing it loses the backups: keep a copy (\`cairn location key-export ${location.name}\` prints it).\n`,
         );
       }
-      const client = new KubeClient(
-        loadKubeConfig({ kubeconfig: global.kubeconfig, context: global.context, env: io.env }),
-        {
-          qps: options.clientQps,
-          burst: options.clientBurst,
-        },
-      );
+      const client = new KubeClient(await kubeConfigOf(io, command), {
+        qps: options.clientQps,
+        burst: options.clientBurst,
+      });
       const spec: BackupSpec = {
         ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
         ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),

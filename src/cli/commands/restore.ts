@@ -17,7 +17,7 @@ import {
 } from '../../api/index.ts';
 import type { RestoreStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { globalOptions } from '../options.ts';
+import { kubeConfigOf } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
 import { formatFields, formatTable } from '../table.ts';
@@ -221,9 +221,8 @@ Examples:
       )
       .action(async (nameArg: string | undefined, options: CreateOptions, command: Command) => {
         const { createRestore } = await import('../../restore/index.ts');
-        const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
+        const { KubeClient } = await import('../../kube/index.ts');
         const { readFile } = await import('node:fs/promises');
-        const global = globalOptions(command);
         const source = options.fromBackup ?? options.fromSchedule;
         // (Both at once is refused by commander: the options conflict.)
         if (source === undefined)
@@ -313,11 +312,7 @@ Examples:
           ...(options.resourcePriorities ? { resourcePriorities: options.resourcePriorities } : {}),
           ...(options.dryRun ? { dryRun: true } : {}),
         };
-        const kubeConfig = loadKubeConfig({
-          kubeconfig: global.kubeconfig,
-          context: global.context,
-          env: io.env,
-        });
+        const kubeConfig = await kubeConfigOf(io, command);
         // Named on stderr before anything is applied: a migration must be seen to go to the right cluster.
         const target = `${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'} (context "${kubeConfig.getCurrentContext()}")`;
         const client = new KubeClient(kubeConfig, { qps: options.clientQps, burst: options.clientBurst });

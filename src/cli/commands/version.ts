@@ -4,7 +4,7 @@ import type { ServerVersion } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { clientVersion } from '../version-info.ts';
-import { globalOptions, parseDuration } from '../options.ts';
+import { kubeConfigOf, parseDuration } from '../options.ts';
 
 export interface VersionReport {
   client: { version: string; nodeVersion: string };
@@ -35,16 +35,10 @@ Examples:
       async (options: { clientOnly: boolean; timeout: number; output: OutputFormat }, command: Command) => {
         const report: VersionReport = { client: { version: clientVersion(), nodeVersion: process.version } };
         if (!options.clientOnly) {
-          const global = globalOptions(command);
           try {
             // Loaded on demand: the Kubernetes client takes half a second to import.
-            const { KubeClient, loadKubeConfig } = await import('../../kube/index.ts');
-            const kc = loadKubeConfig({
-              kubeconfig: global.kubeconfig,
-              context: global.context,
-              env: io.env,
-            });
-            const client = new KubeClient(kc);
+            const { KubeClient } = await import('../../kube/index.ts');
+            const client = new KubeClient(await kubeConfigOf(io, command));
             const version: ServerVersion = await client.serverVersion({
               signal: AbortSignal.timeout(options.timeout),
             });
