@@ -1,4 +1,4 @@
-// `npm run bench -- backup [--objects 10000] [--namespaces 100]`
+// `npm run bench -- backup [--objects 10000] [--namespaces 100] [--runs 3] [--cpu-prof-dir <dir>]`
 //
 // Seeds the testbed cluster with mixed objects of realistic sizes across namespaces (once; reused by later
 // runs), then measures in one run:
@@ -9,11 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeClient, loadKubeConfig, type KubeList } from '../src/kube/index.ts';
-import { measure } from './measure.ts';
+import { measure, type Measured } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -22,6 +22,10 @@ const flag = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const objects = flag('objects', 10_000);
+const runs = Math.max(1, flag('runs', 3));
+const profileDir = args.includes('--cpu-prof-dir')
+  ? resolve(args[args.indexOf('--cpu-prof-dir') + 1] ?? '.')
+  : undefined;
 const namespaces = flag('namespaces', 100);
 const env = (name: string) => {
   const value = process.env[name];
@@ -157,35 +161,66 @@ async function main(): Promise<void> {
     );
     const xdg = { XDG_CONFIG_HOME: join(work, 'config'), XDG_DATA_HOME: join(work, 'data') };
 
-    const floor = await measure(['--import', 'tsx', join(root, 'bench', 'floor.ts')]);
-    const floorItems = (JSON.parse(floor.stdout.trim().split('\n').at(-1) ?? '{}') as { items: number })
-      .items;
-    const name = `bench-${Date.now()}`;
-    const backup = await measure(
-      [join(root, 'bin', 'cairn.js'), 'backup', 'create', name, '-o', 'json'],
-      xdg,
-    );
-    const status = (
-      JSON.parse(backup.stdout) as { status: { phase: string; progress: { itemsBackedUp: number } } }
-    ).status;
+    // Floor and backup alternate, `runs` times: a run disturbed by the machine shows up as one outlier,
+    // and the medians are compared.
+    const rows: { floor: Measured; backup: Measured; floorItems: number; items: number; phase: string }[] =
+      [];
+    for (let run = 1; run <= runs; run++) {
+      const floor = await measure(['--import', 'tsx', join(root, 'bench', 'floor.ts')]);
+      const floorItems = (JSON.parse(floor.stdout.trim().split('\n').at(-1) ?? '{}') as { items: number })
+        .items;
+      const backup = await measure(
+        [
+          ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+          join(root, 'bin', 'cairn.js'),
+          'backup',
+          'create',
+          `bench-${Date.now()}`,
+          '-o',
+          'json',
+        ],
+        xdg,
+      );
+      const status = (
+        JSON.parse(backup.stdout) as { status: { phase: string; progress: { itemsBackedUp: number } } }
+      ).status;
+      rows.push({ floor, backup, floorItems, items: status.progress.itemsBackedUp, phase: status.phase });
+    }
 
-    const rate = (n: number, s: number) => Math.round(n / s);
+    const rate = (n: number, s: number) => Math.round(n / s).toLocaleString('en-US');
+    const cpu = (m: Measured) => `${m.cpuSeconds.toFixed(2)} s | ${Math.round(m.machineBusy * 100)}%`;
+    const last = rows.at(-1)!;
     console.log('');
     console.log(
-      `backup benchmark: ${status.progress.itemsBackedUp} objects backed up (phase ${status.phase}); ${floorItems} listed by the floor`,
+      `backup benchmark: ${last.items} objects backed up (phase ${rows.map((r) => r.phase).join(', ')}); ${last.floorItems} listed by the floor`,
     );
-    console.log('| run | seconds | objects/s | peak RSS |');
-    console.log('| --- | ---: | ---: | ---: |');
-    console.log(
-      `| floor: page-list every resource at one revision | ${floor.seconds.toFixed(2)} | ${rate(floorItems, floor.seconds)} | ${floor.maxRssMb.toFixed(0)} MB |`,
-    );
-    console.log(
-      `| cairn backup create (everything, into MinIO, encrypted) | ${backup.seconds.toFixed(2)} | ${rate(status.progress.itemsBackedUp, backup.seconds)} | ${backup.maxRssMb.toFixed(0)} MB |`,
-    );
+    console.log('| run | seconds | objects/s | peak RSS | its CPU | machine busy |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const [i, row] of rows.entries()) {
+      console.log(
+        `| run ${i + 1} — floor: page-list every resource at one revision | ${row.floor.seconds.toFixed(2)} | ${rate(row.floorItems, row.floor.seconds)} | ${row.floor.maxRssMb.toFixed(0)} MB | ${cpu(row.floor)} |`,
+      );
+      console.log(
+        `| run ${i + 1} — \`cairn backup create\` (everything, into MinIO, encrypted) | ${row.backup.seconds.toFixed(2)} | ${rate(row.items, row.backup.seconds)} | ${row.backup.maxRssMb.toFixed(0)} MB | ${cpu(row.backup)} |`,
+      );
+    }
+    const median = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    };
+    const floorSeconds = median(rows.map((r) => r.floor.seconds));
+    const backupSeconds = median(rows.map((r) => r.backup.seconds));
     console.log('');
-    console.log(`ratio backup/floor: ${(backup.seconds / floor.seconds).toFixed(2)}x (target: within 1.5x)`);
     console.log(
-      `backup rate: ${rate(status.progress.itemsBackedUp, backup.seconds)} objects/s (target: >= 2,000; Velero's published figures: 3-170 objects/s)`,
+      `medians of ${runs} runs: floor ${floorSeconds.toFixed(2)} s, backup ${backupSeconds.toFixed(2)} s; ` +
+        `peak RSS ${Math.max(...rows.map((r) => r.floor.maxRssMb)).toFixed(0)} MB (floor), ${Math.max(...rows.map((r) => r.backup.maxRssMb)).toFixed(0)} MB (backup)`,
+    );
+    console.log(
+      `ratio backup/floor: ${(backupSeconds / floorSeconds).toFixed(2)}x (target: within 1.5x); per run: ${rows.map((r) => (r.backup.seconds / r.floor.seconds).toFixed(2)).join(', ')}`,
+    );
+    console.log(
+      `backup rate: ${rate(last.items, backupSeconds)} objects/s (target: >= 2,000; Velero's published figures: 3-170 objects/s)`,
     );
     console.log('Both times include process start-up (node, tsx, module loading) and discovery.');
   } finally {

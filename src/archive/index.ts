@@ -5,6 +5,8 @@ export type { ArchiveItemInput, ArchiveWriterOptions, ArchiveWriterStats } from 
 export { indexArchive, openArchive, readArchive } from './reader.ts';
 export type { ArchiveIndex, ArchiveItem, ArchiveReader, ItemLocation, ReadArchiveOptions } from './reader.ts';
 export { ARCHIVE_FORMAT_VERSION, DEFAULT_MAX_ITEM_BYTES } from './layout.ts';
+export { TarBuilder, itemPaths } from './tar-builder.ts';
+export type { ItemPlace } from './tar-builder.ts';
 export {
   ArchiveCorruptError,
   ArchiveItemTooLargeError,

@@ -17,24 +17,39 @@ export interface ParallelGzipOptions {
   blockBytes?: number;
   /** Blocks compressing at once. Default 3 (libuv's pool has 4 threads; one is left for file I/O). */
   concurrency?: number;
+  /** Told of every written buffer once its bytes are no longer needed (so its owner may reuse it). */
+  release?: (buffer: Buffer) => void;
 }
 
 export function parallelGzip(options: ParallelGzipOptions): Transform {
   const blockBytes = options.blockBytes ?? 1024 * 1024;
   const concurrency = Math.max(1, options.concurrency ?? 3);
   // Output chunks as large as a block: one thread-pool round trip per block, not one per 16 KiB.
-  const zlibOptions: ZlibOptions = { level: options.level, chunkSize: Math.max(blockBytes, 64 * 1024) };
+  // memLevel 9 (zlib's default is 8): a bigger hash table, fewer collisions. On a backup's tar (two copies
+  // of every item, JSON, zero padding) it took a quarter less CPU at the same size, at levels 1 to 3.
+  const zlibOptions: ZlibOptions = {
+    level: options.level,
+    memLevel: 9,
+    chunkSize: Math.max(blockBytes, 64 * 1024),
+  };
   let pending: Buffer[] = [];
   let size = 0;
   let members = 0;
   const inFlight: Promise<Buffer>[] = [];
 
   const startBlock = () => {
-    const block = Buffer.concat(pending, size);
+    // A write that is a whole block already (the archive writer's) is compressed as it is, not copied.
+    const pieces = pending;
+    const block = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, size);
     pending = [];
     size = 0;
     members += 1;
-    const job = gzipAsync(block, zlibOptions);
+    let job = gzipAsync(block, zlibOptions);
+    if (options.release) {
+      const release = options.release;
+      if (pieces.length === 1) job = job.finally(() => release(block));
+      else for (const piece of pieces) release(piece);
+    }
     // Awaited in order below; a rejection before its turn must not count as unhandled.
     job.catch(() => undefined);
     inFlight.push(job);
@@ -42,10 +57,10 @@ export function parallelGzip(options: ParallelGzipOptions): Transform {
 
   return new Transform({
     // Writes are Buffers or arrays of them (an entry's header, content and padding, without concatenating
-    // them first: the block is where they are copied, once). Up to 256 writes wait here, so the writer
-    // rarely waits on compression.
+    // them first: the block is where they are copied, once). Up to 4 writes wait here besides the blocks
+    // compressing: the archive writer's writes are whole blocks of a MiB or two.
     writableObjectMode: true,
-    writableHighWaterMark: 256,
+    writableHighWaterMark: 4,
     transform(this: Transform, chunk: Buffer | readonly Buffer[], _encoding, callback: TransformCallback) {
       for (const piece of Array.isArray(chunk) ? (chunk as readonly Buffer[]) : [chunk as Buffer]) {
         pending.push(piece);

@@ -90,14 +90,12 @@ function writeOctal(block: Buffer, value: number, digits: number, offset: number
   return sum;
 }
 
-/** A ustar header, or undefined when the path cannot be one (then a PAX record carries it). */
-function ustarHeader(
-  name: string,
-  size: number,
-  mode: number,
-  mtime: Date,
-  typeflag: string,
-): Buffer | undefined {
+/** The name and prefix fields of a ustar header for `name`, or undefined when ustar cannot hold it. */
+function ustarName(name: string): { rest: string; prefix: string } | undefined {
+  if (name.length <= 100) {
+    for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) > 0x7f) return undefined;
+    return { rest: name, prefix: '' };
+  }
   if (Buffer.byteLength(name) !== name.length) return undefined;
   let rest = name;
   let prefix = '';
@@ -108,17 +106,43 @@ function ustarHeader(
     rest = rest.slice(slash + 1);
   }
   if (rest.length > 100 || prefix.length > 155) return undefined;
+  return { rest, prefix };
+}
+
+/** Writes a ustar header block at `offset` of `target`; the name must fit (see ustarName). */
+function writeUstarHeader(
+  target: Buffer,
+  offset: number,
+  fields: { rest: string; prefix: string },
+  size: number,
+  mode: number,
+  mtime: Date,
+  typeflag: string,
+): void {
   const shared = templateFor(mode, mtime, typeflag);
-  const block = Buffer.allocUnsafe(BLOCK);
-  shared.block.copy(block);
-  let sum = shared.sum + writeAscii(block, rest, 0);
-  if (size.toString(8).length <= 11) sum += writeOctal(block, size, 11, 124);
+  shared.block.copy(target, offset);
+  let sum = shared.sum + writeAscii(target, fields.rest, offset);
+  if (size.toString(8).length <= 11) sum += writeOctal(target, size, 11, offset + 124);
   else {
-    writeSize(size, block, 124);
-    for (let i = 124; i < 136; i++) sum += block[i] as number;
+    writeSize(size, target, offset + 124);
+    for (let i = 124; i < 136; i++) sum += target[offset + i] as number;
   }
-  if (prefix) sum += writeAscii(block, prefix, 345);
-  writeOctal(block, sum, 6, 148);
+  if (fields.prefix) sum += writeAscii(target, fields.prefix, offset + 345);
+  writeOctal(target, sum, 6, offset + 148);
+}
+
+/** A ustar header, or undefined when the path cannot be one (then a PAX record carries it). */
+function ustarHeader(
+  name: string,
+  size: number,
+  mode: number,
+  mtime: Date,
+  typeflag: string,
+): Buffer | undefined {
+  const fields = ustarName(name);
+  if (!fields) return undefined;
+  const block = Buffer.allocUnsafe(BLOCK);
+  writeUstarHeader(block, 0, fields, size, mode, mtime, typeflag);
   return block;
 }
 
@@ -130,6 +154,9 @@ function paxRecord(key: string, value: string): string {
   if (length + digits >= 10 ** digits) digits += 1;
   return `${length + digits}${body}`;
 }
+
+/** `size` rounded up to whole 512-byte blocks: the bytes content of that size takes with its padding. */
+export const paddedLength = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
 
 const padding = (size: number): Buffer => {
   const used = size % BLOCK;
@@ -145,4 +172,30 @@ export function tarFileEntry(header: TarFileHeader, content: Buffer): Buffer[] {
   const paxHeader = ustarHeader('PaxHeader', pax.length, header.mode, header.mtime, 'x') as Buffer;
   const fileHeader = ustarHeader('PaxHeader', header.size, header.mode, header.mtime, '0') as Buffer;
   return [paxHeader, pax, padding(pax.length), fileHeader, content, padding(content.length)];
+}
+
+/**
+ * How many bytes the header(s) of an entry named `name` take: one ustar block, or, for a path ustar
+ * cannot hold, the PAX header, its record and the file header.
+ */
+export function tarHeaderLength(name: string): number {
+  if (ustarName(name)) return BLOCK;
+  return 2 * BLOCK + paddedLength(Buffer.byteLength(paxRecord('path', name)));
+}
+
+/**
+ * Writes the header(s) of a regular-file entry into `target` at `offset` — the bytes tarFileEntry starts
+ * with — and returns their length (tarHeaderLength(header.name)). The content goes right after them,
+ * then zeros up to paddedLength(size). For writers that build many entries into one buffer.
+ */
+export function writeTarHeaders(target: Buffer, offset: number, header: TarFileHeader): number {
+  const fields = ustarName(header.name);
+  if (fields) {
+    writeUstarHeader(target, offset, fields, header.size, header.mode, header.mtime, '0');
+    return BLOCK;
+  }
+  const chunks = tarFileEntry(header, ZEROS.subarray(0, 0));
+  let at = offset;
+  for (const chunk of chunks) at += chunk.copy(target, at);
+  return at - offset;
 }

@@ -86,6 +86,24 @@ function validate(input: CreateBackupInput): ValidationProblem[] {
   return problems;
 }
 
+/** Claims the backup's name in every location, in order; on a failure, gives back the claims made. */
+async function claimEverywhere(input: CreateBackupInput, start: Date): Promise<void> {
+  const claimed: BackupStore[] = [];
+  try {
+    for (const store of input.stores) {
+      await store.claim(
+        { name: input.name, startedAt: start.toISOString(), client: input.writer },
+        { signal: input.signal },
+      );
+      claimed.push(store);
+    }
+  } catch (error) {
+    // Give back the claims made so far: the name stays free where it was free.
+    await Promise.allSettled(claimed.map((store) => store.releaseClaim(input.name)));
+    throw error;
+  }
+}
+
 /**
  * Runs a backup. Resolves with the Backup as committed (phase Completed, PartiallyFailed or Failed).
  * Rejects with BackupValidationError (bad spec) or BackupExistsError (name taken) having written nothing.
@@ -99,18 +117,31 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
 
   const start = input.now();
-  const claimed: BackupStore[] = [];
-  try {
-    for (const store of input.stores) {
-      await store.claim({ name, startedAt: start.toISOString(), client: input.writer }, { signal });
-      claimed.push(store);
-    }
-  } catch (error) {
-    // Give back the claims made so far: the name stays free where it was free.
-    await Promise.allSettled(claimed.map((store) => store.releaseClaim(name)));
+  // The name is claimed in every location while the engine starts listing (a cloud SDK loads on the
+  // first claim): nothing goes to a location before every claim holds, and if one fails the engine is
+  // stopped and the claim's error thrown, nothing written.
+  const abort = new AbortController();
+  const engineSignal = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
+  const claiming = claimEverywhere(input, start).catch((error: unknown) => {
+    abort.abort(error);
     throw error;
-  }
-  input.onStarted?.();
+  });
+  claiming.catch(() => undefined);
+  // Progress is held back until the backup has started (the claims hold), then goes on as it comes.
+  let started = false;
+  let heldProgress: BackupProgress | undefined;
+  claiming.then(
+    () => {
+      started = true;
+      input.onStarted?.();
+      if (heldProgress) input.onProgress?.(heldProgress);
+    },
+    () => undefined, // the claim's error is thrown below, once the engine has stopped
+  );
+  const onProgress = (progress: BackupProgress) => {
+    if (started) input.onProgress?.(progress);
+    else heldProgress = progress;
+  };
 
   const logLines: string[] = [];
   const log = (entry: LogEntry) => {
@@ -121,8 +152,6 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
 
   // One archive, streamed into every location. The slowest location paces it; a failing one drops out,
   // and when none is left the engine is stopped.
-  const abort = new AbortController();
-  const engineSignal = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
   const archive = new ArchiveWriter({
     now: input.now,
     signal: engineSignal,
@@ -137,6 +166,13 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
     // waiting on every write (the archive is compressed: 4 MiB holds tens of MiB of objects).
     const branch = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
     archive.stream.pipe(branch);
+    try {
+      await claiming;
+    } catch {
+      archive.stream.unpipe(branch);
+      branch.resume();
+      return;
+    }
     try {
       archives.set(store.location, await store.writeFile(name, 'archive', branch, { signal }));
     } catch (error) {
@@ -159,7 +195,7 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
       archive,
       itemActions: input.itemActions,
       pageSize: input.pageSize,
-      onProgress: input.onProgress,
+      onProgress,
       log,
       signal: engineSignal,
     });
@@ -170,6 +206,8 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
     archive.stream.destroy(error instanceof Error ? error : new Error(failureReason));
   }
   await Promise.all(uploads);
+  // A claim that failed stopped everything: its error is the outcome, and nothing was written.
+  await claiming;
 
   const results = outcome?.results ?? new Results();
   if (failureReason) results.error('cairn', failureReason);

@@ -9,6 +9,8 @@ import {
   isRevisionUnavailable,
   KubeApiError,
   listPages,
+  listRawPages,
+  rawListItems,
   type ApiResource,
   type KubeClient,
   type KubeObject,
@@ -41,6 +43,11 @@ export interface BackupEngineInput {
   itemActions?: readonly ItemAction[] | undefined;
   /** Items per list page (default 500). */
   pageSize?: number | undefined;
+  /**
+   * Copy the items of resources no item action looks at into the archive as the API server sent them,
+   * without parsing them (default true). False parses and encodes every item (the same objects).
+   */
+  copyRawItems?: boolean | undefined;
   onProgress?: ((progress: BackupProgress) => void) | undefined;
   log?: ((entry: LogEntry) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -63,6 +70,10 @@ interface ListTarget {
   /** List without the backup's label selectors (namespaces, CRDs: what the backup needs to know). */
   unfiltered?: boolean;
   keep?: (item: KubeObject) => boolean;
+  /** `keep` is "in one of the backup's namespaces" (applied to raw items by their namespace). */
+  keepIsNamespaces?: boolean;
+  /** The items go into the archive and nowhere else: they may be copied raw. */
+  archived?: boolean;
 }
 
 const CRDS = 'customresourcedefinitions.apiextensions.k8s.io';
@@ -113,11 +124,16 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
         try {
           const options = { namespace, labelSelector, fieldSelector, resourceVersion: atRevision };
           let announced = false;
-          for await (const page of listPages(client, resource, {
-            ...options,
-            limit: input.pageSize,
-            signal,
-          })) {
+          const pages = copiesRaw(target)
+            ? listRawPages(client, resource, { ...options, limit: input.pageSize, signal })
+            : listPages(client, resource, { ...options, limit: input.pageSize, signal });
+          for await (const page of pages) {
+            if ('body' in page) {
+              // The page's length is known once it is split: writeRawPage announces it.
+              await writeRawPage(target, page.body, announced ? undefined : (page.remainingItemCount ?? 0));
+              announced = page.remainingItemCount !== undefined;
+              continue;
+            }
             // The first page announces the list's length when the server counts it (no selectors).
             if (target.name === undefined && !announced) {
               progress.totalItems += page.items.length + (page.remainingItemCount ?? 0);
@@ -183,6 +199,78 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     }
     return applies;
   };
+
+  // Whether a target's items are copied raw: resources no item action looks at and no related item may
+  // name again, listed with at most one label selector (no de-duplication), filtered by nothing but the
+  // backup's namespaces.
+  const copiesRaw = (target: ListTarget) =>
+    input.copyRawItems !== false &&
+    target.archived === true &&
+    target.name === undefined &&
+    selection.labelSelectors.length <= 1 &&
+    (target.keep === undefined || target.keepIsNamespaces === true) &&
+    !remembers(target.resource.groupResource) &&
+    !anyActionApplies(target.resource.groupResource);
+  /** `"apiVersion":"...","kind":"...",` per resource: the API server leaves them out of list items. */
+  const typeMetaOf = new Map<string, Buffer>();
+
+  /**
+   * Copies a raw page's items into the archive. `remaining` (the items of later pages) is given when the
+   * page announces the list's length.
+   */
+  async function writeRawPage(
+    target: ListTarget,
+    body: Buffer,
+    remaining: number | undefined,
+  ): Promise<void> {
+    const { resource } = target;
+    let typeMeta = typeMetaOf.get(resource.groupResource);
+    if (!typeMeta) {
+      typeMeta = Buffer.from(
+        `{"apiVersion":${JSON.stringify(resource.groupVersion)},"kind":${JSON.stringify(resource.kind)},`,
+      );
+      typeMetaOf.set(resource.groupResource, typeMeta);
+    }
+    let listed = 0;
+    const names: string[] = [];
+    for (const raw of rawListItems(body)) {
+      listed++;
+      if ('object' in raw) {
+        // An item whose front the scanner could not read: parsed, and written the usual way.
+        const item = raw.object as unknown as KubeObject;
+        item.apiVersion ??= resource.groupVersion;
+        item.kind ??= resource.kind;
+        if (target.keep && !target.keep(item)) continue;
+        await write(resource, item);
+        continue;
+      }
+      const namespace = resource.namespaced ? raw.namespace : undefined;
+      if (target.keepIsNamespaces && !namespaces.has(namespace ?? '')) continue;
+      // The item's bytes after its opening brace, behind the apiVersion and kind.
+      await archive.addItemBytes(
+        {
+          groupResource: resource.groupResource,
+          ...(namespace ? { namespace } : {}),
+          name: raw.name,
+          version: resource.version,
+          preferredVersion: resource.version,
+        },
+        [typeMeta, raw.bytes.subarray(1)],
+      );
+      names.push(where(namespace, raw.name));
+    }
+    if (remaining !== undefined) progress.totalItems += listed + remaining;
+    if (names.length > 0) {
+      const listKey = `${resource.groupVersion}/${resource.kind}`;
+      const list = resourceList.get(listKey) ?? [];
+      if (list.length === 0) resourceList.set(listKey, list);
+      for (const name of names) list.push(name);
+    }
+    const before = progress.itemsBackedUp;
+    progress.itemsBackedUp += names.length;
+    progress.totalItems = Math.max(progress.totalItems, progress.itemsBackedUp);
+    if (Math.floor(before / 100) !== Math.floor(progress.itemsBackedUp / 100)) report();
+  }
 
   async function write(resource: ApiResource, item: KubeObject): Promise<void> {
     const namespace = resource.namespaced ? item.metadata.namespace : undefined;
@@ -259,14 +347,19 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
   for (const resource of resources) {
     if (!resource.namespaced) targets.push({ resource });
     else if (perNamespace) for (const namespace of namespaces) targets.push({ resource, namespace });
-    else targets.push({ resource, keep: (item) => namespaces.has(item.metadata.namespace ?? '') });
+    else
+      targets.push({
+        resource,
+        keep: (item) => namespaces.has(item.metadata.namespace ?? ''),
+        keepIsNamespaces: true,
+      });
   }
 
   for (const target of targets) {
     signal?.throwIfAborted();
     progress.currentResource = target.resource.groupResource;
     report();
-    await list(target, (item) => write(target.resource, item));
+    await list({ ...target, archived: true }, (item) => write(target.resource, item));
   }
 
   // Related items, fetched at the same revision until none is left (a pod's claim brings its volume).

@@ -239,6 +239,12 @@ export class KubeClient {
 
   /** Sends a request and parses the JSON answer; a non-2xx status becomes a KubeApiError. */
   async json<T>(req: KubeRequest): Promise<T> {
+    const res = await this.ok(req);
+    return JSON.parse(res.body.toString('utf8')) as T;
+  }
+
+  /** Sends a request; an answer other than 2xx throws KubeApiError with the server's reason and message. */
+  async ok(req: KubeRequest): Promise<KubeResponse> {
     const res = await this.send(req);
     const method = req.method ?? 'GET';
     if (res.status < 200 || res.status > 299) {
@@ -250,7 +256,7 @@ export class KubeClient {
       }
       throw new KubeApiError(method, req.path, res.status, status.reason, status.message ?? 'no message');
     }
-    return JSON.parse(res.body.toString('utf8')) as T;
+    return res;
   }
 
   serverVersion(options: { signal?: AbortSignal | undefined } = {}): Promise<ServerVersion> {

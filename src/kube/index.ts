@@ -19,14 +19,18 @@ export {
   type DiscoveryResult,
 } from './discovery.ts';
 export { ResourceMapper } from './resource-mapper.ts';
+export { rawListItems, type RawItem } from './raw-items.ts';
 export {
   currentRevision,
   defaultPageSize,
   isRevisionUnavailable,
   listItems,
   listPages,
+  listRawPages,
+  listMetadataAhead,
   type ListOptions,
   type ListPage,
+  type RawListPage,
 } from './list.ts';
 export {
   LabelSelectorError,

@@ -4,7 +4,7 @@
 // resource with resourceVersion=<rv>&resourceVersionMatch=Exact returns the objects exactly as they were
 // at revision <rv>, however long the backup takes and whatever changes meanwhile. The continue token of
 // the first page carries that revision, so later pages stay at it too.
-import type { KubeClient } from './client.ts';
+import type { KubeClient, KubeRequest } from './client.ts';
 import { collectionPath, type ApiResource } from './discovery.ts';
 import { KubeApiError } from './errors.ts';
 import type { KubeList, KubeObject } from './object.ts';
@@ -31,6 +31,24 @@ export interface ListPage {
 
 export const defaultPageSize = 500;
 
+/** The request for one page: the first at the revision, the later ones by continue token. */
+function pageRequest(resource: ApiResource, options: ListOptions, token: string | undefined): KubeRequest {
+  const first = token === undefined;
+  return {
+    path: collectionPath(resource, options.namespace),
+    signal: options.signal,
+    query: {
+      limit: options.limit ?? defaultPageSize,
+      continue: token,
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      // A continue token carries the revision: the API server refuses both together.
+      resourceVersion: first ? options.resourceVersion : undefined,
+      resourceVersionMatch: first && options.resourceVersion !== undefined ? 'Exact' : undefined,
+    },
+  };
+}
+
 /**
  * The pages of a list. Each item gets apiVersion and kind (the API server leaves them out of list items
  * of built-in kinds). A page that cannot be read throws KubeApiError: 410 Gone when the revision was
@@ -41,22 +59,8 @@ export async function* listPages(
   resource: ApiResource,
   options: ListOptions = {},
 ): AsyncGenerator<ListPage> {
-  const path = collectionPath(resource, options.namespace);
   const fetchPage = (token: string | undefined) => {
-    const first = token === undefined;
-    const page = client.json<KubeList>({
-      path,
-      signal: options.signal,
-      query: {
-        limit: options.limit ?? defaultPageSize,
-        continue: token,
-        labelSelector: options.labelSelector,
-        fieldSelector: options.fieldSelector,
-        // A continue token carries the revision: the API server refuses both together.
-        resourceVersion: first ? options.resourceVersion : undefined,
-        resourceVersionMatch: first && options.resourceVersion !== undefined ? 'Exact' : undefined,
-      },
-    });
+    const page = client.json<KubeList>(pageRequest(resource, options, token));
     // A prefetched page whose consumer stopped early must not become an unhandled rejection.
     page.catch(() => undefined);
     return page;
@@ -77,6 +81,77 @@ export async function* listPages(
       resourceVersion: page.metadata.resourceVersion ?? '',
       ...(remaining !== undefined ? { remainingItemCount: remaining } : {}),
     };
+  }
+}
+
+/** A list page as the API server sent it: its items not parsed, its metadata read from the front. */
+export interface RawListPage {
+  /** The whole JSON body, `{"kind":...,"metadata":{...},"items":[...]}`. */
+  body: Buffer;
+  resourceVersion: string;
+  remainingItemCount?: number;
+}
+
+interface ListMeta {
+  resourceVersion?: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+/**
+ * The list metadata of a body the way the API server writes built-in lists: kind, apiVersion and metadata
+ * before the items. Read from the front of the body without parsing the items; undefined for another
+ * order (custom resources' lists put the items first), which the caller parses whole instead.
+ */
+export function listMetadataAhead(body: Buffer): ListMeta | undefined {
+  const head = body.subarray(0, Math.min(body.length, 64 * 1024)).toString('latin1');
+  const items = head.indexOf(',"items":');
+  if (items === -1) return undefined;
+  try {
+    const prefix = JSON.parse(`${head.slice(0, items)}}`) as { metadata?: unknown };
+    const metadata = prefix.metadata;
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return undefined;
+    return metadata;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pages of a list, unparsed where the metadata can be read ahead (listMetadataAhead), parsed
+ * otherwise: for callers that hand the bytes to another thread. Same requests, prefetching and errors
+ * as listPages.
+ */
+export async function* listRawPages(
+  client: KubeClient,
+  resource: ApiResource,
+  options: ListOptions = {},
+): AsyncGenerator<RawListPage | ListPage> {
+  const fetchPage = (token: string | undefined) => {
+    const page = client.ok(pageRequest(resource, options, token));
+    page.catch(() => undefined);
+    return page;
+  };
+  let next: Promise<{ body: Buffer }> | undefined = fetchPage(undefined);
+  while (next !== undefined) {
+    const { body } = await next;
+    const ahead = listMetadataAhead(body);
+    const parsed = ahead ? undefined : (JSON.parse(body.toString('utf8')) as KubeList);
+    const metadata: ListMeta = ahead ?? parsed?.metadata ?? {};
+    const token = metadata.continue || undefined;
+    next = token === undefined ? undefined : fetchPage(token);
+    const remaining = metadata.remainingItemCount;
+    const common = {
+      resourceVersion: metadata.resourceVersion ?? '',
+      ...(remaining !== undefined ? { remainingItemCount: remaining } : {}),
+    };
+    if (parsed) {
+      for (const item of parsed.items) {
+        item.apiVersion ??= resource.groupVersion;
+        item.kind ??= resource.kind;
+      }
+      yield { items: parsed.items, ...common };
+    } else yield { body, ...common };
   }
 }
 

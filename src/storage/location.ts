@@ -3,8 +3,8 @@
 // The cloud drivers are imported on demand: each loads an SDK that costs 0.2-0.3 s and tens of MB.
 import type { BackupLocationSpec } from '../api/index.ts';
 import { FilesystemStore } from './filesystem-store.ts';
-import type { ObjectStore } from './object-store.ts';
-import { readOnly, withPrefix, withRetry } from './wrappers.ts';
+import { s3Description, type ObjectStore } from './object-store.ts';
+import { openedOnFirstUse, readOnly, withPrefix, withRetry } from './wrappers.ts';
 
 /** A location's credentials, read by the caller from a file (standalone) or a Secret (server). */
 export type LocationCredentials =
@@ -97,14 +97,19 @@ export async function openObjectStore(
       store = new FilesystemStore({ root: config.path });
       break;
     case 's3': {
-      const { S3Store } = await import('./s3-store.ts');
-      store = new S3Store({
+      // The SDK loads on the first request, while a backup already lists the cluster.
+      const s3 = {
         bucket,
         region: config.region ?? 'us-east-1',
         endpoint: config.s3Url,
         forcePathStyle: config.s3ForcePathStyle === 'true',
         credentials: credentials?.kind === 's3' ? credentials : undefined,
-      });
+      };
+      store = openedOnFirstUse(
+        s3Description(s3.bucket, s3.region, s3.endpoint),
+        async () => new (await import('./s3-store.ts')).S3Store(s3),
+        { signedUrls: true },
+      );
       break;
     }
     case 'azure': {

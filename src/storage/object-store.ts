@@ -178,6 +178,11 @@ export function checkBufferLength(
 }
 
 /** An endpoint URL without user info or query, safe to show. */
+/** How an S3 store names itself in messages: `s3://bucket (endpoint or region)`. */
+export function s3Description(bucket: string, region: string, endpoint: string | undefined): string {
+  return `s3://${bucket} (${endpoint === undefined ? region : displayEndpoint(endpoint)})`;
+}
+
 export function displayEndpoint(endpoint: string): string {
   try {
     const url = new URL(endpoint);

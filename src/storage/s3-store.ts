@@ -30,8 +30,8 @@ import {
   checkKey,
   checkLength,
   checkPrefix,
-  displayEndpoint,
   mergeEntries,
+  s3Description,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -69,8 +69,7 @@ export class S3Store implements ObjectStore {
     this.#bucket = options.bucket;
     this.#partSize = options.partSize ?? 8 * 1024 * 1024;
     this.#pageSize = options.listPageSize ?? 1000;
-    const where = options.endpoint === undefined ? options.region : displayEndpoint(options.endpoint);
-    this.description = `s3://${options.bucket} (${where})`;
+    this.description = s3Description(options.bucket, options.region, options.endpoint);
     this.#client = new S3Client({
       region: options.region,
       ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
@@ -85,6 +84,19 @@ export class S3Store implements ObjectStore {
         },
       }),
     });
+    // Bodies are sent with an unsigned payload: the signature covers the request, not a SHA-256 of every
+    // part, which the SDK would otherwise compute on the main thread for each 8 MiB (the archive is already
+    // hashed once by the backup store). Each part still carries the SDK's CRC32 checksum, which the
+    // service verifies, and every backup file is read back and checked against its SHA-256.
+    this.#client.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { headers?: Record<string, string>; body?: unknown };
+        if (request.headers && request.body instanceof Uint8Array)
+          request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      },
+      { step: 'build', name: 'cairnUnsignedPayload' },
+    );
   }
 
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {

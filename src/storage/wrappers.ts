@@ -20,7 +20,40 @@ import {
   type ObjectStore,
   type PutBody,
   type PutOptions,
+  type SignalOptions,
+  type SignedUrlOptions,
 } from './object-store.ts';
+
+/**
+ * A store opened on first use: `open` runs at the first call (and once). For drivers whose SDK takes a
+ * while to load: a backup lists the cluster meanwhile instead of waiting for it.
+ */
+export function openedOnFirstUse(
+  description: string,
+  open: () => Promise<ObjectStore>,
+  options: { signedUrls: boolean },
+): ObjectStore {
+  let opened: Promise<ObjectStore> | undefined;
+  const store = () => (opened ??= open());
+  return {
+    description,
+    put: async (key: string, body: PutBody, putOptions?: PutOptions) =>
+      (await store()).put(key, body, putOptions),
+    get: async (key: string, getOptions?: SignalOptions) => (await store()).get(key, getOptions),
+    head: async (key: string, headOptions?: SignalOptions) => (await store()).head(key, headOptions),
+    list: async function* (prefix: string, listOptions?: ListOptions) {
+      yield* (await store()).list(prefix, listOptions);
+    },
+    delete: async (key: string, deleteOptions?: SignalOptions) => (await store()).delete(key, deleteOptions),
+    signedUrl: options.signedUrls
+      ? async (key: string, urlOptions: SignedUrlOptions) => {
+          const opened = await store();
+          if (!opened.signedUrl) throw new Error(`${description} has no signed URLs`);
+          return opened.signedUrl(key, urlOptions);
+        }
+      : undefined,
+  };
+}
 
 /**
  * The store seen from inside `prefix` (e.g. Velero's bucket prefix `velero`): key `k` is `prefix/k`

@@ -721,6 +721,55 @@ describe('golden archive (test/fixtures/archive/cairn-1.1.0.tar.gz)', () => {
   });
 });
 
+describe('ArchiveWriter tar bytes', () => {
+  /** The tar tar-stream's packer writes for the same entries (mode 0755, the clock's mtime). */
+  async function packed(entries: [string, Buffer][]): Promise<Buffer> {
+    const pack = tar.pack();
+    const bytes = buffer(pack);
+    for (const [name, content] of entries) pack.entry({ name, mode: 0o755, mtime: clock() }, content);
+    pack.finalize();
+    return bytes;
+  }
+
+  it("are tar-stream's for items of every shape: block boundaries, long, non-ASCII and PAX paths, multi-byte and big content", async () => {
+    const items: ArchiveItemInput[] = [];
+    // Enough small items to fill several of the writer's blocks (a MiB each), entries straddling each edge.
+    for (let i = 0; i < 1500; i++)
+      items.push(item('configmaps', `ns-${i % 7}`, `cm-${i}`, { data: { v: 'x'.repeat(i % 1800) } }));
+    items.push(item('configmaps', 'n'.repeat(63), `a${'b'.repeat(250)}`, { long: true }));
+    items.push(item('configmaps', 'shop', 'café-ünïcode', { text: 'héllo wörld ✓ 日本語 🎉' }));
+    items.push(item('secrets', 'shop', 'big', { data: { blob: 'y'.repeat(1_500_000) } }));
+    items.push(item('secrets', 'shop', 'big-multibyte', { data: { blob: '日本'.repeat(200_000) } }));
+    items.push(item('configmaps', 'shop', 'after-big', { ok: 1 }));
+    items.push({
+      ...item('widgets.example.com', 'shop', 'w', { kind: 'Widget' }, 'v2'),
+      preferredVersion: 'v1',
+    });
+    const expected: [string, Buffer][] = [['metadata/version', Buffer.from('1.1.0\n')]];
+    for (const input of items) {
+      const json = Buffer.from(JSON.stringify(input.object));
+      const location = input.namespace === undefined ? 'cluster' : `namespaces/${input.namespace}`;
+      const legacy = `resources/${input.groupResource}/${location}/${input.name}.json`;
+      if (input.version === input.preferredVersion) {
+        expected.push([legacy, json]);
+        expected.push([
+          `resources/${input.groupResource}/${input.version}-preferredversion/${location}/${input.name}.json`,
+          json,
+        ]);
+      } else
+        expected.push([
+          `resources/${input.groupResource}/${input.version}/${location}/${input.name}.json`,
+          json,
+        ]);
+    }
+    const written = gunzipSync(await writeArchive(items));
+    const reference = await packed(expected);
+    // tar-stream ends with two zero blocks too; compare the whole byte strings.
+    assert.equal(written.length, reference.length);
+    assert.ok(written.equals(reference), "the tar bytes differ from tar-stream's");
+  });
+});
+
 describe('ArchiveWriter without the duplicate check', () => {
   it('leaves uniqueness to the caller and keeps no set of paths', async () => {
     const writer = new ArchiveWriter({ now: () => new Date(0), checkDuplicates: false });
