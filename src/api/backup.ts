@@ -1,97 +1,222 @@
 // The Backup kind (cairn.dev/v1). Field names follow Velero's velero.io/v1 where the meaning is the same,
 // so a Velero manifest converts by changing its apiVersion; additions carry their own names.
 //
-// The server-mode issue derives these types, their validation and the CRD's OpenAPI schema from one
-// schema per kind; until then they are plain types with the defaults below.
+// One schema per spec and status gives the TypeScript types (Static<>), the runtime validation
+// (validate.ts) and the CRD's OpenAPI schema (crds.ts). docs/api.md describes every field.
+import { Type, type Static } from '@sinclair/typebox';
+import { DnsSubdomain, GoDuration, ObjectMetaSchema, StringEnum, StringMap, Timestamp } from './schema.ts';
 
 export const API_GROUP = 'cairn.dev';
 export const API_VERSION = 'v1';
 export const CAIRN_API_VERSION = `${API_GROUP}/${API_VERSION}`;
 export const VELERO_API_VERSION = 'velero.io/v1';
 
-export type BackupPhase =
-  'New' | 'FailedValidation' | 'InProgress' | 'Completed' | 'PartiallyFailed' | 'Failed' | 'Deleting';
-
-export type ConsistencyMode = 'snapshot' | 'best-effort';
-
-export interface BackupSpec {
-  includedNamespaces?: string[];
-  excludedNamespaces?: string[];
-  includedResources?: string[];
-  excludedResources?: string[];
-  /** Unset: auto (cluster-scoped objects related to the selection, or all of them for a whole-cluster backup). */
-  includeClusterResources?: boolean;
-  labelSelector?: string;
-  orLabelSelectors?: string[];
-  /** false excludes secrets (Backup for GKE's includeSecrets). Default true. */
-  includeSecrets?: boolean;
-  /** How long the backup is kept, as a Go duration (720h0m0s). */
-  ttl?: string;
-  /** The first location (Velero's field). */
-  storageLocation?: string;
-  /** Every location the backup is written to, storageLocation first (Cairn's addition). */
-  storageLocations?: string[];
-  /** snapshot: every object at one storage revision; best-effort: each resource listed at its latest. */
-  consistency?: ConsistencyMode;
-}
-
-/** Velero's per-scope results: messages for Cairn itself, the cluster scope, and each namespace. */
-export interface ResultGroup {
-  cairn?: string[];
-  cluster?: string[];
-  namespaces?: Record<string, string[]>;
-}
-
-export interface LocationResult {
-  name: string;
-  phase: 'Completed' | 'Failed';
-  message?: string;
-  /** Bytes stored in this location (every file of the backup). */
-  bytes?: number;
-}
-
-export interface BackupStatus {
-  /** Velero compatibility: always 1. */
-  version?: number;
-  /** The archive format, "1.1.0". */
-  formatVersion?: string;
-  phase?: BackupPhase;
-  validationErrors?: string[];
-  failureReason?: string;
-  startTimestamp?: string;
-  completionTimestamp?: string;
-  expiration?: string;
-  progress?: { totalItems?: number; itemsBackedUp?: number };
-  errors?: number;
-  warnings?: number;
-  /** Cairn: the storage revision every object was read at, and the resources that could not be. */
-  consistency?: { mode: ConsistencyMode; revision?: string; bestEffortResources?: string[] };
-  /** Cairn: how the stored files are encrypted (absent when the location is plaintext). */
-  encryption?: { algorithm: string; keyId: string };
-  /** Cairn: the outcome in each location. */
-  locations?: LocationResult[];
-  /** Cairn: SHA-256 of the checksum manifest, which names the SHA-256 of every other stored file. */
-  checksums?: string;
-}
-
-export interface Backup {
-  apiVersion: string;
-  kind: 'Backup';
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    creationTimestamp?: string;
-  };
-  spec: BackupSpec;
-  status?: BackupStatus;
-}
-
 /** Velero's default TTL: 30 days. */
 export const DEFAULT_BACKUP_TTL = '720h0m0s';
 export const ARCHIVE_FORMAT = '1.1.0';
+
+export const BACKUP_PHASES = [
+  'New',
+  'FailedValidation',
+  'InProgress',
+  'Completed',
+  'PartiallyFailed',
+  'Failed',
+  'Deleting',
+] as const;
+export const BackupPhaseSchema = StringEnum(BACKUP_PHASES, {
+  description:
+    'New → InProgress → Completed, PartiallyFailed or Failed; FailedValidation when the spec is bad; ' +
+    'Deleting while a DeleteBackupRequest removes it.',
+});
+export type BackupPhase = Static<typeof BackupPhaseSchema>;
+
+export const CONSISTENCY_MODES = ['snapshot', 'best-effort'] as const;
+const consistencyText =
+  'snapshot: every object is read at one storage revision of the API server (a point in time); ' +
+  'best-effort: each resource is listed at its latest, as Velero does.';
+export const ConsistencyModeSchema = StringEnum(CONSISTENCY_MODES, { description: consistencyText });
+export type ConsistencyMode = Static<typeof ConsistencyModeSchema>;
+
+const names = (description: string) => Type.Array(Type.String(), { description });
+
+export const BackupSpecSchema = Type.Object(
+  {
+    metadata: Type.Optional(
+      Type.Object(
+        { labels: Type.Optional(StringMap({ description: 'Labels given to the Backup.' })) },
+        {
+          additionalProperties: false,
+          description: "Velero's: in a Schedule's template, the labels every Backup of the schedule gets.",
+        },
+      ),
+    ),
+    includedNamespaces: Type.Optional(
+      names('Namespaces to back up; glob patterns allowed ("app-*"). Unset or "*": every namespace.'),
+    ),
+    excludedNamespaces: Type.Optional(names('Namespaces not backed up; glob patterns allowed.')),
+    includedResources: Type.Optional(
+      names('Resources to back up, as resource.group ("deployments.apps") or a kind. Unset or "*": all.'),
+    ),
+    excludedResources: Type.Optional(names('Resources not backed up, as resource.group or a kind.')),
+    includeClusterResources: Type.Optional(
+      Type.Boolean({
+        description:
+          'true: every cluster-scoped object; false: none. Unset: auto (the cluster-scoped objects related ' +
+          'to the selection, or all of them for a whole-cluster backup).',
+      }),
+    ),
+    labelSelector: Type.Optional(
+      Type.String({
+        description:
+          'Only objects with matching labels, in the API server\'s text form ("app=web,tier!=db"). ' +
+          "Velero's field takes a LabelSelector object; Cairn takes its text.",
+      }),
+    ),
+    orLabelSelectors: Type.Optional(
+      names('Objects matching any of these selectors (text form). Cannot be used with labelSelector.'),
+    ),
+    includeSecrets: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description: "false excludes Secrets (Backup for GKE's includeSecrets).",
+      }),
+    ),
+    ttl: Type.Optional(
+      GoDuration({
+        default: DEFAULT_BACKUP_TTL,
+        description: 'How long the backup is kept, as a Go duration ("720h0m0s", 30 days).',
+      }),
+    ),
+    storageLocation: Type.Optional(
+      DnsSubdomain({
+        description:
+          'The BackupLocation written to (the first, with storageLocations). Unset: the default one.',
+      }),
+    ),
+    storageLocations: Type.Optional(
+      Type.Array(DnsSubdomain(), {
+        description: 'Cairn: every BackupLocation the backup is written to, storageLocation first.',
+      }),
+    ),
+    consistency: Type.Optional(
+      StringEnum(CONSISTENCY_MODES, {
+        default: 'snapshot',
+        description: consistencyText,
+      }),
+    ),
+    deleteLockDays: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Cairn: the backup cannot be deleted (by its TTL, a retention policy or a DeleteBackupRequest) ' +
+          'until this many days after it started.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'What to back up, where, and for how long.' },
+);
+export type BackupSpec = Static<typeof BackupSpecSchema>;
+
+const messages = (description: string) => Type.Array(Type.String(), { description });
+
+/** Velero's per-scope results: messages for Cairn itself, the cluster scope, and each namespace. */
+export const ResultGroupSchema = Type.Object(
+  {
+    cairn: Type.Optional(messages('Messages about Cairn itself.')),
+    cluster: Type.Optional(messages('Messages about cluster-scoped objects.')),
+    namespaces: Type.Optional(
+      Type.Record(Type.String(), Type.Array(Type.String()), { description: 'Messages by namespace.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ResultGroup = Static<typeof ResultGroupSchema>;
+
+export const LocationResultSchema = Type.Object(
+  {
+    name: Type.String({ description: 'The BackupLocation.' }),
+    phase: StringEnum(['Completed', 'Failed'] as const),
+    message: Type.Optional(Type.String({ description: 'Why the backup failed in this location.' })),
+    bytes: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Bytes stored (every file of the backup).' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type LocationResult = Static<typeof LocationResultSchema>;
+
+const count = (description: string) => Type.Integer({ minimum: 0, description });
+
+export const BackupStatusSchema = Type.Object(
+  {
+    version: Type.Optional(Type.Integer({ description: 'Velero compatibility: always 1.' })),
+    formatVersion: Type.Optional(Type.String({ description: 'The archive format, "1.1.0".' })),
+    phase: Type.Optional(BackupPhaseSchema),
+    validationErrors: Type.Optional(messages('Why the spec is invalid (phase FailedValidation).')),
+    failureReason: Type.Optional(Type.String({ description: 'Why the backup failed (phase Failed).' })),
+    startTimestamp: Type.Optional(Timestamp({ description: 'When the backup started.' })),
+    completionTimestamp: Type.Optional(Timestamp({ description: 'When the backup ended.' })),
+    expiration: Type.Optional(Timestamp({ description: 'When the backup expires: startTimestamp + ttl.' })),
+    progress: Type.Optional(
+      Type.Object(
+        {
+          totalItems: Type.Optional(count('Items to back up, as far as known.')),
+          itemsBackedUp: Type.Optional(count('Items backed up so far.')),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    errors: Type.Optional(count('Errors met (the results file lists them).')),
+    warnings: Type.Optional(count('Warnings met (the results file lists them).')),
+    consistency: Type.Optional(
+      Type.Object(
+        {
+          mode: ConsistencyModeSchema,
+          revision: Type.Optional(
+            Type.String({ description: 'The storage revision (resourceVersion) every object was read at.' }),
+          ),
+          bestEffortResources: Type.Optional(
+            messages('Resources that could not be read at the revision, and were listed at their latest.'),
+          ),
+        },
+        { additionalProperties: false, description: 'Cairn: the point in time the backup holds.' },
+      ),
+    ),
+    encryption: Type.Optional(
+      Type.Object(
+        {
+          algorithm: Type.String({ description: 'The cipher ("AES-256-GCM").' }),
+          keyId: Type.String({ description: "The location key's id (never the key)." }),
+        },
+        {
+          additionalProperties: false,
+          description: 'Cairn: how the stored files are encrypted (absent when the location is plaintext).',
+        },
+      ),
+    ),
+    locations: Type.Optional(
+      Type.Array(LocationResultSchema, { description: 'Cairn: the outcome in each location.' }),
+    ),
+    checksums: Type.Optional(
+      Type.String({
+        description:
+          'Cairn: SHA-256 of the checksum manifest, which names the SHA-256 of every other stored file.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'What happened to the backup.' },
+);
+export type BackupStatus = Static<typeof BackupStatusSchema>;
+
+export const BackupSchema = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.Literal('Backup'),
+  metadata: ObjectMetaSchema,
+  spec: BackupSpecSchema,
+  status: Type.Optional(BackupStatusSchema),
+});
+export type Backup = Static<typeof BackupSchema>;
 
 const nameRule = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

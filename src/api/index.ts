@@ -1,10 +1,21 @@
-// The custom resource types of cairn.dev/v1, their defaults and validation. Imports nothing of ours.
+// The custom resource types of cairn.dev/v1: one TypeBox schema per spec and status, from which come the
+// TypeScript types, the validation (problems naming the field and the value), the defaults and the CRDs.
+// Imports nothing of ours. docs/api.md describes every kind and field.
 export {
   API_GROUP,
   API_VERSION,
   ARCHIVE_FORMAT,
+  BACKUP_PHASES,
+  BackupPhaseSchema,
+  BackupSchema,
+  BackupSpecSchema,
+  BackupStatusSchema,
   CAIRN_API_VERSION,
+  CONSISTENCY_MODES,
+  ConsistencyModeSchema,
   DEFAULT_BACKUP_TTL,
+  LocationResultSchema,
+  ResultGroupSchema,
   VELERO_API_VERSION,
   backupNameProblem,
   dnsLabelProblem,
@@ -16,15 +27,49 @@ export {
   type LocationResult,
   type ResultGroup,
 } from './backup.ts';
+export {
+  CAIRN_CATEGORY,
+  customResourceDefinition,
+  customResourceDefinitions,
+  structuralSchema,
+  type CustomResourceDefinition,
+  type JSONSchemaProps,
+} from './crds.ts';
+export {
+  DELETE_BACKUP_REQUEST_PHASES,
+  DeleteBackupRequestSchema,
+  DeleteBackupRequestSpecSchema,
+  DeleteBackupRequestStatusSchema,
+  type DeleteBackupRequest,
+  type DeleteBackupRequestPhase,
+  type DeleteBackupRequestSpec,
+  type DeleteBackupRequestStatus,
+} from './delete-backup-request.ts';
 export { formatGoDuration, parseGoDuration } from './duration.ts';
 export {
+  CAIRN_KINDS,
+  specProblems,
+  specWithDefaults,
+  statusProblems,
+  type CairnKind,
+  type KindInfo,
+  type PrinterColumn,
+  type SpecOf,
+  type StatusOf,
+} from './kinds.ts';
+export {
+  ACCESS_MODES,
+  BackupLocationSchema,
+  BackupLocationSpecSchema,
+  BackupLocationStatusSchema,
   LOCATION_PROVIDERS,
   locationProblems,
   normalizeProvider,
   type AccessMode,
+  type BackupLocation,
   type BackupLocationSpec,
+  type BackupLocationStatus,
   type LocationProvider,
-  type SpecProblem,
 } from './location.ts';
 export { Results, scopeOf, type Scope } from './results.ts';
 export {
@@ -32,6 +77,13 @@ export {
   DEFAULT_CLUSTER_CONFLICT_POLICY,
   DEFAULT_NAMESPACED_CONFLICT_POLICY,
   NAMESPACED_CONFLICT_POLICIES,
+  NamespacedConflictPolicySchema,
+  RESTORE_PHASES,
+  RestoreCountsSchema,
+  RestorePhaseSchema,
+  RestoreSchema,
+  RestoreSpecSchema,
+  RestoreStatusSchema,
   defaultRestoreName,
   type ClusterConflictPolicy,
   type NamespacedConflictPolicy,
@@ -41,3 +93,24 @@ export {
   type RestoreSpec,
   type RestoreStatus,
 } from './restore.ts';
+export {
+  RetentionPolicySchema,
+  SCHEDULE_PHASES,
+  ScheduleSchema,
+  ScheduleSpecSchema,
+  ScheduleStatusSchema,
+  type RetentionPolicy,
+  type Schedule,
+  type SchedulePhase,
+  type ScheduleSpec,
+  type ScheduleStatus,
+} from './schedule.ts';
+export { GO_DURATION_PATTERN, ObjectMetaSchema } from './schema.ts';
+export {
+  conforms,
+  problemText,
+  schemaProblems,
+  withDefaults,
+  type SchemaProblemsOptions,
+  type SpecProblem,
+} from './validate.ts';

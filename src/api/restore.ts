@@ -1,9 +1,23 @@
 // The Restore kind (cairn.dev/v1). Field names follow Velero's velero.io/v1 RestoreSpec where the meaning is
 // the same; the conflict policies follow Backup for GKE's RestorePlan; additions carry their own names.
+// One schema per spec and status gives the types, the validation and the CRD (docs/api.md).
+import { Type, type Static } from '@sinclair/typebox';
+import { DnsSubdomain, ObjectMetaSchema, StringEnum, StringMap, Timestamp } from './schema.ts';
 
+export const RESTORE_PHASES = [
+  'New',
+  'FailedValidation',
+  'InProgress',
+  'Completed',
+  'PartiallyFailed',
+  'Failed',
+] as const;
+export const RestorePhaseSchema = StringEnum(RESTORE_PHASES, {
+  description:
+    'New → InProgress → Completed, PartiallyFailed or Failed; FailedValidation when the spec is bad.',
+});
 /** New → InProgress → Completed | PartiallyFailed | Failed; FailedValidation when the spec is bad. */
-export type RestorePhase =
-  'New' | 'FailedValidation' | 'InProgress' | 'Completed' | 'PartiallyFailed' | 'Failed';
+export type RestorePhase = Static<typeof RestorePhaseSchema>;
 
 /**
  * What happens to a namespaced object that already exists in the target cluster:
@@ -12,98 +26,185 @@ export type RestorePhase =
  * - update-on-conflict: the live object is replaced by the backup's (Velero's existingResourcePolicy=update);
  * - delete-and-restore: the target namespaces are deleted first, then restored from the backup.
  */
-export type NamespacedConflictPolicy =
-  'fail-on-conflict' | 'skip-on-conflict' | 'update-on-conflict' | 'delete-and-restore';
-export const NAMESPACED_CONFLICT_POLICIES: readonly NamespacedConflictPolicy[] = [
+export const NAMESPACED_CONFLICT_POLICIES = [
   'fail-on-conflict',
   'skip-on-conflict',
   'update-on-conflict',
   'delete-and-restore',
-];
+] as const;
+export const NamespacedConflictPolicySchema = StringEnum(NAMESPACED_CONFLICT_POLICIES, {
+  description:
+    'What happens to a namespaced object that already exists: fail-on-conflict (an error when it differs), ' +
+    "skip-on-conflict (kept, a warning when it differs), update-on-conflict (replaced by the backup's), " +
+    'delete-and-restore (the target namespaces are deleted first). Unset: update-on-conflict when ' +
+    'existingResourcePolicy is update, else skip-on-conflict.',
+});
+export type NamespacedConflictPolicy = Static<typeof NamespacedConflictPolicySchema>;
 export const DEFAULT_NAMESPACED_CONFLICT_POLICY: NamespacedConflictPolicy = 'skip-on-conflict';
 
 /** What happens to a cluster-scoped object that already exists: keep it, or replace it by the backup's. */
-export type ClusterConflictPolicy = 'use-existing-version' | 'use-backup-version';
-export const CLUSTER_CONFLICT_POLICIES: readonly ClusterConflictPolicy[] = [
-  'use-existing-version',
-  'use-backup-version',
-];
+export const CLUSTER_CONFLICT_POLICIES = ['use-existing-version', 'use-backup-version'] as const;
+export type ClusterConflictPolicy = (typeof CLUSTER_CONFLICT_POLICIES)[number];
 export const DEFAULT_CLUSTER_CONFLICT_POLICY: ClusterConflictPolicy = 'use-existing-version';
 
-export interface RestoreSpec {
-  /** The backup to restore (exactly one of backupName and scheduleName). */
-  backupName?: string;
-  /** The newest Completed backup of this schedule. */
-  scheduleName?: string;
-  /** The location the backup was read from (Cairn: standalone mode names it). */
-  storageLocation?: string;
-  includedNamespaces?: string[];
-  excludedNamespaces?: string[];
-  includedResources?: string[];
-  excludedResources?: string[];
-  /** Unset: auto (cluster-scoped objects related to the restored ones, or all for a whole-backup restore). */
-  includeClusterResources?: boolean;
-  labelSelector?: string;
-  orLabelSelectors?: string[];
-  /** Source namespace → target namespace. */
-  namespaceMapping?: Record<string, string>;
-  /** Cairn: old StorageClass → new StorageClass, for PVs, PVCs and StatefulSet claim templates. */
-  storageClassMapping?: Record<string, string>;
-  /** Resources whose backed-up status is restored (Velero's restoreStatus). */
-  restoreStatus?: { includedResources?: string[]; excludedResources?: string[] };
-  preserveNodePorts?: boolean;
-  /** Velero's field: `update` is update-on-conflict. Cairn reads it when namespacedConflictPolicy is unset. */
-  existingResourcePolicy?: 'none' | 'update';
-  namespacedConflictPolicy?: NamespacedConflictPolicy;
-  clusterConflictPolicy?: ClusterConflictPolicy;
-  /** Cairn: only these cluster-scoped kinds (kind.group, or resource names) are restored. */
-  clusterResourceScope?: string[];
-  /** Cairn: transformation rules, in Velero's resource-modifier format, inline. */
-  transformRules?: string;
-  /** Velero's resourceModifier: a ConfigMap holding transformation rules. */
-  resourceModifier?: { kind: 'ConfigMap'; name: string; namespace?: string };
-  /** Cairn: the restore order, overriding the default priorities ("-" separates the high and low lists). */
-  resourcePriorities?: string[];
-  /** Cairn: compute the plan against the live cluster and change nothing. */
-  dryRun?: boolean;
-}
+const names = (description: string) => Type.Array(Type.String(), { description });
 
+export const RestoreSpecSchema = Type.Object(
+  {
+    backupName: Type.Optional(
+      DnsSubdomain({ description: 'The backup to restore (exactly one of backupName and scheduleName).' }),
+    ),
+    scheduleName: Type.Optional(
+      DnsSubdomain({ description: 'Restore the newest Completed backup of this schedule.' }),
+    ),
+    storageLocation: Type.Optional(
+      DnsSubdomain({ description: 'Cairn: the BackupLocation the backup is read from. Unset: where it is.' }),
+    ),
+    includedNamespaces: Type.Optional(
+      names('Namespaces to restore (as backed up); glob patterns allowed. Unset or "*": all.'),
+    ),
+    excludedNamespaces: Type.Optional(names('Namespaces not restored; glob patterns allowed.')),
+    includedResources: Type.Optional(
+      names('Resources to restore, as resource.group or a kind. Unset or "*": all that can be.'),
+    ),
+    excludedResources: Type.Optional(names('Resources not restored.')),
+    includeClusterResources: Type.Optional(
+      Type.Boolean({
+        description:
+          'true: every cluster-scoped object of the backup; false: none. Unset: auto (those related to ' +
+          'the restored objects, or all of them for a whole-backup restore).',
+      }),
+    ),
+    labelSelector: Type.Optional(
+      Type.String({
+        description: 'Only objects whose labels (as backed up) match, in text form ("app=web").',
+      }),
+    ),
+    orLabelSelectors: Type.Optional(
+      names('Objects matching any of these selectors (text form). Cannot be used with labelSelector.'),
+    ),
+    namespaceMapping: Type.Optional(StringMap({ description: 'Source namespace → target namespace.' })),
+    storageClassMapping: Type.Optional(
+      StringMap({
+        description:
+          'Cairn: old StorageClass → new StorageClass, for PVs, PVCs and StatefulSet claim templates.',
+      }),
+    ),
+    restoreStatus: Type.Optional(
+      Type.Object(
+        {
+          includedResources: Type.Optional(names('Resources whose status is restored; "*": all.')),
+          excludedResources: Type.Optional(names('Resources whose status is not restored.')),
+        },
+        {
+          additionalProperties: false,
+          description: "Resources whose backed-up status is restored (Velero's restoreStatus). Unset: none.",
+        },
+      ),
+    ),
+    preserveNodePorts: Type.Optional(
+      Type.Boolean({
+        description: 'Keep every Service node port as backed up. Unset: only those set explicitly are kept.',
+      }),
+    ),
+    existingResourcePolicy: Type.Optional(
+      StringEnum(['none', 'update'] as const, {
+        description:
+          "Velero's field: update is update-on-conflict. Read when namespacedConflictPolicy is unset.",
+      }),
+    ),
+    namespacedConflictPolicy: Type.Optional(NamespacedConflictPolicySchema),
+    clusterConflictPolicy: Type.Optional(
+      StringEnum(CLUSTER_CONFLICT_POLICIES, {
+        default: DEFAULT_CLUSTER_CONFLICT_POLICY,
+        description:
+          'What happens to a cluster-scoped object that already exists: use-existing-version keeps it, ' +
+          "use-backup-version replaces it by the backup's.",
+      }),
+    ),
+    clusterResourceScope: Type.Optional(
+      names('Cairn: only these cluster-scoped kinds (kind.group, or resource names) are restored.'),
+    ),
+    transformRules: Type.Optional(
+      Type.String({
+        description: "Cairn: transformation rules, in Velero's resource-modifier format (YAML), inline.",
+      }),
+    ),
+    resourceModifier: Type.Optional(
+      Type.Object(
+        {
+          kind: StringEnum(['ConfigMap'] as const),
+          name: DnsSubdomain(),
+          namespace: Type.Optional(Type.String({ description: "Default: the Restore's namespace." })),
+        },
+        {
+          additionalProperties: false,
+          description: "Velero's resourceModifier: a ConfigMap holding transformation rules.",
+        },
+      ),
+    ),
+    resourcePriorities: Type.Optional(
+      names(
+        'Cairn: the restore order, overriding the default priorities ("-" separates the high and low lists).',
+      ),
+    ),
+    dryRun: Type.Optional(
+      Type.Boolean({ description: 'Cairn: compute the plan against the live cluster and change nothing.' }),
+    ),
+  },
+  { additionalProperties: false, description: 'What to restore, from which backup, and how.' },
+);
+export type RestoreSpec = Static<typeof RestoreSpecSchema>;
+
+const count = (description: string) => Type.Integer({ minimum: 0, description });
+
+export const RestoreCountsSchema = Type.Object(
+  {
+    created: count('Items created.'),
+    updated: count("Items that existed and were replaced by the backup's."),
+    unchanged: count('Items that existed as backed up.'),
+    skipped: count('Items not restored (a conflict kept the live object, or the item cannot be restored).'),
+    failed: count('Items that could not be restored.'),
+  },
+  { additionalProperties: false, description: 'Cairn: the outcome of every item, counted.' },
+);
 /** How many items ended in each way. */
-export interface RestoreCounts {
-  created: number;
-  updated: number;
-  unchanged: number;
-  skipped: number;
-  failed: number;
-}
+export type RestoreCounts = Static<typeof RestoreCountsSchema>;
 
-export interface RestoreStatus {
-  phase?: RestorePhase;
-  validationErrors?: string[];
-  failureReason?: string;
-  startTimestamp?: string;
-  completionTimestamp?: string;
-  progress?: { totalItems?: number; itemsRestored?: number };
-  errors?: number;
-  warnings?: number;
-  /** Cairn: the outcome of every item, counted. */
-  counts?: RestoreCounts;
-}
+export const RestoreStatusSchema = Type.Object(
+  {
+    phase: Type.Optional(RestorePhaseSchema),
+    validationErrors: Type.Optional(
+      Type.Array(Type.String(), { description: 'Why the spec is invalid (phase FailedValidation).' }),
+    ),
+    failureReason: Type.Optional(Type.String({ description: 'Why the restore failed (phase Failed).' })),
+    startTimestamp: Type.Optional(Timestamp({ description: 'When the restore started.' })),
+    completionTimestamp: Type.Optional(Timestamp({ description: 'When the restore ended.' })),
+    progress: Type.Optional(
+      Type.Object(
+        {
+          totalItems: Type.Optional(count('Items to restore.')),
+          itemsRestored: Type.Optional(count('Items restored so far.')),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    errors: Type.Optional(count('Errors met (the results file lists them).')),
+    warnings: Type.Optional(count('Warnings met (the results file lists them).')),
+    counts: Type.Optional(RestoreCountsSchema),
+  },
+  { additionalProperties: false, description: 'What happened to the restore.' },
+);
+export type RestoreStatus = Static<typeof RestoreStatusSchema>;
 
-export interface Restore {
-  apiVersion: string;
-  kind: 'Restore';
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    creationTimestamp?: string;
-  };
-  spec: RestoreSpec;
-  status?: RestoreStatus;
-}
+export const RestoreSchema = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.Literal('Restore'),
+  metadata: ObjectMetaSchema,
+  spec: RestoreSpecSchema,
+  status: Type.Optional(RestoreStatusSchema),
+});
+export type Restore = Static<typeof RestoreSchema>;
 
 /** Velero's default name: `<backup>-<YYYYMMDDhhmmss>` (UTC). */
 export function defaultRestoreName(backupName: string, now: Date): string {
