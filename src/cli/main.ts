@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { backupCommand } from './commands/backup.ts';
 import { locationCommand } from './commands/location.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { serverCommand } from './commands/server.ts';
 import { versionCommand } from './commands/version.ts';
 import type { CliIO } from './io.ts';
 import { clientVersion } from './version-info.ts';
@@ -21,6 +22,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void = ()
   program.addCommand(backupCommand(io, setExitCode));
   program.addCommand(restoreCommand(io, setExitCode));
   program.addCommand(locationCommand(io, setExitCode));
+  program.addCommand(serverCommand(io));
   const configure = (command: Command) => {
     command
       .exitOverride()

@@ -1,6 +1,7 @@
 // Reconcilers for every custom resource, schedules, garbage collection, catalog sync, leader election,
 // metrics. May import every layer below the CLI. So far: the retention decisions the garbage collector and
-// `describe` will share (docs/design/server-mode.md).
+// `describe` will share (docs/design/server-mode.md), and the machinery the reconcilers run on: an
+// informer, a rate-limited work queue, and leader election on a Lease (docs/controller.md).
 export {
   decideRetention,
   isoWeek,
@@ -9,3 +10,35 @@ export {
   type RetentionDecision,
   type RetentionPolicy,
 } from './retention.ts';
+export { deadlineSignal, systemClock, type Clock } from './clock.ts';
+export { Informer, objectKey, type InformerHandlers, type InformerOptions } from './informer.ts';
+export {
+  WorkQueue,
+  defaultQueueBaseDelayMs,
+  defaultQueueMaxDelayMs,
+  type KeyHandler,
+  type ProcessResult,
+  type WorkQueueOptions,
+} from './queue.ts';
+export {
+  runLeaderElection,
+  defaultLeaseDurationMs,
+  defaultRenewDeadlineMs,
+  defaultRetryPeriodMs,
+  type LeaderElectionOptions,
+  type LeaderElectionResult,
+} from './leader.ts';
+export { runServer, DEFAULT_LEASE_NAME, DEFAULT_METRICS_PORT, type ServerOptions } from './server.ts';
+export { BackupController, ORPHAN_REASON, SCHEDULE_LABEL, scheduleOf } from './backup-controller.ts';
+export { ServerLocations, keySecretName, LocationUnusableError } from './locations.ts';
+export { ServerMetrics } from './metrics.ts';
+export { resourcePath, patchStatus, getResource, createResource, deleteResource } from './resources.ts';
+export {
+  decide as decideScheduleRun,
+  nextRunAfter,
+  parseSchedule,
+  scheduledBackupName,
+  ScheduleSyntaxError,
+  type ParsedSchedule,
+} from './schedule-timing.ts';
+export type { ControllerContext, ServerLogEntry } from './context.ts';

@@ -4,7 +4,7 @@
 // group, paged lists of any resource), so this client speaks paths and JSON rather than generated types.
 import { createHash } from 'node:crypto';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest, type Agent as HttpAgent } from 'node:http';
+import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { ClusterUnreachableError, KubeApiError, KubeConfigError } from './errors.ts';
@@ -48,6 +48,23 @@ interface StatusObject {
 function abortReason(signal: AbortSignal | undefined, fallback: Error): Error {
   const reason: unknown = signal?.reason;
   return reason instanceof Error ? reason : fallback;
+}
+
+/** The KubeApiError for an answer other than 2xx, with the reason and message of its Status body. */
+function apiError(req: KubeRequest, status: number, body: Buffer): KubeApiError {
+  let parsed: StatusObject;
+  try {
+    parsed = JSON.parse(body.toString('utf8')) as StatusObject;
+  } catch {
+    parsed = { message: body.toString('utf8').slice(0, 200) };
+  }
+  return new KubeApiError(
+    req.method ?? 'GET',
+    req.path,
+    status,
+    parsed.reason,
+    parsed.message ?? 'no message',
+  );
 }
 
 export interface KubeClientOptions {
@@ -142,6 +159,61 @@ export class KubeClient {
 
   /** One request, no retry; resolves with any HTTP status, rejects only when the server cannot be reached. */
   private async sendOnce(req: KubeRequest): Promise<KubeResponse> {
+    const { url, options, payload } = await this.prepare(req);
+    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    return new Promise<KubeResponse>((resolve, reject) => {
+      const r = send(url, { ...options, ...(req.signal ? { signal: req.signal } : {}) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', (cause) => reject(new ClusterUnreachableError(this.server, { cause })));
+      });
+      r.on('error', (cause) => {
+        const aborted = req.signal?.aborted === true;
+        reject(
+          aborted ? abortReason(req.signal, cause) : new ClusterUnreachableError(this.server, { cause }),
+        );
+      });
+      r.end(payload);
+    });
+  }
+
+  /**
+   * Opens a streaming request (a watch) under the client's rate limit, with the same credentials and
+   * connection pool as send, and resolves with the response as soon as its headers arrive. Never
+   * repeated: the caller decides what a broken stream means. A status other than 2xx rejects with
+   * KubeApiError carrying the server's reason and message. The caller reads the response to its end or
+   * destroys it; aborting req.signal destroys it too.
+   */
+  async stream(req: KubeRequest): Promise<IncomingMessage> {
+    await this.limiter.acquire(req.signal);
+    const { url, options, payload } = await this.prepare(req);
+    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const r = send(url, { ...options, ...(req.signal ? { signal: req.signal } : {}) }, resolve);
+      r.on('error', (cause) => {
+        const aborted = req.signal?.aborted === true;
+        reject(
+          aborted ? abortReason(req.signal, cause) : new ClusterUnreachableError(this.server, { cause }),
+        );
+      });
+      r.end(payload);
+    });
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status <= 299) return res;
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+    } catch (cause) {
+      throw new ClusterUnreachableError(this.server, { cause });
+    }
+    throw apiError(req, status, Buffer.concat(chunks));
+  }
+
+  /** The URL, the options (credentials, pooled agent, headers) and the body of a request. */
+  private async prepare(req: KubeRequest): Promise<{ url: URL; options: RequestOptions; payload?: Buffer }> {
     const url = new URL(this.server + req.path);
     for (const [key, value] of Object.entries(req.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
@@ -161,24 +233,7 @@ export class KubeClient {
         'Content-Length': payload.length,
       };
     }
-    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-    return new Promise<KubeResponse>((resolve, reject) => {
-      const r = send(url, { ...options, ...(req.signal ? { signal: req.signal } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', (cause) => reject(new ClusterUnreachableError(this.server, { cause })));
-      });
-      r.on('error', (cause) => {
-        const aborted = req.signal?.aborted === true;
-        reject(
-          aborted ? abortReason(req.signal, cause) : new ClusterUnreachableError(this.server, { cause }),
-        );
-      });
-      r.end(payload);
-    });
+    return payload ? { url, options, payload } : { url, options };
   }
 
   /**
@@ -246,16 +301,7 @@ export class KubeClient {
   /** Sends a request; an answer other than 2xx throws KubeApiError with the server's reason and message. */
   async ok(req: KubeRequest): Promise<KubeResponse> {
     const res = await this.send(req);
-    const method = req.method ?? 'GET';
-    if (res.status < 200 || res.status > 299) {
-      let status: StatusObject;
-      try {
-        status = JSON.parse(res.body.toString('utf8')) as StatusObject;
-      } catch {
-        status = { message: res.body.toString('utf8').slice(0, 200) };
-      }
-      throw new KubeApiError(method, req.path, res.status, status.reason, status.message ?? 'no message');
-    }
+    if (res.status < 200 || res.status > 299) throw apiError(req, res.status, res.body);
     return res;
   }
 

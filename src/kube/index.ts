@@ -1,5 +1,5 @@
 // Kubernetes access: kubeconfig loading, a rate-limited, retrying REST client, discovery, resource-name
-// resolution, paged point-in-time lists, and client-side label selectors.
+// resolution, paged point-in-time lists, watches, and client-side label selectors.
 export { loadKubeConfig, type KubeConfigOptions } from './config.ts';
 export {
   KubeClient,
@@ -32,6 +32,7 @@ export {
   type ListPage,
   type RawListPage,
 } from './list.ts';
+export { watch, WatchExpiredError, type WatchEvent, type WatchOptions, type WatchStatus } from './watch.ts';
 export {
   LabelSelectorError,
   formatLabelSelector,

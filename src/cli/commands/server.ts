@@ -1,0 +1,97 @@
+// `cairn server`: runs the controllers (in the cluster as a Deployment, or as a local process against a
+// kubeconfig), with leader election so that several replicas can run and one works. Stops on SIGTERM or
+// SIGINT: running work ends Failed with a reason and the lease is released.
+import { hostname } from 'node:os';
+import { Command } from 'commander';
+import type { CliIO } from '../io.ts';
+import { kubeConfigOf } from '../options.ts';
+import { clientVersion } from '../version-info.ts';
+
+interface ServerCommandOptions {
+  namespace: string;
+  metricsAddress: string;
+  backupWorkers: number;
+  identity?: string;
+  clientQps: number;
+  clientBurst: number;
+}
+
+function parseWhole(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a whole number above 0, got "${value}"`);
+  return n;
+}
+
+/** `host:port` or `:port` (all interfaces). */
+function parseAddress(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':');
+  const port = Number(value.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--metrics-address "${value}": expected host:port or :port`);
+  const host = value.slice(0, colon) || '0.0.0.0';
+  return { host, port };
+}
+
+export function serverCommand(io: CliIO): Command {
+  return new Command('server')
+    .description(
+      'Run the controllers: Backups, BackupLocations and the rest of cairn.dev/v1 in one namespace, with leader election',
+    )
+    .option('-n, --namespace <ns>', "the namespace of Cairn's resources, Lease and Secrets", 'cairn')
+    .option('--metrics-address <host:port>', 'where /metrics, /healthz and /readyz listen', ':8085')
+    .option('--backup-workers <n>', 'backups run at once', parseWhole, 1)
+    .option('--identity <name>', "this replica's name in the lease (default: <hostname>_<pid>)")
+    .option('--client-qps <n>', 'requests per second to the API server', parseWhole, 100)
+    .option('--client-burst <n>', 'requests the client may send at once', parseWhole, 200)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cairn server                                   in the cluster (cairn install deploys it so)
+  cairn server --kubeconfig ~/.kube/config -n cairn --metrics-address 127.0.0.1:8085
+  curl -s localhost:8085/metrics | grep cairn_backup_
+
+Endpoints: /healthz (200 while the process runs), /readyz (200 on the replica that leads, 503 on a
+standby), /metrics (Prometheus text; docs/metrics.md).`,
+    )
+    .action(async (options: ServerCommandOptions, command: Command) => {
+      const { KubeClient } = await import('../../kube/index.ts');
+      const { runServer } = await import('../../controller/index.ts');
+      const { host, port } = parseAddress(options.metricsAddress);
+      const client = new KubeClient(await kubeConfigOf(io, command), {
+        qps: options.clientQps,
+        burst: options.clientBurst,
+      });
+      const stop = new AbortController();
+      const onSignal = (name: string) => () => {
+        io.stderr.write(`${new Date().toISOString()} ${name}: stopping\n`);
+        stop.abort(new Error(`stopped by ${name}`));
+      };
+      const onTerm = onSignal('SIGTERM');
+      const onInt = onSignal('SIGINT');
+      process.once('SIGTERM', onTerm);
+      process.once('SIGINT', onInt);
+      const identity = options.identity ?? `${hostname()}_${process.pid}`;
+      try {
+        await runServer({
+          client,
+          namespace: options.namespace,
+          identity,
+          writer: `cairn server ${clientVersion()} (${identity})`,
+          host,
+          port,
+          backupWorkers: options.backupWorkers,
+          signal: stop.signal,
+          log: (entry) => io.stderr.write(`${new Date().toISOString()} ${entry.level} ${entry.message}\n`),
+          onListening: (address) =>
+            io.stderr.write(
+              `${new Date().toISOString()} info cairn server ${clientVersion()} (${identity}) in namespace ${options.namespace}, listening on ${address.host}:${address.port}\n`,
+            ),
+        });
+      } finally {
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onInt);
+        client.close();
+      }
+    });
+}

@@ -1,0 +1,215 @@
+// Deleting backups, observably: every deletion — asked for by a user (`cairn backup delete`, kubectl) or
+// decided by garbage collection — is a DeleteBackupRequest, processed here: New → InProgress →
+// Processed, with the errors in its status. A delete lock (the backup's deleteLockDays) or a ReadOnly
+// location refuses the deletion (Processed, with the reason as an error, nothing deleted). Otherwise the
+// backup is removed from every location it is stored in, then its Backup resource.
+//
+// Garbage collection runs every interval: each schedule's backups are kept by its retention policy, the
+// rest by their TTL (decideRetention, which also honours the locks); a terminal backup nothing keeps gets a
+// DeleteBackupRequest (one at a time per backup).
+import { randomBytes } from 'node:crypto';
+import type { Backup, DeleteBackupRequest, Schedule } from '../api/index.ts';
+import { BackupNotFoundError } from '../storage/index.ts';
+import { scheduleOf } from './backup-controller.ts';
+import type { ControllerContext } from './context.ts';
+import type { Informer } from './informer.ts';
+import type { ProcessResult } from './queue.ts';
+import { createResource, deleteResource, patchStatus } from './resources.ts';
+import { decideRetention, type RetainedBackup } from './retention.ts';
+
+export const BACKUP_NAME_LABEL = 'velero.io/backup-name';
+export const BACKUP_UID_LABEL = 'velero.io/backup-uid';
+
+const TERMINAL = new Set(['Completed', 'PartiallyFailed', 'Failed', 'FailedValidation']);
+
+/** When a backup's delete lock ends (start + deleteLockDays), or undefined when it has none. */
+export function deleteLockUntil(backup: Backup): string | undefined {
+  const days = backup.spec?.deleteLockDays;
+  const started = backup.status?.startTimestamp ?? backup.metadata.creationTimestamp;
+  if (!days || !started) return undefined;
+  return new Date(new Date(started).getTime() + days * 86_400_000).toISOString();
+}
+
+export class DeletionController {
+  readonly #ctx: ControllerContext;
+  readonly #requests: Informer<DeleteBackupRequest>;
+  readonly #backups: Informer<Backup>;
+  readonly #schedules: Informer<Schedule>;
+  /** Backups garbage collection asked to delete, until they are gone (or their request ended). */
+  readonly #asked = new Set<string>();
+
+  constructor(
+    ctx: ControllerContext,
+    informers: {
+      requests: Informer<DeleteBackupRequest>;
+      backups: Informer<Backup>;
+      schedules: Informer<Schedule>;
+    },
+  ) {
+    this.#ctx = ctx;
+    this.#requests = informers.requests;
+    this.#backups = informers.backups;
+    this.#schedules = informers.schedules;
+  }
+
+  /** Processes one DeleteBackupRequest. */
+  async reconcile(key: string, signal: AbortSignal): Promise<ProcessResult> {
+    const request = this.#requests.get(key);
+    if (!request) return;
+    const phase = request.status?.phase ?? 'New';
+    if (phase === 'Processed') return;
+    const requestName = request.metadata.name;
+    const name = request.spec.backupName;
+    const processed = (errors: string[]) =>
+      patchStatus(this.#ctx, 'DeleteBackupRequest', requestName, { phase: 'Processed', errors }, { signal });
+
+    const backup = this.#backups.list().find((b) => b.metadata.name === name);
+    if (!backup) {
+      await processed([`backup "${name}" not found`]);
+      return;
+    }
+    const schedule = scheduleOf(backup);
+    this.#ctx.metrics.backupDeletionAttempt.inc({ schedule });
+    const lock = deleteLockUntil(backup);
+    if (lock && new Date(lock) > this.#ctx.now()) {
+      this.#ctx.metrics.backupDeletionFailure.inc({ schedule });
+      await processed([`backup "${name}" is locked against deletion until ${lock} (deleteLockDays)`]);
+      return;
+    }
+    if (backup.status?.phase === 'InProgress') {
+      this.#ctx.metrics.backupDeletionFailure.inc({ schedule });
+      await processed([`backup "${name}" is InProgress: delete it once it has finished`]);
+      return;
+    }
+    const locations = [
+      ...new Set(
+        backup.status?.locations?.map((l) => l.name) ??
+          backup.spec?.storageLocations ??
+          (backup.spec?.storageLocation ? [backup.spec.storageLocation] : []),
+      ),
+    ];
+    const readOnly = locations.filter((l) => this.#ctx.locations.get(l)?.spec.accessMode === 'ReadOnly');
+    if (readOnly.length > 0) {
+      this.#ctx.metrics.backupDeletionFailure.inc({ schedule });
+      await processed(readOnly.map((l) => `location "${l}" is ReadOnly: backups in it cannot be deleted`));
+      return;
+    }
+
+    await patchStatus(this.#ctx, 'DeleteBackupRequest', requestName, { phase: 'InProgress' }, { signal });
+    await patchStatus(this.#ctx, 'Backup', name, { phase: 'Deleting' }, { signal });
+    const errors: string[] = [];
+    for (const location of locations) {
+      if (!this.#ctx.locations.get(location)) continue; // the location is gone: nothing to delete there
+      try {
+        const store = await this.#ctx.locations.open(location, { createKey: false, signal });
+        const { deleted } = await store.deleteBackup(name, { signal });
+        this.#ctx.log({
+          level: 'info',
+          message: `deleted backup ${name} from ${location} (${deleted} objects)`,
+        });
+      } catch (error) {
+        // Nothing of it in that location (a backup that failed before storing anything): nothing to do.
+        if (error instanceof BackupNotFoundError) continue;
+        errors.push(`location "${location}": ${(error as Error).message}`);
+      }
+    }
+    if (errors.length > 0) {
+      // The backup stays (phase back to what it was), and the request says why; a new request retries.
+      this.#ctx.metrics.backupDeletionFailure.inc({ schedule });
+      await patchStatus(this.#ctx, 'Backup', name, { phase: backup.status?.phase ?? 'Failed' }, { signal });
+      await processed(errors);
+      return;
+    }
+    await deleteResource(this.#ctx, 'Backup', name, signal);
+    this.#ctx.metrics.backupDeletionSuccess.inc({ schedule });
+    await processed([]);
+  }
+
+  /**
+   * One round of garbage collection: asks for the deletion of every terminal backup that no retention
+   * rule (its schedule's policy, or its TTL) keeps. Returns the names it asked to delete.
+   */
+  async collect(signal: AbortSignal): Promise<string[]> {
+    const now = this.#ctx.now();
+    const pending = new Set(
+      this.#requests
+        .list()
+        .filter((r) => r.status?.phase !== 'Processed')
+        .map((r) => r.spec.backupName),
+    );
+    const policies = new Map(this.#schedules.list().map((s) => [s.metadata.name, s.spec.retention]));
+    const groups = new Map<string, Backup[]>();
+    for (const backup of this.#backups.list()) {
+      if (!TERMINAL.has(backup.status?.phase ?? 'New') || backup.metadata.deletionTimestamp) continue;
+      // Backups only in ReadOnly locations (a restore cluster's view of production) are never collected.
+      const where = backup.status?.locations?.map((l) => l.name) ?? [backup.spec?.storageLocation ?? ''];
+      if (where.every((l) => this.#ctx.locations.get(l)?.spec.accessMode === 'ReadOnly')) continue;
+      const schedule = scheduleOf(backup);
+      // A schedule's policy decides for its backups; other backups (and those of a schedule without a
+      // policy, or one deleted) go by their TTL, each alone.
+      const group =
+        schedule && policies.get(schedule) ? `schedule/${schedule}` : `ttl/${backup.metadata.name}`;
+      groups.set(group, [...(groups.get(group) ?? []), backup]);
+    }
+    // Requests made in earlier rounds that the informer may not show yet: asked once is enough.
+    const existing = new Set(this.#backups.list().map((b) => b.metadata.name));
+    for (const name of this.#asked) if (!existing.has(name)) this.#asked.delete(name);
+    // A request that failed (a store error) is tried again by a new one.
+    for (const request of this.#requests.list())
+      if (request.status?.phase === 'Processed' && (request.status.errors?.length ?? 0) > 0)
+        this.#asked.delete(request.spec.backupName);
+    const asked: string[] = [];
+    for (const [group, backups] of groups) {
+      const policy = group.startsWith('schedule/')
+        ? policies.get(group.slice('schedule/'.length))
+        : undefined;
+      const retained = backups.map((b): RetainedBackup => {
+        const lock = deleteLockUntil(b);
+        return {
+          name: b.metadata.name,
+          startTimestamp: b.status?.startTimestamp ?? b.metadata.creationTimestamp ?? now.toISOString(),
+          phase: b.status?.phase ?? 'Failed',
+          ...(b.status?.expiration ? { expiration: b.status.expiration } : {}),
+          ...(lock ? { deleteLockUntil: lock } : {}),
+        };
+      });
+      for (const decision of decideRetention(retained, policy, now)) {
+        if (decision.keep || pending.has(decision.name) || this.#asked.has(decision.name)) continue;
+        this.#asked.add(decision.name);
+        const backup = backups.find((b) => b.metadata.name === decision.name);
+        await this.request(
+          decision.name,
+          backup?.metadata.uid,
+          `garbage collection: ${decision.reasons.join(', ')}`,
+          signal,
+        );
+        asked.push(decision.name);
+      }
+    }
+    return asked;
+  }
+
+  /** Creates a DeleteBackupRequest for a backup (Velero's naming: `<backup>-<5 random characters>`). */
+  async request(
+    backup: string,
+    uid: string | undefined,
+    reason: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const suffix = randomBytes(4).toString('hex').slice(0, 5);
+    await createResource<DeleteBackupRequest>(
+      this.#ctx,
+      'DeleteBackupRequest',
+      {
+        metadata: {
+          name: `${backup.slice(0, 240)}-${suffix}`,
+          labels: { [BACKUP_NAME_LABEL]: backup.slice(0, 63), ...(uid ? { [BACKUP_UID_LABEL]: uid } : {}) },
+          annotations: { 'cairn.dev/reason': reason },
+        },
+        spec: { backupName: backup },
+      },
+      signal,
+    );
+    this.#ctx.log({ level: 'info', message: `asked to delete backup ${backup}: ${reason}` });
+  }
+}

@@ -1,0 +1,158 @@
+// Backup locations as the server sees them: BackupLocation resources in its namespace, their credentials
+// in Secrets (spec.credential), and each location's encryption key in a Secret of its own,
+// `cairn-key-<location>` (data `key`: the key in base64, the same text as a standalone key file, so
+// `cairn location key-export` output moves between the two). The server never prints a key or a credential.
+import { randomUUID } from 'node:crypto';
+import type { BackupLocation } from '../api/index.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
+import { BackupStore, generateLocationKey, openObjectStore, parseCredentials } from '../storage/index.ts';
+
+/** The Secret holding a location's encryption key. */
+export const keySecretName = (location: string): string => `cairn-key-${location}`;
+export const KEY_SECRET_DATA = 'key';
+
+/** A location cannot be opened: the message names the location and what is missing. */
+export class LocationUnusableError extends Error {
+  override readonly name = 'LocationUnusableError';
+  constructor(
+    readonly location: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`location "${location}": ${message}`, options);
+  }
+}
+
+interface SecretObject extends KubeObject {
+  data?: Record<string, string>;
+}
+
+export interface ServerLocationsOptions {
+  client: KubeClient;
+  namespace: string;
+  /** The BackupLocation resources known now (the informer's cache). */
+  list: () => BackupLocation[];
+  /** Told when the server makes a location's key (it must be exported, or backups die with the cluster). */
+  onKeyCreated?: ((location: string, secret: string) => void) | undefined;
+}
+
+export class ServerLocations {
+  readonly #options: ServerLocationsOptions;
+
+  constructor(options: ServerLocationsOptions) {
+    this.#options = options;
+  }
+
+  get(name: string): BackupLocation | undefined {
+    return this.#options.list().find((l) => l.metadata.name === name);
+  }
+
+  /** The location marked default, else the only one. */
+  defaultLocation(): BackupLocation | undefined {
+    const all = this.#options.list();
+    return all.find((l) => l.spec.default === true) ?? (all.length === 1 ? all[0] : undefined);
+  }
+
+  all(): BackupLocation[] {
+    return this.#options.list();
+  }
+
+  /**
+   * Opens a location's backup store with its credentials and key. `createKey` makes the key Secret when
+   * it is missing (backups); reading (restore, sync) needs it to exist.
+   */
+  async open(
+    name: string,
+    options: { createKey: boolean; withoutKey?: boolean; signal?: AbortSignal | undefined },
+  ): Promise<BackupStore> {
+    const location = this.get(name);
+    if (!location) throw new LocationUnusableError(name, 'no BackupLocation of that name');
+    const { spec } = location;
+    let credentials;
+    if (spec.credential) {
+      const secret = await this.#secret(spec.credential.name, options.signal);
+      const encoded = secret?.data?.[spec.credential.key];
+      if (encoded === undefined)
+        throw new LocationUnusableError(
+          name,
+          `credential Secret "${spec.credential.name}" has no key "${spec.credential.key}"`,
+        );
+      try {
+        credentials = parseCredentials(spec.provider, Buffer.from(encoded, 'base64').toString('utf8'));
+      } catch (error) {
+        throw new LocationUnusableError(
+          name,
+          `credential Secret "${spec.credential.name}": ${(error as Error).message}`,
+        );
+      }
+    }
+    const store = await openObjectStore(spec, { credentials });
+    // The catalog (metadata) is readable without the key; the archive and logs are not.
+    const key = spec.plaintext || options.withoutKey ? undefined : await this.#key(name, options);
+    return new BackupStore({ location: name, store, key });
+  }
+
+  async #key(
+    name: string,
+    options: { createKey: boolean; signal?: AbortSignal | undefined },
+  ): Promise<Buffer> {
+    const secretName = keySecretName(name);
+    const secret = await this.#secret(secretName, options.signal);
+    const encoded = secret?.data?.[KEY_SECRET_DATA];
+    if (encoded !== undefined) {
+      const key = Buffer.from(Buffer.from(encoded, 'base64').toString('utf8').trim(), 'base64');
+      if (key.length !== 32)
+        throw new LocationUnusableError(
+          name,
+          `Secret "${secretName}" does not hold a 32-byte key in "${KEY_SECRET_DATA}"`,
+        );
+      return key;
+    }
+    if (!options.createKey)
+      throw new LocationUnusableError(
+        name,
+        `its encryption key Secret "${secretName}" is missing: copy the key from where the backups were written ` +
+          `(\`cairn location key-export ${name}\`) into that Secret`,
+      );
+    const key = generateLocationKey();
+    const { client, namespace } = this.#options;
+    try {
+      await client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${namespace}/secrets`,
+        signal: options.signal,
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name: secretName,
+            labels: { 'app.kubernetes.io/name': 'cairn', 'cairn.dev/location': name },
+            annotations: { 'cairn.dev/created-by': `cairn server ${randomUUID()}` },
+          },
+          type: 'Opaque',
+          data: { [KEY_SECRET_DATA]: Buffer.from(key.toString('base64') + '\n').toString('base64') },
+        },
+      });
+    } catch (error) {
+      // Another replica made it first: use that one.
+      if (error instanceof KubeApiError && error.status === 409)
+        return this.#key(name, { ...options, createKey: false });
+      throw error;
+    }
+    this.#options.onKeyCreated?.(name, secretName);
+    return key;
+  }
+
+  async #secret(name: string, signal: AbortSignal | undefined): Promise<SecretObject | undefined> {
+    const { client, namespace } = this.#options;
+    try {
+      return await client.json<SecretObject>({
+        path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+        signal,
+      });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+}

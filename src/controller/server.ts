@@ -1,0 +1,267 @@
+// `cairn server`: every controller, behind leader election, plus one HTTP listener for /healthz, /readyz
+// and /metrics. Replicas that do not lead keep their listener up (healthy, not ready) and wait for the
+// lease. On SIGTERM (the signal) the leader stops taking work, lets running work end as Failed with a
+// reason, and releases the lease so a standby takes over at once.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type {
+  Backup,
+  BackupLocation,
+  CairnKind,
+  DeleteBackupRequest,
+  Restore,
+  Schedule,
+} from '../api/index.ts';
+import type { KubeClient, KubeObject } from '../kube/index.ts';
+import { BackupController, scheduleOf } from './backup-controller.ts';
+import { CatalogController } from './catalog.ts';
+import { DeletionController } from './deletion.ts';
+import { RestoreController } from './restore-controller.ts';
+import { ScheduleController } from './schedule-controller.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { ControllerContext, ServerLogEntry } from './context.ts';
+import { Informer, objectKey } from './informer.ts';
+import { runLeaderElection } from './leader.ts';
+import { ServerLocations } from './locations.ts';
+import { ServerMetrics } from './metrics.ts';
+import { WorkQueue } from './queue.ts';
+import { resourcePath } from './resources.ts';
+
+export interface ServerOptions {
+  client: KubeClient;
+  /** The namespace of the server's resources (Backups, BackupLocations, ...), its Lease and Secrets. */
+  namespace: string;
+  /** This replica's name in the lease (`<hostname>_<pid>`). */
+  identity: string;
+  /** "cairn server v0.1.0". */
+  writer: string;
+  /** The HTTP listener. Default 127.0.0.1:8085; port 0 picks a free one. */
+  host?: string | undefined;
+  port?: number | undefined;
+  /** Backups run at once. Default 1 (Velero runs one at a time). */
+  backupWorkers?: number | undefined;
+  leaseName?: string | undefined;
+  leaseDurationMs?: number | undefined;
+  renewDeadlineMs?: number | undefined;
+  retryPeriodMs?: number | undefined;
+  /** Timers and intervals. Default: the machine's. */
+  clock?: Clock | undefined;
+  /** The wall clock of decisions (timestamps, schedules, expiry). Default: the machine's. */
+  now?: (() => Date) | undefined;
+  /** The longest a schedule waits before it is looked at again. Default 30 s. */
+  resyncMs?: number | undefined;
+  /** Garbage collection's interval. Default 1 h (Velero's). */
+  gcIntervalMs?: number | undefined;
+  /** A location's check and sync interval when its spec sets none. Default 1 min. */
+  locationIntervalMs?: number | undefined;
+  /** How long a synced backup's metadata must stay gone before its Backup is removed. Default 5 min. */
+  syncGraceMs?: number | undefined;
+  log?: ((entry: ServerLogEntry) => void) | undefined;
+  /** Told the listener's address once it listens. */
+  onListening?: ((address: { host: string; port: number }) => void) | undefined;
+  signal: AbortSignal;
+}
+
+export const DEFAULT_METRICS_PORT = 8085;
+export const DEFAULT_LEASE_NAME = 'cairn-server';
+
+/** Runs the server until `signal` aborts; resolves once it has stopped and released its lease. */
+export async function runServer(options: ServerOptions): Promise<void> {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? (() => undefined);
+  const metrics = new ServerMetrics();
+  const state = { leading: false, synced: false };
+
+  const http = await listen(options, metrics, state);
+  try {
+    await runLeaderElection({
+      client: options.client,
+      namespace: options.namespace,
+      name: options.leaseName ?? DEFAULT_LEASE_NAME,
+      identity: options.identity,
+      leaseDurationMs: options.leaseDurationMs,
+      renewDeadlineMs: options.renewDeadlineMs,
+      retryPeriodMs: options.retryPeriodMs,
+      clock,
+      signal: options.signal,
+      log: (message, error) =>
+        log({ level: 'warning', message: error ? `${message}: ${(error as Error).message}` : message }),
+      onNewLeader: (identity) => log({ level: 'info', message: `the leader is ${identity}` }),
+      onStartedLeading: async (signal) => {
+        state.leading = true;
+        log({ level: 'info', message: `${options.identity} leads: starting the controllers` });
+        try {
+          await lead(options, { clock, log, metrics }, signal, () => (state.synced = true));
+        } finally {
+          state.leading = false;
+          state.synced = false;
+        }
+      },
+      onStoppedLeading: () => log({ level: 'info', message: `${options.identity} stopped leading` }),
+    });
+  } finally {
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    http.closeAllConnections();
+  }
+}
+
+/** The leader's work: informers, queues and controllers, until `signal` aborts. */
+async function lead(
+  options: ServerOptions,
+  shared: { clock: Clock; log: (entry: ServerLogEntry) => void; metrics: ServerMetrics },
+  signal: AbortSignal,
+  onSynced: () => void,
+): Promise<void> {
+  const { client, namespace } = options;
+  const informerLog = (message: string, error?: unknown) =>
+    shared.log({ level: 'warning', message: error ? `${message}: ${(error as Error).message}` : message });
+  const queue = () => new WorkQueue({ clock: shared.clock, log: informerLog });
+  const queues = {
+    backups: queue(),
+    schedules: queue(),
+    requests: queue(),
+    locations: queue(),
+    restores: queue(),
+  };
+  // Keys are the informers' cache keys (`namespace/name`). Each informer feeds its kind's queue; a
+  // Backup's change also wakes its schedule (a running backup holds the next run back).
+  const feeding = <T extends KubeObject>(kind: CairnKind, into: WorkQueue, also?: (object: T) => void) =>
+    new Informer<T>({
+      client,
+      path: resourcePath(kind, namespace),
+      clock: shared.clock,
+      log: informerLog,
+      onAdd: (object) => {
+        into.add(objectKey(object));
+        also?.(object);
+      },
+      onUpdate: (_old, object) => {
+        into.add(objectKey(object));
+        also?.(object);
+      },
+      onDelete: (object) => into.add(objectKey(object)),
+    });
+  const locations = feeding<BackupLocation>('BackupLocation', queues.locations);
+  const backups = feeding<Backup>('Backup', queues.backups, (backup) => {
+    const schedule = scheduleOf(backup);
+    if (schedule) queues.schedules.add(`${namespace}/${schedule}`);
+  });
+  const schedules = feeding<Schedule>('Schedule', queues.schedules);
+  const requests = feeding<DeleteBackupRequest>('DeleteBackupRequest', queues.requests);
+  const restores = feeding<Restore>('Restore', queues.restores);
+  const informers = [locations, backups, schedules, requests, restores];
+
+  const ctx: ControllerContext = {
+    client,
+    namespace,
+    clock: shared.clock,
+    now: options.now ?? (() => new Date()),
+    metrics: shared.metrics,
+    log: shared.log,
+    writer: options.writer,
+    locations: new ServerLocations({
+      client,
+      namespace,
+      list: () => locations.list(),
+      onKeyCreated: (location, secret) =>
+        shared.log({
+          level: 'warning',
+          message:
+            `made an encryption key for location "${location}" in Secret ${namespace}/${secret}. Losing it loses ` +
+            `the backups: keep a copy of the Secret`,
+        }),
+    }),
+  };
+  const resyncMs = options.resyncMs ?? 30_000;
+  const backupController = new BackupController(ctx, backups);
+  const scheduleController = new ScheduleController(ctx, { schedules, backups }, { resyncMs });
+  const deletion = new DeletionController(ctx, { requests, backups, schedules });
+  const restoreController = new RestoreController(ctx, { restores, backups });
+  const catalog = new CatalogController(
+    ctx,
+    { locations, backups },
+    { graceMs: options.syncGraceMs ?? 5 * 60_000, intervalMs: options.locationIntervalMs },
+  );
+
+  const running = informers.map((informer) => informer.run(signal));
+  try {
+    await Promise.race([Promise.all(informers.map((i) => i.hasSynced)), aborted(signal)]);
+    if (signal.aborted) return;
+    onSynced();
+    await backupController.failOrphans(signal);
+    await restoreController.failOrphans(signal);
+    await Promise.all([
+      queues.restores.run(1, (key, s) => restoreController.reconcile(key, s), signal),
+      queues.backups.run(options.backupWorkers ?? 1, (key, s) => backupController.reconcile(key, s), signal),
+      queues.schedules.run(1, (key, s) => scheduleController.reconcile(key, s), signal),
+      queues.requests.run(1, (key, s) => deletion.reconcile(key, s), signal),
+      queues.locations.run(1, (key, s) => catalog.reconcile(key, s), signal),
+      collectGarbage(deletion, options.gcIntervalMs ?? 60 * 60_000, shared, signal),
+    ]);
+  } finally {
+    await Promise.allSettled(running);
+  }
+}
+
+/** Garbage collection every interval (Velero's default: an hour), the first round a minute after start. */
+async function collectGarbage(
+  deletion: DeletionController,
+  intervalMs: number,
+  shared: { clock: Clock; log: (entry: ServerLogEntry) => void },
+  signal: AbortSignal,
+): Promise<void> {
+  await shared.clock.sleep(Math.min(intervalMs, 60_000), signal);
+  while (!signal.aborted) {
+    try {
+      await deletion.collect(signal);
+    } catch (error) {
+      if (!signal.aborted)
+        shared.log({ level: 'warning', message: `garbage collection failed: ${(error as Error).message}` });
+    }
+    await shared.clock.sleep(intervalMs, signal);
+  }
+}
+
+const aborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+
+async function listen(
+  options: ServerOptions,
+  metrics: ServerMetrics,
+  state: { leading: boolean; synced: boolean },
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      // Ready means leading with synced caches: a Service then sends requests to the leader only.
+      const ready = state.leading && state.synced;
+      res
+        .writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' })
+        .end(ready ? 'leading\n' : 'standby\n');
+    } else if (path === '/metrics') {
+      metrics.text().then(
+        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
+        (error: unknown) => res.writeHead(500).end(String(error)),
+      );
+    } else {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    }
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? DEFAULT_METRICS_PORT, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  options.onListening?.({ host, port: address.port });
+  return server;
+}

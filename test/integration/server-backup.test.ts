@@ -1,0 +1,180 @@
+// The server (runServer, as `cairn server` runs it) against the testbed: Cairn's CRDs installed, a
+// BackupLocation on a local directory, Backup resources reconciled into stored backups; validation,
+// ReadOnly locations, the schema's refusals, metrics, and a backup left InProgress by a stopped server.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Backup } from '../../src/api/index.ts';
+import { ORPHAN_REASON, keySecretName, patchStatus, resourcePath } from '../../src/controller/index.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
+import { createCr, installCrds, metricValue, startServer, type RunningServer } from '../helpers/server.ts';
+import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
+
+let client: KubeClient;
+let namespace: string;
+let appNamespace: string;
+let dir: string;
+
+const startServerAt = (identity: string) => startServer({ client: clusterClient('a'), namespace, identity });
+
+const http = (server: RunningServer, path: string) => server.get(path);
+
+const createBackup = (name: string, spec: Record<string, unknown>) =>
+  createCr(client, namespace, 'Backup', name, spec);
+
+const getBackup = (name: string) => client.json<Backup>({ path: resourcePath('Backup', namespace, name) });
+
+async function finished(name: string): Promise<Backup> {
+  return eventually(`backup ${name} to finish`, async () => {
+    const backup = await getBackup(name);
+    const phase = backup.status?.phase;
+    return phase && !['New', 'InProgress'].includes(phase) ? backup : undefined;
+  });
+}
+
+const createLocation = (name: string, spec: Record<string, unknown>) =>
+  createCr(client, namespace, 'BackupLocation', name, spec);
+
+describe('cairn server: backups', () => {
+  let server: RunningServer;
+
+  before(async () => {
+    client = clusterClient('a');
+    await installCrds(client);
+    namespace = `cairn-${uniqueSuffix()}`;
+    appNamespace = `app-${uniqueSuffix()}`;
+    for (const ns of [namespace, appNamespace])
+      await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: ns } } });
+    for (const name of ['settings', 'flags'])
+      await client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${appNamespace}/configmaps`,
+        body: { metadata: { name }, data: { k: name } },
+      });
+    dir = await mkdtemp(join(tmpdir(), 'cairn-server-'));
+    await createLocation('local', { provider: 'fs', config: { path: join(dir, 'local') }, default: true });
+    await createLocation('archive', {
+      provider: 'fs',
+      config: { path: join(dir, 'archive') },
+      accessMode: 'ReadOnly',
+    });
+    server = await startServerAt('first');
+  });
+
+  after(async () => {
+    await server.stop();
+    for (const ns of [namespace, appNamespace])
+      await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('leads, and says so on /readyz; /healthz answers', async () => {
+    await eventually('the server to lead', async () =>
+      (await http(server, '/readyz')).status === 200 ? true : undefined,
+    );
+    assert.equal((await http(server, '/healthz')).status, 200);
+    const lease = await client.json<KubeObject & { spec: { holderIdentity?: string } }>({
+      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/cairn-server`,
+    });
+    assert.equal(lease.spec.holderIdentity, 'first');
+  });
+
+  it('runs a Backup resource to Completed in the default location, with its key made in a Secret', async () => {
+    await createBackup('shop', { includedNamespaces: [appNamespace] });
+    const backup = await finished('shop');
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+    // Two ConfigMaps, the namespace's kube-root-ca.crt, its ServiceAccount and the Namespace itself.
+    assert.ok((backup.status?.progress?.itemsBackedUp ?? 0) >= 3, JSON.stringify(backup.status?.progress));
+    assert.ok(backup.status?.startTimestamp && backup.status.completionTimestamp && backup.status.expiration);
+    assert.equal(backup.status?.consistency?.mode, 'snapshot');
+    assert.ok(backup.status?.consistency?.revision, 'the storage revision is recorded');
+    assert.deepEqual(
+      backup.status?.locations?.map((l) => [l.name, l.phase]),
+      [['local', 'Completed']],
+    );
+    assert.ok(
+      existsSync(join(dir, 'local', 'backups', 'shop', 'velero-backup.json')),
+      'the metadata is stored last',
+    );
+    assert.ok(existsSync(join(dir, 'local', 'backups', 'shop', 'shop.tar.gz')));
+    const secret = await client.json<KubeObject & { data: Record<string, string> }>({
+      path: `/api/v1/namespaces/${namespace}/secrets/${keySecretName('local')}`,
+    });
+    assert.equal(
+      Buffer.from(
+        Buffer.from(secret.data.key ?? '', 'base64')
+          .toString()
+          .trim(),
+        'base64',
+      ).length,
+      32,
+    );
+    assert.ok(server.logs.some((l) => l.includes('made an encryption key for location "local"')));
+    assert.ok(!server.logs.some((l) => l.includes(secret.data.key ?? 'never')), 'the key is never logged');
+  });
+
+  it('marks FailedValidation, writing nothing, for an unknown location, a ReadOnly one and a bad selector', async () => {
+    await createBackup('nowhere', { storageLocation: 'missing' });
+    await createBackup('readonly', { storageLocation: 'archive' });
+    await createBackup('badselector', { labelSelector: 'app in (web', includedNamespaces: [appNamespace] });
+    const nowhere = await finished('nowhere');
+    assert.equal(nowhere.status?.phase, 'FailedValidation');
+    assert.match(nowhere.status?.validationErrors?.join('\n') ?? '', /no BackupLocation named "missing"/);
+    const readonly = await finished('readonly');
+    assert.equal(readonly.status?.phase, 'FailedValidation');
+    assert.match(readonly.status?.validationErrors?.join('\n') ?? '', /location "archive" is ReadOnly/);
+    const bad = await finished('badselector');
+    assert.equal(bad.status?.phase, 'FailedValidation');
+    assert.match(bad.status?.validationErrors?.join('\n') ?? '', /labelSelector/);
+    for (const name of ['nowhere', 'readonly', 'badselector']) {
+      assert.ok(!existsSync(join(dir, 'local', 'backups', name)), `nothing of ${name} stored`);
+      assert.ok(!existsSync(join(dir, 'archive', 'backups', name)), `nothing of ${name} stored`);
+    }
+  });
+
+  it('lets the CRD schema refuse a malformed Backup before any controller sees it', async () => {
+    await assert.rejects(
+      createBackup('malformed', { ttl: 'thirty days', includedNamespaces: 'not-a-list' }),
+      (e: unknown) =>
+        e instanceof KubeApiError && e.status === 422 && /spec\.includedNamespaces/.test(e.message),
+    );
+  });
+
+  it('counts what happened in /metrics', async () => {
+    const { status, text } = await http(server, '/metrics');
+    assert.equal(status, 200);
+    const value = (series: string) => metricValue(text, series);
+    assert.equal(value('cairn_backup_attempt_total{schedule=""}'), 1);
+    assert.equal(value('cairn_backup_success_total{schedule=""}'), 1);
+    assert.equal(value('cairn_backup_validation_failure_total{schedule=""}'), 3);
+    assert.equal(value('cairn_backup_last_status{schedule=""}'), 0, 'the last backup failed validation');
+    assert.ok(value('cairn_backup_last_successful_timestamp{schedule=""}') > 0);
+  });
+
+  it('marks Failed a backup a stopped server left InProgress, once another server leads', async () => {
+    await server.stop();
+    await createBackup('orphan', { includedNamespaces: [appNamespace] });
+    // What a server killed mid-backup leaves: the phase InProgress, nobody working on it.
+    const orphan = await getBackup('orphan');
+    await patchStatus(
+      { client, namespace },
+      'Backup',
+      'orphan',
+      { phase: 'InProgress' },
+      {
+        resourceVersion: orphan.metadata.resourceVersion,
+      },
+    );
+    server = await startServerAt('second');
+    const backup = await finished('orphan');
+    assert.equal(backup.status?.phase, 'Failed');
+    assert.equal(backup.status?.failureReason, ORPHAN_REASON);
+    const lease = await client.json<KubeObject & { spec: { holderIdentity?: string } }>({
+      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/cairn-server`,
+    });
+    assert.equal(lease.spec.holderIdentity, 'second');
+  });
+});
