@@ -2,6 +2,7 @@
 // one of the two places (with the server) where an error becomes an exit code.
 import { Command, CommanderError } from 'commander';
 import { backupCommand } from './commands/backup.ts';
+import { installCommand, uninstallCommand } from './commands/install.ts';
 import { locationCommand } from './commands/location.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { serverCommand } from './commands/server.ts';
@@ -23,6 +24,8 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void = ()
   program.addCommand(restoreCommand(io, setExitCode));
   program.addCommand(locationCommand(io, setExitCode));
   program.addCommand(serverCommand(io));
+  program.addCommand(installCommand(io));
+  program.addCommand(uninstallCommand(io));
   const configure = (command: Command) => {
     command
       .exitOverride()

@@ -42,3 +42,16 @@ export {
   type ParsedSchedule,
 } from './schedule-timing.ts';
 export type { ControllerContext, ServerLogEntry } from './context.ts';
+export {
+  applyInstall,
+  installManifests,
+  uninstall,
+  CREDENTIALS_KEY,
+  CREDENTIALS_SECRET,
+  INSTALL_LABELS,
+  type InstallOptions,
+} from './install.ts';
+export { RestoreController, RESTORE_ORPHAN_REASON } from './restore-controller.ts';
+export { ScheduleController } from './schedule-controller.ts';
+export { DeletionController, deleteLockUntil } from './deletion.ts';
+export { CatalogController } from './catalog.ts';

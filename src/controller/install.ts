@@ -1,0 +1,237 @@
+// What `cairn install` puts in a cluster, rendered from code (the CRDs from the API schemas): the
+// namespace, the CRDs, the server's ServiceAccount and RBAC, the location's credentials Secret, the
+// BackupLocation, and the server's Deployment. Applied with server-side apply (field manager "cairn"), in
+// dependency order; `uninstall` deletes them again and leaves every stored backup where it is.
+import {
+  CAIRN_API_VERSION,
+  customResourceDefinitions,
+  type BackupLocationSpec,
+  type CustomResourceDefinition,
+} from '../api/index.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
+import { DEFAULT_METRICS_PORT } from './server.ts';
+
+export const INSTALL_LABELS = { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/part-of': 'cairn' };
+export const CREDENTIALS_SECRET = 'cairn-credentials';
+export const CREDENTIALS_KEY = 'cloud';
+
+export interface InstallOptions {
+  namespace: string;
+  image: string;
+  /** The location `default`, made from the flags; none when undefined. */
+  location?: { name: string; spec: BackupLocationSpec } | undefined;
+  /** The credentials file's content (goes into the Secret `cairn-credentials`, key `cloud`). */
+  credentials?: string | undefined;
+  /** Replicas of the server (one leads). Default 1. */
+  replicas?: number | undefined;
+}
+
+type Manifest = KubeObject;
+
+const meta = (name: string, namespace?: string) => ({
+  name,
+  ...(namespace ? { namespace } : {}),
+  labels: { ...INSTALL_LABELS },
+});
+
+/** Every object, in the order they are applied. */
+export function installManifests(options: InstallOptions): Manifest[] {
+  const { namespace } = options;
+  const objects: Manifest[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: meta(namespace) },
+    ...customResourceDefinitions().map((crd: CustomResourceDefinition): Manifest => ({
+      ...crd,
+      metadata: { ...crd.metadata, labels: { ...INSTALL_LABELS } },
+    })),
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta('cairn', namespace) },
+    // Backups read every resource; restores write every resource (RBAC objects too, hence bind and
+    // escalate). Nothing else: no impersonation, no node proxy, no exec.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: meta('cairn-server'),
+      rules: [
+        {
+          apiGroups: ['*'],
+          resources: ['*'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+        },
+        {
+          apiGroups: ['rbac.authorization.k8s.io'],
+          resources: ['clusterroles', 'roles'],
+          verbs: ['bind', 'escalate'],
+        },
+        { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+        { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: meta('cairn-server'),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cairn-server' },
+      subjects: [{ kind: 'ServiceAccount', name: 'cairn', namespace }],
+    },
+  ];
+  if (options.credentials !== undefined)
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: meta(CREDENTIALS_SECRET, namespace),
+      type: 'Opaque',
+      data: { [CREDENTIALS_KEY]: Buffer.from(options.credentials).toString('base64') },
+    });
+  if (options.location)
+    objects.push({
+      apiVersion: CAIRN_API_VERSION,
+      kind: 'BackupLocation',
+      metadata: meta(options.location.name, namespace),
+      spec: options.location.spec,
+    });
+  objects.push({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta('cairn', namespace),
+    spec: {
+      replicas: options.replicas ?? 1,
+      selector: {
+        matchLabels: { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/component': 'server' },
+      },
+      template: {
+        metadata: {
+          labels: { ...INSTALL_LABELS, 'app.kubernetes.io/component': 'server' },
+          annotations: {
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(DEFAULT_METRICS_PORT),
+            'prometheus.io/path': '/metrics',
+          },
+        },
+        spec: {
+          serviceAccountName: 'cairn',
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'cairn',
+              image: options.image,
+              args: ['server', '--namespace', namespace, '--metrics-address', `:${DEFAULT_METRICS_PORT}`],
+              ports: [{ name: 'metrics', containerPort: DEFAULT_METRICS_PORT }],
+              // Healthy while running; /readyz is 200 on the leader only (for a leader-only Service), so it
+              // is not the readiness probe: a standby must not block a rollout.
+              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 20 },
+              readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10 },
+              resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+    },
+  });
+  return objects;
+}
+
+/** The API path of an object of the kinds installManifests makes. */
+function pathOf(object: Manifest): string {
+  const { name, namespace } = object.metadata;
+  const ns = namespace ? `/namespaces/${namespace}` : '';
+  switch (object.kind) {
+    case 'Namespace':
+      return `/api/v1/namespaces/${name}`;
+    case 'CustomResourceDefinition':
+      return `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`;
+    case 'ServiceAccount':
+      return `/api/v1${ns}/serviceaccounts/${name}`;
+    case 'Secret':
+      return `/api/v1${ns}/secrets/${name}`;
+    case 'ClusterRole':
+      return `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}`;
+    case 'ClusterRoleBinding':
+      return `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${name}`;
+    case 'BackupLocation':
+      return `/apis/${CAIRN_API_VERSION}${ns}/backuplocations/${name}`;
+    case 'Deployment':
+      return `/apis/apps/v1${ns}/deployments/${name}`;
+    default:
+      throw new Error(`cairn install does not make ${object.kind} objects`);
+  }
+}
+
+/**
+ * Applies the objects in order (server-side apply, field manager "cairn", conflicts forced), waiting
+ * for the CRDs to be established before the resources that use them. Told of each object applied.
+ */
+export async function applyInstall(
+  client: KubeClient,
+  objects: readonly Manifest[],
+  options: { onApplied?: (object: Manifest) => void; signal?: AbortSignal | undefined } = {},
+): Promise<void> {
+  for (const object of objects) {
+    if (object.kind === 'BackupLocation') await waitForCrds(client, objects, options.signal);
+    await client.json({
+      method: 'PATCH',
+      path: pathOf(object),
+      query: { fieldManager: 'cairn', force: true },
+      contentType: 'application/apply-patch+yaml',
+      body: object,
+      signal: options.signal,
+    });
+    options.onApplied?.(object);
+  }
+  await waitForCrds(client, objects, options.signal);
+}
+
+async function waitForCrds(
+  client: KubeClient,
+  objects: readonly Manifest[],
+  signal?: AbortSignal,
+): Promise<void> {
+  for (const crd of objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
+    for (let tries = 0; ; tries++) {
+      const live = await client.json<{ status?: { conditions?: { type: string; status: string }[] } }>({
+        path: pathOf(crd),
+        signal,
+      });
+      if (live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (tries > 100) throw new Error(`CRD ${crd.metadata.name} is not established after 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
+
+/**
+ * Deletes what install made, the Deployment first and the namespace (with its resources) last; the CRDs
+ * go unless `keepCrds`. Objects already gone are skipped. Stored backups are never touched.
+ */
+export async function uninstall(
+  client: KubeClient,
+  options: {
+    namespace: string;
+    keepCrds?: boolean;
+    onDeleted?: (what: string) => void;
+    signal?: AbortSignal;
+  },
+): Promise<void> {
+  const objects = installManifests({ namespace: options.namespace, image: 'unused' });
+  const order = ['Deployment', 'ClusterRoleBinding', 'ClusterRole', 'Namespace', 'CustomResourceDefinition'];
+  for (const kind of order) {
+    if (kind === 'CustomResourceDefinition' && options.keepCrds) continue;
+    for (const object of objects.filter((o) => o.kind === kind)) {
+      try {
+        await client.json({ method: 'DELETE', path: pathOf(object), signal: options.signal });
+        options.onDeleted?.(`${object.kind} ${object.metadata.name}`);
+      } catch (error) {
+        if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+      }
+    }
+  }
+}
