@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup.ts';
 import { installCommand, uninstallCommand } from './commands/install.ts';
 import { locationCommand } from './commands/location.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { scheduleCommand } from './commands/schedule.ts';
 import { serverCommand } from './commands/server.ts';
 import { versionCommand } from './commands/version.ts';
 import type { CliIO } from './io.ts';
@@ -23,6 +24,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void = ()
   program.addCommand(backupCommand(io, setExitCode));
   program.addCommand(restoreCommand(io, setExitCode));
   program.addCommand(locationCommand(io, setExitCode));
+  program.addCommand(scheduleCommand(io));
   program.addCommand(serverCommand(io));
   program.addCommand(installCommand(io));
   program.addCommand(uninstallCommand(io));

@@ -14,7 +14,7 @@ import { scheduleOf } from './backup-controller.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
-import { createResource, deleteResource, patchStatus } from './resources.ts';
+import { createResource, deleteResource, getResource, patchStatus } from './resources.ts';
 import { decideRetention, type RetainedBackup } from './retention.ts';
 
 export const BACKUP_NAME_LABEL = 'velero.io/backup-name';
@@ -54,7 +54,15 @@ export class DeletionController {
 
   /** Processes one DeleteBackupRequest. */
   async reconcile(key: string, signal: AbortSignal): Promise<ProcessResult> {
-    const request = this.#requests.get(key);
+    // Read live, not from the cache: a request processed a moment ago may still look New there.
+    const cached = this.#requests.get(key);
+    if (!cached) return;
+    const request = await getResource<DeleteBackupRequest>(
+      this.#ctx,
+      'DeleteBackupRequest',
+      cached.metadata.name,
+      signal,
+    );
     if (!request) return;
     const phase = request.status?.phase ?? 'New';
     if (phase === 'Processed') return;

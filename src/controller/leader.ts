@@ -12,6 +12,7 @@
 //   keeps renewing until that work has returned, then releases the lease (empty holder, 1 s duration,
 //   as client-go's ReleaseOnCancel does), so that another replica takes over at its next try.
 // docs/controller.md.
+import { setMaxListeners } from 'node:events';
 import { KubeApiError, type KubeClient } from '../kube/index.ts';
 import { deadlineSignal, systemClock, type Clock } from './clock.ts';
 
@@ -32,7 +33,9 @@ export interface LeaderElectionOptions {
   releaseOnCancel?: boolean | undefined;
   /**
    * Called on becoming leader. `signal` aborts when leadership ends (lost, or stopping); the work must
-   * stop then. Stopping waits for the promise this returns before releasing the lease.
+   * stop then. Stopping waits for the promise this returns before releasing the lease. When the promise
+   * settles while still leading (the work ended or failed by itself), the replica stops leading as if
+   * the signal had aborted, and the election ends.
    */
   onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
   /** Called once leadership has ended: at once when lost, after the release when stopping. */
@@ -255,6 +258,7 @@ export async function runLeaderElection(options: LeaderElectionOptions): Promise
     throw new RangeError(
       `retryPeriodMs must be above 0 and its ${jitterFactor}-fold below renewDeadlineMs, got ${retryPeriodMs}`,
     );
+  if (options.identity === '') throw new RangeError('identity must not be empty');
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const { signal } = options;
@@ -276,32 +280,49 @@ export async function runLeaderElection(options: LeaderElectionOptions): Promise
   }
   options.log?.(`${options.identity} leads (lease ${options.namespace}/${options.name})`);
 
-  // Lead: start the work and renew until the signal aborts or a renewal misses its deadline.
+  // Lead: start the work and renew until the signal aborts, the work returns by itself (a leader doing
+  // nothing must not hold the lease), or a renewal misses its deadline.
   const leading = new AbortController();
+  // All of the leader's work (informers, queues, every request and store read) listens to this signal.
+  setMaxListeners(0, leading.signal);
   const work = (async () => {
     await options.onStartedLeading(leading.signal);
   })().catch((error: unknown) => options.log?.('the leader work failed', error));
   const renewing = { elector, clock, renewDeadlineMs, retryPeriodMs };
-  if ((await renew(renewing, signal)) === 'lost') {
+  const stopping = new AbortController();
+  const stop = () => stopping.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  void work.then(stop);
+  const renewed = await renew(renewing, stopping.signal);
+  signal.removeEventListener('abort', stop);
+  if (renewed === 'lost') {
     options.log?.(
       `${options.identity} could not renew the lease within ${renewDeadlineMs} ms; stops leading`,
     );
     leading.abort(new Error('leadership lost'));
-    options.onStoppedLeading?.();
+    stoppedLeading(options);
     await work;
     return { led: true, end: 'lost' };
   }
 
   // Stopping: end the work while still holding the lease, then release it.
-  leading.abort(signal.reason);
+  leading.abort(signal.aborted ? signal.reason : new Error('the leader work returned'));
   const keep = new AbortController();
   const kept = renew(renewing, keep.signal);
   await work;
   keep.abort();
   const end = await kept;
   if (end === 'stopped') await releaseIfWanted(elector, options, renewDeadlineMs, clock);
-  options.onStoppedLeading?.();
+  stoppedLeading(options);
   return { led: true, end };
+}
+
+function stoppedLeading(options: LeaderElectionOptions): void {
+  try {
+    options.onStoppedLeading?.();
+  } catch (error) {
+    options.log?.('the onStoppedLeading handler failed', error);
+  }
 }
 
 async function releaseIfWanted(

@@ -14,7 +14,7 @@ import { SCHEDULE_LABEL, VELERO_SCHEDULE_LABEL, scheduleOf } from './backup-cont
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
-import { createResource, patchStatus } from './resources.ts';
+import { createResource, getResource, patchStatus } from './resources.ts';
 import {
   decide,
   nextRunAfter,
@@ -46,7 +46,11 @@ export class ScheduleController {
   }
 
   async reconcile(key: string, signal: AbortSignal): Promise<ProcessResult> {
-    const schedule = this.#schedules.get(key);
+    // Read live, not from the cache: the status written by the last run may not be in the cache yet, and a
+    // stale lastBackup would make the same run twice.
+    const cached = this.#schedules.get(key);
+    if (!cached) return;
+    const schedule = await getResource<Schedule>(this.#ctx, 'Schedule', cached.metadata.name, signal);
     if (!schedule || schedule.metadata.deletionTimestamp) return;
     const name = schedule.metadata.name;
     const status = schedule.status ?? {};

@@ -73,6 +73,8 @@ export async function startFaultProxy(
         },
       );
       forward.on('error', () => res.destroy());
+      // A client that goes away (a watch stopped) ends the forwarded request too, not only its side.
+      res.on('close', () => forward.destroy());
       req.pipe(forward);
     },
   );

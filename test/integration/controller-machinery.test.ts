@@ -1,6 +1,7 @@
 // The machinery controllers run on, against the testbed's real API server: watches, the informer's
 // cache and its relists, and leader election on a Lease between two electors.
 import assert from 'node:assert/strict';
+import { globalAgent } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it, before } from 'node:test';
 import {
@@ -212,6 +213,9 @@ describe('informer', () => {
       await running;
       through.close();
       await proxy.close(); // last: it waits for the connections to the proxy to end
+      // The proxy forwards through Node's global agent and does not end a forwarded watch when its client
+      // goes away: that upstream connection would keep this process alive until the API server drops it.
+      globalAgent.destroy();
     });
     await informer.hasSynced;
     await createConfigMap(ns, 'after');
@@ -302,7 +306,13 @@ let maxLeaders = 0;
 
 async function readLease(ns: string, name: string) {
   return client.json<{
-    spec: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
+    spec: {
+      holderIdentity?: string;
+      leaseDurationSeconds?: number;
+      renewTime?: string;
+      acquireTime?: string;
+      leaseTransitions?: number;
+    };
   }>({ path: `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}` });
 }
 
@@ -311,10 +321,10 @@ describe('leader election', () => {
     const ns = await testNamespace(t, client, 'lead');
     leaders.clear();
     maxLeaders = 0;
-    // A 2 s lease; killing is stopping without release, so the lease must expire.
+    // A 3 s lease; killing is stopping without release, so the lease must expire.
     const settings = {
-      leaseDurationMs: 2000,
-      renewDeadlineMs: 1500,
+      leaseDurationMs: 3000,
+      renewDeadlineMs: 2500,
       retryPeriodMs: 250,
       releaseOnCancel: false,
     };
@@ -328,7 +338,7 @@ describe('leader election', () => {
     const other = electors.find((e) => e !== first);
     assert.ok(other);
     // Longer than the lease: the leader renews, and the other never leads meanwhile.
-    await sleep(3000);
+    await sleep(4000);
     assert.equal(first.leading, true);
     assert.equal(other.leading, false);
     assert.equal((await readLease(ns, 'cairn')).spec.holderIdentity, first.identity);
@@ -345,8 +355,8 @@ describe('leader election', () => {
     assert.equal(lease.holderIdentity, other.identity);
     assert.equal(lease.leaseTransitions, 1);
     assert.ok(
-      Date.parse(lease.acquireTime ?? '') - lastRenewal >= 2000,
-      `taken ${Date.parse(lease.acquireTime ?? '') - lastRenewal} ms after the last renewal, not before the 2 s lease expired`,
+      Date.parse(lease.acquireTime ?? '') - lastRenewal >= 3000,
+      `taken ${Date.parse(lease.acquireTime ?? '') - lastRenewal} ms after the last renewal, not before the 3 s lease expired`,
     );
     assert.ok(Date.now() - killedAt < 20_000);
     assert.deepEqual(await first.result, { led: true, end: 'stopped' });
@@ -382,5 +392,20 @@ describe('leader election', () => {
     assert.ok(takeoverMs < 10_000, `taken over after ${takeoverMs} ms, well within the 15 s lease`);
     assert.equal((await readLease(ns, 'cairn')).spec.holderIdentity, other.identity);
     assert.equal(maxLeaders, 1, 'never two leaders at once');
+  });
+
+  it('steps down and releases the lease when the leader work ends by itself', async (t) => {
+    const ns = await testNamespace(t, client, 'lead');
+    const only = elector('a', ns, 'cairn', {
+      retryPeriodMs: 250,
+      onStartedLeading: () => Promise.reject(new Error('the controllers crashed')),
+    });
+    t.after(() => only.stop.abort());
+    assert.deepEqual(await only.result, { led: true, end: 'stopped' });
+    const lease = await readLease(ns, 'cairn');
+    assert.deepEqual(
+      { holder: lease.spec.holderIdentity, seconds: lease.spec.leaseDurationSeconds },
+      { holder: '', seconds: 1 },
+    );
   });
 });

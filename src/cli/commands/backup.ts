@@ -43,7 +43,7 @@ function parsePositiveInt(value: string): number {
   return n;
 }
 
-interface CreateOptions {
+export interface BackupSpecOptions {
   includeNamespaces?: string[];
   excludeNamespaces?: string[];
   includeResources?: string[];
@@ -56,6 +56,9 @@ interface CreateOptions {
   labels?: Record<string, string>;
   storageLocation?: string[];
   consistency: ConsistencyMode;
+}
+
+interface CreateOptions extends BackupSpecOptions {
   clientQps: number;
   clientBurst: number;
   output?: OutputFormat;
@@ -66,10 +69,9 @@ interface CreateOptions {
 const exitCodeOf = (phase: string | undefined) =>
   phase === 'Completed' ? 0 : phase === 'PartiallyFailed' ? 2 : 1;
 
-function createCommand(io: CliIO, setExitCode: (code: number) => void): Command {
-  return new Command('create')
-    .description('Back up API objects of the cluster into one or more backup locations')
-    .argument('<name>', 'the backup name (lower-case letters, digits and "-")')
+/** The flags that make a backup's spec: `backup create` and `schedule create` share them. */
+export function addBackupSpecOptions(command: Command): Command {
+  return command
     .option(
       '--include-namespaces <list>',
       'namespaces to back up, names or globs (default: all)',
@@ -112,7 +114,65 @@ function createCommand(io: CliIO, setExitCode: (code: number) => void): Command 
       )
         .choices(['snapshot', 'best-effort'])
         .default('snapshot'),
-    )
+    );
+}
+
+/** The selection flags backups and restores share, as the fields of their specs. */
+export function selectionFromOptions(options: SelectionOptions): SelectionFields {
+  return {
+    ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
+    ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),
+    ...(options.includeResources ? { includedResources: options.includeResources } : {}),
+    ...(options.excludeResources ? { excludedResources: options.excludeResources } : {}),
+    ...(options.includeClusterResources !== undefined
+      ? { includeClusterResources: options.includeClusterResources }
+      : {}),
+    ...(options.selector ? { labelSelector: options.selector } : {}),
+    ...(options.orSelector ? { orLabelSelectors: options.orSelector } : {}),
+  };
+}
+
+export interface SelectionOptions {
+  includeNamespaces?: string[] | undefined;
+  excludeNamespaces?: string[] | undefined;
+  includeResources?: string[] | undefined;
+  excludeResources?: string[] | undefined;
+  includeClusterResources?: boolean | undefined;
+  selector?: string | undefined;
+  orSelector?: string[] | undefined;
+}
+
+type SelectionFields = Pick<
+  BackupSpec,
+  | 'includedNamespaces'
+  | 'excludedNamespaces'
+  | 'includedResources'
+  | 'excludedResources'
+  | 'includeClusterResources'
+  | 'labelSelector'
+  | 'orLabelSelectors'
+>;
+
+/** The BackupSpec the flags of addBackupSpecOptions describe. */
+export function specFromOptions(options: BackupSpecOptions): BackupSpec {
+  return {
+    ...selectionFromOptions(options),
+    ...(options.includeSecrets !== undefined ? { includeSecrets: options.includeSecrets } : {}),
+    ...(options.ttl ? { ttl: options.ttl } : {}),
+    ...(options.storageLocation?.length === 1 ? { storageLocation: options.storageLocation[0] } : {}),
+    ...(options.storageLocation && options.storageLocation.length > 1
+      ? { storageLocations: options.storageLocation }
+      : {}),
+    consistency: options.consistency,
+  };
+}
+
+function createCommand(io: CliIO, setExitCode: (code: number) => void): Command {
+  return addBackupSpecOptions(
+    new Command('create')
+      .description('Back up API objects of the cluster into one or more backup locations')
+      .argument('<name>', 'the backup name (lower-case letters, digits and "-")'),
+  )
     .option('--client-qps <n>', 'requests per second to the API server', parsePositiveInt, 100)
     .option('--client-burst <n>', 'requests the client may send at once', parsePositiveInt, 200)
     .option('--wait', 'wait for the backup to finish (always so in standalone mode)', true)
@@ -158,20 +218,8 @@ Examples:
         qps: options.clientQps,
         burst: options.clientBurst,
       });
-      const spec: BackupSpec = {
-        ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
-        ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),
-        ...(options.includeResources ? { includedResources: options.includeResources } : {}),
-        ...(options.excludeResources ? { excludedResources: options.excludeResources } : {}),
-        ...(options.includeClusterResources !== undefined
-          ? { includeClusterResources: options.includeClusterResources }
-          : {}),
-        ...(options.selector ? { labelSelector: options.selector } : {}),
-        ...(options.orSelector ? { orLabelSelectors: options.orSelector } : {}),
-        ...(options.includeSecrets !== undefined ? { includeSecrets: options.includeSecrets } : {}),
-        ...(options.ttl ? { ttl: options.ttl } : {}),
-        consistency: options.consistency,
-      };
+      // The locations are the stores here; the engine records them in the spec.
+      const { storageLocation: _first, storageLocations: _all, ...spec } = specFromOptions(options);
       const progress = progressReporter(io.stderr);
       const backup = await createBackup({
         client,

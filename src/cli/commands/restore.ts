@@ -21,7 +21,7 @@ import { kubeConfigOf } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
 import { formatFields, formatTable } from '../table.ts';
-import { collectList, parseBool } from './backup.ts';
+import { collectList, parseBool, selectionFromOptions } from './backup.ts';
 import {
   confirmDeletion,
   copiesOf,
@@ -286,15 +286,7 @@ Examples:
         const spec: RestoreSpec = {
           ...(options.fromBackup ? { backupName: options.fromBackup } : {}),
           ...(options.fromSchedule ? { scheduleName: options.fromSchedule } : {}),
-          ...(options.includeNamespaces ? { includedNamespaces: options.includeNamespaces } : {}),
-          ...(options.excludeNamespaces ? { excludedNamespaces: options.excludeNamespaces } : {}),
-          ...(options.includeResources ? { includedResources: options.includeResources } : {}),
-          ...(options.excludeResources ? { excludedResources: options.excludeResources } : {}),
-          ...(options.includeClusterResources !== undefined
-            ? { includeClusterResources: options.includeClusterResources }
-            : {}),
-          ...(options.selector ? { labelSelector: options.selector } : {}),
-          ...(options.orSelector ? { orLabelSelectors: options.orSelector } : {}),
+          ...selectionFromOptions(options),
           ...(options.namespaceMappings ? { namespaceMapping: options.namespaceMappings } : {}),
           ...(options.storageClassMappings ? { storageClassMapping: options.storageClassMappings } : {}),
           ...(options.restoreStatus ? { restoreStatus: { includedResources: options.restoreStatus } } : {}),
