@@ -139,7 +139,13 @@ export const LocationResultSchema = Type.Object(
     phase: StringEnum(['Completed', 'Failed'] as const),
     message: Type.Optional(Type.String({ description: 'Why the backup failed in this location.' })),
     bytes: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Bytes stored (every file of the backup).' }),
+      Type.Integer({
+        minimum: 0,
+        description: 'Bytes stored: the archive, logs, results and resource list, as stored (encrypted).',
+      }),
+    ),
+    archiveBytes: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Cairn: bytes of the archive as stored (encrypted).' }),
     ),
   },
   { additionalProperties: false },

@@ -239,10 +239,19 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
   );
   for (const store of input.stores) {
     const message = failures.get(store.location);
+    const files = committed.find((c) => c.store === store)?.files ?? [];
+    // Every file of the backup as stored (encrypted sizes), the archive apart: what the location holds.
+    const bytes = files.reduce((sum, f) => sum + f.size, 0);
+    const archiveBytes = files.find((f) => f.file === 'archive')?.size;
     locationResults.push(
       message
         ? { name: store.location, phase: 'Failed', message }
-        : { name: store.location, phase: 'Completed' },
+        : {
+            name: store.location,
+            phase: 'Completed',
+            bytes,
+            ...(archiveBytes !== undefined ? { archiveBytes } : {}),
+          },
     );
   }
   const allLocationsFailed = failures.size === input.stores.length;

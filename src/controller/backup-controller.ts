@@ -178,6 +178,7 @@ export class BackupController {
         items: status.progress?.itemsBackedUp,
         errors: status.errors,
         warnings: status.warnings,
+        bytes: status.locations?.find((l) => l.phase === 'Completed')?.archiveBytes,
         at: now(),
       });
       this.#ctx.log({ level: 'info', message: `backup ${name} ${status.phase}` });

@@ -5,18 +5,17 @@ import { resourcePath, runServer, type ServerOptions } from '../../src/controlle
 import { KubeApiError, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
 import { eventually } from './testbed.ts';
 
-/** Creates (or keeps) Cairn's CRDs and waits until the API server serves them. */
+/** Applies Cairn's CRDs and waits until the API server serves them. */
 export async function installCrds(client: KubeClient): Promise<void> {
   for (const crd of customResourceDefinitions()) {
-    try {
-      await client.json({
-        method: 'POST',
-        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-        body: crd,
-      });
-    } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 409)) throw error;
-    }
+    // Server-side apply: a testbed left running from an earlier checkout gets today's schemas.
+    await client.json({
+      method: 'PATCH',
+      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,
+      query: { fieldManager: 'cairn-tests', force: true },
+      contentType: 'application/apply-patch+yaml',
+      body: crd,
+    });
     await eventually(`CRD ${crd.metadata.name} established`, async () => {
       const live = await client.json<{ status?: { conditions?: { type: string; status: string }[] } }>({
         path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,

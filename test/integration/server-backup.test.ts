@@ -95,6 +95,11 @@ describe('cairn server: backups', () => {
       backup.status?.locations?.map((l) => [l.name, l.phase]),
       [['local', 'Completed']],
     );
+    const stored = backup.status?.locations?.[0];
+    assert.ok(
+      (stored?.archiveBytes ?? 0) > 0 && (stored?.bytes ?? 0) > (stored?.archiveBytes ?? 0),
+      JSON.stringify(stored),
+    );
     assert.ok(
       existsSync(join(dir, 'local', 'backups', 'shop', 'velero-backup.json')),
       'the metadata is stored last',
@@ -152,6 +157,7 @@ describe('cairn server: backups', () => {
     assert.equal(value('cairn_backup_validation_failure_total{schedule=""}'), 3);
     assert.equal(value('cairn_backup_last_status{schedule=""}'), 0, 'the last backup failed validation');
     assert.ok(value('cairn_backup_last_successful_timestamp{schedule=""}') > 0);
+    assert.ok(value('cairn_backup_tarball_size_bytes{schedule=""}') > 0);
   });
 
   it('marks Failed a backup a stopped server left InProgress, once another server leads', async () => {

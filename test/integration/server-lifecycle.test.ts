@@ -176,6 +176,18 @@ describe('cairn server: schedules, retention, deletion and catalog sync', () => 
     );
     assert.ok(!(await storedBackups()).includes(first!.metadata.name), 'its files are gone from the bucket');
     assert.ok((await storedBackups()).includes(second.metadata.name));
+    // The location's figures follow what it stores: one backup of the schedule, its bytes.
+    const bytes = await eventually('the location figures', async () => {
+      const v = metricValue(
+        (await serverA.get('/metrics')).text,
+        'cairn_backup_location_bytes{backup_location_name="minio"}',
+      );
+      return v > 0 ? v : undefined;
+    });
+    assert.equal(
+      bytes,
+      (await getCr<Backup>(a, nsA, 'Backup', second.metadata.name))?.status?.locations?.[0]?.bytes,
+    );
     const requests = await listCrs<DeleteBackupRequest>(a, nsA, 'DeleteBackupRequest');
     const request = requests.find((r) => r.spec.backupName === first!.metadata.name);
     assert.deepEqual(request?.status, { phase: 'Processed', errors: [] });
