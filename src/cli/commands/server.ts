@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf } from '../options.ts';
+import { kubeConfigOf, parseDuration } from '../options.ts';
 import { clientVersion } from '../version-info.ts';
 
 interface ServerCommandOptions {
@@ -14,6 +14,10 @@ interface ServerCommandOptions {
   identity?: string;
   clientQps: number;
   clientBurst: number;
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
+  gcInterval: number;
 }
 
 function parseWhole(value: string): number {
@@ -43,6 +47,15 @@ export function serverCommand(io: CliIO): Command {
     .option('--identity <name>', "this replica's name in the lease (default: <hostname>_<pid>)")
     .option('--client-qps <n>', 'requests per second to the API server', parseWhole, 100)
     .option('--client-burst <n>', 'requests the client may send at once', parseWhole, 200)
+    .option('--lease-duration <duration>', 'how long a lease not renewed stays taken', parseDuration, 15_000)
+    .option(
+      '--renew-deadline <duration>',
+      'how long the leader tries to renew before it stops leading',
+      parseDuration,
+      10_000,
+    )
+    .option('--retry-period <duration>', 'how often the lease is tried and renewed', parseDuration, 2_000)
+    .option('--gc-interval <duration>', 'how often expired backups are collected', parseDuration, 3_600_000)
     .addHelpText(
       'after',
       `
@@ -81,6 +94,10 @@ standby), /metrics (Prometheus text; docs/metrics.md).`,
           host,
           port,
           backupWorkers: options.backupWorkers,
+          leaseDurationMs: options.leaseDuration,
+          renewDeadlineMs: options.renewDeadline,
+          retryPeriodMs: options.retryPeriod,
+          gcIntervalMs: options.gcInterval,
           signal: stop.signal,
           log: (entry) => io.stderr.write(`${new Date().toISOString()} ${entry.level} ${entry.message}\n`),
           onListening: (address) =>

@@ -1,0 +1,164 @@
+// Two `cairn server` processes on one namespace: one leads, one stands by. The leader is killed with
+// SIGKILL in the middle of a backup (its client held to a few requests a second so the backup lasts): the
+// standby takes the lease once it expires, marks the backup Failed with the reason (never stuck
+// InProgress), and goes on with new work.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Backup } from '../../src/api/index.ts';
+import { ORPHAN_REASON } from '../../src/controller/index.ts';
+import type { KubeClient, KubeObject } from '../../src/kube/index.ts';
+import { cairnBin, repoRoot } from '../helpers/cli.ts';
+import { createCr, getCr, installCrds } from '../helpers/server.ts';
+import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
+
+const LEASE_SECONDS = 4;
+
+interface ServerProcess {
+  child: ChildProcess;
+  stderr: () => string;
+  port: Promise<string>;
+  exited: Promise<number | null>;
+}
+
+function startServer(namespace: string, identity: string, qps: number): ServerProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      cairnBin,
+      'server',
+      '--namespace',
+      namespace,
+      '--identity',
+      identity,
+      '--metrics-address',
+      '127.0.0.1:0',
+      '--client-qps',
+      String(qps),
+      '--client-burst',
+      '1',
+      '--lease-duration',
+      `${LEASE_SECONDS}s`,
+      '--renew-deadline',
+      '3s',
+      '--retry-period',
+      '500ms',
+    ],
+    { cwd: repoRoot, env: process.env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return {
+    child,
+    stderr: () => stderr,
+    port: eventually(`${identity} to listen`, () =>
+      Promise.resolve(/listening on 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]),
+    ),
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+  };
+}
+
+const ready = async (server: ServerProcess) =>
+  (await fetch(`http://127.0.0.1:${await server.port}/readyz`)).status === 200;
+
+interface Lease extends KubeObject {
+  spec: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
+}
+
+let client: KubeClient;
+let namespace: string;
+let dir: string;
+const servers: ServerProcess[] = [];
+
+describe('cairn server failover', () => {
+  before(async () => {
+    client = clusterClient('a');
+    await installCrds(client);
+    namespace = `cairn-ha-${uniqueSuffix()}`;
+    await client.json({
+      method: 'POST',
+      path: '/api/v1/namespaces',
+      body: { metadata: { name: namespace } },
+    });
+    dir = await mkdtemp(join(tmpdir(), 'cairn-ha-'));
+    await createCr(client, namespace, 'BackupLocation', 'local', {
+      provider: 'fs',
+      config: { path: join(dir, 'local') },
+      default: true,
+    });
+  });
+
+  after(async () => {
+    for (const server of servers) server.child.kill('SIGKILL');
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${namespace}` });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails the backup the killed leader was running, and the standby takes over within the lease', async () => {
+    // The leader's client is slow (5 requests/s): a backup of the whole cluster takes many seconds.
+    const first = startServer(namespace, 'first', 5);
+    servers.push(first);
+    await eventually('first to lead', async () => ((await ready(first)) ? true : undefined));
+    const second = startServer(namespace, 'second', 50);
+    servers.push(second);
+    await second.port;
+    assert.equal(await ready(second), false, 'the second replica stands by');
+
+    await createCr(client, namespace, 'Backup', 'everything', {});
+    await eventually('the backup to start', async () =>
+      (await getCr<Backup>(client, namespace, 'Backup', 'everything'))?.status?.phase === 'InProgress'
+        ? true
+        : undefined,
+    );
+    const before = await client.json<Lease>({
+      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/cairn-server`,
+    });
+    assert.equal(before.spec.holderIdentity, 'first');
+    first.child.kill('SIGKILL');
+    assert.equal(await first.exited, null, 'killed, not exited');
+
+    const backup = await eventually(
+      'the orphaned backup to be marked Failed',
+      async () => {
+        const b = await getCr<Backup>(client, namespace, 'Backup', 'everything');
+        return b?.status?.phase === 'Failed' ? b : undefined;
+      },
+      60_000,
+    );
+    assert.equal(backup.status?.failureReason, ORPHAN_REASON);
+    assert.ok(await ready(second), 'the standby leads');
+    const after = await client.json<Lease>({
+      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/cairn-server`,
+    });
+    assert.equal(after.spec.holderIdentity, 'second');
+    // The takeover, as the lease records it: after the dead leader's last renewal, by about the lease
+    // duration (plus the standby's retry period with its jitter, and the half second between the lease
+    // read above and the kill).
+    const gapMs = Date.parse(after.spec.acquireTime ?? '') - Date.parse(before.spec.renewTime ?? '');
+    assert.ok(
+      gapMs >= LEASE_SECONDS * 1000 - 1000,
+      `taken over ${gapMs} ms after the last renewal: too early`,
+    );
+    assert.ok(gapMs <= LEASE_SECONDS * 1000 + 3000, `taken over ${gapMs} ms after the last renewal`);
+    assert.ok(
+      !(second.stderr().includes('error') && second.stderr().includes('everything')),
+      second.stderr(),
+    );
+
+    // The new leader works: a new backup completes.
+    await createCr(client, namespace, 'Backup', 'after', {
+      includedNamespaces: [namespace],
+      includedResources: ['configmaps'],
+    });
+    const next = await eventually('the next backup', async () => {
+      const b = await getCr<Backup>(client, namespace, 'Backup', 'after');
+      return b?.status?.phase && b.status.phase !== 'InProgress' ? b : undefined;
+    });
+    assert.equal(next.status?.phase, 'Completed', second.stderr());
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+  });
+});
