@@ -16,6 +16,7 @@ import type { KubeClient, KubeObject } from '../kube/index.ts';
 import { BackupController, scheduleOf } from './backup-controller.ts';
 import { CatalogController } from './catalog.ts';
 import { DeletionController } from './deletion.ts';
+import { isDownloadPath, serveDownload, type DownloadContext } from './downloads.ts';
 import { RestoreController } from './restore-controller.ts';
 import { ScheduleController } from './schedule-controller.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -63,6 +64,14 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_METRICS_PORT = 8085;
+
+/** What the HTTP listener needs to know of the controllers. */
+interface ServerState {
+  leading: boolean;
+  synced: boolean;
+  /** The leader's view, once synced: for the download endpoints. */
+  served?: { locations: ServerLocations; backups: Informer<Backup> } | undefined;
+}
 export const DEFAULT_LEASE_NAME = 'cairn-server';
 
 /** Runs the server until `signal` aborts; resolves once it has stopped and released its lease. */
@@ -70,7 +79,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   const metrics = new ServerMetrics();
-  const state = { leading: false, synced: false };
+  const state: ServerState = { leading: false, synced: false };
 
   const http = await listen(options, metrics, state);
   try {
@@ -91,10 +100,14 @@ export async function runServer(options: ServerOptions): Promise<void> {
         state.leading = true;
         log({ level: 'info', message: `${options.identity} leads: starting the controllers` });
         try {
-          await lead(options, { clock, log, metrics }, signal, () => (state.synced = true));
+          await lead(options, { clock, log, metrics }, signal, (served) => {
+            state.synced = true;
+            state.served = served;
+          });
         } finally {
           state.leading = false;
           state.synced = false;
+          state.served = undefined;
         }
       },
       onStoppedLeading: () => log({ level: 'info', message: `${options.identity} stopped leading` }),
@@ -110,7 +123,7 @@ async function lead(
   options: ServerOptions,
   shared: { clock: Clock; log: (entry: ServerLogEntry) => void; metrics: ServerMetrics },
   signal: AbortSignal,
-  onSynced: () => void,
+  onSynced: (served: NonNullable<ServerState['served']>) => void,
 ): Promise<void> {
   const { client, namespace } = options;
   const informerLog = (message: string, error?: unknown) =>
@@ -187,7 +200,7 @@ async function lead(
   try {
     await Promise.race([Promise.all(informers.map((i) => i.hasSynced)), aborted(signal)]);
     if (signal.aborted) return;
-    onSynced();
+    onSynced({ locations: ctx.locations, backups });
     await backupController.failOrphans(signal);
     await restoreController.failOrphans(signal);
     await Promise.all([
@@ -228,13 +241,24 @@ const aborted = (signal: AbortSignal) =>
     else signal.addEventListener('abort', () => resolve(), { once: true });
   });
 
-async function listen(
-  options: ServerOptions,
-  metrics: ServerMetrics,
-  state: { leading: boolean; synced: boolean },
-): Promise<Server> {
+async function listen(options: ServerOptions, metrics: ServerMetrics, state: ServerState): Promise<Server> {
+  const downloads: DownloadContext = {
+    client: options.client,
+    namespace: options.namespace,
+    locations: () => state.served?.locations,
+    backupLocations: (name) => {
+      const backup = state.served?.backups.list().find((b) => b.metadata.name === name);
+      if (!backup) return undefined;
+      const stored = backup.status?.locations?.filter((l) => l.phase === 'Completed').map((l) => l.name);
+      return stored?.length ? stored : [backup.spec?.storageLocation ?? ''];
+    },
+  };
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (req.method === 'GET' && isDownloadPath(path)) {
+      void serveDownload(downloads, req, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;

@@ -121,6 +121,67 @@ describe('cairn server: backups', () => {
     assert.ok(!server.logs.some((l) => l.includes(secret.data.key ?? 'never')), 'the key is never logged');
   });
 
+  it("serves a backup's logs and results to a token allowed to get backups/logs, and nobody else", async () => {
+    const tokenOf = async (account: string) => {
+      await client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
+        body: { metadata: { name: account } },
+      });
+      const request = await client.json<{ status: { token: string } }>({
+        method: 'POST',
+        path: `/api/v1/namespaces/${namespace}/serviceaccounts/${account}/token`,
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { expirationSeconds: 600 },
+        },
+      });
+      return request.status.token;
+    };
+    await client.json({
+      method: 'POST',
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`,
+      body: {
+        metadata: { name: 'backup-logs' },
+        rules: [{ apiGroups: ['cairn.dev'], resources: ['backups/logs', 'backups/results'], verbs: ['get'] }],
+      },
+    });
+    await client.json({
+      method: 'POST',
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`,
+      body: {
+        metadata: { name: 'backup-logs' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'backup-logs' },
+        subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace }],
+      },
+    });
+    const reader = await tokenOf('reader');
+    const stranger = await tokenOf('stranger');
+    const get = async (path: string, token?: string) => {
+      const res = await fetch(`http://127.0.0.1:${server.port}${path}`, {
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      });
+      return { status: res.status, text: await res.text() };
+    };
+    const logs = `/v1/namespaces/${namespace}/backups/shop/logs`;
+    // RBAC takes a moment to reach the authorizer's cache.
+    const allowed = await eventually('the reader to be allowed', async () => {
+      const answer = await get(logs, reader);
+      return answer.status === 200 ? answer : undefined;
+    });
+    assert.match(allowed.text, /listing every resource at storage revision \d+/);
+    const results = await get(`/v1/namespaces/${namespace}/backups/shop/results`, reader);
+    assert.equal(results.status, 200);
+    assert.ok(JSON.parse(results.text));
+    const denied = await get(logs, stranger);
+    assert.equal(denied.status, 403);
+    assert.match(denied.text, /system:serviceaccount:.*:stranger may not get backups\/logs "shop"/);
+    assert.equal((await get(logs)).status, 401);
+    assert.equal((await get(logs, 'not-a-token')).status, 401);
+    assert.equal((await get(`/v1/namespaces/${namespace}/backups/missing/logs`, reader)).status, 404);
+  });
+
   it('marks FailedValidation, writing nothing, for an unknown location, a ReadOnly one and a bad selector', async () => {
     await createBackup('nowhere', { storageLocation: 'missing' });
     await createBackup('readonly', { storageLocation: 'archive' });
