@@ -2,6 +2,7 @@
 // one of the two places (with the server) where an error becomes an exit code.
 import { Command, CommanderError } from 'commander';
 import { backupCommand } from './commands/backup.ts';
+import { importCommand } from './commands/import.ts';
 import { installCommand, uninstallCommand } from './commands/install.ts';
 import { locationCommand } from './commands/location.ts';
 import { restoreCommand } from './commands/restore.ts';
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: number) => void = ()
   program.addCommand(serverCommand(io));
   program.addCommand(installCommand(io));
   program.addCommand(uninstallCommand(io));
+  program.addCommand(importCommand(io));
   const configure = (command: Command) => {
     command
       .exitOverride()

@@ -32,3 +32,11 @@ export function parseDuration(value: string): number {
   }
   return parts.reduce((total, p) => total + Number(p[1]) * (units[p[2] ?? 's'] ?? 0), 0);
 }
+
+/** Adds --server, --standalone and -n/--namespace to a command that runs in either mode. */
+export function addModeOptions(command: Command): Command {
+  return command
+    .option('--server', "create the resource for Cairn's server (fails when it is not installed)")
+    .option('--standalone', 'run here, even when a server is installed')
+    .option('-n, --namespace <ns>', "the server's namespace (server mode)", 'cairn');
+}

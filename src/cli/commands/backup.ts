@@ -2,10 +2,11 @@
 // commands that read the catalog (backup-read.ts).
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { BackupSpec, ConsistencyMode } from '../../api/index.ts';
+import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/index.ts';
+import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
-import { kubeConfigOf } from '../options.ts';
+import { addModeOptions, kubeConfigOf } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { clientVersion } from '../version-info.ts';
 import { addBackupReadCommands } from './backup-read.ts';
@@ -59,6 +60,10 @@ export interface BackupSpecOptions {
 }
 
 interface CreateOptions extends BackupSpecOptions {
+  fromSchedule?: string;
+  server?: boolean;
+  standalone?: boolean;
+  namespace: string;
   clientQps: number;
   clientBurst: number;
   output?: OutputFormat;
@@ -168,14 +173,23 @@ export function specFromOptions(options: BackupSpecOptions): BackupSpec {
 }
 
 function createCommand(io: CliIO, setExitCode: (code: number) => void): Command {
-  return addBackupSpecOptions(
-    new Command('create')
-      .description('Back up API objects of the cluster into one or more backup locations')
-      .argument('<name>', 'the backup name (lower-case letters, digits and "-")'),
+  return addModeOptions(
+    addBackupSpecOptions(
+      new Command('create')
+        .description(
+          'Back up API objects of the cluster into one or more backup locations (through the server when one is installed)',
+        )
+        .argument(
+          '[name]',
+          'the backup name (lower-case letters, digits and "-"); optional with --from-schedule',
+        ),
+    ),
   )
+    .option('--from-schedule <schedule>', "server mode: back up now with a schedule's template")
     .option('--client-qps <n>', 'requests per second to the API server', parsePositiveInt, 100)
     .option('--client-burst <n>', 'requests the client may send at once', parsePositiveInt, 200)
     .option('--wait', 'wait for the backup to finish (always so in standalone mode)', true)
+    .option('--no-wait', 'server mode: return once the Backup resource is created')
     .addOption(
       new Option('-o, --output <format>', 'print the finished backup as json or yaml').argParser(
         parseOutputFormat,
@@ -184,15 +198,40 @@ function createCommand(io: CliIO, setExitCode: (code: number) => void): Command 
     .addHelpText(
       'after',
       `
+Server mode: when Cairn's server is installed (cairn install; its Deployment in --namespace, default
+cairn), the backup is a Backup resource the server runs, followed with the same progress until it ends
+(--no-wait returns at once). --standalone runs it here anyway; --server insists on the server.
+
 Examples:
   cairn backup create shop --include-namespaces shop
+  cairn backup create --from-schedule nightly          (server mode: run a schedule now)
   cairn backup create nightly --exclude-namespaces 'kube-*' --storage-location default,minio
   cairn backup create web --include-namespaces shop -l app=web --include-secrets=false
   cairn backup create everything --include-cluster-resources=true --ttl 168h -o json`,
     )
-    .action(async (name: string, options: CreateOptions, command: Command) => {
-      const { createBackup } = await import('../../backup/index.ts');
+    .action(async (nameArgument: string | undefined, options: CreateOptions, command: Command) => {
       const { KubeClient } = await import('../../kube/index.ts');
+      const serverMode = await import('../server-mode.ts');
+      const needsServer = options.server === true || options.fromSchedule !== undefined;
+      if (needsServer && options.standalone)
+        throw new InvalidArgumentError('--standalone cannot be used with --server or --from-schedule');
+      // No kubeconfig at all: standalone, which reports that in its own words.
+      const modeClient = await kubeConfigOf(io, command).then(
+        (kc) => new KubeClient(kc),
+        (error: unknown) => {
+          if (needsServer) throw error;
+          return undefined;
+        },
+      );
+      if (modeClient && (await serverMode.useServer(modeClient, { ...options, server: needsServer }))) {
+        const backup = await createThroughServer(io, modeClient, nameArgument, options);
+        setExitCode(backup.status?.phase ? exitCodeOf(backup.status.phase) : 0);
+        printBackup(io, backup, options.output);
+        return;
+      }
+      if (!nameArgument) throw new InvalidArgumentError('a backup name is needed (or --from-schedule)');
+      const name = nameArgument;
+      const { createBackup } = await import('../../backup/index.ts');
       const { ConfigError, findLocation, keyFile, locationKey, openLocation, withDefaultLocation } =
         await import('../config.ts');
       const config = withDefaultLocation(io.env);
@@ -234,25 +273,83 @@ Examples:
         onProgress: (p) => progress.update(p.itemsBackedUp, p.totalItems, p.currentResource),
       }).finally(() => progress.end());
       setExitCode(exitCodeOf(backup.status?.phase));
-      if (options.output && options.output !== 'table') {
-        io.stdout.write(formatStructured(backup, options.output));
-        return;
-      }
-      const status = backup.status ?? {};
-      const items = status.progress?.itemsBackedUp ?? 0;
-      io.stdout.write(
-        `Backup "${name}" ${status.phase}: ${items} items, ${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings` +
-          (status.consistency?.revision ? `, at storage revision ${status.consistency.revision}` : '') +
-          '.\n',
-      );
-      for (const location of status.locations ?? []) {
-        io.stdout.write(
-          `  ${location.name}: ${location.phase}${location.message ? ` (${location.message})` : ''}\n`,
-        );
-      }
-      if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
-      io.stdout.write(`Run \`cairn backup describe ${name}\` for details.\n`);
+      printBackup(io, backup, options.output);
     });
+}
+
+/** The end of `backup create`, either mode: the backup as json or yaml, or a summary. */
+function printBackup(io: CliIO, backup: Backup, output: OutputFormat | undefined): void {
+  if (output && output !== 'table') {
+    io.stdout.write(formatStructured(backup, output));
+    return;
+  }
+  const name = backup.metadata.name;
+  const status = backup.status ?? {};
+  if (!status.phase || status.phase === 'New' || status.phase === 'InProgress') {
+    io.stdout.write(
+      `Backup "${name}" is ${status.phase ?? 'New'}. Run \`kubectl get backups.cairn.dev ${name} -n <namespace>\` to follow it.\n`,
+    );
+    return;
+  }
+  const items = status.progress?.itemsBackedUp ?? 0;
+  io.stdout.write(
+    `Backup "${name}" ${status.phase}: ${items} items, ${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings` +
+      (status.consistency?.revision ? `, at storage revision ${status.consistency.revision}` : '') +
+      '.\n',
+  );
+  for (const location of status.locations ?? []) {
+    io.stdout.write(
+      `  ${location.name}: ${location.phase}${location.message ? ` (${location.message})` : ''}\n`,
+    );
+  }
+  if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
+  for (const problem of status.validationErrors ?? []) io.stdout.write(`  invalid: ${problem}\n`);
+  io.stdout.write(`Run \`cairn backup describe ${name}\` for details.\n`);
+}
+
+/** Server mode: a Backup resource from the flags (or a schedule's template), followed with --wait. */
+async function createThroughServer(
+  io: CliIO,
+  client: KubeClient,
+  nameArgument: string | undefined,
+  options: CreateOptions,
+): Promise<Backup> {
+  const { createAndFollow } = await import('../server-mode.ts');
+  const { resourcePath, scheduledBackupName, SCHEDULE_LABEL } = await import('../../controller/index.ts');
+  let spec: BackupSpec = specFromOptions(options);
+  let labels = options.labels ?? {};
+  if (options.fromSchedule) {
+    // Run a schedule now (Velero's --from-schedule): its template, its labels, named like its backups.
+    let schedule: Schedule;
+    try {
+      schedule = await client.json<Schedule>({
+        path: resourcePath('Schedule', options.namespace, options.fromSchedule),
+      });
+    } catch (error) {
+      throw new Error(
+        `--from-schedule: no schedule "${options.fromSchedule}" in namespace ${options.namespace}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const { metadata: templateMeta, ...template } = schedule.spec.template;
+    spec = template;
+    labels = {
+      ...(templateMeta?.labels ?? schedule.metadata.labels ?? {}),
+      ...labels,
+      [SCHEDULE_LABEL]: options.fromSchedule,
+      'velero.io/schedule-name': options.fromSchedule,
+    };
+  }
+  const name = nameArgument ?? scheduledBackupName(options.fromSchedule ?? 'backup', new Date());
+  return createAndFollow<Backup>(client, io, {
+    namespace: options.namespace,
+    kind: 'Backup',
+    plural: 'backups',
+    object: { metadata: { name, ...(Object.keys(labels).length > 0 ? { labels } : {}) }, spec },
+    wait: options.wait,
+  });
 }
 
 export function backupCommand(io: CliIO, setExitCode: (code: number) => void): Command {

@@ -1,0 +1,96 @@
+// The CLI in server mode: when Cairn's server is installed (the Deployment `cairn` in the namespace given
+// by --namespace, default `cairn`), `backup create` and `restore create` create resources for the server
+// instead of running the engines here, and --wait follows their status with the same progress display.
+// --standalone runs here whatever is installed; --server insists on the server.
+import { CAIRN_API_VERSION, type Backup, type Restore } from '../api/index.ts';
+import { KubeApiError, type KubeClient } from '../kube/index.ts';
+import type { CliIO } from './io.ts';
+import { progressReporter } from './progress.ts';
+
+export interface ModeOptions {
+  server?: boolean;
+  standalone?: boolean;
+  namespace: string;
+}
+
+/** Whether to go through the server: forced by a flag, else whether its Deployment is installed. */
+export async function useServer(client: KubeClient, options: ModeOptions): Promise<boolean> {
+  if (options.server && options.standalone) throw new Error('--server and --standalone exclude each other');
+  if (options.standalone) return false;
+  try {
+    await client.json({ path: `/apis/apps/v1/namespaces/${options.namespace}/deployments/cairn` });
+    return true;
+  } catch (error) {
+    // Not installed, not visible, or no cluster to ask: standalone (which reports its own problems).
+    if (options.server)
+      throw new Error(
+        `--server: Cairn's server is not installed in namespace ${options.namespace} (cairn install), or you may not see it`,
+        { cause: error },
+      );
+    return false;
+  }
+}
+
+type Tracked = Backup | Restore;
+
+const TERMINAL = new Set(['Completed', 'PartiallyFailed', 'Failed', 'FailedValidation']);
+
+/**
+ * Creates the resource, then (with `wait`) follows its status until it ends, showing progress. Resolves
+ * with the resource as it last was.
+ */
+export async function createAndFollow<T extends Tracked>(
+  client: KubeClient,
+  io: CliIO,
+  options: {
+    namespace: string;
+    kind: 'Backup' | 'Restore';
+    plural: string;
+    object: Omit<T, 'apiVersion' | 'kind'>;
+    wait: boolean;
+  },
+): Promise<T> {
+  const path = `/apis/${CAIRN_API_VERSION}/namespaces/${options.namespace}/${options.plural}`;
+  let current: T;
+  try {
+    current = await client.json<T>({
+      method: 'POST',
+      path,
+      body: { apiVersion: CAIRN_API_VERSION, kind: options.kind, ...options.object },
+    });
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 409)
+      throw new Error(
+        `a ${options.kind} named "${options.object.metadata.name}" exists already in namespace ${options.namespace}`,
+        {
+          cause: error,
+        },
+      );
+    throw error;
+  }
+  const name = current.metadata.name;
+  io.stderr.write(
+    `${options.kind} "${name}" created in namespace ${options.namespace}; the server runs it.\n`,
+  );
+  if (!options.wait) return current;
+  const progress = progressReporter(io.stderr);
+  try {
+    for (;;) {
+      const phase = current.status?.phase ?? 'New';
+      const p = (
+        current.status as
+          { progress?: { itemsBackedUp?: number; itemsRestored?: number; totalItems?: number } } | undefined
+      )?.progress;
+      progress.update(
+        p?.itemsBackedUp ?? p?.itemsRestored ?? 0,
+        p?.totalItems ?? 0,
+        phase === 'InProgress' ? undefined : phase,
+      );
+      if (TERMINAL.has(phase)) return current;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      current = await client.json<T>({ path: `${path}/${encodeURIComponent(name)}` });
+    }
+  } finally {
+    progress.end();
+  }
+}

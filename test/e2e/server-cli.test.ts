@@ -1,0 +1,152 @@
+// The CLI in server mode: with Cairn's server installed (its Deployment in the namespace), `cairn backup
+// create` creates a Backup resource and follows it until it ends; --standalone still runs here;
+// --from-schedule runs a schedule now. The server runs in this process (no kubelet runs its pod).
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Backup } from '../../src/api/index.ts';
+import type { KubeClient } from '../../src/kube/index.ts';
+import { cairn } from '../helpers/cli.ts';
+import { createCr, getCr, installCrds, listCrs, startServer, type RunningServer } from '../helpers/server.ts';
+import { clusterClient, uniqueSuffix } from '../helpers/testbed.ts';
+
+let client: KubeClient;
+let namespace: string;
+let dir: string;
+let server: RunningServer;
+
+describe('cairn backup create in server mode', () => {
+  before(async () => {
+    client = clusterClient('a');
+    await installCrds(client);
+    namespace = `cairn-cli-${uniqueSuffix()}`;
+    await client.json({
+      method: 'POST',
+      path: '/api/v1/namespaces',
+      body: { metadata: { name: namespace } },
+    });
+    dir = await mkdtemp(join(tmpdir(), 'cairn-cli-'));
+    await createCr(client, namespace, 'BackupLocation', 'local', {
+      provider: 'fs',
+      config: { path: join(dir, 'server') },
+      default: true,
+    });
+    // What `cairn install` leaves, as far as the CLI looks: the server's Deployment.
+    await client.json({
+      method: 'POST',
+      path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
+      body: {
+        metadata: { name: 'cairn' },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app: 'cairn' } },
+          template: {
+            metadata: { labels: { app: 'cairn' } },
+            spec: { containers: [{ name: 'cairn', image: 'cairn' }] },
+          },
+        },
+      },
+    });
+    server = await startServer({ client: clusterClient('a'), namespace, identity: 'cli' });
+  });
+
+  after(async () => {
+    await server.stop();
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${namespace}` });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const env = () => ({
+    ...process.env,
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_DATA_HOME: join(dir, 'data'),
+  });
+
+  it('creates a Backup resource the server runs, follows it to the end, and prints the outcome', async () => {
+    const run = await cairn(
+      [
+        'backup',
+        'create',
+        'web',
+        '--include-namespaces',
+        namespace,
+        '--include-resources',
+        'deployments',
+        '-n',
+        namespace,
+      ],
+      env(),
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`Backup "web" created in namespace ${namespace}; the server runs it`),
+    );
+    assert.match(
+      run.stdout,
+      /^Backup "web" Completed: 2 items, 0 errors, 0 warnings, at storage revision \d+\.$/m,
+    );
+    assert.match(run.stdout, /^ {2}local: Completed$/m);
+    const backup = await getCr<Backup>(client, namespace, 'Backup', 'web');
+    assert.deepEqual(backup?.spec.includedResources, ['deployments']);
+  });
+
+  it('returns at once with --no-wait, and runs here with --standalone', async () => {
+    const quick = await cairn(
+      [
+        'backup',
+        'create',
+        'quick',
+        '--include-namespaces',
+        namespace,
+        '-n',
+        namespace,
+        '--no-wait',
+        '-o',
+        'json',
+      ],
+      env(),
+    );
+    assert.equal(quick.code, 0, quick.stderr);
+    assert.equal((JSON.parse(quick.stdout) as Backup).metadata.name, 'quick');
+    const here = await cairn(
+      ['backup', 'create', 'here', '--include-namespaces', namespace, '-n', namespace, '--standalone'],
+      env(),
+    );
+    assert.equal(here.code, 0, here.stderr);
+    assert.match(here.stdout, /^ {2}default: Completed$/m, 'the embedded default location, not the server');
+    assert.equal(await getCr(client, namespace, 'Backup', 'here'), undefined);
+  });
+
+  it('runs a schedule now with --from-schedule: its template, labelled with it', async () => {
+    await createCr(client, namespace, 'Schedule', 'nightly', {
+      schedule: '0 2 * * *',
+      paused: true,
+      template: { includedNamespaces: [namespace], includedResources: ['deployments'] },
+    });
+    const run = await cairn(['backup', 'create', '--from-schedule', 'nightly', '-n', namespace], env());
+    assert.equal(run.code, 0, run.stderr);
+    const made = (await listCrs<Backup>(client, namespace, 'Backup')).filter(
+      (b) => b.metadata.labels?.['cairn.dev/schedule-name'] === 'nightly',
+    );
+    assert.equal(made.length, 1);
+    assert.match(made[0]?.metadata.name ?? '', /^nightly-\d{14}$/);
+    assert.equal(made[0]?.status?.phase, 'Completed');
+    assert.deepEqual(made[0]?.spec.includedResources, ['deployments']);
+  });
+
+  it('refuses --server where no server is installed, and a FailedValidation backup exits 1 with the reasons', async () => {
+    const none = await cairn(['backup', 'create', 'x', '--server', '-n', `nowhere-${uniqueSuffix()}`], env());
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /--server: Cairn's server is not installed in namespace nowhere-/);
+    const bad = await cairn(
+      ['backup', 'create', 'bad', '--storage-location', 'missing', '-n', namespace],
+      env(),
+    );
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stdout, /Backup "bad" FailedValidation/);
+    assert.match(bad.stdout, /invalid: storageLocation: no BackupLocation named "missing"/);
+  });
+});
