@@ -2,7 +2,8 @@
 // create` creates a Backup resource and follows it until it ends; --standalone still runs here;
 // --from-schedule runs a schedule now. The server runs in this process (no kubelet runs its pod).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +11,7 @@ import type { Backup } from '../../src/api/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { cairn } from '../helpers/cli.ts';
 import { createCr, getCr, installCrds, listCrs, startServer, type RunningServer } from '../helpers/server.ts';
-import { clusterClient, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
 let namespace: string;
@@ -135,6 +136,66 @@ describe('cairn backup create in server mode', () => {
     assert.match(made[0]?.metadata.name ?? '', /^nightly-\d{14}$/);
     assert.equal(made[0]?.status?.phase, 'Completed');
     assert.deepEqual(made[0]?.spec.includedResources, ['deployments']);
+  });
+
+  it("prints a backup's log through the server with --server-url, for a token allowed to read it", async () => {
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
+      body: { metadata: { name: 'reader' } },
+    });
+    await client.json({
+      method: 'POST',
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`,
+      body: {
+        metadata: { name: 'logs' },
+        rules: [{ apiGroups: ['cairn.dev'], resources: ['backups/logs'], verbs: ['get'] }],
+      },
+    });
+    await client.json({
+      method: 'POST',
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`,
+      body: {
+        metadata: { name: 'logs' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'logs' },
+        subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace }],
+      },
+    });
+    const token = await client.json<{ status: { token: string } }>({
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/serviceaccounts/reader/token`,
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 600 },
+      },
+    });
+    const admin = new KubeConfig();
+    admin.loadFromFile(testbedEnv('KUBECONFIG'));
+    const cluster = admin.getCurrentCluster();
+    assert.ok(cluster);
+    const limited = new KubeConfig();
+    limited.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: 'reader', token: token.status.token }],
+      contexts: [{ name: 'reader', cluster: cluster.name, user: 'reader' }],
+      currentContext: 'reader',
+    });
+    const kubeconfig = join(dir, 'reader.kubeconfig');
+    await writeFile(kubeconfig, limited.exportConfig());
+    const url = `http://127.0.0.1:${server.port}`;
+    const logs = await eventually('the log through the server', async () => {
+      const run = await cairn(
+        ['backup', 'logs', 'web', '--server-url', url, '-n', namespace, '--kubeconfig', kubeconfig],
+        env(),
+      );
+      return run.code === 0 ? run : undefined;
+    });
+    assert.match(logs.stdout, /listing every resource at storage revision \d+/);
+    // A client certificate proves nothing to the server: the admin's kubeconfig is refused, with the way out.
+    const cert = await cairn(['backup', 'logs', 'web', '--server-url', url, '-n', namespace], env());
+    assert.equal(cert.code, 1);
+    assert.match(cert.stderr, /no bearer token/);
   });
 
   it('refuses --server where no server is installed, and a FailedValidation backup exits 1 with the reasons', async () => {

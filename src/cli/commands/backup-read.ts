@@ -8,14 +8,16 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import type { ResultGroup } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
+import { kubeConfigOf } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
 import {
@@ -249,24 +251,80 @@ function logsCommand(io: CliIO, setExitCode: SetExitCode): Command {
         .choices(['text', 'json'])
         .default('text'),
     )
+    .option(
+      '--server-url <url>',
+      "server mode: read it through Cairn's server (e.g. http://localhost:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
+    )
+    .option('-n, --namespace <ns>', "the server's namespace (with --server-url)", 'cairn')
     .addHelpText(
       'after',
       `
+With --server-url the server reads the log from the backup's location for you: no store credentials or
+key are needed here. It checks your kubeconfig's bearer token with the API server (TokenReview) and
+that you may get backups/logs in its namespace (SubjectAccessReview).
+
 Examples:
   cairn backup logs shop
-  cairn backup logs shop -o json | jq -r 'select(.level != "info") | .message'`,
+  cairn backup logs shop -o json | jq -r 'select(.level != "info") | .message'
+  cairn backup logs nightly-20261130020000 --server-url http://localhost:8085`,
     )
-    .action(async (name: string, options: LocationOption & { output: 'text' | 'json' }) => {
-      const { copy } = await committedCopy(io, name, options, setExitCode);
-      const gunzip = createGunzip();
-      const source = await copy.store.openFile(name, 'logs');
-      source.on('error', (error) => gunzip.destroy(error));
-      const lines = createInterface({ input: source.pipe(gunzip), crlfDelay: Infinity });
-      for await (const line of lines) {
-        if (line.trim() === '') continue;
-        io.stdout.write((options.output === 'json' ? line : readableLogLine(line)) + '\n');
-      }
+    .action(
+      async (
+        name: string,
+        options: LocationOption & { output: 'text' | 'json'; serverUrl?: string; namespace: string },
+        command: Command,
+      ) => {
+        let input: NodeJS.ReadableStream;
+        if (options.serverUrl) {
+          input = await logsFromServer(io, command, { ...options, serverUrl: options.serverUrl }, name);
+        } else {
+          const { copy } = await committedCopy(io, name, options, setExitCode);
+          const gunzip = createGunzip();
+          const source = await copy.store.openFile(name, 'logs');
+          source.on('error', (error) => gunzip.destroy(error));
+          input = source.pipe(gunzip);
+        }
+        const lines = createInterface({ input, crlfDelay: Infinity });
+        for await (const line of lines) {
+          if (line.trim() === '') continue;
+          io.stdout.write((options.output === 'json' ? line : readableLogLine(line)) + '\n');
+        }
+      },
+    );
+}
+
+/** A backup's log through the server's authorized endpoint, with the kubeconfig's bearer token. */
+async function logsFromServer(
+  io: CliIO,
+  command: Command,
+  options: { serverUrl: string; namespace: string },
+  name: string,
+): Promise<NodeJS.ReadableStream> {
+  const kc = await kubeConfigOf(io, command);
+  // The user's token: in the kubeconfig, or from its exec plugin / auth provider (as a header).
+  const https: { headers?: Record<string, string | number | string[]> } = { headers: {} };
+  await kc.applyToHTTPSOptions(https);
+  const header = https.headers?.Authorization ?? https.headers?.authorization;
+  const token =
+    kc.getCurrentUser()?.token ??
+    (typeof header === 'string' ? /^Bearer (.+)$/.exec(header)?.[1] : undefined);
+  if (!token)
+    throw new Error(
+      'the kubeconfig has no bearer token for this user (client certificates cannot be passed on): ' +
+        'use a token, e.g. `kubectl create token <serviceaccount>` in a kubeconfig user',
+    );
+  const url = `${options.serverUrl.replace(/\/+$/, '')}/v1/namespaces/${encodeURIComponent(options.namespace)}/backups/${encodeURIComponent(name)}/logs`;
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  } catch (error) {
+    throw new Error(`cannot reach the server at ${options.serverUrl}: ${(error as Error).message}`, {
+      cause: error,
     });
+  }
+  if (!res.ok || !res.body)
+    throw new Error(`the server answered ${res.status}: ${(await res.text()).trim()}`);
+  return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
 }
 
 function downloadCommand(io: CliIO, setExitCode: SetExitCode): Command {
