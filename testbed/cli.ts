@@ -94,7 +94,7 @@ function build(): Record<string, string> {
     const eq = line.indexOf('=');
     if (eq > 0) binaries[line.slice(0, eq)] = line.slice(eq + 1);
   }
-  for (const name of ['kubernetes', 'etcd', 'minio', 'fake-gcs-server']) {
+  for (const name of ['kubernetes', 'etcd', 'minio', 'fake-gcs-server', 'helm']) {
     if (!binaries[name]) throw new Error(`testbed build did not report ${name}`);
   }
   return binaries;
@@ -191,8 +191,9 @@ function exportsOf(state: TestbedState): string {
   if (b) env.KUBECONFIG_B = b.kubeconfig;
   env.CAIRN_TESTBED_STATE = stateDir;
   const lines = Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`);
-  const kubeBin = state.binaries.kubernetes;
-  if (kubeBin) lines.push(`export PATH=${quote(kubeBin)}:"$PATH"`);
+  // kubectl and helm first on PATH (a state written before helm was built has no helm entry).
+  const bins = [state.binaries.kubernetes, state.binaries.helm].filter((dir) => dir !== undefined);
+  if (bins.length > 0) lines.push(`export PATH=${quote(bins.join(':'))}:"$PATH"`);
   return lines.join('\n') + '\n';
 }
 

@@ -198,7 +198,11 @@ export function customResourceDefinition(kind: CairnKind): CustomResourceDefinit
     kind: 'CustomResourceDefinition',
     metadata: {
       name: `${info.plural}.${API_GROUP}`,
-      labels: { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/component': 'crds' },
+      labels: {
+        'app.kubernetes.io/name': 'cairn',
+        'app.kubernetes.io/part-of': 'cairn',
+        'app.kubernetes.io/component': 'crds',
+      },
     },
     spec: {
       group: API_GROUP,

@@ -114,3 +114,17 @@ export {
   type SchemaProblemsOptions,
   type SpecProblem,
 } from './validate.ts';
+export {
+  IMPORTED_FROM_ANNOTATION,
+  SYNCED_FROM_ANNOTATION,
+  VELERO_IMPORT_KINDS,
+  fromVelero,
+  fromVeleroBackup,
+  fromVeleroBackupStorageLocation,
+  fromVeleroSchedule,
+  labelSelectorText,
+  type VeleroConversion,
+  type VeleroImportKind,
+  type VeleroImportOptions,
+  type VeleroObject,
+} from './velero-import.ts';

@@ -41,7 +41,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
     { apiVersion: 'v1', kind: 'Namespace', metadata: meta(namespace) },
     ...customResourceDefinitions().map((crd: CustomResourceDefinition): Manifest => ({
       ...crd,
-      metadata: { ...crd.metadata, labels: { ...INSTALL_LABELS } },
+      metadata: { ...crd.metadata, labels: { ...crd.metadata.labels, ...INSTALL_LABELS } },
     })),
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta('cairn', namespace) },
     // Backups read every resource; restores write every resource (RBAC objects too, hence bind and

@@ -94,6 +94,35 @@ describe('cairn backup create in server mode', () => {
     assert.deepEqual(backup?.spec.includedResources, ['deployments']);
   });
 
+  it('restores through the server too: a Restore resource, followed to its end', async (t) => {
+    const copy = `${namespace}-copy`;
+    t.after(() =>
+      client.send({ method: 'DELETE', path: `/api/v1/namespaces/${copy}` }).then(() => undefined),
+    );
+    const run = await cairn(
+      [
+        'restore',
+        'create',
+        'web-copy',
+        '--from-backup',
+        'web',
+        '--namespace-mappings',
+        `${namespace}:${copy}`,
+        '-n',
+        namespace,
+      ],
+      env(),
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`Restore "web-copy" created in namespace ${namespace}; the server runs it`),
+    );
+    assert.match(run.stdout, /^Restore "web-copy" Completed: 2 created/m);
+    const deployment = await client.send({ path: `/apis/apps/v1/namespaces/${copy}/deployments/cairn` });
+    assert.equal(deployment.status, 200, 'the Deployment is restored into the mapped namespace');
+  });
+
   it('returns at once with --no-wait, and runs here with --standalone', async () => {
     const quick = await cairn(
       [

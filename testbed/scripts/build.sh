@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds (or reuses from the cache) every Go-built component of the testbed.
+# Builds (or reuses from the cache) every Go-built component of the testbed, and the helm CLI the chart
+# test uses.
 #
 # The cache lives in $CAIRN_TESTBED_CACHE (default ~/.cache/cairn-testbed), outside the checkout so that
 # fresh clones on the same machine reuse it. Each component lands in bin/<name>-<version>/ and is only
@@ -63,6 +64,28 @@ install_module() {
   echo "$out"
 }
 
+# Helm: go install at the pinned tag, with the version strings its Makefile stamps: its own version, and
+# the Kubernetes version it assumes when not talking to a cluster (`helm template`, `helm lint`), which
+# the Makefile derives from its k8s.io/client-go requirement (v0.37.x is Kubernetes 1.37).
+build_helm() {
+  local out="$cache/bin/helm-$HELM_VERSION"
+  if [[ -x "$out/helm" ]]; then log "helm $HELM_VERSION: cached"; echo "$out"; return; fi
+  log "helm $HELM_VERSION: building"
+  local start=$SECONDS mod client_go minor ld
+  mod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  client_go=$(awk '$1 == "k8s.io/client-go" { print $2 }' "$mod")
+  minor=${client_go#v0.}; minor=${minor%%.*}
+  [[ $minor =~ ^[0-9]+$ ]] || { log "helm $HELM_VERSION: no k8s.io/client-go version in $mod"; exit 1; }
+  ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ld="$ld -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
+  done
+  GOBIN="$out.tmp" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "helm $HELM_VERSION: built in $((SECONDS - start))s"
+  echo "$out"
+}
+
 # Prints name=directory for each component built, on standard output; progress goes to standard error.
 what=${1:-all}
 case $what in
@@ -70,11 +93,13 @@ case $what in
   etcd) echo "etcd=$(build_etcd)" ;;
   minio) echo "minio=$(install_module minio github.com/minio/minio "$MINIO_VERSION")" ;;
   fake-gcs-server) echo "fake-gcs-server=$(install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")" ;;
+  helm) echo "helm=$(build_helm)" ;;
   all)
     echo "etcd=$(build_etcd)"
     echo "minio=$(install_module minio github.com/minio/minio "$MINIO_VERSION")"
     echo "fake-gcs-server=$(install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")"
     echo "kubernetes=$(build_kubernetes)"
+    echo "helm=$(build_helm)"
     ;;
-  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm]" >&2; exit 2 ;;
 esac

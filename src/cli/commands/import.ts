@@ -174,7 +174,10 @@ async function convert(
   const outcomes: Outcome[] = [];
   for (const { kind, object } of selected) {
     const result = fromVelero(object, { namespace: flags.namespace });
-    const name = isRecord(object.metadata) ? String(object.metadata.name) : '';
+    const name =
+      isRecord(object.metadata) && typeof object.metadata.name === 'string'
+        ? object.metadata.name
+        : '<no name>';
     const label = `${VELERO_IMPORT_KINDS[kind].cairnKind} ${name}`;
     if ('problems' in result) {
       outcomes.push({ label, problems: result.problems });

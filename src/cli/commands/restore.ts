@@ -17,7 +17,7 @@ import {
 } from '../../api/index.ts';
 import type { RestoreStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf } from '../options.ts';
+import { addModeOptions, kubeConfigOf } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
 import { formatFields, formatTable } from '../table.ts';
@@ -94,6 +94,10 @@ function indentContinuations(text: string): string {
 }
 
 interface CreateOptions {
+  server?: boolean;
+  standalone?: boolean;
+  namespace: string;
+  wait: boolean;
   fromBackup?: string;
   fromSchedule?: string;
   storageLocation?: string;
@@ -123,7 +127,7 @@ interface CreateOptions {
 }
 
 function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
-  return (
+  return addModeOptions(
     new Command('create')
       .description(
         'Restore API objects from a backup into the current cluster (or preview it with --dry-run)',
@@ -198,6 +202,8 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
       )
       .option('--dry-run', 'print what the restore would do against the live cluster, and change nothing')
       .option('--concurrency <n>', 'items of one resource applied at once', parsePositive, 16)
+      .option('--wait', 'wait for the restore to finish (always so in standalone mode)', true)
+      .option('--no-wait', 'server mode: return once the Restore resource is created')
       // A restore sends a request per object, so its rate limit is higher than a backup's (which lists a
       // page of 500 per request): what paces it is --concurrency, and the API server's priority and
       // fairness protects the server (docs/benchmarks.md: at 100 requests/s a restore cannot pass 100 objects/s).
@@ -212,6 +218,9 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
       .addHelpText(
         'after',
         `
+Server mode: when Cairn's server is installed (its Deployment in --namespace, default cairn), the
+restore is a Restore resource the server runs (--standalone runs it here; --server insists).
+
 Examples:
   cairn restore create --from-backup nightly-20261124
   cairn restore create --from-backup shop --include-namespaces shop --dry-run
@@ -230,32 +239,6 @@ Examples:
             'error: which backup? give --from-backup BACKUP, or --from-schedule SCHEDULE for its newest Completed backup',
           );
         const name = nameArg ?? defaultRestoreName(source, new Date());
-
-        // The location holding the backup: the one named, or the first that has it.
-        const catalog = await openCatalog(io, options.storageLocation);
-        let store = catalog.stores[0];
-        if (options.fromBackup && !options.storageLocation) {
-          const copies = await copiesOf(catalog, options.fromBackup);
-          if (copies.length === 0) {
-            reportUnavailable(io, catalog, setExitCode);
-            throw notFound([options.fromBackup], catalog);
-          }
-          store = copies.find((c) => isCommitted(c))?.store ?? store;
-        }
-        if (options.fromSchedule && !options.storageLocation) {
-          // The location with the newest Completed backup of the schedule.
-          const { newestOfSchedule } = await import('../../restore/index.ts');
-          let newest = '';
-          for (const candidate of catalog.stores) {
-            const found = await newestOfSchedule(candidate, options.fromSchedule);
-            const started = found?.status?.startTimestamp ?? '';
-            if (found && started > newest) {
-              newest = started;
-              store = candidate;
-            }
-          }
-        }
-        if (!store) throw new Error('no backup location could be opened');
 
         let transformRules: string | undefined;
         if (options.transform) {
@@ -304,6 +287,76 @@ Examples:
           ...(options.resourcePriorities ? { resourcePriorities: options.resourcePriorities } : {}),
           ...(options.dryRun ? { dryRun: true } : {}),
         };
+
+        // Server mode: a Restore resource the server runs, followed to its end.
+        const { useServer } = await import('../server-mode.ts');
+        const needsServer = options.server === true;
+        const modeClient = await kubeConfigOf(io, command).then(
+          (kc) => new KubeClient(kc),
+          (error: unknown) => {
+            if (needsServer) throw error;
+            return undefined;
+          },
+        );
+        if (modeClient && (await useServer(modeClient, options))) {
+          const { createAndFollow } = await import('../server-mode.ts');
+          const restore = await createAndFollow<Restore>(modeClient, io, {
+            namespace: options.namespace,
+            kind: 'Restore',
+            plural: 'restores',
+            object: {
+              metadata: { name },
+              spec: {
+                ...spec,
+                ...(options.storageLocation ? { storageLocation: options.storageLocation } : {}),
+              },
+            },
+            wait: options.wait,
+          });
+          setExitCode(restore.status?.phase ? exitCodeOf(restore.status.phase) : 0);
+          if (options.output && options.output !== 'table') {
+            io.stdout.write(formatStructured(restore, options.output));
+            return;
+          }
+          const status = restore.status ?? {};
+          io.stdout.write(
+            `Restore "${name}" ${status.phase ?? 'New'}` +
+              (status.counts
+                ? `: ${status.counts.created} created, ${status.counts.updated} updated, ${status.counts.unchanged} unchanged, ${status.counts.skipped} skipped, ${status.counts.failed} failed`
+                : '') +
+              '.\n',
+          );
+          for (const problem of status.validationErrors ?? []) io.stdout.write(`  invalid: ${problem}\n`);
+          if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
+          return;
+        }
+
+        // The location holding the backup: the one named, or the first that has it.
+        const catalog = await openCatalog(io, options.storageLocation);
+        let store = catalog.stores[0];
+        if (options.fromBackup && !options.storageLocation) {
+          const copies = await copiesOf(catalog, options.fromBackup);
+          if (copies.length === 0) {
+            reportUnavailable(io, catalog, setExitCode);
+            throw notFound([options.fromBackup], catalog);
+          }
+          store = copies.find((c) => isCommitted(c))?.store ?? store;
+        }
+        if (options.fromSchedule && !options.storageLocation) {
+          // The location with the newest Completed backup of the schedule.
+          const { newestOfSchedule } = await import('../../restore/index.ts');
+          let newest = '';
+          for (const candidate of catalog.stores) {
+            const found = await newestOfSchedule(candidate, options.fromSchedule);
+            const started = found?.status?.startTimestamp ?? '';
+            if (found && started > newest) {
+              newest = started;
+              store = candidate;
+            }
+          }
+        }
+        if (!store) throw new Error('no backup location could be opened');
+
         const kubeConfig = await kubeConfigOf(io, command);
         // Named on stderr before anything is applied: a migration must be seen to go to the right cluster.
         const target = `${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'} (context "${kubeConfig.getCurrentContext()}")`;
@@ -384,7 +437,7 @@ Examples:
         if (failed.length > MAX_FAILED_SHOWN)
           io.stdout.write(`  ... and ${failed.length - MAX_FAILED_SHOWN} more failed items\n`);
         io.stdout.write(`Run \`cairn restore describe ${name}\` for details.\n`);
-      })
+      }),
   );
 }
 
