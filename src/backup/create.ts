@@ -117,6 +117,10 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
 
   const start = input.now();
+  // A delete lock also locks the stored objects where the store can (S3 Object Lock, compliance mode):
+  // not even the store's own credentials delete them before it passes.
+  const lockDays = input.spec.deleteLockDays ?? 0;
+  const retainUntil = lockDays > 0 ? new Date(start.getTime() + lockDays * 86_400_000) : undefined;
   // The name is claimed in every location while the engine starts listing (a cloud SDK loads on the
   // first claim): nothing goes to a location before every claim holds, and if one fails the engine is
   // stopped and the claim's error thrown, nothing written.
@@ -174,7 +178,7 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
       return;
     }
     try {
-      archives.set(store.location, await store.writeFile(name, 'archive', branch, { signal }));
+      archives.set(store.location, await store.writeFile(name, 'archive', branch, { signal, retainUntil }));
     } catch (error) {
       archive.stream.unpipe(branch);
       branch.resume();
@@ -228,7 +232,7 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
       if (stored && !failureReason) files.push(stored);
       try {
         for (const file of ['logs', 'results', 'resourceList'] as const) {
-          files.push(await store.writeFile(name, file, small[file], { signal }));
+          files.push(await store.writeFile(name, file, small[file], { signal, retainUntil }));
         }
         for (const file of files) await store.verify(file, { signal });
       } catch (error) {
@@ -307,7 +311,7 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
       status: { ...status, ...(store.encryption ? { encryption: store.encryption } : {}), checksums: sha256 },
     };
     try {
-      await store.commit(backup, manifest, { signal });
+      await store.commit(backup, manifest, { signal, retainUntil });
       result ??= backup;
     } catch (error) {
       const entry = locationResults.find((l) => l.name === store.location);

@@ -151,7 +151,7 @@ export class BackupStore {
     name: string,
     file: BackupDataFile,
     body: Readable | Buffer,
-    options: SignalOptions = {},
+    options: SignalOptions & { retainUntil?: Date | undefined } = {},
   ): Promise<StoredFile> {
     const key = backupKeys(name)[file];
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
@@ -183,7 +183,11 @@ export class BackupStore {
    * Commits a backup: the checksum manifest, then velero-backup.json, both write-once. The backup's
    * `status.checksums` should carry the manifest's SHA-256 (see manifestOf), chaining every file.
    */
-  async commit(backup: Backup, manifest: ChecksumManifest, options: SignalOptions = {}): Promise<void> {
+  async commit(
+    backup: Backup,
+    manifest: ChecksumManifest,
+    options: SignalOptions & { retainUntil?: Date | undefined } = {},
+  ): Promise<void> {
     const keys = backupKeys(backup.metadata.name);
     await this.store.put(keys.checksums, manifestBytes(manifest), { ...options, ifAbsent: true });
     await this.store.put(keys.metadata, Buffer.from(JSON.stringify(backup)), { ...options, ifAbsent: true });

@@ -25,6 +25,12 @@ export interface PutOptions extends SignalOptions {
   ifAbsent?: boolean | undefined;
   /** The body's length when known; a body of another length fails with ContentLengthMismatchError. */
   contentLength?: number | undefined;
+  /**
+   * Keep the object from being deleted or overwritten until this time, by anyone, where the store can
+   * enforce it (S3 Object Lock in compliance mode, on a bucket created with object lock); other stores
+   * ignore it. A backup's delete lock (deleteLockDays) sets it.
+   */
+  retainUntil?: Date | undefined;
 }
 
 export interface ListOptions extends SignalOptions {

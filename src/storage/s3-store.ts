@@ -5,6 +5,7 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -103,7 +104,14 @@ export class S3Store implements ObjectStore {
     checkKey(this.description, key);
     const { signal } = options;
     signal?.throwIfAborted();
-    const params = { Bucket: this.#bucket, Key: key, ...(options.ifAbsent && { IfNoneMatch: '*' }) };
+    const params = {
+      Bucket: this.#bucket,
+      Key: key,
+      ...(options.ifAbsent && { IfNoneMatch: '*' }),
+      ...(options.retainUntil && (await this.#objectLock(signal))
+        ? { ObjectLockMode: 'COMPLIANCE' as const, ObjectLockRetainUntilDate: options.retainUntil }
+        : {}),
+    };
     try {
       if (Buffer.isBuffer(body)) {
         checkBufferLength(this.description, key, body, options.contentLength);
@@ -135,6 +143,20 @@ export class S3Store implements ObjectStore {
       signal?.throwIfAborted();
       throw this.#mapError(error, 'put', key);
     }
+  }
+
+  /** Whether the bucket has S3 Object Lock enabled (asked once). */
+  #objectLockEnabled: Promise<boolean> | undefined;
+
+  #objectLock(signal: AbortSignal | undefined): Promise<boolean> {
+    this.#objectLockEnabled ??= this.#client
+      .send(new GetObjectLockConfigurationCommand({ Bucket: this.#bucket }), abortSignalOption(signal))
+      .then(
+        (answer) => answer.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled',
+        // No configuration (ObjectLockConfigurationNotFoundError), or not allowed to ask: no lock.
+        () => false,
+      );
+    return this.#objectLockEnabled;
   }
 
   async get(key: string, options: SignalOptions = {}): Promise<Readable> {

@@ -72,10 +72,27 @@ describe('creating a backup', () => {
 
     const backup = await run(name, ns, [encrypted, plaintext]);
     assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
-    assert.deepEqual(backup.status?.locations, [
-      { name: 'primary', phase: 'Completed' },
-      { name: 'velero', phase: 'Completed' },
-    ]);
+    assert.deepEqual(
+      backup.status?.locations?.map((l) => ({ name: l.name, phase: l.phase })),
+      [
+        { name: 'primary', phase: 'Completed' },
+        { name: 'velero', phase: 'Completed' },
+      ],
+    );
+    // What each location stores: its files' sizes as stored (the encrypted copy is the larger).
+    for (const location of backup.status?.locations ?? []) {
+      const stored = await keysOf(location.name === 'velero' ? memory : encrypted.store, '');
+      assert.ok(
+        (location.archiveBytes ?? 0) > 0 && (location.bytes ?? 0) > (location.archiveBytes ?? 0),
+        location.name,
+      );
+      assert.ok(stored.length > 0);
+    }
+    const [primary, velero] = backup.status?.locations ?? [];
+    assert.ok(
+      (primary?.archiveBytes ?? 0) > (velero?.archiveBytes ?? 0),
+      'encryption adds its headers and tags',
+    );
     assert.ok(backup.status?.consistency?.revision, 'the storage revision is recorded');
     assert.equal(backup.spec.storageLocation, 'primary');
     assert.equal(backup.status?.formatVersion, '1.1.0');
