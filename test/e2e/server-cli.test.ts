@@ -227,6 +227,29 @@ describe('cairn backup create in server mode', () => {
     assert.match(cert.stderr, /no bearer token/);
   });
 
+  it("lists the server's Backup resources under Velero's columns with backup get", async () => {
+    const listed = await cairn(['backup', 'get', '-n', namespace], env());
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(
+      listed.stdout,
+      /^NAME\s+STATUS\s+ERRORS\s+WARNINGS\s+CREATED\s+EXPIRES\s+STORAGE LOCATION\s+SELECTOR$/m,
+    );
+    assert.match(
+      listed.stdout,
+      /^web\s+Completed\s+0\s+0\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC\s+29d\s+local\s+<none>$/m,
+    );
+    assert.ok(!/^here\s/m.test(listed.stdout), 'the standalone backup is not a resource');
+    const json = await cairn(['backup', 'get', 'web', '-n', namespace, '-o', 'json'], env());
+    const items = (JSON.parse(json.stdout) as { items: Backup[] }).items;
+    assert.deepEqual(
+      items.map((b) => [b.metadata.name, b.status?.phase]),
+      [['web', 'Completed']],
+    );
+    const missing = await cairn(['backup', 'get', 'nope', '-n', namespace], env());
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no backup named "nope" in namespace/);
+  });
+
   it('refuses --server where no server is installed, and a FailedValidation backup exits 1 with the reasons', async () => {
     const none = await cairn(['backup', 'create', 'x', '--server', '-n', `nowhere-${uniqueSuffix()}`], env());
     assert.equal(none.code, 1);

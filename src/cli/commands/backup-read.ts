@@ -14,10 +14,10 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
-import type { ResultGroup } from '../../api/index.ts';
+import type { Backup, ResultGroup } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf } from '../options.ts';
+import { addModeOptions, kubeConfigOf } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
 import {
@@ -37,7 +37,16 @@ import {
   type Catalog,
   type CommittedCopy,
 } from './backup-catalog.ts';
-import { goTime, rowOf, BACKUP_COLUMNS, resultLines, describeBackup } from './backup-describe.ts';
+import {
+  goTime,
+  rowOf,
+  BACKUP_COLUMNS,
+  resultLines,
+  describeBackup,
+  expiresIn,
+  selectorText,
+  statusText,
+} from './backup-describe.ts';
 
 type SetExitCode = (code: number) => void;
 
@@ -86,9 +95,13 @@ export class BackupIncompleteError extends Error {
 }
 
 function getCommand(io: CliIO, setExitCode: SetExitCode): Command {
-  return new Command('get')
-    .description('List backups, from every configured location (one row per backup)')
-    .argument('[name...]', 'only these backups')
+  return addModeOptions(
+    new Command('get')
+      .description(
+        "List backups, from every configured location (one row per backup), or the server's Backup resources when one is installed",
+      )
+      .argument('[name...]', 'only these backups'),
+  )
     .addOption(locationOption())
     .addOption(
       new Option('-o, --output <format>', 'table, json or yaml')
@@ -98,45 +111,58 @@ function getCommand(io: CliIO, setExitCode: SetExitCode): Command {
     .addHelpText(
       'after',
       `
+In server mode (a server installed in --namespace, default cairn) the rows are the cluster's Backup
+resources, which the server's catalog sync keeps in step with the locations.
+
 Examples:
   cairn backup get
   cairn backup get shop nightly
   cairn backup get --storage-location minio -o json`,
     )
-    .action(async (names: string[], options: LocationOption & { output: OutputFormat }) => {
-      for (const name of names) checkName(name);
-      const now = new Date();
-      const catalog = await openCatalog(io, options.storageLocation);
-      let rows: [string, Copy[]][];
-      const missing: string[] = [];
-      if (names.length > 0) {
-        rows = [];
-        for (const name of [...new Set(names)]) {
-          const copies = await copiesOf(catalog, name);
-          if (copies.length > 0) rows.push([name, copies]);
-          else missing.push(name);
+    .action(
+      async (
+        names: string[],
+        options: LocationOption & ModeOptions & { output: OutputFormat },
+        command: Command,
+      ) => {
+        for (const name of names) checkName(name);
+        const now = new Date();
+        if (await serverInstalled(io, command, options)) {
+          await getFromServer(io, command, names, options, now, setExitCode);
+          return;
         }
-      } else {
-        rows = [...(await listCatalog(catalog))];
-      }
-      reportUnavailable(io, catalog, setExitCode);
-      if (options.output !== 'table') {
-        const items = rows.map(([, copies]) => backupOf(copies, now));
-        io.stdout.write(formatStructured({ apiVersion: 'v1', kind: 'List', items }, options.output));
-      } else if (rows.length > 0) {
-        io.stdout.write(
-          formatTable(
-            BACKUP_COLUMNS,
-            rows.map(([, copies]) => rowOf(copies, now)),
-          ),
-        );
-      } else if (missing.length === 0) {
-        const read = catalog.searched.filter((l) => !catalog.unavailable.some((u) => u.location === l));
-        if (read.length > 0)
-          io.stderr.write(`No backups found in ${read.map((l) => `"${l}"`).join(', ')}.\n`);
-      }
-      if (missing.length > 0) throw notFound(missing, catalog);
-    });
+        const catalog = await openCatalog(io, options.storageLocation);
+        let rows: [string, Copy[]][];
+        const missing: string[] = [];
+        if (names.length > 0) {
+          rows = [];
+          for (const name of [...new Set(names)]) {
+            const copies = await copiesOf(catalog, name);
+            if (copies.length > 0) rows.push([name, copies]);
+            else missing.push(name);
+          }
+        } else {
+          rows = [...(await listCatalog(catalog))];
+        }
+        reportUnavailable(io, catalog, setExitCode);
+        if (options.output !== 'table') {
+          const items = rows.map(([, copies]) => backupOf(copies, now));
+          io.stdout.write(formatStructured({ apiVersion: 'v1', kind: 'List', items }, options.output));
+        } else if (rows.length > 0) {
+          io.stdout.write(
+            formatTable(
+              BACKUP_COLUMNS,
+              rows.map(([, copies]) => rowOf(copies, now)),
+            ),
+          );
+        } else if (missing.length === 0) {
+          const read = catalog.searched.filter((l) => !catalog.unavailable.some((u) => u.location === l));
+          if (read.length > 0)
+            io.stderr.write(`No backups found in ${read.map((l) => `"${l}"`).join(', ')}.\n`);
+        }
+        if (missing.length > 0) throw notFound(missing, catalog);
+      },
+    );
 }
 
 function describeCommand(io: CliIO, setExitCode: SetExitCode): Command {
@@ -291,6 +317,70 @@ Examples:
         }
       },
     );
+}
+
+interface ModeOptions {
+  server?: boolean;
+  standalone?: boolean;
+  namespace: string;
+}
+
+/** Whether to read the server's resources: as `backup create` decides (server-mode.ts). */
+async function serverInstalled(io: CliIO, command: Command, options: ModeOptions): Promise<boolean> {
+  const { KubeClient } = await import('../../kube/index.ts');
+  const { useServer } = await import('../server-mode.ts');
+  const kc = await kubeConfigOf(io, command).catch((error: unknown) => {
+    if (options.server) throw error;
+    return undefined;
+  });
+  return kc ? useServer(new KubeClient(kc), options) : false;
+}
+
+/** `backup get` in server mode: the Backup resources, under the same columns. */
+async function getFromServer(
+  io: CliIO,
+  command: Command,
+  names: string[],
+  options: ModeOptions & { output: OutputFormat },
+  now: Date,
+  setExitCode: SetExitCode,
+): Promise<void> {
+  const { KubeClient } = await import('../../kube/index.ts');
+  const { resourcePath } = await import('../../controller/index.ts');
+  const client = new KubeClient(await kubeConfigOf(io, command));
+  const all = (await client.json<{ items: Backup[] }>({ path: resourcePath('Backup', options.namespace) }))
+    .items;
+  const wanted = names.length > 0 ? all.filter((b) => names.includes(b.metadata.name)) : all;
+  const missing = names.filter((n) => !all.some((b) => b.metadata.name === n));
+  if (options.output !== 'table') {
+    io.stdout.write(formatStructured({ apiVersion: 'v1', kind: 'List', items: wanted }, options.output));
+  } else if (wanted.length > 0) {
+    io.stdout.write(
+      formatTable(
+        BACKUP_COLUMNS,
+        wanted
+          .sort((a, b) =>
+            (a.metadata.creationTimestamp ?? '') < (b.metadata.creationTimestamp ?? '') ? 1 : -1,
+          )
+          .map((b) => [
+            b.metadata.name,
+            statusText(b.status),
+            String(b.status?.errors ?? 0),
+            String(b.status?.warnings ?? 0),
+            goTime(b.status?.startTimestamp ?? b.metadata.creationTimestamp),
+            expiresIn(b.status?.expiration, now),
+            b.status?.locations?.map((l) => l.name).join(',') ?? b.spec.storageLocation ?? '',
+            selectorText(b),
+          ]),
+      ),
+    );
+  } else if (names.length === 0) io.stdout.write(`No backups in namespace ${options.namespace}.\n`);
+  if (missing.length > 0) {
+    setExitCode(1);
+    io.stderr.write(
+      `error: no backup named ${missing.map((n) => `"${n}"`).join(', ')} in namespace ${options.namespace}\n`,
+    );
+  }
 }
 
 /** A backup's log through the server's authorized endpoint, with the kubeconfig's bearer token. */
