@@ -3,6 +3,7 @@
 // --from-schedule runs a schedule now. The server runs in this process (no kubelet runs its pod).
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,6 +249,35 @@ describe('cairn backup create in server mode', () => {
     const missing = await cairn(['backup', 'get', 'nope', '-n', namespace], env());
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no backup named "nope" in namespace/);
+  });
+
+  it('deletes through DeleteBackupRequests, and says why a locked backup stays', async () => {
+    const made = await cairn(
+      ['backup', 'create', 'doomed', '--include-namespaces', namespace, '-n', namespace],
+      env(),
+    );
+    assert.equal(made.code, 0, made.stderr);
+    await createCr(client, namespace, 'Backup', 'kept', {
+      includedNamespaces: [namespace],
+      deleteLockDays: 3,
+    });
+    await eventually('the locked backup to finish', async () =>
+      (await getCr<Backup>(client, namespace, 'Backup', 'kept'))?.status?.phase === 'Completed'
+        ? true
+        : undefined,
+    );
+    const deleted = await cairn(['backup', 'delete', 'doomed', '-n', namespace, '--confirm'], env());
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stdout, /^Backup "doomed" deleted \(request doomed-\w+\)\.$/m);
+    assert.equal(await getCr(client, namespace, 'Backup', 'doomed'), undefined);
+    assert.ok(!existsSync(join(dir, 'server', 'backups', 'doomed')), 'its files are gone');
+    const refused = await cairn(['backup', 'delete', 'kept', '-n', namespace, '--confirm'], env());
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout,
+      /Backup "kept" was not deleted .*\n {2}backup "kept" is locked against deletion until/,
+    );
+    assert.ok(await getCr(client, namespace, 'Backup', 'kept'));
   });
 
   it('refuses --server where no server is installed, and a FailedValidation backup exits 1 with the reasons', async () => {

@@ -14,7 +14,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
-import type { Backup, ResultGroup } from '../../api/index.ts';
+import type { Backup, DeleteBackupRequest, ResultGroup } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf } from '../options.ts';
@@ -383,6 +383,74 @@ async function getFromServer(
   }
 }
 
+/** `backup delete` in server mode: a DeleteBackupRequest per backup, each followed until Processed. */
+async function deleteThroughServer(
+  io: CliIO,
+  command: Command,
+  names: string[],
+  options: ModeOptions & { confirm?: boolean },
+  setExitCode: SetExitCode,
+): Promise<void> {
+  const { KubeClient } = await import('../../kube/index.ts');
+  const { resourcePath } = await import('../../controller/index.ts');
+  const { CAIRN_API_VERSION } = await import('../../api/index.ts');
+  const client = new KubeClient(await kubeConfigOf(io, command));
+  const existing = new Set(
+    (await client.json<{ items: Backup[] }>({ path: resourcePath('Backup', options.namespace) })).items.map(
+      (b) => b.metadata.name,
+    ),
+  );
+  const missing = names.filter((n) => !existing.has(n));
+  if (missing.length > 0) {
+    setExitCode(1);
+    io.stderr.write(
+      `error: no backup named ${missing.map((n) => `"${n}"`).join(', ')} in namespace ${options.namespace}\n`,
+    );
+  }
+  const targets = names.filter((n) => existing.has(n));
+  if (targets.length === 0) return;
+  const what = `backup${targets.length === 1 ? '' : 's'} ${targets.join(', ')}`;
+  const yes = await confirmDeletion(io, {
+    confirmed: options.confirm === true,
+    question: `Are you sure you want to delete ${what} (namespace ${options.namespace}, every location)?`,
+    what,
+  });
+  if (!yes) {
+    io.stderr.write('Nothing was deleted.\n');
+    return;
+  }
+  for (const name of targets) {
+    const request = await client.json<DeleteBackupRequest>({
+      method: 'POST',
+      path: resourcePath('DeleteBackupRequest', options.namespace),
+      body: {
+        apiVersion: CAIRN_API_VERSION,
+        kind: 'DeleteBackupRequest',
+        metadata: {
+          generateName: `${name.slice(0, 240)}-`,
+          labels: { 'velero.io/backup-name': name.slice(0, 63) },
+        },
+        spec: { backupName: name },
+      },
+    });
+    let current = request;
+    while (current.status?.phase !== 'Processed') {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      current = await client.json<DeleteBackupRequest>({
+        path: resourcePath('DeleteBackupRequest', options.namespace, request.metadata.name),
+      });
+    }
+    const errors = current.status.errors ?? [];
+    if (errors.length === 0)
+      io.stdout.write(`Backup "${name}" deleted (request ${request.metadata.name}).\n`);
+    else {
+      setExitCode(1);
+      io.stdout.write(`Backup "${name}" was not deleted (request ${request.metadata.name}):\n`);
+      for (const error of errors) io.stdout.write(`  ${error}\n`);
+    }
+  }
+}
+
 /** A backup's log through the server's authorized endpoint, with the kubeconfig's bearer token. */
 async function logsFromServer(
   io: CliIO,
@@ -467,9 +535,13 @@ Examples:
 }
 
 function deleteCommand(io: CliIO, setExitCode: SetExitCode): Command {
-  return new Command('delete')
-    .description('Delete backups from every location that has them (or from one location)')
-    .argument('<name...>', 'the backups')
+  return addModeOptions(
+    new Command('delete')
+      .description(
+        'Delete backups from every location that has them (or from one location); through the server when one is installed',
+      )
+      .argument('<name...>', 'the backups'),
+  )
     .option('--confirm', 'delete without asking')
     .addOption(
       new Option('--storage-location <name>', 'delete only from this location (default: every location)'),
@@ -478,58 +550,70 @@ function deleteCommand(io: CliIO, setExitCode: SetExitCode): Command {
       'after',
       `
 Without --confirm, asks on the terminal; without a terminal (scripts, CI), --confirm is required.
+In server mode each deletion is a DeleteBackupRequest the server carries out (refusing a backup whose
+delete lock holds, or one in a ReadOnly location); the command waits for each and prints its outcome.
 
 Examples:
   cairn backup delete shop
   cairn backup delete shop nightly --confirm
   cairn backup delete shop --storage-location minio --confirm`,
     )
-    .action(async (names: string[], options: LocationOption & { confirm?: boolean }) => {
-      const { ReadOnlyStoreError } = await import('../../storage/index.ts');
-      for (const name of names) checkName(name);
-      const catalog = await openCatalog(io, options.storageLocation);
-      const targets: { name: string; copies: Copy[] }[] = [];
-      const missing: string[] = [];
-      for (const name of [...new Set(names)]) {
-        const copies = await copiesOf(catalog, name);
-        if (copies.length > 0) targets.push({ name, copies });
-        else missing.push(name);
-      }
-      reportUnavailable(io, catalog, setExitCode);
-      if (targets.length === 0) throw notFound(missing, catalog);
-      const what = `backup${targets.length === 1 ? '' : 's'} ${targets.map((t) => t.name).join(', ')}`;
-      const where =
-        options.storageLocation === undefined ? 'every location' : `location ${options.storageLocation}`;
-      const yes = await confirmDeletion(io, {
-        confirmed: options.confirm === true,
-        question: `Are you sure you want to delete ${what} from ${where}?`,
-        what,
-      });
-      if (!yes) {
-        io.stderr.write('Nothing was deleted.\n');
-        return;
-      }
-      for (const { name, copies } of targets) {
-        for (const copy of copies) {
-          try {
-            const { deleted } = await copy.store.deleteBackup(name);
-            io.stdout.write(
-              `Deleted backup "${name}" from location "${copy.location}" (${deleted} files).\n`,
-            );
-          } catch (error) {
-            const reason =
-              error instanceof ReadOnlyStoreError
-                ? `the location is read-only (${error.message})`
-                : messageOf(error);
-            io.stderr.write(
-              `error: could not delete backup "${name}" from location "${copy.location}": ${reason}\n`,
-            );
-            setExitCode(1);
+    .action(
+      async (
+        names: string[],
+        options: LocationOption & ModeOptions & { confirm?: boolean },
+        command: Command,
+      ) => {
+        const { ReadOnlyStoreError } = await import('../../storage/index.ts');
+        for (const name of names) checkName(name);
+        if (await serverInstalled(io, command, options)) {
+          await deleteThroughServer(io, command, [...new Set(names)], options, setExitCode);
+          return;
+        }
+        const catalog = await openCatalog(io, options.storageLocation);
+        const targets: { name: string; copies: Copy[] }[] = [];
+        const missing: string[] = [];
+        for (const name of [...new Set(names)]) {
+          const copies = await copiesOf(catalog, name);
+          if (copies.length > 0) targets.push({ name, copies });
+          else missing.push(name);
+        }
+        reportUnavailable(io, catalog, setExitCode);
+        if (targets.length === 0) throw notFound(missing, catalog);
+        const what = `backup${targets.length === 1 ? '' : 's'} ${targets.map((t) => t.name).join(', ')}`;
+        const where =
+          options.storageLocation === undefined ? 'every location' : `location ${options.storageLocation}`;
+        const yes = await confirmDeletion(io, {
+          confirmed: options.confirm === true,
+          question: `Are you sure you want to delete ${what} from ${where}?`,
+          what,
+        });
+        if (!yes) {
+          io.stderr.write('Nothing was deleted.\n');
+          return;
+        }
+        for (const { name, copies } of targets) {
+          for (const copy of copies) {
+            try {
+              const { deleted } = await copy.store.deleteBackup(name);
+              io.stdout.write(
+                `Deleted backup "${name}" from location "${copy.location}" (${deleted} files).\n`,
+              );
+            } catch (error) {
+              const reason =
+                error instanceof ReadOnlyStoreError
+                  ? `the location is read-only (${error.message})`
+                  : messageOf(error);
+              io.stderr.write(
+                `error: could not delete backup "${name}" from location "${copy.location}": ${reason}\n`,
+              );
+              setExitCode(1);
+            }
           }
         }
-      }
-      if (missing.length > 0) throw notFound(missing, catalog);
-    });
+        if (missing.length > 0) throw notFound(missing, catalog);
+      },
+    );
 }
 
 export function addBackupReadCommands(backup: Command, io: CliIO, setExitCode: SetExitCode): void {
