@@ -88,6 +88,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
       metadata: meta(options.location.name, namespace),
       spec: options.location.spec,
     });
+  const fsPath = options.location?.spec.provider === 'fs' ? options.location.spec.config?.path : undefined;
   objects.push({
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -129,10 +130,17 @@ export function installManifests(options: InstallOptions): Manifest[] {
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'] },
               },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [
+                { name: 'tmp', mountPath: '/tmp' },
+                ...(fsPath ? [{ name: 'location', mountPath: fsPath }] : []),
+              ],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
+          volumes: [
+            { name: 'tmp', emptyDir: {} },
+            // An fs location is a directory of the node (single-node clusters): mounted at the same path.
+            ...(fsPath ? [{ name: 'location', hostPath: { path: fsPath, type: 'DirectoryOrCreate' } }] : []),
+          ],
         },
       },
     },

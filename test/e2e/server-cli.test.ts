@@ -251,6 +251,18 @@ describe('cairn backup create in server mode', () => {
     assert.match(missing.stderr, /no backup named "nope" in namespace/);
   });
 
+  it('describes a Backup resource as the server recorded it', async () => {
+    const described = await cairn(['backup', 'describe', 'web', '-n', namespace], env());
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /^Phase: {2}Completed$/m);
+    assert.match(described.stdout, /^ {2}local: +Completed$/m);
+    assert.match(described.stdout, /^Consistency: +snapshot, at storage revision \d+$/m);
+    assert.match(described.stdout, /^ {2}local: +AES-256-GCM, key id [0-9a-f]+$/m);
+    const details = await cairn(['backup', 'describe', 'web', '-n', namespace, '--details'], env());
+    assert.equal(details.code, 1);
+    assert.match(details.stderr, /--details lists the archive's items/);
+  });
+
   it('deletes through DeleteBackupRequests, and says why a locked backup stays', async () => {
     const made = await cairn(
       ['backup', 'create', 'doomed', '--include-namespaces', namespace, '-n', namespace],

@@ -106,6 +106,13 @@ describe('cairn install, server and uninstall', () => {
       path: `/apis/apps/v1/namespaces/${namespace}/deployments/cairn`,
     });
     assert.equal(deployment.spec.template.spec.serviceAccountName, 'cairn');
+    // The fs location's directory is the node's, mounted at the same path.
+    const podSpec = deployment.spec.template.spec as unknown as {
+      volumes: { name: string; hostPath?: { path: string } }[];
+      containers: { volumeMounts: { name: string; mountPath: string }[] }[];
+    };
+    assert.equal(podSpec.volumes.find((v) => v.name === 'location')?.hostPath?.path, location);
+    assert.equal(podSpec.containers[0]?.volumeMounts.find((m) => m.name === 'location')?.mountPath, location);
     assert.ok(await getCr<BackupLocation>(client, namespace, 'BackupLocation', 'default'));
     // Applying again changes nothing and succeeds (server-side apply).
     assert.equal((await cairn(['install', '--namespace', namespace])).code, 0);

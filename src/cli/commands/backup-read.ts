@@ -166,27 +166,37 @@ Examples:
 }
 
 function describeCommand(io: CliIO, setExitCode: SetExitCode): Command {
-  return new Command('describe')
-    .description('Show a backup in detail: selection, locations, encryption, consistency, results')
-    .argument('<name>', 'the backup')
-    .option('--details', 'also list every item backed up, by resource')
-    .addOption(locationOption())
-    .addOption(
-      new Option('-o, --output <format>', 'print the Backup object as json or yaml').argParser(
-        parseOutputFormat,
-      ),
-    )
-    .addHelpText(
-      'after',
-      `
+  return addModeOptions(
+    new Command('describe')
+      .description('Show a backup in detail: selection, locations, encryption, consistency, results')
+      .argument('<name>', 'the backup')
+      .option('--details', 'also list every item backed up, by resource')
+      .addOption(locationOption())
+      .addOption(
+        new Option('-o, --output <format>', 'print the Backup object as json or yaml').argParser(
+          parseOutputFormat,
+        ),
+      )
+      .addHelpText(
+        'after',
+        `
 Examples:
   cairn backup describe shop
   cairn backup describe shop --details
   cairn backup describe shop --storage-location minio -o yaml`,
-    )
-    .action(async (name: string, options: LocationOption & { details?: boolean; output?: OutputFormat }) => {
+      ),
+  ).action(
+    async (
+      name: string,
+      options: LocationOption & ModeOptions & { details?: boolean; output?: OutputFormat },
+      command: Command,
+    ) => {
       checkName(name);
       const now = new Date();
+      if (await serverInstalled(io, command, options)) {
+        await describeFromServer(io, command, name, options, now);
+        return;
+      }
       const catalog = await openCatalog(io, options.storageLocation);
       const copies = await copiesOf(catalog, name);
       reportUnavailable(io, catalog, setExitCode);
@@ -240,7 +250,8 @@ Examples:
         io.stderr.write(`error: cannot read the resource list ${reading}: ${messageOf(error)}\n`);
         setExitCode(1);
       }
-    });
+    },
+  );
 }
 
 /** A gzipped JSON file of a backup, decrypted. */
@@ -381,6 +392,53 @@ async function getFromServer(
       `error: no backup named ${missing.map((n) => `"${n}"`).join(', ')} in namespace ${options.namespace}\n`,
     );
   }
+}
+
+/** `backup describe` in server mode: the Backup resource as the server (or the catalog sync) wrote it. */
+async function describeFromServer(
+  io: CliIO,
+  command: Command,
+  name: string,
+  options: ModeOptions & { details?: boolean; output?: OutputFormat },
+  now: Date,
+): Promise<void> {
+  if (options.details)
+    throw new Error(
+      "--details lists the archive's items: run it where the location is configured (--standalone), or read the resource list through the server later",
+    );
+  const { KubeClient, KubeApiError } = await import('../../kube/index.ts');
+  const { resourcePath } = await import('../../controller/index.ts');
+  const client = new KubeClient(await kubeConfigOf(io, command));
+  let backup: Backup;
+  try {
+    backup = await client.json<Backup>({ path: resourcePath('Backup', options.namespace, name) });
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 404)
+      throw new Error(`no backup named "${name}" in namespace ${options.namespace}`, { cause: error });
+    throw error;
+  }
+  if (options.output && options.output !== 'table') {
+    io.stdout.write(formatStructured(backup, options.output));
+    return;
+  }
+  const stored = (backup.status?.locations ?? []).filter((l) => l.phase === 'Completed').map((l) => l.name);
+  // The locations as the server recorded them: each Completed one holds a committed copy. describeBackup
+  // reads the copies' entries, never their stores (none is opened here: the server holds the credentials).
+  const copies = stored.map((location): CommittedCopy => ({
+    location,
+    store: undefined as unknown as BackupStore,
+    entry: { name, complete: true, backup },
+  }));
+  const catalog: Catalog = { searched: stored, unavailable: [], stores: [] };
+  const primary = copies[0] ?? {
+    location: backup.spec.storageLocation ?? '',
+    store: undefined as unknown as BackupStore,
+    entry: { name, complete: true as const, backup },
+  };
+  io.stdout.write(describeBackup(primary, copies, catalog, now));
+  for (const problem of backup.status?.validationErrors ?? [])
+    io.stdout.write(`Validation error: ${problem}\n`);
+  if (backup.status?.failureReason) io.stdout.write(`Failure reason: ${backup.status.failureReason}\n`);
 }
 
 /** `backup delete` in server mode: a DeleteBackupRequest per backup, each followed until Processed. */
