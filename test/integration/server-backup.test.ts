@@ -7,8 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Backup } from '../../src/api/index.ts';
-import { ORPHAN_REASON, keySecretName, patchStatus, resourcePath } from '../../src/controller/index.ts';
+import type { Backup, Restore } from '../../src/api/index.ts';
+import {
+  ORPHAN_REASON,
+  RESTORE_ORPHAN_REASON,
+  keySecretName,
+  patchStatus,
+  resourcePath,
+} from '../../src/controller/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
 import { createCr, installCrds, metricValue, startServer, type RunningServer } from '../helpers/server.ts';
 import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
@@ -221,7 +227,7 @@ describe('cairn server: backups', () => {
     assert.ok(value('cairn_backup_tarball_size_bytes{schedule=""}') > 0);
   });
 
-  it('marks Failed a backup a stopped server left InProgress, once another server leads', async () => {
+  it('marks Failed a backup and a restore a stopped server left InProgress, once another server leads', async () => {
     await server.stop();
     await createBackup('orphan', { includedNamespaces: [appNamespace] });
     // What a server killed mid-backup leaves: the phase InProgress, nobody working on it.
@@ -235,10 +241,27 @@ describe('cairn server: backups', () => {
         resourceVersion: orphan.metadata.resourceVersion,
       },
     );
+    // And a restore it left InProgress.
+    await createCr(client, namespace, 'Restore', 'orphan-restore', { backupName: 'shop' });
+    const restore = await client.json<Restore>({
+      path: resourcePath('Restore', namespace, 'orphan-restore'),
+    });
+    await patchStatus(
+      { client, namespace },
+      'Restore',
+      'orphan-restore',
+      { phase: 'InProgress' },
+      { resourceVersion: restore.metadata.resourceVersion },
+    );
     server = await startServerAt('second');
     const backup = await finished('orphan');
     assert.equal(backup.status?.phase, 'Failed');
     assert.equal(backup.status?.failureReason, ORPHAN_REASON);
+    const failedRestore = await eventually('the orphaned restore to be marked Failed', async () => {
+      const r = await client.json<Restore>({ path: resourcePath('Restore', namespace, 'orphan-restore') });
+      return r.status?.phase === 'Failed' ? r : undefined;
+    });
+    assert.equal(failedRestore.status?.failureReason, RESTORE_ORPHAN_REASON);
     const lease = await client.json<KubeObject & { spec: { holderIdentity?: string } }>({
       path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/cairn-server`,
     });
