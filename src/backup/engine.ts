@@ -118,6 +118,11 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
       target.name === undefined && !target.unfiltered ? selection.labelSelectors : [undefined];
     const fieldSelector = target.name === undefined ? undefined : `metadata.name=${target.name}`;
     const seen = selectors.length > 1 ? new Set<string>() : undefined;
+    // The items of this target written so far (namespace/name), for a relist after a list that failed
+    // mid-way (its revision or continue token expired: 410): those already written, at the revision,
+    // are not written again.
+    const writtenHere = new Set<string>();
+    let relisting = false;
     for (const labelSelector of selectors) {
       for (;;) {
         const atRevision = bestEffort.has(resource.groupResource) ? undefined : revision;
@@ -130,7 +135,10 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
           for await (const page of pages) {
             if ('body' in page) {
               // The page's length is known once it is split: writeRawPage announces it.
-              await writeRawPage(target, page.body, announced ? undefined : (page.remainingItemCount ?? 0));
+              await writeRawPage(target, page.body, announced ? undefined : (page.remainingItemCount ?? 0), {
+                written: writtenHere,
+                relisting,
+              });
               announced = page.remainingItemCount !== undefined;
               continue;
             }
@@ -141,6 +149,9 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
             }
             for (const item of page.items) {
               if (target.keep && !target.keep(item)) continue;
+              const here = where(item.metadata.namespace, item.metadata.name);
+              if (relisting && writtenHere.has(here)) continue;
+              writtenHere.add(here);
               if (seen) {
                 const uid = item.metadata.uid ?? item.metadata.name;
                 if (seen.has(uid)) continue;
@@ -153,6 +164,7 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
         } catch (error) {
           if (atRevision !== undefined && isRevisionUnavailable(error)) {
             bestEffort.add(resource.groupResource);
+            relisting = true;
             log({
               level: 'warning',
               message: `${resource.groupResource} cannot be listed at revision ${atRevision} (${(error as Error).message}); listed at its latest state instead`,
@@ -222,6 +234,7 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     target: ListTarget,
     body: Buffer,
     remaining: number | undefined,
+    dedup: { written: Set<string>; relisting: boolean },
   ): Promise<void> {
     const { resource } = target;
     let typeMeta = typeMetaOf.get(resource.groupResource);
@@ -241,11 +254,20 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
         item.apiVersion ??= resource.groupVersion;
         item.kind ??= resource.kind;
         if (target.keep && !target.keep(item)) continue;
+        const parsedHere = where(
+          resource.namespaced ? item.metadata.namespace : undefined,
+          item.metadata.name,
+        );
+        if (dedup.relisting && dedup.written.has(parsedHere)) continue;
+        dedup.written.add(parsedHere);
         await write(resource, item);
         continue;
       }
       const namespace = resource.namespaced ? raw.namespace : undefined;
       if (target.keepIsNamespaces && !namespaces.has(namespace ?? '')) continue;
+      const here = where(namespace, raw.name);
+      if (dedup.relisting && dedup.written.has(here)) continue;
+      dedup.written.add(here);
       // The item's bytes after its opening brace, behind the apiVersion and kind.
       await archive.addItemBytes(
         {

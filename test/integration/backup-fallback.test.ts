@@ -64,4 +64,63 @@ describe('a revision the server cannot serve', () => {
     assert.ok(configmapLists.some((s) => !s.includes('resourceVersionMatch')));
     assert.ok(proxy.seen.some((s) => s.includes('/secrets?') && s.includes('resourceVersionMatch=Exact')));
   });
+
+  it('writes each object once when a list expires mid-way and the resource is listed again', async (t) => {
+    const admin = clusterClient('a');
+    const ns = await testNamespace(t, admin, 'midway');
+    for (const name of ['a', 'b', 'c', 'd'])
+      await admin.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        body: { metadata: { name } },
+      });
+    // The second page of the config maps (a continue token) is refused once with 410, as when a list
+    // outlives etcd's compaction: the first page was already written.
+    let refused = 0;
+    const proxy = await startFaultProxy((req) => {
+      if (refused === 0 && /\/configmaps\?/.test(req.url ?? '') && /continue=/.test(req.url ?? '')) {
+        refused++;
+        return { status: 410 };
+      }
+      return undefined;
+    });
+    t.after(() => proxy.close());
+    const client = new KubeClient(proxy.kubeConfig);
+    const mapper = new ResourceMapper((await discover(client)).resources);
+    const { selection } = compileSelection(
+      { includedNamespaces: [ns], includedResources: ['configmaps'] },
+      mapper,
+    );
+    assert.ok(selection);
+    for (const copyRawItems of [true, false]) {
+      refused = 0;
+      const archive = new ArchiveWriter({ now: () => new Date(), checkDuplicates: false });
+      const chunks: Buffer[] = [];
+      archive.stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const outcome = await runBackupEngine({
+        client,
+        mapper,
+        selection,
+        consistency: 'snapshot',
+        archive,
+        pageSize: 2,
+        copyRawItems,
+      });
+      await archive.finish();
+      assert.equal(refused, 1, 'the fault fired');
+      assert.equal(outcome.phase, 'Completed');
+      assert.deepEqual(outcome.consistency.bestEffortResources, ['configmaps']);
+      const paths: string[] = [];
+      for await (const item of readArchive(Readable.from(Buffer.concat(chunks)))) paths.push(item.path);
+      const legacy = paths.filter((p) => p.startsWith(`resources/configmaps/namespaces/${ns}/`)).sort();
+      assert.deepEqual(
+        legacy,
+        ['a', 'b', 'c', 'd', 'kube-root-ca.crt'].map(
+          (n) => `resources/configmaps/namespaces/${ns}/${n}.json`,
+        ),
+        `raw copy ${copyRawItems}: each once`,
+      );
+      assert.equal(outcome.progress.itemsBackedUp, paths.length / 2, `raw copy ${copyRawItems}`);
+    }
+  });
 });
