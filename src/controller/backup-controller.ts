@@ -45,17 +45,27 @@ export class BackupController {
         level: 'warning',
         message: `backup ${name} was InProgress when this server started leading: marking it Failed`,
       });
-      await patchStatus(
-        this.#ctx,
-        'Backup',
-        name,
-        {
-          phase: 'Failed',
-          failureReason: ORPHAN_REASON,
-          completionTimestamp: this.#ctx.now().toISOString(),
-        },
-        { signal },
-      );
+      try {
+        await patchStatus(
+          this.#ctx,
+          'Backup',
+          name,
+          {
+            phase: 'Failed',
+            failureReason: ORPHAN_REASON,
+            completionTimestamp: this.#ctx.now().toISOString(),
+          },
+          { signal },
+        );
+      } catch (error) {
+        // Gone meanwhile, or the API server failed: the next start tries again; the controllers must
+        // start anyway.
+        this.#ctx.log({
+          level: 'warning',
+          message: `cannot mark backup ${name} Failed: ${(error as Error).message}`,
+        });
+        continue;
+      }
       this.#ctx.metrics.backupEnded(scheduleOf(backup), {
         phase: 'Failed',
         at: this.#ctx.now(),

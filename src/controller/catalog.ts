@@ -40,6 +40,8 @@ export class CatalogController {
   readonly #backups: Informer<Backup>;
   readonly #graceMs: number;
   readonly #intervalMs: number | undefined;
+  /** When each location was last checked (the timers' clock), at which generation of its spec. */
+  readonly #lastRun = new Map<string, { generation: number | undefined; at: number }>();
   /** Backups seen missing from their location, and since when (ms on the wall clock). */
   readonly #missingSince = new Map<string, number>();
 
@@ -62,6 +64,14 @@ export class CatalogController {
     const name = location.metadata.name;
     const validateMs = this.#interval(location.spec.validationFrequency);
     const syncMs = this.#interval(location.spec.backupSyncPeriod);
+    // Our own status write comes back as an update: look again only when the interval has passed, or
+    // the spec changed (a new generation).
+    const interval = Math.min(validateMs ?? Infinity, syncMs ?? Infinity, DEFAULT_INTERVAL_MS * 60);
+    const last = this.#lastRun.get(name);
+    const ranAt = this.#ctx.clock.now();
+    if (last && last.generation === location.metadata.generation && ranAt - last.at < interval)
+      return { requeueAfterMs: interval - (ranAt - last.at) };
+    this.#lastRun.set(name, { generation: location.metadata.generation, at: ranAt });
 
     const defaults = this.#locations.list().filter((l) => l.spec.default === true);
     if (defaults.length > 1 && location.spec.default === true)
@@ -132,8 +142,20 @@ export class CatalogController {
     const inCluster = new Map(this.#backups.list().map((b) => [b.metadata.name, b]));
     const stored = new Set(entries.map((e) => e.name));
     for (const { name, backup } of entries) {
-      if (inCluster.has(name)) continue;
-      const status: BackupStatus = { ...(backup.status ?? {}), phase: knownPhase(backup.status?.phase) };
+      // This cluster knows the backup by this location, whatever the writer called its locations.
+      const written = backup.status?.locations?.find((l) => l.phase === 'Completed');
+      const status: BackupStatus = {
+        ...(backup.status ?? {}),
+        phase: knownPhase(backup.status?.phase),
+        locations: [{ ...(written ?? {}), name: location, phase: 'Completed' }],
+      };
+      const known = inCluster.get(name);
+      if (known) {
+        // Made by an earlier sync whose status write did not land (a stop, an API error): finish it.
+        if (known.metadata.annotations?.[SYNCED_ANNOTATION] !== undefined && !known.status?.phase)
+          await patchStatus(this.#ctx, 'Backup', name, status, { signal: AbortSignal.timeout(10_000) });
+        continue;
+      }
       const created = await createResource<Backup>(
         this.#ctx,
         'Backup',
@@ -143,12 +165,12 @@ export class CatalogController {
             labels: { ...(backup.metadata.labels ?? {}), [LOCATION_LABEL]: location },
             annotations: { [SYNCED_ANNOTATION]: location },
           },
-          spec: { ...(backup.spec ?? {}), storageLocation: backup.spec?.storageLocation ?? location },
+          spec: { ...(backup.spec ?? {}), storageLocation: location, storageLocations: [location] },
         },
         signal,
       );
       if (!created) continue;
-      await patchStatus(this.#ctx, 'Backup', name, status, { signal });
+      await patchStatus(this.#ctx, 'Backup', name, status, { signal: AbortSignal.timeout(10_000) });
       this.#ctx.log({
         level: 'info',
         message: `synced backup ${name} from location ${location} (${status.phase})`,

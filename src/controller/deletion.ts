@@ -84,9 +84,11 @@ export class DeletionController {
       await processed([`backup "${name}" is locked against deletion until ${lock} (deleteLockDays)`]);
       return;
     }
-    if (backup.status?.phase === 'InProgress') {
+    if (!backup.status?.phase || backup.status.phase === 'New' || backup.status.phase === 'InProgress') {
       this.#ctx.metrics.backupDeletionFailure.inc({ schedule });
-      await processed([`backup "${name}" is InProgress: delete it once it has finished`]);
+      await processed([
+        `backup "${name}" is ${backup.status?.phase ?? 'New'}: delete it once it has finished`,
+      ]);
       return;
     }
     const locations = [
@@ -104,7 +106,15 @@ export class DeletionController {
     }
 
     await patchStatus(this.#ctx, 'DeleteBackupRequest', requestName, { phase: 'InProgress' }, { signal });
-    await patchStatus(this.#ctx, 'Backup', name, { phase: 'Deleting' }, { signal });
+    // From the version read: a backup that started meanwhile is not marked Deleting under its engine.
+    const deleting = await patchStatus(
+      this.#ctx,
+      'Backup',
+      name,
+      { phase: 'Deleting' },
+      { resourceVersion: backup.metadata.resourceVersion, signal },
+    );
+    if (deleting === false) return { requeueAfterMs: 100 };
     const errors: string[] = [];
     for (const location of locations) {
       if (!this.#ctx.locations.get(location)) continue; // the location is gone: nothing to delete there
@@ -183,14 +193,23 @@ export class DeletionController {
       });
       for (const decision of decideRetention(retained, policy, now)) {
         if (decision.keep || pending.has(decision.name) || this.#asked.has(decision.name)) continue;
-        this.#asked.add(decision.name);
         const backup = backups.find((b) => b.metadata.name === decision.name);
-        await this.request(
-          decision.name,
-          backup?.metadata.uid,
-          `garbage collection: ${decision.reasons.join(', ')}`,
-          signal,
-        );
+        try {
+          await this.request(
+            decision.name,
+            backup?.metadata.uid,
+            `garbage collection: ${decision.reasons.join(', ')}`,
+            signal,
+          );
+        } catch (error) {
+          // Asked again at the next round; the other backups are not held up.
+          this.#ctx.log({
+            level: 'warning',
+            message: `cannot ask to delete backup ${decision.name}: ${(error as Error).message}`,
+          });
+          continue;
+        }
+        this.#asked.add(decision.name);
         asked.push(decision.name);
       }
     }

@@ -51,7 +51,13 @@ export async function serveDownload(
 ): Promise<void> {
   const match = PATH.exec((req.url ?? '').split('?')[0] ?? '');
   if (!match) return answer(res, 404, 'not found');
-  const [, namespace = '', name = '', file = 'logs'] = match.map((part) => decodeURIComponent(part));
+  let parts: string[];
+  try {
+    parts = match.map((part) => decodeURIComponent(part));
+  } catch {
+    return answer(res, 400, 'the path is not valid percent-encoding');
+  }
+  const [, namespace = '', name = '', file = 'logs'] = parts;
   if (namespace !== ctx.namespace)
     return answer(res, 404, `this server serves namespace ${ctx.namespace}, not ${namespace}`);
   const auth = req.headers.authorization ?? '';

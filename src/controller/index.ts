@@ -46,6 +46,7 @@ export {
   applyInstall,
   installManifests,
   uninstall,
+  UninstallRefusedError,
   CREDENTIALS_KEY,
   CREDENTIALS_SECRET,
   INSTALL_LABELS,

@@ -45,7 +45,8 @@ export function installManifests(options: InstallOptions): Manifest[] {
     })),
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta('cairn', namespace) },
     // Backups read every resource; restores write every resource (RBAC objects too, hence bind and
-    // escalate). Nothing else: no impersonation, no node proxy, no exec.
+    // escalate). `*` matches subresources too (pods/exec, serviceaccounts/token): RBAC cannot subtract,
+    // so this is close to cluster-admin, as Velero's is; no impersonate (docs/server.md).
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
@@ -216,6 +217,21 @@ async function waitForCrds(
   }
 }
 
+/** Uninstalling would delete the only in-cluster copies of the locations' keys. */
+export class UninstallRefusedError extends Error {
+  override readonly name = 'UninstallRefusedError';
+  constructor(
+    readonly namespace: string,
+    readonly keySecrets: string[],
+  ) {
+    super(
+      `namespace ${namespace} holds the backups' encryption keys (Secrets ${keySecrets.join(', ')}): ` +
+        `without them the backups cannot be read. Keep a copy (kubectl get secret -n ${namespace} ` +
+        `${keySecrets.join(' ')} -o yaml > cairn-keys.yaml), then run again with --delete-keys. Nothing was deleted.`,
+    );
+  }
+}
+
 /**
  * Deletes what install made, the Deployment first and the namespace (with its resources) last; the CRDs
  * go unless `keepCrds`. Objects already gone are skipped. Stored backups are never touched.
@@ -225,10 +241,27 @@ export async function uninstall(
   options: {
     namespace: string;
     keepCrds?: boolean;
+    /** Delete the locations' key Secrets with the namespace; refused (nothing deleted) without it. */
+    deleteKeys?: boolean;
     onDeleted?: (what: string) => void;
     signal?: AbortSignal;
   },
 ): Promise<void> {
+  // The keys may be the only copies: deleting them makes every encrypted backup unreadable.
+  const keys = await client
+    .json<{ items: KubeObject[] }>({
+      path: `/api/v1/namespaces/${options.namespace}/secrets`,
+      query: { labelSelector: 'cairn.dev/location' },
+      signal: options.signal,
+    })
+    .then(
+      (list) => list.items.map((secret) => secret.metadata.name),
+      (error: unknown) => {
+        if (error instanceof KubeApiError && error.status === 404) return [];
+        throw error;
+      },
+    );
+  if (keys.length > 0 && !options.deleteKeys) throw new UninstallRefusedError(options.namespace, keys);
   const objects = installManifests({ namespace: options.namespace, image: 'unused' });
   const order = ['Deployment', 'ClusterRoleBinding', 'ClusterRole', 'Namespace', 'CustomResourceDefinition'];
   for (const kind of order) {

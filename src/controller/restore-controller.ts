@@ -33,17 +33,24 @@ export class RestoreController {
   async failOrphans(signal: AbortSignal): Promise<void> {
     for (const restore of this.#restores.list()) {
       if (restore.status?.phase !== 'InProgress' || this.#running.has(restore.metadata.name)) continue;
-      await patchStatus(
-        this.#ctx,
-        'Restore',
-        restore.metadata.name,
-        {
-          phase: 'Failed',
-          failureReason: RESTORE_ORPHAN_REASON,
-          completionTimestamp: this.#ctx.now().toISOString(),
-        },
-        { signal },
-      );
+      try {
+        await patchStatus(
+          this.#ctx,
+          'Restore',
+          restore.metadata.name,
+          {
+            phase: 'Failed',
+            failureReason: RESTORE_ORPHAN_REASON,
+            completionTimestamp: this.#ctx.now().toISOString(),
+          },
+          { signal },
+        );
+      } catch (error) {
+        this.#ctx.log({
+          level: 'warning',
+          message: `cannot mark restore ${restore.metadata.name} Failed: ${(error as Error).message}`,
+        });
+      }
     }
   }
 

@@ -77,8 +77,12 @@ export function parseSchedule(value: string): ParsedSchedule {
     );
   try {
     const cron = new Cron(expression, { timezone, mode: '5-part', paused: true });
+    // A pattern of dates that do not exist (30 February) parses, and never runs.
+    if (cron.nextRun(new Date(0)) === null && cron.nextRun() === null)
+      throw new ScheduleSyntaxError(value, 'never matches a date');
     return { kind: 'cron', expression, timezone, cron };
   } catch (error) {
+    if (error instanceof ScheduleSyntaxError) throw error;
     throw new ScheduleSyntaxError(value, (error as Error).message.replace(/^CronPattern: /, ''));
   }
 }

@@ -2,6 +2,7 @@
 // and /metrics. Replicas that do not lead keep their listener up (healthy, not ready) and wait for the
 // lease. On SIGTERM (the signal) the leader stops taking work, lets running work end as Failed with a
 // reason, and releases the lease so a standby takes over at once.
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type {
@@ -113,8 +114,10 @@ export async function runServer(options: ServerOptions): Promise<void> {
       onStoppedLeading: () => log({ level: 'info', message: `${options.identity} stopped leading` }),
     });
   } finally {
-    await new Promise<void>((resolve) => http.close(() => resolve()));
+    // Open connections (a log being streamed) would hold close() up: they are ended first.
+    const closed = new Promise<void>((resolve) => http.close(() => resolve()));
     http.closeAllConnections();
+    await closed;
   }
 }
 
@@ -122,9 +125,15 @@ export async function runServer(options: ServerOptions): Promise<void> {
 async function lead(
   options: ServerOptions,
   shared: { clock: Clock; log: (entry: ServerLogEntry) => void; metrics: ServerMetrics },
-  signal: AbortSignal,
+  leading: AbortSignal,
   onSynced: (served: NonNullable<ServerState['served']>) => void,
 ): Promise<void> {
+  // Everything below stops when leadership ends, or when this work fails: a leader that cannot run its
+  // controllers must not keep the lease (leader election steps down once this returns).
+  const stop = new AbortController();
+  const signal = AbortSignal.any([leading, stop.signal]);
+  // Every informer, queue, request and store call of the leader listens to it.
+  setMaxListeners(0, signal);
   const { client, namespace } = options;
   const informerLog = (message: string, error?: unknown) =>
     shared.log({ level: 'warning', message: error ? `${message}: ${(error as Error).message}` : message });
@@ -212,6 +221,7 @@ async function lead(
       collectGarbage(deletion, options.gcIntervalMs ?? 60 * 60_000, shared, signal),
     ]);
   } finally {
+    stop.abort();
     await Promise.allSettled(running);
   }
 }
@@ -256,7 +266,7 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (req.method === 'GET' && isDownloadPath(path)) {
-      void serveDownload(downloads, req, res);
+      serveDownload(downloads, req, res).catch(() => res.destroy());
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -159,8 +159,26 @@ describe('cairn install, server and uninstall', () => {
     const refused = await cairn(['uninstall', '--namespace', namespace]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /--confirm/);
+    // The namespace holds the location's key (made by the first backup): refused, nothing deleted.
+    const keys = await cairn(['uninstall', '--namespace', namespace, '--keep-crds', '--confirm']);
+    assert.equal(keys.code, 1);
+    assert.match(
+      keys.stderr,
+      /holds the backups' encryption keys \(Secrets cairn-key-default\).*--delete-keys\. Nothing was deleted/,
+    );
+    assert.equal(
+      (await client.send({ path: `/apis/apps/v1/namespaces/${namespace}/deployments/cairn` })).status,
+      200,
+    );
     // The CRDs stay here: other tests of this run use them at the same time.
-    const done = await cairn(['uninstall', '--namespace', namespace, '--keep-crds', '--confirm']);
+    const done = await cairn([
+      'uninstall',
+      '--namespace',
+      namespace,
+      '--keep-crds',
+      '--confirm',
+      '--delete-keys',
+    ]);
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stderr, /deleted Deployment cairn/);
     assert.match(done.stderr, /deleted ClusterRole cairn-server/);

@@ -177,17 +177,15 @@ describe('cairn server: schedules, retention, deletion and catalog sync', () => 
     assert.ok(!(await storedBackups()).includes(first!.metadata.name), 'its files are gone from the bucket');
     assert.ok((await storedBackups()).includes(second.metadata.name));
     // The location's figures follow what it stores: one backup of the schedule, its bytes.
-    const bytes = await eventually('the location figures', async () => {
-      const v = metricValue(
-        (await serverA.get('/metrics')).text,
-        'cairn_backup_location_bytes{backup_location_name="minio"}',
-      );
-      return v > 0 ? v : undefined;
+    const stored = (await getCr<Backup>(a, nsA, 'Backup', second.metadata.name))?.status?.locations?.[0]
+      ?.bytes;
+    assert.ok(stored && stored > 0);
+    await eventually('the location figures to show the one backup left', async () => {
+      const text = (await serverA.get('/metrics')).text;
+      const bytes = metricValue(text, 'cairn_backup_location_bytes{backup_location_name="minio"}');
+      const count = metricValue(text, 'cairn_backup_location_backups{backup_location_name="minio"}');
+      return bytes === stored && count === 1 ? true : undefined;
     });
-    assert.equal(
-      bytes,
-      (await getCr<Backup>(a, nsA, 'Backup', second.metadata.name))?.status?.locations?.[0]?.bytes,
-    );
     const requests = await listCrs<DeleteBackupRequest>(a, nsA, 'DeleteBackupRequest');
     const request = requests.find((r) => r.spec.backupName === first!.metadata.name);
     assert.deepEqual(request?.status, { phase: 'Processed', errors: [] });
@@ -279,6 +277,12 @@ describe('cairn server: schedules, retention, deletion and catalog sync', () => 
       assert.equal(backup.status?.phase, original?.status?.phase, backup.metadata.name);
       assert.equal(backup.status?.consistency?.revision, original?.status?.consistency?.revision);
       assert.equal(backup.metadata.labels?.['velero.io/storage-location'], 'minio');
+      // Known by this cluster's location, whatever the writer called its own.
+      assert.equal(backup.spec.storageLocation, 'minio');
+      assert.deepEqual(
+        backup.status?.locations?.map((l) => l.name),
+        ['minio'],
+      );
       assert.equal(backup.metadata.annotations?.['cairn.dev/synced-from'], 'minio');
     }
     // The migration: cluster b restores cluster a's scheduled backup from the bucket.

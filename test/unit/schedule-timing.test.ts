@@ -49,6 +49,7 @@ describe('parseSchedule and nextRunAfter', () => {
       ['@every soon', /"soon" is not a duration/],
       ['@every 10ms', /at least 1s/],
       ['CRON_TZ=Mars/Olympus 0 0 * * *', /unknown time zone "Mars\/Olympus"/],
+      ['0 0 30 2 *', /never matches a date/],
     ];
     for (const [value, message] of cases) {
       assert.throws(

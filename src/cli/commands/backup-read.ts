@@ -128,6 +128,7 @@ Examples:
         for (const name of names) checkName(name);
         const now = new Date();
         if (await serverInstalled(io, command, options)) {
+          refuseLocationFlag(options);
           await getFromServer(io, command, names, options, now, setExitCode);
           return;
         }
@@ -194,6 +195,7 @@ Examples:
       checkName(name);
       const now = new Date();
       if (await serverInstalled(io, command, options)) {
+        refuseLocationFlag(options);
         await describeFromServer(io, command, name, options, now);
         return;
       }
@@ -334,6 +336,18 @@ interface ModeOptions {
   server?: boolean;
   standalone?: boolean;
   namespace: string;
+}
+
+/**
+ * --storage-location picks a location configured on this machine; the server knows its own locations,
+ * and deleting "from one location" through it would delete from all: refused rather than ignored.
+ */
+function refuseLocationFlag(options: { storageLocation?: string | undefined; namespace: string }): void {
+  if (options.storageLocation !== undefined)
+    throw new Error(
+      `--storage-location "${options.storageLocation}" selects a location of this machine's configuration; ` +
+        `Cairn's server in namespace ${options.namespace} works with its own (add --standalone to use yours)`,
+    );
 }
 
 /** Whether to read the server's resources: as `backup create` decides (server-mode.ts). */
@@ -625,6 +639,7 @@ Examples:
         const { ReadOnlyStoreError } = await import('../../storage/index.ts');
         for (const name of names) checkName(name);
         if (await serverInstalled(io, command, options)) {
+          refuseLocationFlag(options);
           await deleteThroughServer(io, command, [...new Set(names)], options, setExitCode);
           return;
         }

@@ -214,7 +214,7 @@ Examples:
       const serverMode = await import('../server-mode.ts');
       const needsServer = options.server === true || options.fromSchedule !== undefined;
       if (needsServer && options.standalone)
-        throw new InvalidArgumentError('--standalone cannot be used with --server or --from-schedule');
+        throw new Error('--standalone cannot be used with --server or --from-schedule');
       // No kubeconfig at all: standalone, which reports that in its own words.
       const modeClient = await kubeConfigOf(io, command).then(
         (kc) => new KubeClient(kc),
@@ -229,7 +229,7 @@ Examples:
         printBackup(io, backup, options.output);
         return;
       }
-      if (!nameArgument) throw new InvalidArgumentError('a backup name is needed (or --from-schedule)');
+      if (!nameArgument) throw new Error('a backup name is needed (or --from-schedule)');
       const name = nameArgument;
       const { createBackup } = await import('../../backup/index.ts');
       const { ConfigError, findLocation, keyFile, locationKey, openLocation, withDefaultLocation } =

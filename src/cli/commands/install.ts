@@ -162,28 +162,38 @@ export function uninstallCommand(io: CliIO): Command {
     .option('-n, --namespace <ns>', "the server's namespace", 'cairn')
     .option('--keep-crds', 'keep the CRDs (and so every Cairn resource in other namespaces)', false)
     .option('--confirm', 'do not ask (required when not on a terminal)', false)
+    .option('--delete-keys', "also delete the locations' encryption key Secrets (keep a copy first)", false)
     .addHelpText(
       'after',
       `
+The namespace holds the Secrets cairn-key-<location> with the backups' encryption keys: uninstall refuses
+to delete them, and so the namespace, unless --delete-keys says a copy is kept elsewhere.
+
 Examples:
   cairn uninstall --confirm
   cairn uninstall -n backup-system --keep-crds --confirm`,
     )
-    .action(async (flags: { namespace: string; keepCrds: boolean; confirm: boolean }, command: Command) => {
-      if (!flags.confirm)
-        throw new Error(
-          `uninstall deletes namespace ${flags.namespace} and Cairn's CRDs with every Backup resource (the stored backups stay): run again with --confirm`,
+    .action(
+      async (
+        flags: { namespace: string; keepCrds: boolean; confirm: boolean; deleteKeys: boolean },
+        command: Command,
+      ) => {
+        if (!flags.confirm)
+          throw new Error(
+            `uninstall deletes namespace ${flags.namespace} and Cairn's CRDs with every Backup resource (the stored backups stay): run again with --confirm`,
+          );
+        const { uninstall } = await import('../../controller/index.ts');
+        const { KubeClient } = await import('../../kube/index.ts');
+        const client = new KubeClient(await kubeConfigOf(io, command));
+        await uninstall(client, {
+          namespace: flags.namespace,
+          keepCrds: flags.keepCrds,
+          deleteKeys: flags.deleteKeys,
+          onDeleted: (what) => io.stderr.write(`deleted ${what}\n`),
+        });
+        io.stdout.write(
+          `Cairn is uninstalled from namespace ${flags.namespace}; the stored backups were not touched.\n`,
         );
-      const { uninstall } = await import('../../controller/index.ts');
-      const { KubeClient } = await import('../../kube/index.ts');
-      const client = new KubeClient(await kubeConfigOf(io, command));
-      await uninstall(client, {
-        namespace: flags.namespace,
-        keepCrds: flags.keepCrds,
-        onDeleted: (what) => io.stderr.write(`deleted ${what}\n`),
-      });
-      io.stdout.write(
-        `Cairn is uninstalled from namespace ${flags.namespace}; the stored backups were not touched.\n`,
-      );
-    });
+      },
+    );
 }
