@@ -122,6 +122,14 @@ describe('cairn backup create in server mode', () => {
     assert.match(run.stdout, /^Restore "web-copy" Completed: 2 created/m);
     const deployment = await client.send({ path: `/apis/apps/v1/namespaces/${copy}/deployments/cairn` });
     assert.equal(deployment.status, 200, 'the Deployment is restored into the mapped namespace');
+    // The server's Restore resources, listed and described.
+    const listed = await cairn(['restore', 'get', '-n', namespace], env());
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^web-copy\s+web\s+Completed\s/m);
+    const described = await cairn(['restore', 'describe', 'web-copy', '-n', namespace], env());
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /^Phase:\s+Completed$/m);
+    assert.match(described.stdout, /^Errors:\s+0$/m);
   });
 
   it('returns at once with --no-wait, and runs here with --standalone', async () => {

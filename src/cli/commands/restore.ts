@@ -468,15 +468,56 @@ function rowOf(restore: Restore): string[] {
   ].map((v) => (v === '' ? '<none>' : v));
 }
 
+/** Where restores are listed from: this machine's records, or the server's Restore resources. */
+async function restoresOf(
+  io: CliIO,
+  command: Command,
+  options: ModeFlags,
+): Promise<{
+  server: boolean;
+  list: () => Promise<Restore[]>;
+  get: (name: string) => Promise<Restore | undefined>;
+}> {
+  const { KubeClient } = await import('../../kube/index.ts');
+  const { useServer } = await import('../server-mode.ts');
+  const kc = await kubeConfigOf(io, command).catch((error: unknown) => {
+    if (options.server) throw error;
+    return undefined;
+  });
+  if (kc && (await useServer(new KubeClient(kc), options))) {
+    const { resourcePath } = await import('../../controller/index.ts');
+    const client = new KubeClient(kc);
+    const list = async () =>
+      (await client.json<{ items: Restore[] }>({ path: resourcePath('Restore', options.namespace) })).items;
+    return {
+      server: true,
+      list,
+      get: async (name) => (await list()).find((r) => r.metadata.name === name),
+    };
+  }
+  const records = await openRecords(io);
+  return { server: false, list: () => records.list(), get: (name) => records.get(name) };
+}
+
+interface ModeFlags {
+  server?: boolean;
+  standalone?: boolean;
+  namespace: string;
+}
+
 function getCommand(io: CliIO): Command {
-  return new Command('get')
-    .description('List restores (standalone mode: those run from this machine)')
-    .argument('[names...]', 'only these restores')
+  return addModeOptions(
+    new Command('get')
+      .description(
+        "List restores: those run from this machine, or the server's Restore resources when one is installed",
+      )
+      .argument('[names...]', 'only these restores'),
+  )
     .addOption(new Option('-o, --output <format>', 'json or yaml').argParser(parseOutputFormat))
     .addHelpText('after', '\nExamples:\n  cairn restore get\n  cairn restore get shop-20261125101500 -o yaml')
-    .action(async (names: string[], options: { output?: OutputFormat }) => {
-      const records = await openRecords(io);
-      let restores = await records.list();
+    .action(async (names: string[], options: ModeFlags & { output?: OutputFormat }, command: Command) => {
+      const source = await restoresOf(io, command, options);
+      let restores = await source.list();
       if (names.length > 0) {
         const missing = names.filter((n) => !restores.some((r) => r.metadata.name === n));
         if (missing.length > 0)
@@ -517,101 +558,128 @@ async function transformationsOf(spec: RestoreSpec): Promise<string> {
 }
 
 function describeCommand(io: CliIO): Command {
-  return new Command('describe')
-    .description('Show a restore: backup, filters, mappings, policies, outcome, warnings and errors')
-    .argument('<name>', 'the restore')
+  return addModeOptions(
+    new Command('describe')
+      .description('Show a restore: backup, filters, mappings, policies, outcome, warnings and errors')
+      .argument('<name>', 'the restore'),
+  )
     .option('--details', 'also list every item and its outcome')
     .addOption(new Option('-o, --output <format>', 'json or yaml').argParser(parseOutputFormat))
     .addHelpText(
       'after',
       '\nExamples:\n  cairn restore describe shop-20261125101500\n  cairn restore describe shop-copy --details',
     )
-    .action(async (name: string, options: { details?: boolean; output?: OutputFormat }) => {
-      const records = await openRecords(io);
-      const restore = await records.get(name);
-      if (!restore) throw new Error(`no restore named "${name}"`);
-      if (options.output && options.output !== 'table') {
-        io.stdout.write(formatStructured(restore, options.output));
-        return;
-      }
-      const { spec } = restore;
-      const status = restore.status ?? {};
-      const counts = status.counts;
-      const mapping = (m: Record<string, string> | undefined, sep: string) =>
-        m && Object.keys(m).length > 0
-          ? Object.entries(m)
-              .map(([a, b]) => `${a}${sep}${b}`)
-              .join(', ')
-          : '<none>';
-      io.stdout.write(
-        formatFields(
-          [
-            ['Name', restore.metadata.name],
-            ['Phase', status.phase ?? 'New'],
-            ...(status.failureReason ? ([['Failure reason', status.failureReason]] as const) : []),
-            [
-              'Backup',
-              `${spec.backupName ?? ''}${spec.scheduleName ? ` (newest of schedule ${spec.scheduleName})` : ''}`,
-            ],
-            ['Storage location', spec.storageLocation ?? '<none>'],
-            [
-              'Namespaces',
-              `included ${list(spec.includedNamespaces)}; excluded ${list(spec.excludedNamespaces, '<none>')}`,
-            ],
-            [
-              'Resources',
-              `included ${list(spec.includedResources)}; excluded ${list(spec.excludedResources, '<none>')}`,
-            ],
-            [
-              'Cluster-scoped',
-              spec.includeClusterResources === undefined
-                ? 'auto (those related to restored objects)'
-                : String(spec.includeClusterResources),
-            ],
-            ['Label selector', spec.labelSelector ?? (spec.orLabelSelectors ?? []).join(' or ') ?? '<none>'],
-            ['Namespace mappings', mapping(spec.namespaceMapping, ':')],
-            ['Storage class mappings', mapping(spec.storageClassMapping, '=')],
-            ['Transformation rules', await transformationsOf(spec)],
-            [
-              'Conflict policy',
-              `${spec.namespacedConflictPolicy ?? 'skip-on-conflict'} (namespaced), ${spec.clusterConflictPolicy ?? 'use-existing-version'} (cluster-scoped)`,
-            ],
-            ['Restore status of', list(spec.restoreStatus?.includedResources, '<none>')],
-            ['Preserve node ports', String(spec.preserveNodePorts === true)],
-            ['Started', goTime(status.startTimestamp)],
-            ['Completed', goTime(status.completionTimestamp)],
-            [
-              'Items restored',
-              `${status.progress?.itemsRestored ?? 0} of ${status.progress?.totalItems ?? 0}`,
-            ],
-            [
-              'Outcome',
-              counts
-                ? `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`
-                : '<none>',
-            ],
-          ].map(([k, v]) => [k, v === '' ? '<none>' : v] as const),
-        ),
-      );
-      const results = JSON.parse((await records.readFile(name, 'results')).toString('utf8')) as {
-        errors: ResultGroup;
-        warnings: ResultGroup;
-      };
-      io.stdout.write(
-        `\n${indentContinuations(resultLines('Warnings', status.warnings ?? 0, results.warnings))}`,
-      );
-      io.stdout.write(`\n${indentContinuations(resultLines('Errors', status.errors ?? 0, results.errors))}`);
-      if (options.details) {
-        const resourceList = JSON.parse(
-          (await records.readFile(name, 'resourceList')).toString('utf8'),
-        ) as Record<string, string[]>;
-        io.stdout.write('\nItems:\n');
-        for (const [kind, items] of Object.entries(resourceList)) {
-          io.stdout.write(`  ${kind}:\n`);
-          for (const item of items) io.stdout.write(`    - ${item}\n`);
+    .action(
+      async (
+        name: string,
+        options: ModeFlags & { details?: boolean; output?: OutputFormat },
+        command: Command,
+      ) => {
+        const source = await restoresOf(io, command, options);
+        if (source.server && options.details)
+          throw new Error(
+            "--details reads the restore's record files, which the server keeps in the backup's location: run it where that location is configured (--standalone)",
+          );
+        const restore = await source.get(name);
+        if (!restore)
+          throw new Error(
+            `no restore named "${name}"${source.server ? ` in namespace ${options.namespace}` : ''}`,
+          );
+        if (options.output && options.output !== 'table') {
+          io.stdout.write(formatStructured(restore, options.output));
+          return;
         }
-      }
-    });
+        const { spec } = restore;
+        const status = restore.status ?? {};
+        const counts = status.counts;
+        const mapping = (m: Record<string, string> | undefined, sep: string) =>
+          m && Object.keys(m).length > 0
+            ? Object.entries(m)
+                .map(([a, b]) => `${a}${sep}${b}`)
+                .join(', ')
+            : '<none>';
+        io.stdout.write(
+          formatFields(
+            [
+              ['Name', restore.metadata.name],
+              ['Phase', status.phase ?? 'New'],
+              ...(status.failureReason ? ([['Failure reason', status.failureReason]] as const) : []),
+              [
+                'Backup',
+                `${spec.backupName ?? ''}${spec.scheduleName ? ` (newest of schedule ${spec.scheduleName})` : ''}`,
+              ],
+              ['Storage location', spec.storageLocation ?? '<none>'],
+              [
+                'Namespaces',
+                `included ${list(spec.includedNamespaces)}; excluded ${list(spec.excludedNamespaces, '<none>')}`,
+              ],
+              [
+                'Resources',
+                `included ${list(spec.includedResources)}; excluded ${list(spec.excludedResources, '<none>')}`,
+              ],
+              [
+                'Cluster-scoped',
+                spec.includeClusterResources === undefined
+                  ? 'auto (those related to restored objects)'
+                  : String(spec.includeClusterResources),
+              ],
+              [
+                'Label selector',
+                spec.labelSelector ?? (spec.orLabelSelectors ?? []).join(' or ') ?? '<none>',
+              ],
+              ['Namespace mappings', mapping(spec.namespaceMapping, ':')],
+              ['Storage class mappings', mapping(spec.storageClassMapping, '=')],
+              ['Transformation rules', await transformationsOf(spec)],
+              [
+                'Conflict policy',
+                `${spec.namespacedConflictPolicy ?? 'skip-on-conflict'} (namespaced), ${spec.clusterConflictPolicy ?? 'use-existing-version'} (cluster-scoped)`,
+              ],
+              ['Restore status of', list(spec.restoreStatus?.includedResources, '<none>')],
+              ['Preserve node ports', String(spec.preserveNodePorts === true)],
+              ['Started', goTime(status.startTimestamp)],
+              ['Completed', goTime(status.completionTimestamp)],
+              [
+                'Items restored',
+                `${status.progress?.itemsRestored ?? 0} of ${status.progress?.totalItems ?? 0}`,
+              ],
+              [
+                'Outcome',
+                counts
+                  ? `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`
+                  : '<none>',
+              ],
+            ].map(([k, v]) => [k, v === '' ? '<none>' : v] as const),
+          ),
+        );
+        if (source.server) {
+          // The messages are in the record files, in the location; the counts are in the status.
+          io.stdout.write(`\nWarnings:  ${status.warnings ?? 0}\n\nErrors:    ${status.errors ?? 0}\n`);
+          for (const problem of status.validationErrors ?? []) io.stdout.write(`  invalid: ${problem}\n`);
+          return;
+        }
+        const records = await openRecords(io);
+        const results = JSON.parse((await records.readFile(name, 'results')).toString('utf8')) as {
+          errors: ResultGroup;
+          warnings: ResultGroup;
+        };
+        io.stdout.write(
+          `\n${indentContinuations(resultLines('Warnings', status.warnings ?? 0, results.warnings))}`,
+        );
+        io.stdout.write(
+          `\n${indentContinuations(resultLines('Errors', status.errors ?? 0, results.errors))}`,
+        );
+        if (options.details) {
+          const resourceList = JSON.parse(
+            (await records.readFile(name, 'resourceList')).toString('utf8'),
+          ) as Record<string, string[]>;
+          io.stdout.write('\nItems:\n');
+          for (const [kind, items] of Object.entries(resourceList)) {
+            io.stdout.write(`  ${kind}:\n`);
+            for (const item of items) io.stdout.write(`    - ${item}\n`);
+          }
+        }
+      },
+    );
 }
 
 function logsCommand(io: CliIO): Command {
