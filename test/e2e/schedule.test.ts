@@ -132,6 +132,17 @@ describe('cairn schedule', () => {
       described.stdout,
       /^ {2}nightly-3\s+Completed\s+.*nothing: deleted at the next collection$/m,
     );
+    const json = await cairn(['schedule', 'describe', 'nightly', '-n', namespace, '-o', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { backups: { name: string; keep: boolean }[] };
+    assert.deepEqual(
+      parsed.backups.map((b) => [b.name, b.keep]),
+      [
+        ['nightly-1', true],
+        ['nightly-2', true],
+        ['nightly-3', false],
+      ],
+    );
   });
 
   it('deletes a schedule only with --confirm', async () => {

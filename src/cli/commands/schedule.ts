@@ -208,8 +208,17 @@ function describeCommand(io: CliIO): Command {
     .description('Show a schedule, its backups, and the retention rule that keeps each (or that none does)')
     .argument('<name>', 'the schedule')
     .addOption(namespaceOption())
-    .addHelpText('after', '\nExamples:\n  cairn schedule describe nightly')
-    .action(async (name: string, options: { namespace: string }, command: Command) => {
+    .addOption(
+      new Option(
+        '-o, --output <format>',
+        'json or yaml: the schedule and each backup with the rules that keep it',
+      ).argParser(parseOutputFormat),
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cairn schedule describe nightly\n  cairn schedule describe nightly -o json',
+    )
+    .action(async (name: string, options: { namespace: string; output?: OutputFormat }, command: Command) => {
       const { decideRetention, deleteLockUntil, resourcePath, scheduleOf } =
         await import('../../controller/index.ts');
       const client = await clientOf(io, command);
@@ -222,6 +231,40 @@ function describeCommand(io: CliIO): Command {
         .sort((a, b) => ((a.status?.startTimestamp ?? '') < (b.status?.startTimestamp ?? '') ? 1 : -1));
       const { spec, status } = schedule;
       const retention = spec.retention;
+      const decide = () =>
+        decideRetention(
+          backups.map((b) => {
+            const lock = deleteLockUntil(b);
+            return {
+              name: b.metadata.name,
+              startTimestamp: b.status?.startTimestamp ?? b.metadata.creationTimestamp ?? '',
+              phase: b.status?.phase ?? 'New',
+              ...(b.status?.expiration ? { expiration: b.status.expiration } : {}),
+              ...(lock ? { deleteLockUntil: lock } : {}),
+            };
+          }),
+          retention,
+          new Date(),
+        );
+      if (options.output && options.output !== 'table') {
+        const decisions = decide();
+        io.stdout.write(
+          formatStructured(
+            {
+              schedule,
+              backups: backups.map((b, i) => ({
+                name: b.metadata.name,
+                phase: b.status?.phase ?? 'New',
+                startTimestamp: b.status?.startTimestamp,
+                keep: decisions[i]?.keep,
+                reasons: decisions[i]?.reasons,
+              })),
+            },
+            options.output,
+          ),
+        );
+        return;
+      }
       io.stdout.write(
         formatFields([
           ['Name', name],
@@ -258,20 +301,7 @@ function describeCommand(io: CliIO): Command {
         io.stdout.write('  <none>\n');
         return;
       }
-      const decisions = decideRetention(
-        backups.map((b) => {
-          const lock = deleteLockUntil(b);
-          return {
-            name: b.metadata.name,
-            startTimestamp: b.status?.startTimestamp ?? b.metadata.creationTimestamp ?? '',
-            phase: b.status?.phase ?? 'New',
-            ...(b.status?.expiration ? { expiration: b.status.expiration } : {}),
-            ...(lock ? { deleteLockUntil: lock } : {}),
-          };
-        }),
-        retention,
-        new Date(),
-      );
+      const decisions = decide();
       io.stdout.write(
         formatTable(
           ['  NAME', 'STATUS', 'STARTED', 'KEPT BY'],
