@@ -135,14 +135,14 @@ describe('cairn server failover', () => {
     });
     assert.equal(after.spec.holderIdentity, 'second');
     // The takeover, as the lease records it: after the dead leader's last renewal, by about the lease
-    // duration (plus the standby's retry period with its jitter, and the half second between the lease
-    // read above and the kill).
+    // duration (plus twice the standby's retry period with its jitter — once to see the last renewal,
+    // once to try again after expiry — and slack for a loaded machine).
     const gapMs = Date.parse(after.spec.acquireTime ?? '') - Date.parse(before.spec.renewTime ?? '');
     assert.ok(
       gapMs >= LEASE_SECONDS * 1000 - 1000,
       `taken over ${gapMs} ms after the last renewal: too early`,
     );
-    assert.ok(gapMs <= LEASE_SECONDS * 1000 + 3000, `taken over ${gapMs} ms after the last renewal`);
+    assert.ok(gapMs <= LEASE_SECONDS * 1000 + 5000, `taken over ${gapMs} ms after the last renewal`);
     assert.ok(
       !(second.stderr().includes('error') && second.stderr().includes('everything')),
       second.stderr(),
