@@ -33,6 +33,13 @@ export function parseDuration(value: string): number {
   return parts.reduce((total, p) => total + Number(p[1]) * (units[p[2] ?? 's'] ?? 0), 0);
 }
 
+/** The flags of a command that runs standalone or through Cairn's server (addModeOptions). */
+export interface ModeOptions {
+  server?: boolean;
+  standalone?: boolean;
+  namespace: string;
+}
+
 /** Adds --server, --standalone and -n/--namespace to a command that runs in either mode. */
 export function addModeOptions(command: Command): Command {
   return command

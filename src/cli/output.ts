@@ -14,3 +14,10 @@ export function parseOutputFormat(value: string): OutputFormat {
 export function formatStructured(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(value, null, 2) + '\n' : stringify(value);
 }
+
+/** Kubernetes objects as `kubectl apply -f` takes them: a JSON List, or YAML documents separated by ---. */
+export function formatManifests(objects: readonly unknown[], format: 'json' | 'yaml'): string {
+  return format === 'json'
+    ? JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2) + '\n'
+    : objects.map((o) => stringify(o)).join('---\n');
+}

@@ -3,31 +3,42 @@
 // instead of running the engines here, and --wait follows their status with the same progress display.
 // --standalone runs here whatever is installed; --server insists on the server.
 import { CAIRN_API_VERSION, type Backup, type Restore } from '../api/index.ts';
-import { KubeApiError, type KubeClient } from '../kube/index.ts';
+import type { Command } from 'commander';
+import { KubeApiError, KubeClient } from '../kube/index.ts';
 import type { CliIO } from './io.ts';
+import { kubeConfigOf, type ModeOptions } from './options.ts';
 import { progressReporter } from './progress.ts';
 
-export interface ModeOptions {
-  server?: boolean;
-  standalone?: boolean;
-  namespace: string;
-}
-
-/** Whether to go through the server: forced by a flag, else whether its Deployment is installed. */
-export async function useServer(client: KubeClient, options: ModeOptions): Promise<boolean> {
+/**
+ * The client to reach Cairn's server with, or undefined to run standalone: forced by --server or
+ * --standalone, else whether the server's Deployment is installed. No kubeconfig at all is standalone
+ * too (which reports that in its own words), unless the server is required.
+ */
+export async function serverClient(
+  io: CliIO,
+  command: Command,
+  options: ModeOptions,
+): Promise<KubeClient | undefined> {
   if (options.server && options.standalone) throw new Error('--server and --standalone exclude each other');
-  if (options.standalone) return false;
+  if (options.standalone) return undefined;
+  let client: KubeClient;
+  try {
+    client = new KubeClient(await kubeConfigOf(io, command));
+  } catch (error) {
+    if (options.server) throw error;
+    return undefined;
+  }
   try {
     await client.json({ path: `/apis/apps/v1/namespaces/${options.namespace}/deployments/cairn` });
-    return true;
+    return client;
   } catch (error) {
-    // Not installed, not visible, or no cluster to ask: standalone (which reports its own problems).
+    // Not installed, not visible, or no cluster to ask: standalone.
     if (options.server)
       throw new Error(
         `--server: Cairn's server is not installed in namespace ${options.namespace} (cairn install), or you may not see it`,
         { cause: error },
       );
-    return false;
+    return undefined;
   }
 }
 

@@ -9,7 +9,7 @@ import type { BackupStore } from '../storage/index.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
-import { patchResource, patchStatus } from './resources.ts';
+import { patchResource, patchStatus, progressWriter } from './resources.ts';
 
 export const SCHEDULE_LABEL = 'cairn.dev/schedule-name';
 export const VELERO_SCHEDULE_LABEL = 'velero.io/schedule-name';
@@ -18,9 +18,6 @@ export const LOCATION_LABEL = 'velero.io/storage-location';
 export const SYNCED_ANNOTATION = 'cairn.dev/synced-from';
 export const ORPHAN_REASON =
   'the server stopped during the backup (it is not resumed: a backup is one point in time)';
-
-/** How often progress is written to status, at most. */
-const PROGRESS_INTERVAL_MS = 1000;
 
 export const scheduleOf = (backup: { metadata: { labels?: Record<string, string> | undefined } }): string =>
   backup.metadata.labels?.[SCHEDULE_LABEL] ?? backup.metadata.labels?.[VELERO_SCHEDULE_LABEL] ?? '';
@@ -148,8 +145,7 @@ export class BackupController {
         await this.#finish(backup, { phase: 'Failed', failureReason: (error as Error).message }, signal);
         return;
       }
-      let lastProgress = 0;
-      let progressWrite: Promise<unknown> = Promise.resolve();
+      const progress = progressWriter(this.#ctx, { kind: 'Backup', name, signal });
       const result = await createBackup({
         client: this.#ctx.client,
         name,
@@ -162,19 +158,9 @@ export class BackupController {
         signal,
         // Counted once the engine's own validation passed and the name is claimed (as Velero counts).
         onStarted: () => this.#ctx.metrics.backupStarted(schedule),
-        onProgress: (progress) => {
-          const at = this.#ctx.clock.now();
-          if (at - lastProgress < PROGRESS_INTERVAL_MS) return;
-          lastProgress = at;
-          const { itemsBackedUp, totalItems } = progress;
-          progressWrite = progressWrite
-            .then(() =>
-              patchStatus(this.#ctx, 'Backup', name, { progress: { itemsBackedUp, totalItems } }, { signal }),
-            )
-            .catch(() => undefined);
-        },
+        onProgress: ({ itemsBackedUp, totalItems }) => progress.update({ itemsBackedUp, totalItems }),
       });
-      await progressWrite;
+      await progress.flush();
       const status = result.status ?? {};
       const stopped = signal.aborted && status.phase === 'Failed';
       await this.#finish(

@@ -71,7 +71,7 @@ export class DeletionController {
     const processed = (errors: string[]) =>
       patchStatus(this.#ctx, 'DeleteBackupRequest', requestName, { phase: 'Processed', errors }, { signal });
 
-    const backup = this.#backups.list().find((b) => b.metadata.name === name);
+    const backup = this.#backups.get(`${this.#ctx.namespace}/${name}`);
     if (!backup) {
       await processed([`backup "${name}" not found`]);
       return;

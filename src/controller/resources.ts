@@ -1,5 +1,6 @@
 // Reading and writing Cairn's own resources (cairn.dev/v1) through the API server: paths, status patches
 // with optimistic concurrency, creates and deletes. The controllers' only way to change their resources.
+import type { Clock } from './clock.ts';
 import { API_GROUP, API_VERSION, CAIRN_API_VERSION, CAIRN_KINDS, type CairnKind } from '../api/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 
@@ -111,4 +112,28 @@ export async function deleteResource(
     if (error instanceof KubeApiError && error.status === 404) return;
     throw error;
   }
+}
+
+/**
+ * Progress written to a resource's status at most once per `intervalMs`, one write at a time, failures
+ * ignored (the final status follows anyway). `flush()` waits for the write under way.
+ */
+export function progressWriter(
+  writer: ResourceWriter & { clock: Clock },
+  target: { kind: CairnKind; name: string; signal: AbortSignal },
+  intervalMs = 1000,
+): { update: (progress: Record<string, unknown>) => void; flush: () => Promise<void> } {
+  let last = 0;
+  let writing: Promise<unknown> = Promise.resolve();
+  return {
+    update: (progress) => {
+      const at = writer.clock.now();
+      if (at - last < intervalMs) return;
+      last = at;
+      writing = writing
+        .then(() => patchStatus(writer, target.kind, target.name, { progress }, { signal: target.signal }))
+        .catch(() => undefined);
+    },
+    flush: () => writing.then(() => undefined),
+  };
 }

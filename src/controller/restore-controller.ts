@@ -11,12 +11,10 @@ import { scheduleOf } from './backup-controller.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
-import { patchStatus } from './resources.ts';
+import { patchStatus, progressWriter } from './resources.ts';
 
 export const RESTORE_ORPHAN_REASON =
   'the server stopped during the restore; its resource list says what was applied';
-
-const PROGRESS_INTERVAL_MS = 1000;
 
 export class RestoreController {
   readonly #ctx: ControllerContext;
@@ -59,7 +57,7 @@ export class RestoreController {
     const { backupName, scheduleName } = restore.spec;
     if (!backupName === !scheduleName) return 'exactly one of backupName and scheduleName must be set';
     if (backupName) {
-      const backup = this.#backups.list().find((b) => b.metadata.name === backupName);
+      const backup = this.#backups.get(`${this.#ctx.namespace}/${backupName}`);
       if (!backup) return `backupName: no Backup named "${backupName}"`;
       if (backup.status?.phase !== 'Completed' && backup.status?.phase !== 'PartiallyFailed')
         return `backupName: backup "${backupName}" is ${backup.status?.phase ?? 'New'}, not Completed or PartiallyFailed`;
@@ -111,8 +109,7 @@ export class RestoreController {
       const store = await this.#ctx.locations.open(location, { createKey: false, signal });
       const writable = this.#ctx.locations.get(location)?.spec.accessMode !== 'ReadOnly';
       const records = new RestoreStore(writable ? store.store : new MemoryStore());
-      let lastProgress = 0;
-      let progressWrite: Promise<unknown> = Promise.resolve();
+      const progress = progressWriter(this.#ctx, { kind: 'Restore', name, signal });
       const run = await createRestore({
         client: this.#ctx.client,
         name,
@@ -123,16 +120,9 @@ export class RestoreController {
         uid: restore.metadata.uid ?? name,
         configNamespace: this.#ctx.namespace,
         signal,
-        onProgress: (progress) => {
-          const at = this.#ctx.clock.now();
-          if (at - lastProgress < PROGRESS_INTERVAL_MS) return;
-          lastProgress = at;
-          progressWrite = progressWrite
-            .then(() => patchStatus(this.#ctx, 'Restore', name, { progress }, { signal }))
-            .catch(() => undefined);
-        },
+        onProgress: (p) => progress.update({ ...p }),
       });
-      await progressWrite;
+      await progress.flush();
       const status: RestoreStatus = run.restore.status ?? {};
       await patchStatus(this.#ctx, 'Restore', name, status, {
         signal: AbortSignal.timeout(10_000),

@@ -257,7 +257,7 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
     namespace: options.namespace,
     locations: () => state.served?.locations,
     backupLocations: (name) => {
-      const backup = state.served?.backups.list().find((b) => b.metadata.name === name);
+      const backup = state.served?.backups.get(`${options.namespace}/${name}`);
       if (!backup) return undefined;
       const stored = backup.status?.locations?.filter((l) => l.phase === 'Completed').map((l) => l.name);
       return stored?.length ? stored : [backup.spec?.storageLocation ?? ''];

@@ -1,30 +1,15 @@
 // Running Cairn's server in a test: its CRDs installed in a testbed cluster, runServer started in this
 // process (as `cairn server` runs it) with short timings, and small helpers for its resources.
 import { CAIRN_API_VERSION, customResourceDefinitions, type CairnKind } from '../../src/api/index.ts';
-import { resourcePath, runServer, type ServerOptions } from '../../src/controller/index.ts';
+import { applyInstall, resourcePath, runServer, type ServerOptions } from '../../src/controller/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
-import { eventually } from './testbed.ts';
 
-/** Applies Cairn's CRDs and waits until the API server serves them. */
+/** Applies Cairn's CRDs (as `cairn install` does) and waits until the API server serves them. */
 export async function installCrds(client: KubeClient): Promise<void> {
-  for (const crd of customResourceDefinitions()) {
-    // Server-side apply: a testbed left running from an earlier checkout gets today's schemas.
-    await client.json({
-      method: 'PATCH',
-      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,
-      query: { fieldManager: 'cairn-tests', force: true },
-      contentType: 'application/apply-patch+yaml',
-      body: crd,
-    });
-    await eventually(`CRD ${crd.metadata.name} established`, async () => {
-      const live = await client.json<{ status?: { conditions?: { type: string; status: string }[] } }>({
-        path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,
-      });
-      return (
-        live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') || undefined
-      );
-    });
-  }
+  await applyInstall(
+    client,
+    customResourceDefinitions().map((crd) => ({ ...crd })),
+  );
 }
 
 export interface RunningServer {

@@ -48,3 +48,16 @@ export async function eventually<T>(
     await sleep(250);
   }
 }
+
+/** Options for an S3 client (the AWS SDK's, or Cairn's S3Store) on the testbed's MinIO. */
+export function minioOptions() {
+  return {
+    endpoint: testbedEnv('CAIRN_S3_ENDPOINT'),
+    region: testbedEnv('AWS_REGION'),
+    forcePathStyle: true,
+    credentials: {
+      accessKeyId: testbedEnv('AWS_ACCESS_KEY_ID'),
+      secretAccessKey: testbedEnv('AWS_SECRET_ACCESS_KEY'),
+    },
+  };
+}

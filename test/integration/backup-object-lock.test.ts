@@ -14,24 +14,14 @@ import { createBackup } from '../../src/backup/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { BackupStore, generateLocationKey } from '../../src/storage/index.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
-import { clusterClient, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
-
-const s3Options = () => ({
-  region: 'us-east-1',
-  endpoint: testbedEnv('CAIRN_S3_ENDPOINT'),
-  forcePathStyle: true,
-  credentials: {
-    accessKeyId: testbedEnv('AWS_ACCESS_KEY_ID'),
-    secretAccessKey: testbedEnv('AWS_SECRET_ACCESS_KEY'),
-  },
-});
+import { clusterClient, minioOptions, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
 
 async function backupInto(bucket: string, name: string, ns: string, deleteLockDays?: number) {
   const store = new BackupStore({
     location: 'locked',
-    store: new S3Store({ ...s3Options(), bucket }),
+    store: new S3Store({ ...minioOptions(), bucket }),
     key: generateLocationKey(),
   });
   const started = new Date();
@@ -55,7 +45,7 @@ describe('backups on a bucket with S3 Object Lock', () => {
   it('retains every object of a locked backup in compliance mode until the lock passes', async (t) => {
     const ns = await testNamespace(t, client, 'lock');
     const bucket = `cairn-lock-${uniqueSuffix()}`;
-    const s3 = new S3Client(s3Options());
+    const s3 = new S3Client(minioOptions());
     t.after(() => s3.destroy());
     await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
 
@@ -101,7 +91,7 @@ describe('backups on a bucket with S3 Object Lock', () => {
   it('retains nothing of a backup without a delete lock, in the same kind of bucket', async (t) => {
     const ns = await testNamespace(t, client, 'nolock');
     const bucket = `cairn-lock-${uniqueSuffix()}`;
-    const s3 = new S3Client(s3Options());
+    const s3 = new S3Client(minioOptions());
     t.after(() => s3.destroy());
     await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
     const { backup } = await backupInto(bucket, 'free', ns);

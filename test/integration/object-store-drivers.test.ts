@@ -12,17 +12,9 @@ import { AzureStore } from '../../src/storage/azure-store.ts';
 import { GcsStore } from '../../src/storage/gcs-store.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import { objectStoreConformance } from '../conformance/object-store.ts';
-import { testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
+import { minioOptions, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
-const s3Options = () => ({
-  endpoint: testbedEnv('CAIRN_S3_ENDPOINT'),
-  region: testbedEnv('AWS_REGION'),
-  forcePathStyle: true,
-  credentials: {
-    accessKeyId: testbedEnv('AWS_ACCESS_KEY_ID'),
-    secretAccessKey: testbedEnv('AWS_SECRET_ACCESS_KEY'),
-  },
-});
+const s3Options = minioOptions;
 
 /** Deletes every object the store lists. */
 async function empty(store: ObjectStore): Promise<void> {

@@ -16,7 +16,7 @@ import {
   startServer,
   type RunningServer,
 } from '../helpers/server.ts';
-import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, eventually, minioOptions, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 const HOUR = 3_600_000;
 /** The test's wall clock: the machine's plus an offset the test moves. */
@@ -96,15 +96,7 @@ describe('cairn server: schedules, retention, deletion and catalog sync', () => 
       body: { metadata: { name: 'settings' }, data: { color: 'blue' } },
     });
     bucket = `cairn-server-${uniqueSuffix()}`;
-    s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint: testbedEnv('CAIRN_S3_ENDPOINT'),
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: testbedEnv('AWS_ACCESS_KEY_ID'),
-        secretAccessKey: testbedEnv('AWS_SECRET_ACCESS_KEY'),
-      },
-    });
+    s3 = new S3Client(minioOptions());
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     await locationIn(a, nsA, 'ReadWrite');
     serverA = await startServer({

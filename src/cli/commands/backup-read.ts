@@ -17,7 +17,8 @@ import { createGunzip, gunzip } from 'node:zlib';
 import type { Backup, DeleteBackupRequest, ResultGroup } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, kubeConfigOf } from '../options.ts';
+import { addModeOptions, kubeConfigOf, type ModeOptions } from '../options.ts';
+import type { KubeClient } from '../../kube/index.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
 import {
@@ -127,9 +128,11 @@ Examples:
       ) => {
         for (const name of names) checkName(name);
         const now = new Date();
-        if (await serverInstalled(io, command, options)) {
+        const { serverClient } = await import('../server-mode.ts');
+        const server = await serverClient(io, command, options);
+        if (server) {
           refuseLocationFlag(options);
-          await getFromServer(io, command, names, options, now, setExitCode);
+          await getFromServer(io, server, names, options, now, setExitCode);
           return;
         }
         const catalog = await openCatalog(io, options.storageLocation);
@@ -194,9 +197,11 @@ Examples:
     ) => {
       checkName(name);
       const now = new Date();
-      if (await serverInstalled(io, command, options)) {
+      const { serverClient } = await import('../server-mode.ts');
+      const server = await serverClient(io, command, options);
+      if (server) {
         refuseLocationFlag(options);
-        await describeFromServer(io, command, name, options, now);
+        await describeFromServer(io, server, name, options, now);
         return;
       }
       const catalog = await openCatalog(io, options.storageLocation);
@@ -332,12 +337,6 @@ Examples:
     );
 }
 
-interface ModeOptions {
-  server?: boolean;
-  standalone?: boolean;
-  namespace: string;
-}
-
 /**
  * --storage-location picks a location configured on this machine; the server knows its own locations,
  * and deleting "from one location" through it would delete from all: refused rather than ignored.
@@ -350,29 +349,16 @@ function refuseLocationFlag(options: { storageLocation?: string | undefined; nam
     );
 }
 
-/** Whether to read the server's resources: as `backup create` decides (server-mode.ts). */
-async function serverInstalled(io: CliIO, command: Command, options: ModeOptions): Promise<boolean> {
-  const { KubeClient } = await import('../../kube/index.ts');
-  const { useServer } = await import('../server-mode.ts');
-  const kc = await kubeConfigOf(io, command).catch((error: unknown) => {
-    if (options.server) throw error;
-    return undefined;
-  });
-  return kc ? useServer(new KubeClient(kc), options) : false;
-}
-
 /** `backup get` in server mode: the Backup resources, under the same columns. */
 async function getFromServer(
   io: CliIO,
-  command: Command,
+  client: KubeClient,
   names: string[],
   options: ModeOptions & { output: OutputFormat },
   now: Date,
   setExitCode: SetExitCode,
 ): Promise<void> {
-  const { KubeClient } = await import('../../kube/index.ts');
   const { resourcePath } = await import('../../controller/index.ts');
-  const client = new KubeClient(await kubeConfigOf(io, command));
   const all = (await client.json<{ items: Backup[] }>({ path: resourcePath('Backup', options.namespace) }))
     .items;
   const wanted = names.length > 0 ? all.filter((b) => names.includes(b.metadata.name)) : all;
@@ -411,7 +397,7 @@ async function getFromServer(
 /** `backup describe` in server mode: the Backup resource as the server (or the catalog sync) wrote it. */
 async function describeFromServer(
   io: CliIO,
-  command: Command,
+  client: KubeClient,
   name: string,
   options: ModeOptions & { details?: boolean; output?: OutputFormat },
   now: Date,
@@ -420,9 +406,8 @@ async function describeFromServer(
     throw new Error(
       "--details lists the archive's items: run it where the location is configured (--standalone), or read the resource list through the server later",
     );
-  const { KubeClient, KubeApiError } = await import('../../kube/index.ts');
+  const { KubeApiError } = await import('../../kube/index.ts');
   const { resourcePath } = await import('../../controller/index.ts');
-  const client = new KubeClient(await kubeConfigOf(io, command));
   let backup: Backup;
   try {
     backup = await client.json<Backup>({ path: resourcePath('Backup', options.namespace, name) });
@@ -458,15 +443,13 @@ async function describeFromServer(
 /** `backup delete` in server mode: a DeleteBackupRequest per backup, each followed until Processed. */
 async function deleteThroughServer(
   io: CliIO,
-  command: Command,
+  client: KubeClient,
   names: string[],
   options: ModeOptions & { confirm?: boolean },
   setExitCode: SetExitCode,
 ): Promise<void> {
-  const { KubeClient } = await import('../../kube/index.ts');
   const { resourcePath } = await import('../../controller/index.ts');
   const { CAIRN_API_VERSION } = await import('../../api/index.ts');
-  const client = new KubeClient(await kubeConfigOf(io, command));
   const existing = new Set(
     (await client.json<{ items: Backup[] }>({ path: resourcePath('Backup', options.namespace) })).items.map(
       (b) => b.metadata.name,
@@ -638,9 +621,11 @@ Examples:
       ) => {
         const { ReadOnlyStoreError } = await import('../../storage/index.ts');
         for (const name of names) checkName(name);
-        if (await serverInstalled(io, command, options)) {
+        const { serverClient } = await import('../server-mode.ts');
+        const server = await serverClient(io, command, options);
+        if (server) {
           refuseLocationFlag(options);
-          await deleteThroughServer(io, command, [...new Set(names)], options, setExitCode);
+          await deleteThroughServer(io, server, [...new Set(names)], options, setExitCode);
           return;
         }
         const catalog = await openCatalog(io, options.storageLocation);

@@ -6,7 +6,7 @@ import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/in
 import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
-import { addModeOptions, kubeConfigOf } from '../options.ts';
+import { addModeOptions, kubeConfigOf, type ModeOptions } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { clientVersion } from '../version-info.ts';
 import { addBackupReadCommands } from './backup-read.ts';
@@ -59,11 +59,8 @@ export interface BackupSpecOptions {
   consistency: ConsistencyMode;
 }
 
-interface CreateOptions extends BackupSpecOptions {
+interface CreateOptions extends BackupSpecOptions, ModeOptions {
   fromSchedule?: string;
-  server?: boolean;
-  standalone?: boolean;
-  namespace: string;
   clientQps: number;
   clientBurst: number;
   output?: OutputFormat;
@@ -210,21 +207,13 @@ Examples:
   cairn backup create everything --include-cluster-resources=true --ttl 168h -o json`,
     )
     .action(async (nameArgument: string | undefined, options: CreateOptions, command: Command) => {
-      const { KubeClient } = await import('../../kube/index.ts');
-      const serverMode = await import('../server-mode.ts');
       const needsServer = options.server === true || options.fromSchedule !== undefined;
       if (needsServer && options.standalone)
         throw new Error('--standalone cannot be used with --server or --from-schedule');
-      // No kubeconfig at all: standalone, which reports that in its own words.
-      const modeClient = await kubeConfigOf(io, command).then(
-        (kc) => new KubeClient(kc),
-        (error: unknown) => {
-          if (needsServer) throw error;
-          return undefined;
-        },
-      );
-      if (modeClient && (await serverMode.useServer(modeClient, { ...options, server: needsServer }))) {
-        const backup = await createThroughServer(io, modeClient, nameArgument, options);
+      const { serverClient } = await import('../server-mode.ts');
+      const server = await serverClient(io, command, { ...options, server: needsServer });
+      if (server) {
+        const backup = await createThroughServer(io, server, nameArgument, options);
         setExitCode(backup.status?.phase ? exitCodeOf(backup.status.phase) : 0);
         printBackup(io, backup, options.output);
         return;
@@ -232,6 +221,7 @@ Examples:
       if (!nameArgument) throw new Error('a backup name is needed (or --from-schedule)');
       const name = nameArgument;
       const { createBackup } = await import('../../backup/index.ts');
+      const { KubeClient } = await import('../../kube/index.ts');
       const { ConfigError, findLocation, keyFile, locationKey, openLocation, withDefaultLocation } =
         await import('../config.ts');
       const config = withDefaultLocation(io.env);

@@ -5,7 +5,7 @@
 // An object with problems is not created; the command then ends with exit code 1.
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import type {
   Backup,
   BackupLocation,
@@ -17,6 +17,7 @@ import type {
 import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { kubeConfigOf } from '../options.ts';
+import { formatManifests } from '../output.ts';
 
 interface ImportFlags {
   filename?: string[];
@@ -202,11 +203,7 @@ async function convert(
 
 function printDryRun(io: CliIO, outcomes: Outcome[], flags: ImportFlags): void {
   const objects = outcomes.flatMap((o) => ('object' in o ? [o.object] : []));
-  io.stdout.write(
-    flags.output === 'json'
-      ? JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2) + '\n'
-      : objects.map((o) => stringify(o)).join('---\n'),
-  );
+  io.stdout.write(formatManifests(objects, flags.output));
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -3,10 +3,10 @@
 // the stored backups alone.
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { stringify } from 'yaml';
 import type { BackupLocationSpec } from '../../api/index.ts';
 import type { CliIO } from '../io.ts';
 import { kubeConfigOf } from '../options.ts';
+import { formatManifests } from '../output.ts';
 import { clientVersion } from '../version-info.ts';
 import { parseConfigPairs } from './location-config.ts';
 
@@ -122,11 +122,7 @@ another's backups needs the same Secret.`,
             ? { ...o, data: Object.fromEntries(Object.keys(o.data as object).map((k) => [k, REDACTED])) }
             : o,
         );
-        io.stdout.write(
-          flags.output === 'json'
-            ? JSON.stringify({ apiVersion: 'v1', kind: 'List', items: printed }, null, 2) + '\n'
-            : printed.map((o) => stringify(o)).join('---\n'),
-        );
+        io.stdout.write(formatManifests(printed, flags.output));
         return;
       }
       const { KubeClient } = await import('../../kube/index.ts');

@@ -17,7 +17,7 @@ import {
 } from '../../api/index.ts';
 import type { RestoreStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, kubeConfigOf } from '../options.ts';
+import { addModeOptions, kubeConfigOf, type ModeOptions } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
 import { formatFields, formatTable } from '../table.ts';
@@ -93,10 +93,7 @@ function indentContinuations(text: string): string {
     .join('\n');
 }
 
-interface CreateOptions {
-  server?: boolean;
-  standalone?: boolean;
-  namespace: string;
+interface CreateOptions extends ModeOptions {
   wait: boolean;
   fromBackup?: string;
   fromSchedule?: string;
@@ -289,18 +286,11 @@ Examples:
         };
 
         // Server mode: a Restore resource the server runs, followed to its end.
-        const { useServer } = await import('../server-mode.ts');
-        const needsServer = options.server === true;
-        const modeClient = await kubeConfigOf(io, command).then(
-          (kc) => new KubeClient(kc),
-          (error: unknown) => {
-            if (needsServer) throw error;
-            return undefined;
-          },
-        );
-        if (modeClient && (await useServer(modeClient, options))) {
+        const { serverClient } = await import('../server-mode.ts');
+        const server = await serverClient(io, command, options);
+        if (server) {
           const { createAndFollow } = await import('../server-mode.ts');
-          const restore = await createAndFollow<Restore>(modeClient, io, {
+          const restore = await createAndFollow<Restore>(server, io, {
             namespace: options.namespace,
             kind: 'Restore',
             plural: 'restores',
@@ -472,37 +462,26 @@ function rowOf(restore: Restore): string[] {
 async function restoresOf(
   io: CliIO,
   command: Command,
-  options: ModeFlags,
+  options: ModeOptions,
 ): Promise<{
   server: boolean;
   list: () => Promise<Restore[]>;
   get: (name: string) => Promise<Restore | undefined>;
 }> {
-  const { KubeClient } = await import('../../kube/index.ts');
-  const { useServer } = await import('../server-mode.ts');
-  const kc = await kubeConfigOf(io, command).catch((error: unknown) => {
-    if (options.server) throw error;
-    return undefined;
-  });
-  if (kc && (await useServer(new KubeClient(kc), options))) {
-    const { resourcePath } = await import('../../controller/index.ts');
-    const client = new KubeClient(kc);
-    const list = async () =>
-      (await client.json<{ items: Restore[] }>({ path: resourcePath('Restore', options.namespace) })).items;
+  const { serverClient } = await import('../server-mode.ts');
+  const client = await serverClient(io, command, options);
+  if (client) {
+    const { getResource, resourcePath } = await import('../../controller/index.ts');
+    const writer = { client, namespace: options.namespace };
     return {
       server: true,
-      list,
-      get: async (name) => (await list()).find((r) => r.metadata.name === name),
+      list: async () =>
+        (await client.json<{ items: Restore[] }>({ path: resourcePath('Restore', options.namespace) })).items,
+      get: (name) => getResource<Restore>(writer, 'Restore', name),
     };
   }
   const records = await openRecords(io);
   return { server: false, list: () => records.list(), get: (name) => records.get(name) };
-}
-
-interface ModeFlags {
-  server?: boolean;
-  standalone?: boolean;
-  namespace: string;
 }
 
 function getCommand(io: CliIO): Command {
@@ -515,7 +494,7 @@ function getCommand(io: CliIO): Command {
   )
     .addOption(new Option('-o, --output <format>', 'json or yaml').argParser(parseOutputFormat))
     .addHelpText('after', '\nExamples:\n  cairn restore get\n  cairn restore get shop-20261125101500 -o yaml')
-    .action(async (names: string[], options: ModeFlags & { output?: OutputFormat }, command: Command) => {
+    .action(async (names: string[], options: ModeOptions & { output?: OutputFormat }, command: Command) => {
       const source = await restoresOf(io, command, options);
       let restores = await source.list();
       if (names.length > 0) {
@@ -572,7 +551,7 @@ function describeCommand(io: CliIO): Command {
     .action(
       async (
         name: string,
-        options: ModeFlags & { details?: boolean; output?: OutputFormat },
+        options: ModeOptions & { details?: boolean; output?: OutputFormat },
         command: Command,
       ) => {
         const source = await restoresOf(io, command, options);
