@@ -12,7 +12,7 @@ import { openArchive, readArchive } from '../../src/archive/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { keyId } from '../../src/storage/index.ts';
 import { cairn, cairnBin, type CliResult } from '../helpers/cli.ts';
-import { clusterClient, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, minioOptions, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -370,15 +370,7 @@ describe('several locations', () => {
     const s = await standalone(t);
     const ns = await shopNamespace(t);
     const bucket = `cairn-cat-${uniqueSuffix()}`;
-    const s3 = new S3Client({
-      endpoint: testbedEnv('CAIRN_S3_ENDPOINT'),
-      region: testbedEnv('AWS_REGION'),
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: testbedEnv('AWS_ACCESS_KEY_ID'),
-        secretAccessKey: testbedEnv('AWS_SECRET_ACCESS_KEY'),
-      },
-    });
+    const s3 = new S3Client(minioOptions());
     t.after(() => s3.destroy());
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     const credentials = join(s.config, '..', 'minio-credentials');

@@ -10,7 +10,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { keyId } from '../../src/storage/index.ts';
 import { cairn, type CliResult } from '../helpers/cli.ts';
-import { testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
+import { minioOptions, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 interface Standalone {
   root: string;
@@ -54,15 +54,7 @@ async function keyOf(s: Standalone, name: string): Promise<{ key: Buffer; forms:
 
 /** MinIO: a fresh bucket and an AWS credentials file for it. */
 async function minio(t: TestContext, s: Standalone): Promise<{ bucket: string; credentials: string }> {
-  const s3 = new S3Client({
-    endpoint: testbedEnv('CAIRN_S3_ENDPOINT'),
-    region: testbedEnv('AWS_REGION'),
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: testbedEnv('AWS_ACCESS_KEY_ID'),
-      secretAccessKey: testbedEnv('AWS_SECRET_ACCESS_KEY'),
-    },
-  });
+  const s3 = new S3Client(minioOptions());
   t.after(() => s3.destroy());
   const bucket = `cairn-loc-${uniqueSuffix()}`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));

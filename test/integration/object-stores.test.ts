@@ -13,21 +13,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Storage } from '@google-cloud/storage';
-import { testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
+import { minioOptions, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 const payload = Buffer.from('{"kind":"Backup","name":"nightly"}\n');
 
 describe('the testbed object stores', () => {
   it('MinIO stores, lists, returns and deletes objects over S3', async (t) => {
-    const s3 = new S3Client({
-      endpoint: testbedEnv('CAIRN_S3_ENDPOINT'),
-      forcePathStyle: true,
-      region: testbedEnv('AWS_REGION'),
-      credentials: {
-        accessKeyId: testbedEnv('AWS_ACCESS_KEY_ID'),
-        secretAccessKey: testbedEnv('AWS_SECRET_ACCESS_KEY'),
-      },
-    });
+    const s3 = new S3Client(minioOptions());
     t.after(() => s3.destroy());
     const Bucket = `cairn-${uniqueSuffix()}`;
     await s3.send(new CreateBucketCommand({ Bucket }));
