@@ -186,6 +186,9 @@ describe('cairn server: backups', () => {
     assert.equal((await get(logs)).status, 401);
     assert.equal((await get(logs, 'not-a-token')).status, 401);
     assert.equal((await get(`/v1/namespaces/${namespace}/backups/missing/logs`, reader)).status, 404);
+    // A path that is not valid percent-encoding is refused, before any token is looked at; the server lives on.
+    assert.equal((await get(`/v1/namespaces/${namespace}/backups/%zz/logs`)).status, 400);
+    assert.equal((await get('/healthz')).status, 200);
   });
 
   it('marks FailedValidation, writing nothing, for an unknown location, a ReadOnly one and a bad selector', async () => {
