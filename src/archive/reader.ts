@@ -212,10 +212,16 @@ async function* readEntries(source: Readable, options: ReadArchiveOptions) {
     if (signal?.aborted === true) throw abortError();
     if (error instanceof ArchiveCorruptError || error instanceof ArchiveItemTooLargeError) throw error;
     if (sourceError !== undefined) throw sourceError; // the store failed, not the archive
-    const where = stage.get(error) ?? 'tar';
-    const message = error instanceof Error ? error.message : String(error);
+    // The stream error came from the pipeline, which has failed and resolves `done` with its first error
+    // (the one that caused the rest), once every stage is destroyed.
+    const first = (await done) ?? error;
+    const where = stage.get(first) ?? 'tar';
+    const message = first instanceof Error ? first.message : String(first);
+    // Gzip damage names no entry: the decompressor runs ahead of the tar reader by however much the
+    // streams buffered, so the entry the reader had reached when the damage showed depends on timing.
+    if (where === 'gzip') throw new ArchiveCorruptError(undefined, `gzip stream: ${message}`, { cause: first });
     const position = current === undefined ? 'after' : 'at';
-    throw new ArchiveCorruptError(current ?? last, `${where} stream: ${message}`, { cause: error, position });
+    throw new ArchiveCorruptError(current ?? last, `${where} stream: ${message}`, { cause: first, position });
   } finally {
     signal?.removeEventListener('abort', abort);
     if (!complete) {

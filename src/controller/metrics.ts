@@ -171,6 +171,14 @@ export class ServerMetrics {
       this.restoreDuration.observe(labels, outcome.seconds);
   }
 
+  /** Cairn's own: garbage-collection passes, so that an alert can tell a collector that stopped running. */
+  readonly gcRuns = new Counter({
+    name: 'cairn_gc_runs_total',
+    help: 'Garbage-collection passes finished, by outcome (success, failure)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   /** The Prometheus text exposition. */
   text(): Promise<string> {
     return this.registry.metrics();

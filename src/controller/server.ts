@@ -230,16 +230,19 @@ async function lead(
 async function collectGarbage(
   deletion: DeletionController,
   intervalMs: number,
-  shared: { clock: Clock; log: (entry: ServerLogEntry) => void },
+  shared: { clock: Clock; log: (entry: ServerLogEntry) => void; metrics: ServerMetrics },
   signal: AbortSignal,
 ): Promise<void> {
   await shared.clock.sleep(Math.min(intervalMs, 60_000), signal);
   while (!signal.aborted) {
     try {
       await deletion.collect(signal);
+      shared.metrics.gcRuns.inc({ outcome: 'success' });
     } catch (error) {
-      if (!signal.aborted)
+      if (!signal.aborted) {
+        shared.metrics.gcRuns.inc({ outcome: 'failure' });
         shared.log({ level: 'warning', message: `garbage collection failed: ${(error as Error).message}` });
+      }
     }
     await shared.clock.sleep(intervalMs, signal);
   }

@@ -51,9 +51,12 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The object at `path`, or undefined when the API server answers 404. */
 async function live(client: KubeClient, path: string): Promise<KubeObject | undefined> {
+  // One read: a second one could find the object gone (a namespace still terminating) and throw.
   const response = await client.send({ path });
   if (response.status === 404) return undefined;
-  return client.json<KubeObject>({ path });
+  if (response.status < 200 || response.status > 299)
+    throw new Error(`GET ${path}: status ${response.status}: ${response.body.toString('utf8')}`);
+  return JSON.parse(response.body.toString('utf8')) as KubeObject;
 }
 
 /** A small shop in a new namespace: a Deployment, its Service, a ConfigMap and a Secret. */

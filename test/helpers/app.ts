@@ -61,6 +61,8 @@ export async function createApp(client: KubeClient, namespace: string): Promise<
       storageClassName: '',
       hostPath: { path: `/tmp/${app.pv}` },
       persistentVolumeReclaimPolicy: 'Retain',
+      // Pre-bound to its claim: an unbound volume may be taken by any pending claim in the cluster.
+      claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name: 'data' },
     },
   });
   await post(client, `${ns}/persistentvolumeclaims`, {

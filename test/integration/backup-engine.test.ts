@@ -2,7 +2,7 @@
 // revision, for each kind of filter. The archive is read back with the archive reader.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { describe, it, before } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ArchiveWriter, readArchive, type ArchiveItem } from '../../src/archive/index.ts';
 import {
   compileSelection,
@@ -302,7 +302,7 @@ describe('the backup engine', () => {
     ]);
   });
 
-  it('cleans up', async () => {
+  after(async () => {
     await deleteAppClusterObjects(client, app);
     await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app.namespace}` });
     await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${other}` });

@@ -195,7 +195,10 @@ describe('lists', () => {
 
     // Wait until the writer has changed things, then read slowly, page by page, at the revision.
     await eventually('the writer to make changes', () => Promise.resolve(writes >= 10 ? true : undefined));
+    // Between any two pages the writer makes more changes (waited for, not slept for), so every page
+    // after the first is read while the namespace has moved on from the revision.
     const seen = [];
+    let pages = 0;
     for await (const page of listPages(client, configmaps, {
       namespace: ns,
       limit: 4,
@@ -203,11 +206,20 @@ describe('lists', () => {
     })) {
       assert.equal(page.resourceVersion, revision);
       seen.push(...page.items);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      pages++;
+      const target = writes + 2;
+      await eventually('the writer to change more between pages', () =>
+        Promise.resolve(writes >= target ? true : undefined),
+      );
     }
     writing = false;
     await writer;
-    assert.ok(writes >= 10, `the writer made ${writes} rounds of changes during the list`);
+    assert.ok(pages >= 8, `${pages} pages`);
+    // The namespace as it is now holds what the list at the revision must not: later objects and changes.
+    const now = [];
+    for await (const item of listItems(client, configmaps, { namespace: ns })) now.push(item);
+    assert.ok(now.filter((i) => i.metadata.name.startsWith('late-')).length >= 2 * pages);
+    assert.ok(now.some((i) => String((i.data as Record<string, string> | undefined)?.n).startsWith('changed')));
     const ours = seen.filter((i) => i.metadata.name.startsWith('cm-') || i.metadata.name.startsWith('late-'));
     assert.equal(ours.length, 30, 'objects created after the revision are not in the list');
     for (const item of ours) {

@@ -920,6 +920,8 @@ describe('volumes', () => {
           storageClassName: '',
           hostPath: { path: `/tmp/${pv}` },
           persistentVolumeReclaimPolicy: 'Delete',
+          // Pre-bound to its claim: an unbound volume may be taken by any pending claim in the cluster.
+          claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ns, name: 'data' },
         },
       },
     });

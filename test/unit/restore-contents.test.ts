@@ -283,7 +283,7 @@ describe('extractBackup refuses a damaged archive before returning, and leaves n
     assert.ok(error instanceof ArchiveCorruptError, String(error));
     assert.match(
       error.message,
-      /^corrupt archive after entry resources\/widgets\.example\.com\/.*: gzip stream: incorrect data check$/,
+      /^corrupt archive: gzip stream: incorrect data check$/,
     );
     assert.deepEqual(await readdir(dir), []);
   });
