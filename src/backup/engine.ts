@@ -16,7 +16,13 @@ import {
   type KubeObject,
   type ResourceMapper,
 } from '../kube/index.ts';
-import { builtinItemActions, runItemActions, type ItemAction, type ItemRef } from './item-actions.ts';
+import {
+  builtinItemActions,
+  runItemActions,
+  type ActionResult,
+  type ItemAction,
+  type ItemRef,
+} from './item-actions.ts';
 import type { Selection } from './selection.ts';
 
 export interface BackupProgress {
@@ -301,7 +307,7 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
       if (written.has(id)) return;
       written.add(id);
     }
-    let result: { item: KubeObject; additionalItems: ItemRef[] } = { item, additionalItems: [] };
+    let result: ActionResult = { item, additionalItems: [] };
     try {
       if (anyActionApplies(resource.groupResource))
         result = await runItemActions(actions, item, {
@@ -318,6 +324,14 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
       });
       return;
     }
+    for (const message of result.warnings ?? [])
+      log({
+        level: 'warning',
+        message,
+        resource: resource.groupResource,
+        ...(namespace ? { namespace } : {}),
+        name: item.metadata.name,
+      });
     await archive.addItem({
       groupResource: resource.groupResource,
       ...(namespace ? { namespace } : {}),

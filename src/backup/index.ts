@@ -13,6 +13,7 @@ export {
   claimVolume,
   customResourceDefinition,
   podVolumeClaims,
+  podNotYetSupported,
   runItemActions,
   type ActionContext,
   type ActionResult,

@@ -21,6 +21,8 @@ export interface ActionContext {
 export interface ActionResult {
   item: KubeObject;
   additionalItems: ItemRef[];
+  /** Problems worth a warning in the backup's results (the item is still backed up). */
+  warnings?: string[] | undefined;
 }
 
 export interface ItemAction {
@@ -92,10 +94,62 @@ export const customResourceDefinition: ItemAction = {
   },
 };
 
+/**
+ * Pod annotations that ask for what Cairn does not do yet, Velero's and Cairn's own spellings: the file
+ * data of volumes (`backup.velero.io/backup-volumes`) and backup or restore hooks. Each prefix is followed
+ * by `/<field>` (command, container, on-error, timeout, ...).
+ */
+const NOT_YET: readonly { prefixes: readonly string[]; what: string }[] = [
+  {
+    prefixes: ['backup.velero.io/backup-volumes', 'backup.cairn.dev/backup-volumes'],
+    what: 'volume data is not backed up yet (only the API objects are)',
+  },
+  {
+    prefixes: [
+      'pre.hook.backup.velero.io/',
+      'post.hook.backup.velero.io/',
+      'pre.hook.backup.cairn.dev/',
+      'post.hook.backup.cairn.dev/',
+    ],
+    what: 'backup hooks are not run yet',
+  },
+  {
+    prefixes: [
+      'post.hook.restore.velero.io/',
+      'init.hook.restore.velero.io/',
+      'post.hook.restore.cairn.dev/',
+      'init.hook.restore.cairn.dev/',
+    ],
+    what: 'restore hooks are not run yet',
+  },
+];
+
+/** A pod that asks, by annotation, for volume data or hooks gets a warning that says they are not done yet. */
+export const podNotYetSupported: ItemAction = {
+  name: 'pod-not-yet-supported',
+  appliesTo: ['pods'],
+  produces: [],
+  execute(item) {
+    const annotations = Object.keys(item.metadata.annotations ?? {});
+    const warnings: string[] = [];
+    for (const { prefixes, what } of NOT_YET) {
+      const found = annotations.filter((a) =>
+        prefixes.some((p) => a === p || (p.endsWith('/') && a.startsWith(p))),
+      );
+      if (found.length === 0) continue;
+      warnings.push(
+        `pod ${item.metadata.namespace ?? ''}/${item.metadata.name} is annotated ${found.sort().join(', ')}: ${what}`,
+      );
+    }
+    return { item, additionalItems: [], warnings };
+  },
+};
+
 export const builtinItemActions: readonly ItemAction[] = [
   podVolumeClaims,
   claimVolume,
   customResourceDefinition,
+  podNotYetSupported,
 ];
 
 /** Runs every action that applies to the item, in order; each sees the item the previous one returned. */
@@ -106,6 +160,7 @@ export async function runItemActions(
 ): Promise<ActionResult> {
   let current = item;
   const additionalItems: ItemRef[] = [];
+  const warnings: string[] = [];
   for (const action of actions) {
     const applies =
       action.appliesTo === 'custom'
@@ -115,6 +170,7 @@ export async function runItemActions(
     const result = await action.execute(current, context);
     current = result.item;
     additionalItems.push(...result.additionalItems);
+    warnings.push(...(result.warnings ?? []));
   }
-  return { item: current, additionalItems };
+  return { item: current, additionalItems, warnings };
 }

@@ -28,6 +28,14 @@ export {
   type LeaderElectionOptions,
   type LeaderElectionResult,
 } from './leader.ts';
+export {
+  KubeLeaseStore,
+  LeaseConflictError,
+  MemoryLeaseStore,
+  type LeaseSpec,
+  type LeaseStore,
+  type StoredLease,
+} from './lease-store.ts';
 export { runServer, DEFAULT_LEASE_NAME, DEFAULT_METRICS_PORT, type ServerOptions } from './server.ts';
 export { BackupController, ORPHAN_REASON, SCHEDULE_LABEL, scheduleOf } from './backup-controller.ts';
 export { ServerLocations, keySecretName, LocationUnusableError } from './locations.ts';

@@ -13,14 +13,24 @@
 //   as client-go's ReleaseOnCancel does), so that another replica takes over at its next try.
 // docs/controller.md.
 import { setMaxListeners } from 'node:events';
-import { KubeApiError, type KubeClient } from '../kube/index.ts';
+import type { KubeClient } from '../kube/index.ts';
 import { deadlineSignal, systemClock, type Clock } from './clock.ts';
+import {
+  KubeLeaseStore,
+  LeaseConflictError,
+  type LeaseSpec,
+  type LeaseStore,
+  type StoredLease,
+} from './lease-store.ts';
 
 export interface LeaderElectionOptions {
-  client: KubeClient;
+  /** The API server that keeps the Lease namespace/name; or `store`. */
+  client?: KubeClient | undefined;
   namespace: string;
   /** The Lease's name. */
   name: string;
+  /** Where the lease is kept, instead of the API server of `client`. */
+  store?: LeaseStore | undefined;
   /** This replica's name in the lease; unique among replicas (the caller uses `<hostname>_<pid>`). */
   identity: string;
   /** How long a lease not renewed stays taken. Whole seconds. Default 15 s. */
@@ -63,22 +73,6 @@ export const defaultRetryPeriodMs = 2_000;
 /** Tries to take the lease wait retryPeriod × (1 + up to 1.2), as client-go's JitterFactor. */
 const jitterFactor = 1.2;
 
-/** The spec of a coordination.k8s.io/v1 Lease, as leader election uses it. */
-interface LeaseSpec {
-  holderIdentity?: string | undefined;
-  leaseDurationSeconds?: number | undefined;
-  acquireTime?: string | undefined;
-  renewTime?: string | undefined;
-  leaseTransitions?: number | undefined;
-}
-
-interface Lease {
-  apiVersion: 'coordination.k8s.io/v1';
-  kind: 'Lease';
-  metadata: { name: string; namespace: string; resourceVersion?: string; [field: string]: unknown };
-  spec?: LeaseSpec;
-}
-
 /** A MicroTime: RFC 3339 with six fractional digits, which the API server requires. */
 function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -87,18 +81,23 @@ function microTime(ms: number): string {
 /** One replica's view of the lease and its writes to it: client-go's LeaderElector. */
 class Elector {
   /** The lease as last read or written (its resourceVersion guards the next write). */
-  private lease: Lease | undefined;
+  private lease: StoredLease | undefined;
   /** The spec last seen, and when (on our clock) it was seen to change. */
   private observed: LeaseSpec = {};
   private observedAt = 0;
   private observedRaw = '';
   private reportedLeader: string | undefined;
 
-  constructor(private readonly options: LeaderElectionOptions & { leaseDurationMs: number; clock: Clock }) {}
+  constructor(
+    private readonly options: LeaderElectionOptions & {
+      leaseDurationMs: number;
+      clock: Clock;
+      store: LeaseStore;
+    },
+  ) {}
 
-  private get path(): string {
-    const { namespace, name } = this.options;
-    return `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`;
+  private get where(): string {
+    return `${this.options.namespace}/${this.options.name}`;
   }
 
   isLeader(): boolean {
@@ -125,17 +124,11 @@ class Elector {
     }
   }
 
-  /** Writes the spec over the lease last read or written, and observes what the server stored. */
+  /** Writes the spec over the lease last read or written, and observes what the store kept. */
   private async write(spec: LeaseSpec, signal: AbortSignal): Promise<void> {
     if (!this.lease) throw new Error('the lease was never read');
-    const { namespace, name } = this.options;
-    this.lease = await this.options.client.json<Lease>({
-      method: 'PUT',
-      path: this.path,
-      signal,
-      body: { ...this.lease, metadata: { ...this.lease.metadata, namespace, name }, spec },
-    });
-    this.observe(this.lease.spec ?? spec);
+    this.lease = await this.options.store.update(this.lease.resourceVersion, spec, signal);
+    this.observe(this.lease.spec);
   }
 
   /** One try to take or renew the lease; true when this replica holds it now. Never throws. */
@@ -164,35 +157,27 @@ class Elector {
       }
     }
 
-    const { client, namespace, name } = this.options;
+    const { store } = this.options;
+    let read: StoredLease | undefined;
     try {
-      this.lease = await client.json<Lease>({ path: this.path, signal });
+      read = await store.get(signal);
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 404)) {
-        this.options.log?.(`reading the lease ${namespace}/${name} failed`, error);
-        return false;
-      }
+      this.options.log?.(`reading the lease ${this.where} failed`, error);
+      return false;
+    }
+    if (!read) {
       try {
-        this.lease = await client.json<Lease>({
-          method: 'POST',
-          path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-          signal,
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name, namespace },
-            spec: mine,
-          },
-        });
-        this.observe(this.lease.spec ?? mine);
+        this.lease = await store.create(mine, signal);
+        this.observe(this.lease.spec);
         return true;
       } catch (createError) {
-        this.options.log?.(`creating the lease ${namespace}/${name} failed`, createError);
+        this.options.log?.(`creating the lease ${this.where} failed`, createError);
         return false;
       }
     }
+    this.lease = read;
 
-    const current = this.lease.spec ?? {};
+    const current = read.spec;
     const raw = JSON.stringify(current);
     if (raw !== this.observedRaw) this.observe(current, raw);
     if ((current.holderIdentity ?? '') !== '' && this.leaseValid(now) && !this.isLeader()) return false;
@@ -204,7 +189,7 @@ class Elector {
       await this.write(next, signal);
       return true;
     } catch (error) {
-      if (!signal.aborted) this.options.log?.(`taking the lease ${namespace}/${name} failed`, error);
+      if (!signal.aborted) this.options.log?.(`taking the lease ${this.where} failed`, error);
       return false;
     }
   }
@@ -224,15 +209,15 @@ class Elector {
       await this.write(released, signal);
       return;
     } catch (error) {
-      if (signal.aborted || !(error instanceof KubeApiError && error.status === 409)) {
+      if (signal.aborted || !(error instanceof LeaseConflictError)) {
         this.options.log?.('releasing the lease failed; it expires on its own', error);
         return;
       }
     }
     // A renewal cut short may have been written after all: read the lease and release it if still ours.
     try {
-      this.lease = await this.options.client.json<Lease>({ path: this.path, signal });
-      if (this.lease.spec?.holderIdentity !== this.options.identity) return;
+      this.lease = await this.options.store.get(signal);
+      if (this.lease?.spec.holderIdentity !== this.options.identity) return;
       await this.write({ ...released, leaseTransitions: this.lease.spec.leaseTransitions ?? 0 }, signal);
     } catch (error) {
       this.options.log?.('releasing the lease failed; it expires on its own', error);
@@ -262,7 +247,10 @@ export async function runLeaderElection(options: LeaderElectionOptions): Promise
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const { signal } = options;
-  const elector = new Elector({ ...options, leaseDurationMs, clock });
+  const store =
+    options.store ?? (options.client && new KubeLeaseStore(options.client, options.namespace, options.name));
+  if (!store) throw new TypeError('leader election needs a client or a lease store');
+  const elector = new Elector({ ...options, leaseDurationMs, clock, store });
 
   // Take the lease.
   for (;;) {

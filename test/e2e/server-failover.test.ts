@@ -134,15 +134,13 @@ describe('cairn server failover', () => {
       path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/cairn-server`,
     });
     assert.equal(after.spec.holderIdentity, 'second');
-    // The takeover, as the lease records it: after the dead leader's last renewal, by about the lease
-    // duration (plus twice the standby's retry period with its jitter — once to see the last renewal,
-    // once to try again after expiry — and slack for a loaded machine).
+    // The takeover, as the lease records it: not before the dead leader's lease expired (how soon after
+    // is leader election's timing, tested on an injected clock in test/unit/leader-election.test.ts).
     const gapMs = Date.parse(after.spec.acquireTime ?? '') - Date.parse(before.spec.renewTime ?? '');
     assert.ok(
       gapMs >= LEASE_SECONDS * 1000 - 1000,
       `taken over ${gapMs} ms after the last renewal: too early`,
     );
-    assert.ok(gapMs <= LEASE_SECONDS * 1000 + 5000, `taken over ${gapMs} ms after the last renewal`);
     assert.ok(
       !(second.stderr().includes('error') && second.stderr().includes('everything')),
       second.stderr(),

@@ -255,6 +255,34 @@ describe('the backup engine', () => {
     assert.equal(outcome.consistency.mode, 'best-effort');
   });
 
+  it('warns that a pod asks, by annotation, for volume data and hooks it does not get yet, and completes', async (t) => {
+    const ns = await testNamespace(t, client, 'annot');
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/pods`,
+      body: {
+        metadata: {
+          name: 'db',
+          annotations: {
+            'backup.velero.io/backup-volumes': 'data',
+            'pre.hook.backup.velero.io/command': '["/bin/sh","-c","sync"]',
+          },
+        },
+        spec: {
+          containers: [{ name: 'db', image: 'postgres:17' }],
+          volumes: [{ name: 'data', emptyDir: {} }],
+        },
+      },
+    });
+    const { outcome, paths } = await backup({ includedNamespaces: [ns] });
+    assert.equal(outcome.phase, 'Completed');
+    has(paths, `resources/pods/namespaces/${ns}/db.json`);
+    assert.deepEqual(outcome.results.warnings.namespaces?.[ns], [
+      `pod ${ns}/db is annotated backup.velero.io/backup-volumes: volume data is not backed up yet (only the API objects are)`,
+      `pod ${ns}/db is annotated pre.hook.backup.velero.io/command: backup hooks are not run yet`,
+    ]);
+  });
+
   it('warns, and completes, when a resource stops being served during the backup', async (t) => {
     const ns = await testNamespace(t, client, 'gone');
     const group = `gone${uniqueSuffix()}.cairn.example.com`;

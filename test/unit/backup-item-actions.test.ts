@@ -29,6 +29,32 @@ describe('built-in item actions', () => {
     ]);
   });
 
+  it('warn that a pod’s volume-data and hook annotations (Velero’s or Cairn’s) are not acted on yet', async () => {
+    const pod = (annotations: Record<string, string>): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'db-0', namespace: 'shop', annotations },
+      spec: {},
+    });
+    const warned = async (annotations: Record<string, string>) =>
+      (await runItemActions(builtinItemActions, pod(annotations), context('pods'))).warnings;
+    assert.deepEqual(
+      await warned({
+        'backup.velero.io/backup-volumes': 'data',
+        'pre.hook.backup.velero.io/command': '["/bin/sh","-c","mysqldump ..."]',
+        'pre.hook.backup.velero.io/container': 'db',
+        'post.hook.restore.cairn.dev/command': '["/load.sh"]',
+        'kubectl.kubernetes.io/restartedAt': 'now',
+      }),
+      [
+        'pod shop/db-0 is annotated backup.velero.io/backup-volumes: volume data is not backed up yet (only the API objects are)',
+        'pod shop/db-0 is annotated pre.hook.backup.velero.io/command, pre.hook.backup.velero.io/container: backup hooks are not run yet',
+        'pod shop/db-0 is annotated post.hook.restore.cairn.dev/command: restore hooks are not run yet',
+      ],
+    );
+    assert.deepEqual(await warned({ 'kubectl.kubernetes.io/restartedAt': 'now' }), []);
+  });
+
   it("bring a bound claim's volume, and nothing for an unbound one", async () => {
     const claim = (volumeName?: string): KubeObject => ({
       apiVersion: 'v1',

@@ -1,47 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { WorkQueue, type Clock } from '../../src/controller/index.ts';
-
-/** A clock whose time moves only when the test says; its sleeps end when their time comes. */
-function manualClock() {
-  let now = 0;
-  let timers: { at: number; resolve: () => void }[] = [];
-  const clock: Clock = {
-    now: () => now,
-    sleep: (ms, signal) =>
-      new Promise<void>((resolve) => {
-        if (signal?.aborted) return resolve();
-        const timer = { at: now + ms, resolve };
-        timers.push(timer);
-        signal?.addEventListener('abort', () => {
-          timers = timers.filter((t) => t !== timer);
-          resolve();
-        });
-      }),
-  };
-  return {
-    clock,
-    /** Moves time on by `ms`, ending due sleeps in time order and letting their continuations run. */
-    async advance(ms: number) {
-      await settle();
-      const end = now + ms;
-      for (;;) {
-        const due = timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-        if (!due) break;
-        timers = timers.filter((t) => t !== due);
-        now = Math.max(now, due.at);
-        due.resolve();
-        await settle();
-      }
-      now = end;
-      await settle();
-    },
-    pendingTimers: () => timers.length,
-  };
-}
-
-/** Lets every promise continuation that can run, run. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { WorkQueue } from '../../src/controller/index.ts';
+import { manualClock, settle } from '../helpers/clock.ts';
 
 /** The keys the queue hands out now, without waiting (each marked done). */
 async function drain(queue: WorkQueue): Promise<string[]> {
