@@ -219,7 +219,8 @@ async function* readEntries(source: Readable, options: ReadArchiveOptions) {
     const message = first instanceof Error ? first.message : String(first);
     // Gzip damage names no entry: the decompressor runs ahead of the tar reader by however much the
     // streams buffered, so the entry the reader had reached when the damage showed depends on timing.
-    if (where === 'gzip') throw new ArchiveCorruptError(undefined, `gzip stream: ${message}`, { cause: first });
+    if (where === 'gzip')
+      throw new ArchiveCorruptError(undefined, `gzip stream: ${message}`, { cause: first });
     const position = current === undefined ? 'after' : 'at';
     throw new ArchiveCorruptError(current ?? last, `${where} stream: ${message}`, { cause: first, position });
   } finally {

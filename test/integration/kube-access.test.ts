@@ -219,7 +219,9 @@ describe('lists', () => {
     const now = [];
     for await (const item of listItems(client, configmaps, { namespace: ns })) now.push(item);
     assert.ok(now.filter((i) => i.metadata.name.startsWith('late-')).length >= 2 * pages);
-    assert.ok(now.some((i) => String((i.data as Record<string, string> | undefined)?.n).startsWith('changed')));
+    assert.ok(
+      now.some((i) => String((i.data as Record<string, string> | undefined)?.n).startsWith('changed')),
+    );
     const ours = seen.filter((i) => i.metadata.name.startsWith('cm-') || i.metadata.name.startsWith('late-'));
     assert.equal(ours.length, 30, 'objects created after the revision are not in the list');
     for (const item of ours) {

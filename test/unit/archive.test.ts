@@ -481,10 +481,7 @@ describe('readArchive', () => {
     const error = await rejection(readAll(archive.subarray(0, Math.floor(archive.length / 2))));
     assert.ok(error instanceof ArchiveCorruptError, String(error));
     assert.ok(error.cause instanceof Error);
-    assert.match(
-      error.message,
-      /^corrupt archive: gzip stream: unexpected end of file$/,
-    );
+    assert.match(error.message, /^corrupt archive: gzip stream: unexpected end of file$/);
   });
 
   it('reports a flipped byte in the middle as ArchiveCorruptError', async () => {

@@ -281,10 +281,7 @@ describe('extractBackup refuses a damaged archive before returning, and leaves n
     );
     const error = await rejection(extractBackup(Readable.from(pieces), { dir }));
     assert.ok(error instanceof ArchiveCorruptError, String(error));
-    assert.match(
-      error.message,
-      /^corrupt archive: gzip stream: incorrect data check$/,
-    );
+    assert.match(error.message, /^corrupt archive: gzip stream: incorrect data check$/);
     assert.deepEqual(await readdir(dir), []);
   });
 
