@@ -123,7 +123,12 @@ export const RestoreSpecSchema = Type.Object(
       }),
     ),
     clusterResourceScope: Type.Optional(
-      names('Cairn: only these cluster-scoped kinds (kind.group, or resource names) are restored.'),
+      names(
+        'Cairn: only these cluster-scoped kinds (kind.group, or resource names) are restored, and of them ' +
+          "only the objects related to the restored ones (a custom object's definition, a claim's volume and " +
+          "storage class, a RoleBinding's ClusterRole), unless includeClusterResources is true or " +
+          'includedResources names the kind.',
+      ),
     ),
     transformRules: Type.Optional(
       Type.String({
@@ -162,6 +167,11 @@ export const RestoreCountsSchema = Type.Object(
   {
     created: count('Items created.'),
     updated: count("Items that existed and were replaced by the backup's."),
+    recreated: Type.Optional(
+      count(
+        "Items that existed with fields the API cannot change, deleted and created again as the backup's.",
+      ),
+    ),
     unchanged: count('Items that existed as backed up.'),
     skipped: count('Items not restored (a conflict kept the live object, or the item cannot be restored).'),
     failed: count('Items that could not be restored.'),

@@ -19,15 +19,25 @@ import {
   type ResourceMapper,
 } from '../kube/index.ts';
 import type { BackupContents, ContentItem } from './contents.ts';
-import { diffObjects, formatDiff, type DiffEntry } from './diff.ts';
+import { decide } from './decide.ts';
+import { formatDiff, type DiffEntry } from './diff.ts';
 import { restoreOrder, type Priorities } from './order.ts';
 import { forEachBounded } from './pool.ts';
+import { NAMING_RELATED, PVS, RELATED_KINDS, relatedItems, type RelatedItem } from './related.ts';
 import { applyTransformRules, type TransformRule } from './rules.ts';
 import type { RestoreSelection } from './selection.ts';
-import { comparable, controllerOf, prepareForRestore, type TransformOptions } from './transform.ts';
+import { controllerOf, prepareForRestore, type TransformOptions } from './transform.ts';
 
 /** What happened to an item (in a dry run: what would happen). */
-export type ItemOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'failed' | 'deleted';
+export type ItemOutcome =
+  | 'created'
+  | 'updated'
+  /** Deleted and created again: fields the API will not change in place differed (decide.ts). */
+  | 'recreated'
+  | 'unchanged'
+  | 'skipped'
+  | 'failed'
+  | 'deleted';
 
 export interface PlanEntry {
   outcome: ItemOutcome;
@@ -71,8 +81,14 @@ export interface RestoreEngineInput {
   log?: ((entry: RestoreLogEntry) => void) | undefined;
   signal?: AbortSignal | undefined;
   sleep?: ((ms: number) => Promise<void>) | undefined;
-  /** How long a restored definition may take to be Established, and a deleted namespace to go. */
-  timeoutsMs?: { definitionEstablished?: number; namespaceDeleted?: number } | undefined;
+  /** The clock deadlines are measured on, in milliseconds. Default Date.now. */
+  now?: (() => number) | undefined;
+  /**
+   * How long a restored definition may take to be Established, a deleted namespace to go, and an object
+   * deleted to be created again (decide.ts) to go.
+   */
+  timeoutsMs?:
+    { definitionEstablished?: number; namespaceDeleted?: number; objectDeleted?: number } | undefined;
 }
 
 export interface RestoreOutcome {
@@ -91,7 +107,6 @@ export interface RestoreOutcome {
 const CRDS = 'customresourcedefinitions.apiextensions.k8s.io';
 const NAMESPACES = 'namespaces';
 const PVCS = 'persistentvolumeclaims';
-const PVS = 'persistentvolumes';
 /**
  * Built-in controllers that recreate what they own: a restored Deployment makes its replica sets and
  * pods again, a StatefulSet its pods and revisions, a Service its endpoint slices. What they own (their
@@ -116,11 +131,19 @@ const message = (error: unknown) =>
 export async function runRestoreEngine(input: RestoreEngineInput): Promise<RestoreOutcome> {
   const { client, contents, selection, signal, dryRun } = input;
   const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const now = input.now ?? Date.now;
   let mapper = input.mapper;
   const results = new Results();
   const plan: PlanEntry[] = [];
   const resourceList = new Map<string, string[]>();
-  const counts: RestoreCounts = { created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0 };
+  const counts: Required<RestoreCounts> = {
+    created: 0,
+    updated: 0,
+    recreated: 0,
+    unchanged: 0,
+    skipped: 0,
+    failed: 0,
+  };
   const progress: RestoreProgress = { itemsRestored: 0, totalItems: 0 };
   const report = () => input.onProgress?.({ ...progress });
   const log = (entry: RestoreLogEntry) => {
@@ -147,10 +170,13 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
 
   // Which items the selection takes, before their own filters: a resource's items are considered when
   // it is selected and, for cluster-scoped ones, restored in full or related to restored items.
-  // Volumes and definitions also come along as related items when only their claims or custom objects
-  // were asked for (unless excluded, or cluster-scoped objects are off).
+  // Volumes, storage classes, cluster roles and definitions also come along as related items when only
+  // what needs them was asked for (unless excluded, out of the cluster-resource scope, or cluster-scoped
+  // objects are off).
   const order = restoreOrder(contents.resources.keys(), input.priorities).filter(
-    (gr) => selection.resourceSelected(gr) || ((gr === PVS || gr === CRDS) && selection.relatedAdmitted(gr)),
+    (gr) =>
+      selection.resourceSelected(gr) ||
+      ((RELATED_KINDS.has(gr) || gr === CRDS) && selection.relatedAdmitted(gr)),
   );
   const sourceNamespaces = new Set<string>();
   for (const gr of order) {
@@ -162,33 +188,6 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
     if (item.namespace !== undefined && !selection.namespaceSelected(item.namespace)) return false;
     return selection.labelsSelected(item.object.metadata.labels);
   };
-
-  // Related cluster-scoped items: the volumes of restored claims, the definitions of restored custom
-  // resources. And the workload controllers being restored, whose pods and replica sets are left to them.
-  const relatedVolumes = new Set<string>();
-  const owners = new Set<string>();
-  // Volumes whose reclaim policy is Delete: their storage went with their claim, so (without volume data in
-  // the backup) the volume is not restored and the claim is provisioned anew, as Velero does.
-  const reprovisioned = new Set<string>();
-  const pvContents = contents.resources.get(PVS);
-  if (pvContents) {
-    for await (const item of contents.items(PVS, pvContents.preferredVersion, signal ? { signal } : {})) {
-      const policy = (item.object.spec as { persistentVolumeReclaimPolicy?: string } | undefined)
-        ?.persistentVolumeReclaimPolicy;
-      if (policy === 'Delete') reprovisioned.add(item.name);
-    }
-  }
-  for (const gr of order) {
-    const resource = contents.resources.get(gr);
-    if (!resource || (gr !== PVCS && !WORKLOAD_CONTROLLERS.includes(gr))) continue;
-    for await (const item of contents.items(gr, resource.preferredVersion, signal ? { signal } : {})) {
-      if (!itemSelected(item)) continue;
-      if (gr === PVCS) {
-        const volume = (item.object.spec as { volumeName?: string } | undefined)?.volumeName;
-        if (volume) relatedVolumes.add(volume);
-      } else owners.add(ownerKey(item.object.kind, item.namespace, item.name));
-    }
-  }
   const restoredResources = new Set(
     order.filter((gr) => {
       const resource = contents.resources.get(gr);
@@ -197,13 +196,54 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       return selection.clusterResourceInFull(gr);
     }),
   );
+
+  // Related cluster-scoped items (related.ts), by group resource: the volumes and storage classes of
+  // restored claims, and so on. And the workload controllers being restored, whose pods and replica sets
+  // are left to them.
+  const related = new Map<string, Set<string>>();
+  const relate = (items: readonly RelatedItem[]) => {
+    for (const { groupResource, name } of items) {
+      const names = related.get(groupResource) ?? new Set<string>();
+      if (names.size === 0) related.set(groupResource, names);
+      names.add(name);
+    }
+  };
   const clusterItemSelected = (gr: string, name: string) => {
     if (selection.clusterResourceInFull(gr)) return true;
     if (!selection.relatedAdmitted(gr)) return false;
-    if (gr === PVS) return relatedVolumes.has(name);
     if (gr === CRDS) return restoredResources.has(name);
-    return false;
+    return related.get(gr)?.has(name) ?? false;
   };
+  const owners = new Set<string>();
+  for (const gr of order) {
+    const resource = contents.resources.get(gr);
+    const names = NAMING_RELATED.has(gr);
+    const controls = WORKLOAD_CONTROLLERS.includes(gr);
+    if (!resource?.namespaced || (!names && !controls)) continue;
+    for await (const item of contents.items(gr, resource.preferredVersion, signal ? { signal } : {})) {
+      if (!itemSelected(item)) continue;
+      if (names) relate(relatedItems(gr, item.object, input.transform));
+      if (controls) owners.add(ownerKey(item.object.kind, item.namespace, item.name));
+    }
+  }
+  // Volumes whose reclaim policy is Delete: their storage went with their claim, so (without volume data in
+  // the backup) the volume is not restored and the claim is provisioned anew, as Velero does. The volumes
+  // that are restored name their storage classes in turn.
+  const reprovisioned = new Set<string>();
+  const pvContents = contents.resources.get(PVS);
+  if (pvContents) {
+    for await (const item of contents.items(PVS, pvContents.preferredVersion, signal ? { signal } : {})) {
+      const policy = (item.object.spec as { persistentVolumeReclaimPolicy?: string } | undefined)
+        ?.persistentVolumeReclaimPolicy;
+      if (policy === 'Delete') reprovisioned.add(item.name);
+      else if (
+        order.includes(PVS) &&
+        clusterItemSelected(PVS, item.name) &&
+        selection.labelsSelected(item.object.metadata.labels)
+      )
+        relate(relatedItems(PVS, item.object, input.transform));
+    }
+  }
   const namespaceObjectSelected = (name: string) => sourceNamespaces.has(name);
 
   for (const gr of order) {
@@ -320,11 +360,11 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         }
       }
       if (!dryRun && nsResource) {
-        const deadline = Date.now() + (input.timeoutsMs?.namespaceDeleted ?? 300_000);
+        const deadline = now() + (input.timeoutsMs?.namespaceDeleted ?? 300_000);
         for (const target of deleting) {
           while (await getLive(nsResource, undefined, target)) {
             signal?.throwIfAborted();
-            if (Date.now() > deadline)
+            if (now() > deadline)
               throw new Error(
                 `namespace ${target} was not deleted in time (delete-and-restore); nothing was restored`,
               );
@@ -449,76 +489,15 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       const namespaced = targetNs !== undefined;
       const policy = namespaced ? input.namespacedPolicy : input.clusterPolicy;
 
-      // In a dry run, or when the live object exists: compare with it.
-      const compare = (live: KubeObject) => {
-        const a = comparable(gr, live, input.transform);
-        const b = comparable(gr, object, input.transform);
-        return diffObjects(a, b, { max: 20 });
-      };
-      const replace = async (live: KubeObject): Promise<KubeObject> => {
-        const body = {
-          ...object,
-          metadata: { ...object.metadata, resourceVersion: live.metadata.resourceVersion },
-        };
-        return client.json<KubeObject>({
-          method: 'PUT',
-          path: `${path}/${encodeURIComponent(name)}`,
-          body,
-          signal,
-        });
-      };
-      const onConflict = async (live: KubeObject): Promise<void> => {
-        const diff = compare(live);
-        if (diff.length === 0) {
-          record(entry('unchanged', { reason: 'already exists, same as the backup' }), listKey);
-          return;
-        }
-        const shown = formatDiff(diff);
-        if (policy === 'fail-on-conflict') {
-          fail(`already exists and differs from the backup (fail-on-conflict):\n${shown}`, diff);
-          return;
-        }
-        if (policy === 'skip-on-conflict' || policy === 'use-existing-version') {
-          if (policy === 'skip-on-conflict')
-            log({
-              level: 'warning',
-              message: `${what} already exists and differs from the backup; the live object was kept`,
-              ...(targetNs ? { namespace: targetNs } : {}),
-            });
-          record(
-            entry('skipped', { reason: `already exists and differs from the backup (${policy})`, diff }),
-            listKey,
-          );
-          return;
-        }
-        // update-on-conflict, use-backup-version, and delete-and-restore (an object that came back meanwhile).
-        if (dryRun) {
-          record(entry('updated', { reason: policy, diff }), listKey);
-          return;
-        }
-        try {
-          let updated: KubeObject;
-          try {
-            updated = await replace(live);
-          } catch (error) {
-            // The object changed between the read and the write: once more on its newest version.
-            if (!(error instanceof KubeApiError && error.status === 409)) throw error;
-            const fresh = await getLive(resource, targetNs, name);
-            if (!fresh) throw error;
-            updated = await replace(fresh);
-          }
-          await restoreStatus(updated);
-          record(entry('updated', { reason: policy, diff }), listKey);
-        } catch (error) {
-          fail(`cannot update: ${message(error)}`);
-        }
-      };
+      const itemPath = `${path}/${encodeURIComponent(name)}`;
+      const inNamespace = targetNs ? { namespace: targetNs } : {};
+
       const restoreStatus = async (applied: KubeObject) => {
         if (!selection.statusRestored(gr) || prepared.status === undefined) return;
         try {
           await client.json({
             method: 'PUT',
-            path: `${path}/${encodeURIComponent(name)}/status`,
+            path: `${itemPath}/status`,
             body: { ...applied, status: prepared.status },
             signal,
           });
@@ -526,22 +505,144 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           log({
             level: 'warning',
             message: `${what}: its status could not be restored: ${message(error)}`,
-            ...(targetNs ? { namespace: targetNs } : {}),
+            ...inNamespace,
           });
+        }
+      };
+      const replace = (live: KubeObject, query?: Record<string, string>): Promise<KubeObject> =>
+        client.json<KubeObject>({
+          method: 'PUT',
+          path: itemPath,
+          ...(query ? { query } : {}),
+          body: {
+            ...object,
+            metadata: { ...object.metadata, resourceVersion: live.metadata.resourceVersion },
+          },
+          signal,
+        });
+      /** Deletes the live object (only that one: its uid is the precondition) and waits until it is gone. */
+      const remove = async (live: KubeObject): Promise<void> => {
+        try {
+          await client.json({
+            method: 'DELETE',
+            path: itemPath,
+            // What it owns goes too (a Job's pods): the backup's object makes its own again.
+            body: {
+              kind: 'DeleteOptions',
+              apiVersion: 'v1',
+              propagationPolicy: 'Background',
+              ...(live.metadata.uid ? { preconditions: { uid: live.metadata.uid } } : {}),
+            },
+            signal,
+          });
+        } catch (error) {
+          if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+        }
+        const deadline = now() + (input.timeoutsMs?.objectDeleted ?? 120_000);
+        for (;;) {
+          const still = await getLive(resource, targetNs, name);
+          if (!still || still.metadata.uid !== live.metadata.uid) return;
+          if (now() > deadline) {
+            const finalizers = still.metadata.finalizers ?? [];
+            throw new Error(
+              `it was deleted to be created again, and is still there (finalizers: ${finalizers.join(', ') || 'none'})`,
+            );
+          }
+          await sleep(100);
+        }
+      };
+
+      /** Carries out the decision for a live object, or (dry run) records what it would be. */
+      const resolve = async (live: KubeObject): Promise<void> => {
+        const decision = decide(live, object, { groupResource: gr, policy, transform: input.transform });
+        switch (decision.action) {
+          case 'create':
+          case 'unchanged':
+            record(entry('unchanged', { reason: 'already exists, same as the backup' }), listKey);
+            return;
+          case 'skip':
+            if (decision.warn)
+              log({
+                level: 'warning',
+                message: `${what} already exists and differs from the backup; the live object was kept`,
+                ...inNamespace,
+              });
+            record(
+              entry('skipped', {
+                reason: `already exists and differs from the backup (${policy})`,
+                diff: decision.diff,
+              }),
+              listKey,
+            );
+            return;
+          case 'fail':
+            fail(`${decision.reason}:\n${formatDiff(decision.diff)}`, decision.diff);
+            return;
+          case 'update': {
+            const diff = decision.diff;
+            if (dryRun) {
+              // The API server validates the update without storing it: what it refuses, the plan says.
+              try {
+                await replace(live, { dryRun: 'All' });
+                record(entry('updated', { reason: policy, diff }), listKey);
+              } catch (error) {
+                fail(`would fail: cannot update: ${message(error)}`, diff);
+              }
+              return;
+            }
+            try {
+              let updated: KubeObject;
+              try {
+                updated = await replace(live);
+              } catch (error) {
+                // The object changed between the read and the write: once more on its newest version.
+                if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+                const fresh = await getLive(resource, targetNs, name);
+                if (!fresh) throw error;
+                updated = await replace(fresh);
+              }
+              await restoreStatus(updated);
+              record(entry('updated', { reason: policy, diff }), listKey);
+            } catch (error) {
+              fail(`cannot update: ${message(error)}`, diff);
+            }
+            return;
+          }
+          case 'recreate': {
+            const diff = decision.diff;
+            const reason = `${policy}: ${decision.immutable.join(', ')} cannot change in place, so it is deleted and created again`;
+            if (dryRun) {
+              record(entry('recreated', { reason, diff }), listKey);
+              return;
+            }
+            log({ level: 'info', message: `${what}: ${reason}`, ...inNamespace });
+            try {
+              await remove(live);
+            } catch (error) {
+              fail(`cannot recreate: ${message(error)}`, diff);
+              return;
+            }
+            try {
+              const created = await client.json<KubeObject>({ method: 'POST', path, body: object, signal });
+              await restoreStatus(created);
+              record(entry('recreated', { reason, diff }), listKey);
+            } catch (error) {
+              fail(`was deleted to be created again, and cannot be created: ${message(error)}`, diff);
+            }
+            return;
+          }
         }
       };
 
       if (dryRun) {
         const namespaceComing = namespaced && willExist.has(targetNs);
-        const live =
-          namespaceComing || (namespaced && deleting.has(targetNs))
-            ? undefined
-            : await getLive(resource, targetNs, name);
+        const namespaceGoing = namespaced && deleting.has(targetNs);
+        const live = namespaceComing || namespaceGoing ? undefined : await getLive(resource, targetNs, name);
         if (live) {
-          await onConflict(live);
+          await resolve(live);
           return;
         }
-        if (namespaceComing || (namespaced && deleting.has(targetNs))) {
+        if (namespaceComing || namespaceGoing) {
           record(entry('created'), listKey);
           return;
         }
@@ -550,35 +651,31 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           await client.json({ method: 'POST', path, query: { dryRun: 'All' }, body: object, signal });
           record(entry('created'), listKey);
         } catch (error) {
-          if (error instanceof KubeApiError && error.status === 409) {
-            record(entry('unchanged', { reason: 'already exists' }), listKey);
-            return;
-          }
           fail(`would fail: ${message(error)}`);
         }
         return;
       }
 
+      // Create first: a restore into an empty namespace costs one request per object. Whatever the create
+      // is refused for, an object of that name that exists is then compared and decided on, as in a dry
+      // run (an identical Service keeping its node port is refused as "port already allocated", not as
+      // "already exists").
       try {
         const created = await client.json<KubeObject>({ method: 'POST', path, body: object, signal });
         if (gr === CRDS) establishedWait.push(name);
         await restoreStatus(created);
         record(entry('created'), listKey);
       } catch (error) {
-        if (!(error instanceof KubeApiError && error.status === 409)) {
-          fail(`cannot create: ${message(error)}`);
-          return;
-        }
-        const live = await getLive(resource, targetNs, name);
+        const refused = error instanceof KubeApiError && (error.status === 409 || error.status === 422);
+        const live = refused ? await getLive(resource, targetNs, name) : undefined;
         if (!live) {
           fail(`cannot create: ${message(error)}`);
           return;
         }
-        await onConflict(live);
+        await resolve(live);
         if (gr === CRDS) establishedWait.push(name);
       }
     }
-
     for (const gr of order) {
       signal?.throwIfAborted();
       const contentsOf = contents.resources.get(gr);
@@ -669,12 +766,12 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         await waitEstablished(target.resource, names);
         // Discovery catches up with a new definition a moment after it is Established: read it again
         // until it serves every restored definition's resource (or the wait is over).
-        const deadline = Date.now() + (input.timeoutsMs?.definitionEstablished ?? 60_000);
+        const deadline = now() + (input.timeoutsMs?.definitionEstablished ?? 60_000);
         for (;;) {
           mapper = await input.rediscover();
           const missing = names.filter((name) => mapper.versionsOf(name).length === 0);
           if (missing.length === 0) break;
-          if (Date.now() > deadline) {
+          if (now() > deadline) {
             log({
               level: 'error',
               message: `the cluster does not serve ${missing.join(', ')} although its definition was restored`,
@@ -692,7 +789,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
     }
 
     async function waitEstablished(crdResource: ApiResource, names: string[]): Promise<void> {
-      const deadline = Date.now() + (input.timeoutsMs?.definitionEstablished ?? 60_000);
+      const deadline = now() + (input.timeoutsMs?.definitionEstablished ?? 60_000);
       for (const name of names) {
         for (;;) {
           signal?.throwIfAborted();
@@ -701,7 +798,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
             (live?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
             [];
           if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) break;
-          if (Date.now() > deadline) {
+          if (now() > deadline) {
             log({
               level: 'error',
               message: `customresourcedefinition ${name} was not Established in time; its custom objects may fail`,
@@ -722,7 +819,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
   log({
     level: 'info',
 
-    message: `${dryRun ? 'planned' : 'done'}: ${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`,
+    message: `${dryRun ? 'planned' : 'done'}: ${counts.created} created, ${counts.updated} updated, ${counts.recreated} recreated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`,
   });
   progress.totalItems = progress.itemsRestored;
   report();

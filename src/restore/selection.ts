@@ -5,7 +5,9 @@
 // - includeClusterResources: undefined = auto (cluster-scoped items only when related to restored items —
 //   a claim's volume, a custom object's definition — or all of them when every namespace is restored);
 //   true = all that the resource filters admit; false = none;
-// - clusterResourceScope: only these cluster-scoped kinds (Backup for GKE's clusterResourceRestoreScope);
+// - clusterResourceScope: only these cluster-scoped kinds (as Backup for GKE's clusterResourceRestoreScope),
+//   and of them only the objects related to the restored ones (a claim's storage class, a custom object's
+//   definition: related.ts), unless includeClusterResources is true or includedResources names the kind;
 // - labelSelector / orLabelSelectors match the labels as backed up.
 import { dnsLabelProblem, type RestoreSpec } from '../api/index.ts';
 import {
@@ -151,9 +153,10 @@ export function compileRestoreSelection(
   };
   const clusterResourceInFull = (gr: string) => {
     if (!resourceSelected(gr) || spec.includeClusterResources === false) return false;
-    if (scope) return scope.has(gr);
-    if (spec.includeClusterResources === true) return true;
-    return (allNamespaces && includeAll) || includedResources.has(gr);
+    // A scope list narrows the kinds; of them, only related objects unless all were asked for.
+    if (scope && !scope.has(gr)) return false;
+    if (spec.includeClusterResources === true || includedResources.has(gr)) return true;
+    return scope === undefined && allNamespaces && includeAll;
   };
   return {
     problems,

@@ -39,6 +39,8 @@ const mapper = new ResourceMapper([
   served('', 'v1', 'secrets', 'Secret', true),
   served('', 'v1', 'namespaces', 'Namespace', false),
   served('', 'v1', 'persistentvolumes', 'PersistentVolume', false),
+  served('', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', true),
+  served('apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', false),
   served('apps', 'v1', 'deployments', 'Deployment', true),
   served('storage.k8s.io', 'v1', 'storageclasses', 'StorageClass', false),
   served('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false),
@@ -97,11 +99,32 @@ describe('restore selection', () => {
     assert.equal(none.relatedAdmitted('persistentvolumes'), false);
   });
 
-  it('restores only the cluster-scoped kinds named in clusterResourceScope', () => {
-    const s = compile({ includedNamespaces: ['shop'], clusterResourceScope: ['storageclasses'] });
-    assert.equal(s.clusterResourceInFull('storageclasses.storage.k8s.io'), true);
-    assert.equal(s.clusterResourceInFull('clusterroles.rbac.authorization.k8s.io'), false);
-    assert.equal(s.relatedAdmitted('persistentvolumes'), false);
+  it('restores only the cluster-scoped kinds named in clusterResourceScope, and of them only related objects unless all are asked for', () => {
+    for (const spec of [
+      { includedNamespaces: ['shop'], clusterResourceScope: ['storageclasses', 'customresourcedefinitions'] },
+      // A whole-backup restore too: the scope list says which kinds may follow, not "all of them".
+      { clusterResourceScope: ['storageclasses', 'customresourcedefinitions'] },
+    ]) {
+      const s = compile(spec);
+      assert.equal(s.clusterResourceInFull('storageclasses.storage.k8s.io'), false);
+      assert.equal(s.relatedAdmitted('storageclasses.storage.k8s.io'), true);
+      assert.equal(s.relatedAdmitted('customresourcedefinitions.apiextensions.k8s.io'), true);
+      assert.equal(s.relatedAdmitted('clusterroles.rbac.authorization.k8s.io'), false);
+      assert.equal(s.relatedAdmitted('persistentvolumes'), false);
+    }
+    const all = compile({
+      includedNamespaces: ['shop'],
+      clusterResourceScope: ['storageclasses'],
+      includeClusterResources: true,
+    });
+    assert.equal(all.clusterResourceInFull('storageclasses.storage.k8s.io'), true);
+    assert.equal(all.clusterResourceInFull('clusterroles.rbac.authorization.k8s.io'), false);
+    const named = compile({
+      includedNamespaces: ['shop'],
+      includedResources: ['storageclasses', 'persistentvolumeclaims'],
+      clusterResourceScope: ['storageclasses'],
+    });
+    assert.equal(named.clusterResourceInFull('storageclasses.storage.k8s.io'), true);
   });
 
   it('matches the backed-up labels with labelSelector or any of orLabelSelectors', () => {

@@ -12,9 +12,11 @@ import {
   type ClusterConflictPolicy,
   type NamespacedConflictPolicy,
   type Restore,
+  type RestoreCounts,
   type RestoreSpec,
   type ResultGroup,
 } from '../../api/index.ts';
+import type { ItemOutcome } from '../../restore/index.ts';
 import type { RestoreStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf, type ModeOptions } from '../options.ts';
@@ -75,7 +77,24 @@ async function openRecords(io: CliIO): Promise<RestoreStore> {
 const MAX_FAILED_SHOWN = 10;
 
 /** A reason's first line, without the colon that introduces a diff below it. */
+/** How the dry run's table names each planned outcome. */
+const PLANNED_ACTION: Readonly<Record<ItemOutcome, string>> = {
+  created: 'create',
+  updated: 'update',
+  recreated: 'recreate',
+  unchanged: 'unchanged',
+  skipped: 'skip',
+  failed: 'FAIL',
+  deleted: 'delete',
+};
+
 const firstLine = (text: string) => (text.split('\n', 1)[0] ?? '').replace(/:$/, '');
+
+/** The outcome counts: "6 created, 0 updated, 1 unchanged, ..."; recreated items only when there are some. */
+const countsLine = (c: RestoreCounts) =>
+  `${c.created} created, ${c.updated} updated, ` +
+  (c.recreated ? `${c.recreated} recreated, ` : '') +
+  `${c.unchanged} unchanged, ${c.skipped} skipped, ${c.failed} failed`;
 
 /** Indents the continuation lines of multi-line messages (a conflict's diff) under their first line. */
 function indentContinuations(text: string): string {
@@ -311,9 +330,7 @@ Examples:
           const status = restore.status ?? {};
           io.stdout.write(
             `Restore "${name}" ${status.phase ?? 'New'}` +
-              (status.counts
-                ? `: ${status.counts.created} created, ${status.counts.updated} updated, ${status.counts.unchanged} unchanged, ${status.counts.skipped} skipped, ${status.counts.failed} failed`
-                : '') +
+              (status.counts ? `: ${countsLine(status.counts)}` : '') +
               '.\n',
           );
           for (const problem of status.validationErrors ?? []) io.stdout.write(`  invalid: ${problem}\n`);
@@ -378,17 +395,7 @@ Examples:
         if (options.dryRun) {
           io.stdout.write(`Dry run: nothing was changed. The restore would do this:\n\n`);
           const rows = plan.map((p) => [
-            p.outcome === 'created'
-              ? 'create'
-              : p.outcome === 'updated'
-                ? 'update'
-                : p.outcome === 'skipped'
-                  ? 'skip'
-                  : p.outcome === 'failed'
-                    ? 'FAIL'
-                    : p.outcome === 'deleted'
-                      ? 'delete'
-                      : 'unchanged',
+            PLANNED_ACTION[p.outcome],
             p.groupResource,
             p.namespace ?? '',
             p.name,
@@ -408,13 +415,14 @@ Examples:
             );
           }
           io.stdout.write(
-            `\nWould create ${counts.created}, update ${counts.updated}, leave ${counts.unchanged} unchanged, skip ${counts.skipped}, fail ${counts.failed}.\n`,
+            `\nWould create ${counts.created}, update ${counts.updated}, ` +
+              (counts.recreated ? `delete and create again ${counts.recreated}, ` : '') +
+              `leave ${counts.unchanged} unchanged, skip ${counts.skipped}, fail ${counts.failed}.\n`,
           );
           return;
         }
         io.stdout.write(
-          `Restore "${name}" ${status.phase}: ${counts.created} created, ${counts.updated} updated, ` +
-            `${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed; ` +
+          `Restore "${name}" ${status.phase}: ${countsLine(counts)}; ` +
             `${status.errors ?? 0} errors, ${status.warnings ?? 0} warnings.\n`,
         );
         if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
@@ -621,12 +629,7 @@ function describeCommand(io: CliIO): Command {
                 'Items restored',
                 `${status.progress?.itemsRestored ?? 0} of ${status.progress?.totalItems ?? 0}`,
               ],
-              [
-                'Outcome',
-                counts
-                  ? `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`
-                  : '<none>',
-              ],
+              ['Outcome', counts ? countsLine(counts) : '<none>'],
             ].map(([k, v]) => [k, v === '' ? '<none>' : v] as const),
           ),
         );
