@@ -1094,3 +1094,208 @@ describe('filters and sources of rules', () => {
     );
   });
 });
+
+describe('restoring over live objects', () => {
+  /** Each item's outcome, by resource, namespace and name. */
+  const outcomes = (plan: { groupResource: string; namespace?: string; name: string; outcome: string }[]) =>
+    new Map(plan.map((p) => [`${p.groupResource}/${p.namespace ?? ''}/${p.name}`, p.outcome]));
+
+  it('leaves a NodePort Service that is live as backed up unchanged when its node port is kept, and the restore Completes as the dry run said', async (t) => {
+    const ns = await testNamespace(t, a, 'nodeport');
+    const service = (name: string, nodePort?: number) => ({
+      metadata: { name },
+      spec: {
+        type: 'NodePort',
+        selector: { app: name },
+        ports: [{ name: 'http', port: 80, targetPort: 8080, ...(nodePort ? { nodePort } : {}) }],
+      },
+    });
+    // A node port set explicitly (a free one: another test may hold the one tried first).
+    let explicit: number | undefined;
+    for (let attempt = 0; explicit === undefined && attempt < 20; attempt++) {
+      const port = 30000 + Math.floor(Math.random() * 2700);
+      const response = await a.send({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/services`,
+        body: service('explicit', port),
+      });
+      if (response.status === 201) explicit = port;
+    }
+    assert.ok(explicit, 'a free node port was found');
+    await a.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/services`, body: service('allocated') });
+    const name = await backup(a, [ns]);
+
+    for (const preserveNodePorts of [false, true]) {
+      const spec: RestoreSpec = { backupName: name, includedNamespaces: [ns], preserveNodePorts };
+      const dry = await restore(a, { ...spec, dryRun: true });
+      const real = await restore(a, spec);
+      assert.equal(
+        real.restore.status?.phase,
+        'Completed',
+        JSON.stringify(real.plan.filter((p) => p.outcome === 'failed')),
+      );
+      const done = outcomes(real.plan);
+      assert.equal(
+        done.get(`services/${ns}/explicit`),
+        'unchanged',
+        `preserveNodePorts ${preserveNodePorts}`,
+      );
+      assert.equal(
+        done.get(`services/${ns}/allocated`),
+        'unchanged',
+        `preserveNodePorts ${preserveNodePorts}`,
+      );
+      assert.deepEqual(done, outcomes(dry.plan), 'the restore did what the dry run planned');
+    }
+    const live = await a.json<KubeObject>({ path: `/api/v1/namespaces/${ns}/services/explicit` });
+    assert.equal((live.spec as { ports: { nodePort: number }[] }).ports[0]?.nodePort, explicit);
+  });
+
+  it("recreates a StorageClass whose parameters differ under use-backup-version, with the backup's parameters, as the dry run said", async (t) => {
+    const suffix = uniqueSuffix();
+    const scName = `params-${suffix}`;
+    const path = `/apis/storage.k8s.io/v1/storageclasses/${scName}`;
+    const storageClass = (type: string) => ({
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: scName, labels: { 'cairn.dev/test': suffix } },
+      provisioner: 'cairn.dev/no-such-provisioner',
+      parameters: { type },
+      reclaimPolicy: 'Delete',
+    });
+    await a.json({
+      method: 'POST',
+      path: '/apis/storage.k8s.io/v1/storageclasses',
+      body: storageClass('ssd'),
+    });
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path });
+    });
+    const name = await backup(a, ['kube-system'], {
+      includedResources: ['storageclasses'],
+      includeClusterResources: true,
+      labelSelector: `cairn.dev/test=${suffix}`,
+    });
+    await a.json({ method: 'DELETE', path });
+    await eventually('the storage class to be gone', async () =>
+      (await a.send({ path })).status === 404 ? true : undefined,
+    );
+    const other = await a.json<KubeObject>({
+      method: 'POST',
+      path: '/apis/storage.k8s.io/v1/storageclasses',
+      body: storageClass('hdd'),
+    });
+    const spec: RestoreSpec = {
+      backupName: name,
+      includedResources: ['storageclasses'],
+      includeClusterResources: true,
+      clusterConflictPolicy: 'use-backup-version',
+    };
+    const dry = await restore(a, { ...spec, dryRun: true });
+    const planned = dry.plan.find((p) => p.name === scName);
+    assert.equal(planned?.outcome, 'recreated', JSON.stringify(planned));
+    assert.match(planned?.reason ?? '', /\/parameters\/type/);
+    assert.equal(
+      (await a.json<KubeObject>({ path })).metadata.uid,
+      other.metadata.uid,
+      'the dry run changed nothing',
+    );
+
+    const real = await restore(a, spec);
+    assert.equal(
+      real.restore.status?.phase,
+      'Completed',
+      JSON.stringify(real.plan.filter((p) => p.outcome === 'failed')),
+    );
+    assert.equal(real.plan.find((p) => p.name === scName)?.outcome, 'recreated');
+    assert.equal(real.restore.status?.counts?.recreated, 1);
+    const live = await a.json<KubeObject>({ path });
+    assert.deepEqual(live.parameters, { type: 'ssd' });
+    assert.notEqual(live.metadata.uid, other.metadata.uid);
+    assert.deepEqual(outcomes(real.plan), outcomes(dry.plan), 'the restore did what the dry run planned');
+  });
+
+  it('restores, under a scope list, only the definitions of the custom objects restored, not every definition in the backup', async (t) => {
+    const suffix = uniqueSuffix();
+    const group = `scope${suffix}.cairn.example.com`;
+    const label = { 'cairn.dev/test': suffix };
+    const crd = (plural: string, kind: string) => ({
+      metadata: { name: `${plural}.${group}`, labels: label },
+      spec: {
+        group,
+        scope: 'Namespaced',
+        names: { plural, singular: kind.toLowerCase(), kind },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
+      },
+    });
+    const crdPath = (plural: string) =>
+      `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${plural}.${group}`;
+    for (const [plural, kind] of [
+      ['gizmos', 'Gizmo'],
+      ['unrelateds', 'Unrelated'],
+    ] as const) {
+      await a.json({
+        method: 'POST',
+        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        body: crd(plural, kind),
+      });
+      t.after(async () => {
+        await a.send({ method: 'DELETE', path: crdPath(plural) });
+      });
+    }
+    const ns = await testNamespace(t, a, 'scope');
+    const gizmos = `/apis/${group}/v1/namespaces/${ns}/gizmos`;
+    await eventually('gizmos to be served', async () =>
+      (await a.send({ path: gizmos })).status === 200 ? true : undefined,
+    );
+    await a.json({
+      method: 'POST',
+      path: gizmos,
+      body: {
+        apiVersion: `${group}/v1`,
+        kind: 'Gizmo',
+        metadata: { name: 'g', labels: label },
+        spec: { size: 1 },
+      },
+    });
+    const name = await backup(a, [ns], {
+      includeClusterResources: true,
+      labelSelector: `cairn.dev/test=${suffix}`,
+    });
+    const inBackup = (await archiveItems(name)).map((i) => i.object.metadata.name);
+    assert.ok(inBackup.includes(`unrelateds.${group}`), 'the backup holds the unrelated definition');
+    for (const plural of ['gizmos', 'unrelateds']) {
+      await a.send({ method: 'DELETE', path: crdPath(plural) });
+      await eventually(`${plural} to be gone`, async () =>
+        (await a.send({ path: crdPath(plural) })).status === 404 ? true : undefined,
+      );
+    }
+
+    const spec: RestoreSpec = {
+      backupName: name,
+      includedNamespaces: [ns],
+      clusterResourceScope: ['storageclasses', 'customresourcedefinitions'],
+    };
+    const dry = await restore(a, { ...spec, dryRun: true });
+    const real = await restore(a, spec);
+    assert.equal(real.restore.status?.phase, 'Completed', JSON.stringify(real.restore.status));
+    const done = outcomes(real.plan);
+    assert.equal(done.get(`customresourcedefinitions.apiextensions.k8s.io//gizmos.${group}`), 'created');
+    assert.equal(done.get(`customresourcedefinitions.apiextensions.k8s.io//unrelateds.${group}`), undefined);
+    assert.equal(done.get(`gizmos.${group}/${ns}/g`), 'created');
+    assert.equal(
+      (await a.send({ path: crdPath('unrelateds') })).status,
+      404,
+      'the unrelated definition was not restored',
+    );
+    assert.equal((await a.send({ path: `${gizmos}/g` })).status, 200);
+    assert.deepEqual(done, outcomes(dry.plan), 'the restore did what the dry run planned');
+  });
+});
