@@ -819,7 +819,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
   log({
     level: 'info',
 
-    message: `${dryRun ? 'planned' : 'done'}: ${counts.created} created, ${counts.updated} updated, ${counts.recreated} recreated, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`,
+    message: `${dryRun ? 'planned' : 'done'}: ${counts.created} created, ${counts.updated} updated, ${counts.recreated ? `${counts.recreated} recreated, ` : ''}${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`,
   });
   progress.totalItems = progress.itemsRestored;
   report();
