@@ -4,6 +4,7 @@
 export {
   compileSelection,
   neverByDefault,
+  secretsSelection,
   type Selection,
   type SelectionSpec,
   type ValidationProblem,

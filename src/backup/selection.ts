@@ -58,6 +58,23 @@ export interface Selection {
   includeNamespaceObjects: boolean;
 }
 
+/** The names a user may give the core Secret resource by, as kubectl resolves them. */
+const SECRET_NAMES = new Set(['secrets', 'secret', 'Secret', 'secrets.', 'secret.']);
+
+/**
+ * Whether a backup of this spec takes Secrets, and if not, which field leaves them out: the same rule as
+ * compileSelection's, told from the spec alone (describe has no cluster to resolve names against).
+ */
+export function secretsSelection(spec: SelectionSpec): { included: boolean; reason?: string } {
+  if (spec.includeSecrets === false) return { included: false, reason: 'includeSecrets=false' };
+  if ((spec.excludedResources ?? []).some((r) => SECRET_NAMES.has(r)))
+    return { included: false, reason: 'in the excluded resources' };
+  const included = spec.includedResources ?? [];
+  if (included.length > 0 && !included.includes('*') && !included.some((r) => SECRET_NAMES.has(r)))
+    return { included: false, reason: 'not in the included resources' };
+  return { included: true };
+}
+
 /** Resources that are never backed up unless named in includedResources. */
 export const neverByDefault = new Set(['nodes', 'events', 'events.events.k8s.io']);
 

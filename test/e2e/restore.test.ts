@@ -268,8 +268,13 @@ describe('cairn restore, a deleted namespace brought back', () => {
     field('Namespaces', 'included \\*; excluded <none>');
     field('Conflict policy', 'skip-on-conflict \\(namespaced\\), use-existing-version \\(cluster-scoped\\)');
     field('Transformation rules', '<none>');
-    field('Items restored', '(\\d+) of \\1');
+    field('Items processed', '(\\d+) of \\1');
     field('Outcome', '[1-9]\\d* created, 0 updated, \\d+ unchanged, \\d+ skipped, 0 failed');
+    // The lines agree: the items processed are those of the outcome, every one counted once.
+    const processed = Number(/^Items processed:\s+(\d+) of/m.exec(result.stdout)?.[1]);
+    const outcome = /^Outcome:\s+(.*)$/m.exec(result.stdout)?.[1] ?? '';
+    const counted = [...outcome.matchAll(/(\d+) \w+/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    assert.equal(counted, processed, `${outcome} against ${processed} processed`);
     assert.match(result.stdout, /^Warnings: {2}0$/m);
     assert.match(result.stdout, /^Errors: {4}0$/m);
     assert.ok(!result.stdout.includes('Items:'), 'the items only with --details');

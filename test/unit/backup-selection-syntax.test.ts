@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { secretsSelection } from '../../src/backup/index.ts';
 import { globToRegExp, labelSelectorProblem } from '../../src/kube/index.ts';
 
 describe('namespace globs', () => {
@@ -42,5 +43,25 @@ describe('label selector syntax', () => {
   it('names the requirement that is wrong', () => {
     assert.equal(labelSelectorProblem('app=web,=db'), '"=db" is not a label requirement');
     assert.equal(labelSelectorProblem('app in web'), '"app in web" is not a label requirement');
+  });
+});
+
+describe('secretsSelection (the Secrets line of describe)', () => {
+  it('agrees with the resource filters: excluded by includeSecrets, by the excluded or the included resources', () => {
+    assert.deepEqual(secretsSelection({}), { included: true });
+    assert.deepEqual(secretsSelection({ includedResources: ['*'] }), { included: true });
+    assert.deepEqual(secretsSelection({ includedResources: ['configmaps', 'secret'] }), { included: true });
+    assert.deepEqual(secretsSelection({ includeSecrets: false }), {
+      included: false,
+      reason: 'includeSecrets=false',
+    });
+    assert.deepEqual(secretsSelection({ excludedResources: ['secrets'] }), {
+      included: false,
+      reason: 'in the excluded resources',
+    });
+    assert.deepEqual(secretsSelection({ includedResources: ['configmaps'] }), {
+      included: false,
+      reason: 'not in the included resources',
+    });
   });
 });

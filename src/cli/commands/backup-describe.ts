@@ -1,6 +1,7 @@
 // How a backup is shown: times and durations as Velero prints them, the `backup get` table row, and
 // `backup describe`.
 import type { Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
+import { secretsSelection } from '../../backup/index.ts';
 import { formatFields } from '../table.ts';
 import {
   primaryOf,
@@ -13,6 +14,10 @@ import {
 
 // ---------------------------------------------------------------------------------------------------
 // Formatting
+
+/** The Secrets line of describe: one that agrees with the resource filters shown above it. */
+const secretsLine = (s: { included: boolean; reason?: string }) =>
+  s.included ? 'included' : `excluded (${s.reason ?? ''})`;
 
 /** A time as Go prints a metav1.Time, in UTC: `2026-11-25 01:39:00 +0000 UTC`. */
 export function goTime(iso: string | undefined): string {
@@ -178,7 +183,7 @@ export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: 
     formatFields([
       ['Label selector', spec.labelSelector ?? '<none>'],
       ['Or label selectors', list(spec.orLabelSelectors)],
-      ['Secrets', spec.includeSecrets === false ? 'excluded' : 'included'],
+      ['Secrets', secretsLine(secretsSelection(spec))],
     ]);
 
   const recorded = status.locations ?? [];

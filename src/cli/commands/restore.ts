@@ -626,7 +626,8 @@ function describeCommand(io: CliIO): Command {
               ['Started', goTime(status.startTimestamp)],
               ['Completed', goTime(status.completionTimestamp)],
               [
-                'Items restored',
+                // Every item the restore went through, whatever its outcome (the next line breaks it down).
+                'Items processed',
                 `${status.progress?.itemsRestored ?? 0} of ${status.progress?.totalItems ?? 0}`,
               ],
               ['Outcome', counts ? countsLine(counts) : '<none>'],
