@@ -46,7 +46,7 @@ export function loadConfig(env: Env): CliConfig {
 }
 
 export function saveConfig(env: Env, config: CliConfig): void {
-  mkdirSync(configDir(env), { recursive: true });
+  mkdirSync(configDir(env), { recursive: true, mode: 0o700 });
   const file = configFile(env);
   writeFileSync(`${file}.tmp`, stringify(config), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);

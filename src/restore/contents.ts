@@ -347,7 +347,7 @@ class ItemFiles {
   }
 
   async #openStream(file: ItemFile): Promise<Writable> {
-    const handle = await open(file.path, file.created ? 'a' : 'wx');
+    const handle = await open(file.path, file.created ? 'a' : 'wx', 0o600);
     file.created = true;
     const stream = handle.createWriteStream();
     stream.on('error', (error: Error) => (this.#failure ??= error));

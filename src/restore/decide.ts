@@ -3,7 +3,7 @@
 // carries it out (engine.ts). docs/restore.md#conflicts explains each outcome.
 import type { ClusterConflictPolicy, NamespacedConflictPolicy } from '../api/index.ts';
 import type { KubeObject } from '../kube/index.ts';
-import { DEFAULT_DIFF_MAX, diffObjects, type DiffEntry } from './diff.ts';
+import { DEFAULT_DIFF_MAX, diffItems, type DiffEntry } from './diff.ts';
 import { immutableChanges, neverRecreated, withoutFilledIn } from './immutable.ts';
 import { comparable, type TransformOptions } from './transform.ts';
 
@@ -44,9 +44,12 @@ export function decide(
   const { groupResource, policy, transform } = context;
   const all = withoutFilledIn(
     groupResource,
-    diffObjects(comparable(groupResource, live, transform), comparable(groupResource, desired, transform), {
-      max: Number.POSITIVE_INFINITY,
-    }),
+    diffItems(
+      groupResource,
+      comparable(groupResource, live, transform),
+      comparable(groupResource, desired, transform),
+      { max: Number.POSITIVE_INFINITY },
+    ),
   );
   if (all.length === 0) return { action: 'unchanged' };
   // What the user is shown: the first differences (immutable ones are looked for in all of them).

@@ -1,10 +1,12 @@
 // A compact structural diff of two JSON values, for telling a user where a live object differs from the
-// backed-up one (conflicts, dry runs, verify).
+// backed-up one (conflicts, dry runs, verify). A Secret's values never appear in a diff: diffItems compares
+// them by SHA-256 and shows a short prefix of the hash (docs/restore.md, "Secrets in diffs").
+import { createHash } from 'node:crypto';
 
 export interface DiffEntry {
   /** A JSON pointer (RFC 6901: `/` in keys is `~1`, `~` is `~0`), e.g. /spec/replicas; "" is the whole value. */
   path: string;
-  /** The value in a; absent when the path exists only in b (an addition). */
+  /** The value in a (a Concealed for a Secret's value); absent when the path exists only in b (an addition). */
   before?: unknown;
   /** The value in b; absent when the path exists only in a (a removal). */
   after?: unknown;
@@ -13,8 +15,84 @@ export interface DiffEntry {
 /** How many entries diffObjects returns unless told otherwise. */
 export const DEFAULT_DIFF_MAX = 20;
 
+/** Hex digits of a concealed value's SHA-256 that are shown: enough to tell two values apart at a glance. */
+const SHOWN_HASH_DIGITS = 4;
+
+/**
+ * A secret value in a diff: compared by its whole SHA-256, shown (and serialized, in JSON and YAML) as a
+ * short prefix of it only, so that no output, log or record can carry the value.
+ */
+export class Concealed {
+  readonly #sha256: string;
+  constructor(value: unknown) {
+    const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
+    this.#sha256 = createHash('sha256').update(text).digest('hex');
+  }
+  equals(other: Concealed): boolean {
+    return this.#sha256 === other.#sha256;
+  }
+  /** `3f2a…` */
+  get shortHash(): string {
+    return `${this.#sha256.slice(0, SHOWN_HASH_DIGITS)}…`;
+  }
+  toJSON(): string {
+    return `sha256:${this.shortHash}`;
+  }
+  toString(): string {
+    return this.toJSON();
+  }
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Concealed);
+
+/** The annotation `kubectl apply` keeps the whole applied object in: a Secret's values included. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** A copy of a Secret with each value of data and stringData, and its last-applied annotation, concealed. */
+function concealSecret(object: unknown): unknown {
+  if (!isObject(object)) return object;
+  const out: Record<string, unknown> = { ...object };
+  for (const field of ['data', 'stringData']) {
+    const values = out[field];
+    if (values === undefined) continue;
+    out[field] = isObject(values)
+      ? Object.fromEntries(
+          Object.entries(values).map(([k, v]) => [k, v === undefined ? v : new Concealed(v)]),
+        )
+      : new Concealed(values);
+  }
+  const metadata = out.metadata;
+  if (
+    isObject(metadata) &&
+    isObject(metadata.annotations) &&
+    metadata.annotations[LAST_APPLIED] !== undefined
+  ) {
+    out.metadata = {
+      ...metadata,
+      annotations: {
+        ...metadata.annotations,
+        [LAST_APPLIED]: new Concealed(metadata.annotations[LAST_APPLIED]),
+      },
+    };
+  }
+  return out;
+}
+
+/**
+ * diffObjects of two versions of one item of `groupResource` (`secrets`, `apps/deployments`, ...): for a
+ * Secret, the values of data and stringData and the last-applied-configuration annotation are compared by
+ * hash and appear in the entries as Concealed, never as values.
+ */
+export function diffItems(
+  groupResource: string,
+  a: unknown,
+  b: unknown,
+  options: { max?: number } = {},
+): DiffEntry[] {
+  if (groupResource !== 'secrets') return diffObjects(a, b, options);
+  return diffObjects(concealSecret(a), concealSecret(b), options);
+}
 
 const escape = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
@@ -48,6 +126,8 @@ export function diffObjects(a: unknown, b: unknown, options: { max?: number } = 
         else if (i >= y.length) out.push({ path: child, before: x[i] });
         else walk(x[i], y[i], child);
       }
+    } else if (x instanceof Concealed && y instanceof Concealed) {
+      if (!x.equals(y)) out.push({ path, before: x, after: y });
     } else if (x !== y) {
       if (x === undefined) out.push({ path, after: y });
       else if (y === undefined) out.push({ path, before: x });
@@ -66,9 +146,13 @@ function show(value: unknown): string {
   return text.length > VALUE_WIDTH ? `${text.slice(0, VALUE_WIDTH - 1)}…` : text;
 }
 
+/** A concealed value as `3f2a…`, anything else as show() has it. */
+const hashOf = (value: unknown) => (value instanceof Concealed ? value.shortHash : show(value));
+
 /**
  * One line per entry: `~ /spec/replicas: 3 → 1` (changed), `+ /metadata/labels/x: "y"` (only in b),
- * `- /data/old` (only in a). Values are JSON, cut to about 60 characters.
+ * `- /data/old` (only in a). Values are JSON, cut to about 60 characters. A concealed (Secret) value shows
+ * as a hash prefix: `~ /data/password: changed (sha256 3f2a…→9b1c…)`, `+ /data/token: added (sha256 3f2a…)`.
  */
 export function formatDiff(entries: readonly DiffEntry[]): string {
   return entries
@@ -76,7 +160,11 @@ export function formatDiff(entries: readonly DiffEntry[]): string {
       const path = e.path === '' ? '/' : e.path;
       const hasBefore = Object.hasOwn(e, 'before');
       const hasAfter = Object.hasOwn(e, 'after');
+      const concealed = e.before instanceof Concealed || e.after instanceof Concealed;
+      if (hasBefore && hasAfter && concealed)
+        return `~ ${path}: changed (sha256 ${hashOf(e.before)}→${hashOf(e.after)})`;
       if (hasBefore && hasAfter) return `~ ${path}: ${show(e.before)} → ${show(e.after)}`;
+      if (hasAfter && concealed) return `+ ${path}: added (sha256 ${hashOf(e.after)})`;
       if (hasAfter) return `+ ${path}: ${show(e.after)}`;
       return `- ${path}`;
     })

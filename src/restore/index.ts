@@ -30,7 +30,7 @@ export {
   type RestoreRun,
 } from './create.ts';
 export { decide, type ConflictPolicy, type Decision, type DecisionContext } from './decide.ts';
-export { diffObjects, formatDiff, type DiffEntry } from './diff.ts';
+export { diffItems, diffObjects, formatDiff, type DiffEntry } from './diff.ts';
 export { immutableChanges } from './immutable.ts';
 export {
   DEFAULT_HIGH_PRIORITIES,

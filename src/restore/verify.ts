@@ -17,7 +17,7 @@ import {
 import { MemoryStore, RestoreStore, type BackupStore } from '../storage/index.ts';
 import { extractBackup } from './contents.ts';
 import { createRestore, RESTORE_BACKUP_LABEL, RESTORE_NAME_LABEL } from './create.ts';
-import { diffObjects, type DiffEntry } from './diff.ts';
+import { diffItems, type DiffEntry } from './diff.ts';
 import type { PlanEntry, RestoreProgress } from './engine.ts';
 import { comparable, prepareForRestore, type TransformOptions } from './transform.ts';
 
@@ -165,7 +165,7 @@ export async function verifyBackup(input: VerifyBackupInput): Promise<VerifyRepo
               continue;
             }
             const expected = comparable(gr, prepareForRestore(gr, item.object, transform).object, transform);
-            const diff = diffObjects(expected, comparable(gr, live, transform), { max: 20 });
+            const diff = diffItems(gr, expected, comparable(gr, live, transform), { max: 20 });
             report.compared += 1;
             if (diff.length === 0) report.equal += 1;
             else report.differences.push({ ...where, problem: 'differs from the backup', diff });

@@ -1,6 +1,8 @@
 // A store in a local directory: key `a/b/c` is the file `<root>/a/b/c`. Writes go to a temporary file
 // under `<root>/.tmp/`, are flushed to disk, then renamed into place (or hard-linked, for ifAbsent, which
 // fails atomically when the target exists), so readers never see half a file. `.tmp` is never listed.
+// Objects are private to the user that writes them (files 0600, the directories it makes 0700): a backup
+// archive or a restore record can hold Secrets (plaintext locations, restore logs).
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import {
@@ -51,6 +53,9 @@ export interface FilesystemStoreOptions {
 }
 
 const tmpDir = '.tmp';
+/** The modes of the files and directories the store makes (before the umask, which can only narrow them). */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
@@ -72,13 +77,15 @@ export class FilesystemStore implements ObjectStore {
     signal?.throwIfAborted();
     const tmp = join(this.root, tmpDir, randomUUID());
     try {
-      await mkdir(dirname(tmp), { recursive: true });
+      await mkdir(dirname(tmp), { recursive: true, mode: DIR_MODE });
       if (Buffer.isBuffer(body)) {
         checkBufferLength(this.description, key, body, options.contentLength);
-        await writeFile(tmp, body, { flag: 'wx', flush: true, signal });
+        await writeFile(tmp, body, { flag: 'wx', flush: true, signal, mode: FILE_MODE });
       } else {
         const checked = checkLength(this.description, key, body, options.contentLength);
-        await pipeline(checked, createWriteStream(tmp, { flags: 'wx', flush: true }), { signal });
+        await pipeline(checked, createWriteStream(tmp, { flags: 'wx', flush: true, mode: FILE_MODE }), {
+          signal,
+        });
       }
       signal?.throwIfAborted();
       await this.#commit(key, tmp, target, options.ifAbsent ?? false);
@@ -93,7 +100,7 @@ export class FilesystemStore implements ObjectStore {
   async #commit(key: string, tmp: string, target: string, ifAbsent: boolean): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await mkdir(dirname(target), { recursive: true });
+        await mkdir(dirname(target), { recursive: true, mode: DIR_MODE });
         if (ifAbsent) {
           await link(tmp, target);
           await rm(tmp, { force: true });

@@ -2,9 +2,10 @@
 // (after a dry run that changes nothing), the restore records read back, a migration into the second
 // cluster, conflicts, transformation rules, and a clear error with nothing restored for bad input.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadKubeConfig, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
@@ -46,6 +47,9 @@ before(() => {
 /** The API server address of cluster a or b, as the restore names it on stderr. */
 const serverOf = (variable: 'KUBECONFIG' | 'KUBECONFIG_B') =>
   loadKubeConfig({ kubeconfig: testbedEnv(variable), env: {} }).getCurrentCluster()?.server ?? '';
+
+/** A file's permission bits in octal: `600`. */
+const modeOf = (info: { mode: number }) => (info.mode & 0o777).toString(8);
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -476,6 +480,110 @@ describe('cairn restore over objects that differ from the backup', () => {
       ),
     );
     assert.match(describe.stdout, /^Errors: {4}0$/m);
+  });
+});
+
+describe('cairn restore over a Secret that differs from the backup', () => {
+  let s: Standalone;
+  let ns: string;
+  let backup: string;
+  // The backed-up value and the live one, as kubectl apply leaves them (in data and in its annotation).
+  const backedUp = 'backed-up-pass-4711';
+  const rotated = 'rotated-pass-0815';
+  const secretOf = (password: string) => ({
+    metadata: {
+      name: 'db',
+      annotations: {
+        'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'db', namespace: ns },
+          stringData: { password },
+        }),
+      },
+    },
+    data: { password: Buffer.from(password).toString('base64') },
+  });
+  /** Fails when a text holds either value, plain or base64. */
+  const assertNoSecretIn = (what: string, text: string) => {
+    for (const value of [backedUp, rotated]) {
+      for (const form of [value, Buffer.from(value).toString('base64')])
+        assert.ok(!text.includes(form), `${what} shows a Secret value ("${form}"):\n${text}`);
+    }
+  };
+  const changed = /~ \/data\/password: changed \(sha256 [0-9a-f]{4}…→[0-9a-f]{4}…\)/;
+
+  before(async () => {
+    s = await standalone();
+    ns = `sec-${uniqueSuffix()}`;
+    backup = `sec-${uniqueSuffix()}`;
+    await a.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: ns } } });
+    await a.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/secrets`, body: secretOf(backedUp) });
+    await backupCreate(s, backup, ns);
+    await a.json({ method: 'PUT', path: `/api/v1/namespaces/${ns}/secrets/db`, body: secretOf(rotated) });
+  });
+  after(async () => {
+    await dropNamespace(a, ns);
+    await s.remove();
+  });
+
+  it('says a value changed with a hash prefix in the --dry-run plan, in text and in json', async () => {
+    const result = await s.run('restore', 'create', '--from-backup', backup, '--dry-run');
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^secrets ${ns}/db differs from the backup:$`, 'm'));
+    assert.match(result.stdout, changed);
+    assert.match(
+      result.stdout,
+      /~ \/metadata\/annotations\/kubectl\.kubernetes\.io~1last-applied-configuration: changed \(sha256 [0-9a-f]{4}…→[0-9a-f]{4}…\)/,
+    );
+    assertNoSecretIn('the dry run', result.stdout + result.stderr);
+
+    for (const format of ['json', 'yaml']) {
+      const structured = await s.run('restore', 'create', '--from-backup', backup, '--dry-run', '-o', format);
+      assert.equal(structured.code, 0, structured.stderr);
+      assert.match(structured.stdout, /sha256:[0-9a-f]{4}…/);
+      assertNoSecretIn(`the dry run as ${format}`, structured.stdout + structured.stderr);
+    }
+  });
+
+  it('records the conflict without the values: describe, logs and the record files (0600, in 0700 directories)', async () => {
+    const result = await s.run(
+      'restore',
+      'create',
+      'strict-secret',
+      '--from-backup',
+      backup,
+      '--conflict-policy',
+      'fail-on-conflict',
+    );
+    assert.equal(result.code, 2, result.stderr + result.stdout);
+    assertNoSecretIn('restore create', result.stdout + result.stderr);
+
+    const describe = await s.run('restore', 'describe', 'strict-secret', '--details');
+    assert.equal(describe.code, 0, describe.stderr);
+    assert.match(describe.stdout, changed);
+    assertNoSecretIn('restore describe', describe.stdout);
+    const logs = await s.run('restore', 'logs', 'strict-secret');
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, changed);
+    assertNoSecretIn('restore logs', logs.stdout);
+
+    const data = join(s.env.XDG_DATA_HOME ?? '', 'cairn');
+    const dir = join(data, 'restores', 'strict-secret');
+    const files = await readdir(dir);
+    assert.deepEqual(files.sort(), [
+      'cairn-restore.json',
+      'restore-strict-secret-logs.gz',
+      'restore-strict-secret-resource-list.json.gz',
+      'restore-strict-secret-results.gz',
+    ]);
+    for (const file of files) {
+      const bytes = await readFile(join(dir, file));
+      assertNoSecretIn(file, (file.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8'));
+      assert.equal(modeOf(await stat(join(dir, file))), '600', `${file} is 0600`);
+    }
+    for (const path of [data, join(data, 'restores'), dir])
+      assert.equal(modeOf(await stat(path)), '700', `${path} is 0700`);
   });
 });
 

@@ -56,6 +56,21 @@ describe('FilesystemStore on disk', () => {
     assert.equal((await stat(join(root, 'backups', 'nightly', 'velero-backup.json'))).size, 2);
   });
 
+  it('keeps its objects private: files 0600 and the directories it makes 0700, buffers and streams alike', async (t) => {
+    const { root } = await fresh(t);
+    const store = new FilesystemStore({ root: join(root, 'location') });
+    await store.put('backups/nightly/nightly.tar.gz', Readable.from([Buffer.from('archive')]));
+    await store.put('backups/nightly/velero-backup.json', Buffer.from('{}'), { ifAbsent: true });
+    await store.put('restores/r/restore-r-logs.gz', Buffer.from('log'));
+    const mode = async (...path: string[]) =>
+      ((await stat(join(root, 'location', ...path))).mode & 0o777).toString(8);
+    assert.equal(await mode('backups', 'nightly', 'nightly.tar.gz'), '600');
+    assert.equal(await mode('backups', 'nightly', 'velero-backup.json'), '600');
+    assert.equal(await mode('restores', 'r', 'restore-r-logs.gz'), '600');
+    for (const dir of [[], ['backups'], ['backups', 'nightly'], ['restores', 'r'], ['.tmp']])
+      assert.equal(await mode(...dir), '700', `${dir.join('/') || 'the root'} is 0700`);
+  });
+
   it('refuses a key with ".." naming the key, and writes nothing outside the root', async (t) => {
     const { root, store } = await fresh(t);
     await assert.rejects(store.put('backups/../../escape', Buffer.from('x')), (error: unknown) => {

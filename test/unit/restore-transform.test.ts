@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../src/kube/index.ts';
-import { diffObjects, formatDiff } from '../../src/restore/diff.ts';
+import { stringify } from 'yaml';
+import { diffItems, diffObjects, formatDiff } from '../../src/restore/diff.ts';
 import {
   comparable,
   controllerOf,
@@ -795,5 +796,76 @@ describe('diffObjects and formatDiff', () => {
     assert.equal(long, `~ /data/big: "x" → "${'y'.repeat(58)}…`);
     assert.equal(formatDiff([{ path: '', before: 1, after: 2 }]), '~ /: 1 → 2');
     assert.equal(formatDiff([]), '');
+  });
+});
+
+describe('diffItems of a Secret', () => {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const secret = (password: string, extra: Record<string, unknown> = {}) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: 'db',
+      annotations: {
+        'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({
+          stringData: { password },
+        }),
+      },
+    },
+    data: { password: b64(password), user: b64('app') },
+    ...extra,
+  });
+  const values = ['old-pass', 'new-pass', b64('old-pass'), b64('new-pass')];
+  const noValueIn = (text: string) => {
+    for (const value of values) assert.ok(!text.includes(value), `"${value}" is not shown:\n${text}`);
+  };
+
+  it('says a value changed with a short hash prefix, and never shows the value', () => {
+    const diff = diffItems('secrets', secret('old-pass'), secret('new-pass'));
+    const text = formatDiff(diff);
+    assert.match(text, /^~ \/data\/password: changed \(sha256 [0-9a-f]{4}…→[0-9a-f]{4}…\)$/m);
+    assert.match(
+      text,
+      /^~ \/metadata\/annotations\/kubectl\.kubernetes\.io~1last-applied-configuration: changed \(sha256 [0-9a-f]{4}…→[0-9a-f]{4}…\)$/m,
+    );
+    assert.equal(diff.length, 2, 'the unchanged user is not listed');
+    noValueIn(text);
+    noValueIn(JSON.stringify(diff));
+    noValueIn(stringify(diff));
+  });
+
+  it('shows the same hash prefix for the same value, and nothing when the values are equal', () => {
+    const one = formatDiff(diffItems('secrets', secret('old-pass'), secret('new-pass')));
+    const two = formatDiff(diffItems('secrets', secret('x'), secret('new-pass')));
+    const after = (text: string) => /\/data\/password: changed \(sha256 .*→(\S+)\)/.exec(text)?.[1];
+    assert.equal(after(one), after(two));
+    assert.deepEqual(diffItems('secrets', secret('same'), secret('same')), []);
+  });
+
+  it('conceals an added key, and a whole data or stringData map that only one side has', () => {
+    const added = formatDiff(
+      diffItems('secrets', secret('old-pass'), {
+        ...secret('old-pass'),
+        data: { ...secret('old-pass').data, token: b64('new-pass') },
+      }),
+    );
+    assert.equal(added.split('\n').length, 1);
+    assert.match(added, /^\+ \/data\/token: added \(sha256 [0-9a-f]{4}…\)$/);
+    const whole = formatDiff(
+      diffItems(
+        'secrets',
+        { ...secret('old-pass'), data: undefined },
+        secret('old-pass', { stringData: { token: 'new-pass' } }),
+      ),
+    );
+    assert.match(whole, /^\+ \/data: \{"password":"sha256:[0-9a-f]{4}…","user":"sha256:[0-9a-f]{4}…"\}$/m);
+    assert.match(whole, /^\+ \/stringData: \{"token":"sha256:[0-9a-f]{4}…"\}$/m);
+    noValueIn(added + whole);
+  });
+
+  it('shows the values of other kinds as they are', () => {
+    assert.deepEqual(diffItems('configmaps', { data: { a: 'x' } }, { data: { a: 'y' } }), [
+      { path: '/data/a', before: 'x', after: 'y' },
+    ]);
   });
 });

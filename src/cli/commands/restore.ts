@@ -69,7 +69,8 @@ async function openRecords(io: CliIO): Promise<RestoreStore> {
   const { FilesystemStore, RestoreStore } = await import('../../storage/index.ts');
   const { mkdir } = await import('node:fs/promises');
   const root = dataDir(io.env);
-  await mkdir(root, { recursive: true });
+  // Private: a restore's log and results name the objects it touched (and the store's files are 0600).
+  await mkdir(root, { recursive: true, mode: 0o700 });
   return new RestoreStore(new FilesystemStore({ root }));
 }
 
