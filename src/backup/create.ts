@@ -45,6 +45,11 @@ export interface CreateBackupInput {
   uid: string;
   itemActions?: readonly ItemAction[] | undefined;
   pageSize?: number | undefined;
+  /**
+   * Called once the backup is valid, before anything is written to a location: the CLI saves a location's
+   * new key here, so that a refused backup leaves no key behind and no location records an unsaved key.
+   */
+  onValidated?: (() => void | Promise<void>) | undefined;
   /** Called once the name is claimed in every location and the backup starts. */
   onStarted?: (() => void) | undefined;
   onProgress?: ((progress: BackupProgress) => void) | undefined;
@@ -115,6 +120,7 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
   const { selection, problems: selectionProblems } = compileSelection(input.spec, mapper);
   problems.push(...selectionProblems);
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
+  await input.onValidated?.();
 
   const start = input.now();
   // A delete lock also locks the stored objects where the store can (S3 Object Lock, compliance mode):

@@ -1,13 +1,20 @@
 // Standalone mode's configuration: the backup locations a user has set up, in
 // $XDG_CONFIG_HOME/cairn/config.yaml (default ~/.config/cairn), each location's encryption key in
 // $XDG_CONFIG_HOME/cairn/keys/<name>.key (mode 0600), and the embedded default location `default`, a
-// directory at $XDG_DATA_HOME/cairn/locations/default (default ~/.local/share/cairn), created on first use
-// with a fresh key so `cairn backup create` works with no set-up.
+// directory at $XDG_DATA_HOME/cairn/locations/default (default ~/.local/share/cairn), so `cairn backup
+// create` works with no set-up. Nothing here is written by a command that only reads, or that is refused:
+// the default location and a new key are saved by the first backup, once it is valid.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { locationProblems, type BackupLocationSpec } from '../api/index.ts';
-import { BackupStore, generateLocationKey, openObjectStore, parseCredentials } from '../storage/index.ts';
+import {
+  BackupStore,
+  generateLocationKey,
+  LocationKeyMismatchError,
+  openObjectStore,
+  parseCredentials,
+} from '../storage/index.ts';
 
 export interface ConfiguredLocation {
   name: string;
@@ -52,7 +59,15 @@ export function saveConfig(env: Env, config: CliConfig): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** The default location, created with its directory and key when the config has no location yet. */
+/** Whether config.yaml exists (the embedded default location is not saved until a backup is written). */
+export function configSaved(env: Env): boolean {
+  return existsSync(configFile(env));
+}
+
+/**
+ * The configuration, with the embedded default location when it has no location yet. Not saved: a command
+ * that changes the configuration saves it (saveConfig), and so does the first backup (configSaved).
+ */
 export function withDefaultLocation(env: Env): CliConfig {
   const config = loadConfig(env);
   if (config.locations.length > 0) return config;
@@ -63,7 +78,6 @@ export function withDefaultLocation(env: Env): CliConfig {
     accessMode: 'ReadWrite',
   };
   config.locations.push({ name: 'default', spec });
-  saveConfig(env, config);
   return config;
 }
 
@@ -92,18 +106,27 @@ export function locationKey(env: Env, name: string, options: { create: boolean }
     return key;
   }
   if (!options.create) return undefined;
-  mkdirSync(join(configDir(env), 'keys'), { recursive: true, mode: 0o700 });
   const key = generateLocationKey();
-  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
-  chmodSync(file, 0o600);
+  saveLocationKey(env, name, key);
   return key;
 }
 
-/** Opens a configured location as a backup store, with its credentials and (unless plaintext) its key. */
+/** Writes a location's key file (mode 0600, in a 0700 directory). */
+export function saveLocationKey(env: Env, name: string, key: Buffer): void {
+  const file = keyFile(env, name);
+  mkdirSync(join(configDir(env), 'keys'), { recursive: true, mode: 0o700 });
+  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/**
+ * Opens a configured location as a backup store, with its credentials and (unless plaintext) its key: the
+ * key file's, else `newKey` (a key made by the caller and not saved yet).
+ */
 export async function openLocation(
   env: Env,
   location: ConfiguredLocation,
-  options: { createKey: boolean },
+  options: { newKey?: Buffer | undefined } = {},
 ): Promise<BackupStore> {
   const problems = locationProblems(location.spec);
   if (problems.length > 0) {
@@ -123,6 +146,53 @@ export async function openLocation(
   const store = await openObjectStore(location.spec, { credentials });
   const key = location.spec.plaintext
     ? undefined
-    : locationKey(env, location.name, { create: options.createKey });
-  return new BackupStore({ location: location.name, store, key });
+    : (locationKey(env, location.name, { create: false }) ?? options.newKey);
+  return new BackupStore({
+    location: location.name,
+    store,
+    key,
+    keySource: `the key file ${keyFile(env, location.name)}`,
+  });
+}
+
+/**
+ * Opens the locations a backup writes to. A location with no key file gets a new key, in memory only:
+ * `save()` writes it (and the configuration, when the embedded default location is not saved yet) once
+ * the backup is valid, so a refused backup creates nothing. A location that already holds encrypted
+ * backups is refused when this machine has no key file for it (LocationKeyMismatchError): a new key
+ * would split it.
+ */
+export async function openForBackup(
+  env: Env,
+  config: CliConfig,
+  locations: ConfiguredLocation[],
+): Promise<{ stores: BackupStore[]; save: () => string[] }> {
+  const newKeys = new Map<string, Buffer>();
+  for (const location of locations) {
+    if (!location.spec.plaintext && !locationKey(env, location.name, { create: false }))
+      newKeys.set(location.name, generateLocationKey());
+  }
+  const stores = await Promise.all(
+    locations.map((location) => openLocation(env, location, { newKey: newKeys.get(location.name) })),
+  );
+  for (const store of stores) {
+    if (!newKeys.has(store.location)) continue;
+    const expectedKeyId = await store.expectedKeyId();
+    if (expectedKeyId !== undefined) {
+      throw new LocationKeyMismatchError({
+        location: store.location,
+        expectedKeyId,
+        keySource: `the key file ${keyFile(env, store.location)}`,
+      });
+    }
+  }
+  const saved = configSaved(env);
+  return {
+    stores,
+    save: () => {
+      if (!saved) saveConfig(env, config);
+      for (const [name, key] of newKeys) saveLocationKey(env, name, key);
+      return [...newKeys.keys()];
+    },
+  };
 }

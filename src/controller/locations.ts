@@ -2,10 +2,18 @@
 // in Secrets (spec.credential), and each location's encryption key in a Secret of its own,
 // `cairn-key-<location>` (data `key`: the key in base64, the same text as a standalone key file, so
 // `cairn location key-export` output moves between the two). The server never prints a key or a credential.
+// A location that already holds encrypted backups gets no new key: its own must be put in the Secret.
 import { randomUUID } from 'node:crypto';
 import type { BackupLocation } from '../api/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
-import { BackupStore, generateLocationKey, openObjectStore, parseCredentials } from '../storage/index.ts';
+import {
+  BackupStore,
+  generateLocationKey,
+  LocationKeyMismatchError,
+  openObjectStore,
+  parseCredentials,
+  type ObjectStore,
+} from '../storage/index.ts';
 
 /** The Secret holding a location's encryption key. */
 export const keySecretName = (location: string): string => `cairn-key-${location}`;
@@ -88,12 +96,17 @@ export class ServerLocations {
     }
     const store = await openObjectStore(spec, { credentials });
     // The catalog (metadata) is readable without the key; the archive and logs are not.
-    const key = spec.plaintext || options.withoutKey ? undefined : await this.#key(name, options);
-    return new BackupStore({ location: name, store, key });
+    const key = spec.plaintext || options.withoutKey ? undefined : await this.#key(name, store, options);
+    return new BackupStore({ location: name, store, key, keySource: this.#keySource(name) });
+  }
+
+  #keySource(name: string): string {
+    return `Secret "${keySecretName(name)}" (data "${KEY_SECRET_DATA}") in namespace ${this.#options.namespace}`;
   }
 
   async #key(
     name: string,
+    store: ObjectStore,
     options: { createKey: boolean; signal?: AbortSignal | undefined },
   ): Promise<Buffer> {
     const secretName = keySecretName(name);
@@ -114,6 +127,12 @@ export class ServerLocations {
         `its encryption key Secret "${secretName}" is missing: copy the key from where the backups were written ` +
           `(\`cairn location key-export ${name}\`) into that Secret`,
       );
+    // A location written elsewhere (standalone, another cluster) keeps its key: a new one would split it.
+    const expectedKeyId = await new BackupStore({ location: name, store }).expectedKeyId({
+      signal: options.signal,
+    });
+    if (expectedKeyId !== undefined)
+      throw new LocationKeyMismatchError({ location: name, expectedKeyId, keySource: this.#keySource(name) });
     const key = generateLocationKey();
     const { client, namespace } = this.#options;
     try {
@@ -136,7 +155,7 @@ export class ServerLocations {
     } catch (error) {
       // Another replica made it first: use that one.
       if (error instanceof KubeApiError && error.status === 409)
-        return this.#key(name, { ...options, createKey: false });
+        return this.#key(name, store, { ...options, createKey: false });
       throw error;
     }
     this.#options.onKeyCreated?.(name, secretName);

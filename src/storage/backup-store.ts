@@ -2,13 +2,21 @@
 // (docs/design/backup-store.md). Claim the name → write each data file (encrypted with the location's
 // key unless the location is plaintext) → verify each against its SHA-256 → write the checksum manifest →
 // write velero-backup.json. Nothing is ever rewritten; a backup without velero-backup.json is incomplete.
+// An encrypted location records its key id at its first backup (metadata/cairn-location.json) and refuses
+// a writer or reader holding another key, so a location never holds backups under two keys.
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { Backup } from '../api/index.ts';
 import { decryptStream, encryptStream, keyId } from './encryption.ts';
 import { ObjectExistsError, ObjectNotFoundError } from './errors.ts';
-import { BACKUPS_PREFIX, backupKeys, backupNameOfPrefix, type BackupDataFile } from './layout.ts';
+import {
+  BACKUPS_PREFIX,
+  backupKeys,
+  backupNameOfPrefix,
+  LOCATION_METADATA_KEY,
+  type BackupDataFile,
+} from './layout.ts';
 import type { ObjectStore, SignalOptions } from './object-store.ts';
 
 export const ENCRYPTION_ALGORITHM = 'AES-256-GCM';
@@ -22,6 +30,15 @@ export interface BackupStoreOptions {
   store: ObjectStore;
   /** The location's 32-byte key; absent for a plaintext (Velero-compatible) location. */
   key?: Buffer | undefined;
+  /** Where the key is kept, for the message that says how to put the right one there: "the key file …". */
+  keySource?: string | undefined;
+}
+
+/** The location's record (metadata/cairn-location.json, docs/formats/location.md). */
+export interface LocationMetadata {
+  kind: 'CairnLocation';
+  version: 1;
+  encryption: { algorithm: string; keyId: string };
 }
 
 export interface StoredFile {
@@ -97,6 +114,42 @@ export class MissingKeyError extends Error {
   }
 }
 
+/**
+ * The location (or one of its backups) is encrypted with another key than the one given, or with a key
+ * this machine does not have. Names both key ids (never a key) and where the right key must go.
+ */
+export class LocationKeyMismatchError extends Error {
+  override readonly name = 'LocationKeyMismatchError';
+  readonly location: string;
+  readonly expectedKeyId: string;
+  readonly givenKeyId: string | undefined;
+  readonly backup: string | undefined;
+  constructor(details: {
+    location: string;
+    expectedKeyId: string;
+    givenKeyId?: string | undefined;
+    keySource?: string | undefined;
+    backup?: string | undefined;
+  }) {
+    const { location, expectedKeyId, givenKeyId, keySource, backup } = details;
+    const what =
+      backup === undefined ? `location "${location}"` : `backup "${backup}" in location "${location}"`;
+    const given =
+      givenKeyId === undefined
+        ? `there is no key for it${keySource ? ` in ${keySource}` : ''}`
+        : `the key given is ${givenKeyId}${keySource ? ` (${keySource})` : ''}`;
+    super(
+      `${what} is encrypted with key ${expectedKeyId}, but ${given}. ` +
+        `To fix: run \`cairn location key-export ${location}\` on the machine that has key ${expectedKeyId}, ` +
+        `and put its output in ${keySource ?? "this location's key"}`,
+    );
+    this.location = location;
+    this.expectedKeyId = expectedKeyId;
+    this.givenKeyId = givenKeyId;
+    this.backup = backup;
+  }
+}
+
 /** Hashes and counts the bytes that flow through it. */
 function digestStream(): { stream: Transform; result: () => { sha256: string; size: number } } {
   const hash = createHash('sha256');
@@ -115,11 +168,13 @@ export class BackupStore {
   readonly location: string;
   readonly store: ObjectStore;
   readonly #key: Buffer | undefined;
+  readonly #keySource: string | undefined;
 
   constructor(options: BackupStoreOptions) {
     this.location = options.location;
     this.store = options.store;
     this.#key = options.key;
+    this.#keySource = options.keySource;
   }
 
   /** How this location encrypts, for the backup's status; undefined for a plaintext location. */
@@ -127,8 +182,89 @@ export class BackupStore {
     return this.#key ? { algorithm: ENCRYPTION_ALGORITHM, keyId: keyId(this.#key) } : undefined;
   }
 
-  /** Claims the name (write-once). Throws BackupExistsError when any backup of that name is there. */
+  /**
+   * The id of the key the location's backups are encrypted with: from its record, or (a location written
+   * before records, or never by an encrypted writer) from the first encrypted backup found; undefined
+   * when it holds no encrypted backup.
+   */
+  async expectedKeyId(options: SignalOptions = {}): Promise<string | undefined> {
+    return (await this.#metadata(options))?.encryption.keyId ?? (await this.#keyIdOfBackups(options));
+  }
+
+  async #keyIdOfBackups(options: SignalOptions): Promise<string | undefined> {
+    const given = this.#key ? keyId(this.#key) : undefined;
+    let found: string | undefined;
+    for await (const entry of this.listBackups(options)) {
+      const id = entry.complete ? entry.backup.status?.encryption?.keyId : undefined;
+      if (id === undefined) continue;
+      // A location that already holds backups under several keys takes the one given, if it is one of them.
+      if (id === given) return id;
+      found ??= id;
+    }
+    return found;
+  }
+
+  async #metadata(options: SignalOptions): Promise<LocationMetadata | undefined> {
+    try {
+      const bytes = await buffer(await this.store.get(LOCATION_METADATA_KEY, options));
+      const parsed = JSON.parse(bytes.toString('utf8')) as Partial<LocationMetadata>;
+      return typeof parsed.encryption?.keyId === 'string' ? (parsed as LocationMetadata) : undefined;
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Before the first write of a backup: refuses a key other than the location's (LocationKeyMismatchError),
+   * and records this key as the location's when it has none recorded yet (write-once: of two first
+   * writers, the second reads the first one's record).
+   */
+  async #holdKey(options: SignalOptions): Promise<void> {
+    if (!this.#key) return;
+    const given = keyId(this.#key);
+    const recorded = await this.#metadata(options);
+    if (recorded) {
+      if (recorded.encryption.keyId !== given) throw this.#mismatch(recorded.encryption.keyId);
+      return;
+    }
+    // A location written before records: its backups say which key it has.
+    const expected = await this.#keyIdOfBackups(options);
+    if (expected !== undefined && expected !== given) throw this.#mismatch(expected);
+    const metadata: LocationMetadata = {
+      kind: 'CairnLocation',
+      version: 1,
+      encryption: { algorithm: ENCRYPTION_ALGORITHM, keyId: given },
+    };
+    try {
+      await this.store.put(LOCATION_METADATA_KEY, Buffer.from(JSON.stringify(metadata, null, 2) + '\n'), {
+        ...options,
+        ifAbsent: true,
+      });
+    } catch (error) {
+      if (!(error instanceof ObjectExistsError)) throw error;
+      const winner = await this.#metadata(options);
+      if (winner && winner.encryption.keyId !== given) throw this.#mismatch(winner.encryption.keyId);
+    }
+  }
+
+  #mismatch(expectedKeyId: string, backup?: string): LocationKeyMismatchError {
+    return new LocationKeyMismatchError({
+      location: this.location,
+      expectedKeyId,
+      givenKeyId: this.#key ? keyId(this.#key) : undefined,
+      keySource: this.#keySource,
+      backup,
+    });
+  }
+
+  /**
+   * Claims the name (write-once). Throws BackupExistsError when any backup of that name is there, and
+   * LocationKeyMismatchError when the location's backups are encrypted with another key; nothing is
+   * written then.
+   */
   async claim(claim: BackupClaim, options: SignalOptions = {}): Promise<void> {
+    await this.#holdKey(options);
     const keys = backupKeys(claim.name);
     // A Velero backup has no claim: its metadata alone says the name is taken.
     if (await this.store.head(keys.metadata, options)) throw new BackupExistsError(this.location, claim.name);
@@ -256,6 +392,8 @@ export class BackupStore {
     const encryption = backup.status?.encryption;
     // Refused before the object is opened, so no stream is left open behind the error.
     if (encryption && !this.#key) throw new MissingKeyError(this.location, name, encryption.keyId);
+    if (encryption && this.#key && encryption.keyId !== keyId(this.#key))
+      throw this.#mismatch(encryption.keyId, name);
     const stream = await this.store.get(backupKeys(name)[file], options);
     if (!encryption || !this.#key) return stream;
     const out = decryptStream(this.#key);

@@ -45,6 +45,7 @@ export {
   BACKUP_DATA_FILES,
   BACKUPS_PREFIX,
   backupKeys,
+  LOCATION_METADATA_KEY,
   backupNameOfPrefix,
   RESTORES_PREFIX,
   restoreKeys,
@@ -66,6 +67,7 @@ export {
   BackupStore,
   ChecksumMismatchError,
   ENCRYPTION_ALGORITHM,
+  LocationKeyMismatchError,
   manifestBytes,
   manifestOf,
   MissingKeyError,
@@ -73,6 +75,7 @@ export {
   type BackupEntry,
   type BackupStoreOptions,
   type ChecksumManifest,
+  type LocationMetadata,
   type StoredFile,
 } from './backup-store.ts';
 export {

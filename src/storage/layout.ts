@@ -1,5 +1,9 @@
 // The backup-store layout: the only module that builds object keys (docs/design/backup-store.md).
-// Velero's layout, plus a claim and a checksum manifest, all under backups/<name>/.
+// Velero's layout, plus a claim and a checksum manifest, all under backups/<name>/, and the location's
+// own record under metadata/ (one of the top-level directories Velero allows).
+
+/** The location's record: the id of the key its backups are encrypted with (docs/formats/location.md). */
+export const LOCATION_METADATA_KEY = 'metadata/cairn-location.json';
 
 export const BACKUPS_PREFIX = 'backups/';
 

@@ -2,7 +2,8 @@
 // progress on standard error, and with a clear error and nothing written for each kind of bad input.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,10 @@ import { describe, it, before } from 'node:test';
 import { cairn, cairnBin } from '../helpers/cli.ts';
 import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
+import { keyId } from '../../src/storage/index.ts';
+
+/** A file's permission bits in octal: `600`. */
+const modeOf = (path: string) => (statSync(path).mode & 0o777).toString(8);
 
 let client: KubeClient;
 before(() => {
@@ -69,6 +74,110 @@ describe('cairn backup create', () => {
       !result.stdout.includes(key) && !result.stderr.includes(key),
       'the key never appears in output',
     );
+    // The backup's files are its owner's only, and the location records the key's id, never the key.
+    for (const file of readdirSync(join(location, 'backups', name)))
+      assert.equal(modeOf(join(location, 'backups', name, file)), '600', `${file} is 0600`);
+    for (const path of [location, join(location, 'backups'), join(location, 'backups', name)])
+      assert.equal(modeOf(path), '700', `${path} is 0700`);
+    const record = readFileSync(join(location, 'metadata', 'cairn-location.json'), 'utf8');
+    assert.deepEqual(JSON.parse(record), {
+      kind: 'CairnLocation',
+      version: 1,
+      encryption: { algorithm: 'AES-256-GCM', keyId: keyId(Buffer.from(key, 'base64')) },
+    });
+    assert.ok(!record.includes(key));
+  });
+
+  it('refuses a key file replaced by another key, naming both key ids and the fix, and writes nothing', async (t) => {
+    const { env, location, dir } = await home(t);
+    const ns = await testNamespace(t, client, 'key');
+    const first = `first-${uniqueSuffix()}`;
+    assert.equal((await cairn(['backup', 'create', first, '--include-namespaces', ns], env)).code, 0);
+    const keyFile = join(dir, 'config', 'cairn', 'keys', 'default.key');
+    const right = Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64');
+    const swapped = randomBytes(32);
+    writeFileSync(keyFile, swapped.toString('base64') + '\n', { mode: 0o600 });
+    const fix =
+      `To fix: run \`cairn location key-export default\` on the machine that has key ${keyId(right)}, ` +
+      `and put its output in the key file ${keyFile}`;
+
+    const second = `second-${uniqueSuffix()}`;
+    const refused = await cairn(['backup', 'create', second, '--include-namespaces', ns], env);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.equal(
+      refused.stderr.trim(),
+      `error: location "default" is encrypted with key ${keyId(right)}, but the key given is ` +
+        `${keyId(swapped)} (the key file ${keyFile}). ${fix}`,
+    );
+    assert.ok(!existsSync(join(location, 'backups', second)), 'nothing of the backup was written');
+
+    // Reading refuses it too, before anything is decrypted.
+    const logs = await cairn(['backup', 'logs', first], env);
+    assert.equal(logs.code, 1);
+    assert.match(
+      logs.stderr,
+      new RegExp(
+        `backup "${first}" in location "default" is encrypted with key ${keyId(right)}, but the key given is ${keyId(swapped)}`,
+      ),
+    );
+    assert.ok(logs.stderr.includes(fix), logs.stderr);
+
+    // With no key file at all, the backup is refused too, and no new key is made.
+    rmSync(keyFile);
+    const keyless = await cairn(['backup', 'create', second, '--include-namespaces', ns], env);
+    assert.equal(keyless.code, 1);
+    assert.equal(
+      keyless.stderr.trim(),
+      `error: location "default" is encrypted with key ${keyId(right)}, but there is no key for it in ` +
+        `the key file ${keyFile}. ${fix}`,
+    );
+    assert.ok(!existsSync(keyFile), 'no key was made');
+
+    // The right key back: the location takes backups again.
+    writeFileSync(keyFile, right.toString('base64') + '\n', { mode: 0o600 });
+    const fixed = await cairn(['backup', 'create', second, '--include-namespaces', ns], env);
+    assert.equal(fixed.code, 0, fixed.stderr);
+  });
+
+  it('takes a location written before key records by the key of its backups, and records it at the next backup', async (t) => {
+    const { env, location, dir } = await home(t);
+    const ns = await testNamespace(t, client, 'old');
+    assert.equal(
+      (await cairn(['backup', 'create', `old-${uniqueSuffix()}`, '--include-namespaces', ns], env)).code,
+      0,
+    );
+    // As a location looked before this version: no record.
+    rmSync(join(location, 'metadata'), { recursive: true });
+    const keyFile = join(dir, 'config', 'cairn', 'keys', 'default.key');
+    const right = readFileSync(keyFile, 'utf8');
+    writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    const refused = await cairn(
+      ['backup', 'create', `new-${uniqueSuffix()}`, '--include-namespaces', ns],
+      env,
+    );
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^error: location "default" is encrypted with key [0-9a-f]{16}, but the key given is/,
+    );
+    assert.ok(!existsSync(join(location, 'metadata')), 'a refused key is not recorded');
+
+    writeFileSync(keyFile, right, { mode: 0o600 });
+    assert.equal(
+      (await cairn(['backup', 'create', `new-${uniqueSuffix()}`, '--include-namespaces', ns], env)).code,
+      0,
+    );
+    assert.ok(existsSync(join(location, 'metadata', 'cairn-location.json')));
+  });
+
+  it('refuses --ttl abc naming the flag and its value, and creates nothing: no key, no config, no directory', async (t) => {
+    const { env, dir } = await home(t);
+    const result = await cairn(['backup', 'create', 'x', '--ttl', 'abc'], env);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: the request is invalid; nothing was changed:$/m);
+    assert.match(result.stderr, /^ {2}ttl "abc": not a duration/m);
+    assert.ok(!result.stderr.includes('Created an encryption key'));
+    assert.deepEqual(readdirSync(dir), [], 'no configuration, key or data directory was made');
   });
 
   it('draws a progress bar on a terminal and clears it when done', async (t) => {
@@ -114,7 +223,7 @@ describe('cairn backup create', () => {
   });
 
   it('refuses an unknown resource, a bad selector and a bad name, naming each, and writes nothing', async (t) => {
-    const { env, location } = await home(t);
+    const { env, location, dir } = await home(t);
     const result = await cairn(
       ['backup', 'create', 'Bad_Name', '--include-resources', 'sekrets', '--selector', 'app in web'],
       env,
@@ -128,6 +237,7 @@ describe('cairn backup create', () => {
     );
     assert.match(result.stderr, /^ {2}labelSelector "app in web": "app in web" is not a label requirement$/m);
     assert.ok(!existsSync(join(location, 'backups')), 'no backup directory was created');
+    assert.ok(!existsSync(join(dir, 'config')), 'no key and no configuration were made');
   });
 
   it('refuses a name that is already taken, and leaves the first backup alone', async (t) => {
@@ -144,14 +254,15 @@ describe('cairn backup create', () => {
   });
 
   it('names an unknown location and the ones there are', async (t) => {
-    const { env } = await home(t);
+    const { env, dir } = await home(t);
     const result = await cairn(['backup', 'create', 'x', '--storage-location', 'offsite'], env);
     assert.equal(result.code, 1);
     assert.equal(result.stderr.trim(), 'error: no backup location named "offsite" (locations: default)');
+    assert.deepEqual(readdirSync(dir), [], 'nothing was made');
   });
 
   it('says when the cluster cannot be reached, and writes nothing', async (t) => {
-    const { env, location } = await home(t);
+    const { env, location, dir } = await home(t);
     const result = await cairn(
       ['backup', 'create', 'nowhere', '--kubeconfig', join(location, 'missing.kubeconfig')],
       env,
@@ -159,6 +270,7 @@ describe('cairn backup create', () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^error: kubeconfig .*missing\.kubeconfig does not exist$/m);
     assert.ok(!existsSync(join(location, 'backups', 'nowhere')));
+    assert.deepEqual(readdirSync(dir), [], 'no key, configuration or directory was made');
   });
 
   it('has --help with examples', async () => {

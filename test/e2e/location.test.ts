@@ -10,7 +10,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { keyId } from '../../src/storage/index.ts';
 import { cairn, type CliResult } from '../helpers/cli.ts';
-import { minioOptions, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, minioOptions, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 interface Standalone {
   root: string;
@@ -178,7 +178,18 @@ describe('cairn location create', () => {
     assert.match(badProvider.stderr, /provider "nfs": must be one of fs, s3, azure, gcs/);
     assert.ok(!existsSync(s.configFile), 'no config was written');
 
-    assert.equal((await s.run('location', 'get')).code, 0); // writes the default location's config
+    assert.equal((await s.run('location', 'get')).code, 0);
+    assert.ok(!existsSync(s.configFile), 'a command that only reads writes no config');
+    const keep = await s.run(
+      'location',
+      'create',
+      'keep',
+      '--provider',
+      'fs',
+      '--path',
+      join(s.root, 'keep'),
+    );
+    assert.equal(keep.code, 0, keep.stderr);
     const before = await readFile(s.configFile, 'utf8');
     const noBucket = await s.run('location', 'create', 'x', '--provider', 'gcs');
     assert.equal(noBucket.code, 1);
@@ -208,6 +219,75 @@ describe('cairn location create', () => {
 
     assert.equal(await readFile(s.configFile, 'utf8'), before);
     assert.ok(!existsSync(join(s.config, 'keys', 'x.key')));
+  });
+});
+
+/** `cairn backup create NAME --storage-location LOCATION --include-namespaces NS`. */
+const backupInto = (s: Standalone, name: string, location: string, ns: string) =>
+  s.run('backup', 'create', name, '--storage-location', location, '--include-namespaces', ns);
+
+describe('a location written by another machine', () => {
+  it('gets no new key here: both key ids and the fix are named, until its key is put in the key file', async (t) => {
+    const ns = await testNamespace(t, clusterClient('a'), 'loc');
+    const shared = join(await mkdtemp(join(tmpdir(), 'cairn-shared-')), 'nas');
+    t.after(() => rm(join(shared, '..'), { recursive: true, force: true }));
+    const first = await standalone(t);
+    const second = await standalone(t);
+    for (const s of [first, second]) {
+      const created = await s.run('location', 'create', 'nas', '--provider', 'fs', '--path', shared);
+      assert.equal(created.code, 0, created.stderr);
+      if (s === first) {
+        const backup = await backupInto(s, 'one', 'nas', ns);
+        assert.equal(backup.code, 0, backup.stderr);
+      }
+    }
+    const { key } = await keyOf(first, 'nas');
+    const keyFile = join(second.config, 'keys', 'nas.key');
+    const fix =
+      `To fix: run \`cairn location key-export nas\` on the machine that has key ${keyId(key)}, ` +
+      `and put its output in the key file ${keyFile}`;
+
+    // The second machine was told, and made no key.
+    const told = await second.run('location', 'get', 'nas');
+    assert.match(told.stdout, /^nas\s+fs\s+.*\s+no key yet$/m);
+    assert.ok(!existsSync(keyFile));
+    const refused = await backupInto(second, 'two', 'nas', ns);
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr.trim(),
+      `error: location "nas" is encrypted with key ${keyId(key)}, but there is no key for it in the key file ${keyFile}. ${fix}`,
+    );
+    assert.ok(!existsSync(keyFile), 'a refused backup makes no key');
+    assert.ok(!existsSync(join(shared, 'backups', 'two')));
+
+    // The fix, as the message says it.
+    const exported = await first.run('location', 'key-export', 'nas');
+    assert.equal(exported.code, 0, exported.stderr);
+    await mkdir(join(second.config, 'keys'), { recursive: true, mode: 0o700 });
+    await writeFile(keyFile, exported.stdout, { mode: 0o600 });
+    const fixed = await backupInto(second, 'two', 'nas', ns);
+    assert.equal(fixed.code, 0, fixed.stderr);
+  });
+
+  it('warns at location create when the location holds backups under another key than its key file', async (t) => {
+    const ns = await testNamespace(t, clusterClient('a'), 'loc');
+    const s = await standalone(t);
+    const path = join(s.root, 'nas');
+    assert.equal((await s.run('location', 'create', 'nas', '--provider', 'fs', '--path', path)).code, 0);
+    const backup = await backupInto(s, 'one', 'nas', ns);
+    assert.equal(backup.code, 0, backup.stderr);
+    const { key } = await keyOf(s, 'nas');
+    // The same directory under another name: its own new key differs from the one the backups have.
+    const again = await s.run('location', 'create', 'nas2', '--provider', 'fs', '--path', path);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `^warning: location "nas2" is encrypted with key ${keyId(key)}, but there is no key for it in the key file .*nas2\\.key\\. To fix: run \`cairn location key-export nas2\``,
+        'm',
+      ),
+    );
+    assert.ok(!existsSync(join(s.config, 'keys', 'nas2.key')));
   });
 });
 

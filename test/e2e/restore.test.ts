@@ -745,6 +745,19 @@ describe('cairn restore create with bad input', () => {
     if (target) assert.equal(await live(a, `/api/v1/namespaces/${target}`), undefined);
   }
 
+  it('creates nothing on this machine for a refused restore, or for restore get: no config, key or records', async () => {
+    const fresh = await standalone();
+    try {
+      const refused = await fresh.run('restore', 'create', '--from-backup', 'no-such-backup');
+      assert.equal(refused.code, 1);
+      assert.equal((await fresh.run('restore', 'get')).stdout, 'No restores.\n');
+      const root = join(fresh.env.XDG_DATA_HOME ?? '', '..');
+      assert.deepEqual(await readdir(root), [], 'no configuration, key or data directory was made');
+    } finally {
+      await fresh.remove();
+    }
+  });
+
   it('refuses an unknown backup, naming it and the locations searched', async () => {
     const result = await s.run('restore', 'create', '--from-backup', 'no-such-backup');
     assert.equal(result.code, 1);

@@ -13,14 +13,15 @@ import {
   BackupNotFoundError,
   BackupStore,
   ChecksumMismatchError,
+  LocationKeyMismatchError,
   manifestOf,
   MissingKeyError,
 } from '../../src/storage/backup-store.ts';
 import { generateLocationKey, keyId } from '../../src/storage/encryption.ts';
-import { WrongKeyError } from '../../src/storage/encryption-errors.ts';
 import { ObjectExistsError } from '../../src/storage/errors.ts';
 import { FilesystemStore } from '../../src/storage/filesystem-store.ts';
 import { MemoryStore } from '../../src/storage/memory-store.ts';
+import { LOCATION_METADATA_KEY } from '../../src/storage/layout.ts';
 import type { ObjectStore } from '../../src/storage/object-store.ts';
 import { buffer } from 'node:stream/consumers';
 
@@ -166,8 +167,23 @@ for (const [kind, open] of [
       const { manifest } = manifestOf('locked', [stored], writer.encryption);
       await writer.commit(backupObject('locked', writer.encryption), manifest);
 
-      const other = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
-      await assert.rejects(buffer(await other.openFile('locked', 'archive')), WrongKeyError);
+      const otherKey = generateLocationKey();
+      const other = new BackupStore({
+        location: 'primary',
+        store,
+        key: otherKey,
+        keySource: 'the key file /keys/primary.key',
+      });
+      await assert.rejects(other.openFile('locked', 'archive'), (e: unknown) => {
+        assert.ok(e instanceof LocationKeyMismatchError);
+        assert.equal(
+          e.message,
+          `backup "locked" in location "primary" is encrypted with key ${keyId(key)}, but the key given is ` +
+            `${keyId(otherKey)} (the key file /keys/primary.key). To fix: run \`cairn location key-export primary\` ` +
+            `on the machine that has key ${keyId(key)}, and put its output in the key file /keys/primary.key`,
+        );
+        return true;
+      });
       const keyless = new BackupStore({ location: 'primary', store });
       await assert.rejects(
         keyless.openFile('locked', 'archive'),
@@ -176,6 +192,78 @@ for (const [kind, open] of [
           e.message.includes(keyId(key)) &&
           !e.message.includes(key.toString('hex')),
       );
+    });
+
+    it('records the key id (never the key) in the location at the first claim', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const key = generateLocationKey();
+      const backups = new BackupStore({ location: 'primary', store, key });
+      assert.equal(await backups.expectedKeyId(), undefined);
+      await backups.claim(claim('first'));
+      const text = (await buffer(await store.get(LOCATION_METADATA_KEY))).toString('utf8');
+      assert.deepEqual(JSON.parse(text), {
+        kind: 'CairnLocation',
+        version: 1,
+        encryption: { algorithm: 'AES-256-GCM', keyId: keyId(key) },
+      });
+      assert.ok(!text.includes(key.toString('base64')) && !text.includes(key.toString('hex')));
+      assert.equal(await backups.expectedKeyId(), keyId(key));
+      await backups.claim(claim('second')); // the same key goes on writing
+    });
+
+    it('refuses a claim with another key, naming both key ids, and writes nothing', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const key = generateLocationKey();
+      await new BackupStore({ location: 'primary', store, key }).claim(claim('first'));
+      const swapped = generateLocationKey();
+      const writer = new BackupStore({
+        location: 'primary',
+        store,
+        key: swapped,
+        keySource: 'Secret "cairn-key-primary" in namespace cairn',
+      });
+      await assert.rejects(writer.claim(claim('second')), (e: unknown) => {
+        assert.ok(e instanceof LocationKeyMismatchError);
+        assert.equal(e.expectedKeyId, keyId(key));
+        assert.equal(e.givenKeyId, keyId(swapped));
+        assert.match(
+          e.message,
+          new RegExp(
+            `^location "primary" is encrypted with key ${keyId(key)}, but the key given is ${keyId(swapped)} ` +
+              `\\(Secret "cairn-key-primary" in namespace cairn\\)\\. To fix: run \`cairn location key-export primary\` ` +
+              `on the machine that has key ${keyId(key)}`,
+          ),
+        );
+        return true;
+      });
+      assert.equal(await store.head('backups/second/second-claim.json'), undefined);
+    });
+
+    it('takes a location written before key records by the key of its backups, and records it then', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const key = generateLocationKey();
+      const old = new BackupStore({ location: 'primary', store, key });
+      // A backup as written before records: its status names the key, the location has no record.
+      await old.commit(backupObject('old', old.encryption), manifestOf('old', [], old.encryption).manifest);
+      assert.equal(await store.head(LOCATION_METADATA_KEY), undefined);
+
+      const swapped = new BackupStore({ location: 'primary', store, key: generateLocationKey() });
+      await assert.rejects(swapped.claim(claim('new')), LocationKeyMismatchError);
+      assert.equal(await store.head(LOCATION_METADATA_KEY), undefined, 'a refused key records nothing');
+
+      await old.claim(claim('new'));
+      assert.equal(await old.expectedKeyId(), keyId(key));
+      assert.ok(await store.head(LOCATION_METADATA_KEY));
+    });
+
+    it('records nothing for a plaintext location', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      await new BackupStore({ location: 'velero', store }).claim(claim('plain'));
+      assert.equal(await store.head(LOCATION_METADATA_KEY), undefined);
     });
 
     it('deletes a backup metadata first, then every other file', async (t) => {

@@ -131,7 +131,7 @@ export async function openCatalog(io: CliIO, only: string | undefined): Promise<
   for (const location of locations) {
     catalog.searched.push(location.name);
     try {
-      catalog.stores.push(await openLocation(io.env, location, { createKey: false }));
+      catalog.stores.push(await openLocation(io.env, location));
     } catch (error) {
       // With --storage-location the user asked for this one location: its problem is the answer.
       if (only !== undefined) throw error;

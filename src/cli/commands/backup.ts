@@ -222,7 +222,7 @@ Examples:
       const name = nameArgument;
       const { createBackup } = await import('../../backup/index.ts');
       const { KubeClient } = await import('../../kube/index.ts');
-      const { ConfigError, findLocation, keyFile, locationKey, openLocation, withDefaultLocation } =
+      const { ConfigError, findLocation, keyFile, openForBackup, withDefaultLocation } =
         await import('../config.ts');
       const config = withDefaultLocation(io.env);
       const locations = options.storageLocation?.length
@@ -231,18 +231,16 @@ Examples:
       const readOnly = locations.find((location) => location.spec.accessMode === 'ReadOnly');
       if (readOnly)
         throw new ConfigError(`location "${readOnly.name}" is ReadOnly: backups cannot be written to it`);
-      const newKeys = locations.filter(
-        (l) => !l.spec.plaintext && !locationKey(io.env, l.name, { create: false }),
-      );
-      const stores = await Promise.all(
-        locations.map((location) => openLocation(io.env, location, { createKey: true })),
-      );
-      for (const location of newKeys) {
-        io.stderr.write(
-          `Created an encryption key for location "${location.name}" in ${keyFile(io.env, location.name)}. ` +
-            `Losing it loses the backups: keep a copy (\`cairn location key-export ${location.name}\` prints it).\n`,
-        );
-      }
+      // New keys (and the default location's configuration) are saved once the backup is valid.
+      const { stores, save } = await openForBackup(io.env, config, locations);
+      const saveNewKeys = () => {
+        for (const location of save()) {
+          io.stderr.write(
+            `Created an encryption key for location "${location}" in ${keyFile(io.env, location)}. ` +
+              `Losing it loses the backups: keep a copy (\`cairn location key-export ${location}\` prints it).\n`,
+          );
+        }
+      };
       const client = new KubeClient(await kubeConfigOf(io, command), {
         qps: options.clientQps,
         burst: options.clientBurst,
@@ -259,6 +257,7 @@ Examples:
         now: () => new Date(),
         writer: `cairn ${clientVersion()}`,
         uid: randomUUID(),
+        onValidated: saveNewKeys,
         onStarted: () => io.stderr.write(`Backing up to ${stores.map((s) => s.location).join(', ')}...\n`),
         onProgress: (p) => progress.update(p.itemsBackedUp, p.totalItems, p.currentResource),
       }).finally(() => progress.end());

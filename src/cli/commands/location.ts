@@ -188,7 +188,7 @@ Examples:
     )
     .action(async (name: string, options: CreateOptions) => {
       const { locationKey, openLocation, saveConfig, withDefaultLocation } = await import('../config.ts');
-      const { keyId } = await import('../../storage/index.ts');
+      const { keyId, LocationKeyMismatchError } = await import('../../storage/index.ts');
       const { location, problems } = await locationFromFlags(name, options);
       if (!location) throw new LocationValidationError(problems);
       // The embedded default location stays configured beside the new one.
@@ -199,28 +199,41 @@ Examples:
       saveConfig(io.env, config);
       io.stdout.write(`Backup location "${name}" created: ${whereOf(location)}.\n`);
 
-      if (!location.spec.plaintext) {
-        const keyFile = await keyFileOf(io.env, name);
-        const existed = existsSync(keyFile);
-        const key = locationKey(io.env, name, { create: true });
-        io.stderr.write(
-          `warning: backups in location "${name}" are encrypted with the key ${existed ? 'already ' : ''}in ` +
-            `${keyFile} (key id ${key ? keyId(key) : '?'}). Losing the key loses the backups: keep a copy ` +
-            `somewhere safe; \`cairn location key-export ${name}\` prints it.\n`,
-        );
-      }
-
-      // Reachable? A warning, not a failure: the store may be down for now, and the config is written.
+      // Reachable, and holding encrypted backups already (another machine's)? A warning, not a failure:
+      // the store may be down for now, and the config is written.
+      let expectedKeyId: string | undefined;
       try {
-        const store = (await openLocation(io.env, location, { createKey: false })).store;
         const signal = AbortSignal.timeout(REACHABILITY_TIMEOUT_MS);
-        for await (const _entry of store.list('backups/', { delimiter: '/', signal })) break;
+        expectedKeyId = await (await openLocation(io.env, location)).expectedKeyId({ signal });
       } catch (error) {
         io.stderr.write(
           `warning: location "${name}" is not reachable now: ` +
             `${error instanceof Error ? error.message : String(error)}\n`,
         );
       }
+      if (location.spec.plaintext) return;
+      const keyFile = await keyFileOf(io.env, name);
+      const existed = existsSync(keyFile);
+      if (!existed && expectedKeyId !== undefined) {
+        // A new key would split the location: it needs the key its backups have.
+        io.stderr.write(
+          `warning: ${new LocationKeyMismatchError({ location: name, expectedKeyId, keySource: `the key file ${keyFile}` }).message}. No key was made.\n`,
+        );
+        return;
+      }
+      const key = locationKey(io.env, name, { create: true });
+      const id = key ? keyId(key) : '?';
+      if (expectedKeyId !== undefined && expectedKeyId !== id) {
+        io.stderr.write(
+          `warning: ${new LocationKeyMismatchError({ location: name, expectedKeyId, givenKeyId: id, keySource: `the key file ${keyFile}` }).message}.\n`,
+        );
+        return;
+      }
+      io.stderr.write(
+        `warning: backups in location "${name}" are encrypted with the key ${existed ? 'already ' : ''}in ` +
+          `${keyFile} (key id ${id}). Losing the key loses the backups: keep a copy ` +
+          `somewhere safe; \`cairn location key-export ${name}\` prints it.\n`,
+      );
     });
 }
 

@@ -67,11 +67,9 @@ function parsePositive(value: string): number {
 async function openRecords(io: CliIO): Promise<RestoreStore> {
   const { dataDir } = await import('../config.ts');
   const { FilesystemStore, RestoreStore } = await import('../../storage/index.ts');
-  const { mkdir } = await import('node:fs/promises');
-  const root = dataDir(io.env);
-  // Private: a restore's log and results name the objects it touched (and the store's files are 0600).
-  await mkdir(root, { recursive: true, mode: 0o700 });
-  return new RestoreStore(new FilesystemStore({ root }));
+  // The directory is made by the first record written (0700, its files 0600: a record names the objects
+  // a restore touched), so a refused or read-only command creates nothing.
+  return new RestoreStore(new FilesystemStore({ root: dataDir(io.env) }));
 }
 
 /** Failed items named under the summary of `restore create`. */
