@@ -1,6 +1,7 @@
 // The server (runServer, as `cairn server` runs it) against the testbed: Cairn's CRDs installed, a
 // BackupLocation on a local directory, Backup resources reconciled into stored backups; validation,
-// ReadOnly locations, the schema's refusals, metrics, and a backup left InProgress by a stopped server.
+// ReadOnly locations, a location kept to the key it was written with, the schema's refusals, metrics, and a
+// backup left InProgress by a stopped server.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import {
   resourcePath,
 } from '../../src/controller/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
+import { BackupStore, FilesystemStore, generateLocationKey, keyId } from '../../src/storage/index.ts';
 import { createCr, installCrds, metricValue, startServer, type RunningServer } from '../helpers/server.ts';
 import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
 
@@ -228,6 +230,57 @@ describe('cairn server: backups', () => {
     assert.equal(value('cairn_backup_last_status{schedule=""}'), 0, 'the last backup failed validation');
     assert.ok(value('cairn_backup_last_successful_timestamp{schedule=""}') > 0);
     assert.ok(value('cairn_backup_tarball_size_bytes{schedule=""}') > 0);
+  });
+
+  it('keeps a location to the key it was written with: no new key Secret, and another key refused, naming both key ids', async () => {
+    // Another machine wrote to this directory first, with its own key.
+    const theirs = generateLocationKey();
+    await new BackupStore({
+      location: 'foreign',
+      store: new FilesystemStore({ root: join(dir, 'foreign') }),
+      key: theirs,
+    }).claim({ name: 'elsewhere', startedAt: new Date().toISOString(), client: 'another machine' });
+    await createLocation('foreign', { provider: 'fs', config: { path: join(dir, 'foreign') } });
+    const secretPath = `/api/v1/namespaces/${namespace}/secrets/${keySecretName('foreign')}`;
+    const keySource = `Secret "${keySecretName('foreign')}" (data "key") in namespace ${namespace}`;
+    const fix =
+      `To fix: run \`cairn location key-export foreign\` on the machine that has key ${keyId(theirs)}, ` +
+      `and put its output in ${keySource}`;
+
+    await createBackup('to-foreign', { includedNamespaces: [appNamespace], storageLocation: 'foreign' });
+    const keyless = await finished('to-foreign');
+    assert.equal(keyless.status?.phase, 'Failed');
+    assert.equal(
+      keyless.status?.failureReason,
+      `location "foreign" is encrypted with key ${keyId(theirs)}, but there is no key for it in ${keySource}. ${fix}`,
+    );
+    assert.equal((await client.send({ path: secretPath })).status, 404, 'no new key Secret was made');
+
+    const putKey = async (key: Buffer) => {
+      await client.send({ method: 'DELETE', path: secretPath });
+      await client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${namespace}/secrets`,
+        body: {
+          metadata: { name: keySecretName('foreign') },
+          data: { key: Buffer.from(key.toString('base64') + '\n').toString('base64') },
+        },
+      });
+    };
+    const ours = generateLocationKey();
+    await putKey(ours);
+    await createBackup('to-foreign-2', { includedNamespaces: [appNamespace], storageLocation: 'foreign' });
+    const swapped = await finished('to-foreign-2');
+    assert.equal(swapped.status?.phase, 'Failed');
+    assert.equal(
+      swapped.status?.failureReason,
+      `location "foreign" is encrypted with key ${keyId(theirs)}, but the key given is ${keyId(ours)} (${keySource}). ${fix}`,
+    );
+    assert.ok(!existsSync(join(dir, 'foreign', 'backups', 'to-foreign-2')), 'nothing of it was written');
+
+    await putKey(theirs);
+    await createBackup('to-foreign-3', { includedNamespaces: [appNamespace], storageLocation: 'foreign' });
+    assert.equal((await finished('to-foreign-3')).status?.phase, 'Completed');
   });
 
   it('marks Failed a backup and a restore a stopped server left InProgress, once another server leads', async () => {
