@@ -164,7 +164,8 @@ describe('creating a backup', () => {
       run(name, ns, [first, second]),
       (e: unknown) => e instanceof BackupExistsError && e.location === 'second',
     );
-    assert.deepEqual(await keysOf(first.store, ''), [], 'the claim in the first location was given back');
+    // The claim in the first location was given back; its key record (the key it was given) stays.
+    assert.deepEqual(await keysOf(first.store, ''), ['metadata/cairn-location.json']);
     assert.deepEqual(await keysOf(secondStore, ''), before);
   });
 
@@ -197,9 +198,9 @@ describe('creating a backup', () => {
       body: { metadata: { name: 'c' } },
     });
     const good = new BackupStore({ location: 'good', store: new MemoryStore(), key: generateLocationKey() });
-    // The second put of the failing store is the archive (the first is the claim).
+    // The third put of the failing store is the archive (the first is the location's key record, then the claim).
     const failing = withFaults(new MemoryStore(), [
-      { method: 'put', call: 2, error: new Error('disk full') },
+      { method: 'put', call: 3, error: new Error('disk full') },
     ]);
     const bad = new BackupStore({ location: 'bad', store: failing, key: generateLocationKey() });
     const name = `p-${uniqueSuffix()}`;
