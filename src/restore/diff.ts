@@ -1,6 +1,6 @@
 // A compact structural diff of two JSON values, for telling a user where a live object differs from the
 // backed-up one (conflicts, dry runs, verify). A Secret's values never appear in a diff: diffItems compares
-// them by SHA-256 and shows a short prefix of the hash (docs/restore.md, "Secrets in diffs").
+// them by SHA-256 and shows a short prefix of the hash (docs/restore-transforms.md, "Comparing with a live object").
 import { createHash } from 'node:crypto';
 
 export interface DiffEntry {
@@ -8,7 +8,7 @@ export interface DiffEntry {
   path: string;
   /** The value in a (a Concealed for a Secret's value); absent when the path exists only in b (an addition). */
   before?: unknown;
-  /** The value in b; absent when the path exists only in a (a removal). */
+  /** The value in b (a Concealed for a Secret's value); absent when the path exists only in a (a removal). */
   after?: unknown;
 }
 
@@ -80,7 +80,7 @@ function concealSecret(object: unknown): unknown {
 }
 
 /**
- * diffObjects of two versions of one item of `groupResource` (`secrets`, `apps/deployments`, ...): for a
+ * diffObjects of two versions of one item of `groupResource` (`secrets`, `deployments.apps`, ...): for a
  * Secret, the values of data and stringData and the last-applied-configuration annotation are compared by
  * hash and appear in the entries as Concealed, never as values.
  */
