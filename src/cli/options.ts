@@ -47,3 +47,55 @@ export function addModeOptions(command: Command): Command {
     .option('--standalone', 'run here, even when a server is installed')
     .option('-n, --namespace <ns>', "the server's namespace (server mode)", 'cairn');
 }
+
+/**
+ * The items of a comma-separated flag value. An empty value or an empty item is refused: an unset shell
+ * variable (`--include-namespaces "$NS"`) must not silently widen a selection to the whole cluster.
+ * Commander names the flag and the value in front of this message.
+ */
+export function listItems(value: string): string[] {
+  const items = value.split(',').map((item) => item.trim());
+  if (value.trim() === '')
+    throw new InvalidArgumentError(
+      'the value is empty (an unset shell variable?); leave the flag out instead',
+    );
+  if (items.includes(''))
+    throw new InvalidArgumentError('the list has an empty item (",," or a "," at an end)');
+  return items;
+}
+
+/** A comma-separated list flag that may also be repeated; empty values are refused (listItems). */
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...listItems(value)];
+}
+
+/** A repeatable flag whose every value is one item (a selector, a file); an empty value is refused. */
+export function collectValue(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), nonEmpty(value)];
+}
+
+/** A flag's single value, refused when empty (an unset shell variable). */
+export function nonEmpty(value: string): string {
+  if (value.trim() === '')
+    throw new InvalidArgumentError(
+      'the value is empty (an unset shell variable?); leave the flag out instead',
+    );
+  return value;
+}
+
+/**
+ * `key<separator>value` pairs, comma-separated and repeatable (labels, mappings, provider settings);
+ * `what` names a pair in messages ("a label (key=value)"). An empty value or item is refused (listItems).
+ */
+export function pairsParser(options: { separator: ':' | '='; what: string; valueRequired?: boolean }) {
+  return (value: string, previous: Record<string, string> | undefined): Record<string, string> => {
+    const pairs = { ...previous };
+    for (const pair of listItems(value)) {
+      const at = pair.indexOf(options.separator);
+      if (at <= 0 || (options.valueRequired === true && at === pair.length - 1))
+        throw new InvalidArgumentError(`"${pair}" is not ${options.what}`);
+      pairs[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+    }
+    return pairs;
+  };
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDuration } from '../../src/cli/options.ts';
+import { collectList, collectValue, listItems, pairsParser, parseDuration } from '../../src/cli/options.ts';
 import { parseOutputFormat } from '../../src/cli/output.ts';
 
 describe('parseDuration', () => {
@@ -26,5 +26,25 @@ describe('parseOutputFormat', () => {
 
   it('refuses anything else, naming the value', () => {
     assert.throws(() => parseOutputFormat('xml'), /--output must be one of table, json, yaml, got "xml"/);
+  });
+});
+
+describe('list flags', () => {
+  it('splits a comma-separated value into trimmed items', () => {
+    assert.deepEqual(listItems('shop, web'), ['shop', 'web']);
+    assert.deepEqual(collectList('c', ['a', 'b']), ['a', 'b', 'c']);
+  });
+
+  it('refuses an empty value or an empty item, so an unset variable never widens a selection', () => {
+    for (const bad of ['', '  ']) assert.throws(() => listItems(bad), /the value is empty/);
+    for (const bad of ['shop,', ',shop', 'a,,b']) assert.throws(() => listItems(bad), /empty item/);
+    assert.throws(() => collectValue('', undefined), /the value is empty/);
+  });
+
+  it('reads pairs, and refuses a mapping without a target', () => {
+    const mapping = pairsParser({ separator: ':', what: 'a mapping (source:target)', valueRequired: true });
+    assert.deepEqual(mapping('a:b, c:d', undefined), { a: 'b', c: 'd' });
+    assert.throws(() => mapping('a:', undefined), /"a:" is not a mapping \(source:target\)/);
+    assert.throws(() => mapping('', undefined), /the value is empty/);
   });
 });

@@ -17,7 +17,7 @@ import { createGunzip, gunzip } from 'node:zlib';
 import type { Backup, DeleteBackupRequest, ResultGroup } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, kubeConfigOf, type ModeOptions } from '../options.ts';
+import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
 import type { KubeClient } from '../../kube/index.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
@@ -59,7 +59,10 @@ interface LocationOption {
 }
 
 const locationOption = () =>
-  new Option('--storage-location <name>', 'read only this location (default: every configured location)');
+  new Option(
+    '--storage-location <name>',
+    'read only this location (default: every configured location)',
+  ).argParser(nonEmpty);
 
 /** The committed copy to read `name` from, in config order; errors when there is none. */
 async function committedCopy(
@@ -599,7 +602,10 @@ function deleteCommand(io: CliIO, setExitCode: SetExitCode): Command {
   )
     .option('--confirm', 'delete without asking')
     .addOption(
-      new Option('--storage-location <name>', 'delete only from this location (default: every location)'),
+      new Option(
+        '--storage-location <name>',
+        'delete only from this location (default: every location)',
+      ).argParser(nonEmpty),
     )
     .addHelpText(
       'after',

@@ -6,20 +6,19 @@ import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/in
 import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
-import { addModeOptions, kubeConfigOf, type ModeOptions } from '../options.ts';
+import {
+  addModeOptions,
+  collectList,
+  collectValue,
+  kubeConfigOf,
+  nonEmpty,
+  pairsParser,
+  type ModeOptions,
+} from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { clientVersion } from '../version-info.ts';
 import { addBackupReadCommands } from './backup-read.ts';
 import { verifyCommand } from './backup-verify.ts';
-
-/** Comma-separated lists; the flag may also be repeated. */
-export function collectList(value: string, previous: string[] | undefined): string[] {
-  const items = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  return [...(previous ?? []), ...items];
-}
 
 export function parseBool(value: string): boolean {
   if (value === 'true') return true;
@@ -27,15 +26,7 @@ export function parseBool(value: string): boolean {
   throw new InvalidArgumentError(`expected true or false, got "${value}"`);
 }
 
-function parseLabels(value: string, previous: Record<string, string> | undefined): Record<string, string> {
-  const labels = { ...previous };
-  for (const pair of value.split(',').filter(Boolean)) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new InvalidArgumentError(`"${pair}" is not a label (key=value)`);
-    labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-  }
-  return labels;
-}
+const parseLabels = pairsParser({ separator: '=', what: 'a label (key=value)' });
 
 function parsePositiveInt(value: string): number {
   const n = Number(value);
@@ -95,12 +86,8 @@ export function addBackupSpecOptions(command: Command): Command {
       'cluster-scoped objects: true = all, false = none (default: those related to the selection)',
       parseBool,
     )
-    .option('-l, --selector <selector>', 'only objects with these labels (app=web,tier!=db)')
-    .option(
-      '--or-selector <selector>',
-      'objects matching any of these selectors (repeatable)',
-      (v: string, p: string[] | undefined) => [...(p ?? []), v],
-    )
+    .option('-l, --selector <selector>', 'only objects with these labels (app=web,tier!=db)', nonEmpty)
+    .option('--or-selector <selector>', 'objects matching any of these selectors (repeatable)', collectValue)
     .option('--include-secrets [bool]', 'false leaves every Secret out', parseBool)
     .option('--ttl <duration>', 'how long the backup is kept', '720h0m0s')
     .option('--labels <list>', 'labels of the backup (key=value,...)', parseLabels)

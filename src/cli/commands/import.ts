@@ -16,7 +16,7 @@ import type {
 } from '../../api/index.ts';
 import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf } from '../options.ts';
+import { collectValue, kubeConfigOf, listItems } from '../options.ts';
 import { formatManifests } from '../output.ts';
 
 interface ImportFlags {
@@ -43,8 +43,7 @@ const kindNames: Record<string, VeleroImportKind> = {
 
 function parseKinds(value: string): VeleroImportKind[] {
   const kinds = new Set<VeleroImportKind>();
-  for (const name of value.split(',').map((n) => n.trim().toLowerCase())) {
-    if (name === '') continue;
+  for (const name of listItems(value).map((n) => n.toLowerCase())) {
     const kind = kindNames[name];
     if (!kind)
       throw new InvalidArgumentError(
@@ -52,11 +51,8 @@ function parseKinds(value: string): VeleroImportKind[] {
       );
     kinds.add(kind);
   }
-  if (kinds.size === 0) throw new InvalidArgumentError('name at least one kind');
   return [...kinds];
 }
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -292,7 +288,7 @@ export function importCommand(io: CliIO): Command {
       new Option(
         '-f, --filename <file>',
         "read Velero's objects from a YAML file instead of the cluster (repeatable; multi-document or a List)",
-      ).argParser(collect),
+      ).argParser(collectValue),
     )
     .option('--velero-namespace <ns>', "Velero's namespace, read when no -f is given", 'velero')
     .option('-n, --namespace <ns>', "Cairn's namespace, where the objects are created", 'cairn')

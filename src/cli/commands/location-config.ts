@@ -1,7 +1,7 @@
 // Helpers over standalone mode's configuration (config.ts) that the location commands need: where a
 // location's key file is, parsing `--config k=v,...`, marking the default.
-import { InvalidArgumentError } from 'commander';
 import type { CliConfig } from '../config.ts';
+import { pairsParser } from '../options.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -12,19 +12,7 @@ export async function keyFileOf(env: Env, name: string): Promise<string> {
 }
 
 /** Parses `k=v,k2=v2` (repeatable) into provider settings; a pair without `=` is an error naming it. */
-export function parseConfigPairs(
-  value: string,
-  previous: Record<string, string> | undefined,
-): Record<string, string> {
-  const pairs = { ...previous };
-  for (const pair of value.split(',')) {
-    if (pair.trim() === '') continue;
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new InvalidArgumentError(`"${pair}" is not a setting (key=value)`);
-    pairs[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-  }
-  return pairs;
-}
+export const parseConfigPairs = pairsParser({ separator: '=', what: 'a setting (key=value)' });
 
 /** Makes `name` the only default location of the config (in place). */
 export function markDefault(config: CliConfig, name: string): void {

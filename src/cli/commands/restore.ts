@@ -19,11 +19,19 @@ import {
 import type { ItemOutcome } from '../../restore/index.ts';
 import type { RestoreStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, kubeConfigOf, type ModeOptions } from '../options.ts';
+import {
+  addModeOptions,
+  collectList,
+  collectValue,
+  kubeConfigOf,
+  nonEmpty,
+  pairsParser,
+  type ModeOptions,
+} from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
 import { formatFields, formatTable } from '../table.ts';
-import { collectList, parseBool, selectionFromOptions } from './backup.ts';
+import { parseBool, selectionFromOptions } from './backup.ts';
 import {
   confirmDeletion,
   copiesOf,
@@ -42,18 +50,8 @@ const exitCodeOf = (phase: string | undefined) =>
   phase === 'Completed' ? 0 : phase === 'PartiallyFailed' ? 2 : 1;
 
 function parseMapping(separator: ':' | '=') {
-  return (value: string, previous: Record<string, string> | undefined): Record<string, string> => {
-    const mapping = { ...previous };
-    for (const pair of value.split(',').filter(Boolean)) {
-      const at = pair.indexOf(separator);
-      if (at <= 0 || at === pair.length - 1)
-        throw new InvalidArgumentError(
-          `"${pair}" is not a mapping (${separator === ':' ? 'source:target' : 'old=new'})`,
-        );
-      mapping[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
-    }
-    return mapping;
-  };
+  const what = separator === ':' ? 'a mapping (source:target)' : 'a mapping (old=new)';
+  return pairsParser({ separator, what, valueRequired: true });
 }
 
 function parsePositive(value: string): number {
@@ -153,6 +151,7 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
       .option(
         '--storage-location <location>',
         'the location holding the backup (default: search every location)',
+        nonEmpty,
       )
       .option(
         '--include-namespaces <list>',
@@ -171,11 +170,11 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
         'cluster-scoped objects: true = all, false = none (default: those related to restored objects)',
         parseBool,
       )
-      .option('-l, --selector <selector>', 'only objects whose backed-up labels match (app=web)')
+      .option('-l, --selector <selector>', 'only objects whose backed-up labels match (app=web)', nonEmpty)
       .option(
         '--or-selector <selector>',
         'objects matching any of these selectors (repeatable)',
-        (v: string, p: string[] | undefined) => [...(p ?? []), v],
+        collectValue,
       )
       .option(
         '--namespace-mappings <list>',
