@@ -9,12 +9,14 @@ import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { Backup } from '../api/index.ts';
 import { decryptStream, encryptStream, keyId } from './encryption.ts';
+import { TamperedObjectError, TruncatedObjectError } from './encryption-errors.ts';
 import { ObjectExistsError, ObjectNotFoundError } from './errors.ts';
 import {
   BACKUPS_PREFIX,
   backupKeys,
   backupNameOfPrefix,
   LOCATION_METADATA_KEY,
+  fileNameOfKey,
   type BackupDataFile,
 } from './layout.ts';
 import type { ObjectStore, SignalOptions } from './object-store.ts';
@@ -57,7 +59,14 @@ export interface ChecksumManifest {
 }
 
 export type BackupEntry =
-  { name: string; complete: true; backup: Backup } | { name: string; complete: false; claim?: BackupClaim };
+  | { name: string; complete: true; backup: Backup; verification?: VerificationRecord }
+  | { name: string; complete: false; claim?: BackupClaim };
+
+/** What listBackups and getEntry read besides the metadata. */
+export interface EntryOptions extends SignalOptions {
+  /** Also read each committed backup's last verification (one more request per backup). */
+  verification?: boolean;
+}
 
 export interface BackupClaim {
   name: string;
@@ -93,11 +102,70 @@ export class ChecksumMismatchError extends Error {
   constructor(
     readonly location: string,
     readonly key: string,
-    readonly expected: string,
-    readonly actual: string,
+    readonly expected: { sha256: string; size: number },
+    readonly actual: { sha256: string; size: number },
   ) {
-    super(`${key} in location "${location}" has SHA-256 ${actual}, but ${expected} was written`);
+    super(
+      `${key} in location "${location}" is corrupt: ` +
+        (actual.size !== expected.size
+          ? `${actual.size} bytes are stored, but ${expected.size} were written (truncated or damaged)`
+          : `its SHA-256 is ${actual.sha256}, but ${expected.sha256} was written`),
+    );
   }
+}
+
+/** A stored file is damaged or cut short: decryption found it so (the error is its cause). */
+export class UnreadableFileError extends Error {
+  override readonly name = 'UnreadableFileError';
+  constructor(
+    readonly location: string,
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super(
+      `${key} in location "${location}" cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** The checksum manifest a backup's status names is missing or is not the one written. */
+export class ChecksumManifestError extends Error {
+  override readonly name = 'ChecksumManifestError';
+  constructor(
+    readonly location: string,
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`the checksum manifest ${key} in location "${location}" ${problem}`);
+  }
+}
+
+/** The backup has no checksum manifest (Velero wrote it, or an older Cairn): it cannot be verified. */
+export class NoChecksumsError extends Error {
+  override readonly name = 'NoChecksumsError';
+  constructor(
+    readonly location: string,
+    readonly backup: string,
+  ) {
+    super(
+      `backup "${backup}" in location "${location}" has no checksum manifest (it was not written by Cairn): ` +
+        'its files cannot be checked',
+    );
+  }
+}
+
+/** The outcome of checking every stored file of a backup against its checksum manifest. */
+export interface VerificationRecord {
+  /** When the check ran (RFC 3339). */
+  verifiedAt: string;
+  /** What was checked: `checksums`, every stored file against the manifest. */
+  method: 'checksums';
+  outcome: 'Passed' | 'Failed';
+  /** The files the manifest lists. */
+  files: number;
+  /** One line per problem (a missing file, a wrong size or checksum, a damaged manifest). */
+  problems: string[];
 }
 
 /** The backup is encrypted and this location has no key (or the file cannot be read without one). */
@@ -162,6 +230,36 @@ function digestStream(): { stream: Transform; result: () => { sha256: string; si
     },
   });
   return { stream, result: () => ({ sha256: hash.digest('hex'), size }) };
+}
+
+/** Passes bytes through and fails at their end, before the consumer sees it, when they are not `expected`. */
+function checkingStream(
+  expected: { sha256: string; size: number },
+  mismatch: (actual: { sha256: string; size: number }) => Error,
+): Transform {
+  const hash = createHash('sha256');
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+    flush(done) {
+      const actual = { sha256: hash.digest('hex'), size };
+      done(actual.sha256 === expected.sha256 && actual.size === expected.size ? null : mismatch(actual));
+    },
+  });
+}
+
+/** The SHA-256 and size of a stored object, read to its end. */
+async function digestOf(stream: Readable): Promise<{ sha256: string; size: number }> {
+  const digest = digestStream();
+  await new Promise<void>((resolve, reject) => {
+    pipeline(stream, digest.stream, (error) => (error ? reject(error) : resolve()));
+    digest.stream.resume();
+  });
+  return digest.result();
 }
 
 export class BackupStore {
@@ -303,15 +401,102 @@ export class BackupStore {
 
   /** Reads a stored file back and checks its SHA-256. */
   async verify(file: StoredFile, options: SignalOptions = {}): Promise<void> {
-    const digest = digestStream();
-    const stream = await this.store.get(file.key, options);
-    await new Promise<void>((resolve, reject) => {
-      pipeline(stream, digest.stream, (error) => (error ? reject(error) : resolve()));
-      digest.stream.resume();
-    });
-    const actual = digest.result();
+    const actual = await digestOf(await this.store.get(file.key, options));
     if (actual.sha256 !== file.sha256 || actual.size !== file.size) {
-      throw new ChecksumMismatchError(this.location, file.key, file.sha256, actual.sha256);
+      throw new ChecksumMismatchError(this.location, file.key, file, actual);
+    }
+  }
+
+  /**
+   * The committed backup's checksum manifest, checked against the SHA-256 its status records; undefined
+   * for a backup that has none (written by Velero). Throws ChecksumManifestError when it is missing or
+   * not the one written.
+   */
+  async readManifest(backup: Backup, options: SignalOptions = {}): Promise<ChecksumManifest | undefined> {
+    const key = backupKeys(backup.metadata.name).checksums;
+    const recorded = backup.status?.checksums;
+    let bytes: Buffer;
+    try {
+      bytes = await buffer(await this.store.get(key, options));
+    } catch (error) {
+      if (!(error instanceof ObjectNotFoundError)) throw error;
+      if (recorded) throw new ChecksumManifestError(this.location, key, 'is missing');
+      return undefined;
+    }
+    if (recorded && createHash('sha256').update(bytes).digest('hex') !== recorded)
+      throw new ChecksumManifestError(this.location, key, 'is not the one written (its SHA-256 differs)');
+    try {
+      return JSON.parse(bytes.toString('utf8')) as ChecksumManifest;
+    } catch {
+      throw new ChecksumManifestError(this.location, key, 'is not valid JSON');
+    }
+  }
+
+  /**
+   * Checks every file the backup's checksum manifest lists against its SHA-256 and size, reading the stored
+   * bytes (no key is needed: the checksums are of what is stored). Problems are data, not thrown; a
+   * backup without a manifest throws NoChecksumsError, a missing backup BackupNotFoundError.
+   */
+  async verifyChecksums(
+    name: string,
+    options: SignalOptions & { now: () => Date },
+  ): Promise<VerificationRecord> {
+    const backup = await this.getBackup(name, options);
+    if (!backup) throw new BackupNotFoundError(this.location, name);
+    const record = (problems: string[], files: number): VerificationRecord => ({
+      verifiedAt: options.now().toISOString(),
+      method: 'checksums',
+      outcome: problems.length === 0 ? 'Passed' : 'Failed',
+      files,
+      problems,
+    });
+    let manifest: ChecksumManifest | undefined;
+    try {
+      manifest = await this.readManifest(backup, options);
+    } catch (error) {
+      if (error instanceof ChecksumManifestError) return record([error.message], 0);
+      throw error;
+    }
+    if (!manifest) throw new NoChecksumsError(this.location, name);
+    const dir = backupKeys(name).dir;
+    const problems: string[] = [];
+    const files = Object.entries(manifest.files);
+    for (const [file, expected] of files) {
+      const key = `${dir}${file}`;
+      try {
+        const actual = await digestOf(await this.store.get(key, options));
+        if (actual.sha256 !== expected.sha256 || actual.size !== expected.size)
+          problems.push(new ChecksumMismatchError(this.location, key, expected, actual).message);
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+        problems.push(`${key} in location "${this.location}" is missing`);
+      }
+    }
+    return record(problems, files.length);
+  }
+
+  /** Records the outcome of a verification beside the backup (rewritten by each verification). */
+  async recordVerification(
+    name: string,
+    record: VerificationRecord,
+    options: SignalOptions = {},
+  ): Promise<void> {
+    await this.store.put(
+      backupKeys(name).verification,
+      Buffer.from(JSON.stringify(record, null, 2) + '\n'),
+      options,
+    );
+  }
+
+  /** The last verification's outcome, or undefined when the backup was never verified here. */
+  async getVerification(name: string, options: SignalOptions = {}): Promise<VerificationRecord | undefined> {
+    try {
+      return JSON.parse(
+        (await buffer(await this.store.get(backupKeys(name).verification, options))).toString('utf8'),
+      ) as VerificationRecord;
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
+      throw error;
     }
   }
 
@@ -342,7 +527,7 @@ export class BackupStore {
   }
 
   /** Every backup in the location, complete or not, by name. */
-  async *listBackups(options: SignalOptions = {}): AsyncGenerator<BackupEntry> {
+  async *listBackups(options: EntryOptions = {}): AsyncGenerator<BackupEntry> {
     // Names come from one delimited listing; each backup's metadata is then read in batches of
     // LIST_CONCURRENCY at once (one request each: sequential reads are slow on remote stores).
     let batch: string[] = [];
@@ -359,7 +544,7 @@ export class BackupStore {
     yield* await this.#entries(batch, options);
   }
 
-  async #entries(names: string[], options: SignalOptions): Promise<BackupEntry[]> {
+  async #entries(names: string[], options: EntryOptions): Promise<BackupEntry[]> {
     const entries = await Promise.all(names.map((name) => this.getEntry(name, options)));
     return entries.filter((entry) => entry !== undefined);
   }
@@ -368,9 +553,12 @@ export class BackupStore {
    * One backup's catalog entry: its metadata when committed; otherwise incomplete, with its claim when
    * there is one (a Velero-style directory may hold stray files only); undefined when nothing is there.
    */
-  async getEntry(name: string, options: SignalOptions = {}): Promise<BackupEntry | undefined> {
-    const backup = await this.getBackup(name, options);
-    if (backup) return { name, complete: true, backup };
+  async getEntry(name: string, options: EntryOptions = {}): Promise<BackupEntry | undefined> {
+    const [backup, verification] = await Promise.all([
+      this.getBackup(name, options),
+      options.verification ? this.getVerification(name, options) : undefined,
+    ]);
+    if (backup) return { name, complete: true, backup, ...(verification ? { verification } : {}) };
     const keys = backupKeys(name);
     try {
       const claim = JSON.parse(
@@ -385,7 +573,12 @@ export class BackupStore {
     return undefined;
   }
 
-  /** A data file's plaintext bytes (decrypted when the backup is encrypted). */
+  /**
+   * A data file's plaintext bytes (decrypted when the backup is encrypted), checked against the checksum
+   * manifest as they are read: a file that is not the one written fails at its end (ChecksumMismatchError)
+   * before the reader sees the end, so a consumer that writes it out can tell a whole file from a corrupt
+   * one. A backup without a manifest (written by Velero) is read unchecked.
+   */
   async openFile(name: string, file: BackupDataFile, options: SignalOptions = {}): Promise<Readable> {
     const backup = await this.getBackup(name, options);
     if (!backup) throw new BackupNotFoundError(this.location, name);
@@ -394,11 +587,30 @@ export class BackupStore {
     if (encryption && !this.#key) throw new MissingKeyError(this.location, name, encryption.keyId);
     if (encryption && this.#key && encryption.keyId !== keyId(this.#key))
       throw this.#mismatch(encryption.keyId, name);
-    const stream = await this.store.get(backupKeys(name)[file], options);
-    if (!encryption || !this.#key) return stream;
-    const out = decryptStream(this.#key);
-    pipeline(stream, out, () => {
-      // Decryption errors (wrong key, tampering, truncation) surface to whoever reads `out`.
+    const key = backupKeys(name)[file];
+    const expected = (await this.readManifest(backup, options))?.files[fileNameOfKey(key)];
+    const stream = await this.store.get(key, options);
+    const stages: NodeJS.ReadWriteStream[] = [];
+    if (expected)
+      stages.push(
+        checkingStream(expected, (actual) => new ChecksumMismatchError(this.location, key, expected, actual)),
+      );
+    if (encryption && this.#key) stages.push(decryptStream(this.#key));
+    const last = stages.at(-1);
+    if (!last) return stream;
+    const out = new PassThrough();
+    // Checksum and decryption errors (tampering, truncation) reach whoever reads `out`, naming the file.
+    pipeline([stream, ...stages], (error) => {
+      if (error)
+        out.destroy(
+          error instanceof TamperedObjectError || error instanceof TruncatedObjectError
+            ? new UnreadableFileError(this.location, key, error)
+            : error,
+        );
+    });
+    last.pipe(out);
+    out.on('close', () => {
+      if (!out.readableEnded) stream.destroy(); // the reader stopped early
     });
     return out;
   }
@@ -431,9 +643,7 @@ export function manifestOf(
     backup,
     algorithm: 'sha256',
     ...(encryption ? { encryption } : {}),
-    files: Object.fromEntries(
-      files.map((f) => [f.key.slice(f.key.lastIndexOf('/') + 1), { sha256: f.sha256, size: f.size }]),
-    ),
+    files: Object.fromEntries(files.map((f) => [fileNameOfKey(f.key), { sha256: f.sha256, size: f.size }])),
   };
   return { manifest, sha256: createHash('sha256').update(manifestBytes(manifest)).digest('hex') };
 }

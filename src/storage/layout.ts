@@ -1,6 +1,7 @@
 // The backup-store layout: the only module that builds object keys (docs/design/backup-store.md).
-// Velero's layout, plus a claim and a checksum manifest, all under backups/<name>/, and the location's
-// own record under metadata/ (one of the top-level directories Velero allows).
+// Velero's layout, plus a claim, a checksum manifest and the last verification's outcome, all under
+// backups/<name>/, and the location's own record under metadata/ (one of the top-level directories Velero
+// allows).
 
 /** The location's record: the id of the key its backups are encrypted with (docs/formats/location.md). */
 export const LOCATION_METADATA_KEY = 'metadata/cairn-location.json';
@@ -19,6 +20,8 @@ export interface BackupKeys {
   results: string;
   resourceList: string;
   checksums: string;
+  /** The outcome of the last `backup verify --quick`: the one file of a backup that is rewritten. */
+  verification: string;
   metadata: string;
 }
 
@@ -32,8 +35,14 @@ export function backupKeys(name: string): BackupKeys {
     results: `${dir}${name}-results.gz`,
     resourceList: `${dir}${name}-resource-list.json.gz`,
     checksums: `${dir}${name}-checksums.json`,
+    verification: `${dir}${name}-verification.json`,
     metadata: `${dir}velero-backup.json`,
   };
+}
+
+/** A file's name inside its backup's directory: how the checksum manifest names it. */
+export function fileNameOfKey(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
 }
 
 /** The backup name of a `backups/<name>/` prefix, or undefined for anything else. */

@@ -323,6 +323,99 @@ describe('cairn backup download', () => {
   });
 });
 
+describe('checksums: download and verify --quick', () => {
+  it('refuses to download a truncated archive from a plaintext location, and leaves no file', async (t) => {
+    const s = await standalone(t);
+    const ns = await shopNamespace(t);
+    const dir = join(s.data, 'plain');
+    const created = await s.run(
+      'location',
+      'create',
+      'plain',
+      '--provider',
+      'fs',
+      '--path',
+      dir,
+      '--plaintext',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const name = `cut-${uniqueSuffix()}`;
+    await backupCreate(s, name, ns, '--storage-location', 'plain');
+    const archive = join(dir, 'backups', name, `${name}.tar.gz`);
+    const whole = await readFile(archive);
+    await writeFile(archive, whole.subarray(0, Math.floor(whole.length / 2)));
+    const cwd = await mkdtemp(join(tmpdir(), 'cairn-download-'));
+    t.after(() => rm(cwd, { recursive: true, force: true }));
+
+    const result = await cairnIn(cwd, ['backup', 'download', name], s.env);
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^error: backups/${name}/${name}\\.tar\\.gz in location "plain" is corrupt: ${Math.floor(whole.length / 2)} bytes are stored, but ${whole.length} were written`,
+        'm',
+      ),
+    );
+    assert.deepEqual(await readdir(cwd), [], 'no corrupt or partial file');
+  });
+
+  it('verify --quick checks every file without a cluster, records it, and get and describe show it', async (t) => {
+    const s = await standalone(t);
+    const ns = await shopNamespace(t);
+    const name = `rot-${uniqueSuffix()}`;
+    await backupCreate(s, name, ns);
+    const { KUBECONFIG: _kubeconfig, ...noCluster } = s.env;
+    const quick = (...extra: string[]) => cairn(['backup', 'verify', name, '--quick', ...extra], noCluster);
+
+    const never = await s.run('backup', 'describe', name);
+    assert.match(
+      never.stdout,
+      new RegExp(`^Last verified:\\n {2}default: {2}never \\(\`cairn backup verify ${name} --quick\``, 'm'),
+    );
+    const passed = await quick();
+    assert.equal(passed.code, 0, passed.stderr);
+    assert.match(passed.stdout, /^Location "default": Passed, 4 files as written\.$/m);
+    const described = await s.run('backup', 'describe', name);
+    assert.match(
+      described.stdout,
+      /^ {2}default: {2}\d{4}-.+ UTC: Passed \(checksums: 4 files as written\)$/m,
+    );
+
+    const archive = join(s.defaultDir, 'backups', name, `${name}.tar.gz`);
+    const bytes = await readFile(archive);
+    bytes.writeUInt8((bytes.at(100) ?? 0) ^ 0xff, 100);
+    await writeFile(archive, bytes);
+    const failed = await quick();
+    assert.equal(failed.code, 2, failed.stderr);
+    assert.match(failed.stdout, /^Location "default": FAILED$/m);
+    assert.match(
+      failed.stdout,
+      new RegExp(
+        `^ {2}backups/${name}/${name}\\.tar\\.gz in location "default" is corrupt: its SHA-256 is`,
+        'm',
+      ),
+    );
+    assert.match(
+      failed.stdout,
+      new RegExp(`^NOT verified: backup "${name}" is corrupt in "default"\\.$`, 'm'),
+    );
+
+    const get = await s.run('backup', 'get', name);
+    assert.match(get.stdout, new RegExp(`^${name}\\s+Corrupt \\(verify failed\\)\\s+0\\s+0`, 'm'));
+    const json = JSON.parse((await s.run('backup', 'get', name, '-o', 'json')).stdout) as BackupList;
+    assert.equal(json.items[0]?.metadata.annotations?.['cairn.dev/corrupt-in-locations'], 'default');
+    const after = await s.run('backup', 'describe', name);
+    assert.match(
+      after.stdout,
+      /^ {2}default: {2}\d{4}-.+ UTC: FAILED \(checksums\)\n {4}backups\/.+ is corrupt/m,
+    );
+    const download = await s.run('backup', 'download', name, '-o', join(s.data, 'out.tar.gz'));
+    assert.equal(download.code, 1);
+    assert.match(download.stderr, /in location "default" is corrupt/);
+    assert.equal(existsSync(join(s.data, 'out.tar.gz')), false);
+  });
+});
+
 describe('cairn backup delete', () => {
   it('deletes with --confirm: the files are gone and get no longer lists it', async (t) => {
     const s = await standalone(t);

@@ -16,6 +16,7 @@ import {
   LocationKeyMismatchError,
   manifestOf,
   MissingKeyError,
+  NoChecksumsError,
 } from '../../src/storage/backup-store.ts';
 import { generateLocationKey, keyId } from '../../src/storage/encryption.ts';
 import { ObjectExistsError } from '../../src/storage/errors.ts';
@@ -33,6 +34,18 @@ function backupObject(name: string, encryption?: { algorithm: string; keyId: str
     spec: { includedNamespaces: ['shop'] },
     status: { phase: 'Completed', formatVersion: '1.1.0', version: 1, ...(encryption ? { encryption } : {}) },
   };
+}
+
+/** A committed backup of an archive and a log, as createBackup leaves it. */
+async function committed(backups: BackupStore, name: string, archive: Buffer): Promise<void> {
+  const files = [
+    await backups.writeFile(name, 'archive', archive),
+    await backups.writeFile(name, 'logs', Buffer.from('{}\n')),
+  ];
+  const { manifest, sha256 } = manifestOf(name, files, backups.encryption);
+  const backup = backupObject(name, backups.encryption);
+  backup.status = { ...backup.status, checksums: sha256 };
+  await backups.commit(backup, manifest);
 }
 
 const claim = (name: string) => ({ name, startedAt: '2026-11-25T00:00:00Z', client: 'test' });
@@ -143,8 +156,76 @@ for (const [kind, open] of [
       await store.put(stored.key, randomBytes(1000)); // the store loses the bytes behind our back
       await assert.rejects(
         backups.verify(stored),
-        (e: unknown) => e instanceof ChecksumMismatchError && e.expected === stored.sha256,
+        (e: unknown) => e instanceof ChecksumMismatchError && e.expected.sha256 === stored.sha256,
       );
+    });
+
+    it('refuses to read a plaintext file that is not the one written, naming the file and location', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'velero-compatible', store });
+      const archive = randomBytes(50_000);
+      await committed(backups, 'cut', archive);
+      await store.put('backups/cut/cut.tar.gz', archive.subarray(0, 20_000)); // truncated behind our back
+      await assert.rejects(
+        buffer(await backups.openFile('cut', 'archive')),
+        (e: unknown) =>
+          e instanceof ChecksumMismatchError &&
+          e.message ===
+            'backups/cut/cut.tar.gz in location "velero-compatible" is corrupt: 20000 bytes are stored, but 50000 were written (truncated or damaged)',
+      );
+    });
+
+    it('checks every stored file against the manifest without the key, and records the outcome', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const key = generateLocationKey();
+      const writer = new BackupStore({ location: 'primary', store, key });
+      await committed(writer, 'shop', randomBytes(10_000));
+      const keyless = new BackupStore({ location: 'primary', store });
+      const now = () => new Date('2026-12-01T10:00:00Z');
+      assert.equal(await keyless.getVerification('shop'), undefined);
+      const passed = await keyless.verifyChecksums('shop', { now });
+      assert.deepEqual(passed, {
+        verifiedAt: '2026-12-01T10:00:00.000Z',
+        method: 'checksums',
+        outcome: 'Passed',
+        files: 2,
+        problems: [],
+      });
+
+      const raw = await buffer(await store.get('backups/shop/shop.tar.gz'));
+      raw.writeUInt8((raw.at(-1) ?? 0) ^ 1, raw.length - 1); // one flipped bit
+      await store.put('backups/shop/shop.tar.gz', raw);
+      await store.delete('backups/shop/shop-logs.gz');
+      const failed = await keyless.verifyChecksums('shop', { now });
+      assert.equal(failed.outcome, 'Failed');
+      assert.equal(failed.problems.length, 2);
+      assert.match(
+        failed.problems[0] ?? '',
+        /^backups\/shop\/shop\.tar\.gz in location "primary" is corrupt: its SHA-256 is /,
+      );
+      assert.equal(failed.problems[1], 'backups/shop/shop-logs.gz in location "primary" is missing');
+      await keyless.recordVerification('shop', failed);
+      assert.deepEqual(await keyless.getVerification('shop'), failed);
+      await keyless.recordVerification('shop', passed);
+      assert.deepEqual(await keyless.getVerification('shop'), passed, 'each verification replaces the last');
+    });
+
+    it('finds a checksum manifest that was replaced, and says a Velero backup has none', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'primary', store });
+      await committed(backups, 'shop', randomBytes(100));
+      await store.put('backups/shop/shop-checksums.json', Buffer.from('{"files":{}}'));
+      const now = () => new Date();
+      const result = await backups.verifyChecksums('shop', { now });
+      assert.deepEqual(result.problems, [
+        'the checksum manifest backups/shop/shop-checksums.json in location "primary" is not the one written (its SHA-256 differs)',
+      ]);
+      await backups.commit(backupObject('velero'), { backup: 'velero', algorithm: 'sha256', files: {} });
+      await store.delete('backups/velero/velero-checksums.json');
+      await assert.rejects(backups.verifyChecksums('velero', { now }), NoChecksumsError);
     });
 
     it('leaves no file when the data stream fails halfway', async (t) => {

@@ -155,7 +155,7 @@ export function checkName(name: string): void {
 
 /** One location's entry for one backup name: committed, incomplete (claim or stray files), or absent. */
 export function entryOf(store: BackupStore, name: string): Promise<BackupEntry | undefined> {
-  return store.getEntry(name);
+  return store.getEntry(name, { verification: true });
 }
 
 /** The copies of `name` in the catalog's locations, in config order. Unreadable locations are recorded. */
@@ -185,7 +185,7 @@ export async function listCatalog(catalog: Catalog): Promise<Map<string, Copy[]>
     catalog.stores.map(async (store) => {
       const copies: Copy[] = [];
       try {
-        for await (const entry of store.listBackups())
+        for await (const entry of store.listBackups({ verification: true }))
           copies.push({ location: store.location, store, entry });
       } catch (error) {
         noteUnavailable(catalog, store.location, error);
@@ -218,17 +218,29 @@ export function incompletePhase(claim: BackupClaim | undefined, now: Date): 'Inc
     : 'Incomplete';
 }
 
+/** The locations whose copy failed its last verification (`backup verify --quick`). */
+export function corruptIn(copies: Copy[]): string[] {
+  return copies
+    .filter((c) => c.entry.complete && c.entry.verification?.outcome === 'Failed')
+    .map((c) => c.location);
+}
+
 /** The Backup object a catalog entry shows: the stored one, or one made up for an incomplete backup. */
 export function backupOf(copies: Copy[], now: Date): Record<string, unknown> {
   const primary = primaryOf(copies);
   const locations = copies.map((c) => c.location).join(',');
   if (primary && isCommitted(primary)) {
     const backup = primary.entry.backup;
+    const corrupt = corruptIn(copies);
     return {
       ...backup,
       metadata: {
         ...backup.metadata,
-        annotations: { ...backup.metadata.annotations, 'cairn.dev/found-in-locations': locations },
+        annotations: {
+          ...backup.metadata.annotations,
+          'cairn.dev/found-in-locations': locations,
+          ...(corrupt.length > 0 ? { 'cairn.dev/corrupt-in-locations': corrupt.join(',') } : {}),
+        },
       },
     };
   }

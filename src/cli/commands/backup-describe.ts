@@ -2,9 +2,11 @@
 // `backup describe`.
 import type { Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
 import { secretsSelection } from '../../backup/index.ts';
+import type { VerificationRecord } from '../../storage/index.ts';
 import { formatFields } from '../table.ts';
 import {
   primaryOf,
+  corruptIn,
   isCommitted,
   incompletePhase,
   type Copy,
@@ -79,9 +81,16 @@ export function rowOf(copies: Copy[], now: Date): string[] {
   }
   const backup = primary.entry.backup;
   const status = backup.status;
+  // A copy whose last verification failed is not a backup to count on: every copy so → Corrupt.
+  const corrupt = corruptIn(copies);
+  const committed = copies.filter(isCommitted).length;
   return [
     backup.metadata.name,
-    statusText(status),
+    corrupt.length === 0
+      ? statusText(status)
+      : corrupt.length === committed
+        ? 'Corrupt (verify failed)'
+        : `${statusText(status)} (corrupt in ${corrupt.join(',')})`,
     String(status?.errors ?? 0),
     String(status?.warnings ?? 0),
     goTime(status?.startTimestamp ?? backup.metadata.creationTimestamp),
@@ -136,6 +145,15 @@ export function locationLine(
   else if (!copy.entry.complete) parts.push('incomplete copy (no velero-backup.json)');
   else if (!recorded) parts.push('present');
   return parts.join('; ');
+}
+
+/** A copy's last verification: when, the outcome, and each problem on a line of its own. */
+export function verificationText(record: VerificationRecord | undefined, name: string): string {
+  if (!record) return `never (\`cairn backup verify ${name} --quick\` checks every file)`;
+  const when = goTime(record.verifiedAt);
+  if (record.outcome === 'Passed')
+    return `${when}: Passed (${record.method}: ${record.files} files as written)`;
+  return `${when}: FAILED (${record.method})${record.problems.map((p) => `\n    ${p}`).join('')}`;
 }
 
 export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: Catalog, now: Date): string {
@@ -202,6 +220,17 @@ export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: 
     ]),
     '  ',
   );
+
+  // The last `backup verify --quick` of each copy (not known in server mode: no store is opened there).
+  if (catalog.stores.length > 0) {
+    out += '\nLast verified:\n';
+    out += formatFields(
+      copies
+        .filter(isCommitted)
+        .map((copy) => [copy.location, verificationText(copy.entry.verification, backup.metadata.name)]),
+      '  ',
+    );
+  }
 
   out += '\nEncryption:\n';
   const committed = copies.filter(isCommitted);

@@ -8,13 +8,72 @@ import type { CliIO } from '../io.ts';
 import { kubeConfigOf, nonEmpty } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
-import { copiesOf, isCommitted, notFound, openCatalog } from './backup-catalog.ts';
+import {
+  checkName,
+  copiesOf,
+  isCommitted,
+  messageOf,
+  notFound,
+  openCatalog,
+  reportUnavailable,
+} from './backup-catalog.ts';
 
 interface VerifyOptions {
   storageLocation?: string;
   inPlace?: boolean;
   keep?: boolean;
   output?: OutputFormat;
+  quick?: boolean;
+}
+
+/**
+ * `backup verify --quick`: every committed copy's stored files against their checksum manifest, each
+ * outcome recorded in its location (a location that cannot record it, ReadOnly say, is named on stderr).
+ */
+async function quickVerify(
+  io: CliIO,
+  name: string,
+  options: VerifyOptions,
+  setExitCode: (code: number) => void,
+): Promise<void> {
+  if (options.inPlace || options.keep)
+    throw new Error('--quick runs no restore drill: it cannot be used with --in-place or --keep');
+  checkName(name);
+  const catalog = await openCatalog(io, options.storageLocation);
+  const copies = (await copiesOf(catalog, name)).filter(isCommitted);
+  reportUnavailable(io, catalog, setExitCode);
+  if (copies.length === 0) throw notFound([name], catalog);
+  const now = () => new Date();
+  const checked = [];
+  for (const copy of copies) {
+    const record = await copy.store.verifyChecksums(name, { now });
+    checked.push({ location: copy.location, ...record });
+    try {
+      await copy.store.recordVerification(name, record);
+    } catch (error) {
+      io.stderr.write(
+        `warning: the outcome could not be recorded in location "${copy.location}": ${messageOf(error)}\n`,
+      );
+    }
+  }
+  const failed = checked.filter((c) => c.outcome === 'Failed');
+  if (failed.length > 0) setExitCode(2);
+  if (options.output && options.output !== 'table') {
+    io.stdout.write(formatStructured({ backup: name, locations: checked }, options.output));
+    return;
+  }
+  for (const c of checked) {
+    io.stdout.write(
+      c.outcome === 'Passed'
+        ? `Location "${c.location}": Passed, ${c.files} files as written.\n`
+        : `Location "${c.location}": FAILED\n${c.problems.map((p) => `  ${p}\n`).join('')}`,
+    );
+  }
+  io.stdout.write(
+    failed.length === 0
+      ? `Verified: every stored file of backup "${name}" matches its checksum.\n`
+      : `NOT verified: backup "${name}" is corrupt in ${failed.map((c) => `"${c.location}"`).join(', ')}.\n`,
+  );
 }
 
 export function verifyCommand(io: CliIO, setExitCode: (code: number) => void): Command {
@@ -33,6 +92,10 @@ export function verifyCommand(io: CliIO, setExitCode: (code: number) => void): C
       'restore as backed up, cluster-scoped objects too (for a scratch cluster: --kubeconfig)',
     )
     .option('--keep', "leave the drill's namespaces in place to inspect them")
+    .option(
+      '--quick',
+      'no drill: check every stored file of each copy against its recorded checksum (no cluster, no key needed)',
+    )
     .addOption(
       new Option('-o, --output <format>', 'print the report as json or yaml').argParser(parseOutputFormat),
     )
@@ -42,12 +105,22 @@ export function verifyCommand(io: CliIO, setExitCode: (code: number) => void): C
 Exit codes: 0 every object restored equal to the backup; 2 differences or items not restored; 1 the drill
 could not run.
 
+--quick reads every file of the backup in each location holding it (or only --storage-location) and
+compares it with the checksum recorded when it was written; the outcome is recorded beside the backup,
+and \`backup describe\` and \`backup get\` show it. Exit codes: 0 every file as written; 2 a file missing,
+truncated or changed; 1 the check could not run.
+
 Examples:
   cairn backup verify nightly-20261124
   cairn backup verify shop --keep
+  cairn backup verify shop --quick
   cairn --kubeconfig scratch.yaml backup verify shop --in-place -o json`,
     )
     .action(async (name: string, options: VerifyOptions, command: Command) => {
+      if (options.quick) {
+        await quickVerify(io, name, options, setExitCode);
+        return;
+      }
       const { verifyBackup } = await import('../../restore/index.ts');
       const { KubeClient } = await import('../../kube/index.ts');
       const catalog = await openCatalog(io, options.storageLocation);
