@@ -18,7 +18,8 @@ import {
 } from '../api/index.ts';
 import { ArchiveWriter } from '../archive/index.ts';
 import { discover, ResourceMapper, type KubeClient } from '../kube/index.ts';
-import { manifestOf, type BackupStore, type StoredFile } from '../storage/index.ts';
+import { manifestOf, type BackupClaim, type BackupStore, type StoredFile } from '../storage/index.ts';
+import { keepClaimAlive, timerSleep, type Sleep } from './claims.ts';
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import type { ItemAction } from './item-actions.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
@@ -42,6 +43,11 @@ export interface CreateBackupInput {
   now: () => Date;
   /** Who writes the backup, recorded in the claim: "cairn v0.1.0". */
   writer: string;
+  /** The writer's host and process id, recorded in the claim to name the writer of an orphaned backup. */
+  host?: string | undefined;
+  pid?: number | undefined;
+  /** Waits between the claim's heartbeats (claims.ts); default: the machine's timers. */
+  sleep?: Sleep | undefined;
   uid: string;
   itemActions?: readonly ItemAction[] | undefined;
   pageSize?: number | undefined;
@@ -92,14 +98,11 @@ function validate(input: CreateBackupInput): ValidationProblem[] {
 }
 
 /** Claims the backup's name in every location, in order; on a failure, gives back the claims made. */
-async function claimEverywhere(input: CreateBackupInput, start: Date): Promise<void> {
+async function claimEverywhere(input: CreateBackupInput, claim: BackupClaim): Promise<void> {
   const claimed: BackupStore[] = [];
   try {
     for (const store of input.stores) {
-      await store.claim(
-        { name: input.name, startedAt: start.toISOString(), client: input.writer },
-        { signal: input.signal },
-      );
+      await store.claim(claim, { signal: input.signal });
       claimed.push(store);
     }
   } catch (error) {
@@ -114,6 +117,15 @@ async function claimEverywhere(input: CreateBackupInput, start: Date): Promise<v
  * Rejects with BackupValidationError (bad spec) or BackupExistsError (name taken) having written nothing.
  */
 export async function createBackup(input: CreateBackupInput): Promise<Backup> {
+  const heartbeat = new AbortController();
+  try {
+    return await runCreateBackup(input, heartbeat.signal);
+  } finally {
+    heartbeat.abort(); // the backup is committed (or failed): its claim no longer needs a heartbeat
+  }
+}
+
+async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSignal): Promise<Backup> {
   const { client, name, signal } = input;
   const problems = validate(input);
   const mapper = new ResourceMapper((await discover(client, { signal })).resources);
@@ -132,7 +144,17 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
   // stopped and the claim's error thrown, nothing written.
   const abort = new AbortController();
   const engineSignal = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
-  const claiming = claimEverywhere(input, start).catch((error: unknown) => {
+  const claim: BackupClaim = {
+    name,
+    startedAt: start.toISOString(),
+    client: input.writer,
+    ...(input.host !== undefined ? { host: input.host } : {}),
+    ...(input.pid !== undefined ? { pid: input.pid } : {}),
+    heartbeatAt: start.toISOString(),
+  };
+  // While the backup runs its claim's heartbeat is refreshed, until every location is committed: a writer
+  // that dies leaves a stale heartbeat, and the backup shows as orphaned instead of running for ever.
+  const claiming = claimEverywhere(input, claim).catch((error: unknown) => {
     abort.abort(error);
     throw error;
   });
@@ -143,6 +165,13 @@ export async function createBackup(input: CreateBackupInput): Promise<Backup> {
   claiming.then(
     () => {
       started = true;
+      keepClaimAlive({
+        claim,
+        stores: input.stores,
+        now: input.now,
+        sleep: input.sleep ?? timerSleep,
+        signal: signal ? AbortSignal.any([signal, heartbeatStop]) : heartbeatStop,
+      }).catch(() => undefined); // refreshes are best-effort: a claim left stale shows as orphaned
       input.onStarted?.();
       if (heldProgress) input.onProgress?.(heldProgress);
     },

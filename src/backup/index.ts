@@ -29,3 +29,11 @@ export {
   type LogEntry,
 } from './engine.ts';
 export { BackupValidationError, createBackup, type CreateBackupInput } from './create.ts';
+export {
+  CLAIM_HEARTBEAT_INTERVAL_MS,
+  CLAIM_STALE_AFTER_MS,
+  CLAIM_WITHOUT_HEARTBEAT_GRACE_MS,
+  claimState,
+  keepClaimAlive,
+  type Sleep,
+} from './claims.ts';

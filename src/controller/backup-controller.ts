@@ -154,6 +154,7 @@ export class BackupController {
         stores,
         now,
         writer: this.#ctx.writer,
+        sleep: (ms, wait) => this.#ctx.clock.sleep(ms, wait),
         uid: backup.metadata.uid ?? name,
         signal,
         // Counted once the engine's own validation passed and the name is claimed (as Velero counts).

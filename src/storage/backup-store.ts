@@ -71,7 +71,13 @@ export interface EntryOptions extends SignalOptions {
 export interface BackupClaim {
   name: string;
   startedAt: string;
+  /** Who writes the backup: "cairn v0.1.0". */
   client: string;
+  /** The writer's host and process, to tell which one left an orphaned backup. */
+  host?: string;
+  pid?: number;
+  /** Refreshed while the backup runs (src/backup/claims.ts): a stale one means the writer is gone. */
+  heartbeatAt?: string;
 }
 
 /** The name is taken in this location: a backup (or an unfinished one) of that name exists. */
@@ -82,7 +88,11 @@ export class BackupExistsError extends Error {
     readonly backup: string,
     options?: { cause?: unknown },
   ) {
-    super(`a backup named "${backup}" already exists in location "${location}"`, options);
+    super(
+      `a backup named "${backup}" already exists in location "${location}" ` +
+        `(\`cairn backup get ${backup}\` shows it; \`cairn backup delete ${backup}\` clears the name, its files with it)`,
+      options,
+    );
   }
 }
 
@@ -373,6 +383,11 @@ export class BackupStore {
         throw new BackupExistsError(this.location, claim.name, { cause: error });
       throw error;
     }
+  }
+
+  /** Rewrites this writer's claim with a newer heartbeat (the claim is the one file rewritten while running). */
+  async refreshClaim(claim: BackupClaim, options: SignalOptions = {}): Promise<void> {
+    await this.store.put(backupKeys(claim.name).claim, Buffer.from(JSON.stringify(claim)), options);
   }
 
   /** Gives a claim back (when another location refused the name, before anything else was written). */

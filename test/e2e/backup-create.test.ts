@@ -1,7 +1,7 @@
 // `cairn backup create` as a user runs it: into the embedded default location with no set-up, with
 // progress on standard error, and with a clear error and nothing written for each kind of bad input.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, before } from 'node:test';
 import { cairn, cairnBin } from '../helpers/cli.ts';
-import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { keyId } from '../../src/storage/index.ts';
 
@@ -249,8 +249,71 @@ describe('cairn backup create', () => {
     const again = await cairn(['backup', 'create', name, '--include-namespaces', ns], env);
     assert.equal(again.code, 1);
     assert.ok(!again.stderr.includes('Created an encryption key'), 'the key notice comes once');
-    assert.equal(again.stderr.trim(), `error: a backup named "${name}" already exists in location "default"`);
+    assert.equal(
+      again.stderr.trim(),
+      `error: a backup named "${name}" already exists in location "default" ` +
+        `(\`cairn backup get ${name}\` shows it; \`cairn backup delete ${name}\` clears the name, its files with it)`,
+    );
     assert.deepEqual(readFileSync(join(location, 'backups', name, 'velero-backup.json')), before);
+  });
+
+  it('shows a backup whose process was killed as Failed (orphaned), and frees its name on delete', async (t) => {
+    const { env, location } = await home(t);
+    const ns = await testNamespace(t, client, 'e2e');
+    const name = `killed-${uniqueSuffix()}`;
+    // One request a second: the backup is still listing when it is killed.
+    const args = ['backup', 'create', name, '--include-namespaces', ns];
+    const child = spawn(process.execPath, [cairnBin, ...args, '--client-qps', '1', '--client-burst', '1'], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await eventually(
+      'the backup to start',
+      () => Promise.resolve(stderr.includes('Backing up to default...') ? true : undefined),
+      180_000,
+    );
+    const running = await cairn(['backup', 'get', name], env);
+    assert.match(running.stdout, new RegExp(`^${name}\\s+InProgress\\s`, 'm'), running.stderr);
+
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    assert.equal(existsSync(join(location, 'backups', name, 'velero-backup.json')), false, 'never committed');
+    const orphaned = await eventually(
+      'the killed backup to show as orphaned',
+      async () => {
+        const get = await cairn(['backup', 'get', name], env);
+        return new RegExp(`^${name}\\s+Failed \\(orphaned\\)\\s`, 'm').test(get.stdout) ? get : undefined;
+      },
+      120_000,
+    );
+    assert.equal(orphaned.code, 0, orphaned.stderr);
+    const described = await cairn(['backup', 'describe', name], env);
+    assert.match(described.stdout, /^Phase: +Failed \(orphaned\)$/m);
+    assert.match(described.stdout, new RegExp(`^Written by: +cairn .+, host .+, pid ${child.pid}$`, 'm'));
+    assert.match(
+      described.stdout,
+      new RegExp(`\`cairn backup delete ${name}\` removes its files and frees the name`),
+    );
+    const json = JSON.parse((await cairn(['backup', 'get', name, '-o', 'json'], env)).stdout) as {
+      items: { status: { phase: string; failureReason: string } }[];
+    };
+    assert.equal(json.items[0]?.status.phase, 'Failed');
+    assert.match(
+      json.items[0]?.status.failureReason ?? '',
+      new RegExp(`^orphaned: its writer \\(cairn .+ pid ${child.pid}\\) stopped`),
+    );
+
+    const refused = await cairn(args, env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`\`cairn backup delete ${name}\` clears the name`));
+    assert.equal((await cairn(['backup', 'delete', name, '--confirm'], env)).code, 0);
+    const again = await cairn(args, env);
+    assert.equal(again.code, 0, again.stderr);
   });
 
   it('names an unknown location and the ones there are', async (t) => {

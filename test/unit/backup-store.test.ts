@@ -127,7 +127,8 @@ for (const [kind, open] of [
         backups.claim(claim('taken')),
         (e: unknown) =>
           e instanceof BackupExistsError &&
-          e.message === 'a backup named "taken" already exists in location "primary"',
+          e.message ===
+            'a backup named "taken" already exists in location "primary" (`cairn backup get taken` shows it; `cairn backup delete taken` clears the name, its files with it)',
       );
       // A backup written by Velero has no claim, only its metadata.
       await store.put(

@@ -8,9 +8,6 @@ import type { CliIO } from '../io.ts';
 
 type SetExitCode = (code: number) => void;
 
-/** How long a backup with a claim and no velero-backup.json is taken to be still running. */
-const INCOMPLETE_GRACE_MS = 60 * 60 * 1000;
-
 // ---------------------------------------------------------------------------------------------------
 // Errors
 
@@ -210,12 +207,26 @@ export function primaryOf(copies: Copy[]): Copy | undefined {
 export type CommittedCopy = Copy & { entry: { complete: true; backup: Backup } };
 export const isCommitted = (copy: Copy): copy is CommittedCopy => copy.entry.complete;
 
-/** Incomplete (claim older than the grace period, or no claim) or InProgress (a recent claim). */
-export function incompletePhase(claim: BackupClaim | undefined, now: Date): 'Incomplete' | 'InProgress' {
-  const started = claim ? Date.parse(claim.startedAt) : NaN;
-  return Number.isFinite(started) && now.getTime() - started < INCOMPLETE_GRACE_MS
-    ? 'InProgress'
-    : 'Incomplete';
+/**
+ * How a backup with no velero-backup.json shows: `InProgress` (its writer is alive), `Failed (orphaned)`
+ * (its writer stopped refreshing the claim's heartbeat) or `Incomplete` (no claim, or an old one), by the
+ * engine's rule (claimState).
+ */
+export async function unfinishedPhase(
+  claim: BackupClaim | undefined,
+  now: Date,
+): Promise<'InProgress' | 'Incomplete' | 'Failed (orphaned)'> {
+  const { claimState } = await import('../../backup/index.ts');
+  const state = claimState(claim, now);
+  return state === 'Orphaned' ? 'Failed (orphaned)' : state;
+}
+
+/** Why an orphaned backup failed: who wrote it, and when it was last seen alive. */
+export function orphanReason(claim: BackupClaim | undefined): string {
+  const writer = [claim?.client, claim?.host && `on host ${claim.host}`, claim?.pid && `pid ${claim.pid}`]
+    .filter(Boolean)
+    .join(' ');
+  return `orphaned: its writer (${writer || 'unknown'}) stopped, no heartbeat since ${claim?.heartbeatAt ?? '<unknown>'}`;
 }
 
 /** The locations whose copy failed its last verification (`backup verify --quick`). */
@@ -226,7 +237,7 @@ export function corruptIn(copies: Copy[]): string[] {
 }
 
 /** The Backup object a catalog entry shows: the stored one, or one made up for an incomplete backup. */
-export function backupOf(copies: Copy[], now: Date): Record<string, unknown> {
+export async function backupOf(copies: Copy[], now: Date): Promise<Record<string, unknown>> {
   const primary = primaryOf(copies);
   const locations = copies.map((c) => c.location).join(',');
   if (primary && isCommitted(primary)) {
@@ -245,6 +256,7 @@ export function backupOf(copies: Copy[], now: Date): Record<string, unknown> {
     };
   }
   const claim = primary && !primary.entry.complete ? primary.entry.claim : undefined;
+  const phase = await unfinishedPhase(claim, now);
   return {
     apiVersion: 'velero.io/v1',
     kind: 'Backup',
@@ -254,7 +266,13 @@ export function backupOf(copies: Copy[], now: Date): Record<string, unknown> {
       annotations: { 'cairn.dev/found-in-locations': locations },
     },
     spec: { storageLocation: primary?.location ?? '' },
-    // Not a Velero phase: the backup has a claim but no velero-backup.json (docs/design/backup-store.md).
-    status: { phase: incompletePhase(claim, now), ...(claim ? { startTimestamp: claim.startedAt } : {}) },
+    // InProgress and Incomplete are not Velero phases: the backup has a claim but no velero-backup.json
+    // (docs/design/backup-store.md); an orphaned one is Failed, with the reason.
+    status: {
+      ...(phase === 'Failed (orphaned)'
+        ? { phase: 'Failed', failureReason: orphanReason(claim) }
+        : { phase }),
+      ...(claim ? { startTimestamp: claim.startedAt } : {}),
+    },
   };
 }

@@ -8,7 +8,7 @@ import {
   primaryOf,
   corruptIn,
   isCommitted,
-  incompletePhase,
+  unfinishedPhase,
   type Copy,
   type Catalog,
   type CommittedCopy,
@@ -62,7 +62,7 @@ export function selectorText(backup: Backup): string {
   return '<none>';
 }
 
-export function rowOf(copies: Copy[], now: Date): string[] {
+export async function rowOf(copies: Copy[], now: Date): Promise<string[]> {
   const primary = primaryOf(copies);
   const locations = copies.map((c) => c.location).join(',');
   if (!primary) return [];
@@ -70,7 +70,7 @@ export function rowOf(copies: Copy[], now: Date): string[] {
     const claim = primary.entry.complete ? undefined : primary.entry.claim;
     return [
       primary.entry.name,
-      incompletePhase(claim, now),
+      await unfinishedPhase(claim, now),
       '0',
       '0',
       goTime(claim?.startedAt),

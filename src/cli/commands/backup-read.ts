@@ -32,7 +32,8 @@ import {
   copiesOf,
   listCatalog,
   isCommitted,
-  incompletePhase,
+  unfinishedPhase,
+  orphanReason,
   backupOf,
   type Copy,
   type Catalog,
@@ -153,14 +154,11 @@ Examples:
         }
         reportUnavailable(io, catalog, setExitCode);
         if (options.output !== 'table') {
-          const items = rows.map(([, copies]) => backupOf(copies, now));
+          const items = await Promise.all(rows.map(([, copies]) => backupOf(copies, now)));
           io.stdout.write(formatStructured({ apiVersion: 'v1', kind: 'List', items }, options.output));
         } else if (rows.length > 0) {
           io.stdout.write(
-            formatTable(
-              BACKUP_COLUMNS,
-              rows.map(([, copies]) => rowOf(copies, now)),
-            ),
+            formatTable(BACKUP_COLUMNS, await Promise.all(rows.map(([, copies]) => rowOf(copies, now)))),
           );
         } else if (missing.length === 0) {
           const read = catalog.searched.filter((l) => !catalog.unavailable.some((u) => u.location === l));
@@ -214,21 +212,33 @@ Examples:
       const primary = copies.find(isCommitted);
       if (options.output && options.output !== 'table') {
         io.stdout.write(
-          formatStructured(primary ? primary.entry.backup : backupOf(copies, now), options.output),
+          formatStructured(primary ? primary.entry.backup : await backupOf(copies, now), options.output),
         );
         return;
       }
       if (!primary) {
         const first = copies[0];
         const claim = first && !first.entry.complete ? first.entry.claim : undefined;
+        const phase = await unfinishedPhase(claim, now);
+        const writer = [
+          claim?.client ?? '<unknown>',
+          claim?.host && `host ${claim.host}`,
+          claim?.pid && `pid ${claim.pid}`,
+        ];
         io.stdout.write(
           formatFields([
             ['Name', name],
-            ['Phase', incompletePhase(claim, now)],
+            ['Phase', phase],
             ['Started', goTime(claim?.startedAt)],
-            ['Written by', claim?.client ?? '<unknown>'],
+            ['Written by', writer.filter(Boolean).join(', ')],
+            ['Last heartbeat', goTime(claim?.heartbeatAt)],
             ['Storage locations', copies.map((c) => c.location).join(', ')],
-          ]) + '\nThe backup has no velero-backup.json: it is still running, or was interrupted.\n',
+          ]) +
+            (phase === 'Failed (orphaned)'
+              ? `\nFailure reason: ${orphanReason(claim)}.\n\`cairn backup delete ${name}\` removes its files and frees the name.\n`
+              : phase === 'InProgress'
+                ? '\nThe backup is running: it has no velero-backup.json yet.\n'
+                : `\nThe backup has no velero-backup.json: it was interrupted. \`cairn backup delete ${name}\` removes it.\n`),
         );
         return;
       }

@@ -1,6 +1,7 @@
 // `cairn backup ...`: create (standalone: runs the engine here, into the configured locations) and the
 // commands that read the catalog (backup-read.ts).
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/index.ts';
 import type { KubeClient } from '../../kube/index.ts';
@@ -243,6 +244,8 @@ Examples:
         stores,
         now: () => new Date(),
         writer: `cairn ${clientVersion()}`,
+        host: hostname(),
+        pid: process.pid,
         uid: randomUUID(),
         onValidated: saveNewKeys,
         onStarted: () => io.stderr.write(`Backing up to ${stores.map((s) => s.location).join(', ')}...\n`),
