@@ -105,7 +105,32 @@ export {
   type ScheduleSpec,
   type ScheduleStatus,
 } from './schedule.ts';
+export {
+  LabelSelectorError,
+  formatLabelSelector,
+  globToRegExp,
+  labelKeyProblem,
+  labelSelectorAsText,
+  labelSelectorFromObject,
+  labelSelectorProblem,
+  labelSelectorToObject,
+  labelValueProblem,
+  matchesLabels,
+  parseLabelSelector,
+  type LabelOperator,
+  type LabelRequirement,
+  type LabelSelector,
+  type LabelSelectorObject,
+} from './labels.ts';
 export { GO_DURATION_PATTERN, ObjectMetaSchema } from './schema.ts';
+export {
+  fromStoredBackup,
+  fromStoredResults,
+  logLineMessage,
+  storedLogLine,
+  toStoredBackup,
+  type StoredResults,
+} from './velero-files.ts';
 export {
   conforms,
   problemText,

@@ -21,10 +21,25 @@ export class Results {
     this.warningCount++;
   }
 
-  /** The stored form: {"errors": Result, "warnings": Result}. */
-  toJSON(): { errors: ResultGroup; warnings: ResultGroup } {
-    return { errors: this.errors, warnings: this.warnings };
+  /**
+   * The stored form, Velero's: {"errors": Result, "warnings": Result}, where a Result's messages about the
+   * tool itself are under `velero` (Velero's Go type has no other key for them). fromStoredResults reads it.
+   */
+  toJSON(): { errors: StoredResultGroup; warnings: StoredResultGroup } {
+    return { errors: stored(this.errors), warnings: stored(this.warnings) };
   }
+}
+
+/** Velero's Result (pkg/util/results): velero, cluster, namespaces. */
+export interface StoredResultGroup {
+  velero?: string[];
+  cluster?: string[];
+  namespaces?: Record<string, string[]>;
+}
+
+function stored(group: ResultGroup): StoredResultGroup {
+  const { cairn, ...rest } = group;
+  return { ...(cairn ? { velero: cairn } : {}), ...rest };
 }
 
 function add(group: ResultGroup, scope: Scope, message: string): void {

@@ -10,6 +10,7 @@ import {
   DEFAULT_BACKUP_TTL,
   parseGoDuration,
   Results,
+  storedLogLine,
   VELERO_API_VERSION,
   type Backup,
   type BackupSpec,
@@ -185,7 +186,7 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
   const logLines: string[] = [];
   const log = (entry: LogEntry) => {
     const line = { time: input.now().toISOString(), ...entry };
-    logLines.push(JSON.stringify(line));
+    logLines.push(storedLogLine(line.time, entry));
     input.onLog?.(line);
   };
 

@@ -8,12 +8,8 @@
 //   or everything cluster-scoped when all namespaces are selected); true = every cluster-scoped resource
 //   that the resource filters admit; false = none.
 // - Nodes and events are never backed up unless named explicitly in includedResources.
-import {
-  compileNamespaceFilter,
-  labelSelectorProblem,
-  type ApiResource,
-  type ResourceMapper,
-} from '../kube/index.ts';
+import { compileNamespaceFilter, type ApiResource, type ResourceMapper } from '../kube/index.ts';
+import { labelSelectorProblem } from '../api/index.ts';
 
 export interface SelectionSpec {
   includedNamespaces?: string[] | undefined;
@@ -107,7 +103,8 @@ export function compileSelection(
     (s): s is string => s !== undefined,
   );
   for (const [i, selector] of selectors.entries()) {
-    const problem = labelSelectorProblem(selector);
+    // A backup stores its selectors for Velero, as metav1.LabelSelector objects: no `>` or `<`.
+    const problem = labelSelectorProblem(selector, { objectForm: true });
     const field = i === 0 && spec.labelSelector !== undefined ? 'labelSelector' : 'orLabelSelectors';
     if (problem) problems.push({ field, value: selector, message: problem });
   }

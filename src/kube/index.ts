@@ -1,5 +1,5 @@
 // Kubernetes access: kubeconfig loading, a rate-limited, retrying REST client, discovery, resource-name
-// resolution, paged point-in-time lists, watches, and client-side label selectors.
+// resolution, paged point-in-time lists and watches. Label selectors are in src/api/labels.ts.
 export { loadKubeConfig, type KubeConfigOptions } from './config.ts';
 export {
   KubeClient,
@@ -33,21 +33,6 @@ export {
   type RawListPage,
 } from './list.ts';
 export { watch, WatchExpiredError, type WatchEvent, type WatchOptions, type WatchStatus } from './watch.ts';
-export {
-  LabelSelectorError,
-  formatLabelSelector,
-  globToRegExp,
-  labelKeyProblem,
-  labelSelectorFromObject,
-  labelSelectorProblem,
-  labelValueProblem,
-  matchesLabels,
-  parseLabelSelector,
-  type LabelOperator,
-  type LabelRequirement,
-  type LabelSelector,
-  type LabelSelectorObject,
-} from './labels.ts';
 export type { KubeList, KubeObject, ObjectMeta } from './object.ts';
 export { RateLimiter, type RateLimiterOptions } from './rate-limit.ts';
 export { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';

@@ -1,6 +1,6 @@
 // Namespace filters as Velero's specs give them (includedNamespaces / excludedNamespaces: names or glob
 // patterns, `*` for all), compiled once for backups and restores alike.
-import { globToRegExp } from './labels.ts';
+import { globToRegExp } from '../api/index.ts';
 
 export interface NamespaceFilterProblem {
   field: string;

@@ -12,6 +12,7 @@ import {
   DEFAULT_CLUSTER_CONFLICT_POLICY,
   DEFAULT_NAMESPACED_CONFLICT_POLICY,
   NAMESPACED_CONFLICT_POLICIES,
+  storedLogLine,
   type Backup,
   type NamespacedConflictPolicy,
   type Restore,
@@ -304,7 +305,7 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
       onProgress: input.onProgress,
       log: (entry) => {
         const time = input.now().toISOString();
-        logLines.push(JSON.stringify({ time, ...entry }));
+        logLines.push(storedLogLine(time, entry));
         input.onLog?.({ ...entry, time });
       },
       signal,

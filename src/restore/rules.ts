@@ -5,14 +5,14 @@
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { parseDocument } from 'yaml';
+import { type KubeObject } from '../kube/index.ts';
 import {
   LabelSelectorError,
   labelSelectorFromObject,
   matchesLabels,
   parseLabelSelector,
-  type KubeObject,
   type LabelSelector,
-} from '../kube/index.ts';
+} from '../api/index.ts';
 
 /** A glob as written, and what it compiles to. */
 export interface CompiledGlob {

@@ -10,13 +10,8 @@
 //   definition: related.ts), unless includeClusterResources is true or includedResources names the kind;
 // - labelSelector / orLabelSelectors match the labels as backed up.
 import { dnsLabelProblem, type RestoreSpec } from '../api/index.ts';
-import {
-  compileNamespaceFilter,
-  matchesLabels,
-  parseLabelSelector,
-  type LabelSelector,
-  type ResourceMapper,
-} from '../kube/index.ts';
+import { compileNamespaceFilter, type ResourceMapper } from '../kube/index.ts';
+import { matchesLabels, parseLabelSelector, type LabelSelector } from '../api/index.ts';
 import { NEVER_RESTORED } from './order.ts';
 
 export interface RestoreProblem {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import type { Backup } from '../api/index.ts';
+import { fromStoredBackup, toStoredBackup, type Backup } from '../api/index.ts';
 import { decryptStream, encryptStream, keyId } from './encryption.ts';
 import { TamperedObjectError, TruncatedObjectError } from './encryption-errors.ts';
 import { ObjectExistsError, ObjectNotFoundError } from './errors.ts';
@@ -516,7 +516,7 @@ export class BackupStore {
   }
 
   /**
-   * Commits a backup: the checksum manifest, then velero-backup.json, both write-once. The backup's
+   * Commits a backup: the checksum manifest, then velero-backup.json (in Velero's shape), both write-once. The backup's
    * `status.checksums` should carry the manifest's SHA-256 (see manifestOf), chaining every file.
    */
   async commit(
@@ -526,15 +526,16 @@ export class BackupStore {
   ): Promise<void> {
     const keys = backupKeys(backup.metadata.name);
     await this.store.put(keys.checksums, manifestBytes(manifest), { ...options, ifAbsent: true });
-    await this.store.put(keys.metadata, Buffer.from(JSON.stringify(backup)), { ...options, ifAbsent: true });
+    const metadata = Buffer.from(JSON.stringify(toStoredBackup(backup)));
+    await this.store.put(keys.metadata, metadata, { ...options, ifAbsent: true });
   }
 
-  /** The committed backup's metadata, or undefined when there is none. */
+  /** The committed backup's metadata (selectors as text, whoever wrote it), or undefined when there is none. */
   async getBackup(name: string, options: SignalOptions = {}): Promise<Backup | undefined> {
     try {
-      return JSON.parse(
-        (await buffer(await this.store.get(backupKeys(name).metadata, options))).toString('utf8'),
-      ) as Backup;
+      return fromStoredBackup(
+        JSON.parse((await buffer(await this.store.get(backupKeys(name).metadata, options))).toString('utf8')),
+      );
     } catch (error) {
       if (error instanceof ObjectNotFoundError) return undefined;
       throw error;

@@ -12,6 +12,7 @@ import { openArchive, readArchive } from '../../src/archive/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { keyId } from '../../src/storage/index.ts';
 import { cairn, cairnBin, type CliResult } from '../helpers/cli.ts';
+import { goDecode, goLogLine } from '../helpers/velero-fixture.ts';
 import { clusterClient, minioOptions, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 type Env = Record<string, string | undefined>;
@@ -270,9 +271,11 @@ describe('cairn backup logs', () => {
     const lines = json.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { time: string; level: string; message: string });
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(lines.length > 0);
-    assert.ok(lines.every((l) => l.time && l.level && typeof l.message === 'string'));
+    // logrus's JSON lines, as Velero's --log-format=json writes them.
+    for (const line of lines) assert.deepEqual(goDecode(line, goLogLine).errors, [], JSON.stringify(line));
+    assert.ok(lines.every((l) => typeof l['msg'] === 'string' && !('message' in l)));
   });
 });
 

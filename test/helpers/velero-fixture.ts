@@ -775,3 +775,225 @@ export function veleroBucket(name: string): Map<string, Buffer> {
     [`${dir}${name}-resource-list.json.gz`, gz(goJson(resourceList))],
   ]);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Velero's Go types of the files under backups/<name>/, written out by hand from Velero's sources
+// (pkg/apis/velero/v1/backup_types.go, k8s.io/apimachinery metav1.ObjectMeta and metav1.LabelSelector,
+// pkg/util/results/result.go, pkg/backup/backed_up_items_map.go). goDecode reads JSON into them as Go's
+// encoding/json does: a value of the wrong JSON type is an error (Velero's sync then refuses the backup);
+// fields the type does not have are ignored, and reported as unknown so that a test can name them.
+
+export type GoType =
+  | 'string'
+  | 'int'
+  | 'bool'
+  /** metav1.Time: an RFC 3339 string. */
+  | 'time'
+  /** metav1.Duration: a Go duration string ("720h0m0s"). */
+  | 'duration'
+  | { map: GoType }
+  | { slice: GoType }
+  | { struct: Record<string, GoType> };
+
+const stringMap: GoType = { map: 'string' };
+const strings: GoType = { slice: 'string' };
+
+/** metav1.LabelSelector. */
+export const goLabelSelector: GoType = {
+  struct: {
+    matchLabels: stringMap,
+    matchExpressions: { slice: { struct: { key: 'string', operator: 'string', values: strings } } },
+  },
+};
+
+const goObjectMeta: GoType = {
+  struct: {
+    name: 'string',
+    generateName: 'string',
+    namespace: 'string',
+    uid: 'string',
+    resourceVersion: 'string',
+    generation: 'int',
+    creationTimestamp: 'time',
+    deletionTimestamp: 'time',
+    labels: stringMap,
+    annotations: stringMap,
+    finalizers: strings,
+  },
+};
+
+const goExecHook: GoType = {
+  struct: { container: 'string', command: strings, onError: 'string', timeout: 'duration' },
+};
+
+/** velero.io/v1 Backup, as Velero 1.17/1.18 declares it. */
+export const goBackup: GoType = {
+  struct: {
+    apiVersion: 'string',
+    kind: 'string',
+    metadata: goObjectMeta,
+    spec: {
+      struct: {
+        metadata: { struct: { labels: stringMap } },
+        includedNamespaces: strings,
+        excludedNamespaces: strings,
+        includedResources: strings,
+        excludedResources: strings,
+        includedClusterScopedResources: strings,
+        excludedClusterScopedResources: strings,
+        includedNamespaceScopedResources: strings,
+        excludedNamespaceScopedResources: strings,
+        labelSelector: goLabelSelector,
+        orLabelSelectors: { slice: goLabelSelector },
+        snapshotVolumes: 'bool',
+        ttl: 'duration',
+        includeClusterResources: 'bool',
+        hooks: {
+          struct: {
+            resources: {
+              slice: {
+                struct: {
+                  name: 'string',
+                  includedNamespaces: strings,
+                  excludedNamespaces: strings,
+                  includedResources: strings,
+                  excludedResources: strings,
+                  labelSelector: goLabelSelector,
+                  pre: { slice: { struct: { exec: goExecHook } } },
+                  post: { slice: { struct: { exec: goExecHook } } },
+                },
+              },
+            },
+          },
+        },
+        storageLocation: 'string',
+        volumeSnapshotLocations: strings,
+        defaultVolumesToRestic: 'bool',
+        defaultVolumesToFsBackup: 'bool',
+        orderedResources: stringMap,
+        csiSnapshotTimeout: 'duration',
+        itemOperationTimeout: 'duration',
+        // Velero's JSON name is spelt so (BackupSpec.ResourcePolicies).
+        resourcePolices: { struct: { apiGroup: 'string', kind: 'string', name: 'string' } },
+        snapshotMoveData: 'bool',
+        datamover: 'string',
+        uploaderConfig: { struct: { parallelFilesUpload: 'int' } },
+        volumeGroupSnapshotLabelKey: 'string',
+      },
+    },
+    status: {
+      struct: {
+        version: 'int',
+        formatVersion: 'string',
+        expiration: 'time',
+        phase: 'string',
+        queuePosition: 'int',
+        validationErrors: strings,
+        startTimestamp: 'time',
+        completionTimestamp: 'time',
+        volumeSnapshotsAttempted: 'int',
+        volumeSnapshotsCompleted: 'int',
+        failureReason: 'string',
+        warnings: 'int',
+        errors: 'int',
+        progress: { struct: { totalItems: 'int', itemsBackedUp: 'int' } },
+        csiVolumeSnapshotsAttempted: 'int',
+        csiVolumeSnapshotsCompleted: 'int',
+        backupItemOperationsAttempted: 'int',
+        backupItemOperationsCompleted: 'int',
+        backupItemOperationsFailed: 'int',
+        hookStatus: { struct: { hooksAttempted: 'int', hooksFailed: 'int' } },
+      },
+    },
+  },
+};
+
+/** pkg/util/results: Result, and the results file {"errors": Result, "warnings": Result}. */
+const goResult: GoType = {
+  struct: { velero: strings, cluster: strings, namespaces: { map: strings } },
+};
+export const goResults: GoType = { struct: { errors: goResult, warnings: goResult } };
+
+/** The resource list: map[string][]string, "<group/>version/Kind" → "namespace/name" or "name". */
+export const goResourceList: GoType = { map: strings };
+
+/** A line of a log as logrus's JSON formatter writes it (Velero's --log-format=json). */
+export const goLogLine: GoType = { struct: { time: 'time', level: 'string', msg: 'string' } };
+
+const rfc3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+const goDurationText = /^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^0$/;
+
+export interface GoDecoding {
+  /** What Go's decoder refuses: "spec.labelSelector: cannot unmarshal string into LabelSelector". */
+  errors: string[];
+  /** Fields the type does not have (Go ignores them), as paths. */
+  unknown: string[];
+}
+
+/** Decodes a JSON value into a Go type the way encoding/json does, reporting errors and unknown fields. */
+export function goDecode(value: unknown, type: GoType, path = ''): GoDecoding {
+  const out: GoDecoding = { errors: [], unknown: [] };
+  const at = (p: string) => (path === '' ? p : `${path}.${p}`);
+  const wrong = (want: string) => {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    out.errors.push(`${path || '<root>'}: cannot unmarshal ${got} into ${want}`);
+  };
+  // null decodes into anything (a nil pointer, slice or map, or a zero value).
+  if (value === null) return out;
+  if (type === 'string' || type === 'time' || type === 'duration') {
+    if (typeof value !== 'string') wrong(type);
+    else if (type === 'time' && !rfc3339.test(value)) out.errors.push(`${path}: "${value}" is not RFC 3339`);
+    else if (type === 'duration' && !goDurationText.test(value))
+      out.errors.push(`${path}: "${value}" is not a Go duration`);
+  } else if (type === 'int') {
+    if (typeof value !== 'number' || !Number.isInteger(value)) wrong('int');
+  } else if (type === 'bool') {
+    if (typeof value !== 'boolean') wrong('bool');
+  } else if ('slice' in type) {
+    if (!Array.isArray(value)) wrong('slice');
+    else
+      for (const [i, v] of (value as unknown[]).entries())
+        merge(out, goDecode(v, type.slice, `${path}[${i}]`));
+  } else if (typeof value !== 'object' || Array.isArray(value)) {
+    wrong('map' in type ? 'map' : 'struct');
+  } else if ('map' in type) {
+    for (const [k, v] of Object.entries(value)) merge(out, goDecode(v, type.map, at(k)));
+  } else {
+    for (const [k, v] of Object.entries(value)) {
+      const field = type.struct[k];
+      if (field === undefined) out.unknown.push(at(k));
+      else merge(out, goDecode(v, field, at(k)));
+    }
+  }
+  return out;
+}
+
+function merge(into: GoDecoding, from: GoDecoding): void {
+  into.errors.push(...from.errors);
+  into.unknown.push(...from.unknown);
+}
+
+/**
+ * velero-backup.json of a Velero backup made with
+ * `velero backup create shop-selected --include-namespaces shop --selector 'app=shop,tier in (a,b)'`
+ * (Velero's CLI parses --selector with metav1.ParseToLabelSelector: `k=v` into matchLabels, the rest into
+ * matchExpressions), or with --or-selector 'app=shop or tier notin (c)'.
+ */
+export function veleroSelectorBackupJson(
+  name: string,
+  selectors: 'labelSelector' | 'orLabelSelectors',
+): Record<string, unknown> {
+  const base = veleroBackupJson(name);
+  const spec = base['spec'] as Record<string, unknown>;
+  if (selectors === 'labelSelector')
+    spec['labelSelector'] = {
+      matchLabels: { app: 'shop' },
+      matchExpressions: [{ key: 'tier', operator: 'In', values: ['a', 'b'] }],
+    };
+  else
+    spec['orLabelSelectors'] = [
+      { matchLabels: { app: 'shop' } },
+      { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['c'] }] },
+    ];
+  return base;
+}

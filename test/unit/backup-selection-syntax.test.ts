@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { globToRegExp, labelSelectorProblem } from '../../src/api/index.ts';
 import { secretsSelection } from '../../src/backup/index.ts';
-import { globToRegExp, labelSelectorProblem } from '../../src/kube/index.ts';
 
 describe('namespace globs', () => {
   it('match as shell globs, anchored', () => {

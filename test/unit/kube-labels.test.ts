@@ -8,7 +8,7 @@ import {
   matchesLabels,
   parseLabelSelector,
   type LabelSelectorObject,
-} from '../../src/kube/index.ts';
+} from '../../src/api/index.ts';
 
 const web = { app: 'web', tier: 'frontend', 'example.com/team': 'a', replicas: '3' };
 const db = { app: 'db', tier: 'backend' };

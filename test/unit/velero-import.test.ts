@@ -20,7 +20,7 @@ import {
   matchesLabels,
   parseLabelSelector,
   type LabelSelectorObject,
-} from '../../src/kube/index.ts';
+} from '../../src/api/index.ts';
 
 const options = { namespace: 'cairn' };
 

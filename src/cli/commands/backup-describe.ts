@@ -156,6 +156,29 @@ export function verificationText(record: VerificationRecord | undefined, name: s
   return `${when}: FAILED (${record.method})${record.problems.map((p) => `\n    ${p}`).join('')}`;
 }
 
+/**
+ * The point in time a backup holds. Every Cairn backup records it; one without the record was written by
+ * Velero (or by a tool like it), which lists each resource at its latest: best effort, every resource.
+ */
+export function consistencyFields(status: BackupStatus): [string, string][] {
+  const consistency = status.consistency;
+  if (!consistency)
+    return [
+      ['Consistency', 'best-effort (not recorded: a Velero backup lists each resource at its latest)'],
+      ['Best-effort resources', 'all'],
+    ];
+  return [
+    [
+      'Consistency',
+      consistency.mode + (consistency.revision ? `, at storage revision ${consistency.revision}` : ''),
+    ],
+    [
+      'Best-effort resources',
+      consistency.mode === 'best-effort' ? 'all' : list(consistency.bestEffortResources),
+    ],
+  ];
+}
+
 export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: Catalog, now: Date): string {
   const backup = primary.entry.backup;
   const { spec } = backup;
@@ -200,7 +223,7 @@ export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: 
     '\n' +
     formatFields([
       ['Label selector', spec.labelSelector ?? '<none>'],
-      ['Or label selectors', list(spec.orLabelSelectors)],
+      ['Or label selectors', spec.orLabelSelectors?.length ? spec.orLabelSelectors.join(' or ') : '<none>'],
       ['Secrets', secretsLine(secretsSelection(spec))],
     ]);
 
@@ -245,19 +268,7 @@ export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: 
     '  ',
   );
 
-  const consistency = status.consistency;
-  out +=
-    '\n' +
-    formatFields([
-      ['TTL', spec.ttl ?? '<none>'],
-      [
-        'Consistency',
-        consistency
-          ? consistency.mode + (consistency.revision ? `, at storage revision ${consistency.revision}` : '')
-          : '<unknown>',
-      ],
-      ['Best-effort resources', list(consistency?.bestEffortResources)],
-    ]);
+  out += '\n' + formatFields([['TTL', spec.ttl ?? '<none>'], ...consistencyFields(status)]);
   out +=
     '\n' +
     formatFields([

@@ -14,7 +14,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
-import type { Backup, DeleteBackupRequest, ResultGroup } from '../../api/index.ts';
+import { fromStoredResults, logLineMessage, type Backup, type DeleteBackupRequest } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
@@ -245,12 +245,10 @@ Examples:
       io.stdout.write(describeBackup(primary, copies, catalog, now));
       const status = primary.entry.backup.status ?? {};
       const reading = `from location "${primary.location}"`;
+      // The results and the resource list are optional files (Velero writes them late, and a backup that
+      // failed early may have neither): a missing one is shown as none; one that cannot be read is an error.
       try {
-        const results = await readJsonFile<{ errors?: ResultGroup; warnings?: ResultGroup }>(
-          primary.store,
-          name,
-          'results',
-        );
+        const results = fromStoredResults(await readJsonFile(primary.store, name, 'results'));
         io.stdout.write('\n' + resultLines('Errors', status.errors ?? 0, results.errors));
         io.stdout.write(resultLines('Warnings', status.warnings ?? 0, results.warnings));
       } catch (error) {
@@ -260,7 +258,10 @@ Examples:
       }
       if (!options.details) return;
       try {
-        const resources = await readJsonFile<Record<string, string[]>>(primary.store, name, 'resourceList');
+        const resources = ((await readJsonFile(primary.store, name, 'resourceList')) ?? {}) as Record<
+          string,
+          string[]
+        >;
         io.stdout.write('\nResource list:\n');
         const kinds = Object.keys(resources).sort();
         if (kinds.length === 0) io.stdout.write('  <none>\n');
@@ -274,14 +275,22 @@ Examples:
   );
 }
 
-/** A gzipped JSON file of a backup, decrypted. */
-async function readJsonFile<T>(
+/** A gzipped JSON file of a backup, decrypted; undefined when the backup has no such file. */
+async function readJsonFile(
   store: BackupStore,
   name: string,
   file: 'results' | 'resourceList',
-): Promise<T> {
-  const bytes = await promisify(gunzip)(await buffer(await store.openFile(name, file)));
-  return JSON.parse(bytes.toString('utf8')) as T;
+): Promise<unknown> {
+  const { ObjectNotFoundError } = await import('../../storage/index.ts');
+  let stream: Readable;
+  try {
+    stream = await store.openFile(name, file);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    throw error;
+  }
+  const bytes = await promisify(gunzip)(await buffer(stream));
+  return JSON.parse(bytes.toString('utf8')) as unknown;
 }
 
 /** One log line as a person reads it: `time level message key=value...`. */
@@ -292,7 +301,8 @@ function readableLogLine(line: string): string {
   } catch {
     return line;
   }
-  const { time, level, message, ...rest } = entry;
+  const { time, level, msg: _msg, message: _message, ...rest } = entry;
+  const message = logLineMessage(entry);
   const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
   const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value ?? ''));
   return [text(time), text(level).padEnd(7), text(message), ...extra].join(' ');
@@ -322,7 +332,7 @@ that you may get backups/logs in its namespace (SubjectAccessReview).
 
 Examples:
   cairn backup logs shop
-  cairn backup logs shop -o json | jq -r 'select(.level != "info") | .message'
+  cairn backup logs shop -o json | jq -r 'select(.level != "info") | .msg'
   cairn backup logs nightly-20261130020000 --server-url http://localhost:8085`,
     )
     .action(

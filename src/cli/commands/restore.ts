@@ -8,13 +8,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   CLUSTER_CONFLICT_POLICIES,
   defaultRestoreName,
+  fromStoredResults,
+  logLineMessage,
   NAMESPACED_CONFLICT_POLICIES,
   type ClusterConflictPolicy,
   type NamespacedConflictPolicy,
   type Restore,
   type RestoreCounts,
   type RestoreSpec,
-  type ResultGroup,
 } from '../../api/index.ts';
 import type { ItemOutcome } from '../../restore/index.ts';
 import type { RestoreStore } from '../../storage/index.ts';
@@ -639,10 +640,9 @@ function describeCommand(io: CliIO): Command {
           return;
         }
         const records = await openRecords(io);
-        const results = JSON.parse((await records.readFile(name, 'results')).toString('utf8')) as {
-          errors: ResultGroup;
-          warnings: ResultGroup;
-        };
+        const results = fromStoredResults(
+          JSON.parse((await records.readFile(name, 'results')).toString('utf8')),
+        );
         io.stdout.write(
           `\n${indentContinuations(resultLines('Warnings', status.warnings ?? 0, results.warnings))}`,
         );
@@ -678,14 +678,10 @@ function logsCommand(io: CliIO): Command {
         );
       for (const line of lines) {
         try {
-          const entry = JSON.parse(line) as {
-            time: string;
-            level: string;
-            message: string;
-            namespace?: string;
-          };
+          const entry = JSON.parse(line) as { time: string; level: string; namespace?: string };
+          const message = logLineMessage(entry);
           io.stdout.write(
-            `${entry.time} ${entry.level.padEnd(7)} ${entry.namespace ? `[${entry.namespace}] ` : ''}${entry.message.replaceAll('\n', '\n    ')}\n`,
+            `${entry.time} ${entry.level.padEnd(7)} ${entry.namespace ? `[${entry.namespace}] ` : ''}${message.replaceAll('\n', '\n    ')}\n`,
           );
         } catch {
           io.stdout.write(`${line}\n`);

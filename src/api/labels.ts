@@ -4,7 +4,9 @@
 // `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a)`, `k`, `!k`, `k>1`, `k<1`. The object form is
 // metav1.LabelSelector (matchLabels + matchExpressions with In/NotIn/Exists/DoesNotExist). Both compile to the
 // same LabelSelector, and keys and values are validated as the API server validates them, so a selector that
-// passes here is one the API server accepts, and matches the same objects.
+// passes here is one the API server accepts, and matches the same objects. A LabelSelector goes back to
+// either form: the text (formatLabelSelector) and the object Velero stores (labelSelectorToObject).
+// This is the one module of label vocabulary: parsing, validation, matching and formatting.
 
 export type LabelOperator = 'Equals' | 'NotEquals' | 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
 
@@ -406,15 +408,82 @@ export function labelSelectorFromObject(object: LabelSelectorObject): LabelSelec
   return { requirements: sortByKey(requirements) };
 }
 
+/**
+ * The metav1.LabelSelector form of a selector, as Velero's `--selector` writes it (metav1.ParseToLabelSelector):
+ * `k=v` in matchLabels, `k in (..)`, `k notin (..)`, `k`, `!k` as matchExpressions. `k!=v` becomes
+ * `k notin (v)`, which matches the same objects. `>` and `<` have no object form: LabelSelectorError.
+ * An empty selector (everything) is undefined, as Velero leaves the field out.
+ */
+export function labelSelectorToObject(selector: LabelSelector): LabelSelectorObject | undefined {
+  if (selector.requirements.length === 0) return undefined;
+  const matchLabels: Record<string, string> = {};
+  const matchExpressions: NonNullable<LabelSelectorObject['matchExpressions']> = [];
+  for (const r of selector.requirements) {
+    const value = r.values[0] ?? '';
+    switch (r.operator) {
+      case 'Equals':
+        // A second `k=` of another value cannot share the map: it is the expression it means.
+        if (!Object.hasOwn(matchLabels, r.key)) matchLabels[r.key] = value;
+        else if (matchLabels[r.key] !== value)
+          matchExpressions.push({ key: r.key, operator: 'In', values: [value] });
+        break;
+      case 'NotEquals':
+        matchExpressions.push({ key: r.key, operator: 'NotIn', values: [value] });
+        break;
+      case 'In':
+      case 'NotIn':
+        matchExpressions.push({ key: r.key, operator: r.operator, values: [...r.values] });
+        break;
+      case 'Exists':
+      case 'DoesNotExist':
+        matchExpressions.push({ key: r.key, operator: r.operator });
+        break;
+      case 'Gt':
+      case 'Lt':
+        throw new LabelSelectorError(
+          formatLabelSelector(selector),
+          formatRequirement(r),
+          `the operator ${r.operator === 'Gt' ? '>' : '<'} has no metav1.LabelSelector form (Velero's ` +
+            'labelSelector field): use =, !=, in, notin, or a key alone',
+          'invalid',
+        );
+    }
+  }
+  return {
+    ...(Object.keys(matchLabels).length > 0 ? { matchLabels } : {}),
+    ...(matchExpressions.length > 0 ? { matchExpressions } : {}),
+  };
+}
+
+/**
+ * A selector of either form as text: the text as it is, an object (metav1.LabelSelector) in the API
+ * server's text form, as `kubectl` and Velero print it (`app=shop,tier in (a,b)`). An object that is not a
+ * valid selector is shown as its JSON, never thrown: this is for reading what others wrote.
+ */
+export function labelSelectorAsText(selector: string | LabelSelectorObject): string {
+  if (typeof selector === 'string') return selector;
+  try {
+    return formatLabelSelector(labelSelectorFromObject(selector));
+  } catch (error) {
+    if (!(error instanceof LabelSelectorError)) throw error;
+    return JSON.stringify(selector);
+  }
+}
+
 // --- Compatibility helpers used by backup selection -------------------------------------------------------
 
 /**
  * Checks a label selector's syntax the way the API server parses it: undefined if it is accepted, else a
- * problem naming the requirement that is wrong.
+ * problem naming the requirement that is wrong. With objectForm, also that it has a metav1.LabelSelector
+ * form (what a backup stores for Velero: no `>` or `<`).
  */
-export function labelSelectorProblem(selector: string): string | undefined {
+export function labelSelectorProblem(
+  selector: string,
+  options: { objectForm?: boolean } = {},
+): string | undefined {
   try {
-    parseLabelSelector(selector);
+    const parsed = parseLabelSelector(selector);
+    if (options.objectForm) labelSelectorToObject(parsed);
     return undefined;
   } catch (error) {
     if (!(error instanceof LabelSelectorError)) throw error;
