@@ -2,7 +2,14 @@
 // writer, following related items. It knows nothing of locations, the CLI or controllers: it takes plain
 // values, writes into the archive it is given, reports progress through a callback, and returns the
 // outcome with every per-item problem as data (docs/design/backup-store.md, "The engine's flow").
-import { Results, scopeOf, type BackupPhase, type ConsistencyMode } from '../api/index.ts';
+import {
+  matchesLabels,
+  parseLabelSelector,
+  Results,
+  scopeOf,
+  type BackupPhase,
+  type ConsistencyMode,
+} from '../api/index.ts';
 import type { ArchiveWriter } from '../archive/index.ts';
 import {
   currentRevision,
@@ -286,6 +293,7 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
         [typeMeta, raw.bytes.subarray(1)],
       );
       names.push(where(namespace, raw.name));
+      if (namespace) itemNamespaces.add(namespace);
     }
     if (remaining !== undefined) progress.totalItems += listed + remaining;
     if (names.length > 0) {
@@ -302,6 +310,7 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
 
   async function write(resource: ApiResource, item: KubeObject): Promise<void> {
     const namespace = resource.namespaced ? item.metadata.namespace : undefined;
+    if (namespace) itemNamespaces.add(namespace);
     if (remembers(resource.groupResource)) {
       const id = itemKey(resource.groupResource, namespace, item.metadata.name);
       if (written.has(id)) return;
@@ -358,9 +367,17 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
 
   const namespacesResource = mapper.byGroupResource('namespaces');
   const namespaces = new Set<string>();
+  // The Namespace objects of the selected namespaces, as read at the revision: which of them the backup
+  // holds is known once the items are written (namespaceObjectsToWrite).
+  const namespaceObjects: KubeObject[] = [];
+  /** The namespaces of the items written (a parsed item's, or a raw one's). */
+  const itemNamespaces = new Set<string>();
   if (namespacesResource) {
     await list({ resource: namespacesResource, unfiltered: true }, (ns) => {
-      if (selection.namespaceSelected(ns.metadata.name)) namespaces.add(ns.metadata.name);
+      if (selection.namespaceSelected(ns.metadata.name)) {
+        namespaces.add(ns.metadata.name);
+        namespaceObjects.push(ns);
+      }
       return Promise.resolve();
     });
   }
@@ -369,14 +386,6 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
   // A few named namespaces are listed one by one; many, or all, with one cluster-wide list each.
   const perNamespace = !selection.allNamespaces && namespaces.size <= 10;
   const targets: ListTarget[] = [];
-  if (namespacesResource && selection.includeNamespaceObjects && selection.namespaced.length > 0) {
-    // The Namespace objects whatever the label selectors: a restore needs them to recreate the namespaces.
-    targets.push({
-      resource: namespacesResource,
-      unfiltered: true,
-      keep: (ns) => namespaces.has(ns.metadata.name),
-    });
-  }
   const resources = [...selection.namespaced, ...selection.clusterScoped]
     .filter((r) => r.groupResource !== 'namespaces')
     .sort((a, b) => a.groupResource.localeCompare(b.groupResource));
@@ -425,6 +434,14 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     }
   }
 
+  // The Namespace objects last, once the namespaces holding items are known: a restore needs them to
+  // recreate the namespaces, whatever the label selectors.
+  if (namespacesResource && selection.includeNamespaceObjects && selection.namespaced.length > 0) {
+    progress.currentResource = namespacesResource.groupResource;
+    for (const ns of namespaceObjectsToWrite(namespaceObjects, selection, itemNamespaces))
+      await write(namespacesResource, ns);
+  }
+
   delete progress.currentResource;
   progress.totalItems = progress.itemsBackedUp;
   report();
@@ -441,4 +458,31 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     },
     progress: { itemsBackedUp: progress.itemsBackedUp, totalItems: progress.totalItems },
   };
+}
+
+/**
+ * Which Namespace objects a backup holds, among those of its selected namespaces (Velero's nsTracker,
+ * pkg/backup/item_collector.go). Without a label selector: every selected namespace. With one: the
+ * namespaces holding an item of the backup, the active namespaces whose own labels match a selector, and,
+ * when includedNamespaces names namespaces, the active named ones, as Velero does. Unlike Velero, a
+ * namespace the filters exclude never comes in through its labels, and excludedNamespaces alone (every
+ * namespace but some) keeps only those holding items or matching, as when nothing is excluded (Velero
+ * keeps every namespace then, kube-system included).
+ */
+export function namespaceObjectsToWrite(
+  namespaces: readonly KubeObject[],
+  selection: Pick<Selection, 'labelSelectors' | 'namespacesNamed'>,
+  itemNamespaces: ReadonlySet<string>,
+): KubeObject[] {
+  const selectors = selection.labelSelectors
+    .filter((s): s is string => s !== undefined)
+    .map((s) => parseLabelSelector(s));
+  if (selectors.length === 0) return [...namespaces];
+  return namespaces.filter((ns) => {
+    if (itemNamespaces.has(ns.metadata.name)) return true;
+    const phase = (ns.status as { phase?: string } | undefined)?.phase;
+    if (phase !== undefined && phase !== 'Active') return false;
+    if (selection.namespacesNamed) return true;
+    return selectors.some((selector) => matchesLabels(selector, ns.metadata.labels));
+  });
 }

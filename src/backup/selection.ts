@@ -43,6 +43,8 @@ export interface Selection {
   namespaceSelected: (name: string) => boolean;
   /** Whether the namespace filters select every namespace (then the Namespace objects are all included). */
   allNamespaces: boolean;
+  /** Whether includedNamespaces names namespaces (anything but unset or `*`): a label selector keeps them. */
+  namespacesNamed: boolean;
   /** The label selectors to list with: one list per selector, results merged; [undefined] = no selector. */
   labelSelectors: (string | undefined)[];
   /**
@@ -150,6 +152,7 @@ export function compileSelection(
       relatedClusterScoped,
       namespaceSelected,
       allNamespaces,
+      namespacesNamed: !(spec.includedNamespaces ?? []).every((n) => n === '*'),
       labelSelectors: selectors.length > 0 ? selectors : [undefined],
       relatedAdmitted: (r) =>
         r.verbs.includes('list') &&

@@ -12,7 +12,7 @@ import { openArchive, readArchive } from '../../src/archive/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { keyId } from '../../src/storage/index.ts';
 import { cairn, cairnBin, type CliResult } from '../helpers/cli.ts';
-import { goDecode, goLogLine } from '../helpers/velero-fixture.ts';
+import { goDecode, goLogLine, veleroBucket, veleroSelectorBackupJson } from '../helpers/velero-fixture.ts';
 import { clusterClient, minioOptions, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 type Env = Record<string, string | undefined>;
@@ -276,6 +276,74 @@ describe('cairn backup logs', () => {
     // logrus's JSON lines, as Velero's --log-format=json writes them.
     for (const line of lines) assert.deepEqual(goDecode(line, goLogLine).errors, [], JSON.stringify(line));
     assert.ok(lines.every((l) => typeof l['msg'] === 'string' && !('message' in l)));
+  });
+});
+
+describe('a backup written by Velero', () => {
+  /** A ReadOnly plaintext location holding Velero's files for `name`, with its selectors, without results. */
+  async function veleroLocation(
+    t: TestContext,
+    name: string,
+    selectors: 'labelSelector' | 'orLabelSelectors',
+  ) {
+    const s = await standalone(t);
+    const dir = join(s.data, 'velero-bucket');
+    for (const [key, bytes] of veleroBucket(name)) {
+      if (key.endsWith('-results.gz')) continue; // Velero may leave it out; it is optional
+      const content = key.endsWith('/velero-backup.json')
+        ? Buffer.from(JSON.stringify(veleroSelectorBackupJson(name, selectors), null, 2))
+        : bytes;
+      await mkdir(join(dir, key, '..'), { recursive: true });
+      await writeFile(join(dir, key), content);
+    }
+    const created = await s.run(
+      'location',
+      'create',
+      'velero',
+      '--provider',
+      'fs',
+      '--path',
+      dir,
+      '--plaintext',
+      '--access-mode',
+      'ReadOnly',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    return s;
+  }
+
+  it('shows its label selectors as selector text in get and describe', async (t) => {
+    const name = `velero-${uniqueSuffix()}`;
+    const s = await veleroLocation(t, name, 'labelSelector');
+    const get = await s.run('backup', 'get', name);
+    assert.equal(get.code, 0, get.stderr);
+    assert.match(
+      get.stdout,
+      new RegExp(`^${name}\\s+Completed\\s.*\\svelero\\s+app=shop,tier in \\(a,b\\)$`, 'm'),
+    );
+    const described = await s.run('backup', 'describe', name);
+    assert.match(described.stdout, /^Label selector:\s+app=shop,tier in \(a,b\)$/m);
+    assert.doesNotMatch(described.stdout + get.stdout, /\[object Object\]/);
+
+    const or = `velero-or-${uniqueSuffix()}`;
+    const s2 = await veleroLocation(t, or, 'orLabelSelectors');
+    const orDescribed = await s2.run('backup', 'describe', or);
+    assert.match(orDescribed.stdout, /^Or label selectors:\s+app=shop or tier notin \(c\)$/m);
+  });
+
+  it('is best-effort, and describe --details without a results file shows none and succeeds', async (t) => {
+    const name = `velero-${uniqueSuffix()}`;
+    const s = await veleroLocation(t, name, 'labelSelector');
+    const described = await s.run('backup', 'describe', name, '--details');
+    assert.equal(described.code, 0, described.stderr);
+    assert.equal(described.stderr, '');
+    assert.match(
+      described.stdout,
+      /^Consistency:\s+best-effort \(not recorded: a Velero backup lists each resource at its latest\)$/m,
+    );
+    assert.doesNotMatch(described.stdout, /<unknown>/);
+    assert.match(described.stdout, /^Errors:\s+0$/m);
+    assert.deepEqual(resourceList(described.stdout).get('apps/v1/Deployment'), ['shop/web']);
   });
 });
 

@@ -19,6 +19,14 @@ import {
   type ObjectStore,
 } from '../../src/storage/index.ts';
 import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import {
+  goBackup,
+  goDecode,
+  goLogLine,
+  goResourceList,
+  goResults,
+  veleroSelectorBackupJson,
+} from '../helpers/velero-fixture.ts';
 import { buffer } from 'node:stream/consumers';
 
 let client: KubeClient;
@@ -146,6 +154,48 @@ describe('creating a backup', () => {
       gunzipSync(await buffer(await plaintext.openFile(name, 'results'))).toString(),
     ) as object;
     assert.deepEqual(results, { errors: {}, warnings: {} });
+  });
+
+  it("stores every file of a plaintext location in the shape of Velero's types", async (t) => {
+    const ns = await testNamespace(t, client, 'shape');
+    for (const [name, labels] of [
+      ['chosen', { app: 'shop', tier: 'a' }],
+      ['other', { app: 'shop', tier: 'c' }],
+    ] as const)
+      await client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        body: { metadata: { name, labels } },
+      });
+    const memory = new MemoryStore();
+    const name = `shape-${uniqueSuffix()}`;
+    const backup = await createBackup({
+      client,
+      name,
+      spec: { includedNamespaces: [ns], labelSelector: 'app=shop,tier in (a,b)' },
+      stores: [new BackupStore({ location: 'velero', store: memory })],
+      now: () => new Date(),
+      writer: 'cairn test',
+      uid: `uid-${name}`,
+    });
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+    const file = async (suffix: string) => buffer(await memory.get(`backups/${name}/${suffix}`));
+    const json = (bytes: Buffer) => JSON.parse(bytes.toString()) as unknown;
+
+    const metadata = json(await file('velero-backup.json')) as { spec: Record<string, unknown> };
+    assert.deepEqual(goDecode(metadata, goBackup).errors, []);
+    const velero = veleroSelectorBackupJson(name, 'labelSelector') as { spec: Record<string, unknown> };
+    assert.deepEqual(metadata.spec['labelSelector'], velero.spec['labelSelector']);
+    const results = json(gunzipSync(await file(`${name}-results.gz`)));
+    assert.deepEqual(goDecode(results, goResults), { errors: [], unknown: [] });
+    const resourceList = json(gunzipSync(await file(`${name}-resource-list.json.gz`)));
+    assert.deepEqual(goDecode(resourceList, goResourceList), { errors: [], unknown: [] });
+    assert.deepEqual((resourceList as Record<string, string[]>)['v1/ConfigMap'], [`${ns}/chosen`]);
+    const logLines = gunzipSync(await file(`${name}-logs.gz`))
+      .toString()
+      .trim()
+      .split('\n');
+    for (const line of logLines) assert.deepEqual(goDecode(json(Buffer.from(line)), goLogLine).errors, []);
   });
 
   it('refuses a name taken in any location and leaves every location as it was', async (t) => {

@@ -145,6 +145,49 @@ describe('the backup engine', () => {
     has(either.paths, `resources/configmaps/namespaces/${ns}/settings.json`);
   });
 
+  it("holds, with a selector, only the Namespace objects of the selected items' namespaces, as Velero", async (t) => {
+    const label = `pick-${uniqueSuffix()}`;
+    const picked = await testNamespace(t, client, 'picked');
+    const untouched = await testNamespace(t, client, 'untouched');
+    const labelled = await testNamespace(t, client, 'labelled');
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${picked}/configmaps`,
+      body: { metadata: { name: 'chosen', labels: { [label]: 'yes' } } },
+    });
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${untouched}/configmaps`,
+      body: { metadata: { name: 'not-chosen' } },
+    });
+    // A namespace whose own labels match: Velero keeps it, though no item of it matches.
+    await client.json({
+      method: 'PATCH',
+      path: `/api/v1/namespaces/${labelled}`,
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { [label]: 'yes' } } },
+    });
+    const namespacesIn = (paths: string[]) =>
+      paths
+        .filter((p) => p.startsWith('resources/namespaces/cluster/'))
+        .map((p) => p.slice('resources/namespaces/cluster/'.length, -'.json'.length))
+        .sort();
+
+    const everywhere = await backup({ labelSelector: `${label}=yes` });
+    has(everywhere.paths, `resources/configmaps/namespaces/${picked}/chosen.json`);
+    assert.deepEqual(namespacesIn(everywhere.paths), [labelled, picked].sort());
+    assert.deepEqual(everywhere.outcome.resourceList['v1/Namespace'], [labelled, picked].sort());
+
+    // Named namespaces are kept whether or not an item of them matches (Velero's union of both).
+    const named = await backup({ includedNamespaces: [picked, untouched], labelSelector: `${label}=yes` });
+    assert.deepEqual(namespacesIn(named.paths), [picked, untouched].sort());
+    lacks(named.paths, `resources/configmaps/namespaces/${untouched}/`);
+
+    // A namespace the filters exclude never comes in through its labels.
+    const excluded = await backup({ excludedNamespaces: [labelled], labelSelector: `${label}=yes` });
+    assert.deepEqual(namespacesIn(excluded.paths), [picked]);
+  });
+
   it('excludes secrets by name or by includeSecrets=false', async () => {
     for (const spec of [{ excludedResources: ['secret'] }, { includeSecrets: false }]) {
       const { paths } = await backup({ includedNamespaces: [app.namespace], ...spec });
