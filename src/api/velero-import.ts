@@ -13,6 +13,12 @@ import {
   type BackupSpec,
 } from './backup.ts';
 import { parseGoDuration } from './duration.ts';
+import {
+  formatLabelSelector,
+  labelKeyProblem,
+  labelSelectorFromObject,
+  labelValueProblem,
+} from './labels.ts';
 import { specProblems, statusProblems, type CairnKind } from './kinds.ts';
 import {
   locationProblems,
@@ -115,32 +121,22 @@ class Findings {
 
 // --- Label selectors ---------------------------------------------------------------------------------------
 
-const labelNameRe = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const dnsSubdomainRe = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const labelValueRe = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
-/** Why a label key is not one the API server accepts (`[prefix/]name`), or undefined. */
-function labelKeyProblem(key: string): string | undefined {
-  const slash = key.indexOf('/');
-  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
-  const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length > 253 || !dnsSubdomainRe.test(prefix)))
-    return 'not a label key: its prefix must be a DNS subdomain';
-  if (name.length > 63 || !labelNameRe.test(name))
-    return 'not a label key: at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
-  return undefined;
-}
-
-function labelValueProblem(value: string): string | undefined {
-  if (value.length > 63 || !labelValueRe.test(value))
-    return 'not a label value: at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
-  return undefined;
-}
+// Keys and values are checked by the label module (src/api/labels.ts), the one home of label vocabulary;
+// this conversion adds the field paths of Velero's object form to its problems.
+const keyProblem = (key: string) => {
+  const problem = labelKeyProblem(key);
+  return problem && `not a label key: ${problem}`;
+};
+const valueProblem = (value: string) => {
+  const problem = labelValueProblem(value);
+  return problem && `not a label value: ${problem}`;
+};
 
 /**
  * A metav1.LabelSelector ({matchLabels, matchExpressions}) in the API server's text form, which Cairn's
- * labelSelector fields hold: matchLabels as `k=v`, then the expressions: In as `k in (a,b)`, NotIn as
- * `k notin (a,b)`, Exists as `k`, DoesNotExist as `!k`. All must match (AND), as in the object form; an
+ * labelSelector fields hold, as `kubectl` and Velero print it (requirements sorted by key, values sorted):
+ * matchLabels as `k=v`, In as `k in (a,b)`, NotIn as `k notin (a,b)`, Exists as `k`, DoesNotExist as `!k`.
+ * All must match (AND), as in the object form; an
  * empty selector is "" (everything). Problems name the field (`spec.labelSelector.matchExpressions[0].operator`).
  */
 export function labelSelectorText(
@@ -152,7 +148,6 @@ export function labelSelectorText(
     found.problem(field, selector, 'must be a label selector object (matchLabels, matchExpressions)');
     return { problems: found.problems };
   }
-  const requirements: string[] = [];
   for (const key of Object.keys(selector)) {
     if (key !== 'matchLabels' && key !== 'matchExpressions')
       found.problem(`${field}.${key}`, selector[key], 'is not a field of a label selector');
@@ -165,9 +160,8 @@ export function labelSelectorText(
       for (const [key, value] of Object.entries(matchLabels)) {
         const at = `${field}.matchLabels[${JSON.stringify(key)}]`;
         const problem =
-          labelKeyProblem(key) ?? (typeof value === 'string' ? labelValueProblem(value) : 'must be a string');
+          keyProblem(key) ?? (typeof value === 'string' ? valueProblem(value) : 'must be a string');
         if (problem) found.problem(at, value, problem);
-        else requirements.push(`${key}=${String(value)}`);
       }
   }
   if (!isUnset(matchExpressions)) {
@@ -176,57 +170,54 @@ export function labelSelectorText(
     else
       for (const [i, expression] of (matchExpressions as unknown[]).entries()) {
         const at = `${field}.matchExpressions[${i}]`;
-        const requirement = expressionText(expression, at, found);
-        if (requirement !== undefined) requirements.push(requirement);
+        checkExpression(expression, at, found);
       }
   }
-  return found.problems.length > 0 ? { problems: found.problems } : { text: requirements.join(',') };
+  if (found.problems.length > 0) return { problems: found.problems };
+  // Valid: the label module writes the text, as `kubectl` prints it (keys and values sorted).
+  return { text: formatLabelSelector(labelSelectorFromObject(selector)) };
 }
 
-function expressionText(expression: unknown, at: string, found: Findings): string | undefined {
+/** Finds what is wrong with one of matchExpressions, naming its fields. */
+function checkExpression(expression: unknown, at: string, found: Findings): void {
   if (!isRecord(expression)) {
     found.problem(at, expression, 'must be an object (key, operator, values)');
-    return undefined;
+    return;
   }
   const { key, operator, values } = expression;
-  const problems = found.problems.length;
   for (const name of Object.keys(expression)) {
     if (!['key', 'operator', 'values'].includes(name))
       found.problem(`${at}.${name}`, expression[name], 'is not a field of a label selector requirement');
   }
   if (typeof key !== 'string') found.problem(`${at}.key`, key, 'must be a string');
   else {
-    const problem = labelKeyProblem(key);
+    const problem = keyProblem(key);
     if (problem) found.problem(`${at}.key`, key, problem);
   }
   const list = isUnset(values) ? [] : values;
   if (!Array.isArray(list) || list.some((v) => typeof v !== 'string')) {
     found.problem(`${at}.values`, values, 'must be a list of strings');
-    return undefined;
+    return;
   }
   const strings = list as string[];
   for (const [i, value] of strings.entries()) {
-    const problem = labelValueProblem(value);
+    const problem = valueProblem(value);
     if (problem) found.problem(`${at}.values[${i}]`, value, problem);
   }
-  let text: string | undefined;
   switch (operator) {
     case 'In':
     case 'NotIn':
       if (strings.length === 0)
         found.problem(`${at}.values`, '[]', `must have at least 1 value for operator ${operator}`);
-      text = `${String(key)} ${operator === 'In' ? 'in' : 'notin'} (${strings.join(',')})`;
       break;
     case 'Exists':
     case 'DoesNotExist':
       if (strings.length > 0)
         found.problem(`${at}.values`, strings, `must be empty for operator ${operator}`);
-      text = `${operator === 'Exists' ? '' : '!'}${String(key)}`;
       break;
     default:
       found.problem(`${at}.operator`, operator, 'must be one of In, NotIn, Exists, DoesNotExist');
   }
-  return found.problems.length > problems ? undefined : text;
 }
 
 // --- Metadata ----------------------------------------------------------------------------------------------

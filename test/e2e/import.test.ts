@@ -42,7 +42,7 @@ const expected = {
       excludedNamespaces: ['some-namespace'],
       includedResources: ['*'],
       excludedResources: ['storageclasses.storage.k8s.io'],
-      labelSelector: 'app=velero,component=server,tier in (frontend,backend),!canary',
+      labelSelector: 'app=velero,!canary,component=server,tier in (backend,frontend)',
       storageLocation: 'aws-primary',
       ttl: '24h0m0s',
       metadata: { labels: { labelname: 'somelabelvalue' } },

@@ -81,7 +81,7 @@ describe('cairn import velero: conversions', () => {
             { key: 'env', operator: 'NotIn', values: ['dev'] },
           ],
         },
-        'tier in (frontend,backend),env notin (dev)',
+        'env notin (dev),tier in (backend,frontend)',
       ],
       [
         'Exists as the key and DoesNotExist as !key',
