@@ -21,6 +21,7 @@ import { ArchiveWriter } from '../archive/index.ts';
 import { discover, ResourceMapper, type KubeClient } from '../kube/index.ts';
 import { manifestOf, type BackupClaim, type BackupStore, type StoredFile } from '../storage/index.ts';
 import { keepClaimAlive, timerSleep, type Sleep } from './claims.ts';
+import { meterStream, watchStalls, type Stall, type UploadMeter } from './stalls.ts';
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import type { ItemAction } from './item-actions.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
@@ -178,9 +179,14 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
     },
     () => undefined, // the claim's error is thrown below, once the engine has stopped
   );
+  // The engine's progress, with the location the backup waits for when one stalls (stalls.ts).
+  let lastProgress: BackupProgress = { itemsBackedUp: 0, totalItems: 0, final: false };
+  let stall: Stall | undefined;
   const onProgress = (progress: BackupProgress) => {
-    if (started) input.onProgress?.(progress);
-    else heldProgress = progress;
+    lastProgress = progress;
+    const shown = stall ? { ...progress, waitingFor: stall } : progress;
+    if (started) input.onProgress?.(shown);
+    else heldProgress = shown;
   };
 
   const logLines: string[] = [];
@@ -201,6 +207,8 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
   });
   const failures = new Map<string, string>();
   const archives = new Map<string, StoredFile>();
+  const nowMs = () => input.now().getTime();
+  const meters: UploadMeter[] = [];
   const uploads = input.stores.map(async (store) => {
     // A few MiB of slack per location, so that listing and archiving run ahead of each upload instead of
     // waiting on every write (the archive is compressed: 4 MiB holds tens of MiB of objects).
@@ -213,16 +221,55 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
       branch.resume();
       return;
     }
+    let finished = false;
+    const meter: UploadMeter = {
+      location: store.location,
+      lastTaken: nowMs(),
+      // Bytes wait for the location: buffered ahead of it, or the whole archive made and not yet stored.
+      waiting: () =>
+        !finished &&
+        (branch.writableFinished ||
+          branch.readableLength + metered.readableLength + metered.writableLength > 0),
+    };
+    const metered = meterStream(meter, nowMs);
+    branch.pipe(metered);
+    meters.push(meter);
     try {
-      archives.set(store.location, await store.writeFile(name, 'archive', branch, { signal, retainUntil }));
+      archives.set(store.location, await store.writeFile(name, 'archive', metered, { signal, retainUntil }));
+      finished = true;
     } catch (error) {
+      finished = true;
       archive.stream.unpipe(branch);
+      branch.unpipe(metered);
       branch.resume();
+      metered.resume();
       failures.set(store.location, `storing the archive failed: ${(error as Error).message}`);
       if (failures.size === input.stores.length)
         abort.abort(new Error('every location failed to store the archive'));
     }
   });
+
+  // While the archive goes up, a location that stops taking bytes is named in progress and in the log.
+  const stallWatch = new AbortController();
+  void claiming.then(
+    () =>
+      watchStalls({
+        meters,
+        now: nowMs,
+        sleep: input.sleep ?? timerSleep,
+        signal: stallWatch.signal,
+        onChange: (next) => {
+          if (next && next.location !== stall?.location)
+            log({
+              level: 'warning',
+              message: `location ${next.location} has taken no bytes for ${next.seconds} s`,
+            });
+          stall = next;
+          onProgress(lastProgress);
+        },
+      }),
+    () => undefined,
+  );
 
   let outcome: BackupOutcome | undefined;
   let failureReason: string | undefined;
@@ -246,6 +293,11 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
     archive.stream.destroy(error instanceof Error ? error : new Error(failureReason));
   }
   await Promise.all(uploads);
+  stallWatch.abort();
+  if (stall) {
+    stall = undefined;
+    onProgress(lastProgress);
+  }
   // A claim that failed stopped everything: its error is the outcome, and nothing was written.
   await claiming;
 
@@ -254,6 +306,31 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
   const completion = input.now();
   const ttlMs = parseGoDuration(input.spec.ttl ?? DEFAULT_BACKUP_TTL) ?? 0;
   const locationResults: LocationResult[] = [];
+
+  // The log's last lines: each location's archive, and the outcome as far as it is known before the
+  // small files are written (the log is one of them), verified and committed.
+  for (const store of input.stores) {
+    const stored = archives.get(store.location);
+    const failure = failures.get(store.location);
+    log(
+      stored && !failure
+        ? {
+            level: 'info',
+            message: `location ${store.location}: the archive is stored (${stored.size} bytes${store.encryption ? ', encrypted' : ''})`,
+          }
+        : {
+            level: 'error',
+            message: `location ${store.location}: ${failure ?? 'the archive was not stored'}`,
+          },
+    );
+  }
+  log({
+    level: failureReason ? 'error' : 'info',
+    message:
+      `${failureReason ? 'backup failed' : 'backup done'}: ${outcome?.progress.itemsBackedUp ?? 0} items, ` +
+      `${results.warningCount} warnings, ${results.errorCount} errors; each location's files are verified ` +
+      `against their checksums before the backup is committed there`,
+  });
 
   // Per location: the small files, verification, then the commit.
   const small = {

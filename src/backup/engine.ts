@@ -34,9 +34,17 @@ import type { Selection } from './selection.ts';
 
 export interface BackupProgress {
   itemsBackedUp: number;
-  /** An estimate: it grows when related items join or lists turn out longer than announced. */
+  /**
+   * The items known so far: those written, and those a list has announced (only lists whose every item
+   * goes into the backup announce). It grows while resources are listed; `final` says it no longer will.
+   */
   totalItems: number;
+  /** Listing has ended: totalItems is the backup's count. */
+  final: boolean;
+  /** The resource whose items are being written; never one the backup holds nothing of. */
   currentResource?: string;
+  /** A location that has taken no bytes for a while, with bytes waiting (set by createBackup: stalls.ts). */
+  waitingFor?: { location: string; seconds: number } | undefined;
 }
 
 export interface LogEntry {
@@ -111,7 +119,7 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
   const written = new Set<string>();
   const resourceList = new Map<string, string[]>();
   const bestEffort = new Set<string>();
-  const progress: BackupProgress = { itemsBackedUp: 0, totalItems: 0 };
+  const progress: BackupProgress = { itemsBackedUp: 0, totalItems: 0, final: false };
   const report = () => input.onProgress?.({ ...progress });
   const related: ItemRef[] = [];
 
@@ -131,6 +139,9 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
       target.name === undefined && !target.unfiltered ? selection.labelSelectors : [undefined];
     const fieldSelector = target.name === undefined ? undefined : `metadata.name=${target.name}`;
     const seen = selectors.length > 1 ? new Set<string>() : undefined;
+    // A list announces its length (progress) only when each of its items is written: one selector (no
+    // de-duplication), no name, and no filter on this side (a cluster-wide list kept to some namespaces).
+    const announcing = target.name === undefined && target.keep === undefined && selectors.length === 1;
     // The items of this target written so far (namespace/name), for a relist after a list that failed
     // mid-way (its revision or continue token expired: 410): those already written, at the revision,
     // are not written again.
@@ -148,15 +159,17 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
           for await (const page of pages) {
             if ('body' in page) {
               // The page's length is known once it is split: writeRawPage announces it.
-              await writeRawPage(target, page.body, announced ? undefined : (page.remainingItemCount ?? 0), {
+              const announce = !announced && announcing && !relisting;
+              await writeRawPage(target, page.body, announce ? (page.remainingItemCount ?? 0) : undefined, {
                 written: writtenHere,
                 relisting,
               });
               announced = page.remainingItemCount !== undefined;
               continue;
             }
-            // The first page announces the list's length when the server counts it (no selectors).
-            if (target.name === undefined && !announced) {
+            // The first page announces the list's length when the server counts it (no selectors), and
+            // only when every item of the list goes into the backup (no filter on this side).
+            if (announcing && !relisting && !announced) {
               progress.totalItems += page.items.length + (page.remainingItemCount ?? 0);
               announced = page.remainingItemCount !== undefined;
             }
@@ -296,16 +309,22 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
       if (namespace) itemNamespaces.add(namespace);
     }
     if (remaining !== undefined) progress.totalItems += listed + remaining;
-    if (names.length > 0) {
-      const listKey = `${resource.groupVersion}/${resource.kind}`;
-      const list = resourceList.get(listKey) ?? [];
-      if (list.length === 0) resourceList.set(listKey, list);
-      for (const name of names) list.push(name);
-    }
+    if (names.length === 0) return;
+    const listKey = `${resource.groupVersion}/${resource.kind}`;
+    const list = resourceList.get(listKey) ?? [];
+    if (list.length === 0) resourceList.set(listKey, list);
+    for (const name of names) list.push(name);
     const before = progress.itemsBackedUp;
     progress.itemsBackedUp += names.length;
     progress.totalItems = Math.max(progress.totalItems, progress.itemsBackedUp);
-    if (Math.floor(before / 100) !== Math.floor(progress.itemsBackedUp / 100)) report();
+    if (writing(resource) || Math.floor(before / 100) !== Math.floor(progress.itemsBackedUp / 100)) report();
+  }
+
+  /** Makes `resource` the one progress names; true when that changed it (worth a report). */
+  function writing(resource: ApiResource): boolean {
+    if (progress.currentResource === resource.groupResource) return false;
+    progress.currentResource = resource.groupResource;
+    return true;
   }
 
   async function write(resource: ApiResource, item: KubeObject): Promise<void> {
@@ -356,7 +375,7 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     related.push(...result.additionalItems);
     progress.itemsBackedUp++;
     progress.totalItems = Math.max(progress.totalItems, progress.itemsBackedUp);
-    if (progress.itemsBackedUp % 100 === 0) report();
+    if (writing(resource) || progress.itemsBackedUp % 100 === 0) report();
   }
 
   // Custom resources are those a CRD defines: a CRD's name is exactly its group resource string.
@@ -400,22 +419,57 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
       });
   }
 
+  // Each list that contributed items is logged with its count and the revision it was read at.
+  let emptyLists = 0;
   for (const target of targets) {
     signal?.throwIfAborted();
-    progress.currentResource = target.resource.groupResource;
-    report();
+    const before = progress.itemsBackedUp;
     await list({ ...target, archived: true }, (item) => write(target.resource, item));
+    const count = progress.itemsBackedUp - before;
+    if (count === 0) {
+      emptyLists++;
+      continue;
+    }
+    const { groupResource } = target.resource;
+    const at = bestEffort.has(groupResource)
+      ? 'at its latest state (best effort)'
+      : revision
+        ? `at revision ${revision}`
+        : 'at its latest state';
+    log({
+      level: 'info',
+      message: `backed up ${count} ${groupResource}${target.namespace ? ` in namespace ${target.namespace}` : ''}, listed ${at}`,
+      resource: groupResource,
+      ...(target.namespace ? { namespace: target.namespace } : {}),
+    });
   }
+  log({
+    level: 'info',
+    message: `listed ${targets.length} resource lists (${emptyLists} with nothing for this backup); ${progress.itemsBackedUp} items so far, then related items`,
+  });
 
   // Related items, fetched at the same revision until none is left (a pod's claim brings its volume).
+  const skippedRelated = new Set<string>();
   for (let ref = related.shift(); ref !== undefined; ref = related.shift()) {
     signal?.throwIfAborted();
     const resource = mapper.byGroupResource(ref.groupResource);
-    if (!resource || !selection.relatedAdmitted(resource)) continue;
+    if (!resource || !selection.relatedAdmitted(resource)) {
+      const skippedKey = itemKey(ref.groupResource, ref.namespace, ref.name);
+      if (!skippedRelated.has(skippedKey)) {
+        skippedRelated.add(skippedKey);
+        log({
+          level: 'info',
+          message: `skipped related ${ref.groupResource} ${where(ref.namespace, ref.name)}: ${resource ? "the backup's filters leave it out" : 'the cluster does not serve that resource'}`,
+          resource: ref.groupResource,
+          ...(ref.namespace ? { namespace: ref.namespace } : {}),
+          name: ref.name,
+        });
+      }
+      continue;
+    }
     const namespace = resource.namespaced ? ref.namespace : undefined;
     const key = itemKey(resource.groupResource, namespace, ref.name);
     if (written.has(key)) continue;
-    progress.currentResource = resource.groupResource;
     let found = false;
     await list({ resource, namespace, name: ref.name }, (item) => {
       found = true;
@@ -437,13 +491,13 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
   // The Namespace objects last, once the namespaces holding items are known: a restore needs them to
   // recreate the namespaces, whatever the label selectors.
   if (namespacesResource && selection.includeNamespaceObjects && selection.namespaced.length > 0) {
-    progress.currentResource = namespacesResource.groupResource;
     for (const ns of namespaceObjectsToWrite(namespaceObjects, selection, itemNamespaces))
       await write(namespacesResource, ns);
   }
 
   delete progress.currentResource;
   progress.totalItems = progress.itemsBackedUp;
+  progress.final = true;
   report();
   const resourceListOut: Record<string, string[]> = {};
   for (const k of [...resourceList.keys()].sort()) resourceListOut[k] = (resourceList.get(k) ?? []).sort();

@@ -29,6 +29,7 @@ export {
   type LogEntry,
 } from './engine.ts';
 export { BackupValidationError, createBackup, type CreateBackupInput } from './create.ts';
+export { STALL_NOTICE_MS } from './stalls.ts';
 export {
   CLAIM_HEARTBEAT_INTERVAL_MS,
   CLAIM_STALE_AFTER_MS,

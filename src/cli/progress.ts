@@ -6,7 +6,11 @@ export interface ProgressStream {
 }
 
 export interface ProgressReporter {
-  update(done: number, total: number, label?: string): void;
+  /**
+   * `total` is the count known so far; `final` (default true) says it will not grow. Until it is final
+   * no percentage is shown: a backup learns its total as it lists.
+   */
+  update(done: number, total: number, label?: string, options?: { final?: boolean }): void;
   /** Ends the display (clears the bar on a terminal). */
   end(): void;
 }
@@ -22,19 +26,23 @@ export function progressReporter(
   let lastLine = '';
   /** The newest state, shown or not: a non-terminal gets it as the last line. */
   let latest = '';
-  const format = (done: number, total: number, label?: string) => {
+  const format = (done: number, total: number, label: string | undefined, final: boolean) => {
     const shown = Math.max(total, done);
     const pct = shown === 0 ? 0 : Math.floor((done / shown) * 100);
-    return { pct, text: `${done}/${shown} items (${pct}%)${label ? `  ${label}` : ''}` };
+    const count = final ? `${done}/${shown} items (${pct}%)` : `${done}/${shown} items known so far`;
+    return { pct: final ? pct : undefined, text: `${count}${label ? `  ${label}` : ''}` };
   };
   return {
-    update(done, total, label) {
-      latest = format(done, total, label).text;
+    update(done, total, label, options) {
+      const { pct, text } = format(done, total, label, options?.final ?? true);
+      latest = text;
       const t = now();
       if (t - last < interval) return;
       last = t;
-      const { pct, text } = format(done, total, label);
-      if (stream.isTTY) {
+      if (stream.isTTY && pct === undefined) {
+        stream.write(`\r${text}\x1b[K`);
+        drawn = true;
+      } else if (stream.isTTY && pct !== undefined) {
         const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - text.length - 4));
         const filled = Math.round((pct / 100) * width);
         stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}\x1b[K`);

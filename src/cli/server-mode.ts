@@ -96,6 +96,8 @@ export async function createAndFollow<T extends Tracked>(
         p?.itemsBackedUp ?? p?.itemsRestored ?? 0,
         p?.totalItems ?? 0,
         phase === 'InProgress' ? undefined : phase,
+        // A backup's total grows while it lists; a restore's is known from its archive.
+        { final: options.kind !== 'Backup' || TERMINAL.has(phase) },
       );
       if (TERMINAL.has(phase)) return current;
       await new Promise((resolve) => setTimeout(resolve, 500));

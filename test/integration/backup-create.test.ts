@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, it, before } from 'node:test';
 import { readArchive } from '../../src/archive/index.ts';
-import { BackupValidationError, createBackup } from '../../src/backup/index.ts';
+import {
+  BackupValidationError,
+  createBackup,
+  STALL_NOTICE_MS,
+  type BackupProgress,
+} from '../../src/backup/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import {
   BackupExistsError,
@@ -18,7 +23,8 @@ import {
   withFaults,
   type ObjectStore,
 } from '../../src/storage/index.ts';
-import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { manualClock } from '../helpers/clock.ts';
+import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 import {
   goBackup,
   goDecode,
@@ -196,6 +202,17 @@ describe('creating a backup', () => {
       .trim()
       .split('\n');
     for (const line of logLines) assert.deepEqual(goDecode(json(Buffer.from(line)), goLogLine).errors, []);
+    // The log tells the backup's story, as Velero's does: each list with its count and revision, the
+    // location's upload, and the outcome.
+    const messages = logLines.map((line) => (json(Buffer.from(line)) as { msg: string }).msg);
+    const revision = backup.status?.consistency?.revision ?? '';
+    assert.ok(revision !== '');
+    assert.ok(
+      messages.includes(`backed up 1 configmaps in namespace ${ns}, listed at revision ${revision}`),
+      messages.join('\n'),
+    );
+    assert.ok(messages.some((m) => /^location velero: the archive is stored \(\d+ bytes\)$/.test(m)));
+    assert.match(messages.at(-1) ?? '', /^backup done: \d+ items, 0 warnings, 0 errors; /);
   });
 
   it('refuses a name taken in any location and leaves every location as it was', async (t) => {
@@ -269,6 +286,70 @@ describe('creating a backup', () => {
       entries.map((e) => [e.name, e.complete]),
       [[name, false]],
     );
+  });
+
+  it('says which location it waits for while that location takes no bytes, and completes once it does', async (t) => {
+    const ns = await testNamespace(t, client, 'stall');
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'c' }, data: { a: '1' } },
+    });
+    // A store that does not read the archive until the test lets it: a stalled object store.
+    const memory = new MemoryStore();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let archiveWaiting = false;
+    const gated: ObjectStore = {
+      description: 'gated',
+      put: async (key, body, options) => {
+        if (key.endsWith('.tar.gz')) {
+          archiveWaiting = true;
+          await released;
+        }
+        return memory.put(key, body, options);
+      },
+      get: (key, options) => memory.get(key, options),
+      head: (key, options) => memory.head(key, options),
+      list: (prefix, options) => memory.list(prefix, options),
+      delete: (key, options) => memory.delete(key, options),
+    };
+    t.after(() => release());
+    // The backup's clock is the test's: the stall lasts as long as the test moves it on.
+    const time = manualClock(Date.now());
+    const seen: BackupProgress[] = [];
+    const logged: string[] = [];
+    const name = `s-${uniqueSuffix()}`;
+    const running = createBackup({
+      client,
+      name,
+      spec: { includedNamespaces: [ns] },
+      stores: [new BackupStore({ location: 'gated', store: gated })],
+      now: () => new Date(time.clock.now()),
+      sleep: (ms, signal) => time.clock.sleep(ms, signal),
+      writer: 'cairn test',
+      uid: `uid-${name}`,
+      onProgress: (p) => seen.push(p),
+      onLog: (entry) => logged.push(entry.message),
+    });
+    await eventually('the archive upload to wait and listing to end', () =>
+      Promise.resolve(archiveWaiting && seen.some((p) => p.final) ? true : undefined),
+    );
+    assert.ok(!seen.some((p) => p.waitingFor), 'no stall before its time');
+    await time.advance(STALL_NOTICE_MS + 2000);
+    const stalled = seen.filter((p) => p.waitingFor);
+    assert.ok(stalled.length > 0, 'progress names the stalled location');
+    assert.equal(stalled.at(-1)?.waitingFor?.location, 'gated');
+    assert.ok((stalled.at(-1)?.waitingFor?.seconds ?? 0) >= STALL_NOTICE_MS / 1000);
+    assert.ok(
+      logged.some((m) => /^location gated has taken no bytes for \d+ s$/.test(m)),
+      logged.join('\n'),
+    );
+
+    release();
+    const backup = await running;
+    assert.equal(backup.status?.phase, 'Completed');
+    assert.equal(seen.at(-1)?.waitingFor, undefined, 'the stall is over once the location took the archive');
   });
 });
 

@@ -206,6 +206,40 @@ describe('the backup engine', () => {
     assert.ok(progress.some((p) => p.currentResource === 'deployments.apps'));
   });
 
+  it('counts only items it writes: a total that only grows to its final count, names only resources it holds', async (t) => {
+    // Eleven namespaces: more than ten are listed cluster-wide and kept to the backup's namespaces on this
+    // side, so the API server's count of such a list is not the backup's.
+    const prefix = `prog${uniqueSuffix()}`;
+    for (let i = 0; i < 11; i++) {
+      const ns = `${prefix}-${i}`;
+      await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: ns } } });
+      t.after(async () => {
+        await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+      });
+      await client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        body: { metadata: { name: 'settings' }, data: { n: String(i) } },
+      });
+    }
+    const { progress, outcome, paths } = await backup({ includedNamespaces: [`${prefix}-*`] });
+    const final = outcome.progress.itemsBackedUp;
+    assert.ok(final >= 22, `${final} items`); // a ConfigMap and a Namespace each, at least
+    for (const [i, p] of progress.entries()) {
+      assert.ok(
+        p.totalItems <= final,
+        `report ${i}: ${p.itemsBackedUp}/${p.totalItems} of ${final} in the end`,
+      );
+      assert.ok(p.itemsBackedUp <= p.totalItems);
+      if (i > 0) assert.ok(p.totalItems >= (progress[i - 1]?.totalItems ?? 0), 'the total only grows');
+      assert.equal(p.final, i === progress.length - 1, 'final only at the end');
+    }
+    const held = new Set(paths.map((path) => path.split('/')[1]));
+    for (const p of progress)
+      if (p.currentResource)
+        assert.ok(held.has(p.currentResource), `${p.currentResource} named, none backed up`);
+  });
+
   it('writes the same objects whether it copies list items raw or parses and encodes them', async () => {
     const raw = await backup({ includedNamespaces: [app.namespace] });
     const parsed = await backup({ includedNamespaces: [app.namespace] }, { copyRawItems: false });

@@ -37,4 +37,18 @@ describe('progress', () => {
     assert.match(chunks[0] ?? '', /^\r\[#+\.+\] 1\/2 items \(50%\) {2}pods/);
     assert.equal(chunks.at(-1), '\r\x1b[K');
   });
+
+  it('shows the count known so far, without a percentage, until the total is final', () => {
+    const { chunks, stream } = sink(false);
+    const progress = progressReporter(stream, { intervalMs: 0, now: () => 5 });
+    progress.update(6, 10, 'configmaps', { final: false });
+    progress.update(12, 12, 'secrets', { final: false });
+    progress.update(12, 12, undefined, { final: true });
+    progress.end();
+    assert.deepEqual(chunks, [
+      '6/10 items known so far  configmaps\n',
+      '12/12 items known so far  secrets\n',
+      '12/12 items (100%)\n',
+    ]);
+  });
 });

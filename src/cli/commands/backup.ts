@@ -249,7 +249,15 @@ Examples:
         uid: randomUUID(),
         onValidated: saveNewKeys,
         onStarted: () => io.stderr.write(`Backing up to ${stores.map((s) => s.location).join(', ')}...\n`),
-        onProgress: (p) => progress.update(p.itemsBackedUp, p.totalItems, p.currentResource),
+        onProgress: (p) =>
+          progress.update(
+            p.itemsBackedUp,
+            p.totalItems,
+            p.waitingFor
+              ? `waiting for location ${p.waitingFor.location}: ${p.waitingFor.seconds} s`
+              : p.currentResource,
+            { final: p.final },
+          ),
       }).finally(() => progress.end());
       setExitCode(exitCodeOf(backup.status?.phase));
       printBackup(io, backup, options.output);

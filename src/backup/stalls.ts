@@ -1,0 +1,68 @@
+// Which location a backup is waiting for. Each location's upload reads the archive through a meter that
+// notes when it last took bytes; a location that has bytes waiting and has taken none for STALL_NOTICE_MS
+// is stalled, and progress says so ("waiting for location minio: 30 s") until it moves again.
+import { Transform } from 'node:stream';
+import type { Sleep } from './claims.ts';
+
+/** How long a location may take no bytes, with bytes waiting, before progress names it. */
+export const STALL_NOTICE_MS = 10_000;
+/** How often the watcher looks. */
+const LOOK_EVERY_MS = 1_000;
+
+export interface UploadMeter {
+  location: string;
+  /** When the upload last took bytes (ms since the epoch). */
+  lastTaken: number;
+  /** Whether bytes are waiting for it. */
+  waiting: () => boolean;
+}
+
+export interface Stall {
+  location: string;
+  /** Whole seconds since the location last took bytes. */
+  seconds: number;
+}
+
+/** The longest-stalled location among `meters` at `now`, or undefined when none has been for the notice time. */
+export function longestStall(meters: readonly UploadMeter[], now: number): Stall | undefined {
+  let worst: Stall | undefined;
+  for (const meter of meters) {
+    const idle = now - meter.lastTaken;
+    if (idle < STALL_NOTICE_MS || !meter.waiting()) continue;
+    const seconds = Math.floor(idle / 1000);
+    if (!worst || seconds > worst.seconds) worst = { location: meter.location, seconds };
+  }
+  return worst;
+}
+
+/** A pass-through that notes in `meter` when bytes go through it (when the upload takes them). */
+export function meterStream(meter: UploadMeter, now: () => number): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      meter.lastTaken = now();
+      callback(null, chunk);
+    },
+  });
+}
+
+/**
+ * Looks at the meters every second until `signal` aborts, and calls `onChange` with the stall (or
+ * undefined once it has cleared) whenever what should be shown changes.
+ */
+export async function watchStalls(options: {
+  meters: readonly UploadMeter[];
+  now: () => number;
+  sleep: Sleep;
+  signal: AbortSignal;
+  onChange: (stall: Stall | undefined) => void;
+}): Promise<void> {
+  let shown: Stall | undefined;
+  for (;;) {
+    await options.sleep(LOOK_EVERY_MS, options.signal);
+    if (options.signal.aborted) return;
+    const stall = longestStall(options.meters, options.now());
+    if (stall?.location === shown?.location && stall?.seconds === shown?.seconds) continue;
+    shown = stall;
+    options.onChange(stall);
+  }
+}
