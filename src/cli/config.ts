@@ -111,11 +111,23 @@ export function locationKey(env: Env, name: string, options: { create: boolean }
   return key;
 }
 
-/** Writes a location's key file (mode 0600, in a 0700 directory). */
+/**
+ * Writes a new location's key file (mode 0600, in a 0700 directory). Never over an existing one: a key
+ * file that appeared meanwhile (another cairn's first backup to the same location) holds the key that
+ * location's backups may already be encrypted with, and overwriting it would lose them.
+ */
 export function saveLocationKey(env: Env, name: string, key: Buffer): void {
   const file = keyFile(env, name);
   mkdirSync(join(configDir(env), 'keys'), { recursive: true, mode: 0o700 });
-  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
+  try {
+    writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new ConfigError(
+      `the key file ${file} of location "${name}" was made by another command meanwhile; it was kept and ` +
+        `nothing was written: run the command again to use it`,
+    );
+  }
   chmodSync(file, 0o600);
 }
 

@@ -1,7 +1,7 @@
 // A compact structural diff of two JSON values, for telling a user where a live object differs from the
 // backed-up one (conflicts, dry runs, verify). A Secret's values never appear in a diff: diffItems compares
 // them by SHA-256 and shows a short prefix of the hash (docs/restore-transforms.md, "Comparing with a live object").
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 
 export interface DiffEntry {
   /** A JSON pointer (RFC 6901: `/` in keys is `~1`, `~` is `~0`), e.g. /spec/replicas; "" is the whole value. */
@@ -19,14 +19,21 @@ export const DEFAULT_DIFF_MAX = 20;
 const SHOWN_HASH_DIGITS = 4;
 
 /**
- * A secret value in a diff: compared by its whole SHA-256, shown (and serialized, in JSON and YAML) as a
- * short prefix of it only, so that no output, log or record can carry the value.
+ * The key of this process's value hashes. A plain SHA-256 prefix of a guessable value (a short password,
+ * "true", a port) would let whoever reads a log or record confirm a guess offline, and would tell the same
+ * value apart across restores; keyed anew for each run, the hashes only say equal or different within it.
+ */
+const HASH_KEY = randomBytes(32);
+
+/**
+ * A secret value in a diff: compared by its whole keyed SHA-256 (HMAC, HASH_KEY), shown (and serialized,
+ * in JSON and YAML) as a short prefix of it only, so that no output, log or record can carry the value.
  */
 export class Concealed {
   readonly #sha256: string;
   constructor(value: unknown) {
     const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
-    this.#sha256 = createHash('sha256').update(text).digest('hex');
+    this.#sha256 = createHmac('sha256', HASH_KEY).update(text).digest('hex');
   }
   equals(other: Concealed): boolean {
     return this.#sha256 === other.#sha256;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../src/kube/index.ts';
 import { stringify } from 'yaml';
@@ -840,6 +841,20 @@ describe('diffItems of a Secret', () => {
     const after = (text: string) => /\/data\/password: changed \(sha256 .*→(\S+)\)/.exec(text)?.[1];
     assert.equal(after(one), after(two));
     assert.deepEqual(diffItems('secrets', secret('same'), secret('same')), []);
+  });
+
+  it('keys its hashes to the run: a prefix cannot be checked against the plain SHA-256 of a guess', () => {
+    const guesses = ['admin', 'password', 'true', '5432', 'root', 'secret', 'hunter2', 'changeme'];
+    const plain = (text: string) => createHash('sha256').update(b64(text)).digest('hex').slice(0, 4);
+    const shown = guesses.map((g) => {
+      const text = formatDiff(diffItems('secrets', secret('x'), secret(g)));
+      return /→([0-9a-f]{4})…\)/.exec(text)?.[1];
+    });
+    // By chance one of eight may match (1 in 65,536 each); all eight would only with plain hashes.
+    assert.ok(
+      shown.some((hash, i) => hash !== plain(guesses[i] ?? '')),
+      'every prefix is the plain SHA-256 of its value',
+    );
   });
 
   it('conceals an added key, and a whole data or stringData map that only one side has', () => {
