@@ -30,7 +30,8 @@ export {
   type RestoreRun,
 } from './create.ts';
 export { decide, type ConflictPolicy, type Decision, type DecisionContext } from './decide.ts';
-export { diffItems, diffObjects, formatDiff, type DiffEntry } from './diff.ts';
+// diffItems, never diffObjects: it is the diff that keeps a Secret's values out of what it shows.
+export { diffItems, formatDiff, type DiffEntry } from './diff.ts';
 export { immutableChanges } from './immutable.ts';
 export {
   DEFAULT_HIGH_PRIORITIES,

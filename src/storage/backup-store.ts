@@ -125,6 +125,17 @@ export class ChecksumMismatchError extends Error {
 }
 
 /** A stored file is damaged or cut short: decryption found it so (the error is its cause). */
+/** A file the backup's checksum manifest lists is not in the location: it was written, and is gone. */
+export class MissingFileError extends Error {
+  override readonly name = 'MissingFileError';
+  constructor(
+    readonly location: string,
+    readonly key: string,
+  ) {
+    super(`${key} in location "${location}" is missing: the backup's checksum manifest lists it, so it was written`);
+  }
+}
+
 export class UnreadableFileError extends Error {
   override readonly name = 'UnreadableFileError';
   constructor(
@@ -605,7 +616,14 @@ export class BackupStore {
       throw this.#mismatch(encryption.keyId, name);
     const key = backupKeys(name)[file];
     const expected = (await this.readManifest(backup, options))?.files[fileNameOfKey(key)];
-    const stream = await this.store.get(key, options);
+    let stream: Readable;
+    try {
+      stream = await this.store.get(key, options);
+    } catch (error) {
+      // Written (the manifest lists it) and gone: damage, not a file the backup never had.
+      if (expected && error instanceof ObjectNotFoundError) throw new MissingFileError(this.location, key);
+      throw error;
+    }
     const stages: NodeJS.ReadWriteStream[] = [];
     if (expected)
       stages.push(

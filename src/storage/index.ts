@@ -73,6 +73,7 @@ export {
   manifestOf,
   MissingKeyError,
   NoChecksumsError,
+  MissingFileError,
   UnreadableFileError,
   type BackupClaim,
   type BackupEntry,

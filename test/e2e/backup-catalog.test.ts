@@ -345,6 +345,18 @@ describe('a backup written by Velero', () => {
     assert.match(described.stdout, /^Errors:\s+0$/m);
     assert.deepEqual(resourceList(described.stdout).get('apps/v1/Deployment'), ['shop/web']);
   });
+
+  it('verify --quick says a copy without checksums cannot be checked, and exits 1 when no copy could be', async (t) => {
+    const name = `velero-${uniqueSuffix()}`;
+    const s = await veleroLocation(t, name, 'labelSelector');
+    const quick = await s.run('backup', 'verify', name, '--quick');
+    assert.equal(quick.code, 1, quick.stderr);
+    assert.match(quick.stdout, /^Location "velero": NOT CHECKED: .*has no checksum manifest/m);
+    assert.match(
+      quick.stdout,
+      new RegExp(`^NOT verified: no copy of backup "${name}" could be checked\\.$`, 'm'),
+    );
+  });
 });
 
 describe('cairn backup download', () => {

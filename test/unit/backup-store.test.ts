@@ -13,13 +13,14 @@ import {
   BackupNotFoundError,
   BackupStore,
   ChecksumMismatchError,
+  MissingFileError,
   LocationKeyMismatchError,
   manifestOf,
   MissingKeyError,
   NoChecksumsError,
 } from '../../src/storage/backup-store.ts';
 import { generateLocationKey, keyId } from '../../src/storage/encryption.ts';
-import { ObjectExistsError } from '../../src/storage/errors.ts';
+import { ObjectExistsError, ObjectNotFoundError } from '../../src/storage/errors.ts';
 import { FilesystemStore } from '../../src/storage/filesystem-store.ts';
 import { MemoryStore } from '../../src/storage/memory-store.ts';
 import { LOCATION_METADATA_KEY } from '../../src/storage/layout.ts';
@@ -175,6 +176,23 @@ for (const [kind, open] of [
           e.message ===
             'backups/cut/cut.tar.gz in location "velero-compatible" is corrupt: 20000 bytes are stored, but 50000 were written (truncated or damaged)',
       );
+    });
+
+    it('tells a written file that is gone from one the backup never had', async (t) => {
+      const { store, cleanup } = await open();
+      t.after(cleanup);
+      const backups = new BackupStore({ location: 'velero-compatible', store });
+      await committed(backups, 'lost', randomBytes(1000));
+      await store.delete('backups/lost/lost-logs.gz');
+      await assert.rejects(
+        backups.openFile('lost', 'logs'),
+        (e: unknown) =>
+          e instanceof MissingFileError &&
+          e.message ===
+            'backups/lost/lost-logs.gz in location "velero-compatible" is missing: the backup\'s checksum manifest lists it, so it was written',
+      );
+      // The results file was never written (the manifest does not list it): simply not there.
+      await assert.rejects(backups.openFile('lost', 'results'), ObjectNotFoundError);
     });
 
     it('checks every stored file against the manifest without the key, and records the outcome', async (t) => {

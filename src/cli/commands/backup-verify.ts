@@ -45,8 +45,17 @@ async function quickVerify(
   if (copies.length === 0) throw notFound([name], catalog);
   const now = () => new Date();
   const checked = [];
+  // Each copy on its own: one that cannot be checked (a Velero backup has no manifest, a location fails
+  // mid-way) is named, and the others are still checked and recorded.
+  const unchecked: { location: string; reason: string }[] = [];
   for (const copy of copies) {
-    const record = await copy.store.verifyChecksums(name, { now });
+    let record;
+    try {
+      record = await copy.store.verifyChecksums(name, { now });
+    } catch (error) {
+      unchecked.push({ location: copy.location, reason: messageOf(error) });
+      continue;
+    }
     checked.push({ location: copy.location, ...record });
     try {
       await copy.store.recordVerification(name, record);
@@ -58,10 +67,12 @@ async function quickVerify(
   }
   const failed = checked.filter((c) => c.outcome === 'Failed');
   if (failed.length > 0) setExitCode(2);
+  else if (checked.length === 0) setExitCode(1);
   if (options.output && options.output !== 'table') {
-    io.stdout.write(formatStructured({ backup: name, locations: checked }, options.output));
+    io.stdout.write(formatStructured({ backup: name, locations: checked, unchecked }, options.output));
     return;
   }
+  for (const u of unchecked) io.stdout.write(`Location "${u.location}": NOT CHECKED: ${u.reason}\n`);
   for (const c of checked) {
     io.stdout.write(
       c.outcome === 'Passed'
@@ -70,9 +81,11 @@ async function quickVerify(
     );
   }
   io.stdout.write(
-    failed.length === 0
-      ? `Verified: every stored file of backup "${name}" matches its checksum.\n`
-      : `NOT verified: backup "${name}" is corrupt in ${failed.map((c) => `"${c.location}"`).join(', ')}.\n`,
+    checked.length === 0
+      ? `NOT verified: no copy of backup "${name}" could be checked.\n`
+      : failed.length === 0
+        ? `Verified: every stored file of backup "${name}" matches its checksum${unchecked.length > 0 ? ` in ${checked.map((c) => `"${c.location}"`).join(', ')}` : ''}.\n`
+        : `NOT verified: backup "${name}" is corrupt in ${failed.map((c) => `"${c.location}"`).join(', ')}.\n`,
   );
 }
 
