@@ -132,7 +132,9 @@ export class MissingFileError extends Error {
     readonly location: string,
     readonly key: string,
   ) {
-    super(`${key} in location "${location}" is missing: the backup's checksum manifest lists it, so it was written`);
+    super(
+      `${key} in location "${location}" is missing: the backup's checksum manifest lists it, so it was written`,
+    );
   }
 }
 
