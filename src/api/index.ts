@@ -1,6 +1,7 @@
 // The custom resource types of cairn.dev/v1: one TypeBox schema per spec and status, from which come the
 // TypeScript types, the validation (problems naming the field and the value), the defaults and the CRDs.
-// Imports nothing of ours. docs/api.md describes every kind and field.
+// Imports nothing of ours. docs/api.md describes every kind and field. Also the Clock (clock.ts), which
+// every layer takes its time from.
 export {
   API_GROUP,
   API_VERSION,
@@ -153,3 +154,4 @@ export {
   type VeleroImportOptions,
   type VeleroObject,
 } from './velero-import.ts';
+export { systemClock, type Clock } from './clock.ts';

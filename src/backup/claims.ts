@@ -2,7 +2,8 @@
 // CLAIM_HEARTBEAT_INTERVAL_MS, and a claim whose heartbeat is older than CLAIM_STALE_AFTER_MS belongs to a
 // writer that is gone (killed, its machine lost, its store cut off): the backup is orphaned, shown as
 // Failed, and `cairn backup delete` clears the name. Time comes from the caller (habit 7).
-import type { BackupClaim, BackupStore } from '../storage/index.ts';
+import type { Clock } from '../api/index.ts';
+import { ClaimLostError, type BackupClaim, type BackupStore } from '../storage/index.ts';
 
 /** How often a running backup refreshes its claim's heartbeat. */
 export const CLAIM_HEARTBEAT_INTERVAL_MS = 5_000;
@@ -35,37 +36,60 @@ export function claimState(
     : 'Incomplete';
 }
 
-/** Resolves after `ms`, or as soon as `signal` aborts; never rejects. */
-export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
+/** Waits between beats: a Clock's sleep (resolves after `ms`, or at once once `signal` aborts). */
+export type Sleep = Clock['sleep'];
 
-export const timerSleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** A running heartbeat. */
+export interface ClaimHeartbeat {
+  /**
+   * Stops the heartbeat: no beat starts any more and a refresh in flight is aborted. Resolves once every
+   * refresh has settled, so nothing rewrites the claim after it (the commit comes after this).
+   */
+  stop(): Promise<void>;
+}
 
 /**
- * Refreshes `claim`'s heartbeat in every store each CLAIM_HEARTBEAT_INTERVAL_MS until `signal` aborts.
- * A refresh that fails is tried again at the next beat: a store that stays unreachable lets the claim go
- * stale, which is what it should show.
+ * Refreshes `claim`'s heartbeat in each store every CLAIM_HEARTBEAT_INTERVAL_MS until stopped (or `signal`
+ * aborts). Each store beats on its own, so a slow one delays only its own heartbeat. A refresh that fails
+ * is tried again at the next beat: a store that stays unreachable lets the claim go stale, which is what
+ * it should show. A claim found gone or another writer's (ClaimLostError: the backup was deleted as
+ * orphaned) ends that store's heartbeat and is reported through `onLost`, never rewritten.
  */
-export async function keepClaimAlive(options: {
+export function keepClaimAlive(options: {
   claim: BackupClaim;
   stores: readonly BackupStore[];
   now: () => Date;
   sleep: Sleep;
-  signal: AbortSignal;
-}): Promise<void> {
-  const { signal } = options;
-  for (;;) {
-    await options.sleep(CLAIM_HEARTBEAT_INTERVAL_MS, signal);
-    if (signal.aborted) return;
-    const claim = { ...options.claim, heartbeatAt: options.now().toISOString() };
-    await Promise.allSettled(options.stores.map((store) => store.refreshClaim(claim, { signal })));
-  }
+  signal?: AbortSignal | undefined;
+  onLost: (store: BackupStore, error: ClaimLostError) => void;
+}): ClaimHeartbeat {
+  const stopping = new AbortController();
+  const { signal } = stopping;
+  const onParentAbort = () => stopping.abort();
+  if (options.signal?.aborted) stopping.abort();
+  else options.signal?.addEventListener('abort', onParentAbort, { once: true });
+  const beat = async (store: BackupStore) => {
+    for (;;) {
+      await options.sleep(CLAIM_HEARTBEAT_INTERVAL_MS, signal);
+      if (signal.aborted) return;
+      const claim = { ...options.claim, heartbeatAt: options.now().toISOString() };
+      try {
+        await store.refreshClaim(claim, { signal });
+      } catch (error) {
+        if (error instanceof ClaimLostError && !signal.aborted) {
+          options.onLost(store, error);
+          return;
+        }
+        // Anything else (the store unreachable, the stop's abort): the next beat tries again, or ends.
+      }
+    }
+  };
+  const beats = Promise.all(options.stores.map(beat));
+  return {
+    stop: async () => {
+      stopping.abort();
+      options.signal?.removeEventListener('abort', onParentAbort);
+      await beats;
+    },
+  };
 }

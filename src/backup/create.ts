@@ -7,6 +7,7 @@ import { gzip } from 'node:zlib';
 import {
   ARCHIVE_FORMAT,
   backupNameProblem,
+  systemClock,
   DEFAULT_BACKUP_TTL,
   parseGoDuration,
   Results,
@@ -19,8 +20,14 @@ import {
 } from '../api/index.ts';
 import { ArchiveWriter } from '../archive/index.ts';
 import { discover, ResourceMapper, type KubeClient } from '../kube/index.ts';
-import { manifestOf, type BackupClaim, type BackupStore, type StoredFile } from '../storage/index.ts';
-import { keepClaimAlive, timerSleep, type Sleep } from './claims.ts';
+import {
+  ClaimLostError,
+  manifestOf,
+  type BackupClaim,
+  type BackupStore,
+  type StoredFile,
+} from '../storage/index.ts';
+import { keepClaimAlive, type ClaimHeartbeat, type Sleep } from './claims.ts';
 import { meterStream, watchStalls, type Stall, type UploadMeter } from './stalls.ts';
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import type { ItemAction } from './item-actions.ts';
@@ -48,7 +55,7 @@ export interface CreateBackupInput {
   /** The writer's host and process id, recorded in the claim to name the writer of an orphaned backup. */
   host?: string | undefined;
   pid?: number | undefined;
-  /** Waits between the claim's heartbeats (claims.ts); default: the machine's timers. */
+  /** Waits between the claim's heartbeats (claims.ts); default: the machine's timers (systemClock). */
   sleep?: Sleep | undefined;
   uid: string;
   itemActions?: readonly ItemAction[] | undefined;
@@ -119,15 +126,19 @@ async function claimEverywhere(input: CreateBackupInput, claim: BackupClaim): Pr
  * Rejects with BackupValidationError (bad spec) or BackupExistsError (name taken) having written nothing.
  */
 export async function createBackup(input: CreateBackupInput): Promise<Backup> {
-  const heartbeat = new AbortController();
+  const run: { heartbeat?: ClaimHeartbeat } = {};
   try {
-    return await runCreateBackup(input, heartbeat.signal);
+    return await runCreateBackup(input, run);
   } finally {
-    heartbeat.abort(); // the backup is committed (or failed): its claim no longer needs a heartbeat
+    // Stopped before the commits already; here for a backup that threw: no refresh outlives createBackup.
+    await run.heartbeat?.stop();
   }
 }
 
-async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSignal): Promise<Backup> {
+async function runCreateBackup(
+  input: CreateBackupInput,
+  run: { heartbeat?: ClaimHeartbeat },
+): Promise<Backup> {
   const { client, name, signal } = input;
   const problems = validate(input);
   const mapper = new ResourceMapper((await discover(client, { signal })).resources);
@@ -152,9 +163,19 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
     client: input.writer,
     ...(input.host !== undefined ? { host: input.host } : {}),
     ...(input.pid !== undefined ? { pid: input.pid } : {}),
+    uid: input.uid,
     heartbeatAt: start.toISOString(),
   };
-  // While the backup runs its claim's heartbeat is refreshed, until every location is committed: a writer
+  // Locations whose claim was found gone or another writer's (deleted as orphaned while this writer was
+  // paused): nothing more is written there, and the backup fails with the reason.
+  const failures = new Map<string, string>();
+  const lost = new Map<string, string>();
+  const claimLost = (store: BackupStore, error: ClaimLostError) => {
+    lost.set(store.location, error.message);
+    failures.set(store.location, error.message);
+    abort.abort(error);
+  };
+  // While the backup runs its claim's heartbeat is refreshed, until just before the commits: a writer
   // that dies leaves a stale heartbeat, and the backup shows as orphaned instead of running for ever.
   const claiming = claimEverywhere(input, claim).catch((error: unknown) => {
     abort.abort(error);
@@ -167,13 +188,14 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
   claiming.then(
     () => {
       started = true;
-      keepClaimAlive({
+      run.heartbeat = keepClaimAlive({
         claim,
         stores: input.stores,
         now: input.now,
-        sleep: input.sleep ?? timerSleep,
-        signal: signal ? AbortSignal.any([signal, heartbeatStop]) : heartbeatStop,
-      }).catch(() => undefined); // refreshes are best-effort: a claim left stale shows as orphaned
+        sleep: input.sleep ?? ((ms, wait) => systemClock.sleep(ms, wait)),
+        signal,
+        onLost: claimLost,
+      });
       input.onStarted?.();
       if (heldProgress) input.onProgress?.(heldProgress);
     },
@@ -205,14 +227,15 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
     // The engine writes each item once (it keeps its own set of written items).
     checkDuplicates: false,
   });
-  const failures = new Map<string, string>();
   const archives = new Map<string, StoredFile>();
   const nowMs = () => input.now().getTime();
   const meters: UploadMeter[] = [];
+  const branches: PassThrough[] = [];
   const uploads = input.stores.map(async (store) => {
     // A few MiB of slack per location, so that listing and archiving run ahead of each upload instead of
     // waiting on every write (the archive is compressed: 4 MiB holds tens of MiB of objects).
     const branch = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+    branches.push(branch);
     archive.stream.pipe(branch);
     try {
       await claiming;
@@ -232,6 +255,11 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
           branch.readableLength + metered.readableLength + metered.writableLength > 0),
     };
     const metered = meterStream(meter, nowMs);
+    // pipe() passes no error on: a branch destroyed (the engine failed) ends the upload's stream too.
+    branch.once('close', () => {
+      if (!branch.readableEnded)
+        metered.destroy(new Error('the backup stopped before its archive was complete'));
+    });
     branch.pipe(metered);
     meters.push(meter);
     try {
@@ -256,7 +284,7 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
       watchStalls({
         meters,
         now: nowMs,
-        sleep: input.sleep ?? timerSleep,
+        sleep: input.sleep ?? ((ms, wait) => systemClock.sleep(ms, wait)),
         signal: stallWatch.signal,
         onChange: (next) => {
           if (next && next.location !== stall?.location)
@@ -290,7 +318,11 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
   } catch (error) {
     failureReason = error instanceof Error ? error.message : String(error);
     log({ level: 'error', message: `the backup failed: ${failureReason}` });
-    archive.stream.destroy(error instanceof Error ? error : new Error(failureReason));
+    const cause = error instanceof Error ? error : new Error(failureReason);
+    archive.stream.destroy(cause);
+    // pipe() does not pass an error on: each upload would wait for the rest of its branch for ever. (Closed
+    // without the error: a branch whose upload never started has no listener for it.)
+    for (const branch of branches) branch.destroy();
   }
   await Promise.all(uploads);
   stallWatch.abort();
@@ -341,6 +373,7 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
   const committed = await Promise.all(
     input.stores.map(async (store) => {
       const files: StoredFile[] = [];
+      if (lost.has(store.location)) return { store, files };
       const stored = archives.get(store.location);
       if (stored && !failureReason) files.push(stored);
       try {
@@ -354,6 +387,24 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
       return { store, files };
     }),
   );
+  // The heartbeat stops before any commit, and every refresh in flight has settled: nothing rewrites a claim
+  // after its commit. Right before the commits each claim is checked to be still this writer's: a location
+  // where the backup was deleted while it ran gets no commit, and the backup fails.
+  await run.heartbeat?.stop();
+  await Promise.all(
+    input.stores
+      .filter((store) => !lost.has(store.location))
+      .map(async (store) => {
+        try {
+          await store.checkClaim(claim, { signal });
+        } catch (error) {
+          if (error instanceof ClaimLostError) claimLost(store, error);
+          else if (!failures.has(store.location))
+            failures.set(store.location, `checking the claim failed: ${(error as Error).message}`);
+        }
+      }),
+  );
+  failureReason ??= [...lost.values()][0];
   for (const store of input.stores) {
     const message = failures.get(store.location);
     const files = committed.find((c) => c.store === store)?.files ?? [];
@@ -410,6 +461,7 @@ async function runCreateBackup(input: CreateBackupInput, heartbeatStop: AbortSig
     // A failed backup is recorded as Failed wherever its logs landed. Otherwise a location that lost a
     // file gets no metadata: its copy stays visibly incomplete, never a Completed one with missing parts.
     if (!failureReason && failures.has(store.location)) continue;
+    if (lost.has(store.location)) continue; // the name is no longer this backup's there
     const { manifest, sha256 } = manifestOf(name, files, store.encryption);
     const backup: Backup = {
       apiVersion: VELERO_API_VERSION,

@@ -36,5 +36,6 @@ export {
   CLAIM_WITHOUT_HEARTBEAT_GRACE_MS,
   claimState,
   keepClaimAlive,
+  type ClaimHeartbeat,
   type Sleep,
 } from './claims.ts';

@@ -1,30 +1,8 @@
-// Time as the controllers see it: taken only from a clock passed in, so tests move time by hand.
+// Deadlines on the injected clock. The Clock itself lives in src/api (clock.ts), below every layer.
 
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Resolves after `ms`, or as soon as `signal` aborts; never rejects. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
+import { systemClock, type Clock } from '../api/index.ts';
 
-/** The machine's clock and timers. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) {
-        resolve();
-        return;
-      }
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal?.addEventListener('abort', done, { once: true });
-    }),
-};
+export { systemClock, type Clock };
 
 /**
  * A signal that aborts when `parent` does or when `ms` have passed on `clock`, whichever is first.

@@ -76,6 +76,8 @@ export interface BackupClaim {
   /** The writer's host and process, to tell which one left an orphaned backup. */
   host?: string;
   pid?: number;
+  /** The backup's uid (the Backup resource's, or a random one in standalone mode): which run holds the name. */
+  uid?: string;
   /** Refreshed while the backup runs (src/backup/claims.ts): a stale one means the writer is gone. */
   heartbeatAt?: string;
 }
@@ -94,6 +96,36 @@ export class BackupExistsError extends Error {
       options,
     );
   }
+}
+
+/**
+ * The claim a writer holds is gone from the location, or another writer's: the backup was deleted while it
+ * ran (as orphaned, because its writer was paused), and perhaps the name claimed again. The writer must
+ * write nothing more under the name there.
+ */
+export class ClaimLostError extends Error {
+  override readonly name = 'ClaimLostError';
+  constructor(
+    readonly location: string,
+    readonly backup: string,
+  ) {
+    super(
+      `the claim on backup "${backup}" in location "${location}" was removed or taken over while the ` +
+        'backup ran (was it deleted as orphaned?)',
+    );
+  }
+}
+
+/** Whether two claims are the same writer's run of a backup (the heartbeat apart). */
+function sameRun(a: BackupClaim, b: BackupClaim): boolean {
+  return (
+    a.name === b.name &&
+    a.startedAt === b.startedAt &&
+    a.client === b.client &&
+    a.host === b.host &&
+    a.pid === b.pid &&
+    a.uid === b.uid
+  );
 }
 
 export class BackupNotFoundError extends Error {
@@ -398,9 +430,33 @@ export class BackupStore {
     }
   }
 
-  /** Rewrites this writer's claim with a newer heartbeat (the claim is the one file rewritten while running). */
+  /**
+   * Rewrites this writer's claim with a newer heartbeat (the claim is the one file rewritten while running),
+   * only while the stored claim is still this writer's: ClaimLostError when it is gone or another's, so a
+   * heartbeat never brings back a deleted backup. (The stores have no compare-and-swap: a delete that lands
+   * between the read and the write is not seen; the check before the commit narrows that further.)
+   */
   async refreshClaim(claim: BackupClaim, options: SignalOptions = {}): Promise<void> {
+    await this.checkClaim(claim, options);
     await this.store.put(backupKeys(claim.name).claim, Buffer.from(JSON.stringify(claim)), options);
+  }
+
+  /** Throws ClaimLostError unless the stored claim is `claim`'s writer's (its heartbeat may differ). */
+  async checkClaim(claim: BackupClaim, options: SignalOptions = {}): Promise<void> {
+    const stored = await this.#readClaim(claim.name, options);
+    if (!stored || !sameRun(stored, claim)) throw new ClaimLostError(this.location, claim.name);
+  }
+
+  /** The stored claim; undefined when there is none or it is not JSON (a torn write by a foreign tool). */
+  async #readClaim(name: string, options: SignalOptions): Promise<BackupClaim | undefined> {
+    try {
+      return JSON.parse(
+        (await buffer(await this.store.get(backupKeys(name).claim, options))).toString('utf8'),
+      ) as BackupClaim;
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
+      throw error;
+    }
   }
 
   /** Gives a claim back (when another location refused the name, before anything else was written). */
@@ -589,14 +645,8 @@ export class BackupStore {
     ]);
     if (backup) return { name, complete: true, backup, ...(verification ? { verification } : {}) };
     const keys = backupKeys(name);
-    try {
-      const claim = JSON.parse(
-        (await buffer(await this.store.get(keys.claim, options))).toString('utf8'),
-      ) as BackupClaim;
-      return { name, complete: false, claim };
-    } catch (error) {
-      if (!(error instanceof ObjectNotFoundError) && !(error instanceof SyntaxError)) throw error;
-    }
+    const claim = await this.#readClaim(name, options);
+    if (claim) return { name, complete: false, claim };
     for await (const entry of this.store.list(keys.dir, options))
       if (entry.type === 'object') return { name, complete: false };
     return undefined;

@@ -63,6 +63,7 @@ export {
 } from './restore-store.ts';
 export {
   BackupExistsError,
+  ClaimLostError,
   BackupNotFoundError,
   BackupStore,
   ChecksumManifestError,

@@ -5,10 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { describe, it, before } from 'node:test';
+import { describe, it, before, type TestContext } from 'node:test';
 import { readArchive } from '../../src/archive/index.ts';
 import {
   BackupValidationError,
+  CLAIM_HEARTBEAT_INTERVAL_MS,
   createBackup,
   STALL_NOTICE_MS,
   type BackupProgress,
@@ -34,6 +35,7 @@ import {
   veleroSelectorBackupJson,
 } from '../helpers/velero-fixture.ts';
 import { buffer } from 'node:stream/consumers';
+import { watched } from '../helpers/watched-store.ts';
 
 let client: KubeClient;
 before(() => {
@@ -360,3 +362,79 @@ function gunzipSafe(buffer: Buffer): Buffer {
     return buffer;
   }
 }
+
+describe("a backup's claim", () => {
+  const isClaim = (key: string) => key.endsWith('-claim.json');
+
+  /** A backup of one ConfigMap into a watched memory location, on a clock the test moves. */
+  async function setUp(t: TestContext, label: string) {
+    const ns = await testNamespace(t, client, label);
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'c' } },
+    });
+    const objects = watched(new MemoryStore());
+    const backups = new BackupStore({ location: 'default', store: objects });
+    const time = manualClock(Date.parse('2026-12-01T10:00:00.000Z'));
+    const name = `${label}-${uniqueSuffix()}`;
+    const create = () =>
+      createBackup({
+        client,
+        name,
+        spec: { includedNamespaces: [ns] },
+        stores: [backups],
+        now: () => new Date(time.clock.now()),
+        sleep: (ms, signal) => time.clock.sleep(ms, signal),
+        writer: 'cairn test',
+        uid: `uid-${name}`,
+      });
+    return { objects, backups, time, name, create };
+  }
+
+  it('stops being refreshed before the commit: no claim write lands after it, even one already sent', async (t) => {
+    const { objects, time, name, create } = await setUp(t, 'beat');
+    objects.beforePut = (key) => {
+      if (!key.endsWith('-logs.gz')) return;
+      // A beat comes while the logs are written, and its write is on the wire (the store answers it late).
+      objects.hold(isClaim, { onAbort: 'land' });
+      void time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+    };
+    const backup = await create();
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+    assert.equal(time.pendingTimers(), 0, 'no heartbeat waits once the backup is done');
+    objects.release();
+    await time.advance(10 * CLAIM_HEARTBEAT_INTERVAL_MS);
+
+    const writes = objects.landed.map((key) => key.replace(`backups/${name}/`, ''));
+    assert.deepEqual(
+      writes.filter((key) => isClaim(key)),
+      [`${name}-claim.json`, `${name}-claim.json`],
+      'the claim, then its one refresh',
+    );
+    assert.ok(
+      writes.lastIndexOf(`${name}-claim.json`) < writes.indexOf('velero-backup.json'),
+      `the refresh landed before the commit: ${writes.join(', ')}`,
+    );
+  });
+
+  it('fails, bringing back nothing, when the backup is deleted while it runs (as orphaned)', async (t) => {
+    const { objects, backups, time, name, create } = await setUp(t, 'deleted');
+    objects.beforePut = async (key) => {
+      if (!key.endsWith('.tar.gz')) return;
+      // The writer looked dead: `cairn backup delete` freed the name; then its heartbeat comes.
+      objects.beforePut = undefined;
+      await backups.deleteBackup(name);
+      void time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+    };
+    const backup = await create();
+    assert.equal(backup.status?.phase, 'Failed');
+    assert.equal(
+      backup.status?.failureReason,
+      `the claim on backup "${name}" in location "default" was removed or taken over while the backup ran (was it deleted as orphaned?)`,
+    );
+    await time.advance(10 * CLAIM_HEARTBEAT_INTERVAL_MS);
+    assert.equal(await objects.head(`backups/${name}/${name}-claim.json`), undefined, 'no claim came back');
+    assert.equal(await objects.head(`backups/${name}/velero-backup.json`), undefined, 'nothing committed');
+  });
+});

@@ -9,7 +9,10 @@ import {
   claimState,
   keepClaimAlive,
 } from '../../src/backup/index.ts';
-import { BackupStore, MemoryStore, type BackupClaim } from '../../src/storage/index.ts';
+import { systemClock } from '../../src/api/index.ts';
+import { BackupStore, MemoryStore, type BackupClaim, type ObjectStore } from '../../src/storage/index.ts';
+import { manualClock } from '../helpers/clock.ts';
+import { watched } from '../helpers/watched-store.ts';
 
 const at = (iso: string) => new Date(iso);
 const claim = (heartbeatAt?: string): BackupClaim => ({
@@ -39,49 +42,133 @@ describe('claimState', () => {
 });
 
 describe('keepClaimAlive', () => {
-  it('rewrites the claim with the clock time at each beat, and stops when told', async () => {
-    const store = new MemoryStore();
-    const backups = new BackupStore({ location: 'default', store });
-    const first = claim('2026-12-01T10:00:00.000Z');
+  const START = Date.parse('2026-12-01T10:00:00.000Z');
+  const CLAIM_KEY = 'backups/shop/shop-claim.json';
+  const isClaim = (key: string) => key === CLAIM_KEY;
+  const stored = async (store: ObjectStore) =>
+    JSON.parse((await buffer(await store.get(CLAIM_KEY))).toString()) as BackupClaim;
+  /** A location holding `first`'s claim, its writes watched. */
+  async function location(name: string, first: BackupClaim) {
+    const objects = watched(new MemoryStore());
+    const backups = new BackupStore({ location: name, store: objects });
     await backups.claim(first);
-    let time = Date.parse('2026-12-01T10:00:00.000Z');
-    const waits: number[] = [];
-    const beats: (() => void)[] = [];
-    const sleep = (ms: number) => {
-      waits.push(ms);
-      return new Promise<void>((resolve) => beats.push(resolve));
-    };
-    const stop = new AbortController();
-    const stored = async () =>
-      JSON.parse((await buffer(await store.get('backups/shop/shop-claim.json'))).toString()) as BackupClaim;
+    return { objects, backups };
+  }
+  function heartbeat(stores: BackupStore[], first: BackupClaim) {
+    const time = manualClock(START);
+    const lost: string[] = [];
+    const running = keepClaimAlive({
+      claim: first,
+      stores,
+      now: () => new Date(time.clock.now()),
+      sleep: (ms, wait) => time.clock.sleep(ms, wait),
+      onLost: (store, error) => lost.push(`${store.location}: ${error.message}`),
+    });
+    return { time, lost, running };
+  }
+
+  it('rewrites the claim with the clock time at each beat, and writes nothing once stopped', async () => {
+    const first = claim('2026-12-01T10:00:00.000Z');
+    const { objects, backups } = await location('default', first);
+    const { time, running } = heartbeat([backups], first);
+    await time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+    assert.deepEqual(await stored(objects), { ...first, heartbeatAt: '2026-12-01T10:00:05.000Z' });
+    await time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+    assert.equal((await stored(objects)).heartbeatAt, '2026-12-01T10:00:10.000Z');
+
+    await running.stop();
+    assert.equal(time.pendingTimers(), 0, 'no beat is waiting once stopped');
+    const writes = objects.landed.length;
+    await time.advance(60_000);
+    assert.equal(objects.landed.length, writes);
+    assert.equal(claimState(await stored(objects), new Date(time.clock.now())), 'Orphaned');
+  });
+
+  it('does not bring back a claim deleted while the backup ran, and reports it lost', async () => {
+    const first = claim('2026-12-01T10:00:00.000Z');
+    const { objects, backups } = await location('default', first);
+    const { time, lost, running } = heartbeat([backups], first);
+    await time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+    await backups.deleteBackup('shop'); // `cairn backup delete shop`, the writer shown as orphaned
+    await time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+
+    assert.equal(await objects.head(CLAIM_KEY), undefined, 'the deleted claim stays deleted');
+    assert.deepEqual(lost, [
+      'default: the claim on backup "shop" in location "default" was removed or taken over while the backup ran (was it deleted as orphaned?)',
+    ]);
+    assert.equal(time.pendingTimers(), 0, 'the lost claim gets no more beats');
+    await running.stop();
+  });
+
+  it("leaves another writer's claim on the name as it is", async () => {
+    const first = claim('2026-12-01T10:00:00.000Z');
+    const { objects, backups } = await location('default', first);
+    const { time, lost, running } = heartbeat([backups], first);
+    await backups.deleteBackup('shop');
+    const next: BackupClaim = { ...first, startedAt: '2026-12-01T10:00:02.000Z', pid: 5151 };
+    await backups.claim(next);
+    await time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+
+    assert.deepEqual(await stored(objects), next);
+    assert.equal(lost.length, 1);
+    await running.stop();
+  });
+
+  it('keeps beating in every location while one store does not answer', async () => {
+    const first = claim('2026-12-01T10:00:00.000Z');
+    const stuck = await location('stuck', first);
+    const fine = await location('fine', first);
+    stuck.objects.hold(isClaim, { onAbort: 'fail' });
+    const { time, running } = heartbeat([stuck.backups, fine.backups], first);
+    for (let beat = 1; beat <= 3; beat += 1) await time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+
+    assert.equal((await stored(fine.objects)).heartbeatAt, '2026-12-01T10:00:15.000Z');
+    assert.equal(stuck.objects.held(), 1, 'the stuck store holds its first refresh');
+    await running.stop(); // aborts the refresh the stuck store holds
+    assert.equal(stuck.objects.held(), 0);
+    assert.equal((await stored(stuck.objects)).heartbeatAt, first.heartbeatAt);
+  });
+
+  it('resolves stop only once a refresh already sent has landed', async () => {
+    const first = claim('2026-12-01T10:00:00.000Z');
+    const { objects, backups } = await location('default', first);
+    objects.hold(isClaim, { onAbort: 'land' }); // the request is on the wire: the store answers it anyway
+    const { time, running } = heartbeat([backups], first);
+    await time.advance(CLAIM_HEARTBEAT_INTERVAL_MS);
+    assert.equal(objects.held(), 1);
+
+    const writes = objects.landed.length;
+    await running.stop();
+    assert.equal(objects.landed.length - writes, 1, 'the refresh on the wire landed before stop resolved');
+    assert.equal((await stored(objects)).heartbeatAt, '2026-12-01T10:00:05.000Z');
+  });
+
+  it('stops at once, writing nothing, when its signal has already aborted', async () => {
+    const first = claim('2026-12-01T10:00:00.000Z');
+    const { objects, backups } = await location('default', first);
+    const time = manualClock(START);
     const running = keepClaimAlive({
       claim: first,
       stores: [backups],
-      now: () => new Date(time),
-      sleep,
-      signal: stop.signal,
+      now: () => new Date(time.clock.now()),
+      sleep: (ms, wait) => time.clock.sleep(ms, wait),
+      signal: AbortSignal.abort(),
+      onLost: () => undefined,
     });
-    const beat = async (seconds: number) => {
-      time += seconds * 1000;
-      beats.shift()?.();
-      while (beats.length === 0) await new Promise((resolve) => setImmediate(resolve));
-    };
-    while (beats.length === 0) await new Promise((resolve) => setImmediate(resolve));
-    await beat(5);
-    assert.deepEqual(await stored(), { ...first, heartbeatAt: '2026-12-01T10:00:05.000Z' });
-    await beat(5);
-    assert.equal((await stored()).heartbeatAt, '2026-12-01T10:00:10.000Z');
-    assert.deepEqual(waits, [
-      CLAIM_HEARTBEAT_INTERVAL_MS,
-      CLAIM_HEARTBEAT_INTERVAL_MS,
-      CLAIM_HEARTBEAT_INTERVAL_MS,
-    ]);
+    await running.stop();
+    const writes = objects.landed.length;
+    await time.advance(60_000);
+    assert.equal(objects.landed.length, writes);
+  });
+});
 
-    stop.abort();
-    time += 60_000;
-    beats.shift()?.();
-    await running;
-    assert.equal((await stored()).heartbeatAt, '2026-12-01T10:00:10.000Z', 'no beat after the stop');
-    assert.equal(claimState(await stored(), new Date(time)), 'Orphaned');
+describe('systemClock.sleep', () => {
+  it('ends at once for a signal that has already aborted, before any timer could fire', async () => {
+    const order: string[] = [];
+    const hour = systemClock.sleep(3_600_000, AbortSignal.abort()).then(() => order.push('sleep ended'));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    order.push('next turn of the event loop');
+    await hour;
+    assert.deepEqual(order, ['sleep ended', 'next turn of the event loop']);
   });
 });
