@@ -167,7 +167,7 @@ describe('cairn backup get', () => {
     );
   });
 
-  it('shows an unfinished backup as InProgress, and as Incomplete after an hour', async (t) => {
+  it('shows an unfinished backup as InProgress, and as Incomplete after an hour; delete needs --force for a running one', async (t) => {
     const s = await standalone(t);
     const claim = async (name: string, startedAt: Date) => {
       await mkdir(join(s.defaultDir, 'backups', name), { recursive: true });
@@ -188,6 +188,17 @@ describe('cairn backup get', () => {
     const deleted = await s.run('backup', 'delete', 'crashed', '--confirm');
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.deepEqual(await filesOf(join(s.defaultDir, 'backups', 'crashed')), []);
+
+    const refused = await s.run('backup', 'delete', 'running', '--confirm');
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /backup "running" is InProgress in location "default": its writer \(cairn test\) is alive, .*pass --force to delete it now/,
+    );
+    assert.equal((await filesOf(join(s.defaultDir, 'backups', 'running'))).length, 1, 'nothing was deleted');
+    const forced = await s.run('backup', 'delete', 'running', '--confirm', '--force');
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.deepEqual(await filesOf(join(s.defaultDir, 'backups', 'running')), []);
   });
 });
 

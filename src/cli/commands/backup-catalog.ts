@@ -221,12 +221,16 @@ export async function unfinishedPhase(
   return state === 'Orphaned' ? 'Failed (orphaned)' : state;
 }
 
+/** Who writes (or wrote) an unfinished backup, as describe, get and delete name it: "cairn v0.1.0, host laptop, pid 4242". */
+export function writerOf(claim: BackupClaim | undefined): string {
+  return [claim?.client ?? '<unknown>', claim?.host && `host ${claim.host}`, claim?.pid && `pid ${claim.pid}`]
+    .filter(Boolean)
+    .join(', ');
+}
+
 /** Why an orphaned backup failed: who wrote it, and when it was last seen alive. */
 export function orphanReason(claim: BackupClaim | undefined): string {
-  const writer = [claim?.client, claim?.host && `on host ${claim.host}`, claim?.pid && `pid ${claim.pid}`]
-    .filter(Boolean)
-    .join(' ');
-  return `orphaned: its writer (${writer || 'unknown'}) stopped, no heartbeat since ${claim?.heartbeatAt ?? '<unknown>'}`;
+  return `orphaned: its writer (${writerOf(claim)}) stopped, no heartbeat since ${claim?.heartbeatAt ?? '<unknown>'}`;
 }
 
 /** The locations whose copy failed its last verification (`backup verify --quick`). */

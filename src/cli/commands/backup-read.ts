@@ -34,6 +34,7 @@ import {
   isCommitted,
   unfinishedPhase,
   orphanReason,
+  writerOf,
   backupOf,
   type Copy,
   type Catalog,
@@ -220,17 +221,12 @@ Examples:
         const first = copies[0];
         const claim = first && !first.entry.complete ? first.entry.claim : undefined;
         const phase = await unfinishedPhase(claim, now);
-        const writer = [
-          claim?.client ?? '<unknown>',
-          claim?.host && `host ${claim.host}`,
-          claim?.pid && `pid ${claim.pid}`,
-        ];
         io.stdout.write(
           formatFields([
             ['Name', name],
             ['Phase', phase],
             ['Started', goTime(claim?.startedAt)],
-            ['Written by', writer.filter(Boolean).join(', ')],
+            ['Written by', writerOf(claim)],
             ['Last heartbeat', goTime(claim?.heartbeatAt)],
             ['Storage locations', copies.map((c) => c.location).join(', ')],
           ]) +
@@ -621,6 +617,7 @@ function deleteCommand(io: CliIO, setExitCode: SetExitCode): Command {
       .argument('<name...>', 'the backups'),
   )
     .option('--confirm', 'delete without asking')
+    .option('--force', 'also delete a backup that is still running (its writer alive, its heartbeat fresh)')
     .addOption(
       new Option(
         '--storage-location <name>',
@@ -642,7 +639,7 @@ Examples:
     .action(
       async (
         names: string[],
-        options: LocationOption & ModeOptions & { confirm?: boolean },
+        options: LocationOption & ModeOptions & { confirm?: boolean; force?: boolean },
         command: Command,
       ) => {
         const { ReadOnlyStoreError } = await import('../../storage/index.ts');
@@ -664,6 +661,21 @@ Examples:
         }
         reportUnavailable(io, catalog, setExitCode);
         if (targets.length === 0) throw notFound(missing, catalog);
+        // As the server refuses a running backup: deleting it under a live writer frees a name it still
+        // writes to (the writer then fails, its claim gone). An orphaned or incomplete one is deleted.
+        const now = new Date();
+        for (const { name, copies } of targets) {
+          if (options.force || copies.some(isCommitted)) continue;
+          for (const copy of copies) {
+            const claim = copy.entry.complete ? undefined : copy.entry.claim;
+            if ((await unfinishedPhase(claim, now)) !== 'InProgress') continue;
+            throw new Error(
+              `backup "${name}" is InProgress in location "${copy.location}": its writer (${writerOf(claim)}) ` +
+                `is alive, last heartbeat ${claim?.heartbeatAt ?? claim?.startedAt ?? '<unknown>'}; delete it ` +
+                'once it has finished, or pass --force to delete it now (the running backup then fails). Nothing was deleted.',
+            );
+          }
+        }
         const what = `backup${targets.length === 1 ? '' : 's'} ${targets.map((t) => t.name).join(', ')}`;
         const where =
           options.storageLocation === undefined ? 'every location' : `location ${options.storageLocation}`;
