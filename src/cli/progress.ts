@@ -26,6 +26,7 @@ export function progressReporter(
   let lastLine = '';
   /** The newest state, shown or not: a non-terminal gets it as the last line. */
   let latest = '';
+  let wasFinal = false;
   const format = (done: number, total: number, label: string | undefined, final: boolean) => {
     const shown = Math.max(total, done);
     const pct = shown === 0 ? 0 : Math.floor((done / shown) * 100);
@@ -34,10 +35,14 @@ export function progressReporter(
   };
   return {
     update(done, total, label, options) {
-      const { pct, text } = format(done, total, label, options?.final ?? true);
+      const final = options?.final ?? true;
+      const { pct, text } = format(done, total, label, final);
       latest = text;
       const t = now();
-      if (t - last < interval) return;
+      // The total becoming final is drawn at once: it is the first line with a percentage.
+      const becameFinal = final && !wasFinal;
+      wasFinal = final;
+      if (!becameFinal && t - last < interval) return;
       last = t;
       if (stream.isTTY && pct === undefined) {
         stream.write(`\r${text}\x1b[K`);

@@ -51,4 +51,17 @@ describe('progress', () => {
       '12/12 items (100%)\n',
     ]);
   });
+
+  it('draws the total becoming final at once, whatever the interval', () => {
+    const { chunks, stream } = sink(true);
+    const progress = progressReporter(stream, { intervalMs: 1000, now: () => 5000 });
+    progress.update(1, 1, 'configmaps', { final: false });
+    progress.update(3, 3, 'secrets', { final: false });
+    progress.update(3, 3, undefined, { final: true });
+    progress.end();
+    assert.deepEqual(chunks.length, 3);
+    assert.equal(chunks[0], '\r1/1 items known so far  configmaps\x1b[K');
+    assert.match(chunks[1] ?? '', /^\r\[#+\] 3\/3 items \(100%\)/);
+    assert.equal(chunks[2], '\r\x1b[K');
+  });
 });
