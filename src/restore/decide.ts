@@ -78,6 +78,15 @@ export function decide(
           diff,
           reason: `cannot be updated: ${immutable.join(', ')} cannot change, and it is not deleted to be created again (${refusal})`,
         };
+      // A finalizer would hold the deletion: the live object would stay Terminating and the backup's
+      // never be created. Refused before anything is deleted.
+      const finalizers = live.metadata.finalizers ?? [];
+      if (finalizers.length > 0)
+        return {
+          action: 'fail',
+          diff,
+          reason: `cannot be updated: ${immutable.join(', ')} cannot change, and it is not deleted to be created again (it has finalizers that would hold the deletion: ${finalizers.join(', ')})`,
+        };
       return { action: 'recreate', diff, immutable };
     }
   }

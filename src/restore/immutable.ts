@@ -101,11 +101,17 @@ const IMMUTABLE: Readonly<Record<string, readonly ImmutableRule[]>> = {
 
 /**
  * Kinds never deleted to be created again: deleting one deletes far more than itself (a definition takes
- * every object of its kind with it, a namespace everything in it). Their immutable changes fail the item.
+ * every object of its kind with it, a namespace everything in it, a claim or a volume the data on the
+ * volume when its reclaim policy is Delete). Their immutable changes fail the item: a conflict policy
+ * never destroys data.
  */
 const NEVER_RECREATED: Readonly<Record<string, string>> = {
   'customresourcedefinitions.apiextensions.k8s.io': 'deleting a definition deletes every object of its kind',
   namespaces: 'deleting a namespace deletes everything in it',
+  persistentvolumeclaims:
+    "deleting a claim can delete its volume's data; if the backup's version is really wanted, delete the claim by hand (or use delete-and-restore on its namespace)",
+  persistentvolumes:
+    "deleting a volume can delete its data; if the backup's version is really wanted, delete the volume by hand",
 };
 
 /**

@@ -135,7 +135,7 @@ describe('deciding on an item that may be live', () => {
     assert.equal(decideFor(SC, live, backedUp, 'use-existing-version').action, 'skip');
   });
 
-  it('recreates what differs in other immutable fields: a Service made headless, a Job template, a RoleBinding roleRef, a claim spec, an immutable ConfigMap, a pod spec', () => {
+  it('recreates what differs in other immutable fields: a Service made headless, a Job template, a RoleBinding roleRef, an immutable ConfigMap, a pod spec', () => {
     const cases: [string, KubeObject, KubeObject, string[]][] = [
       [
         'services',
@@ -182,22 +182,6 @@ describe('deciding on an item that may be live', () => {
           roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
         },
         ['/roleRef/name'],
-      ],
-      [
-        'persistentvolumeclaims',
-        {
-          apiVersion: 'v1',
-          kind: 'PersistentVolumeClaim',
-          metadata: { name: 'data', namespace: 'shop' },
-          spec: { storageClassName: 'standard', resources: { requests: { storage: '1Gi' } } },
-        },
-        {
-          apiVersion: 'v1',
-          kind: 'PersistentVolumeClaim',
-          metadata: { name: 'data', namespace: 'shop' },
-          spec: { storageClassName: 'fast', resources: { requests: { storage: '2Gi' } } },
-        },
-        ['/spec/storageClassName'],
       ],
       [
         'configmaps',
@@ -301,6 +285,67 @@ describe('deciding on an item that may be live', () => {
     assert.match(
       (decision as { reason: string }).reason,
       /\/spec\/scope cannot change.*every object of its kind/,
+    );
+  });
+
+  it("fails, rather than recreates, a claim or a volume whose immutable spec differs: deleting it can delete the volume's data", () => {
+    const claim = (storageClassName: string): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'data', namespace: 'shop' },
+      spec: { storageClassName, volumeName: 'pv-data', resources: { requests: { storage: '1Gi' } } },
+    });
+    const volume = (path: string): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: 'pv-data' },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Delete',
+        hostPath: { path },
+      },
+    });
+    const cases: [string, KubeObject, KubeObject, RegExp][] = [
+      [
+        'persistentvolumeclaims',
+        claim('standard'),
+        claim('fast'),
+        /\/spec\/storageClassName cannot change.*delete the claim by hand \(or use delete-and-restore on its namespace\)/,
+      ],
+      [
+        'persistentvolumes',
+        volume('/data/a'),
+        volume('/data/b'),
+        /\/spec\/hostPath\/path cannot change.*delete the volume by hand/,
+      ],
+    ];
+    for (const [gr, liveForm, backedUp, reason] of cases) {
+      const live = stored(prepareForRestore(gr, liveForm, transform()).object);
+      for (const policy of ['update-on-conflict', 'use-backup-version', 'delete-and-restore'] as const) {
+        const decision = decideFor(gr, live, backedUp, policy);
+        assert.equal(decision.action, 'fail', `${gr} under ${policy}: ${JSON.stringify(decision)}`);
+        assert.match((decision as { reason: string }).reason, reason);
+      }
+    }
+  });
+
+  it('fails, rather than recreates, an object whose finalizers would hold its deletion, naming them', () => {
+    const cm = (a: string): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c', namespace: 'shop' },
+      immutable: true,
+      data: { a },
+    });
+    const live = stored(prepareForRestore('configmaps', cm('1'), transform()).object, {
+      finalizers: ['example.com/keep', 'foregroundDeletion'],
+    });
+    const decision = decideFor('configmaps', live, cm('2'), 'update-on-conflict');
+    assert.equal(decision.action, 'fail', JSON.stringify(decision));
+    assert.match(
+      (decision as { reason: string }).reason,
+      /\/data\/a cannot change.*finalizers that would hold the deletion: example\.com\/keep, foregroundDeletion/,
     );
   });
 });
