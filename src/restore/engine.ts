@@ -128,6 +128,19 @@ const ownerKey = (kind: string, namespace: string | undefined, name: string) =>
 const message = (error: unknown) =>
   error instanceof KubeApiError ? error.detail : error instanceof Error ? error.message : String(error);
 
+/** Leaves out of a Service (`body`, changed) the node ports `live` holds: deleting it frees them. */
+function freeNodePorts(body: KubeObject, live: KubeObject): void {
+  type Spec = { ports?: { nodePort?: number }[]; healthCheckNodePort?: number };
+  const spec = body.spec as Spec | undefined;
+  const liveSpec = live.spec as Spec | undefined;
+  if (!spec) return;
+  const held = new Set((liveSpec?.ports ?? []).map((p) => p.nodePort).filter((p) => p !== undefined));
+  for (const port of spec.ports ?? [])
+    if (port.nodePort !== undefined && held.has(port.nodePort)) delete port.nodePort;
+  if (spec.healthCheckNodePort !== undefined && spec.healthCheckNodePort === liveSpec?.healthCheckNodePort)
+    delete spec.healthCheckNodePort;
+}
+
 export async function runRestoreEngine(input: RestoreEngineInput): Promise<RestoreOutcome> {
   const { client, contents, selection, signal, dryRun } = input;
   const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -526,11 +539,12 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           await client.json({
             method: 'DELETE',
             path: itemPath,
-            // What it owns goes too (a Job's pods): the backup's object makes its own again.
+            // What it owns stays (a StatefulSet's pods, a Deployment's replica sets), orphaned: the
+            // backup's object adopts what its selector matches.
             body: {
               kind: 'DeleteOptions',
               apiVersion: 'v1',
-              propagationPolicy: 'Background',
+              propagationPolicy: 'Orphan',
               ...(live.metadata.uid ? { preconditions: { uid: live.metadata.uid } } : {}),
             },
             signal,
@@ -552,11 +566,49 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         }
       };
 
+      /**
+       * Whether the API server would create the backup's object once the live one is gone: a server-side
+       * dry-run create under a generated name (a create of the live name is refused as existing), without
+       * the node ports the live object holds (the deletion frees them). Resolves with the refusal, if any.
+       */
+      const createRefused = async (live: KubeObject): Promise<string | undefined> => {
+        // (An empty name is no name: the server generates one.)
+        const body = structuredClone(object);
+        body.metadata = { ...body.metadata, name: '', generateName: `${name.slice(0, 200)}-` };
+        if (gr === 'services') freeNodePorts(body, live);
+        try {
+          await client.json({ method: 'POST', path, query: { dryRun: 'All' }, body, signal });
+          return undefined;
+        } catch (error) {
+          return message(error);
+        }
+      };
+      /** Creates the deleted live object again as it was, after the backup's could not be created. */
+      const putBack = async (live: KubeObject): Promise<string | undefined> => {
+        const {
+          uid: _uid,
+          resourceVersion: _resourceVersion,
+          creationTimestamp: _creationTimestamp,
+          managedFields: _managedFields,
+          deletionTimestamp: _deletionTimestamp,
+          deletionGracePeriodSeconds: _deletionGracePeriodSeconds,
+          generation: _generation,
+          selfLink: _selfLink,
+          ...metadata
+        } = live.metadata as KubeObject['metadata'] & Record<string, unknown>;
+        const { status: _status, ...rest } = live;
+        try {
+          await client.json({ method: 'POST', path, body: { ...rest, metadata }, signal });
+          return undefined;
+        } catch (error) {
+          return message(error);
+        }
+      };
+
       /** Carries out the decision for a live object, or (dry run) records what it would be. */
       const resolve = async (live: KubeObject): Promise<void> => {
         const decision = decide(live, object, { groupResource: gr, policy, transform: input.transform });
         switch (decision.action) {
-          case 'create':
           case 'unchanged':
             record(entry('unchanged', { reason: 'already exists, same as the backup' }), listKey);
             return;
@@ -611,6 +663,15 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           case 'recreate': {
             const diff = decision.diff;
             const reason = `${policy}: ${decision.immutable.join(', ')} cannot change in place, so it is deleted and created again`;
+            // Nothing is deleted that the backup's object could not replace (as far as a dry run tells).
+            const refused = await createRefused(live);
+            if (refused) {
+              fail(
+                `${dryRun ? 'would fail: ' : ''}cannot recreate: ${decision.immutable.join(', ')} cannot change in place, and the backup's object would be refused: ${refused}`,
+                diff,
+              );
+              return;
+            }
             if (dryRun) {
               record(entry('recreated', { reason, diff }), listKey);
               return;
@@ -627,7 +688,15 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
               await restoreStatus(created);
               record(entry('recreated', { reason, diff }), listKey);
             } catch (error) {
-              fail(`was deleted to be created again, and cannot be created: ${message(error)}`, diff);
+              const notPutBack = await putBack(live);
+              fail(
+                `was deleted to be created again, and cannot be created: ${message(error)}; ${
+                  notPutBack
+                    ? `the deleted object could not be created again either: ${notPutBack}`
+                    : 'the deleted object was created again as it was'
+                }`,
+                diff,
+              );
             }
             return;
           }

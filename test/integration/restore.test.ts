@@ -1215,6 +1215,162 @@ describe('restoring over live objects', () => {
     assert.deepEqual(outcomes(real.plan), outcomes(dry.plan), 'the restore did what the dry run planned');
   });
 
+  it('recreates a Deployment whose selector differs, keeping its ReplicaSet, which the new Deployment adopts', async (t) => {
+    const ns = await testNamespace(t, a, 'orphan');
+    const deployments = `/apis/apps/v1/namespaces/${ns}/deployments`;
+    const replicaSets = `/apis/apps/v1/namespaces/${ns}/replicasets`;
+    const labels = { app: 'web', tier: 'front' };
+    const deployment = (selector: Record<string, string>) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels },
+          spec: { containers: [{ name: 'web', image: 'registry.invalid/web:1' }] },
+        },
+      },
+    });
+    await a.json({ method: 'POST', path: deployments, body: deployment(labels) });
+    const name = await backup(a, [ns]);
+    await a.json({ method: 'DELETE', path: `${deployments}/web` });
+    await eventually('the deployment and its replica set to be gone', async () => {
+      const left = await a.json<{ items: unknown[] }>({ path: replicaSets });
+      return (await a.send({ path: `${deployments}/web` })).status === 404 && left.items.length === 0
+        ? true
+        : undefined;
+    });
+    // Live: the same pods, a narrower selector (immutable).
+    await a.json({ method: 'POST', path: deployments, body: deployment({ app: 'web' }) });
+    const before = await eventually('the live deployment to make its replica set', async () => {
+      const list = await a.json<{ items: KubeObject[] }>({ path: replicaSets });
+      return list.items[0];
+    });
+
+    const real = await restore(a, {
+      backupName: name,
+      includedNamespaces: [ns],
+      includedResources: ['deployments'],
+      namespacedConflictPolicy: 'update-on-conflict',
+    });
+    const planned = real.plan.find((p) => p.groupResource === 'deployments.apps');
+    assert.equal(planned?.outcome, 'recreated', JSON.stringify(real.plan));
+    const restored = await a.json<KubeObject>({ path: `${deployments}/web` });
+    assert.deepEqual((restored.spec as { selector: unknown }).selector, { matchLabels: labels });
+    const adopted = await eventually('a replica set owned by the restored deployment', async () => {
+      const list = await a.json<{ items: KubeObject[] }>({ path: replicaSets });
+      return list.items.find((rs) =>
+        (rs.metadata.ownerReferences ?? []).some((o) => o.uid === restored.metadata.uid),
+      );
+    });
+    assert.equal(adopted.metadata.uid, before.metadata.uid, 'the live replica set was kept and adopted');
+  });
+
+  it('deletes nothing that cannot be replaced: refuses a recreate the server would not create, and puts back a deleted object whose replacement it refused', async (t) => {
+    const ns = await testNamespace(t, a, 'putback');
+    const suffix = uniqueSuffix();
+    const configMaps = `/api/v1/namespaces/${ns}/configmaps`;
+    const cm = (cmName: string, value: string) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: cmName },
+      immutable: true,
+      data: { a: value },
+    });
+    await a.json({ method: 'POST', path: configMaps, body: cm('refused', 'denied') });
+    await a.json({ method: 'POST', path: configMaps, body: cm('named', 'named-denied') });
+    const name = await backup(a, [ns]);
+    for (const cmName of ['refused', 'named']) {
+      await a.json({ method: 'DELETE', path: `${configMaps}/${cmName}` });
+      await a.json({ method: 'POST', path: configMaps, body: cm(cmName, '1') });
+    }
+    // An admission policy that refuses the backup's versions: any ConfigMap holding "denied", and only
+    // under its own name one holding "named-denied" (a dry run under a generated name passes it).
+    const policy = `cairn-putback-${suffix}`;
+    const admission = '/apis/admissionregistration.k8s.io/v1';
+    await a.json({
+      method: 'POST',
+      path: `${admission}/validatingadmissionpolicies`,
+      body: {
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] },
+            ],
+          },
+          validations: [
+            {
+              expression:
+                "!(has(object.data) && has(object.data.a) && (object.data.a == 'denied' || (object.metadata.name == 'named' && object.data.a == 'named-denied')))",
+              message: 'refused by the test policy',
+            },
+          ],
+        },
+      },
+    });
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `${admission}/validatingadmissionpolicies/${policy}` });
+    });
+    await a.json({
+      method: 'POST',
+      path: `${admission}/validatingadmissionpolicybindings`,
+      body: {
+        metadata: { name: policy },
+        spec: {
+          policyName: policy,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+        },
+      },
+    });
+    t.after(async () => {
+      await a.send({ method: 'DELETE', path: `${admission}/validatingadmissionpolicybindings/${policy}` });
+    });
+    await eventually('the admission policy to refuse', async () => {
+      const probe = await a.send({
+        method: 'POST',
+        path: configMaps,
+        query: { dryRun: 'All' },
+        body: cm('probe', 'denied'),
+      });
+      return probe.status === 422 || probe.status === 403 ? true : undefined;
+    });
+    const uidOf = async (cmName: string) =>
+      (await a.json<KubeObject>({ path: `${configMaps}/${cmName}` })).metadata.uid;
+    const refusedUid = await uidOf('refused');
+    const spec: RestoreSpec = {
+      backupName: name,
+      includedNamespaces: [ns],
+      includedResources: ['configmaps'],
+      namespacedConflictPolicy: 'update-on-conflict',
+    };
+
+    const dry = await restore(a, { ...spec, dryRun: true });
+    const dryRefused = dry.plan.find((p) => p.name === 'refused');
+    assert.equal(dryRefused?.outcome, 'failed', JSON.stringify(dry.plan));
+    assert.match(dryRefused?.reason ?? '', /would be refused: .*refused by the test policy/);
+
+    const real = await restore(a, spec);
+    assert.equal(real.restore.status?.phase, 'PartiallyFailed');
+    const refused = real.plan.find((p) => p.name === 'refused');
+    assert.equal(refused?.outcome, 'failed');
+    assert.match(refused?.reason ?? '', /would be refused: .*refused by the test policy/);
+    assert.equal(await uidOf('refused'), refusedUid, 'the live object was not deleted');
+
+    const named = real.plan.find((p) => p.name === 'named');
+    assert.equal(named?.outcome, 'failed', JSON.stringify(real.plan));
+    assert.match(
+      named?.reason ?? '',
+      /cannot be created: .*refused by the test policy; the deleted object was created again as it was/,
+    );
+    const putBack = await a.json<KubeObject>({ path: `${configMaps}/named` });
+    assert.deepEqual(putBack.data, { a: '1' }, 'the live version is back');
+  });
+
   it('restores, under a scope list, only the definitions of the custom objects restored, not every definition in the backup', async (t) => {
     const suffix = uniqueSuffix();
     const group = `scope${suffix}.cairn.example.com`;
