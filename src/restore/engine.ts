@@ -23,7 +23,15 @@ import { decide } from './decide.ts';
 import { formatDiff, type DiffEntry } from './diff.ts';
 import { restoreOrder, type Priorities } from './order.ts';
 import { forEachBounded } from './pool.ts';
-import { NAMING_RELATED, PVS, RELATED_KINDS, relatedItems, type RelatedItem } from './related.ts';
+import {
+  CLUSTER_ROLES,
+  clusterRoleKeptByTarget,
+  NAMING_RELATED,
+  PVS,
+  RELATED_KINDS,
+  relatedItems,
+  type RelatedItem,
+} from './related.ts';
 import { applyTransformRules, type TransformRule } from './rules.ts';
 import type { RestoreSelection } from './selection.ts';
 import { controllerOf, prepareForRestore, type TransformOptions } from './transform.ts';
@@ -217,7 +225,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
   const relate = (items: readonly RelatedItem[]) => {
     for (const { groupResource, name } of items) {
       const names = related.get(groupResource) ?? new Set<string>();
-      if (names.size === 0) related.set(groupResource, names);
+      if (!related.has(groupResource)) related.set(groupResource, names);
       names.add(name);
     }
   };
@@ -443,6 +451,13 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         );
         return;
       }
+      // A built-in or aggregated ClusterRole is the target's: never brought along for a RoleBinding, and
+      // (restored in full) created only where it is missing, never replacing the live one.
+      const keptByTarget = gr === CLUSTER_ROLES ? clusterRoleKeptByTarget(source) : undefined;
+      if (keptByTarget && !selection.clusterResourceInFull(gr)) {
+        record(entry('skipped', { reason: `${keptByTarget}: the target cluster's own is kept` }), listKey);
+        return;
+      }
       if (gr === 'configmaps' && item.name === 'kube-root-ca.crt') {
         // Every cluster publishes its own CA into every namespace; the backed-up one names the old cluster's.
         record(
@@ -607,7 +622,11 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
 
       /** Carries out the decision for a live object, or (dry run) records what it would be. */
       const resolve = async (live: KubeObject): Promise<void> => {
-        const decision = decide(live, object, { groupResource: gr, policy, transform: input.transform });
+        const decision = decide(live, object, {
+          groupResource: gr,
+          policy: keptByTarget ? 'use-existing-version' : policy,
+          transform: input.transform,
+        });
         switch (decision.action) {
           case 'unchanged':
             record(entry('unchanged', { reason: 'already exists, same as the backup' }), listKey);
@@ -621,7 +640,9 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
               });
             record(
               entry('skipped', {
-                reason: `already exists and differs from the backup (${policy})`,
+                reason: keptByTarget
+                  ? `already exists and differs from the backup; ${keptByTarget}: the target cluster's own is kept`
+                  : `already exists and differs from the backup (${policy})`,
                 diff: decision.diff,
               }),
               listKey,

@@ -10,17 +10,6 @@ export const PVS = 'persistentvolumes';
 export const STORAGE_CLASSES = 'storageclasses.storage.k8s.io';
 export const CLUSTER_ROLES = 'clusterroles.rbac.authorization.k8s.io';
 
-/** The namespaced (and volume) resources whose items name related cluster-scoped objects. */
-export const NAMING_RELATED = new Set([
-  'persistentvolumeclaims',
-  PVS,
-  'statefulsets.apps',
-  'rolebindings.rbac.authorization.k8s.io',
-]);
-
-/** The cluster-scoped resources that come along as related items (besides definitions). */
-export const RELATED_KINDS = new Set([PVS, STORAGE_CLASSES, CLUSTER_ROLES]);
-
 export interface RelatedItem {
   groupResource: string;
   name: string;
@@ -44,6 +33,47 @@ function storageClassOf(object: unknown, transform: TransformOptions): RelatedIt
     : [];
 }
 
+type Namer = (object: KubeObject, spec: Json, transform: TransformOptions) => RelatedItem[];
+
+/**
+ * The resources whose items name related cluster-scoped objects: for each, the kinds it names and how it
+ * names them. The one place that knows; the sets below are derived from it.
+ */
+const NAMERS: Readonly<Record<string, { names: readonly string[]; namer: Namer }>> = {
+  persistentvolumeclaims: {
+    names: [PVS, STORAGE_CLASSES],
+    namer: (object, spec, transform) => {
+      const volume = text(spec.volumeName);
+      return [
+        ...(volume ? [{ groupResource: PVS, name: volume }] : []),
+        ...storageClassOf(object, transform),
+      ];
+    },
+  },
+  [PVS]: { names: [STORAGE_CLASSES], namer: (object, _spec, transform) => storageClassOf(object, transform) },
+  'statefulsets.apps': {
+    names: [STORAGE_CLASSES],
+    namer: (_object, spec, transform) =>
+      (Array.isArray(spec.volumeClaimTemplates) ? spec.volumeClaimTemplates : []).flatMap((t) =>
+        storageClassOf(t, transform),
+      ),
+  },
+  'rolebindings.rbac.authorization.k8s.io': {
+    names: [CLUSTER_ROLES],
+    namer: (object) => {
+      const ref = isObject(object.roleRef) ? object.roleRef : {};
+      const name = text(ref.name);
+      return ref.kind === 'ClusterRole' && name ? [{ groupResource: CLUSTER_ROLES, name }] : [];
+    },
+  },
+};
+
+/** The namespaced (and volume) resources whose items name related cluster-scoped objects. */
+export const NAMING_RELATED: ReadonlySet<string> = new Set(Object.keys(NAMERS));
+
+/** The cluster-scoped resources that come along as related items (besides definitions). */
+export const RELATED_KINDS: ReadonlySet<string> = new Set(Object.values(NAMERS).flatMap((n) => n.names));
+
 /** The cluster-scoped objects that `object` (an item of `groupResource`, as backed up) needs. */
 export function relatedItems(
   groupResource: string,
@@ -51,26 +81,19 @@ export function relatedItems(
   transform: TransformOptions,
 ): RelatedItem[] {
   const spec = isObject(object.spec) ? object.spec : {};
-  switch (groupResource) {
-    case 'persistentvolumeclaims': {
-      const volume = text(spec.volumeName);
-      return [
-        ...(volume ? [{ groupResource: PVS, name: volume }] : []),
-        ...storageClassOf(object, transform),
-      ];
-    }
-    case PVS:
-      return storageClassOf(object, transform);
-    case 'statefulsets.apps':
-      return (Array.isArray(spec.volumeClaimTemplates) ? spec.volumeClaimTemplates : []).flatMap((t) =>
-        storageClassOf(t, transform),
-      );
-    case 'rolebindings.rbac.authorization.k8s.io': {
-      const ref = isObject(object.roleRef) ? object.roleRef : {};
-      const name = text(ref.name);
-      return ref.kind === 'ClusterRole' && name ? [{ groupResource: CLUSTER_ROLES, name }] : [];
-    }
-    default:
-      return [];
-  }
+  return NAMERS[groupResource]?.namer(object, spec, transform) ?? [];
+}
+
+/**
+ * Why a ClusterRole is the target cluster's own to keep, or undefined: a default role of Kubernetes
+ * (labelled kubernetes.io/bootstrapping=rbac-defaults, as admin, edit, view, cluster-admin), a system:
+ * role, or an aggregated one (its rules are the target's, gathered by its controller). The source
+ * cluster's copy never comes along as a related item, and never replaces the live one.
+ */
+export function clusterRoleKeptByTarget(object: KubeObject): string | undefined {
+  if (object.metadata.labels?.['kubernetes.io/bootstrapping'] === 'rbac-defaults')
+    return 'a default role of Kubernetes (kubernetes.io/bootstrapping=rbac-defaults)';
+  if (object.metadata.name.startsWith('system:')) return 'a system: role';
+  if (object.aggregationRule !== undefined) return 'an aggregated role (aggregationRule)';
+  return undefined;
 }

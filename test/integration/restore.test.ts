@@ -1371,6 +1371,48 @@ describe('restoring over live objects', () => {
     assert.deepEqual(putBack.data, { a: '1' }, 'the live version is back');
   });
 
+  it("keeps the target's own built-in ClusterRole that a RoleBinding names, even under use-backup-version, and says so", async (t) => {
+    const ns = await testNamespace(t, a, 'builtin');
+    await a.json({
+      method: 'POST',
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+      body: {
+        metadata: { name: 'viewers' },
+        subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: ns }],
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      },
+    });
+    const name = await backup(a, [ns], {
+      includedResources: ['rolebindings', 'clusterroles'],
+      includeClusterResources: true,
+    });
+    assert.ok(
+      (await archiveItems(name)).some(
+        (i) =>
+          i.groupResource === 'clusterroles.rbac.authorization.k8s.io' && i.object.metadata.name === 'view',
+      ),
+      'the backup holds the ClusterRole',
+    );
+    const viewPath = '/apis/rbac.authorization.k8s.io/v1/clusterroles/view';
+    const before = await a.json<KubeObject>({ path: viewPath });
+    const spec: RestoreSpec = {
+      backupName: name,
+      includedNamespaces: [ns],
+      clusterConflictPolicy: 'use-backup-version',
+    };
+    const dry = await restore(a, { ...spec, dryRun: true });
+    const real = await restore(a, spec);
+    for (const run of [dry, real]) {
+      const view = run.plan.find(
+        (p) => p.groupResource === 'clusterroles.rbac.authorization.k8s.io' && p.name === 'view',
+      );
+      assert.equal(view?.outcome, 'skipped', JSON.stringify(view));
+      assert.match(view?.reason ?? '', /default role of Kubernetes.*the target cluster's own is kept/);
+    }
+    const after = await a.json<KubeObject>({ path: viewPath });
+    assert.equal(after.metadata.uid, before.metadata.uid);
+  });
+
   it('restores, under a scope list, only the definitions of the custom objects restored, not every definition in the backup', async (t) => {
     const suffix = uniqueSuffix();
     const group = `scope${suffix}.cairn.example.com`;

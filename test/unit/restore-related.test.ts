@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../src/kube/index.ts';
-import { relatedItems } from '../../src/restore/related.ts';
+import {
+  clusterRoleKeptByTarget,
+  NAMING_RELATED,
+  RELATED_KINDS,
+  relatedItems,
+} from '../../src/restore/related.ts';
 import type { TransformOptions } from '../../src/restore/transform.ts';
 
 const transform: TransformOptions = {
@@ -73,5 +78,40 @@ describe('related cluster-scoped objects', () => {
       relatedItems('persistentvolumeclaims', object('PersistentVolumeClaim', { spec: {} }), transform),
       [],
     );
+  });
+
+  it("keeps the target cluster's own default, system: and aggregated ClusterRoles, and no other", () => {
+    const role = (name: string, extra: Record<string, unknown> = {}, labels?: Record<string, string>) => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name, ...(labels ? { labels } : {}) },
+      ...extra,
+    });
+    assert.match(
+      clusterRoleKeptByTarget(role('view', {}, { 'kubernetes.io/bootstrapping': 'rbac-defaults' })) ?? '',
+      /rbac-defaults/,
+    );
+    assert.match(clusterRoleKeptByTarget(role('system:auth-delegator')) ?? '', /system:/);
+    assert.match(
+      clusterRoleKeptByTarget(
+        role('monitoring', { aggregationRule: { clusterRoleSelectors: [{ matchLabels: { a: 'b' } }] } }),
+      ) ?? '',
+      /aggregationRule/,
+    );
+    assert.equal(clusterRoleKeptByTarget(role('reader', { rules: [] })), undefined);
+  });
+
+  it('names, as related kinds, exactly what the resources that name related objects name', () => {
+    assert.deepEqual([...NAMING_RELATED].sort(), [
+      'persistentvolumeclaims',
+      'persistentvolumes',
+      'rolebindings.rbac.authorization.k8s.io',
+      'statefulsets.apps',
+    ]);
+    assert.deepEqual([...RELATED_KINDS].sort(), [
+      'clusterroles.rbac.authorization.k8s.io',
+      'persistentvolumes',
+      'storageclasses.storage.k8s.io',
+    ]);
   });
 });
