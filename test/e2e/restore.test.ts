@@ -481,6 +481,31 @@ describe('cairn restore over objects that differ from the backup', () => {
     );
     assert.match(describe.stdout, /^Errors: {4}0$/m);
   });
+
+  it('counts, in the --dry-run totals, the objects it would recreate (fields the API will not change differ)', async () => {
+    // The live ConfigMap made immutable: its data can no longer change in place.
+    await a.json({ method: 'DELETE', path: settingsPath() });
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { metadata: { name: 'settings' }, immutable: true, data: { currency: 'USD' } },
+    });
+    const result = await s.run(
+      'restore',
+      'create',
+      '--from-backup',
+      backup,
+      '--dry-run',
+      '--conflict-policy',
+      'update-on-conflict',
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^recreate\\s+configmaps\\s+${ns}\\s+settings\\s`, 'm'));
+    assert.match(
+      result.stdout,
+      /^Would create \d+, update \d+, recreate 1, leave \d+ unchanged, skip \d+, fail 0\.$/m,
+    );
+  });
 });
 
 describe('cairn restore over a Secret that differs from the backup', () => {

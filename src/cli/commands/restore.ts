@@ -415,7 +415,7 @@ Examples:
           }
           io.stdout.write(
             `\nWould create ${counts.created}, update ${counts.updated}, ` +
-              (counts.recreated ? `delete and create again ${counts.recreated}, ` : '') +
+              (counts.recreated ? `recreate ${counts.recreated}, ` : '') +
               `leave ${counts.unchanged} unchanged, skip ${counts.skipped}, fail ${counts.failed}.\n`,
           );
           return;
