@@ -449,10 +449,13 @@ export class BackupStore {
 
   /** The stored claim; undefined when there is none or it is not JSON (a torn write by a foreign tool). */
   async #readClaim(name: string, options: SignalOptions): Promise<BackupClaim | undefined> {
+    return this.#readJson<BackupClaim>(backupKeys(name).claim, options);
+  }
+
+  /** A small JSON object of ours; undefined when it is absent or not JSON. */
+  async #readJson<T>(key: string, options: SignalOptions): Promise<T | undefined> {
     try {
-      return JSON.parse(
-        (await buffer(await this.store.get(backupKeys(name).claim, options))).toString('utf8'),
-      ) as BackupClaim;
+      return JSON.parse((await buffer(await this.store.get(key, options))).toString('utf8')) as T;
     } catch (error) {
       if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
       throw error;
@@ -574,14 +577,7 @@ export class BackupStore {
 
   /** The last verification's outcome, or undefined when the backup was never verified here. */
   async getVerification(name: string, options: SignalOptions = {}): Promise<VerificationRecord | undefined> {
-    try {
-      return JSON.parse(
-        (await buffer(await this.store.get(backupKeys(name).verification, options))).toString('utf8'),
-      ) as VerificationRecord;
-    } catch (error) {
-      if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
-      throw error;
-    }
+    return this.#readJson<VerificationRecord>(backupKeys(name).verification, options);
   }
 
   /**
