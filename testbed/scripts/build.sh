@@ -22,18 +22,18 @@ build_kubernetes() {
   local key out
   key=$(wrapper_key "$here/go/kubernetes")
   out="$cache/bin/kubernetes-$KUBERNETES_VERSION-$key"
-  if [[ -x "$out/kubectl" ]]; then log "kubernetes $KUBERNETES_VERSION: cached"; echo "$out"; return; fi
+  if [[ -x "$out/kubectl" && -x "$out/kubelet" ]]; then log "kubernetes $KUBERNETES_VERSION: cached"; echo "$out"; return; fi
   local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
   local pkg=k8s.io/component-base/version cpkg=k8s.io/client-go/pkg/version
   local ld="-s -w"
   for p in $pkg $cpkg; do
     ld="$ld -X $p.gitVersion=$KUBERNETES_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
-  log "kubernetes $KUBERNETES_VERSION: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (long the first time)"
+  log "kubernetes $KUBERNETES_VERSION: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet (long the first time)"
   local start=$SECONDS
   (cd "$here/go/kubernetes" && go build -trimpath -ldflags "$ld" -o "$out.tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet)
   rm -rf "$out" && mv "$out.tmp" "$out"
   log "kubernetes $KUBERNETES_VERSION: built in $((SECONDS - start))s"
   echo "$out"

@@ -26,7 +26,7 @@ rm -f "$k8s_dir/go.mod" "$k8s_dir/go.sum"
     go mod edit -replace="$m=$m@$staging_version"
   done
   tools=()
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet; do
     tools+=("k8s.io/kubernetes/cmd/$cmd@$KUBERNETES_VERSION")
   done
   go get -tool "${tools[@]}"
