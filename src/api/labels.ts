@@ -31,19 +31,22 @@ export interface LabelSelectorObject {
 /** A label selector that the API server would reject. */
 export class LabelSelectorError extends Error {
   override readonly name = 'LabelSelectorError';
-  constructor(
-    /** The whole selector as given (the object form rendered as JSON). */
-    readonly selector: string,
-    /** The requirement at fault, as written. */
-    readonly requirement: string,
-    /** What is wrong with it. */
-    readonly reason: string,
-    /** 'syntax': not a requirement at all; 'invalid': a requirement whose key, value or operator is not allowed. */
-    readonly kind: 'syntax' | 'invalid',
-  ) {
+  /** The whole selector as given (the object form rendered as JSON). */
+  readonly selector: string;
+  /** The requirement at fault, as written. */
+  readonly requirement: string;
+  /** What is wrong with it. */
+  readonly reason: string;
+  /** 'syntax': not a requirement at all; 'invalid': a requirement whose key, value or operator is not allowed. */
+  readonly kind: 'syntax' | 'invalid';
+  constructor(selector: string, requirement: string, reason: string, kind: 'syntax' | 'invalid') {
     super(
       `label selector ${JSON.stringify(selector)}: "${requirement}" is not a label requirement: ${reason}`,
     );
+    this.selector = selector;
+    this.requirement = requirement;
+    this.reason = reason;
+    this.kind = kind;
   }
 }
 

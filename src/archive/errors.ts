@@ -3,32 +3,40 @@
 /** An item given to the writer has a field that cannot become a safe archive path. */
 export class InvalidArchiveItemError extends Error {
   override readonly name = 'InvalidArchiveItemError';
+  readonly field: 'groupResource' | 'namespace' | 'name' | 'version' | 'preferredVersion' | 'object';
+  readonly value: string;
   constructor(
-    readonly field: 'groupResource' | 'namespace' | 'name' | 'version' | 'preferredVersion' | 'object',
-    readonly value: string,
+    field: 'groupResource' | 'namespace' | 'name' | 'version' | 'preferredVersion' | 'object',
+    value: string,
     reason: string,
   ) {
     super(`invalid archive item ${field} ${JSON.stringify(value)}: ${reason}`);
+    this.field = field;
+    this.value = value;
   }
 }
 
 /** The writer was given the same item path twice. */
 export class DuplicateArchiveItemError extends Error {
   override readonly name = 'DuplicateArchiveItemError';
-  constructor(readonly path: string) {
+  readonly path: string;
+  constructor(path: string) {
     super(`archive item ${path} was already written`);
+    this.path = path;
   }
 }
 
 /** An item is bigger than the configured limit (`maxItemBytes`), on writing or on reading. */
 export class ArchiveItemTooLargeError extends Error {
   override readonly name = 'ArchiveItemTooLargeError';
-  constructor(
-    readonly path: string,
-    readonly size: number,
-    readonly limit: number,
-  ) {
+  readonly path: string;
+  readonly size: number;
+  readonly limit: number;
+  constructor(path: string, size: number, limit: number) {
     super(`archive item ${path} is ${size} bytes, over the limit of ${limit} bytes (maxItemBytes)`);
+    this.path = path;
+    this.size = size;
+    this.limit = limit;
   }
 }
 
@@ -54,13 +62,18 @@ export class ArchiveWriterClosedError extends Error {
 export class ArchiveCorruptError extends Error {
   override readonly name = 'ArchiveCorruptError';
   readonly position: 'at' | 'after';
+  readonly path: string | undefined;
+  readonly reason: string;
   constructor(
-    readonly path: string | undefined,
-    readonly reason: string,
+    path: string | undefined,
+    reason: string,
     options?: { cause?: unknown; position?: 'at' | 'after' },
   ) {
     const position = options?.position ?? 'at';
     super(`corrupt archive${path === undefined ? '' : ` ${position} entry ${path}`}: ${reason}`, options);
+    this.path = path;
+    this.reason = reason;
+
     this.position = position;
   }
 }
@@ -68,7 +81,9 @@ export class ArchiveCorruptError extends Error {
 /** The archive's `metadata/version` names a format this reader does not read (major version other than 1). */
 export class UnsupportedArchiveVersionError extends Error {
   override readonly name = 'UnsupportedArchiveVersionError';
-  constructor(readonly version: string) {
+  readonly version: string;
+  constructor(version: string) {
     super(`unsupported archive format version ${JSON.stringify(version)}: this reader reads format 1.x`);
+    this.version = version;
   }
 }

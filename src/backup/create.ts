@@ -75,10 +75,12 @@ export interface CreateBackupInput {
 /** The spec cannot be run: nothing was written. */
 export class BackupValidationError extends Error {
   override readonly name = 'BackupValidationError';
-  constructor(readonly problems: ValidationProblem[]) {
+  readonly problems: ValidationProblem[];
+  constructor(problems: ValidationProblem[]) {
     super(
       `the backup spec is invalid: ${problems.map((p) => `${p.field} "${p.value}": ${p.message}`).join('; ')}`,
     );
+    this.problems = problems;
   }
 }
 

@@ -220,15 +220,16 @@ async function waitForCrds(
 /** Uninstalling would delete the only in-cluster copies of the locations' keys. */
 export class UninstallRefusedError extends Error {
   override readonly name = 'UninstallRefusedError';
-  constructor(
-    readonly namespace: string,
-    readonly keySecrets: string[],
-  ) {
+  readonly namespace: string;
+  readonly keySecrets: string[];
+  constructor(namespace: string, keySecrets: string[]) {
     super(
       `namespace ${namespace} holds the backups' encryption keys (Secrets ${keySecrets.join(', ')}): ` +
         `without them the backups cannot be read. Keep a copy (kubectl get secret -n ${namespace} ` +
         `${keySecrets.join(' ')} -o yaml > cairn-keys.yaml), then run again with --delete-keys. Nothing was deleted.`,
     );
+    this.namespace = namespace;
+    this.keySecrets = keySecrets;
   }
 }
 

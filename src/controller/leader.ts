@@ -78,6 +78,8 @@ function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+type ElectorOptions = LeaderElectionOptions & { leaseDurationMs: number; clock: Clock; store: LeaseStore };
+
 /** One replica's view of the lease and its writes to it: client-go's LeaderElector. */
 class Elector {
   /** The lease as last read or written (its resourceVersion guards the next write). */
@@ -88,13 +90,10 @@ class Elector {
   private observedRaw = '';
   private reportedLeader: string | undefined;
 
-  constructor(
-    private readonly options: LeaderElectionOptions & {
-      leaseDurationMs: number;
-      clock: Clock;
-      store: LeaseStore;
-    },
-  ) {}
+  private readonly options: ElectorOptions;
+  constructor(options: ElectorOptions) {
+    this.options = options;
+  }
 
   private get where(): string {
     return `${this.options.namespace}/${this.options.name}`;

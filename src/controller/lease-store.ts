@@ -46,11 +46,14 @@ export class KubeLeaseStore implements LeaseStore {
   /** The lease object last read or written: an update keeps its other fields (labels, owners). */
   #last: Lease | undefined;
 
-  constructor(
-    private readonly client: KubeClient,
-    private readonly namespace: string,
-    private readonly name: string,
-  ) {}
+  private readonly client: KubeClient;
+  private readonly namespace: string;
+  private readonly name: string;
+  constructor(client: KubeClient, namespace: string, name: string) {
+    this.client = client;
+    this.namespace = namespace;
+    this.name = name;
+  }
 
   get #path(): string {
     return `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases/${this.name}`;

@@ -22,12 +22,10 @@ export const KEY_SECRET_DATA = 'key';
 /** A location cannot be opened: the message names the location and what is missing. */
 export class LocationUnusableError extends Error {
   override readonly name = 'LocationUnusableError';
-  constructor(
-    readonly location: string,
-    message: string,
-    options?: ErrorOptions,
-  ) {
+  readonly location: string;
+  constructor(location: string, message: string, options?: ErrorOptions) {
     super(`location "${location}": ${message}`, options);
+    this.location = location;
   }
 }
 

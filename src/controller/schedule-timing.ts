@@ -11,11 +11,10 @@ export type ParsedSchedule =
 
 export class ScheduleSyntaxError extends Error {
   override readonly name = 'ScheduleSyntaxError';
-  constructor(
-    readonly value: string,
-    reason: string,
-  ) {
+  readonly value: string;
+  constructor(value: string, reason: string) {
     super(`schedule "${value}": ${reason}`);
+    this.value = value;
   }
 }
 

@@ -45,14 +45,20 @@ export interface WatchOptions {
 /** The revision a watch started from is gone (compacted): list again, then watch from the list's. */
 export class WatchExpiredError extends Error {
   override readonly name = 'WatchExpiredError';
+  readonly path: string;
+  readonly resourceVersion: string | undefined;
+  /** The server's message. */
+  readonly detail: string;
   constructor(
-    readonly path: string,
-    readonly resourceVersion: string | undefined,
-    /** The server's message. */
-    readonly detail: string,
+    path: string,
+    resourceVersion: string | undefined,
+    detail: string,
     options?: { cause?: unknown },
   ) {
     super(`watch ${path} from revision ${resourceVersion ?? '(none)'} expired: ${detail}`, options);
+    this.path = path;
+    this.resourceVersion = resourceVersion;
+    this.detail = detail;
   }
 }
 

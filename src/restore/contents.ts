@@ -71,34 +71,38 @@ export interface ContentItem {
 /** An archive item that is valid JSON but not a Kubernetes object a restore could apply. */
 export class InvalidBackupItemError extends Error {
   override readonly name = 'InvalidBackupItemError';
-  constructor(
-    readonly path: string,
-    readonly field: 'apiVersion' | 'kind' | 'metadata' | 'metadata.name',
-    readonly reason: string,
-  ) {
+  readonly path: string;
+  readonly field: 'apiVersion' | 'kind' | 'metadata' | 'metadata.name';
+  readonly reason: string;
+  constructor(path: string, field: 'apiVersion' | 'kind' | 'metadata' | 'metadata.name', reason: string) {
     super(`backup item ${path}: ${field} ${reason}`);
+    this.path = path;
+    this.field = field;
+    this.reason = reason;
   }
 }
 
 /** A group-resource's version directories contradict each other (two preferred versions, say). */
 export class ConflictingVersionsError extends Error {
   override readonly name = 'ConflictingVersionsError';
-  constructor(
-    readonly groupResource: string,
-    readonly reason: string,
-  ) {
+  readonly groupResource: string;
+  readonly reason: string;
+  constructor(groupResource: string, reason: string) {
     super(`backup archive resources/${groupResource}: ${reason}`);
+    this.groupResource = groupResource;
+    this.reason = reason;
   }
 }
 
 /** items() was asked for a group-resource or version the backup does not hold. */
 export class ResourceVersionNotInBackupError extends Error {
   override readonly name = 'ResourceVersionNotInBackupError';
-  constructor(
-    readonly groupResource: string,
-    readonly version: string,
-  ) {
+  readonly groupResource: string;
+  readonly version: string;
+  constructor(groupResource: string, version: string) {
     super(`backup holds no items of ${JSON.stringify(groupResource)} in version ${JSON.stringify(version)}`);
+    this.groupResource = groupResource;
+    this.version = version;
   }
 }
 

@@ -76,10 +76,12 @@ export interface RestoreRun {
 /** The spec cannot be run: nothing was applied or recorded. */
 export class RestoreValidationError extends Error {
   override readonly name = 'RestoreValidationError';
-  constructor(readonly problems: RestoreProblem[]) {
+  readonly problems: RestoreProblem[];
+  constructor(problems: RestoreProblem[]) {
     super(
       `the restore spec is invalid: ${problems.map((p) => `${p.field} "${p.value}": ${p.message}`).join('; ')}`,
     );
+    this.problems = problems;
   }
 }
 

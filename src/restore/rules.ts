@@ -46,17 +46,22 @@ export interface TransformRule {
 /** A rules file (or ConfigMap) that cannot be used. Nothing of it is applied. */
 export class TransformRulesError extends Error {
   override readonly name = 'TransformRulesError';
+  /** Where the rules came from: a file name, a field, `ConfigMap ns/name`. */
+  readonly source: string;
+  /** The rule's name (or `rule N`); undefined for problems of the whole file. */
+  readonly rule: string | undefined;
+  /** The field at fault, e.g. resourceModifierRules[0].conditions.resourceNameRegex. */
+  readonly field: string;
+  /** The value at fault, as text. */
+  readonly value: string;
+  /** What is wrong. */
+  readonly reason: string;
   constructor(
-    /** Where the rules came from: a file name, a field, `ConfigMap ns/name`. */
-    readonly source: string,
-    /** The rule's name (or `rule N`); undefined for problems of the whole file. */
-    readonly rule: string | undefined,
-    /** The field at fault, e.g. resourceModifierRules[0].conditions.resourceNameRegex. */
-    readonly field: string,
-    /** The value at fault, as text. */
-    readonly value: string,
-    /** What is wrong. */
-    readonly reason: string,
+    source: string,
+    rule: string | undefined,
+    field: string,
+    value: string,
+    reason: string,
     options?: { cause?: unknown },
   ) {
     const shown = value.length > 80 ? `${value.slice(0, 79)}…` : value;
@@ -64,6 +69,11 @@ export class TransformRulesError extends Error {
       `${source}: ${rule !== undefined ? `rule "${rule}": ` : ''}${field}${value !== '' ? ` ${JSON.stringify(shown)}` : ''}: ${reason}`,
       options,
     );
+    this.source = source;
+    this.rule = rule;
+    this.field = field;
+    this.value = value;
+    this.reason = reason;
   }
 }
 

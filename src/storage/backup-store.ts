@@ -85,16 +85,16 @@ export interface BackupClaim {
 /** The name is taken in this location: a backup (or an unfinished one) of that name exists. */
 export class BackupExistsError extends Error {
   override readonly name = 'BackupExistsError';
-  constructor(
-    readonly location: string,
-    readonly backup: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly location: string;
+  readonly backup: string;
+  constructor(location: string, backup: string, options?: { cause?: unknown }) {
     super(
       `a backup named "${backup}" already exists in location "${location}" ` +
         `(\`cairn backup get ${backup}\` shows it; \`cairn backup delete ${backup}\` clears the name, its files with it)`,
       options,
     );
+    this.location = location;
+    this.backup = backup;
   }
 }
 
@@ -105,14 +105,15 @@ export class BackupExistsError extends Error {
  */
 export class ClaimLostError extends Error {
   override readonly name = 'ClaimLostError';
-  constructor(
-    readonly location: string,
-    readonly backup: string,
-  ) {
+  readonly location: string;
+  readonly backup: string;
+  constructor(location: string, backup: string) {
     super(
       `the claim on backup "${backup}" in location "${location}" was removed or taken over while the ` +
         'backup ran (was it deleted as orphaned?)',
     );
+    this.location = location;
+    this.backup = backup;
   }
 }
 
@@ -130,22 +131,27 @@ function sameRun(a: BackupClaim, b: BackupClaim): boolean {
 
 export class BackupNotFoundError extends Error {
   override readonly name = 'BackupNotFoundError';
-  constructor(
-    readonly location: string,
-    readonly backup: string,
-  ) {
+  readonly location: string;
+  readonly backup: string;
+  constructor(location: string, backup: string) {
     super(`no backup named "${backup}" in location "${location}"`);
+    this.location = location;
+    this.backup = backup;
   }
 }
 
 /** A stored file's bytes do not hash to what was written: the store lost or changed them. */
 export class ChecksumMismatchError extends Error {
   override readonly name = 'ChecksumMismatchError';
+  readonly location: string;
+  readonly key: string;
+  readonly expected: { sha256: string; size: number };
+  readonly actual: { sha256: string; size: number };
   constructor(
-    readonly location: string,
-    readonly key: string,
-    readonly expected: { sha256: string; size: number },
-    readonly actual: { sha256: string; size: number },
+    location: string,
+    key: string,
+    expected: { sha256: string; size: number },
+    actual: { sha256: string; size: number },
   ) {
     super(
       `${key} in location "${location}" is corrupt: ` +
@@ -153,6 +159,10 @@ export class ChecksumMismatchError extends Error {
           ? `${actual.size} bytes are stored, but ${expected.size} were written (truncated or damaged)`
           : `its SHA-256 is ${actual.sha256}, but ${expected.sha256} was written`),
     );
+    this.location = location;
+    this.key = key;
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 
@@ -160,53 +170,57 @@ export class ChecksumMismatchError extends Error {
 /** A file the backup's checksum manifest lists is not in the location: it was written, and is gone. */
 export class MissingFileError extends Error {
   override readonly name = 'MissingFileError';
-  constructor(
-    readonly location: string,
-    readonly key: string,
-  ) {
+  readonly location: string;
+  readonly key: string;
+  constructor(location: string, key: string) {
     super(
       `${key} in location "${location}" is missing: the backup's checksum manifest lists it, so it was written`,
     );
+    this.location = location;
+    this.key = key;
   }
 }
 
 export class UnreadableFileError extends Error {
   override readonly name = 'UnreadableFileError';
-  constructor(
-    readonly location: string,
-    readonly key: string,
-    cause: unknown,
-  ) {
+  readonly location: string;
+  readonly key: string;
+  constructor(location: string, key: string, cause: unknown) {
     super(
       `${key} in location "${location}" cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`,
       { cause },
     );
+    this.location = location;
+    this.key = key;
   }
 }
 
 /** The checksum manifest a backup's status names is missing or is not the one written. */
 export class ChecksumManifestError extends Error {
   override readonly name = 'ChecksumManifestError';
-  constructor(
-    readonly location: string,
-    readonly key: string,
-    readonly problem: string,
-  ) {
+  readonly location: string;
+  readonly key: string;
+  readonly problem: string;
+  constructor(location: string, key: string, problem: string) {
     super(`the checksum manifest ${key} in location "${location}" ${problem}`);
+    this.location = location;
+    this.key = key;
+    this.problem = problem;
   }
 }
 
 /** The backup has no checksum manifest (Velero wrote it, or an older Cairn): it cannot be verified. */
 export class NoChecksumsError extends Error {
   override readonly name = 'NoChecksumsError';
-  constructor(
-    readonly location: string,
-    readonly backup: string,
-  ) {
+  readonly location: string;
+  readonly backup: string;
+  constructor(location: string, backup: string) {
     super(
       `backup "${backup}" in location "${location}" has no checksum manifest (it was not written by Cairn): ` +
         'its files cannot be checked',
     );
+    this.location = location;
+    this.backup = backup;
   }
 }
 
@@ -226,14 +240,16 @@ export interface VerificationRecord {
 /** The backup is encrypted and this location has no key (or the file cannot be read without one). */
 export class MissingKeyError extends Error {
   override readonly name = 'MissingKeyError';
-  constructor(
-    readonly location: string,
-    readonly backup: string,
-    readonly keyId: string,
-  ) {
+  readonly location: string;
+  readonly backup: string;
+  readonly keyId: string;
+  constructor(location: string, backup: string, keyId: string) {
     super(
       `backup "${backup}" in location "${location}" is encrypted with key ${keyId}, and the location has no key`,
     );
+    this.location = location;
+    this.backup = backup;
+    this.keyId = keyId;
   }
 }
 

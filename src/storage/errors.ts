@@ -4,49 +4,42 @@
 /** What every object-store error carries: the store it came from. */
 export abstract class ObjectStoreError extends Error {
   abstract override readonly name: string;
-  constructor(
-    readonly store: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly store: string;
+  constructor(store: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
+    this.store = store;
   }
 }
 
 /** `get` of a key that is not in the store. */
 export class ObjectNotFoundError extends ObjectStoreError {
   override readonly name = 'ObjectNotFoundError';
-  constructor(
-    store: string,
-    readonly key: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly key: string;
+  constructor(store: string, key: string, options?: { cause?: unknown }) {
     super(store, `object ${JSON.stringify(key)} not found in ${store}`, options);
+    this.key = key;
   }
 }
 
 /** A write-once `put` (`ifAbsent`) of a key that is already in the store; the store is unchanged. */
 export class ObjectExistsError extends ObjectStoreError {
   override readonly name = 'ObjectExistsError';
-  constructor(
-    store: string,
-    readonly key: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly key: string;
+  constructor(store: string, key: string, options?: { cause?: unknown }) {
     super(store, `object ${JSON.stringify(key)} already exists in ${store}`, options);
+    this.key = key;
   }
 }
 
 /** A key (or list prefix) the store refuses: `..`, a leading `/`, empty segments, or one it cannot map. */
 export class InvalidKeyError extends ObjectStoreError {
   override readonly name = 'InvalidKeyError';
-  constructor(
-    store: string,
-    readonly key: string,
-    readonly reason: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly key: string;
+  readonly reason: string;
+  constructor(store: string, key: string, reason: string, options?: { cause?: unknown }) {
     super(store, `invalid key ${JSON.stringify(key)} for ${store}: ${reason}`, options);
+    this.key = key;
+    this.reason = reason;
   }
 }
 
@@ -56,11 +49,14 @@ export class InvalidKeyError extends ObjectStoreError {
  */
 export class StoreUnavailableError extends ObjectStoreError {
   override readonly name = 'StoreUnavailableError';
+  readonly reason: string;
+  readonly transient: boolean;
+  readonly key: string | undefined;
   constructor(
     store: string,
-    readonly reason: string,
-    readonly transient: boolean,
-    readonly key?: string,
+    reason: string,
+    transient: boolean,
+    key?: string,
     options?: { cause?: unknown },
   ) {
     super(
@@ -68,35 +64,41 @@ export class StoreUnavailableError extends ObjectStoreError {
       `${store} is unavailable${key === undefined ? '' : ` for ${JSON.stringify(key)}`}: ${reason}`,
       options,
     );
+    this.reason = reason;
+    this.transient = transient;
+    this.key = key;
   }
 }
 
 /** The store refused the credentials or their permissions (401/403). Not transient. */
 export class StoreAccessDeniedError extends ObjectStoreError {
   override readonly name = 'StoreAccessDeniedError';
-  constructor(
-    store: string,
-    readonly key: string | undefined,
-    readonly reason: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly key: string | undefined;
+  readonly reason: string;
+  constructor(store: string, key: string | undefined, reason: string, options?: { cause?: unknown }) {
     super(
       store,
       `access denied by ${store}${key === undefined ? '' : ` for ${JSON.stringify(key)}`}: ${reason}`,
       options,
     );
+    this.key = key;
+    this.reason = reason;
   }
 }
 
 /** Any other refusal by the service (an unexpected 4xx). `status` is the HTTP status when known. */
 export class StoreRequestError extends ObjectStoreError {
   override readonly name = 'StoreRequestError';
+  readonly operation: string;
+  readonly key: string | undefined;
+  readonly status: number | undefined;
+  readonly reason: string;
   constructor(
     store: string,
-    readonly operation: string,
-    readonly key: string | undefined,
-    readonly status: number | undefined,
-    readonly reason: string,
+    operation: string,
+    key: string | undefined,
+    status: number | undefined,
+    reason: string,
     options?: { cause?: unknown },
   ) {
     const what = key === undefined ? operation : `${operation} ${JSON.stringify(key)}`;
@@ -105,34 +107,39 @@ export class StoreRequestError extends ObjectStoreError {
       `${what} failed on ${store}${status === undefined ? '' : ` (${status})`}: ${reason}`,
       options,
     );
+    this.operation = operation;
+    this.key = key;
+    this.status = status;
+    this.reason = reason;
   }
 }
 
 /** A `put` or `delete` through a read-only view of a store. */
 export class ReadOnlyStoreError extends ObjectStoreError {
   override readonly name = 'ReadOnlyStoreError';
-  constructor(
-    store: string,
-    readonly operation: 'put' | 'delete',
-    readonly key: string,
-  ) {
+  readonly operation: 'put' | 'delete';
+  readonly key: string;
+  constructor(store: string, operation: 'put' | 'delete', key: string) {
     super(store, `cannot ${operation} ${JSON.stringify(key)}: ${store} is read-only`);
+    this.operation = operation;
+    this.key = key;
   }
 }
 
 /** A `put` whose body was not `contentLength` bytes long; nothing was stored. */
 export class ContentLengthMismatchError extends ObjectStoreError {
   override readonly name = 'ContentLengthMismatchError';
-  constructor(
-    store: string,
-    readonly key: string,
-    readonly expected: number,
-    readonly actual: number,
-  ) {
+  readonly key: string;
+  readonly expected: number;
+  readonly actual: number;
+  constructor(store: string, key: string, expected: number, actual: number) {
     super(
       store,
       `body of ${JSON.stringify(key)} for ${store} is not ${expected} bytes long (read ${actual})`,
     );
+    this.key = key;
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 

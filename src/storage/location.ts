@@ -14,11 +14,10 @@ export type LocationCredentials =
 
 export class LocationConfigError extends Error {
   override readonly name = 'LocationConfigError';
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
+  readonly field: string;
+  constructor(field: string, message: string) {
     super(`${field}: ${message}`);
+    this.field = field;
   }
 }
 

@@ -14,18 +14,19 @@ const gunzipAsync = promisify(gunzip);
 
 export class RestoreExistsError extends Error {
   override readonly name = 'RestoreExistsError';
-  constructor(
-    readonly restore: string,
-    options?: ErrorOptions,
-  ) {
+  readonly restore: string;
+  constructor(restore: string, options?: ErrorOptions) {
     super(`a restore named "${restore}" already exists`, options);
+    this.restore = restore;
   }
 }
 
 export class RestoreNotFoundError extends Error {
   override readonly name = 'RestoreNotFoundError';
-  constructor(readonly restore: string) {
+  readonly restore: string;
+  constructor(restore: string) {
     super(`restore "${restore}" not found`);
+    this.restore = restore;
   }
 }
 

@@ -14,23 +14,26 @@ type SetExitCode = (code: number) => void;
 /** The named backups are in none of the locations searched. */
 export class BackupNotInCatalogError extends Error {
   override readonly name = 'BackupNotInCatalogError';
-  constructor(
-    readonly backups: string[],
-    readonly locations: string[],
-  ) {
+  readonly backups: string[];
+  readonly locations: string[];
+  constructor(backups: string[], locations: string[]) {
     const names = backups.map((b) => `"${b}"`).join(', ');
     super(
       `${backups.length === 1 ? `backup ${names} was` : `backups ${names} were`} not found in any location ` +
         `(searched: ${locations.join(', ') || 'none'})`,
     );
+    this.backups = backups;
+    this.locations = locations;
   }
 }
 
 /** None of the locations to search could be read. */
 export class LocationsUnreadableError extends Error {
   override readonly name = 'LocationsUnreadableError';
-  constructor(readonly locations: string[]) {
+  readonly locations: string[];
+  constructor(locations: string[]) {
     super(`no location could be read (${locations.map((l) => `"${l}"`).join(', ')}): see the warnings above`);
+    this.locations = locations;
   }
 }
 
@@ -45,8 +48,10 @@ export function notFound(names: string[], catalog: Catalog): Error {
 /** A backup name that cannot name a backup directory. */
 export class InvalidBackupNameError extends Error {
   override readonly name = 'InvalidBackupNameError';
-  constructor(readonly backup: string) {
+  readonly backup: string;
+  constructor(backup: string) {
     super(`backup name "${backup}" is not valid: it must be non-empty and may not contain "/"`);
+    this.backup = backup;
   }
 }
 
@@ -61,8 +66,10 @@ export class ConfirmationRequiredError extends Error {
 /** `download` would overwrite a file. */
 export class OutputFileExistsError extends Error {
   override readonly name = 'OutputFileExistsError';
-  constructor(readonly path: string) {
+  readonly path: string;
+  constructor(path: string) {
     super(`the file ${path} already exists; pass --force to overwrite it, or -o to choose another file`);
+    this.path = path;
   }
 }
 

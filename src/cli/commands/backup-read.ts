@@ -89,14 +89,15 @@ async function committedCopy(
 /** The backup has files but no velero-backup.json: it is running or was interrupted. */
 export class BackupIncompleteError extends Error {
   override readonly name = 'BackupIncompleteError';
-  constructor(
-    readonly backup: string,
-    readonly locations: string[],
-  ) {
+  readonly backup: string;
+  readonly locations: string[];
+  constructor(backup: string, locations: string[]) {
     super(
       `backup "${backup}" is incomplete in ${locations.map((l) => `"${l}"`).join(', ')}: it has no ` +
         'velero-backup.json (it is still running, or was interrupted; `cairn backup delete` removes it)',
     );
+    this.backup = backup;
+    this.locations = locations;
   }
 }
 

@@ -29,17 +29,21 @@ const REACHABILITY_TIMEOUT_MS = 10_000;
 /** The location request is invalid; nothing was written. main() prints each problem. */
 export class LocationValidationError extends Error {
   override readonly name = 'LocationValidationError';
-  constructor(readonly problems: SpecProblem[]) {
+  readonly problems: SpecProblem[];
+  constructor(problems: SpecProblem[]) {
     super(
       `the location is invalid: ${problems.map((p) => `${p.field} "${p.value}": ${p.message}`).join('; ')}`,
     );
+    this.problems = problems;
   }
 }
 
 export class LocationExistsError extends Error {
   override readonly name = 'LocationExistsError';
-  constructor(readonly location: string) {
+  readonly location: string;
+  constructor(location: string) {
     super(`a backup location named "${location}" already exists (see \`cairn location get\`)`);
+    this.location = location;
   }
 }
 
