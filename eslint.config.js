@@ -49,6 +49,6 @@ export default tseslint.config(
   },
   {
     files: ['bin/**/*.js', 'test/*.js', 'bench/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
 );

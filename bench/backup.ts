@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     const rows: { floor: Measured; backup: Measured; floorItems: number; items: number; phase: string }[] =
       [];
     for (let run = 1; run <= runs; run++) {
-      const floor = await measure(['--import', 'tsx', join(root, 'bench', 'floor.ts')]);
+      const floor = await measure([join(root, 'bench', 'floor.ts')]);
       const floorItems = (JSON.parse(floor.stdout.trim().split('\n').at(-1) ?? '{}') as { items: number })
         .items;
       const backup = await measure(
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     console.log(
       `backup rate: ${rate(last.items, backupSeconds)} objects/s (target: >= 2,000; Velero's published figures: 3-170 objects/s)`,
     );
-    console.log('Both times include process start-up (node, tsx, module loading) and discovery.');
+    console.log('Both times include process start-up (node, module loading) and discovery.');
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -109,8 +109,6 @@ async function measurePair(
   await emptyTarget();
   const floorRun = await measure(
     [
-      '--import',
-      'tsx',
       join(root, 'bench', 'restore-floor.ts'),
       backup.archive,
       '--concurrency',

@@ -10,9 +10,9 @@ if (!name || !existsSync(join(root, 'bench', `${name}.ts`))) {
   console.error('usage: npm run bench -- <name> [args]   (benchmarks: backup, restore)');
   process.exit(2);
 }
-const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env };
+const env = { ...process.env };
 if (!env.KUBECONFIG || !env.CAIRN_S3_ENDPOINT) {
-  const up = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'testbed', 'cli.ts'), 'up'], {
+  const up = spawnSync(process.execPath, [join(root, 'testbed', 'cli.ts'), 'up'], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -22,7 +22,7 @@ if (!env.KUBECONFIG || !env.CAIRN_S3_ENDPOINT) {
     if (m && m[1] !== 'PATH') env[m[1]] = m[2].replaceAll(`'\\''`, "'");
   }
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', `${name}.ts`), ...args], {
+const result = spawnSync(process.execPath, [join(root, 'bench', `${name}.ts`), ...args], {
   stdio: 'inherit',
   env,
 });

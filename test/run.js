@@ -29,7 +29,7 @@ if (files.length === 0) {
 }
 
 const testbed = (...command) =>
-  spawnSync(process.execPath, ['--import', 'tsx', join(root, 'testbed', 'cli.ts'), ...command], {
+  spawnSync(process.execPath, [join(root, 'testbed', 'cli.ts'), ...command], {
     cwd: root,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -54,8 +54,7 @@ function parseExports(text) {
 
 const needsTestbed = !noTestbed && files.some((f) => !f.startsWith('test/unit/'));
 let startedTestbed = false;
-// The AWS SDK warns on every process that Node 20 support ends in 2027; the tests know.
-const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env };
+const env = { ...process.env };
 if (needsTestbed) {
   const alreadyRunning = testbed('status').status === 0;
   const clusters = process.env.CAIRN_TEST_CLUSTERS ?? '2';
@@ -68,11 +67,11 @@ if (needsTestbed) {
   Object.assign(env, parseExports(up.stdout));
 }
 
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
-  { cwd: root, env, stdio: 'inherit' },
-);
+const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
+  cwd: root,
+  env,
+  stdio: 'inherit',
+});
 const code = await new Promise((done) => child.on('exit', (c, signal) => done(c ?? (signal ? 1 : 0))));
 
 if (startedTestbed && process.env.CAIRN_TESTBED_KEEP !== '1') {

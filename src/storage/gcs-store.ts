@@ -3,6 +3,7 @@
 // generation precondition `ifGenerationMatch: 0`. Reads, listings and deletes go through the library.
 import { CRC32C, Storage, type Bucket, type File } from '@google-cloud/storage';
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { Readable, addAbortSignal } from 'node:stream';
 import {
   ObjectExistsError,
@@ -185,6 +186,11 @@ export class GcsStore implements ObjectStore {
     }
     options.signal?.throwIfAborted();
     const stream = file.createReadStream();
+    // The library feeds the response body into three pipelines (node-fetch's, teeny-request's and its
+    // own), one listener past Node's default limit of 10, and every download printed two
+    // MaxListenersExceededWarnings (googleapis/google-cloud-node#9185). The body lives as long as this
+    // download.
+    stream.once('response', (response: EventEmitter) => response.setMaxListeners(20));
     if (options.signal) addAbortSignal(options.signal, stream);
     return stream;
   }

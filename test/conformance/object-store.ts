@@ -37,12 +37,20 @@ export function objectStoreConformance(name: string, open: OpenStore): void {
       assert.deepEqual(await storedBytes(store, 'backups/nightly/velero-backup.json'), body);
     });
 
-    it('streams a 12 MiB body in and out unchanged', async (t) => {
+    it('streams a 12 MiB body in and out unchanged, and the process warns of nothing', async (t) => {
+      // A warning (MaxListenersExceededWarning, a deprecation) reaches the user's terminal from every
+      // command that reads a backup.
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+      process.on('warning', onWarning);
+      t.after(() => process.off('warning', onWarning));
       const store = await fresh(t);
       const { stream, digest } = generated(12 * MiB);
       await store.put('big/archive.tar.gz', stream);
       assert.equal(await sha256(await store.get('big/archive.tar.gz')), digest());
       assert.equal((await store.head('big/archive.tar.gz'))?.size, 12 * MiB);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      assert.deepEqual(warnings, []);
     });
 
     it('heads a present key with its size and time, and a missing key as undefined', async (t) => {

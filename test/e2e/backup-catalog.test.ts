@@ -35,7 +35,6 @@ async function standalone(t: TestContext): Promise<Standalone> {
     KUBECONFIG: testbedEnv('KUBECONFIG'),
     XDG_CONFIG_HOME: join(root, 'config'),
     XDG_DATA_HOME: join(root, 'data'),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   return {
     env,

@@ -29,7 +29,6 @@ async function standalone(t: TestContext): Promise<Standalone> {
     KUBECONFIG: testbedEnv('KUBECONFIG'),
     XDG_CONFIG_HOME: join(root, 'config'),
     XDG_DATA_HOME: join(root, 'data'),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const config = join(root, 'config', 'cairn');
   return { root, config, configFile: join(config, 'config.yaml'), run: (...args) => cairn(args, env) };

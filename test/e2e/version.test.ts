@@ -15,7 +15,7 @@ describe('cairn version', () => {
     testbedEnv('KUBECONFIG');
     const result = await cairn(['version']);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /^Client: v0\.1\.0 \(node v20\./m);
+    assert.match(result.stdout, /^Client: v0\.1\.0 \(node v24\./m);
     assert.match(result.stdout, /^Kubernetes server: v1\.34\.4 at https:\/\/127\.0\.0\.1:\d+$/m);
   });
 

@@ -19,7 +19,7 @@ function testbed(stateDir: string, args: string[]): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'testbed', 'cli.ts'), ...args],
+      [join(repoRoot, 'testbed', 'cli.ts'), ...args],
       { cwd: repoRoot, env: { ...process.env, CAIRN_TESTBED_STATE: stateDir }, timeout: 300_000 },
       (error, stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
