@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The `cairn` command, on plain Node.js 24: no transpiler. It runs the TypeScript sources themselves (Node
-// strips their types), so a checkout works right after `npm ci` and after every edit, and
-// `npm install -g .` links this file.
+// The `cairn` command, on plain Node.js 24: no transpiler. In a checkout it runs the TypeScript sources
+// themselves (Node strips their types), so it works right after `npm ci` and after every edit, and
+// `npm install -g .` links this file. An installed copy (`npm install -g --install-links .`, the packed
+// package) has no src/: it runs the JavaScript that `npm run build` compiled into dist/, since Node
+// strips no types under node_modules.
+import { existsSync } from 'node:fs';
+
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   process.stderr.write(
@@ -10,14 +14,22 @@ if (major < 24) {
   process.exit(1);
 }
 
+const source = new URL('../src/cli/index.ts', import.meta.url);
+const built = new URL('../dist/cli/index.js', import.meta.url);
+const fromSource = existsSync(source);
+if (!fromSource) process.setSourceMapsEnabled(true);
+
 let main;
 try {
-  ({ main } = await import('../src/cli/index.ts'));
+  ({ main } = await import(fromSource ? source.href : built.href));
 } catch (error) {
   // A package the sources import is missing: the checkout's dependencies were never installed.
   if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !/Cannot find package/.test(error.message)) throw error;
   const home = new URL('..', import.meta.url).pathname;
-  process.stderr.write(`cairn: its dependencies are not installed in ${home}: run \`npm ci\` there\n`);
+  process.stderr.write(
+    `cairn: its dependencies are not installed in ${home}: run \`npm ci\` there, ` +
+      'or install with `npm install -g --install-links .`\n',
+  );
   process.exit(1);
 }
 process.exitCode = await main(process.argv.slice(2), {
