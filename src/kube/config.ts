@@ -1,9 +1,24 @@
 // Where the cluster is and who we are: a kubeconfig from --kubeconfig, KUBECONFIG, ~/.kube/config, or
 // the pod's service account when running in a cluster, in that order, as kubectl looks.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type * as ClientNode from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeConfigError } from './errors.ts';
+
+let clientNode: typeof ClientNode | undefined;
+
+/**
+ * The Kubernetes client library, loaded on first use: its 850 modules take half a second to load, which
+ * the many commands that import this layer but never load a kubeconfig (`cairn backup get` on a
+ * standalone location, `cairn version --client-only`) should not pay. Loaded with require (Node loads an
+ * ES module synchronously that way), so that loadKubeConfig stays synchronous.
+ */
+function library(): typeof ClientNode {
+  clientNode ??= createRequire(import.meta.url)('@kubernetes/client-node') as typeof ClientNode;
+  return clientNode;
+}
 
 export interface KubeConfigOptions {
   /** An explicit kubeconfig file (--kubeconfig); wins over everything else. */
@@ -26,14 +41,32 @@ function loadFile(kc: KubeConfig, file: string): void {
 }
 
 export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
-  const kc = new KubeConfig();
   const { env } = options;
+  // Where to look is decided first, so that a missing kubeconfig is reported without loading the library.
+  let files: string[] | 'in-cluster';
   if (options.kubeconfig) {
-    loadFile(kc, options.kubeconfig);
+    files = [options.kubeconfig];
   } else if (env.KUBECONFIG) {
-    const files = env.KUBECONFIG.split(':').filter(Boolean);
-    const [first, ...rest] = files;
-    if (first === undefined) throw new KubeConfigError('KUBECONFIG names no file');
+    files = env.KUBECONFIG.split(':').filter(Boolean);
+    if (files.length === 0) throw new KubeConfigError('KUBECONFIG names no file');
+  } else if (env.HOME && existsSync(join(env.HOME, '.kube', 'config'))) {
+    files = [join(env.HOME, '.kube', 'config')];
+  } else if (env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountToken)) {
+    files = 'in-cluster';
+  } else {
+    throw new KubeConfigError(
+      'no kubeconfig found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config',
+    );
+  }
+  const [first, ...rest] = files === 'in-cluster' ? [] : files;
+  if (first !== undefined && !existsSync(first)) {
+    throw new KubeConfigError(`kubeconfig ${first} does not exist`);
+  }
+  const { KubeConfig } = library();
+  const kc = new KubeConfig();
+  if (first === undefined) {
+    kc.loadFromCluster();
+  } else {
     loadFile(kc, first);
     for (const file of rest) {
       if (!existsSync(file)) continue; // kubectl skips missing files in a KUBECONFIG list
@@ -41,14 +74,6 @@ export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
       loadFile(other, file);
       kc.mergeConfig(other, true);
     }
-  } else if (env.HOME && existsSync(join(env.HOME, '.kube', 'config'))) {
-    loadFile(kc, join(env.HOME, '.kube', 'config'));
-  } else if (env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountToken)) {
-    kc.loadFromCluster();
-  } else {
-    throw new KubeConfigError(
-      'no kubeconfig found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config',
-    );
   }
   if (options.context !== undefined) {
     const names = kc.getContexts().map((c) => c.name);

@@ -1,7 +1,6 @@
 // How a backup is shown: times and durations as Velero prints them, the `backup get` table row, and
 // `backup describe`.
 import type { Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
-import { secretsSelection } from '../../backup/index.ts';
 import type { VerificationRecord } from '../../storage/index.ts';
 import { formatFields } from '../table.ts';
 import {
@@ -179,7 +178,14 @@ export function consistencyFields(status: BackupStatus): [string, string][] {
   ];
 }
 
-export function describeBackup(primary: CommittedCopy, copies: Copy[], catalog: Catalog, now: Date): string {
+/** `backup describe`'s text. Async only to load the backup engine's layer (for secretsSelection) on demand. */
+export async function describeBackup(
+  primary: CommittedCopy,
+  copies: Copy[],
+  catalog: Catalog,
+  now: Date,
+): Promise<string> {
+  const { secretsSelection } = await import('../../backup/index.ts');
   const backup = primary.entry.backup;
   const { spec } = backup;
   const status = backup.status ?? {};

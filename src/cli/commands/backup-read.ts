@@ -239,7 +239,7 @@ Examples:
         );
         return;
       }
-      io.stdout.write(describeBackup(primary, copies, catalog, now));
+      io.stdout.write(await describeBackup(primary, copies, catalog, now));
       const status = primary.entry.backup.status ?? {};
       const reading = `from location "${primary.location}"`;
       // The results and the resource list are optional files (Velero writes them late, and a backup that
@@ -454,7 +454,7 @@ async function describeFromServer(
     store: undefined as unknown as BackupStore,
     entry: { name, complete: true as const, backup },
   };
-  io.stdout.write(describeBackup(primary, copies, catalog, now));
+  io.stdout.write(await describeBackup(primary, copies, catalog, now));
   for (const problem of backup.status?.validationErrors ?? [])
     io.stdout.write(`Validation error: ${problem}\n`);
   if (backup.status?.failureReason) io.stdout.write(`Failure reason: ${backup.status.failureReason}\n`);
