@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (or reuses from the cache) every Go-built component of the testbed, and the helm CLI the chart
-# test uses.
+# test uses: the control plane, etcd, the object stores, the node's own programs (node-tools) and the
+# CSI sidecars.
 #
 # The cache lives in $CAIRN_TESTBED_CACHE (default ~/.cache/cairn-testbed), outside the checkout so that
 # fresh clones on the same machine reuse it. Each component lands in bin/<name>-<version>/ and is only
@@ -86,6 +87,63 @@ build_helm() {
   echo "$out"
 }
 
+# The testbed's own Go programs (go/node-tools): the sandbox image's pause, the CSI driver, the local
+# volume provisioner. Their identity is the module's go.mod, go.sum and Go sources (tests left out).
+build_node_tools() {
+  local dir="$here/go/node-tools" key out
+  key=$(cd "$dir" && { cat go.mod go.sum; find . -name '*.go' ! -name '*_test.go' -print0 | sort -z | xargs -0 sha256sum; } |
+    sha256sum | cut -c1-12)
+  out="$cache/bin/node-tools-$key"
+  if [[ -x "$out/pause" && -x "$out/cairn-csi" && -x "$out/local-provisioner" ]]; then
+    log "node-tools: cached"; echo "$out"; return
+  fi
+  log "node-tools: building pause, cairn-csi, local-provisioner"
+  local start=$SECONDS
+  (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$out.tmp/" ./cmd/pause ./cmd/cairn-csi ./cmd/local-provisioner)
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "node-tools: built in $((SECONDS - start))s"
+  echo "$out"
+}
+
+# The CSI sidecars, each through its wrapper module in go/csi-sidecars/, with the version stamped as
+# their release tooling stamps it (main.version), and the snapshot CRDs of the external-snapshotter
+# release (module client/v8, config/crd/) in crds/.
+snapshot_crds=(
+  snapshot.storage.k8s.io_volumesnapshotclasses.yaml
+  snapshot.storage.k8s.io_volumesnapshotcontents.yaml
+  snapshot.storage.k8s.io_volumesnapshots.yaml
+  groupsnapshot.storage.k8s.io_volumegroupsnapshotclasses.yaml
+  groupsnapshot.storage.k8s.io_volumegroupsnapshotcontents.yaml
+  groupsnapshot.storage.k8s.io_volumegroupsnapshots.yaml
+)
+build_csi_sidecars() {
+  local provisioner="$here/go/csi-sidecars/external-provisioner" snapshotter="$here/go/csi-sidecars/external-snapshotter"
+  local key out
+  key=$(cat "$provisioner/go.mod" "$provisioner/go.sum" "$snapshotter/go.mod" "$snapshotter/go.sum" | sha256sum | cut -c1-12)
+  out="$cache/bin/csi-sidecars-$EXTERNAL_PROVISIONER_VERSION-$EXTERNAL_SNAPSHOTTER_VERSION-$key"
+  if [[ -x "$out/csi-provisioner" && -x "$out/csi-snapshotter" && -x "$out/snapshot-controller" && -f "$out/crds/${snapshot_crds[5]}" ]]; then
+    log "csi-sidecars: cached"; echo "$out"; return
+  fi
+  log "csi-sidecars: building csi-provisioner $EXTERNAL_PROVISIONER_VERSION, csi-snapshotter and snapshot-controller $EXTERNAL_SNAPSHOTTER_VERSION"
+  local start=$SECONDS
+  (cd "$provisioner" && go build -trimpath -ldflags "-s -w -X main.version=$EXTERNAL_PROVISIONER_VERSION" -o "$out.tmp/" \
+    github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner)
+  (cd "$snapshotter" && go build -trimpath -ldflags "-s -w -X main.version=$EXTERNAL_SNAPSHOTTER_VERSION" -o "$out.tmp/" \
+    github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter \
+    github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller)
+  local client
+  client=$(cd "$snapshotter" && go mod download -json "github.com/kubernetes-csi/external-snapshotter/client/v8@$EXTERNAL_SNAPSHOTTER_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  mkdir -p "$out.tmp/crds"
+  for crd in "${snapshot_crds[@]}"; do
+    cp "$client/config/crd/$crd" "$out.tmp/crds/"
+  done
+  chmod 0644 "$out.tmp/crds/"*.yaml # the module cache's files are read-only
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "csi-sidecars: built in $((SECONDS - start))s"
+  echo "$out"
+}
+
 # Prints name=directory for each component built, on standard output; progress goes to standard error.
 what=${1:-all}
 case $what in
@@ -94,12 +152,16 @@ case $what in
   minio) echo "minio=$(install_module minio github.com/minio/minio "$MINIO_VERSION")" ;;
   fake-gcs-server) echo "fake-gcs-server=$(install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")" ;;
   helm) echo "helm=$(build_helm)" ;;
+  node-tools) echo "node-tools=$(build_node_tools)" ;;
+  csi-sidecars) echo "csi-sidecars=$(build_csi_sidecars)" ;;
   all)
     echo "etcd=$(build_etcd)"
     echo "minio=$(install_module minio github.com/minio/minio "$MINIO_VERSION")"
     echo "fake-gcs-server=$(install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")"
     echo "kubernetes=$(build_kubernetes)"
     echo "helm=$(build_helm)"
+    echo "node-tools=$(build_node_tools)"
+    echo "csi-sidecars=$(build_csi_sidecars)"
     ;;
-  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm|node-tools|csi-sidecars]" >&2; exit 2 ;;
 esac
