@@ -1,4 +1,4 @@
-// `npm run -s testbed -- up|down|env|status [--clusters N]`
+// `npm run -s testbed -- up|down|env|status [--clusters N] [--node]`
 //
 // up      builds what is missing (cached by version), starts what is not running, and prints only shell
 //         exports on standard output: eval "$(npm run -s testbed -- up)". Progress goes to standard error.
@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -20,6 +21,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clusterReady, serverVersion, startCluster, type ClusterState } from './lib/cluster.ts';
+import {
+  absentMachineDirs,
+  nodeStatus,
+  removeMachineDirs,
+  readNodeState,
+  readSysctls,
+  restoreSysctls,
+  startNode,
+  stopNode,
+  type NodeState,
+} from './lib/node.ts';
+import { ensureClusterPki } from './lib/pki.ts';
 import { isRunning, stopProcess, type ProcessRecord } from './lib/process.ts';
 import { startAzurite, startFakeGcs, startMinio, type StoreState } from './lib/stores.ts';
 
@@ -34,6 +47,12 @@ interface TestbedState {
   binaries: Record<string, string>;
   clusters: ClusterState[];
   stores: StoreState[];
+  /** One real node per cluster (absent in a state written before nodes, or with --no-node). */
+  nodes?: NodeState[];
+  /** The kernel settings the kubelets change, as they were before the first node started. */
+  sysctls?: Record<string, string>;
+  /** Machine directories the nodes' programs create, that did not exist before the first node. */
+  absentMachineDirs?: string[];
 }
 
 const log = (line: string) => process.stderr.write(`[testbed] ${line}\n`);
@@ -94,14 +113,48 @@ function build(): Record<string, string> {
     const eq = line.indexOf('=');
     if (eq > 0) binaries[line.slice(0, eq)] = line.slice(eq + 1);
   }
-  for (const name of ['kubernetes', 'etcd', 'minio', 'fake-gcs-server', 'helm']) {
+  for (const name of [
+    'kubernetes',
+    'etcd',
+    'minio',
+    'fake-gcs-server',
+    'helm',
+    'node-tools',
+    'csi-sidecars',
+  ]) {
     if (!binaries[name]) throw new Error(`testbed build did not report ${name}`);
   }
   return binaries;
 }
 
 function allProcesses(state: TestbedState): ProcessRecord[] {
-  return [...state.clusters.flatMap((c) => c.processes), ...state.stores.map((s) => s.process)];
+  return [
+    ...state.clusters.flatMap((c) => c.processes),
+    ...state.stores.map((s) => s.process),
+    ...(state.nodes ?? []).flatMap((n) => n.processes),
+  ];
+}
+
+const nodeDir = (cluster: string) => join(stateDir, `node-${cluster}`);
+
+/** Every node this state directory knows of: the recorded ones, and any a crash left unrecorded. */
+function knownNodes(state: TestbedState | undefined): NodeState[] {
+  const nodes = [...(state?.nodes ?? [])];
+  if (existsSync(stateDir)) {
+    for (const entry of readdirSync(stateDir)) {
+      if (!entry.startsWith('node-')) continue;
+      const recorded = readNodeState(join(stateDir, entry));
+      if (recorded && !nodes.some((n) => n.dir === recorded.dir)) nodes.push(recorded);
+    }
+  }
+  return nodes;
+}
+
+async function stopNodes(nodes: NodeState[]): Promise<void> {
+  for (const node of nodes) {
+    await stopNode(node, log);
+    rmSync(node.dir, { recursive: true, force: true });
+  }
 }
 
 async function stopAll(processes: ProcessRecord[]): Promise<void> {
@@ -114,14 +167,14 @@ function required(binaries: Record<string, string>, name: string): string {
   return dir;
 }
 
-async function up(clusterCount: number): Promise<TestbedState> {
+async function up(clusterCount: number, withNodes: boolean): Promise<TestbedState> {
   if (!Number.isInteger(clusterCount) || clusterCount < 1 || clusterCount > clusterNames.length) {
     throw new Error(`--clusters must be 1 or 2, got ${clusterCount}`);
   }
   return withLock(async () => {
     const previous = readState();
     const binaries = build();
-    const state: TestbedState = { version: 1, binaries, clusters: [], stores: [] };
+    const state: TestbedState = { version: 1, binaries, clusters: [], stores: [], nodes: [] };
 
     // Stores: keep the ones still running, start the rest.
     const storeStarters: Record<StoreState['name'], () => Promise<StoreState>> = {
@@ -147,6 +200,7 @@ async function up(clusterCount: number): Promise<TestbedState> {
         if (running && running.processes.every(isRunning) && (await clusterReady(running))) return running;
         if (running) {
           log(`cluster ${name}: not healthy, restarting it`);
+          await stopNodes(knownNodes(previous).filter((n) => n.cluster === name));
           await stopAll(running.processes);
           rmSync(running.dir, { recursive: true, force: true });
         }
@@ -167,12 +221,59 @@ async function up(clusterCount: number): Promise<TestbedState> {
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (results[0].status === 'fulfilled') state.stores = results[0].value;
     if (results[1].status === 'fulfilled') state.clusters = [...results[1].value, ...extra];
+    // Nodes that still run on a cluster that still runs are kept.
+    if (previous?.sysctls) state.sysctls = previous.sysctls;
+    if (previous?.absentMachineDirs) state.absentMachineDirs = previous.absentMachineDirs;
+    state.nodes = knownNodes(previous).filter(
+      (n) => n.processes.every(isRunning) && state.clusters.some((c) => c.name === n.cluster),
+    );
     writeState(state);
     if (failure) throw failure.reason;
+    if (withNodes) await upNodes(state);
     if (!hasRestic())
       log('warning: restic is not installed (apt-get install restic); tests that need it fail');
     return state;
   });
+}
+
+/** Starts a node for every cluster that has none; a node left half-started is cleaned up first. */
+async function upNodes(state: TestbedState): Promise<void> {
+  const missing = state.clusters.filter((c) => !state.nodes?.some((n) => n.cluster === c.name));
+  if (missing.length === 0) return;
+  const packages = spawnSync('bash', [join(testbedDir, 'scripts', 'node-packages.sh')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (packages.status !== 0)
+    throw new Error(`installing the node's Debian packages failed (exit ${packages.status})`);
+  const stale = knownNodes(state).filter((n) => missing.some((c) => c.name === n.cluster));
+  await stopNodes(stale);
+  // Saved before the first kubelet of this testbed changes them.
+  state.sysctls ??= readSysctls();
+  state.absentMachineDirs ??= absentMachineDirs();
+  writeState(state);
+  const taken = new Set((state.nodes ?? []).map((n) => n.netIndex));
+  const started = await Promise.allSettled(
+    missing.map(async (cluster) => {
+      const dir = nodeDir(cluster.name);
+      rmSync(dir, { recursive: true, force: true });
+      return startNode({
+        cluster,
+        dir,
+        binaries: {
+          kubernetes: required(state.binaries, 'kubernetes'),
+          nodeTools: required(state.binaries, 'node-tools'),
+          csiSidecars: required(state.binaries, 'csi-sidecars'),
+        },
+        pki: ensureClusterPki(join(cluster.dir, 'pki')),
+        takenNetIndexes: taken,
+        log,
+      });
+    }),
+  );
+  for (const result of started) if (result.status === 'fulfilled') state.nodes?.push(result.value);
+  writeState(state);
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 function hasRestic(): boolean {
@@ -200,6 +301,16 @@ function exportsOf(state: TestbedState): string {
 async function down(): Promise<void> {
   await withLock(async () => {
     const state = readState();
+    const nodes = knownNodes(state);
+    if (nodes.length > 0) {
+      await stopNodes(nodes);
+      log(`stopped ${nodes.length} node(s)`);
+    }
+    if (state?.sysctls) restoreSysctls(state.sysctls);
+    if (state?.absentMachineDirs) {
+      const kept = removeMachineDirs(state.absentMachineDirs);
+      if (kept.length > 0) log(`kept ${kept.join(', ')}: another program uses them`);
+    }
     if (!state) {
       log('no testbed state; nothing to stop');
       return;
@@ -232,6 +343,24 @@ async function status(): Promise<boolean> {
     }
     healthy &&= ready;
   }
+  for (const node of state.nodes ?? []) {
+    const cluster = state.clusters.find((c) => c.name === node.cluster);
+    for (const p of node.processes) {
+      const running = isRunning(p);
+      healthy &&= running;
+      rows.push([p.name, String(p.pid), running ? 'running' : 'stopped', '']);
+    }
+    const report = cluster
+      ? await nodeStatus(node, cluster)
+      : { ready: 'no cluster', runtime: '', images: [] };
+    healthy &&= report.ready === 'Ready';
+    rows.push([
+      `${node.cluster}/node`,
+      '-',
+      report.ready,
+      `${node.name} ${node.nodeIp} ${report.runtime} images: ${report.images.join(' ')}`.trim(),
+    ]);
+  }
   for (const store of state.stores) {
     const running = isRunning(store.process);
     healthy &&= running;
@@ -258,16 +387,19 @@ async function status(): Promise<boolean> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   let clusters = 1;
+  let withNodes = false;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
-    if (arg === '--clusters') clusters = Number(rest[++i]);
+    if (arg === '--no-node') withNodes = false;
+    else if (arg === '--node') withNodes = true;
+    else if (arg === '--clusters') clusters = Number(rest[++i]);
     else if (arg?.startsWith('--clusters=')) clusters = Number(arg.slice('--clusters='.length));
     else throw new Error(`unknown argument ${arg}`);
   }
   switch (command) {
     case 'up': {
       const started = Date.now();
-      const state = await up(clusters);
+      const state = await up(clusters, withNodes);
       process.stdout.write(exportsOf(state));
       log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
       return 0;
@@ -284,7 +416,9 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return (await status()) ? 0 : 1;
     default:
-      process.stderr.write('usage: npm run -s testbed -- up [--clusters 1|2] | env | down | status\n');
+      process.stderr.write(
+        'usage: npm run -s testbed -- up [--clusters 1|2] [--node] | env | down | status\n',
+      );
       return 2;
   }
 }

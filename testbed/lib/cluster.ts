@@ -52,7 +52,7 @@ function httpsOk(url: string, ca?: string): Promise<boolean> {
 }
 
 /** GET with the admin client certificate; resolves with the status code and body. */
-function adminGet(
+export function adminGet(
   state: { server: string; dir: string },
   path: string,
 ): Promise<{ status: number; body: string }> {
@@ -92,6 +92,11 @@ export async function startCluster(options: {
   const admin = ensureClientCert(pki, 'admin', 'cairn-testbed-admin', ['system:masters']);
   const kcmCert = ensureClientCert(pki, 'kube-controller-manager', 'system:kube-controller-manager');
   const schedulerCert = ensureClientCert(pki, 'kube-scheduler', 'system:kube-scheduler');
+  // What the API server shows a kubelet for `kubectl logs`, `exec` and `port-forward` (the kubelet
+  // authorizes it by webhook, as kubeadm's clusters do).
+  const kubeletClient = ensureClientCert(pki, 'apiserver-kubelet-client', 'kube-apiserver-kubelet-client', [
+    'system:masters',
+  ]);
 
   const [etcdClient, etcdPeer, apiserverPort, kcmPort, schedulerPort] = await Promise.all(
     Array.from({ length: 5 }, () => freePort()),
@@ -151,6 +156,9 @@ export async function startCluster(options: {
       `--service-account-key-file=${pki.serviceAccountPub}`,
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
       '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-client-certificate=${kubeletClient.cert}`,
+      `--kubelet-client-key=${kubeletClient.key}`,
+      `--kubelet-certificate-authority=${pki.caCert}`,
       '--endpoint-reconciler-type=none',
       `--requestheader-client-ca-file=${pki.frontProxyCaCert}`,
       '--requestheader-allowed-names=front-proxy-client',

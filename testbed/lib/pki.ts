@@ -168,6 +168,28 @@ export function ensureClientCert(
   });
 }
 
+/** A serving certificate signed by the cluster CA, for the given IP addresses and DNS names. */
+export function ensureServingCert(
+  pki: ClusterPki,
+  name: string,
+  subject: { CN: string; O?: string[] },
+  sans: { ips: string[]; dns: string[] },
+): ClientCert {
+  const alt = [...sans.ips.map((ip) => `IP:${ip}`), ...sans.dns.map((d) => `DNS:${d}`)].join(',');
+  return makeCert({
+    dir: pki.dir,
+    name,
+    subject,
+    extensions: [
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage = serverAuth',
+      `subjectAltName = ${alt}`,
+    ],
+    signer: { cert: pki.caCert, key: pki.caKey },
+  });
+}
+
 /** Writes a kubeconfig that authenticates with a client certificate, with its data inline. */
 export function writeKubeconfig(options: {
   file: string;
