@@ -52,7 +52,17 @@ fi
 run kubectl create namespace "$ns"
 run kubectl -n "$ns" apply -f scripts/demo-app.yaml
 run kubectl -n "$ns" get deployments,services,configmaps,secrets -l app=shop
-echo "(The testbed has no nodes that run containers, so the pods stay Pending; their API objects are what is backed up.)"
+# The testbed's node runs the pods (it needs root; without it they stay Pending).
+has_node() { [[ -n "$(kubectl get nodes -o name 2>/dev/null)" ]]; }
+pods_running() {
+  if has_node; then
+    run kubectl -n "$ns" rollout status deployment/web --timeout=120s
+    run kubectl -n "$ns" get pods -l app=shop -o wide
+  else
+    echo "(The testbed has no node here, so the pods stay Pending; their API objects are what is backed up.)"
+  fi
+}
+pods_running
 objects_before="$(kubectl -n "$ns" get deployments,services,configmaps,secrets -l app=shop -o name | sort)"
 settings_before="$(kubectl -n "$ns" get configmap settings -o jsonpath='{.data}')"
 
@@ -70,6 +80,7 @@ run cairn restore create "$restore" --from-backup "$backup"
 
 step "6/6 The shop is back"
 run kubectl -n "$ns" get deployments,services,configmaps,secrets -l app=shop
+pods_running
 objects_after="$(kubectl -n "$ns" get deployments,services,configmaps,secrets -l app=shop -o name | sort)"
 settings_after="$(kubectl -n "$ns" get configmap settings -o jsonpath='{.data}')"
 if [[ "$objects_after" != "$objects_before" || "$settings_after" != "$settings_before" ]]; then

@@ -1,4 +1,4 @@
-// `npm run -s testbed -- up|down|env|status [--clusters N] [--node]`
+// `npm run -s testbed -- up|down|env|status [--clusters N] [--no-node]`
 //
 // up      builds what is missing (cached by version), starts what is not running, and prints only shell
 //         exports on standard output: eval "$(npm run -s testbed -- up)". Progress goes to standard error.
@@ -387,7 +387,9 @@ async function status(): Promise<boolean> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   let clusters = 1;
-  let withNodes = false;
+  // The node is on by default; it needs root (network namespaces, mounts, cgroups). Without root, a
+  // default `up` says so and goes on without it; an explicit --node is an error.
+  let withNodes: boolean | undefined;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (arg === '--no-node') withNodes = false;
@@ -399,7 +401,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'up': {
       const started = Date.now();
-      const state = await up(clusters, withNodes);
+      const root = process.getuid?.() === 0;
+      if (withNodes === true && !root)
+        throw new Error(
+          '--node needs root (network namespaces, mounts, cgroups); run as root or use --no-node',
+        );
+      if (withNodes === undefined && !root)
+        log('no node: it needs root (network namespaces, mounts, cgroups); pods stay Pending');
+      const state = await up(clusters, withNodes ?? root);
       process.stdout.write(exportsOf(state));
       log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
       return 0;
@@ -417,7 +426,7 @@ async function main(argv: string[]): Promise<number> {
       return (await status()) ? 0 : 1;
     default:
       process.stderr.write(
-        'usage: npm run -s testbed -- up [--clusters 1|2] [--node] | env | down | status\n',
+        'usage: npm run -s testbed -- up [--clusters 1|2] [--no-node] | env | down | status\n',
       );
       return 2;
   }

@@ -130,6 +130,21 @@ const WORKLOAD_CONTROLLERS = [
   'services',
 ];
 
+/** The label the endpoints controller puts on the Endpoints it manages (Kubernetes 1.33 and later). */
+const ENDPOINTS_MANAGED_BY = 'endpoints.kubernetes.io/managed-by';
+const ENDPOINTS_CONTROLLER = 'endpoint-controller';
+const ENDPOINT_SLICES = 'endpointslices.discovery.k8s.io';
+/**
+ * The label on EndpointSlices a controller manages, and Kubernetes' two: the slices of a Service with a
+ * selector (owned by the Service, so also left to a restored Service), and the mirrors of the Endpoints a
+ * user wrote (owned by those Endpoints). Slices a user or another controller writes are restored.
+ */
+const SLICE_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
+const SLICE_CONTROLLERS: Readonly<Record<string, string>> = {
+  'endpointslice-controller.k8s.io': 'endpoint slice controller',
+  'endpointslicemirroring-controller.k8s.io': 'endpoint slice mirroring controller',
+};
+
 const where = (namespace: string | undefined, name: string) => (namespace ? `${namespace}/${name}` : name);
 const ownerKey = (kind: string, namespace: string | undefined, name: string) =>
   `${kind}/${namespace ?? ''}/${name}`;
@@ -465,6 +480,25 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           listKey,
         );
         return;
+      }
+      if (gr === 'endpoints' && source.metadata.labels?.[ENDPOINTS_MANAGED_BY] === ENDPOINTS_CONTROLLER) {
+        // The endpoints controller writes these for a Service with a selector, from the pods it selects:
+        // restored, they would name the old pods' addresses until it rewrites them. Endpoints a user wrote
+        // (a Service without a selector) carry no such label and are restored.
+        record(
+          entry('skipped', { reason: `made by the endpoints controller for Service ${item.name}` }),
+          listKey,
+        );
+        return;
+      }
+      if (gr === ENDPOINT_SLICES) {
+        const manager = source.metadata.labels?.[SLICE_MANAGED_BY];
+        const made = manager === undefined ? undefined : SLICE_CONTROLLERS[manager];
+        if (made) {
+          const service = source.metadata.labels?.['kubernetes.io/service-name'] ?? '?';
+          record(entry('skipped', { reason: `made by the ${made} for Service ${service}` }), listKey);
+          return;
+        }
       }
       {
         const owner = controllerOf(source);

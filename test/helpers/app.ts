@@ -139,7 +139,8 @@ export async function deleteAppClusterObjects(client: KubeClient, app: App): Pro
 
 /**
  * What a restore test adds to createApp's application: a StatefulSet with a claim template (and its
- * headless Service), a NodePort Service, and an Ingress.
+ * headless Service), a NodePort Service, a Service without a selector with the Endpoints a user wrote for
+ * it, and an Ingress.
  */
 export async function addRestoreExtras(client: KubeClient, namespace: string): Promise<void> {
   const ns = `/api/v1/namespaces/${namespace}`;
@@ -170,6 +171,16 @@ export async function addRestoreExtras(client: KubeClient, namespace: string): P
   await post(client, `${ns}/services`, {
     metadata: { name: 'web-public', labels: { app: 'shop' } },
     spec: { type: 'NodePort', selector: { app: 'shop' }, ports: [{ port: 80, targetPort: 8080 }] },
+  });
+  // A Service without a selector, whose Endpoints a user wrote (an outside database): those Endpoints are
+  // the user's, unlike the ones the endpoints controller writes for the Services above.
+  await post(client, `${ns}/services`, {
+    metadata: { name: 'external-db', labels: { app: 'shop' } },
+    spec: { ports: [{ port: 5432, targetPort: 5432 }] },
+  });
+  await post(client, `${ns}/endpoints`, {
+    metadata: { name: 'external-db', labels: { app: 'shop' } },
+    subsets: [{ addresses: [{ ip: '192.0.2.10' }], ports: [{ port: 5432 }] }],
   });
   await post(client, `/apis/networking.k8s.io/v1/namespaces/${namespace}/ingresses`, {
     metadata: { name: 'web', labels: { app: 'shop' } },
