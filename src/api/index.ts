@@ -48,6 +48,19 @@ export {
 } from './delete-backup-request.ts';
 export { formatGoDuration, parseGoDuration } from './duration.ts';
 export {
+  POD_VOLUME_LABELS,
+  POD_VOLUME_PHASES,
+  PodVolumeBackupSchema,
+  PodVolumeRestoreSchema,
+  type PodVolumeBackup,
+  type PodVolumeBackupSpec,
+  type PodVolumeBackupStatus,
+  type PodVolumePhase,
+  type PodVolumeRestore,
+  type PodVolumeRestoreSpec,
+  type PodVolumeRestoreStatus,
+} from './pod-volume.ts';
+export {
   CAIRN_KINDS,
   specProblems,
   specWithDefaults,

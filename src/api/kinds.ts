@@ -4,6 +4,12 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { BackupSpecSchema, BackupStatusSchema } from './backup.ts';
 import { DeleteBackupRequestSpecSchema, DeleteBackupRequestStatusSchema } from './delete-backup-request.ts';
 import { BackupLocationSpecSchema, BackupLocationStatusSchema } from './location.ts';
+import {
+  PodVolumeBackupSpecSchema,
+  PodVolumeBackupStatusSchema,
+  PodVolumeRestoreSpecSchema,
+  PodVolumeRestoreStatusSchema,
+} from './pod-volume.ts';
 import { RestoreSpecSchema, RestoreStatusSchema } from './restore.ts';
 import { ScheduleSpecSchema, ScheduleStatusSchema } from './schedule.ts';
 import { schemaProblems, withDefaults, type SpecProblem } from './validate.ts';
@@ -148,6 +154,41 @@ export const CAIRN_KINDS = {
     printerColumns: [
       { name: 'Backup', type: 'string', jsonPath: '.spec.backupName', description: 'The backup to delete.' },
       { name: 'Status', type: 'string', jsonPath: '.status.phase', description: 'The phase.' },
+      created('Age'),
+    ],
+  },
+  PodVolumeBackup: {
+    kind: 'PodVolumeBackup',
+    plural: 'podvolumebackups',
+    singular: 'podvolumebackup',
+    shortNames: ['cpvb'],
+    description: "The files of one pod volume, backed up into the location's repository by the node agent.",
+    spec: PodVolumeBackupSpecSchema,
+    status: PodVolumeBackupStatusSchema,
+    printerColumns: [
+      { name: 'Status', type: 'string', jsonPath: '.status.phase', description: 'The phase.' },
+      { name: 'Backup', type: 'string', jsonPath: '.spec.backupName', description: 'The Backup.' },
+      { name: 'Pod', type: 'string', jsonPath: '.spec.pod.name', description: 'The pod.' },
+      { name: 'Volume', type: 'string', jsonPath: '.spec.volume', description: 'The volume.' },
+      { name: 'Bytes', type: 'integer', jsonPath: '.status.bytes', description: "The volume's bytes." },
+      { name: 'Node', type: 'string', jsonPath: '.spec.node', description: "The pod's node.", priority: 1 },
+      created('Age'),
+    ],
+  },
+  PodVolumeRestore: {
+    kind: 'PodVolumeRestore',
+    plural: 'podvolumerestores',
+    singular: 'podvolumerestore',
+    shortNames: ['cpvr'],
+    description: 'The files of one pod volume, restored from a repository snapshot by the node agent.',
+    spec: PodVolumeRestoreSpecSchema,
+    status: PodVolumeRestoreStatusSchema,
+    printerColumns: [
+      { name: 'Status', type: 'string', jsonPath: '.status.phase', description: 'The phase.' },
+      { name: 'Restore', type: 'string', jsonPath: '.spec.restoreName', description: 'The Restore.' },
+      { name: 'Pod', type: 'string', jsonPath: '.spec.pod.name', description: 'The pod.' },
+      { name: 'Volume', type: 'string', jsonPath: '.spec.volume', description: 'The volume.' },
+      { name: 'Node', type: 'string', jsonPath: '.status.node', description: 'The node.', priority: 1 },
       created('Age'),
     ],
   },

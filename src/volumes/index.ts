@@ -1,4 +1,23 @@
-// Volume data: file-system backup of pod volumes, CSI snapshots, snapshot data movement. Imports api,
-// kube, repo, storage.
-// Nothing is exported yet: the volume-data issue adds it.
-export {};
+// Volume data: file-system backup of pod volumes (which volumes, where the kubelet mounts them, the
+// PodVolumeBackup/PodVolumeRestore resources and the node agent that carries them out), CSI snapshots
+// and snapshot data movement. Imports api, kube, repo, storage.
+export {
+  BACKUP_VOLUMES_ANNOTATIONS,
+  BACKUP_VOLUMES_EXCLUDES_ANNOTATIONS,
+  selectPodVolumes,
+  volumeDirOf,
+  type ChosenVolume,
+  type PodVolumeSource,
+  type SkippedVolume,
+  type VolumeOfClaim,
+  type VolumeSelection,
+  type VolumeSelectionOptions,
+} from './selection.ts';
+export { DEFAULT_KUBELET_ROOT, findVolumePath, VolumePathError, type VolumePathInput } from './host-path.ts';
+export {
+  MARKER_DIR,
+  markerPath,
+  RESTORE_WAIT_CONTAINER,
+  withRestoreWait,
+  type RestoreWaitOptions,
+} from './restore-wait.ts';

@@ -62,6 +62,8 @@ describe('api schemas', () => {
           'schedules.cairn.dev',
           'backuplocations.cairn.dev',
           'deletebackuprequests.cairn.dev',
+          'podvolumebackups.cairn.dev',
+          'podvolumerestores.cairn.dev',
         ],
       );
       for (const crd of crds) {
@@ -81,9 +83,9 @@ describe('api schemas', () => {
 
     it("give short names that clash with no other's, and printer columns that point at real fields", () => {
       const shortNames = customResourceDefinitions().flatMap((crd) => crd.spec.names.shortNames);
-      assert.deepEqual(shortNames, ['cbk', 'crs', 'csch', 'cbsl', 'cdbr']);
+      assert.deepEqual(shortNames, ['cbk', 'crs', 'csch', 'cbsl', 'cdbr', 'cpvb', 'cpvr']);
       // Velero's short names and the core ones that could be confused with them.
-      for (const taken of ['bsl', 'vsl', 'ssr', 'cs', 'cm', 'crd', 'crds', 'sts', 'svc'])
+      for (const taken of ['bsl', 'vsl', 'ssr', 'cs', 'cm', 'crd', 'crds', 'sts', 'svc', 'pvb', 'pvr'])
         assert.ok(!shortNames.includes(taken), taken);
       for (const crd of customResourceDefinitions()) {
         const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
@@ -227,6 +229,26 @@ describe('api schemas', () => {
           validationFrequency: '5m',
         },
         DeleteBackupRequest: { backupName: 'shop-20260520' },
+        PodVolumeBackup: {
+          backupName: 'shop-20260520',
+          node: 'node-a',
+          pod: { namespace: 'shop', name: 'db-0', uid: '5e0c2a4e-1b7f-4c1e-9a55-0d3c0a9f1e21' },
+          volume: 'data',
+          volumeDir: 'pvc-5e0c2a4e/mount',
+          persistentVolumeClaim: 'data-db-0',
+          location: 'primary',
+          repository: 'shop',
+          tags: { backup: 'shop-20260520' },
+        },
+        PodVolumeRestore: {
+          restoreName: 'shop-20260520-1',
+          backupName: 'shop-20260520',
+          pod: { namespace: 'shop', name: 'db-0', uid: '8a1d5e2b-3c4f-4d6e-8f90-1a2b3c4d5e6f' },
+          volume: 'data',
+          location: 'primary',
+          repository: 'shop',
+          snapshotID: 'b2f3c9d1e4a5',
+        },
       };
       for (const kind of kinds) assert.deepEqual(specProblems(kind, good[kind]), [], kind);
     });
