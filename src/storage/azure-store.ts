@@ -26,8 +26,12 @@ import {
   checkKey,
   checkLength,
   checkPrefix,
+  checkRange,
+  checkRangeAnswer,
   displayEndpoint,
   mergeEntries,
+  unsatisfiableRange,
+  type GetOptions,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -101,13 +105,17 @@ export class AzureStore implements ObjectStore {
     }
   }
 
-  async get(key: string, options: SignalOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     checkKey(this.description, key);
-    options.signal?.throwIfAborted();
+    const { range, signal } = options;
+    checkRange(range);
+    signal?.throwIfAborted();
     try {
+      // The SDK sends `x-ms-range: bytes=offset-` (or `offset-last` with a count), but no range at all
+      // for offset 0 without a count: that answer is the whole blob, which checkRangeAnswer accepts.
       const response = await this.#container
         .getBlobClient(key)
-        .download(0, undefined, abortSignalOption(options.signal));
+        .download(range?.offset ?? 0, range?.length, abortSignalOption(signal));
       const body = response.readableStreamBody;
       if (!(body instanceof Readable))
         throw new StoreRequestError(
@@ -117,10 +125,24 @@ export class AzureStore implements ObjectStore {
           undefined,
           'the response has no body stream',
         );
-      if (options.signal) addAbortSignal(options.signal, body);
+      if (range) {
+        try {
+          checkRangeAnswer(this.description, key, range, {
+            contentRange: response.contentRange,
+            contentLength: response.contentLength,
+          });
+        } catch (error) {
+          body.destroy();
+          throw error;
+        }
+      }
+      if (signal) addAbortSignal(signal, body);
       return body;
     } catch (error) {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
+      // 416: the range starts at or past the end. Azure says so, but not how long the blob is.
+      if (range && (error as RestErrorLike).statusCode === 416)
+        throw await unsatisfiableRange(this, key, range, { signal, cause: error });
       throw this.#mapError(error, 'get', key);
     }
   }

@@ -31,6 +31,39 @@ export class ObjectExistsError extends ObjectStoreError {
   }
 }
 
+/**
+ * A ranged `get` whose range does not lie inside the object: it starts at or past the object's end, or
+ * ends past it. `length` is undefined for a range to the end; `size` is the object's size.
+ */
+export class RangeNotSatisfiableError extends ObjectStoreError {
+  override readonly name = 'RangeNotSatisfiableError';
+  readonly key: string;
+  readonly offset: number;
+  readonly length: number | undefined;
+  readonly size: number;
+  constructor(
+    store: string,
+    key: string,
+    range: { offset: number; length?: number | undefined },
+    size: number,
+    options?: { cause?: unknown },
+  ) {
+    const bytes =
+      range.length === undefined
+        ? `bytes ${range.offset} to the end`
+        : `bytes ${range.offset}-${range.offset + range.length - 1}`;
+    super(
+      store,
+      `cannot read ${bytes} of ${JSON.stringify(key)} in ${store}: the object is ${size} bytes long`,
+      options,
+    );
+    this.key = key;
+    this.offset = range.offset;
+    this.length = range.length;
+    this.size = size;
+  }
+}
+
 /** A key (or list prefix) the store refuses: `..`, a leading `/`, empty segments, or one it cannot map. */
 export class InvalidKeyError extends ObjectStoreError {
   override readonly name = 'InvalidKeyError';

@@ -36,8 +36,12 @@ import {
   checkKey,
   checkLength,
   checkPrefix,
+  checkRange,
+  checkRangeFits,
   compareKeys,
+  rangeEnd,
   rollUp,
+  type GetOptions,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -129,18 +133,25 @@ export class FilesystemStore implements ObjectStore {
     }
   }
 
-  async get(key: string, options: SignalOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     const path = this.#path(key);
+    const { range } = options;
+    checkRange(range);
     options.signal?.throwIfAborted();
-    let handle;
+    let handle, size;
     try {
       handle = await open(path, 'r');
-      if (!(await handle.stat()).isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+      const info = await handle.stat();
+      if (!info.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+      // The opened file's size: the check and the bytes read are of the same object.
+      size = info.size;
+      if (range) checkRangeFits(this.description, key, range, size);
     } catch (error) {
       await handle?.close();
       throw this.#mapError(error, key);
     }
-    const stream = handle.createReadStream();
+    // `end` is inclusive.
+    const stream = handle.createReadStream(range && { start: range.offset, end: rangeEnd(range, size) - 1 });
     if (options.signal) addAbortSignal(options.signal, stream);
     return stream;
   }

@@ -20,9 +20,13 @@ import {
   checkKey,
   checkLength,
   checkPrefix,
+  checkRange,
+  checkRangeAnswer,
+  checkRangeFits,
   compareKeys,
   displayEndpoint,
   mergeEntries,
+  type GetOptions,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -42,6 +46,12 @@ export interface GcsStoreOptions {
   credentials?: { client_email: string; private_key: string } | undefined;
   /** Objects per list request, at most 1,000. Default: 1,000. */
   listPageSize?: number | undefined;
+}
+
+/** The response the library's read stream emits (teeny-request's: a body stream with the status). */
+interface ReadResponse extends EventEmitter {
+  statusCode: number;
+  headers: Record<string, string | undefined>;
 }
 
 interface ApiErrorLike {
@@ -164,13 +174,17 @@ export class GcsStore implements ObjectStore {
     }
   }
 
-  async get(key: string, options: SignalOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     // The read stream reports a missing object only once read; ask for the metadata first so that
-    // ObjectNotFoundError comes from get itself.
+    // ObjectNotFoundError comes from get itself, and so does RangeNotSatisfiableError.
     const file = this.#file(key);
+    const { range } = options;
+    checkRange(range);
     options.signal?.throwIfAborted();
+    let size: number;
     try {
-      await file.getMetadata();
+      const [metadata] = await file.getMetadata();
+      size = sizeAndTime(metadata).size;
     } catch (error) {
       options.signal?.throwIfAborted();
       const mapped = this.#mapError(error, 'get', key);
@@ -185,12 +199,35 @@ export class GcsStore implements ObjectStore {
       throw mapped;
     }
     options.signal?.throwIfAborted();
-    const stream = file.createReadStream();
-    // The library feeds the response body into three pipelines (node-fetch's, teeny-request's and its
-    // own), one listener past Node's default limit of 10, and every download printed two
-    // MaxListenersExceededWarnings (googleapis/google-cloud-node#9185). The body lives as long as this
-    // download.
-    stream.once('response', (response: EventEmitter) => response.setMaxListeners(20));
+    if (range) checkRangeFits(this.description, key, range, size);
+    // A range request sends `Range: bytes=start-end` (end inclusive) or `bytes=start-`; the library
+    // does not check the CRC32C of a part of an object.
+    const stream = file.createReadStream(
+      range && {
+        start: range.offset,
+        ...(range.length !== undefined && { end: range.offset + range.length - 1 }),
+      },
+    );
+    stream.once('response', (response: ReadResponse) => {
+      // The library feeds the response body into three pipelines (node-fetch's, teeny-request's and its
+      // own), one listener past Node's default limit of 10, and every download printed two
+      // MaxListenersExceededWarnings (googleapis/google-cloud-node#9185). The body lives as long as
+      // this download.
+      response.setMaxListeners(20);
+      // An error answer (a 416 if the object shrank since) fails the stream in the library.
+      if (!range || response.statusCode >= 300) return;
+      try {
+        const length = response.headers['content-length'];
+        checkRangeAnswer(this.description, key, range, {
+          contentRange: response.headers['content-range'],
+          contentLength: length === undefined ? size : Number(length),
+        });
+      } catch (error) {
+        // Not now: the library pipes the body into the stream right after this event, and piping into
+        // a destroyed stream throws out of its callback.
+        process.nextTick(() => stream.destroy(error as Error));
+      }
+    });
     if (options.signal) addAbortSignal(options.signal, stream);
     return stream;
   }

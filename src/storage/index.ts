@@ -2,6 +2,8 @@
 // add a key prefix, read-only views and retry, and (later) the backup-store layout on top of them.
 // Imports api. See docs/storage.md.
 export type {
+  ByteRange,
+  GetOptions,
   ListEntry,
   ListOptions,
   ObjectInfo,
@@ -18,6 +20,7 @@ export {
   ObjectExistsError,
   ObjectNotFoundError,
   ObjectStoreError,
+  RangeNotSatisfiableError,
   ReadOnlyStoreError,
   StoreAccessDeniedError,
   StoreRequestError,

@@ -7,8 +7,12 @@ import {
   checkKey,
   checkLength,
   checkPrefix,
+  checkRange,
+  checkRangeFits,
   compareKeys,
+  rangeEnd,
   rollUp,
+  type GetOptions,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -68,13 +72,18 @@ export class MemoryStore implements ObjectStore {
     this.#objects.set(key, { data, lastModified: this.#now() });
   }
 
-  async get(key: string, options: SignalOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     checkKey(this.description, key);
+    const { range } = options;
+    checkRange(range);
     await tick();
     options.signal?.throwIfAborted();
     const stored = this.#objects.get(key);
     if (!stored) throw new ObjectNotFoundError(this.description, key);
-    return Readable.from([stored.data], { objectMode: false });
+    if (range === undefined) return Readable.from([stored.data], { objectMode: false });
+    checkRangeFits(this.description, key, range, stored.data.length);
+    const bytes = stored.data.subarray(range.offset, rangeEnd(range, stored.data.length));
+    return Readable.from([bytes], { objectMode: false });
   }
 
   async head(key: string, options: SignalOptions = {}): Promise<ObjectInfo | undefined> {

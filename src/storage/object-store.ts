@@ -3,7 +3,13 @@
 // retry or read-only flags (those are wrappers, see wrappers.ts). docs/storage.md describes the contract;
 // test/conformance/object-store.ts pins it.
 import { Transform, pipeline, type Readable } from 'node:stream';
-import { ContentLengthMismatchError, InvalidKeyError } from './errors.ts';
+import {
+  ContentLengthMismatchError,
+  InvalidKeyError,
+  ObjectNotFoundError,
+  RangeNotSatisfiableError,
+  StoreRequestError,
+} from './errors.ts';
 
 /** What `head` returns. */
 export interface ObjectInfo {
@@ -33,6 +39,22 @@ export interface PutOptions extends SignalOptions {
   retainUntil?: Date | undefined;
 }
 
+/** Bytes of an object: `length` bytes from `offset`, or from `offset` to the object's end. */
+export interface ByteRange {
+  /** The first byte, counted from 0. A non-negative integer. */
+  offset: number;
+  /** How many bytes, at least 1; without it, every byte from `offset` to the end. */
+  length?: number | undefined;
+}
+
+export interface GetOptions extends SignalOptions {
+  /**
+   * Read only these bytes. The whole range must lie inside the object (see ObjectStore.get); a
+   * malformed range is a RangeError before any request.
+   */
+  range?: ByteRange | undefined;
+}
+
 export interface ListOptions extends SignalOptions {
   /** Roll up keys that contain the delimiter after the prefix into one `prefix` entry (like S3). */
   delimiter?: string | undefined;
@@ -57,8 +79,17 @@ export interface ObjectStore {
   readonly description: string;
   /** Stores `body` under `key`. Readers never see a partial object; a failed put leaves no object. */
   put(key: string, body: PutBody, options?: PutOptions): Promise<void>;
-  /** The object's bytes as a stream; ObjectNotFoundError when the key is missing. */
-  get(key: string, options?: SignalOptions): Promise<Readable>;
+  /**
+   * The object's bytes as a stream; ObjectNotFoundError when the key is missing.
+   *
+   * With `range`, only bytes [offset, offset + length) — or [offset, size) without a length — and
+   * exactly those: the range must lie inside the object (offset < size and offset + length <= size),
+   * else RangeNotSatisfiableError (naming the key, the range and the object's size) and no stream. So a
+   * ranged stream is never empty and never short, and no range fits an empty object. A range whose offset
+   * is not a non-negative integer, or whose length is not a positive integer, is a RangeError before any
+   * request.
+   */
+  get(key: string, options?: GetOptions): Promise<Readable>;
   /** Size and modification time, or undefined when the key is missing. */
   head(key: string, options?: SignalOptions): Promise<ObjectInfo | undefined>;
   /** Objects whose keys start with `prefix` (any string, not only whole segments), sorted, paged internally. */
@@ -143,6 +174,106 @@ export async function* rollUp(
     last = common;
     yield { type: 'prefix', prefix: common };
   }
+}
+
+/**
+ * Throws RangeError when `range` is malformed: an offset that is not a non-negative integer, a length
+ * that is not a positive integer, or an end past the largest safe integer. Drivers call it before any
+ * request.
+ */
+export function checkRange(range: ByteRange | undefined): void {
+  if (range === undefined) return;
+  const { offset, length } = range;
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new RangeError(`range offset must be a non-negative integer, not ${String(offset)}`);
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 1))
+    throw new RangeError(`range length must be a positive integer, not ${String(length)}`);
+  if (length !== undefined && !Number.isSafeInteger(offset + length))
+    throw new RangeError(`range offset ${offset} plus length ${length} is past the largest safe integer`);
+}
+
+/** The end of `range` (exclusive) in an object of `size` bytes. */
+export function rangeEnd(range: ByteRange, size: number): number {
+  return range.length === undefined ? size : range.offset + range.length;
+}
+
+/** Whether `range` lies inside an object of `size` bytes. */
+export function rangeFits(range: ByteRange, size: number): boolean {
+  return range.offset < size && rangeEnd(range, size) <= size;
+}
+
+/** Throws RangeNotSatisfiableError unless `range` lies inside an object of `size` bytes. */
+export function checkRangeFits(store: string, key: string, range: ByteRange, size: number): void {
+  if (!rangeFits(range, size)) throw new RangeNotSatisfiableError(store, key, range, size);
+}
+
+/** The HTTP Range header of `range`: `bytes=first-last`, or `bytes=first-` to the end. */
+export function rangeHeader(range: ByteRange): string {
+  return `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`;
+}
+
+/**
+ * Checks a service's answer to a ranged GET: a partial answer's Content-Range (`bytes first-last/size`),
+ * or a whole-object answer's length (a 200 without Content-Range). Throws RangeNotSatisfiableError when
+ * the range does not lie inside the object (some services answer a range starting at the end with no
+ * bytes instead of 416), and StoreRequestError when the service sent other bytes than asked for (a
+ * range it ignored).
+ */
+export function checkRangeAnswer(
+  store: string,
+  key: string,
+  range: ByteRange,
+  answer: { contentRange: string | undefined; contentLength: number | undefined },
+): void {
+  let first = 0;
+  let last: number;
+  let size: number;
+  if (answer.contentRange === undefined) {
+    if (answer.contentLength === undefined)
+      throw new StoreRequestError(store, 'get', key, undefined, 'the response has no length');
+    size = answer.contentLength;
+    last = size - 1;
+  } else {
+    // The last byte can be -1: Azurite answers `bytes 0--1/0` for an empty blob.
+    const match = /^bytes (\d+)-(-?\d+)\/(\d+)$/.exec(answer.contentRange);
+    if (!match)
+      throw new StoreRequestError(
+        store,
+        'get',
+        key,
+        undefined,
+        `unexpected content range ${JSON.stringify(answer.contentRange)}`,
+      );
+    [first, last, size] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  }
+  checkRangeFits(store, key, range, size);
+  const end = rangeEnd(range, size);
+  if (first !== range.offset || last !== end - 1)
+    throw new StoreRequestError(
+      store,
+      'get',
+      key,
+      undefined,
+      `asked for bytes ${range.offset}-${end - 1} of ${size}, the service sent bytes ${first}-${last}`,
+    );
+}
+
+/**
+ * The error for a range the service refused (HTTP 416): RangeNotSatisfiableError with the object's
+ * size, which the refusal does not reliably carry, so it is asked for; ObjectNotFoundError if the
+ * object is gone by then.
+ */
+export async function unsatisfiableRange(
+  store: ObjectStore,
+  key: string,
+  range: ByteRange,
+  options: SignalOptions & { cause: unknown },
+): Promise<Error> {
+  const info = await store.head(key, { signal: options.signal });
+  const cause = { cause: options.cause };
+  return info
+    ? new RangeNotSatisfiableError(store.description, key, range, info.size, cause)
+    : new ObjectNotFoundError(store.description, key, cause);
 }
 
 /**

@@ -31,8 +31,13 @@ import {
   checkKey,
   checkLength,
   checkPrefix,
+  checkRange,
+  checkRangeAnswer,
   mergeEntries,
+  rangeHeader,
   s3Description,
+  unsatisfiableRange,
+  type GetOptions,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -159,12 +164,19 @@ export class S3Store implements ObjectStore {
     return this.#objectLockEnabled;
   }
 
-  async get(key: string, options: SignalOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     checkKey(this.description, key);
-    options.signal?.throwIfAborted();
+    const { range, signal } = options;
+    checkRange(range);
+    signal?.throwIfAborted();
     try {
-      const command = new GetObjectCommand({ Bucket: this.#bucket, Key: key });
-      const { Body: body } = await this.#client.send(command, abortSignalOption(options.signal));
+      const command = new GetObjectCommand({
+        Bucket: this.#bucket,
+        Key: key,
+        ...(range && { Range: rangeHeader(range) }),
+      });
+      const answer = await this.#client.send(command, abortSignalOption(signal));
+      const body = answer.Body;
       if (!(body instanceof Readable))
         throw new StoreRequestError(
           this.description,
@@ -173,10 +185,24 @@ export class S3Store implements ObjectStore {
           undefined,
           'the response has no body stream',
         );
-      if (options.signal) addAbortSignal(options.signal, body);
+      if (range) {
+        try {
+          checkRangeAnswer(this.description, key, range, {
+            contentRange: answer.ContentRange,
+            contentLength: answer.ContentLength,
+          });
+        } catch (error) {
+          body.destroy();
+          throw error;
+        }
+      }
+      if (signal) addAbortSignal(signal, body);
       return body;
     } catch (error) {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
+      // 416: the range starts at or past the end. S3 says so, but not reliably how long the object is.
+      if (range && statusOf(error) === 416)
+        throw await unsatisfiableRange(this, key, range, { signal, cause: error });
       throw this.#mapError(error, 'get', key);
     }
   }

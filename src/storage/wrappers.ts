@@ -7,6 +7,7 @@ import {
   InvalidKeyError,
   ObjectExistsError,
   ObjectNotFoundError,
+  RangeNotSatisfiableError,
   ReadOnlyStoreError,
   StoreUnavailableError,
 } from './errors.ts';
@@ -15,6 +16,7 @@ import {
   checkPrefix,
   compareKeys,
   entryName,
+  type GetOptions,
   type ListEntry,
   type ListOptions,
   type ObjectStore,
@@ -39,7 +41,7 @@ export function openedOnFirstUse(
     description,
     put: async (key: string, body: PutBody, putOptions?: PutOptions) =>
       (await store()).put(key, body, putOptions),
-    get: async (key: string, getOptions?: SignalOptions) => (await store()).get(key, getOptions),
+    get: async (key: string, getOptions?: GetOptions) => (await store()).get(key, getOptions),
     head: async (key: string, headOptions?: SignalOptions) => (await store()).head(key, headOptions),
     list: async function* (prefix: string, listOptions?: ListOptions) {
       yield* (await store()).list(prefix, listOptions);
@@ -111,6 +113,14 @@ function relabelError(error: unknown, description: string, root: string): unknow
   if (error instanceof ObjectExistsError) return new ObjectExistsError(description, strip(error.key), cause);
   if (error instanceof InvalidKeyError)
     return new InvalidKeyError(description, strip(error.key), error.reason, cause);
+  if (error instanceof RangeNotSatisfiableError)
+    return new RangeNotSatisfiableError(
+      description,
+      strip(error.key),
+      { offset: error.offset, length: error.length },
+      error.size,
+      cause,
+    );
   if (error instanceof ContentLengthMismatchError)
     return new ContentLengthMismatchError(description, strip(error.key), error.expected, error.actual);
   if (error instanceof StoreUnavailableError)
@@ -161,10 +171,11 @@ export function isTransient(error: unknown): boolean {
  * half and all of min(maxDelayMs, baseDelayMs * 2^(n-1)). After `attempts` tries it gives up with a
  * StoreUnavailableError (not transient, so outer layers do not retry again) whose cause is the last error.
  *
- * What is retried: get (until it returns the stream; a stream failing later is the reader's to handle),
- * head, delete, list (resuming after the last entry it yielded), and put of a Buffer. A put of a stream
- * is tried once: the stream is consumed by the first try. A retried write-once put that finds its key
- * taken reads the object back: if it holds exactly the body, the earlier try succeeded and so does this.
+ * What is retried: get (until it returns the stream; a stream failing later is the reader's to handle;
+ * a ranged get asks for the same range again), head, delete, list (resuming after the last entry it
+ * yielded), and put of a Buffer. A put of a stream is tried once: the stream is consumed by the first
+ * try. A retried write-once put that finds its key taken reads the object back: if it holds exactly the
+ * body, the earlier try succeeded and so does this.
  */
 export function withRetry(store: ObjectStore, options: RetryOptions): ObjectStore {
   const sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }));

@@ -2,18 +2,21 @@
 // (with injected faults and an injected sleep: no real waiting), withPrefix keeps its keys inside.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import {
   InvalidKeyError,
   MemoryStore,
   ObjectExistsError,
   ObjectNotFoundError,
+  RangeNotSatisfiableError,
   ReadOnlyStoreError,
   StoreUnavailableError,
   readOnly,
   withFaults,
   withPrefix,
   withRetry,
+  type ByteRange,
   type ObjectStore,
   type RetryOptions,
 } from '../../src/storage/index.ts';
@@ -37,6 +40,21 @@ async function text(store: ObjectStore, key: string): Promise<string> {
   let out = '';
   for await (const chunk of await store.get(key)) out += String(chunk);
   return out;
+}
+
+/** The store, recording the range of every get that reaches it. */
+function recordingRanges(store: ObjectStore): { store: ObjectStore; ranges: (ByteRange | undefined)[] } {
+  const ranges: (ByteRange | undefined)[] = [];
+  return {
+    ranges,
+    store: {
+      ...store,
+      get: (key, options) => {
+        ranges.push(options?.range);
+        return store.get(key, options);
+      },
+    },
+  };
 }
 
 /** Retry options that record the waits instead of waiting. */
@@ -85,6 +103,11 @@ describe('readOnly', () => {
   it('passes get, head and list through', async () => {
     const store = readOnly(await seeded());
     assert.equal(await text(store, 'backups/weekly/velero-backup.json'), '{"a":1}');
+    const range = { offset: 1, length: 3 };
+    assert.equal(
+      String(await buffer(await store.get('backups/weekly/velero-backup.json', { range }))),
+      '"a"',
+    );
     assert.equal((await store.head('backups/nightly/velero-backup.json'))?.size, 2);
     assert.deepEqual(await keys(store, 'backups/n'), ['backups/nightly/velero-backup.json']);
     assert.equal(store.signedUrl, undefined);
@@ -101,6 +124,22 @@ describe('withRetry', () => {
     assert.equal(await text(withRetry(faulty, options), 'backups/weekly/velero-backup.json'), '{"a":1}');
     assert.equal(faulty.calls.get, 3);
     assert.deepEqual(sleeps, [75, 150]); // half of 100 and of 200, plus half of the rest (random 0.5)
+  });
+
+  it('retries a ranged get with the same range, and does not retry a range past the end', async () => {
+    const faulty = withFaults(await seeded(), [{ method: 'get', call: 1, error: transient(1) }]);
+    const seen = recordingRanges(faulty);
+    const store = withRetry(seen.store, recorded(3).options);
+    const range = { offset: 1, length: 5 };
+    const bytes = await buffer(await store.get('backups/weekly/velero-backup.json', { range }));
+    assert.equal(String(bytes), '"a":1');
+    assert.deepEqual(seen.ranges, [range, range]);
+    assert.equal(faulty.calls.get, 2);
+    await assert.rejects(
+      store.get('backups/weekly/velero-backup.json', { range: { offset: 7 } }),
+      RangeNotSatisfiableError,
+    );
+    assert.equal(faulty.calls.get, 3);
   });
 
   it('caps the wait at maxDelayMs', async () => {
@@ -231,6 +270,22 @@ describe('withPrefix', () => {
       assert.ok(error instanceof ObjectNotFoundError);
       assert.equal(error.key, 'backups/missing');
       assert.equal(error.message, 'object "backups/missing" not found in memory://memory under "velero/"');
+      return true;
+    });
+  });
+
+  it('reads ranges inside the prefix and reports a range past the end without it', async () => {
+    const inner = new MemoryStore();
+    const store = withPrefix(inner, 'velero');
+    await store.put('packs/p', Buffer.from('0123456789'));
+    assert.equal(String(await buffer(await store.get('packs/p', { range: { offset: 7 } }))), '789');
+    await assert.rejects(store.get('packs/p', { range: { offset: 4, length: 7 } }), (error: unknown) => {
+      assert.ok(error instanceof RangeNotSatisfiableError);
+      assert.deepEqual([error.key, error.offset, error.length, error.size], ['packs/p', 4, 7, 10]);
+      assert.equal(
+        error.message,
+        'cannot read bytes 4-10 of "packs/p" in memory://memory under "velero/": the object is 10 bytes long',
+      );
       return true;
     });
   });
