@@ -107,3 +107,89 @@ export {
   type SaveBlobResult,
   type UnpackedType,
 } from './repository.ts';
+export {
+  POLYNOMIAL_DEGREE,
+  InvalidPolynomialError,
+  isIrreducible,
+  polynomialFromHex,
+  polynomialToHex,
+  randomPolynomial,
+} from './polynomial.ts';
+export {
+  AVERAGE_BITS,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+  ChunkSplitter,
+  Chunker,
+  chunks,
+  type ChunkerOptions,
+} from './chunker.ts';
+export {
+  DuplicateNodeError,
+  FileMode,
+  TreeFormatError,
+  decodeTree,
+  encodeNode,
+  encodeTree,
+  formatNodeTime,
+  hasFileMode,
+  parseNodeTime,
+  type ExtendedAttribute,
+  type Node,
+  type NodeTime,
+  type NodeType,
+} from './tree.ts';
+export {
+  UnsupportedFileTypeError,
+  applyMetadata,
+  goFileMode,
+  localUtcOffset,
+  nodeFromStat,
+  nodeTypeOf,
+  readAccountNames,
+  readNode,
+  unixPermissions,
+  type AccountNames,
+  type ApplyMetadataOptions,
+  type MetadataProblem,
+  type NodeFromStatOptions,
+} from './node-fs.ts';
+export {
+  SnapshotNotFoundError,
+  loadSnapshot,
+  newSnapshotJson,
+  parseSnapshot,
+  resolveSnapshotId,
+  snapshotTimeNs,
+  type NewSnapshotOptions,
+  type Snapshot,
+  type SnapshotJson,
+} from './snapshot.ts';
+export {
+  backupDirectory,
+  type BackupError,
+  type BackupOptions,
+  type BackupProgress,
+  type BackupResult,
+  type BackupStats,
+} from './archiver.ts';
+export {
+  restoreSnapshot,
+  type RestoreOptions,
+  type RestoreProblem,
+  type RestoreProgress,
+  type RestoreResult,
+  type RestoreStats,
+} from './restorer.ts';
+export {
+  SnapshotPathError,
+  findSnapshots,
+  listSnapshot,
+  loadTree,
+  lookupPath,
+  readFile,
+  splitSnapshotPath,
+  type ListEntry,
+  type PathTarget,
+  type SnapshotFilter,
+} from './browse.ts';

@@ -1,0 +1,570 @@
+// The archiver: backs up one directory into a snapshot, as `cd <dir> && restic backup .` does with
+// restic 0.14, so restic's ls, restore, dump, diff and check read the result as one of its own.
+//
+// The snapshot's root tree holds the directory's entries (not a node for the directory itself). The
+// walk goes depth-first in byte order of the names; each directory's tree blob is saved once its entries
+// are done (bottom-up), so memory holds one node list per directory level, never the whole tree. Files
+// are read a few at a time (`concurrency`): streamed through reused buffers, cut by restic's chunker with
+// the repository's polynomial, each chunk saved as a data blob (the repository hashes it and skips what
+// it has). With a parent snapshot, a file whose node there has the same size, mtime, ctime and inode,
+// and whose blobs the index lists, is not read: its content ids are taken over (restic's change
+// detection). Sockets are skipped and hard links are recorded, not followed, as restic does. What cannot
+// be read (a file, a directory, a name that is not UTF-8) is left out and reported in `errors`; the
+// caller decides what a partial backup means.
+import type { BigIntStats } from 'node:fs';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Chunker, MAX_CHUNK_SIZE } from './chunker.ts';
+import { systemClock, systemIdentity, type Clock, type Identity, type SignalOptions } from './environment.ts';
+import { Semaphore, throttle } from './limit.ts';
+import { localUtcOffset, nodeFromStat, nodeTypeOf, readAccountNames, type AccountNames } from './node-fs.ts';
+import { polynomialFromHex } from './polynomial.ts';
+import type { Repo } from './repository.ts';
+import { loadSnapshot, newSnapshotJson } from './snapshot.ts';
+import { decodeTree, encodeTree, formatNodeTime, type Node } from './tree.ts';
+
+export interface BackupProgress {
+  /** Files done: read, or taken over from the parent unchanged. */
+  filesDone: number;
+  /** Bytes of the files done (read, or taken over). */
+  bytesDone: number;
+  /** Entries left out so far because they could not be read. */
+  errors: number;
+  /** The source's files and bytes, once a scan running beside the backup has counted them. */
+  total?: { files: number; bytes: number } | undefined;
+}
+
+/** An entry left out of the snapshot: its path relative to the source and why. */
+export interface BackupError {
+  path: string;
+  reason: string;
+}
+
+export interface BackupStats {
+  filesNew: number;
+  /** Files read again because they changed (or the parent's node did not match). */
+  filesChanged: number;
+  /** Files taken over from the parent without reading them. */
+  filesUnmodified: number;
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
+  /** Regular files in the snapshot and the sum of their sizes. */
+  totalFiles: number;
+  totalBytes: number;
+  /** Bytes read from files. */
+  bytesRead: number;
+  dataBlobsAdded: number;
+  treeBlobsAdded: number;
+  /** Plaintext bytes of the blobs added (data and tree). */
+  plaintextBytesAdded: number;
+  /** Bytes the added blobs take in packs (compressed and encrypted). */
+  bytesAdded: number;
+}
+
+export interface BackupOptions extends SignalOptions {
+  /** The directory to back up. */
+  source: string;
+  /** What the snapshot records as its paths. Default: the source, made absolute. */
+  paths?: readonly string[] | undefined;
+  /** Default: the identity's host name. */
+  hostname?: string | undefined;
+  tags?: readonly string[] | undefined;
+  /** A snapshot id (or unambiguous prefix) whose unchanged files are not read again. */
+  parent?: string | undefined;
+  /** Leaves out the entry at this `/`-separated path relative to the source (and all below it). */
+  exclude?: ((relativePath: string) => boolean) | undefined;
+  /** The exclude patterns to record in the snapshot (restic's `excludes`), for humans. */
+  excludes?: readonly string[] | undefined;
+  /** The snapshot's time. Default: now, by `clock`. */
+  time?: Date | undefined;
+  clock?: Clock | undefined;
+  /** The snapshot's username, uid, gid and default host name. Default: this process. */
+  identity?: Identity | undefined;
+  /** Names for node uids and gids. Default: /etc/passwd and /etc/group. */
+  names?: AccountNames | undefined;
+  /** Minutes east of UTC that times are shown in. Default: the local zone's. */
+  utcOffset?: ((unixMillis: number) => number) | undefined;
+  /** Files read at once. Default 4 (restic reads 2 at once; more pays off for small files). */
+  concurrency?: number | undefined;
+  onProgress?: ((progress: BackupProgress) => void) | undefined;
+  /** At most one progress call per this many milliseconds (and one at the end). Default 1000. */
+  progressIntervalMs?: number | undefined;
+}
+
+export interface BackupResult {
+  snapshotId: string;
+  treeId: string;
+  stats: BackupStats;
+  errors: BackupError[];
+}
+
+/** Backs up `options.source` and writes a snapshot of it; see the file's header. */
+export async function backupDirectory(repo: Repo, options: BackupOptions): Promise<BackupResult> {
+  options.signal?.throwIfAborted();
+  const source = resolve(options.source);
+  const clock = options.clock ?? systemClock;
+  const startMs = options.time?.getTime() ?? clock.now();
+  const identity = options.identity ?? systemIdentity();
+  const utcOffset = options.utcOffset ?? localUtcOffset;
+  const lock = await repo.lock({ exclusive: false, signal: options.signal });
+  try {
+    const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
+    const parent = options.parent ? await loadSnapshot(repo, options.parent, { signal }) : undefined;
+    const archiver = new Archiver(repo, {
+      source,
+      signal,
+      exclude: options.exclude,
+      names: options.names ?? (await readAccountNames()),
+      utcOffset,
+      concurrency: options.concurrency ?? 4,
+      clock,
+      onProgress: options.onProgress,
+      progressIntervalMs: options.progressIntervalMs ?? 1000,
+    });
+    const treeId = await archiver.run(parent?.tree);
+    await repo.flush({ signal });
+    const json = newSnapshotJson({
+      time: formatNodeTime({
+        unixNano: BigInt(startMs) * 1_000_000n,
+        utcOffsetMinutes: utcOffset(startMs),
+      }),
+      parent: parent?.id,
+      tree: treeId,
+      paths: options.paths ?? [source],
+      hostname: options.hostname ?? identity.hostname,
+      username: identity.username,
+      uid: identity.uid,
+      gid: identity.gid,
+      excludes: options.excludes,
+      tags: options.tags,
+    });
+    const snapshotId = await repo.saveJson('snapshots', json, { signal });
+    return { snapshotId, treeId, stats: archiver.stats, errors: archiver.errors };
+  } finally {
+    await lock.release();
+  }
+}
+
+interface ArchiverSettings {
+  source: string;
+  signal: AbortSignal;
+  exclude: ((relativePath: string) => boolean) | undefined;
+  names: AccountNames;
+  utcOffset: (unixMillis: number) => number;
+  concurrency: number;
+  clock: Clock;
+  onProgress: ((progress: BackupProgress) => void) | undefined;
+  progressIntervalMs: number;
+}
+
+/** Reads at most this much per read call. */
+const READ_SIZE = 1024 * 1024;
+/** Files smaller than this start in a buffer of this size; larger ones in one of MAX_CHUNK_SIZE. */
+const SMALL_BUFFER = 1024 * 1024;
+
+/** A read that failed: the file is left out (and reported); other errors end the backup. */
+class ReadError extends Error {
+  override readonly name = 'ReadError';
+}
+
+/** Reusable buffers of one size: taken for a chunk, given back once the chunk is saved. */
+class BufferPool {
+  readonly #size: number;
+  readonly #keep: number;
+  readonly #free: Buffer[] = [];
+  constructor(size: number, keep: number) {
+    this.#size = size;
+    this.#keep = keep;
+  }
+  get size(): number {
+    return this.#size;
+  }
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size);
+  }
+  give(buffer: Buffer): void {
+    if (buffer.length === this.#size && this.#free.length < this.#keep) this.#free.push(buffer);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class Archiver {
+  readonly stats: BackupStats = {
+    filesNew: 0,
+    filesChanged: 0,
+    filesUnmodified: 0,
+    dirsNew: 0,
+    dirsChanged: 0,
+    dirsUnmodified: 0,
+    totalFiles: 0,
+    totalBytes: 0,
+    bytesRead: 0,
+    dataBlobsAdded: 0,
+    treeBlobsAdded: 0,
+    plaintextBytesAdded: 0,
+    bytesAdded: 0,
+  };
+  readonly errors: BackupError[] = [];
+  readonly #repo: Repo;
+  readonly #settings: ArchiverSettings;
+  readonly #chunker: Chunker;
+  readonly #slots: Semaphore;
+  readonly #small: BufferPool;
+  readonly #large: BufferPool;
+  /** Files being read, so that a failing backup waits for them before it lets go of the lock. */
+  readonly #reading = new Set<Promise<unknown>>();
+  readonly #progress: { poke(): void; flush(): void };
+  #filesDone = 0;
+  #bytesDone = 0;
+  #total: { files: number; bytes: number } | undefined;
+
+  constructor(repo: Repo, settings: ArchiverSettings) {
+    this.#repo = repo;
+    this.#settings = settings;
+    this.#chunker = new Chunker(polynomialFromHex(repo.config.chunkerPolynomial));
+    this.#slots = new Semaphore(settings.concurrency);
+    this.#small = new BufferPool(SMALL_BUFFER, settings.concurrency + 1);
+    this.#large = new BufferPool(MAX_CHUNK_SIZE, 2 * settings.concurrency);
+    const { onProgress } = settings;
+    this.#progress = throttle(
+      () =>
+        onProgress?.({
+          filesDone: this.#filesDone,
+          bytesDone: this.#bytesDone,
+          errors: this.errors.length,
+          total: this.#total,
+        }),
+      settings.progressIntervalMs,
+      () => settings.clock.now(),
+    );
+  }
+
+  /** Backs up the source; returns the root tree's id. */
+  async run(parentTree: string | undefined): Promise<string> {
+    const scan = this.#settings.onProgress ? this.#scan() : undefined;
+    try {
+      const tree = await this.#dir(this.#settings.source, '', parentTree, true);
+      this.#progress.flush();
+      return tree as string;
+    } catch (error) {
+      await Promise.allSettled(this.#reading);
+      throw error;
+    } finally {
+      await scan;
+    }
+  }
+
+  #error(path: string, error: unknown): void {
+    const reason =
+      error instanceof ReadError && error.cause instanceof Error
+        ? error.cause.message
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    this.errors.push({ path, reason });
+    this.#progress.poke();
+  }
+
+  /**
+   * Saves the tree of the directory `abs` (`rel` from the source) and the trees below it; returns its
+   * id, or undefined when the directory cannot be listed (reported; thrown for the source itself).
+   */
+  async #dir(
+    abs: string,
+    rel: string,
+    parentTree: string | undefined,
+    root = false,
+  ): Promise<string | undefined> {
+    const { signal, exclude } = this.#settings;
+    let names: Buffer[];
+    try {
+      names = await readdir(abs, { encoding: 'buffer' });
+    } catch (error) {
+      if (root) throw error;
+      this.#error(rel, error);
+      return undefined;
+    }
+    names.sort((a, b) => Buffer.compare(a, b));
+    const previous = await this.#previousNodes(parentTree);
+    const entries: Promise<Node | undefined>[] = [];
+    for (const raw of names) {
+      signal.throwIfAborted();
+      let name: string;
+      try {
+        name = utf8.decode(raw);
+      } catch {
+        this.#error(`${rel ? `${rel}/` : ''}${raw.toString('latin1')}`, 'the name is not UTF-8');
+        continue;
+      }
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (exclude?.(childRel)) continue;
+      const childAbs = join(abs, name);
+      let stats: BigIntStats;
+      try {
+        stats = await lstat(childAbs, { bigint: true });
+      } catch (error) {
+        this.#error(childRel, error);
+        continue;
+      }
+      const type = nodeTypeOf(Number(stats.mode));
+      const before = previous?.get(name);
+      if (type === 'socket') continue; // restic's archiver stores no sockets
+      if (type === undefined) {
+        this.#error(childRel, `unknown file type ${(Number(stats.mode) & 0o170000).toString(8)}`);
+      } else if (type === 'dir') {
+        const node = this.#node(name, stats);
+        const subtree = await this.#dir(
+          childAbs,
+          childRel,
+          before?.type === 'dir' ? before.subtree : undefined,
+        );
+        if (subtree === undefined) continue;
+        node.subtree = subtree;
+        if (!before) this.stats.dirsNew++;
+        else if (before.subtree === subtree) this.stats.dirsUnmodified++;
+        else this.stats.dirsChanged++;
+        entries.push(Promise.resolve(node));
+      } else if (type === 'file') {
+        await this.#slots.acquire(signal);
+        const saving = this.#file(childAbs, childRel, name, stats, before).finally(() =>
+          this.#slots.release(),
+        );
+        this.#reading.add(saving);
+        void saving.then(
+          () => this.#reading.delete(saving),
+          () => this.#reading.delete(saving),
+        );
+        entries.push(saving);
+      } else {
+        let linkTarget: string | undefined;
+        if (type === 'symlink') {
+          try {
+            linkTarget = await readlink(childAbs);
+          } catch (error) {
+            this.#error(childRel, error);
+            continue;
+          }
+        }
+        entries.push(Promise.resolve(this.#node(name, stats, linkTarget)));
+      }
+    }
+    const nodes = (await Promise.all(entries)).filter((node) => node !== undefined);
+    const blob = encodeTree(nodes);
+    const saved = await this.#repo.saveBlob('tree', blob, { signal });
+    if (!saved.known) {
+      this.stats.treeBlobsAdded++;
+      this.stats.plaintextBytesAdded += blob.length;
+      this.stats.bytesAdded += saved.storedBytes;
+    }
+    return saved.id;
+  }
+
+  /** The parent snapshot's nodes of a directory by name; none when it has no such tree or it fails to load. */
+  async #previousNodes(tree: string | undefined): Promise<Map<string, Node> | undefined> {
+    if (!tree) return undefined;
+    try {
+      const nodes = decodeTree(await this.#repo.loadBlob('tree', tree, { signal: this.#settings.signal }));
+      return new Map(nodes.map((node) => [node.name, node]));
+    } catch {
+      this.#settings.signal.throwIfAborted();
+      return undefined; // the parent only saves reading; without it every file is read
+    }
+  }
+
+  #node(name: string, stats: BigIntStats, linkTarget?: string): Node {
+    const { names, utcOffset } = this.#settings;
+    return nodeFromStat(
+      name,
+      stats,
+      linkTarget === undefined ? { names, utcOffset } : { names, utcOffset, linkTarget },
+    );
+  }
+
+  /** The node of a regular file with its content ids; undefined when it cannot be read (reported). */
+  async #file(
+    abs: string,
+    rel: string,
+    name: string,
+    stats: BigIntStats,
+    before: Node | undefined,
+  ): Promise<Node | undefined> {
+    if (before && unchanged(before, stats) && (await this.#allKnown(before.content ?? []))) {
+      const node = this.#node(name, stats);
+      node.content = before.content;
+      this.stats.filesUnmodified++;
+      this.#fileDone(Number(stats.size), false);
+      return node;
+    }
+    let handle: FileHandle;
+    try {
+      handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (error) {
+      this.#error(rel, error);
+      return undefined;
+    }
+    try {
+      const current = await handle.stat({ bigint: true }).catch((error: unknown) => {
+        throw new ReadError('stat failed', { cause: error });
+      });
+      if (!current.isFile()) {
+        this.#error(rel, 'it is no longer a regular file');
+        return undefined;
+      }
+      const node = this.#node(name, current);
+      const { ids, size } = await this.#content(handle, Number(current.size));
+      node.content = ids;
+      if (size) node.size = size;
+      else delete node.size;
+      if (before) this.stats.filesChanged++;
+      else this.stats.filesNew++;
+      this.#fileDone(size, true);
+      return node;
+    } catch (error) {
+      if (!(error instanceof ReadError)) throw error;
+      this.#error(rel, error);
+      return undefined;
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+
+  /** Counts a file done; the bytes of a file read were counted as they were read. */
+  #fileDone(size: number, read: boolean): void {
+    this.#filesDone++;
+    if (!read) this.#bytesDone += size;
+    this.stats.totalFiles++;
+    this.stats.totalBytes += size;
+    this.#progress.poke();
+  }
+
+  async #allKnown(ids: readonly string[]): Promise<boolean> {
+    for (const id of ids)
+      if (!(await this.#repo.hasBlob('data', id, { signal: this.#settings.signal }))) return false;
+    return true;
+  }
+
+  /**
+   * Reads a file to its end and saves its chunks; returns their ids in order and the bytes read. The
+   * bytes of the current chunk sit at the start of a buffer; at a cut, the bytes after it move to
+   * another buffer and the chunk is saved from where it is, while the next one is read. One chunk per
+   * file is saved at a time, so a file holds two buffers at most.
+   */
+  async #content(handle: FileHandle, sizeHint: number): Promise<{ ids: string[]; size: number }> {
+    const { signal } = this.#settings;
+    const splitter = this.#chunker.split();
+    const saves: Promise<string>[] = [];
+    let saving: Promise<unknown> = Promise.resolve();
+    let pool = sizeHint < SMALL_BUFFER ? this.#small : this.#large;
+    let buffer = pool.take();
+    let fill = 0;
+    let size = 0;
+    try {
+      for (;;) {
+        signal.throwIfAborted();
+        if (fill === buffer.length) {
+          // A small buffer full without a cut: the file is larger than it said. (A large one cuts at
+          // MAX_CHUNK_SIZE, so it never fills.)
+          const larger = this.#large.take();
+          buffer.copy(larger, 0, 0, fill);
+          pool.give(buffer);
+          [pool, buffer] = [this.#large, larger];
+        }
+        let read: number;
+        try {
+          ({ bytesRead: read } = await handle.read(
+            buffer,
+            fill,
+            Math.min(READ_SIZE, buffer.length - fill),
+            size,
+          ));
+        } catch (error) {
+          throw new ReadError('read failed', { cause: error });
+        }
+        if (read === 0) break;
+        size += read;
+        this.stats.bytesRead += read;
+        this.#bytesDone += read;
+        let from = fill;
+        fill += read;
+        for (;;) {
+          const cut = splitter.next(buffer, from, fill);
+          if (cut < 0) break;
+          await saving; // the previous chunk's buffer is back in its pool
+          const next = this.#large.take();
+          buffer.copy(next, 0, cut, fill);
+          const owner = { pool, buffer };
+          const save = this.#saveChunk(buffer.subarray(0, cut));
+          saves.push(save);
+          saving = save.then(
+            () => owner.pool.give(owner.buffer),
+            () => {},
+          );
+          [pool, buffer, fill, from] = [this.#large, next, fill - cut, 0];
+        }
+        this.#progress.poke();
+      }
+      if (fill > 0) saves.push(this.#saveChunk(buffer.subarray(0, fill)));
+      const ids = await Promise.all(saves);
+      pool.give(buffer);
+      return { ids, size };
+    } catch (error) {
+      await Promise.allSettled(saves);
+      throw error;
+    }
+  }
+
+  async #saveChunk(chunk: Buffer): Promise<string> {
+    const saved = await this.#repo.saveBlob('data', chunk, { signal: this.#settings.signal });
+    if (!saved.known) {
+      this.stats.dataBlobsAdded++;
+      this.stats.plaintextBytesAdded += chunk.length;
+      this.stats.bytesAdded += saved.storedBytes;
+    }
+    return saved.id;
+  }
+
+  /** Counts the source's files and bytes beside the backup, for progress; errors are the walk's to report. */
+  async #scan(): Promise<void> {
+    const { signal, exclude } = this.#settings;
+    const total = { files: 0, bytes: 0 };
+    const walk = async (abs: string, rel: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(abs, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        if (signal.aborted) return;
+        const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+        if (exclude?.(childRel)) continue;
+        if (entry.isDirectory()) await walk(join(abs, entry.name), childRel);
+        else if (entry.isFile()) {
+          total.files++;
+          total.bytes += await lstat(join(abs, entry.name)).then(
+            (s) => s.size,
+            () => 0,
+          );
+        }
+      }
+    };
+    await walk(this.#settings.source, '');
+    this.#total = total;
+    this.#progress.poke();
+  }
+}
+
+/** restic's fileChanged: a file is taken as unchanged when type, mtime, ctime, inode and size match. */
+function unchanged(before: Node, stats: BigIntStats): boolean {
+  return (
+    before.type === 'file' &&
+    before.content !== null &&
+    before.mtime.unixNano === stats.mtimeNs &&
+    before.ctime.unixNano === stats.ctimeNs &&
+    (before.inode ?? 0n) === stats.ino &&
+    (before.size ?? 0) === Number(stats.size)
+  );
+}

@@ -1,0 +1,348 @@
+// The archiver, the restorer and the snapshot readers on a repository in memory: a directory with one of
+// everything comes back as it was; a backup with a parent reads only what changed; exclusions; a
+// corrupted pack never leaves a file under its name; aborts stop promptly.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readFile as readFileFs, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { describe, it, type TestContext } from 'node:test';
+import {
+  Chunker,
+  MemoryBackend,
+  Repository,
+  backupDirectory,
+  findSnapshots,
+  listSnapshot,
+  polynomialFromHex,
+  polynomialToHex,
+  randomPolynomial,
+  readFile,
+  restoreSnapshot,
+  sha256,
+  type Identity,
+} from '../../src/repo/index.ts';
+import { NON_ASCII, assertSameTree, makeRichTree } from '../helpers/rich-tree.ts';
+
+const identity: Identity = { hostname: 'test-host', username: 'tester', pid: process.pid, uid: 0, gid: 0 };
+const repoOptions = {
+  password: 'archiver test',
+  keyParams: { N: 1024, r: 8, p: 1 },
+  packSize: 1024 * 1024,
+  identity,
+};
+
+async function scratch(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-archiver-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function newRepo(backend = new MemoryBackend()) {
+  const polynomial = polynomialToHex(randomPolynomial((n) => randomBytes(n)));
+  const repo = await Repository.init(backend, { ...repoOptions, polynomial });
+  return { backend, repo };
+}
+
+/** The ids of the chunks restic's chunker makes of `data` with the repository's polynomial. */
+function chunkIds(repo: Repository, data: Buffer): string[] {
+  const splitter = new Chunker(polynomialFromHex(repo.config.chunkerPolynomial)).split();
+  const ids: string[] = [];
+  let start = 0;
+  for (let cut = splitter.next(data); cut >= 0; cut = splitter.next(data, start)) {
+    ids.push(sha256(data.subarray(start, cut)));
+    start = cut;
+  }
+  if (start < data.length) ids.push(sha256(data.subarray(start)));
+  return ids;
+}
+
+describe('the archiver and the restorer', () => {
+  it('back up a directory of every kind of entry and restore it as it was', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(source);
+    await makeRichTree(source);
+    const { repo } = await newRepo();
+
+    const result = await backupDirectory(repo, {
+      source,
+      hostname: 'node-1',
+      tags: ['volume=data', 'pod=web-0'],
+      identity,
+    });
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.stats.totalFiles, 9);
+    assert.equal(result.stats.filesNew, 9);
+    assert.equal(result.stats.dirsNew, 3);
+    assert.ok(result.stats.dataBlobsAdded > 3 && result.stats.bytesAdded > 3 * 1024 * 1024);
+
+    const target = join(work, 'restored');
+    const restored = await restoreSnapshot(repo, { snapshotId: result.snapshotId, target });
+    assert.deepEqual(restored.problems, []);
+    await assertSameTree(source, target);
+    const sparse = await lstat(join(target, 'sparse'));
+    assert.equal(sparse.size, 50 * 1024 * 1024);
+    assert.ok(sparse.blocks * 512 < 4 * 1024 * 1024, `the sparse file takes ${sparse.blocks} blocks`);
+    assert.equal(restored.stats.hardLinks, 1);
+    assert.equal(restored.stats.symlinks, 2);
+    assert.equal(restored.stats.specials, 1);
+    assert.ok(restored.stats.sparseBytes > 40 * 1024 * 1024);
+    assert.deepEqual(
+      (await readdir(target, { recursive: true })).filter((name) => name.includes('.cairn-restore-')),
+      [],
+      'no temporary files are left',
+    );
+  });
+
+  it('write a snapshot in restic’s shape, and find, list and read it back', async (t) => {
+    const source = await scratch(t);
+    await mkdir(join(source, 'dir'));
+    await writeFile(join(source, 'dir', 'file.txt'), 'hello\n');
+    await writeFile(join(source, NON_ASCII), 'non-ASCII\n');
+    const { repo } = await newRepo();
+    const time = new Date('2026-01-02T03:04:05.678Z');
+    const first = await backupDirectory(repo, {
+      source,
+      paths: ['/volumes/data'],
+      hostname: 'node-1',
+      tags: ['a', 'b'],
+      excludes: ['.cairn'],
+      time,
+      utcOffset: () => 90,
+      identity,
+    });
+    const json = (await repo.loadJson('snapshots', first.snapshotId)) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(json), [
+      'time',
+      'tree',
+      'paths',
+      'hostname',
+      'username',
+      'excludes',
+      'tags',
+    ]);
+    assert.equal(json['time'], '2026-01-02T04:34:05.678+01:30');
+    assert.deepEqual(json['paths'], ['/volumes/data']);
+    const second = await backupDirectory(repo, {
+      source,
+      paths: ['/volumes/data'],
+      hostname: 'node-2',
+      parent: first.snapshotId.slice(0, 8),
+      time: new Date('2026-01-03T00:00:00Z'),
+      utcOffset: () => 90,
+      identity: { ...identity, uid: 1000, gid: 1000 },
+    });
+    const secondJson = (await repo.loadJson('snapshots', second.snapshotId)) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(secondJson), [
+      'time',
+      'parent',
+      'tree',
+      'paths',
+      'hostname',
+      'username',
+      'uid',
+      'gid',
+    ]);
+    assert.equal(secondJson['parent'], first.snapshotId);
+    assert.equal(second.treeId, first.treeId, 'an unchanged directory gives the same tree');
+
+    assert.deepEqual(
+      (await findSnapshots(repo)).map((s) => s.id),
+      [second.snapshotId, first.snapshotId],
+      'newest first',
+    );
+    assert.deepEqual(
+      (await findSnapshots(repo, { tags: ['a'] })).map((s) => s.id),
+      [first.snapshotId],
+    );
+    assert.deepEqual(
+      (await findSnapshots(repo, { hostname: 'node-2', paths: ['/volumes/data'] })).map((s) => s.id),
+      [second.snapshotId],
+    );
+
+    const listed = [];
+    for await (const entry of listSnapshot(repo, first.snapshotId, '/', { recursive: true }))
+      listed.push(`${entry.path} ${entry.node.type}`);
+    assert.deepEqual(listed, [`/${NON_ASCII} file`, '/dir dir', '/dir/file.txt file'], 'in byte order');
+    const top = [];
+    for await (const entry of listSnapshot(repo, first.snapshotId, 'dir')) top.push(entry.path);
+    assert.deepEqual(top, ['/dir/file.txt']);
+    assert.equal(await text(await readFile(repo, first.snapshotId, '/dir/file.txt')), 'hello\n');
+    await assert.rejects(readFile(repo, first.snapshotId, '/dir'), /not a regular file/);
+    await assert.rejects(readFile(repo, first.snapshotId, '/missing'), /no such file/);
+  });
+
+  it('read only the changed file of a backup with a parent and add only its changed chunks', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(source);
+    await makeRichTree(source, { fifo: false });
+    const { repo } = await newRepo();
+    const first = await backupDirectory(repo, { source, identity });
+
+    const before = await readFileFs(join(source, 'random'));
+    const after = Buffer.from(before);
+    after.write('changed', 100);
+    await writeFile(join(source, 'random'), after);
+    const oldIds = new Set(chunkIds(repo, before));
+    const changedChunks = chunkIds(repo, after).filter((id) => !oldIds.has(id));
+    assert.ok(changedChunks.length >= 1 && changedChunks.length < chunkIds(repo, after).length);
+
+    const second = await backupDirectory(repo, { source, parent: first.snapshotId, identity });
+    assert.deepEqual(second.errors, []);
+    assert.equal(second.stats.bytesRead, after.length, 'only the changed file is read');
+    assert.equal(second.stats.filesChanged, 1);
+    assert.equal(second.stats.filesUnmodified, 8);
+    assert.equal(second.stats.dataBlobsAdded, changedChunks.length, 'only its changed chunks are added');
+    assert.equal(second.stats.dirsUnmodified, 3);
+
+    const target = join(work, 'restored');
+    const restored = await restoreSnapshot(repo, { snapshotId: second.snapshotId, target });
+    assert.deepEqual(restored.problems, []);
+    await assertSameTree(source, target);
+
+    const without = await backupDirectory(repo, { source, identity });
+    assert.equal(without.stats.bytesRead > 50 * 1024 * 1024, true, 'without a parent everything is read');
+    assert.equal(without.stats.dataBlobsAdded, 0, 'and deduplicated');
+  });
+
+  it('leave out what the exclude function names, and restore a single path', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(join(source, '.cairn'), { recursive: true });
+    await writeFile(join(source, '.cairn', 'state'), 'ours');
+    await mkdir(join(source, 'keep', '.cairn'), { recursive: true });
+    await writeFile(join(source, 'keep', '.cairn', 'theirs'), 'not at the root: kept');
+    await writeFile(join(source, 'keep', 'skip.tmp'), 'excluded');
+    await writeFile(join(source, 'keep', 'file'), 'kept');
+    const { repo } = await newRepo();
+    const exclude = (path: string) => path === '.cairn' || path.endsWith('.tmp');
+    const result = await backupDirectory(repo, { source, exclude, identity });
+    const paths = [];
+    for await (const entry of listSnapshot(repo, result.snapshotId, '/', { recursive: true }))
+      paths.push(entry.path);
+    assert.deepEqual(paths, ['/keep', '/keep/.cairn', '/keep/.cairn/theirs', '/keep/file']);
+
+    const target = join(work, 'one-file');
+    const one = await restoreSnapshot(repo, { snapshotId: result.snapshotId, target, include: '/keep/file' });
+    assert.deepEqual(one.problems, []);
+    assert.deepEqual(await readdir(target, { recursive: true }), ['keep', 'keep/file']);
+    await assert.rejects(
+      restoreSnapshot(repo, { snapshotId: result.snapshotId, target, include: '/keep/nothing' }),
+      /no such file/,
+    );
+  });
+
+  it('fail the restore of a file whose blob is corrupted, naming blob and pack, and leave nothing under its name', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(source);
+    await writeFile(join(source, 'good'), 'fine\n');
+    await writeFile(join(source, 'bad'), randomBytes(2 * 1024 * 1024));
+    const { backend, repo } = await newRepo();
+    const result = await backupDirectory(repo, { source, identity });
+    const bad = [];
+    for await (const entry of listSnapshot(repo, result.snapshotId, '/bad')) bad.push(entry.node);
+    const blob = bad[0]?.content?.[0] as string;
+    const [where] = await repo.lookupBlob('data', blob);
+    assert.ok(where);
+    const handle = { type: 'data', name: where.pack } as const;
+    const pack = await backend.load(handle);
+    pack.writeUInt8(pack.readUInt8(where.offset + 100) ^ 0x01, where.offset + 100);
+    await backend.remove(handle);
+    await backend.save(handle, pack);
+
+    const reopened = await Repository.open(backend, repoOptions);
+    const target = join(work, 'restored');
+    const restored = await restoreSnapshot(reopened, { snapshotId: result.snapshotId, target });
+    assert.equal(restored.problems.length, 1);
+    assert.equal(restored.problems[0]?.path, 'bad');
+    assert.match(restored.problems[0]?.reason ?? '', new RegExp(`${blob}.*${where.pack}`));
+    assert.deepEqual(await readdir(target), ['good'], 'no file under its name, no temporary file');
+  });
+
+  it('stop a backup and a restore promptly when their signal aborts', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(source);
+    for (let i = 0; i < 8; i++) await writeFile(join(source, `file-${i}`), randomBytes(1024 * 1024));
+    const { repo } = await newRepo();
+
+    const controller = new AbortController();
+    let abortedAt = 0;
+    const backup = backupDirectory(repo, {
+      source,
+      identity,
+      signal: controller.signal,
+      progressIntervalMs: 0,
+      onProgress: (progress) => {
+        if (progress.bytesDone > 0 && !abortedAt) {
+          abortedAt = performance.now();
+          controller.abort(new Error('stop'));
+        }
+      },
+    });
+    await assert.rejects(backup, /stop/);
+    assert.ok(performance.now() - abortedAt < 1000, 'the backup stopped within a second');
+    assert.ok(repo.stats.plaintextBytes < 6 * 1024 * 1024, 'it stopped before reading everything');
+    const locks = [];
+    for await (const lock of repo.list('locks')) locks.push(lock);
+    assert.deepEqual(locks, [], 'its lock is released');
+    assert.deepEqual(await findSnapshots(repo), [], 'no snapshot is written');
+
+    const full = await backupDirectory(repo, { source, identity });
+    const restoreController = new AbortController();
+    let restoreAbortedAt = 0;
+    const target = join(work, 'restored');
+    const restore = restoreSnapshot(repo, {
+      snapshotId: full.snapshotId,
+      target,
+      signal: restoreController.signal,
+      concurrency: 2,
+      progressIntervalMs: 0,
+      onProgress: (progress) => {
+        if (progress.bytesDone > 0 && !restoreAbortedAt) {
+          restoreAbortedAt = performance.now();
+          restoreController.abort(new Error('stop restoring'));
+        }
+      },
+    });
+    await assert.rejects(restore, /stop restoring/);
+    assert.ok(performance.now() - restoreAbortedAt < 1000, 'the restore stopped within a second');
+    const left = await readdir(target);
+    assert.ok(left.length < 8, 'not every file was restored');
+    assert.deepEqual(
+      left.filter((name) => name.includes('.cairn-restore-')),
+      [],
+      'no temporary files are left',
+    );
+  });
+
+  it('report unreadable entries and go on with the rest', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(join(source, 'dir'), { recursive: true });
+    await writeFile(join(source, 'dir', 'file'), 'kept');
+    await writeFile(join(source, 'vanishing'), 'gone before it is read');
+    const { repo } = await newRepo();
+    // An exclude function runs between listing and lstat: removing the file there makes lstat fail.
+    const result = await backupDirectory(repo, {
+      source,
+      identity,
+      exclude: (path) => {
+        if (path === 'vanishing') rmSync(join(source, 'vanishing'));
+        return false;
+      },
+    });
+    assert.equal(result.errors.length, 1);
+    assert.equal(result.errors[0]?.path, 'vanishing');
+    assert.match(result.errors[0]?.reason ?? '', /ENOENT/);
+    const paths = [];
+    for await (const entry of listSnapshot(repo, result.snapshotId, '/', { recursive: true }))
+      paths.push(entry.path);
+    assert.deepEqual(paths, ['/dir', '/dir/file']);
+  });
+});
