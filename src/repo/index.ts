@@ -67,6 +67,8 @@ export {
   decodeHeader,
   loadPackedBlob,
   openBlob,
+  packHeaderSize,
+  parsePack,
   readPackHeader,
   sealBlob,
   type BlobType,
@@ -193,3 +195,52 @@ export {
   type PathTarget,
   type SnapshotFilter,
 } from './browse.ts';
+export {
+  listSnapshots,
+  loadSnapshots,
+  parseSnapshotInfo,
+  type SnapshotInfo,
+  type SnapshotLoadError,
+} from './snapshot-list.ts';
+export {
+  BlobSet,
+  loadIndexFiles,
+  type LoadedIndex,
+  type MaintenanceProgress,
+  type MaintenanceRepo,
+} from './maintenance.ts';
+export {
+  checkRepository,
+  type CheckOptions,
+  type CheckProblem,
+  type CheckProblemCode,
+  type CheckResult,
+  type CheckStats,
+} from './check.ts';
+export {
+  forgetByPolicy,
+  forgetSnapshots,
+  formatForgetDuration,
+  parseForgetDuration,
+  planForget,
+  type ForgetByPolicyOptions,
+  type ForgetCounters,
+  type ForgetDuration,
+  type ForgetGroup,
+  type ForgetGrouping,
+  type ForgetKept,
+  type ForgetPlan,
+  type ForgetPolicy,
+  type ForgetSnapshot,
+  type ForgetSnapshotsOptions,
+  type PlanForgetOptions,
+} from './forget.ts';
+export {
+  PruneRefusedError,
+  pruneRepository,
+  type PruneLogger,
+  type PruneOptions,
+  type PrunePlan,
+  type PruneResult,
+  type PruneStats,
+} from './prune.ts';

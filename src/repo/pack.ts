@@ -245,13 +245,36 @@ export async function readPackHeader(
   options: SignalOptions & { size?: number | undefined } = {},
 ): Promise<PackBlob[]> {
   const handle = { type: 'data', name: pack } as const;
-  const what = `pack ${filePath('data', pack)}`;
   const size = options.size ?? (await backend.stat(handle, options))?.size;
   if (size === undefined) throw new FileNotFoundError(backend.description, filePath('data', pack));
+  const read = (offset: number, length: number) => backend.load(handle, { ...options, offset, length });
+  return (await headerOf(key, pack, size, read)).blobs;
+}
+
+/**
+ * The blobs the header of a whole pack file lists, and the header's size in the file (with its length
+ * field). CorruptDataError or MacError when the tail is not a header this key opens.
+ */
+export async function parsePack(
+  key: MasterKey,
+  pack: string,
+  bytes: Buffer,
+): Promise<{ blobs: PackBlob[]; headerSize: number }> {
+  const read = (offset: number, length: number) => Promise.resolve(bytes.subarray(offset, offset + length));
+  return headerOf(key, pack, bytes.length, read);
+}
+
+async function headerOf(
+  key: MasterKey,
+  pack: string,
+  size: number,
+  read: (offset: number, length: number) => Promise<Buffer>,
+): Promise<{ blobs: PackBlob[]; headerSize: number }> {
+  const what = `pack ${filePath('data', pack)}`;
   if (size < PLAIN_ENTRY_BYTES + CIPHERTEXT_OVERHEAD + LENGTH_BYTES)
     throw new CorruptDataError(what, `${size} bytes is too short for a pack`);
   const eager = Math.min(size, EAGER_ENTRIES * COMPRESSED_ENTRY_BYTES + CIPHERTEXT_OVERHEAD + LENGTH_BYTES);
-  let tail = await backend.load(handle, { ...options, offset: size - eager, length: eager });
+  let tail = await read(size - eager, eager);
   const headerLength = tail.readUInt32LE(tail.length - LENGTH_BYTES);
   if (
     headerLength < CIPHERTEXT_OVERHEAD ||
@@ -260,17 +283,24 @@ export async function readPackHeader(
   )
     throw new CorruptDataError(what, `the header length ${headerLength} does not fit a ${size}-byte pack`);
   if (headerLength + LENGTH_BYTES > eager)
-    tail = await backend.load(handle, {
-      ...options,
-      offset: size - LENGTH_BYTES - headerLength,
-      length: headerLength + LENGTH_BYTES,
-    });
+    tail = await read(size - LENGTH_BYTES - headerLength, headerLength + LENGTH_BYTES);
   const encrypted = tail.subarray(tail.length - LENGTH_BYTES - headerLength, tail.length - LENGTH_BYTES);
   const blobs = decodeHeader(decrypt(key, encrypted, `the header of ${what}`), what);
   const end = blobs.reduce((n, b) => n + b.length, 0);
   if (end + headerLength + LENGTH_BYTES > size)
     throw new CorruptDataError(what, `its header lists ${end} bytes of blobs, more than the pack holds`);
-  return blobs;
+  return { blobs, headerSize: headerLength + LENGTH_BYTES };
+}
+
+/**
+ * The size of a pack's header in the file (encrypted, with its length field) for these blobs, as
+ * restic computes it from the index (pack.CalculateHeaderSize).
+ */
+export function packHeaderSize(blobs: readonly PackBlob[]): number {
+  let size = LENGTH_BYTES + CIPHERTEXT_OVERHEAD;
+  for (const blob of blobs)
+    size += blob.uncompressedLength === undefined ? PLAIN_ENTRY_BYTES : COMPRESSED_ENTRY_BYTES;
+  return size;
 }
 
 /** Reads one blob from a pack by range and returns its verified plaintext (see openBlob). */

@@ -38,7 +38,15 @@ import { INDEX_MAX_BLOBS, indexFileJson, parseIndexFile, type IndexPack } from '
 import { addKey, findKey, listKeys, removeKey, type KdfParams, type KeyInfo } from './keys.ts';
 import { lockRepository, type RepoLock } from './locks.ts';
 import { MasterIndex, type IndexEntry } from './master-index.ts';
-import { Packer, loadPackedBlob, sealBlob, type BlobType } from './pack.ts';
+import {
+  Packer,
+  loadPackedBlob,
+  openBlob,
+  parsePack,
+  sealBlob,
+  type BlobType,
+  type PackBlob,
+} from './pack.ts';
 import { PackUploader } from './pack-uploader.ts';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.ts';
 
@@ -49,6 +57,11 @@ export type ListableType = Exclude<FileType, 'config'>;
 export interface SaveBlobOptions extends SignalOptions {
   /** Compress this data blob (tree blobs are always compressed, as restic does). Default: the repository's. */
   compress?: boolean | undefined;
+  /**
+   * Store the blob even when the index already lists it (prune's repacking copies blobs out of packs it
+   * is about to delete). A blob already on its way in an unfinished pack is still not stored twice.
+   */
+  duplicate?: boolean | undefined;
 }
 
 export interface SaveBlobResult {
@@ -159,7 +172,7 @@ export class Repository implements Repo {
   readonly #key: MasterKey;
   readonly #keyName: string;
   readonly #settings: Settings;
-  readonly #index = new MasterIndex();
+  #index = new MasterIndex();
   readonly #indexFiles = new Set<string>();
   #indexLoading: Promise<void> | undefined;
   readonly #packers: Partial<Record<BlobType, Packer>> = {};
@@ -242,6 +255,11 @@ export class Repository implements Repo {
     return new Repository(backend, { config, key, keyName: name, indexLoaded: false }, settings);
   }
 
+  /** The target pack size in bytes. */
+  get packSize(): number {
+    return this.#settings.packSize;
+  }
+
   /** The key file this repository was opened with. */
   get keyName(): string {
     return this.#keyName;
@@ -273,7 +291,7 @@ export class Repository implements Repo {
     await this.loadIndex({ signal });
     const id = sha256(plaintext);
     const key = `${type}:${id}`;
-    if (this.#pending.has(key) || this.#index.has(type, id)) {
+    if (this.#pending.has(key) || (!options.duplicate && this.#index.has(type, id))) {
       this.#stats.blobsKnown++;
       return { id, known: true, storedBytes: 0 };
     }
@@ -358,6 +376,29 @@ export class Repository implements Repo {
       this.#indexLoading = loading;
     }
     return this.#indexLoading;
+  }
+
+  /**
+   * Forgets the master index and loads every index file again: after index files or packs were removed
+   * (prune), so that saveBlob does not take a blob in a deleted pack for stored. Flushes first.
+   */
+  async reloadIndex(options: SignalOptions = {}): Promise<void> {
+    await this.flush(options);
+    await this.#indexLoading?.catch(() => {});
+    this.#index = new MasterIndex();
+    this.#indexFiles.clear();
+    this.#indexLoading = undefined;
+    await this.loadIndex(options);
+  }
+
+  /** The blobs the header of a whole pack file lists, and the header's size in the file (see parsePack). */
+  parsePack(pack: string, bytes: Buffer): Promise<{ blobs: PackBlob[]; headerSize: number }> {
+    return parsePack(this.#key, pack, bytes);
+  }
+
+  /** A blob's verified plaintext from its bytes as read from a pack (see openBlob). */
+  openPackedBlob(pack: string, blob: PackBlob, ciphertext: Buffer): Promise<Buffer> {
+    return openBlob(this.#key, pack, blob, ciphertext);
   }
 
   async saveJson(type: UnpackedType, value: object, options: SignalOptions = {}): Promise<string> {
