@@ -18,8 +18,8 @@
 // are listed before the index files are loaded: a backup writes a snapshot only after the index files
 // for its blobs, so every snapshot checked has its blobs in the index loaded. Packs a running backup
 // has uploaded but not yet indexed show as `pack-unindexed` warnings.
+import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
-import { filePath } from './errors.ts';
 import { sha256 } from './ids.ts';
 import type { IndexEntry } from './master-index.ts';
 import {
@@ -159,7 +159,7 @@ async function check(repo: MaintenanceRepo, options: CheckOptions): Promise<Chec
     errors.push({
       code: 'index-unreadable',
       indexFile: file,
-      message: `index file ${filePath('index', file)} does not load: ${error.message}`,
+      message: `index file ${handlePath({ type: 'index', name: file })} does not load: ${error.message}`,
     });
   stats.indexFiles = loaded.files.length;
   stats.blobs = loaded.index.blobCount;

@@ -85,8 +85,3 @@ export function systemProcessExists(pid: number): boolean {
 }
 
 export const silentLogger: RepoLogger = { warn: () => {} };
-
-/** Throws the signal's reason when it has aborted. */
-export function checkAborted(signal: AbortSignal | undefined): void {
-  signal?.throwIfAborted();
-}

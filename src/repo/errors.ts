@@ -1,17 +1,11 @@
 // Typed errors of the repository: one class per condition, each naming the file or blob it is about
-// (a repository path such as `data/4f/4f3a…` and the backend's description, never a password or a
-// key), with the underlying error as `cause`. Messages are lower-case sentences.
+// (a repository path such as `data/4f/4f3a…`, made by backend.ts's handlePath, and the backend's
+// description; never a password or a key), with the underlying error as `cause`. Messages are
+// lower-case sentences.
 
 /** What every repository error is. */
 export abstract class RepoError extends Error {
   abstract override readonly name: string;
-}
-
-/** A file type's path in a repository, for messages: `keys/<id>`, `data/4f/<id>`, `config`. */
-export function filePath(type: string, name: string): string {
-  if (type === 'config') return 'config';
-  if (type === 'data') return `data/${name.slice(0, 2)}/${name}`;
-  return `${type}/${name}`;
 }
 
 /**

@@ -6,7 +6,7 @@
 // new file with the current time and removing the old one. A lock that was not refreshed for 30
 // minutes, or whose process is gone on this very host, is stale: it is removed with a warning instead
 // of blocking us (restic leaves that to `restic unlock`).
-import type { FileInfo } from './backend.ts';
+import { handlePath, type FileInfo } from './backend.ts';
 import {
   systemClock,
   systemIdentity,
@@ -17,13 +17,7 @@ import {
   type RepoLogger,
   type SignalOptions,
 } from './environment.ts';
-import {
-  CorruptDataError,
-  FileNotFoundError,
-  LockConflictError,
-  filePath,
-  type LockOwner,
-} from './errors.ts';
+import { CorruptDataError, FileNotFoundError, LockConflictError, type LockOwner } from './errors.ts';
 import { isId } from './ids.ts';
 
 /** A lock file's JSON (restic's field order; uid and gid omitted when zero). */
@@ -162,7 +156,7 @@ export class RepoLock {
       } catch (error) {
         if (stop.aborted) return;
         logger.warn(
-          `refreshing lock ${filePath('locks', this.#name)} in ${this.#files.description} failed: ${String(error)}`,
+          `refreshing lock ${handlePath({ type: 'locks', name: this.#name })} in ${this.#files.description} failed: ${String(error)}`,
         );
         if (clock.now() - this.#refreshedAt > giveUpAfter) {
           this.#lost.abort(
@@ -187,7 +181,10 @@ async function checkOthers(
     if (own.has(name) || size === 0 || !isId(name)) continue;
     let lock: LockFileJson;
     try {
-      lock = parseLock(await files.loadJson('locks', name, { signal }), filePath('locks', name));
+      lock = parseLock(
+        await files.loadJson('locks', name, { signal }),
+        handlePath({ type: 'locks', name: name }),
+      );
     } catch (error) {
       if (error instanceof FileNotFoundError) continue; // released while we looked
       throw error;
@@ -195,14 +192,14 @@ async function checkOthers(
     const owner: LockOwner = { ...lock };
     if (stale(lock, settings)) {
       settings.logger.warn(
-        `removing stale lock ${filePath('locks', name)} in ${files.description}: pid ${lock.pid} on ${lock.hostname} ` +
+        `removing stale lock ${handlePath({ type: 'locks', name: name })} in ${files.description}: pid ${lock.pid} on ${lock.hostname} ` +
           `(user ${lock.username}), last refreshed ${lock.time}`,
       );
       await files.removeFile('locks', name, { signal });
       continue;
     }
     if (settings.exclusive || lock.exclusive)
-      throw new LockConflictError(files.description, filePath('locks', name), owner);
+      throw new LockConflictError(files.description, handlePath({ type: 'locks', name: name }), owner);
   }
 }
 

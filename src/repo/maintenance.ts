@@ -1,9 +1,9 @@
 // What check and prune share: the repository operations they need beyond `Repo`, loading the index
 // files one by one (so that a bad one is named, and so that prune knows which files it supersedes), and
 // walking the trees of snapshots, each tree once.
-import type { Backend } from './backend.ts';
+import { handlePath, type Backend } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
-import { BlobNotFoundError, filePath } from './errors.ts';
+import { BlobNotFoundError } from './errors.ts';
 import { IdTable, idBytes } from './id-table.ts';
 import { parseIndexFile } from './index-file.ts';
 import { MasterIndex, type IndexEntry } from './master-index.ts';
@@ -70,7 +70,10 @@ export async function loadIndexFiles(
     while (next < names.length) {
       const name = names[next++] as string;
       try {
-        const file = parseIndexFile(await repo.loadJson('index', name, options), filePath('index', name));
+        const file = parseIndexFile(
+          await repo.loadJson('index', name, options),
+          handlePath({ type: 'index', name: name }),
+        );
         for (const pack of file.packs) {
           loaded.index.addPack(pack.id, pack.blobs);
           const files = loaded.packFiles.get(pack.id);

@@ -3,16 +3,10 @@
 // pack's id is the SHA-256 of the whole file. Header entries: type (0 data, 1 tree, 2 compressed
 // data, 3 compressed tree), encrypted length (uint32 LE), for compressed blobs the plaintext length
 // (uint32 LE), and the blob id (32 bytes, the SHA-256 of the plaintext).
-import type { Backend } from './backend.ts';
+import { handlePath, type Backend } from './backend.ts';
 import { CIPHERTEXT_OVERHEAD, decrypt, encrypt, type MasterKey } from './crypto.ts';
 import type { RandomBytes, SignalOptions } from './environment.ts';
-import {
-  BlobIdMismatchError,
-  CorruptDataError,
-  FileNotFoundError,
-  PackerBrokenError,
-  filePath,
-} from './errors.ts';
+import { BlobIdMismatchError, CorruptDataError, FileNotFoundError, PackerBrokenError } from './errors.ts';
 import { isId, sha256 } from './ids.ts';
 import { compress, decompress } from './zstd.ts';
 
@@ -82,7 +76,7 @@ export async function openBlob(
   blob: PackBlob,
   ciphertext: Buffer,
 ): Promise<Buffer> {
-  const what = `${blob.type} blob ${blob.id} in pack ${filePath('data', pack)}`;
+  const what = `${blob.type} blob ${blob.id} in pack ${handlePath({ type: 'data', name: pack })}`;
   let plaintext = decrypt(key, ciphertext, what);
   if (blob.uncompressedLength !== undefined) {
     try {
@@ -97,7 +91,8 @@ export async function openBlob(
       );
   }
   const actual = sha256(plaintext);
-  if (actual !== blob.id) throw new BlobIdMismatchError(filePath('data', pack), blob.id, actual);
+  if (actual !== blob.id)
+    throw new BlobIdMismatchError(handlePath({ type: 'data', name: pack }), blob.id, actual);
   return plaintext;
 }
 
@@ -246,7 +241,8 @@ export async function readPackHeader(
 ): Promise<PackBlob[]> {
   const handle = { type: 'data', name: pack } as const;
   const size = options.size ?? (await backend.stat(handle, options))?.size;
-  if (size === undefined) throw new FileNotFoundError(backend.description, filePath('data', pack));
+  if (size === undefined)
+    throw new FileNotFoundError(backend.description, handlePath({ type: 'data', name: pack }));
   const read = (offset: number, length: number) => backend.load(handle, { ...options, offset, length });
   return (await headerOf(key, pack, size, read)).blobs;
 }
@@ -270,7 +266,7 @@ async function headerOf(
   size: number,
   read: (offset: number, length: number) => Promise<Buffer>,
 ): Promise<{ blobs: PackBlob[]; headerSize: number }> {
-  const what = `pack ${filePath('data', pack)}`;
+  const what = `pack ${handlePath({ type: 'data', name: pack })}`;
   if (size < PLAIN_ENTRY_BYTES + CIPHERTEXT_OVERHEAD + LENGTH_BYTES)
     throw new CorruptDataError(what, `${size} bytes is too short for a pack`);
   const eager = Math.min(size, EAGER_ENTRIES * COMPRESSED_ENTRY_BYTES + CIPHERTEXT_OVERHEAD + LENGTH_BYTES);

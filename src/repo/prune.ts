@@ -20,8 +20,9 @@
 // 4. delete the old index files;
 // 5. delete the packs now unused or repacked.
 // Before step 4 the new index is checked to hold every used blob in a pack that stays.
+import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
-import { RepoError, filePath } from './errors.ts';
+import { RepoError } from './errors.ts';
 import { INDEX_MAX_BLOBS, indexFileJson, type IndexPack } from './index-file.ts';
 import type { IndexEntry } from './master-index.ts';
 import {
@@ -181,7 +182,11 @@ async function prune(repo: MaintenanceRepo, options: PruneOptions, fraction: num
     onFile: (done, total) => progress({ phase: 'index', done, total }),
   });
   const [badIndex] = loaded.errors;
-  if (badIndex) throw refuse(`index file ${filePath('index', badIndex.file)} does not load`, badIndex.error);
+  if (badIndex)
+    throw refuse(
+      `index file ${handlePath({ type: 'index', name: badIndex.file })} does not load`,
+      badIndex.error,
+    );
 
   // The used blobs: every tree below every snapshot, and the data blobs of their files.
   const { snapshots, errors: snapshotErrors } = await loadSnapshots(repo, { signal });
@@ -227,7 +232,9 @@ async function prune(repo: MaintenanceRepo, options: PruneOptions, fraction: num
         stats.bytesFreed += sizes.get(id) ?? 0;
       } catch (error) {
         signal?.throwIfAborted();
-        logger?.warn(`prune: removing pack ${filePath('data', id)} failed: ${String(error)}`);
+        logger?.warn(
+          `prune: removing pack ${handlePath({ type: 'data', name: id })} failed: ${String(error)}`,
+        );
         result.notDeleted.push(id);
       }
       progress({ phase: 'delete-packs', done: ++done, total: ids.length });
@@ -279,7 +286,11 @@ async function prune(repo: MaintenanceRepo, options: PruneOptions, fraction: num
     const before = loaded.index.packCount;
     await loadIndexFiles(repo, { signal, into: loaded }); // the index files flush wrote
     const [badNew] = loaded.errors;
-    if (badNew) throw refuse(`index file ${filePath('index', badNew.file)} does not load`, badNew.error);
+    if (badNew)
+      throw refuse(
+        `index file ${handlePath({ type: 'index', name: badNew.file })} does not load`,
+        badNew.error,
+      );
     const superseded = [...loaded.files];
     const staying: IndexPack[] = [];
     const inNewIndex = { data: new BlobSet(), tree: new BlobSet() };

@@ -9,7 +9,7 @@
 // size is uploaded in the background (a few at a time, callers wait when too many are pending). An
 // uploaded pack enters the master index and the list for the next index file, written every 50,000
 // blobs and by flush(). A blob is loadable once its pack is uploaded: after flush() at the latest.
-import type { Backend, FileInfo, FileType } from './backend.ts';
+import { handlePath, type Backend, type FileInfo, type FileType } from './backend.ts';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.ts';
 import { generateMasterKey, type MasterKey } from './crypto.ts';
 import {
@@ -31,7 +31,6 @@ import {
   IndexFileError,
   MacError,
   RepositoryFailedError,
-  filePath,
 } from './errors.ts';
 import { isId, sha256 } from './ids.ts';
 import { INDEX_MAX_BLOBS, indexFileJson, parseIndexFile, type IndexPack } from './index-file.ts';
@@ -248,7 +247,7 @@ export class Repository implements Repo {
     } catch (error) {
       const reason =
         error instanceof MacError
-          ? `the config does not open with the master key of ${filePath('keys', name)}`
+          ? `the config does not open with the master key of ${handlePath({ type: 'keys', name: name })}`
           : (error as Error).message;
       throw new ConfigError(backend.description, reason, { cause: error });
     }
@@ -413,7 +412,7 @@ export class Repository implements Repo {
 
   async loadJson(type: UnpackedType, id: string, options: SignalOptions = {}): Promise<unknown> {
     const bytes = await this.backend.load({ type, name: id }, options);
-    return decodeUnpacked(bytes, this.#key, { path: filePath(type, id), id });
+    return decodeUnpacked(bytes, this.#key, { path: handlePath({ type, name: id }), id });
   }
 
   async *list(type: ListableType, options: SignalOptions = {}): AsyncGenerator<FileInfo> {
@@ -503,12 +502,17 @@ export class Repository implements Repo {
       if (!this.#indexFiles.has(name)) names.push(name);
     const load = async (name: string) => {
       try {
-        const file = parseIndexFile(await this.loadJson('index', name, options), filePath('index', name));
+        const file = parseIndexFile(
+          await this.loadJson('index', name, options),
+          handlePath({ type: 'index', name: name }),
+        );
         for (const pack of file.packs) this.#index.addPack(pack.id, pack.blobs);
         this.#indexFiles.add(name);
       } catch (error) {
         options.signal?.throwIfAborted();
-        throw new IndexFileError(this.backend.description, filePath('index', name), { cause: error });
+        throw new IndexFileError(this.backend.description, handlePath({ type: 'index', name: name }), {
+          cause: error,
+        });
       }
     };
     // A few loads in flight: the backend's latency, not decoding, is what a large index waits for.

@@ -2,8 +2,9 @@
 // ({"time", "parent"?, "tree", "paths", "hostname"?, "username"?, "uid"?, "gid"?, "excludes"?, "tags"?,
 // "original"?, ...}) reduced to what check, forget and prune look at. Unknown fields are ignored, as
 // restic ignores them.
+import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
-import { CorruptDataError, filePath } from './errors.ts';
+import { CorruptDataError } from './errors.ts';
 import { isId } from './ids.ts';
 import type { Repo } from './repository.ts';
 import { parseNodeTime, type NodeTime } from './tree.ts';
@@ -33,7 +34,7 @@ export interface SnapshotLoadError {
 
 /** Checks a snapshot file's JSON; CorruptDataError naming the file when it is not a snapshot. */
 export function parseSnapshotInfo(id: string, value: unknown): SnapshotInfo {
-  const path = filePath('snapshots', id);
+  const path = handlePath({ type: 'snapshots', name: id });
   const bad = (reason: string) => new CorruptDataError(path, reason);
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw bad('it is not a JSON object');

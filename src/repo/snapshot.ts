@@ -3,8 +3,9 @@
 // fields in its order, the optional ones left out when empty as Go's omitempty does, `time` as RFC 3339
 // with nanoseconds and the zone offset. A snapshot's id is its file name (the SHA-256 of the stored bytes);
 // commands take the id or an unambiguous prefix of it, as restic does.
+import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
-import { CorruptDataError, RepoError, filePath } from './errors.ts';
+import { CorruptDataError, RepoError } from './errors.ts';
 import { isId } from './ids.ts';
 import type { Repo } from './repository.ts';
 import { parseNodeTime } from './tree.ts';
@@ -62,7 +63,7 @@ export function newSnapshotJson(options: NewSnapshotOptions): SnapshotJson {
 
 /** Checks a snapshot file's JSON; `id` names it for errors. Unknown fields are dropped. */
 export function parseSnapshot(value: unknown, id: string): Snapshot {
-  const path = filePath('snapshots', id);
+  const path = handlePath({ type: 'snapshots', name: id });
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new CorruptDataError(path, 'the snapshot is not a JSON object');
   const json = value as Record<string, unknown>;
