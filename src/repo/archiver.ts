@@ -20,7 +20,7 @@ import { systemClock, systemIdentity, type Clock, type Identity, type SignalOpti
 import { Semaphore, throttle } from './limit.ts';
 import { localUtcOffset, nodeFromStat, nodeTypeOf, readAccountNames, type AccountNames } from './node-fs.ts';
 import { polynomialFromHex } from './polynomial.ts';
-import type { Repo } from './repository.ts';
+import type { Repo } from './repo.ts';
 import { loadSnapshot, newSnapshotJson } from './snapshot.ts';
 import { decodeTree, encodeTree, formatNodeTime, type Node } from './tree.ts';
 

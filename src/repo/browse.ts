@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { SignalOptions } from './environment.ts';
 import { RepoError } from './errors.ts';
-import type { Repo } from './repository.ts';
+import type { Repo } from './repo.ts';
 import { loadSnapshot, parseSnapshot, snapshotTimeNs, type Snapshot } from './snapshot.ts';
 import { decodeTree, type Node } from './tree.ts';
 

@@ -16,7 +16,7 @@
 // the offset it parsed), which is what `timeZone` undefined does; a `timeZone` (an IANA name such as
 // "UTC" or "Europe/Berlin") buckets every snapshot by that zone's wall clock instead.
 import type { SignalOptions } from './environment.ts';
-import type { Repo } from './repository.ts';
+import type { Repo } from './repo.ts';
 import { loadSnapshots, type SnapshotInfo } from './snapshot-list.ts';
 import { parseNodeTime } from './tree.ts';
 

@@ -97,18 +97,8 @@ export {
   type LockOptions,
 } from './locks.ts';
 export { isId, sha256 } from './ids.ts';
-export {
-  Repository,
-  type InitOptions,
-  type ListableType,
-  type OpenOptions,
-  type Repo,
-  type RepoStats,
-  type RepositoryOptions,
-  type SaveBlobOptions,
-  type SaveBlobResult,
-  type UnpackedType,
-} from './repository.ts';
+export type { ListableType, Repo, RepoStats, SaveBlobOptions, SaveBlobResult, UnpackedType } from './repo.ts';
+export { Repository, type InitOptions, type OpenOptions, type RepositoryOptions } from './repository.ts';
 export {
   POLYNOMIAL_DEGREE,
   InvalidPolynomialError,

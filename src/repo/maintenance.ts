@@ -8,7 +8,7 @@ import { IdTable, idBytes } from './id-table.ts';
 import { parseIndexFile } from './index-file.ts';
 import { MasterIndex, type IndexEntry } from './master-index.ts';
 import { packHeaderSize, type PackBlob } from './pack.ts';
-import type { Repo } from './repository.ts';
+import type { Repo } from './repo.ts';
 import { decodeTree, type Node } from './tree.ts';
 
 /** A repository check and prune can work on: `Repository` is one. */

@@ -1,5 +1,5 @@
 // The repository: a restic-format (version 2) store of deduplicated, compressed, encrypted blobs in
-// packs, with index files, snapshots and locks, on a Backend. `Repo` is what higher layers (archiver,
+// packs, with index files, snapshots and locks, on a Backend. `Repo` (repo.ts) is what higher layers (archiver,
 // restorer, check, prune) use; `Repository` implements it over the modules of this folder:
 // keys and config (opening), pack and pack-uploader (writing blobs), master-index and index-file
 // (finding them), unpacked (JSON files), locks.
@@ -9,7 +9,7 @@
 // size is uploaded in the background (a few at a time, callers wait when too many are pending). An
 // uploaded pack enters the master index and the list for the next index file, written every 50,000
 // blobs and by flush(). A blob is loadable once its pack is uploaded: after flush() at the latest.
-import { handlePath, type Backend, type FileInfo, type FileType } from './backend.ts';
+import { handlePath, type Backend, type FileInfo } from './backend.ts';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.ts';
 import { generateMasterKey, type MasterKey } from './crypto.ts';
 import {
@@ -47,63 +47,8 @@ import {
   type PackBlob,
 } from './pack.ts';
 import { PackUploader } from './pack-uploader.ts';
+import type { ListableType, Repo, RepoStats, SaveBlobOptions, SaveBlobResult, UnpackedType } from './repo.ts';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.ts';
-
-/** Files stored as encrypted JSON documents. */
-export type UnpackedType = 'snapshots' | 'index' | 'locks';
-export type ListableType = Exclude<FileType, 'config'>;
-
-export interface SaveBlobOptions extends SignalOptions {
-  /** Compress this data blob (tree blobs are always compressed, as restic does). Default: the repository's. */
-  compress?: boolean | undefined;
-  /**
-   * Store the blob even when the index already lists it (prune's repacking copies blobs out of packs it
-   * is about to delete). A blob already on its way in an unfinished pack is still not stored twice.
-   */
-  duplicate?: boolean | undefined;
-}
-
-export interface SaveBlobResult {
-  /** The blob id: SHA-256 of the plaintext. */
-  id: string;
-  /** Already in the repository (or in a pack on its way): nothing was stored. */
-  known: boolean;
-  /** Bytes the blob takes in its pack (compressed and encrypted); 0 when known. */
-  storedBytes: number;
-}
-
-export interface RepoStats {
-  blobsSaved: number;
-  blobsKnown: number;
-  /** Plaintext bytes of the blobs saved. */
-  plaintextBytes: number;
-  /** Pack bytes of the blobs saved, after compression and encryption. */
-  storedBytes: number;
-  packsUploaded: number;
-  packBytesUploaded: number;
-  indexFilesWritten: number;
-}
-
-/** The repository as the layers above see it. */
-export interface Repo {
-  readonly config: RepoConfig;
-  saveBlob(type: BlobType, plaintext: Uint8Array, options?: SaveBlobOptions): Promise<SaveBlobResult>;
-  /** The blob's verified plaintext; BlobNotFoundError when the index does not list it. */
-  loadBlob(type: BlobType, id: string, options?: SignalOptions): Promise<Buffer>;
-  hasBlob(type: BlobType, id: string, options?: SignalOptions): Promise<boolean>;
-  /** Where the index says the blob is (several places after concurrent backups); empty when unknown. */
-  lookupBlob(type: BlobType, id: string, options?: SignalOptions): Promise<IndexEntry[]>;
-  /** Uploads the open packs and writes the index for everything uploaded. */
-  flush(options?: SignalOptions): Promise<void>;
-  saveJson(type: UnpackedType, value: object, options?: SignalOptions): Promise<string>;
-  loadJson(type: UnpackedType, id: string, options?: SignalOptions): Promise<unknown>;
-  /** File names (ids) and sizes of a type. */
-  list(type: ListableType, options?: SignalOptions): AsyncIterable<FileInfo>;
-  removeFile(type: UnpackedType | 'data', id: string, options?: SignalOptions): Promise<void>;
-  lock(options: { exclusive: boolean } & SignalOptions): Promise<RepoLock>;
-  /** Flushes (unless a write failed) and releases the locks taken through this object. */
-  close(options?: SignalOptions): Promise<void>;
-}
 
 export interface RepositoryOptions {
   /** zstd-compress data blobs. Default true (restic's "auto"). */

@@ -21,7 +21,7 @@ import { loadTree, lookupPath, splitSnapshotPath } from './browse.ts';
 import { systemClock, type Clock, type SignalOptions } from './environment.ts';
 import { Semaphore, throttle } from './limit.ts';
 import { applyMetadata, unixPermissions } from './node-fs.ts';
-import type { Repo } from './repository.ts';
+import type { Repo } from './repo.ts';
 import { loadSnapshot } from './snapshot.ts';
 import type { Node } from './tree.ts';
 

@@ -6,7 +6,7 @@ import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
 import { CorruptDataError } from './errors.ts';
 import { isId } from './ids.ts';
-import type { Repo } from './repository.ts';
+import type { Repo } from './repo.ts';
 import { parseNodeTime, type NodeTime } from './tree.ts';
 
 /** A snapshot as the maintenance operations see it. */

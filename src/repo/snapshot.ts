@@ -7,7 +7,7 @@ import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
 import { CorruptDataError, RepoError } from './errors.ts';
 import { isId } from './ids.ts';
-import type { Repo } from './repository.ts';
+import type { Repo } from './repo.ts';
 import { parseNodeTime } from './tree.ts';
 
 /** A snapshot file's JSON, in restic's field order. */
