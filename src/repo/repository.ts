@@ -1,6 +1,6 @@
 // The repository: a restic-format (version 2) store of deduplicated, compressed, encrypted blobs in
-// packs, with index files, snapshots and locks, on a Backend. `Repo` (repo.ts) is what higher layers (archiver,
-// restorer, check, prune) use; `Repository` implements it over the modules of this folder:
+// packs, with index files, snapshots and locks, on a Backend. `Repo` (repo.ts) is what higher layers
+// (archiver, restorer, check, prune) use; `Repository` implements it over the modules of this folder:
 // keys and config (opening), pack and pack-uploader (writing blobs), master-index and index-file
 // (finding them), unpacked (JSON files), locks.
 //
