@@ -129,7 +129,7 @@ export async function decodeKeyFile(
   name: string,
   options: SignalOptions = {},
 ): Promise<MasterKey | undefined> {
-  const path = handlePath({ type: 'keys', name: name });
+  const path = handlePath({ type: 'keys', name });
   const json = parseKeyFile(bytes, path);
   const user = await deriveKey(password, Buffer.from(json.salt, 'base64'), json, options);
   let plaintext: Buffer;
@@ -182,7 +182,7 @@ export async function listKeys(backend: Backend, options: SignalOptions = {}): P
   for await (const { name } of backend.list('keys', options)) {
     if (!isId(name)) continue;
     const bytes = await backend.load({ type: 'keys', name }, options);
-    const json = parseKeyFile(bytes, handlePath({ type: 'keys', name: name }));
+    const json = parseKeyFile(bytes, handlePath({ type: 'keys', name }));
     const { created, username, hostname, N, r, p } = json;
     keys.push({ name, created, username, hostname, params: { N, r, p } });
   }
@@ -195,7 +195,7 @@ export async function removeKey(
   name: string,
   options: SignalOptions & { current?: string | undefined } = {},
 ): Promise<void> {
-  if (name === options.current) throw new CurrentKeyError(handlePath({ type: 'keys', name: name }));
+  if (name === options.current) throw new CurrentKeyError(handlePath({ type: 'keys', name }));
   await backend.remove({ type: 'keys', name }, options);
 }
 
@@ -244,5 +244,5 @@ function kdfMemory({ N, r, p }: KdfParams): number {
 
 function checkName(bytes: Buffer, name: string): void {
   if (sha256(bytes) !== name)
-    throw new KeyFileError(handlePath({ type: 'keys', name: name }), 'its content does not match its name');
+    throw new KeyFileError(handlePath({ type: 'keys', name }), 'its content does not match its name');
 }

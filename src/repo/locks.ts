@@ -181,10 +181,7 @@ async function checkOthers(
     if (own.has(name) || size === 0 || !isId(name)) continue;
     let lock: LockFileJson;
     try {
-      lock = parseLock(
-        await files.loadJson('locks', name, { signal }),
-        handlePath({ type: 'locks', name: name }),
-      );
+      lock = parseLock(await files.loadJson('locks', name, { signal }), handlePath({ type: 'locks', name }));
     } catch (error) {
       if (error instanceof FileNotFoundError) continue; // released while we looked
       throw error;
@@ -192,14 +189,14 @@ async function checkOthers(
     const owner: LockOwner = { ...lock };
     if (stale(lock, settings)) {
       settings.logger.warn(
-        `removing stale lock ${handlePath({ type: 'locks', name: name })} in ${files.description}: pid ${lock.pid} on ${lock.hostname} ` +
+        `removing stale lock ${handlePath({ type: 'locks', name })} in ${files.description}: pid ${lock.pid} on ${lock.hostname} ` +
           `(user ${lock.username}), last refreshed ${lock.time}`,
       );
       await files.removeFile('locks', name, { signal });
       continue;
     }
     if (settings.exclusive || lock.exclusive)
-      throw new LockConflictError(files.description, handlePath({ type: 'locks', name: name }), owner);
+      throw new LockConflictError(files.description, handlePath({ type: 'locks', name }), owner);
   }
 }
 

@@ -192,7 +192,7 @@ export class Repository implements Repo {
     } catch (error) {
       const reason =
         error instanceof MacError
-          ? `the config does not open with the master key of ${handlePath({ type: 'keys', name: name })}`
+          ? `the config does not open with the master key of ${handlePath({ type: 'keys', name })}`
           : (error as Error).message;
       throw new ConfigError(backend.description, reason, { cause: error });
     }
@@ -449,13 +449,13 @@ export class Repository implements Repo {
       try {
         const file = parseIndexFile(
           await this.loadJson('index', name, options),
-          handlePath({ type: 'index', name: name }),
+          handlePath({ type: 'index', name }),
         );
         for (const pack of file.packs) this.#index.addPack(pack.id, pack.blobs);
         this.#indexFiles.add(name);
       } catch (error) {
         options.signal?.throwIfAborted();
-        throw new IndexFileError(this.backend.description, handlePath({ type: 'index', name: name }), {
+        throw new IndexFileError(this.backend.description, handlePath({ type: 'index', name }), {
           cause: error,
         });
       }
