@@ -1,6 +1,6 @@
 // `npm run bench -- <name> [args]`: runs bench/<name>.ts. The benchmarks that need a cluster and object
 // stores (backup, restore) use the running testbed (eval "$(npm run -s testbed -- up)" first, or let this
-// start one and leave it running); `startup` and `chunker` need none.
+// start one and leave it running); `startup`, `chunker` and `repo-backup` need none.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,10 +8,12 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const [name, ...args] = process.argv.slice(2);
 if (!name || !existsSync(join(root, 'bench', `${name}.ts`))) {
-  console.error('usage: npm run bench -- <name> [args]   (benchmarks: backup, restore, startup, chunker)');
+  console.error(
+    'usage: npm run bench -- <name> [args]   (benchmarks: backup, restore, startup, chunker, repo-backup)',
+  );
   process.exit(2);
 }
-const needsTestbed = name !== 'startup' && name !== 'chunker';
+const needsTestbed = !['startup', 'chunker', 'repo-backup'].includes(name);
 const env = { ...process.env };
 if (needsTestbed && (!env.KUBECONFIG || !env.CAIRN_S3_ENDPOINT)) {
   const up = spawnSync(process.execPath, [join(root, 'testbed', 'cli.ts'), 'up'], {

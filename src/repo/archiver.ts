@@ -159,6 +159,8 @@ interface ArchiverSettings {
   progressIntervalMs: number;
 }
 
+/** Entries of a directory whose lstat is under way ahead of the one the walk is at. */
+const LSTAT_AHEAD = 16;
 /** Reads at most this much per read call. */
 const READ_SIZE = 1024 * 1024;
 /** Files smaller than this start in a buffer of this size; larger ones in one of MAX_CHUNK_SIZE. */
@@ -288,10 +290,8 @@ class Archiver {
       return undefined;
     }
     names.sort((a, b) => Buffer.compare(a, b));
-    const previous = await this.#previousNodes(parentTree);
-    const entries: Promise<Node | undefined>[] = [];
+    const items: { name: string; rel: string; abs: string }[] = [];
     for (const raw of names) {
-      signal.throwIfAborted();
       let name: string;
       try {
         name = utf8.decode(raw);
@@ -300,13 +300,23 @@ class Archiver {
         continue;
       }
       const childRel = rel ? `${rel}/${name}` : name;
-      if (exclude?.(childRel)) continue;
-      const childAbs = join(abs, name);
-      let stats: BigIntStats;
-      try {
-        stats = await lstat(childAbs, { bigint: true });
-      } catch (error) {
-        this.#error(childRel, error);
+      if (!exclude?.(childRel)) items.push({ name, rel: childRel, abs: join(abs, name) });
+    }
+    const previous = await this.#previousNodes(parentTree);
+    // lstat runs a few entries ahead of the walk: one at a time, its latency would pace small files.
+    const statted: Promise<BigIntStats | { error: unknown }>[] = [];
+    const entries: Promise<Node | undefined>[] = [];
+    for (const [i, { name, rel: childRel, abs: childAbs }] of items.entries()) {
+      signal.throwIfAborted();
+      for (let next = statted.length; next < Math.min(items.length, i + LSTAT_AHEAD); next++)
+        statted.push(
+          lstat((items[next] as { abs: string }).abs, { bigint: true }).catch((error: unknown) => ({
+            error,
+          })),
+        );
+      const stats = await (statted[i] as Promise<BigIntStats | { error: unknown }>);
+      if ('error' in stats) {
+        this.#error(childRel, stats.error);
         continue;
       }
       const type = nodeTypeOf(Number(stats.mode));

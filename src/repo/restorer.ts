@@ -76,6 +76,11 @@ export interface RestoreOptions extends SignalOptions {
   overwrite?: 'always' | 'never' | undefined;
   /** Files written at once. Default 4. */
   concurrency?: number | undefined;
+  /**
+   * Hold a non-exclusive lock while restoring, so that no prune removes packs meanwhile (restic's
+   * restore does the same). Default true; false for a repository this process may not write to.
+   */
+  lock?: boolean | undefined;
   /** Skip over zero blobs, leaving holes. Default true. */
   sparse?: boolean | undefined;
   /** 'best-effort' (default) skips owner changes the process may not make; 'required' reports them. */
@@ -93,8 +98,22 @@ export interface RestoreResult {
 
 /** Restores a snapshot's tree, or a path in it, into `options.target`; see the file's header. */
 export async function restoreSnapshot(repo: Repo, options: RestoreOptions): Promise<RestoreResult> {
-  const { signal } = options;
-  signal?.throwIfAborted();
+  options.signal?.throwIfAborted();
+  const lock =
+    options.lock === false ? undefined : await repo.lock({ exclusive: false, signal: options.signal });
+  try {
+    const signals = [options.signal, lock?.signal].filter((s) => s !== undefined);
+    return await restore(repo, options, signals.length > 0 ? AbortSignal.any(signals) : undefined);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function restore(
+  repo: Repo,
+  options: RestoreOptions,
+  signal: AbortSignal | undefined,
+): Promise<RestoreResult> {
   let tree = options.treeId;
   if (options.snapshotId !== undefined)
     tree = (await loadSnapshot(repo, options.snapshotId, { signal })).tree;

@@ -312,6 +312,7 @@ describe('the archiver and the restorer', () => {
     });
     await assert.rejects(restore, /stop restoring/);
     assert.ok(performance.now() - restoreAbortedAt < 1000, 'the restore stopped within a second');
+    for await (const lock of repo.list('locks')) assert.fail(`lock ${lock.name} is left`);
     const left = await readdir(target);
     assert.ok(left.length < 8, 'not every file was restored');
     assert.deepEqual(
