@@ -113,6 +113,21 @@ export const BackupSpecSchema = Type.Object(
           'until this many days after it started.',
       }),
     ),
+    defaultVolumesToFsBackup: Type.Optional(
+      Type.Boolean({
+        description:
+          "true: back up the files of every pod volume that holds user data, except those a pod's " +
+          'backup.cairn.dev/backup-volumes-excludes annotation names (opt-out). Unset or false: only the ' +
+          "volumes a pod's backup.cairn.dev/backup-volumes annotation names (opt-in).",
+      }),
+    ),
+    fsBackupTimeout: Type.Optional(
+      GoDuration({
+        description:
+          'Cairn: how long the backup waits for its pod volume backups (Velero: the server flag ' +
+          '--fs-backup-timeout). Unset: 4h.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'What to back up, where, and for how long.' },
 );
@@ -209,6 +224,23 @@ export const BackupStatusSchema = Type.Object(
         description:
           'Cairn: SHA-256 of the checksum manifest, which names the SHA-256 of every other stored file.',
       }),
+    ),
+    podVolumeBackups: Type.Optional(
+      Type.Object(
+        {
+          attempted: count('Pod volumes whose files were backed up, or tried.'),
+          completed: count('Of those, the ones backed up.'),
+          failed: count('Of those, the ones that failed (the backup is PartiallyFailed).'),
+          skipped: count('Pod volumes left out, each with its reason in <name>-podvolumebackups.json.gz.'),
+          bytes: Type.Optional(count("Bytes in the backed-up volumes' files.")),
+          bytesUploaded: Type.Optional(count('Bytes stored anew, after deduplication and compression.')),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Cairn: the file-system backup of pod volumes (see `cairn backup describe --details`).',
+        },
+      ),
     ),
   },
   { additionalProperties: false, description: 'What happened to the backup.' },

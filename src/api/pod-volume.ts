@@ -22,11 +22,13 @@ const PodRefSchema = Type.Object(
   { additionalProperties: false, description: 'The pod whose volume this is.' },
 );
 
-export const POD_VOLUME_PHASES = ['New', 'InProgress', 'Completed', 'Failed'] as const;
+export const POD_VOLUME_PHASES = ['New', 'InProgress', 'Completed', 'Failed', 'Skipped'] as const;
 export type PodVolumePhase = (typeof POD_VOLUME_PHASES)[number];
 
 const Phase = StringEnum(POD_VOLUME_PHASES, {
-  description: 'New → InProgress (the node agent took it) → Completed or Failed (see message).',
+  description:
+    'New → InProgress (the node agent took it) → Completed or Failed (see message). Skipped: a volume the ' +
+    "backup left out, with the reason in message (only in the backup's record of its volumes, never a resource).",
 });
 
 const ProgressSchema = Type.Object(

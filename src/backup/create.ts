@@ -30,7 +30,10 @@ import {
 import { keepClaimAlive, type ClaimHeartbeat, type Sleep } from './claims.ts';
 import { meterStream, watchStalls, type Stall, type UploadMeter } from './stalls.ts';
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
-import type { ItemAction } from './item-actions.ts';
+import { builtinItemActions, type ItemAction } from './item-actions.ts';
+import { planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
+import type { KubeObject } from '../kube/index.ts';
+import type { PodVolumeBackup } from '../api/index.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
 
 const gzipAsync = promisify(gzip);
@@ -61,6 +64,11 @@ export interface CreateBackupInput {
   itemActions?: readonly ItemAction[] | undefined;
   pageSize?: number | undefined;
   /**
+   * Who backs up the files of pod volumes (a node agent, or this process on a single-node cluster).
+   * Absent: the volumes chosen for file-system backup are recorded as skipped, with the reason.
+   */
+  podVolumes?: PodVolumeBackupRunner | undefined;
+  /**
    * Called once the backup is valid, before anything is written to a location: the CLI saves a location's
    * new key here, so that a refused backup leaves no key behind and no location records an unsaved key.
    */
@@ -68,9 +76,15 @@ export interface CreateBackupInput {
   /** Called once the name is claimed in every location and the backup starts. */
   onStarted?: (() => void) | undefined;
   onProgress?: ((progress: BackupProgress) => void) | undefined;
+  /** Progress of the pod volume backups, once the API objects are stored. */
+  onVolumeProgress?:
+    ((progress: { volumesDone: number; volumes: number; bytesDone: number }) => void) | undefined;
   onLog?: ((entry: LogEntry & { time: string }) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
+
+/** How long a backup waits for its pod volume backups unless its spec says (Velero's default). */
+export const DEFAULT_FS_BACKUP_TIMEOUT = '4h';
 
 /** The spec cannot be run: nothing was written. */
 export class BackupValidationError extends Error {
@@ -91,6 +105,13 @@ function validate(input: CreateBackupInput): ValidationProblem[] {
   const ttl = input.spec.ttl ?? DEFAULT_BACKUP_TTL;
   if (parseGoDuration(ttl) === undefined)
     problems.push({ field: 'ttl', value: ttl, message: 'not a duration (examples: 720h, 24h30m)' });
+  const fsTimeout = input.spec.fsBackupTimeout;
+  if (fsTimeout !== undefined && !parseGoDuration(fsTimeout))
+    problems.push({
+      field: 'fsBackupTimeout',
+      value: fsTimeout,
+      message: 'not a positive duration (examples: 4h, 30m)',
+    });
   const consistency = input.spec.consistency ?? 'snapshot';
   if (consistency !== 'snapshot' && consistency !== 'best-effort') {
     problems.push({
@@ -303,6 +324,17 @@ async function runCreateBackup(
 
   let outcome: BackupOutcome | undefined;
   let failureReason: string | undefined;
+  // The pods backed up, as archived: their volumes' files are backed up once the objects are stored.
+  const pods: KubeObject[] = [];
+  const collectPods: ItemAction = {
+    name: 'collect-pods',
+    appliesTo: ['pods'],
+    produces: [],
+    execute(item) {
+      pods.push(item);
+      return { item, additionalItems: [] };
+    },
+  };
   try {
     outcome = await runBackupEngine({
       client,
@@ -310,7 +342,7 @@ async function runCreateBackup(
       selection,
       consistency: input.spec.consistency ?? 'snapshot',
       archive,
-      itemActions: input.itemActions,
+      itemActions: [...(input.itemActions ?? builtinItemActions), collectPods],
       pageSize: input.pageSize,
       onProgress,
       log,
@@ -337,6 +369,14 @@ async function runCreateBackup(
 
   const results = outcome?.results ?? new Results();
   if (failureReason) results.error('cairn', failureReason);
+  const volumes =
+    outcome && !failureReason && pods.length > 0
+      ? await backUpPodVolumes(input, { pods, outcome, results, log }).catch((error: unknown) => {
+          failureReason = `backing up pod volumes failed: ${(error as Error).message}`;
+          results.error('cairn', failureReason);
+          return undefined;
+        })
+      : undefined;
   const completion = input.now();
   const ttlMs = parseGoDuration(input.spec.ttl ?? DEFAULT_BACKUP_TTL) ?? 0;
   const locationResults: LocationResult[] = [];
@@ -371,6 +411,7 @@ async function runCreateBackup(
     logs: await gzipAsync(Buffer.from(logLines.join('\n') + '\n')),
     results: await gzipAsync(Buffer.from(JSON.stringify(results.toJSON()))),
     resourceList: await gzipAsync(Buffer.from(JSON.stringify(outcome?.resourceList ?? {}))),
+    ...(volumes ? { podVolumeBackups: await gzipAsync(Buffer.from(JSON.stringify(volumes.records))) } : {}),
   };
   const committed = await Promise.all(
     input.stores.map(async (store) => {
@@ -379,8 +420,9 @@ async function runCreateBackup(
       const stored = archives.get(store.location);
       if (stored && !failureReason) files.push(stored);
       try {
-        for (const file of ['logs', 'results', 'resourceList'] as const) {
-          files.push(await store.writeFile(name, file, small[file], { signal, retainUntil }));
+        for (const file of ['logs', 'results', 'resourceList', 'podVolumeBackups'] as const) {
+          const body = small[file];
+          if (body) files.push(await store.writeFile(name, file, body, { signal, retainUntil }));
         }
         for (const file of files) await store.verify(file, { signal });
       } catch (error) {
@@ -428,7 +470,7 @@ async function runCreateBackup(
   const phase: BackupStatus['phase'] =
     failureReason || allLocationsFailed
       ? 'Failed'
-      : failures.size > 0 || outcome?.phase === 'PartiallyFailed'
+      : failures.size > 0 || outcome?.phase === 'PartiallyFailed' || (volumes?.counts.failed ?? 0) > 0
         ? 'PartiallyFailed'
         : 'Completed';
 
@@ -449,6 +491,7 @@ async function runCreateBackup(
     warnings: results.warningCount,
     consistency: outcome?.consistency ?? { mode: input.spec.consistency ?? 'snapshot' },
     locations: locationResults,
+    ...(volumes ? { podVolumeBackups: volumes.counts } : {}),
   };
   const spec: BackupSpec = {
     ...input.spec,
@@ -499,4 +542,93 @@ async function runCreateBackup(
       },
     }
   );
+}
+
+interface VolumeOutcome {
+  records: PodVolumeBackup[];
+  counts: NonNullable<BackupStatus['podVolumeBackups']>;
+}
+
+/**
+ * The files of the backed-up pods' volumes: which volumes, carried out by the runner, waited for up to the
+ * spec's fsBackupTimeout. Failed volumes are errors in the pod's namespace (the backup is PartiallyFailed);
+ * every volume's record goes into <name>-podvolumebackups.json.gz.
+ */
+async function backUpPodVolumes(
+  input: CreateBackupInput,
+  context: { pods: KubeObject[]; outcome: BackupOutcome; results: Results; log: (entry: LogEntry) => void },
+): Promise<VolumeOutcome | undefined> {
+  const { results, log } = context;
+  const first = input.stores[0];
+  if (!first) return undefined;
+  const plan = await planPodVolumeBackups({
+    client: input.client,
+    pods: context.pods,
+    backupName: input.name,
+    backupUid: input.uid,
+    location: first.location,
+    defaultVolumesToFsBackup: input.spec.defaultVolumesToFsBackup ?? false,
+    claimsIncluded: 'v1/PersistentVolumeClaim' in context.outcome.resourceList,
+    signal: input.signal,
+  });
+  for (const warning of plan.warnings) results.warning('cairn', warning);
+  let done: PodVolumeBackup[] = [];
+  if (plan.backups.length > 0 && !input.podVolumes) {
+    for (const backup of plan.backups) {
+      backup.status = {
+        phase: 'Skipped',
+        message:
+          'no node agent backs up volume files here (install the server with its node agent, or use ' +
+          '--node-agent local on a single-node cluster)',
+      };
+      results.warning(
+        { namespace: backup.spec.pod.namespace },
+        `pod ${backup.spec.pod.name} volume ${backup.spec.volume}: ${backup.status.message}`,
+      );
+    }
+    plan.skipped.push(...plan.backups);
+  } else if (plan.backups.length > 0 && input.podVolumes) {
+    const timeout = input.spec.fsBackupTimeout ?? DEFAULT_FS_BACKUP_TIMEOUT;
+    const timeoutMs = parseGoDuration(timeout) ?? 4 * 3_600_000;
+    const expired = AbortSignal.timeout(timeoutMs);
+    const signal = input.signal ? AbortSignal.any([input.signal, expired]) : expired;
+    log({
+      level: 'info',
+      message: `backing up the files of ${plan.backups.length} pod volumes on ${input.podVolumes.description}`,
+    });
+    done = await input.podVolumes.run(plan.backups, { onProgress: input.onVolumeProgress, signal });
+    input.signal?.throwIfAborted();
+    for (const backup of done) {
+      const { pod, volume } = backup.spec;
+      if (backup.status?.phase === 'Completed') {
+        log({
+          level: 'info',
+          message:
+            `pod ${pod.namespace}/${pod.name} volume ${volume}: snapshot ${backup.status.snapshotID?.slice(0, 8)}, ` +
+            `${backup.status.files ?? 0} files, ${backup.status.bytes ?? 0} bytes, ${backup.status.bytesUploaded ?? 0} bytes stored anew`,
+          namespace: pod.namespace,
+        });
+        continue;
+      }
+      const message = expired.aborted
+        ? `the backup's fsBackupTimeout (${timeout}) passed before the volume was backed up`
+        : (backup.status?.message ?? 'it did not end');
+      backup.status = { ...backup.status, phase: 'Failed', message };
+      results.error({ namespace: pod.namespace }, `pod ${pod.name} volume ${volume}: ${message}`);
+    }
+  }
+  const count = (phase: string) => done.filter((b) => b.status?.phase === phase).length;
+  const sum = (field: 'bytes' | 'bytesUploaded') =>
+    done.reduce((total, b) => total + (b.status?.[field] ?? 0), 0);
+  return {
+    records: [...done, ...plan.skipped],
+    counts: {
+      attempted: done.length,
+      completed: count('Completed'),
+      failed: count('Failed'),
+      skipped: plan.skipped.length,
+      bytes: sum('bytes'),
+      bytesUploaded: sum('bytesUploaded'),
+    },
+  };
 }

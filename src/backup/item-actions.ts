@@ -95,15 +95,11 @@ export const customResourceDefinition: ItemAction = {
 };
 
 /**
- * Pod annotations that ask for what Cairn does not do yet, Velero's and Cairn's own spellings: the file
- * data of volumes (`backup.velero.io/backup-volumes`) and backup or restore hooks. Each prefix is followed
+ * Pod annotations that ask for what Cairn does not do yet, Velero's and Cairn's own spellings: backup or
+ * restore hooks. Each prefix is followed
  * by `/<field>` (command, container, on-error, timeout, ...).
  */
 const NOT_YET: readonly { prefixes: readonly string[]; what: string }[] = [
-  {
-    prefixes: ['backup.velero.io/backup-volumes', 'backup.cairn.dev/backup-volumes'],
-    what: 'volume data is not backed up yet (only the API objects are)',
-  },
   {
     prefixes: [
       'pre.hook.backup.velero.io/',

@@ -5,6 +5,7 @@
 // create` works with no set-up. Nothing here is written by a command that only reads, or that is refused:
 // the default location and a new key are saved by the first backup, once it is valid.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { locationProblems, type BackupLocationSpec } from '../api/index.ts';
@@ -15,6 +16,7 @@ import {
   openObjectStore,
   parseCredentials,
 } from '../storage/index.ts';
+import type { RepositoryPasswords } from '../volumes/index.ts';
 
 export interface ConfiguredLocation {
   name: string;
@@ -205,6 +207,41 @@ export async function openForBackup(
       if (!saved) saveConfig(env, config);
       for (const [name, key] of newKeys) saveLocationKey(env, name, key);
       return [...newKeys.keys()];
+    },
+  };
+}
+
+/**
+ * Standalone mode's volume-data repository passwords: one file per repository beside the location's key,
+ * keys/<location>.restic-<namespace>.password (mode 0600), made on the repository's first backup. Losing
+ * one loses that repository's data: `cairn repo get` says where each is.
+ */
+export function fileRepositoryPasswords(env: Env): RepositoryPasswords {
+  const file = (location: string, namespace: string) =>
+    join(configDir(env), 'keys', `${location}.restic-${namespace}.password`);
+  const read = async (path: string) => {
+    try {
+      return (await readFile(path, 'utf8')).trim();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  };
+  return {
+    where: (location, namespace) => `the file ${file(location, namespace)}`,
+    get: (location, namespace) => read(file(location, namespace)),
+    create: async (location, namespace, password) => {
+      const path = file(location, namespace);
+      await mkdir(join(configDir(env), 'keys'), { recursive: true, mode: 0o700 });
+      try {
+        // Never over an existing one: another command made it first, and the repository may use it.
+        await writeFile(path, password + '\n', { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        return (await read(path)) ?? password;
+      }
+      await chmod(path, 0o600);
+      return password;
     },
   };
 }

@@ -9,7 +9,7 @@ export const LOCATION_METADATA_KEY = 'metadata/cairn-location.json';
 export const BACKUPS_PREFIX = 'backups/';
 
 /** The files of one backup that hold its data, in the order they are written. */
-export const BACKUP_DATA_FILES = ['archive', 'logs', 'results', 'resourceList'] as const;
+export const BACKUP_DATA_FILES = ['archive', 'logs', 'results', 'resourceList', 'podVolumeBackups'] as const;
 export type BackupDataFile = (typeof BACKUP_DATA_FILES)[number];
 
 export interface BackupKeys {
@@ -19,6 +19,8 @@ export interface BackupKeys {
   logs: string;
   results: string;
   resourceList: string;
+  /** The backup's pod volumes: one PodVolumeBackup record each (backed up, failed or skipped). */
+  podVolumeBackups: string;
   checksums: string;
   /** The outcome of the last `backup verify --quick`: the one file of a backup that is rewritten. */
   verification: string;
@@ -34,6 +36,7 @@ export function backupKeys(name: string): BackupKeys {
     logs: `${dir}${name}-logs.gz`,
     results: `${dir}${name}-results.gz`,
     resourceList: `${dir}${name}-resource-list.json.gz`,
+    podVolumeBackups: `${dir}${name}-podvolumebackups.json.gz`,
     checksums: `${dir}${name}-checksums.json`,
     verification: `${dir}${name}-verification.json`,
     metadata: `${dir}velero-backup.json`,

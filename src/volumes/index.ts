@@ -21,3 +21,24 @@ export {
   withRestoreWait,
   type RestoreWaitOptions,
 } from './restore-wait.ts';
+export { REPOSITORIES_PREFIX, repositoryPrefix, StoreBackend } from './repo-backend.ts';
+export {
+  RepositoryNotFoundError,
+  RepositoryPasswordMissingError,
+  VolumeRepositories,
+  type RepositoryPasswords,
+  type VolumeRepositoriesOptions,
+} from './repositories.ts';
+export {
+  backUpPodVolume,
+  LocalVolumeBackups,
+  planPodVolumeBackups,
+  SNAPSHOT_HOST,
+  snapshotPath,
+  type BackUpPodVolumeInput,
+  type LocalVolumeBackupsOptions,
+  type PlanInput,
+  type PodVolumeBackupRunner,
+  type PodVolumePlan,
+} from './fs-backup.ts';
+export { BackedUpVolumes, fillPodVolumes, type FillPodVolumesInput, type PodToFill } from './fs-restore.ts';

@@ -332,7 +332,7 @@ describe('the backup engine', () => {
     assert.equal(outcome.consistency.mode, 'best-effort');
   });
 
-  it('warns that a pod asks, by annotation, for volume data and hooks it does not get yet, and completes', async (t) => {
+  it('warns that a pod asks, by annotation, for hooks it does not get yet, and completes', async (t) => {
     const ns = await testNamespace(t, client, 'annot');
     await client.json({
       method: 'POST',
@@ -355,7 +355,6 @@ describe('the backup engine', () => {
     assert.equal(outcome.phase, 'Completed');
     has(paths, `resources/pods/namespaces/${ns}/db.json`);
     assert.deepEqual(outcome.results.warnings.namespaces?.[ns], [
-      `pod ${ns}/db is annotated backup.velero.io/backup-volumes: volume data is not backed up yet (only the API objects are)`,
       `pod ${ns}/db is annotated pre.hook.backup.velero.io/command: backup hooks are not run yet`,
     ]);
   });

@@ -29,7 +29,7 @@ describe('built-in item actions', () => {
     ]);
   });
 
-  it('warn that a pod’s volume-data and hook annotations (Velero’s or Cairn’s) are not acted on yet', async () => {
+  it('warn that a pod’s hook annotations (Velero’s or Cairn’s) are not acted on yet, and not of its volume annotations', async () => {
     const pod = (annotations: Record<string, string>): KubeObject => ({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -47,7 +47,6 @@ describe('built-in item actions', () => {
         'kubectl.kubernetes.io/restartedAt': 'now',
       }),
       [
-        'pod shop/db-0 is annotated backup.velero.io/backup-volumes: volume data is not backed up yet (only the API objects are)',
         'pod shop/db-0 is annotated pre.hook.backup.velero.io/command, pre.hook.backup.velero.io/container: backup hooks are not run yet',
         'pod shop/db-0 is annotated post.hook.restore.cairn.dev/command: restore hooks are not run yet',
       ],

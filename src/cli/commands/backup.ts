@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/index.ts';
 import type { KubeClient } from '../../kube/index.ts';
+import type { ObjectStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import {
@@ -49,10 +50,14 @@ export interface BackupSpecOptions {
   labels?: Record<string, string>;
   storageLocation?: string[];
   consistency: ConsistencyMode;
+  defaultVolumesToFsBackup?: boolean;
+  fsBackupTimeout?: string;
 }
 
 interface CreateOptions extends BackupSpecOptions, ModeOptions {
   fromSchedule?: string;
+  nodeAgent: 'none' | 'local';
+  kubeletRoot: string;
   clientQps: number;
   clientBurst: number;
   output?: OutputFormat;
@@ -104,7 +109,15 @@ export function addBackupSpecOptions(command: Command): Command {
       )
         .choices(['snapshot', 'best-effort'])
         .default('snapshot'),
-    );
+    )
+    .option(
+      '--default-volumes-to-fs-backup [bool]',
+      "back up the files of every pod volume with user data, except those a pod's " +
+        'backup.cairn.dev/backup-volumes-excludes annotation names (default: only the volumes a ' +
+        "pod's backup.cairn.dev/backup-volumes annotation names)",
+      parseBool,
+    )
+    .option('--fs-backup-timeout <duration>', 'how long to wait for the pod volume backups (default 4h)');
 }
 
 /** The selection flags backups and restores share, as the fields of their specs. */
@@ -154,6 +167,10 @@ export function specFromOptions(options: BackupSpecOptions): BackupSpec {
       ? { storageLocations: options.storageLocation }
       : {}),
     consistency: options.consistency,
+    ...(options.defaultVolumesToFsBackup !== undefined
+      ? { defaultVolumesToFsBackup: options.defaultVolumesToFsBackup }
+      : {}),
+    ...(options.fsBackupTimeout !== undefined ? { fsBackupTimeout: options.fsBackupTimeout } : {}),
   };
 }
 
@@ -173,6 +190,16 @@ function createCommand(io: CliIO, setExitCode: (code: number) => void): Command 
     .option('--from-schedule <schedule>', "server mode: back up now with a schedule's template")
     .option('--client-qps <n>', 'requests per second to the API server', parsePositiveInt, 100)
     .option('--client-burst <n>', 'requests the client may send at once', parsePositiveInt, 200)
+    .addOption(
+      new Option(
+        '--node-agent <mode>',
+        "standalone: who backs up pod volumes' files: none (they are recorded as skipped), or local " +
+          '(this process, on the node of a single-node cluster, reading --kubelet-root)',
+      )
+        .choices(['none', 'local'])
+        .default('none'),
+    )
+    .option('--kubelet-root <dir>', "the kubelet's --root-dir, for --node-agent local", '/var/lib/kubelet')
     .option('--wait', 'wait for the backup to finish (always so in standalone mode)', true)
     .option('--no-wait', 'server mode: return once the Backup resource is created')
     .addOption(
@@ -192,7 +219,13 @@ Examples:
   cairn backup create --from-schedule nightly          (server mode: run a schedule now)
   cairn backup create nightly --exclude-namespaces 'kube-*' --storage-location default,minio
   cairn backup create web --include-namespaces shop -l app=web --include-secrets=false
-  cairn backup create everything --include-cluster-resources=true --ttl 168h -o json`,
+  cairn backup create everything --include-cluster-resources=true --ttl 168h -o json
+  cairn backup create db --include-namespaces shop --default-volumes-to-fs-backup --node-agent local
+
+Volume files: a pod's annotation backup.cairn.dev/backup-volumes=data,logs (or Velero's
+backup.velero.io/backup-volumes) chooses its volumes; --default-volumes-to-fs-backup chooses all but those
+backup.cairn.dev/backup-volumes-excludes names. They go, deduplicated and encrypted, into the restic-format
+repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
     )
     .action(async (nameArgument: string | undefined, options: CreateOptions, command: Command) => {
       const needsServer = options.server === true || options.fromSchedule !== undefined;
@@ -236,7 +269,16 @@ Examples:
       // The locations are the stores here; the engine records them in the spec.
       const { storageLocation: _first, storageLocations: _all, ...spec } = specFromOptions(options);
       const progress = progressReporter(io.stderr);
+      const volumes =
+        options.nodeAgent === 'local'
+          ? await localVolumeBackups(io, client, stores[0]?.store, locations[0]?.name, options.kubeletRoot)
+          : undefined;
       const backup = await createBackup({
+        podVolumes: volumes?.runner,
+        onVolumeProgress: (p) =>
+          progress.update(p.volumesDone, p.volumes, `pod volumes: ${formatBytes(p.bytesDone)} read`, {
+            final: false,
+          }),
         client,
         name,
         spec,
@@ -258,7 +300,10 @@ Examples:
               : p.currentResource,
             { final: p.final },
           ),
-      }).finally(() => progress.end());
+      }).finally(async () => {
+        progress.end();
+        await volumes?.close();
+      });
       setExitCode(exitCodeOf(backup.status?.phase));
       printBackup(io, backup, options.output);
     });
@@ -346,4 +391,54 @@ export function backupCommand(io: CliIO, setExitCode: (code: number) => void): C
   addBackupReadCommands(backup, io, setExitCode);
   backup.addCommand(verifyCommand(io, setExitCode));
   return backup;
+}
+
+/** Decimal units, as `du -h --si` prints: 1.5 GB. */
+function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * `--node-agent local`: this process backs up the pods' volumes from the kubelet's directory, on the one
+ * node of a single-node cluster. The repositories are the first location's; their passwords are files
+ * beside the location's key.
+ */
+async function localVolumeBackups(
+  io: CliIO,
+  client: KubeClient,
+  store: ObjectStore | undefined,
+  location: string | undefined,
+  kubeletRoot: string,
+) {
+  if (!store || !location) throw new Error('no location to write volume data to');
+  const nodes = await client.json<{ items: { metadata: { name: string } }[] }>({ path: '/api/v1/nodes' });
+  const [node, ...more] = nodes.items;
+  if (!node || more.length > 0)
+    throw new Error(
+      `--node-agent local reads the volumes of one node, and the cluster has ${nodes.items.length} nodes: ` +
+        'run the node agent on each instead',
+    );
+  const { fileRepositoryPasswords } = await import('../config.ts');
+  const { LocalVolumeBackups, VolumeRepositories } = await import('../../volumes/index.ts');
+  const repositories = new VolumeRepositories({
+    location,
+    store,
+    passwords: fileRepositoryPasswords(io.env),
+  });
+  return {
+    runner: new LocalVolumeBackups({
+      repositories,
+      kubeletRoot,
+      node: node.metadata.name,
+      now: () => new Date(),
+    }),
+    close: () => repositories.close(),
+  };
 }

@@ -1,0 +1,372 @@
+// File-system backup of pod volumes, from a backup's pods to PodVolumeBackup records: which volumes
+// (selection.ts), where each one is on its node (a claim's PersistentVolume decides the directory), and
+// carrying one out on the node (`backUpPodVolume`: the node agent's work, run in the node agent process or,
+// with `--node-agent local` on a single-node cluster, in the CLI itself). A volume several pods mount is
+// backed up once. Every volume of every pod ends up in the records: backed up, failed, or skipped and why.
+import { hostname as machineHostname } from 'node:os';
+import {
+  API_GROUP,
+  API_VERSION,
+  POD_VOLUME_LABELS,
+  type PodVolumeBackup,
+  type PodVolumeBackupStatus,
+} from '../api/index.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
+import { backupDirectory, findSnapshots, type Repo } from '../repo/index.ts';
+import { findVolumePath } from './host-path.ts';
+import { MARKER_DIR } from './restore-wait.ts';
+import { selectPodVolumes, volumeDirOf, type VolumeSelectionOptions } from './selection.ts';
+import type { VolumeRepositories } from './repositories.ts';
+
+/** The host name every Cairn snapshot records: snapshots are told apart by their paths and tags. */
+export const SNAPSHOT_HOST = 'cairn';
+
+export interface PodVolumePlan {
+  /** One record per volume to back up (phase New), then carried out by a node agent. */
+  backups: PodVolumeBackup[];
+  /** Volumes not backed up, with the reason, as records of phase Skipped. */
+  skipped: PodVolumeBackup[];
+  warnings: string[];
+}
+
+export interface PlanInput extends VolumeSelectionOptions {
+  client: KubeClient;
+  pods: readonly KubeObject[];
+  backupName: string;
+  backupUid: string;
+  location: string;
+  signal?: AbortSignal | undefined;
+}
+
+interface PodFields {
+  nodeName?: string;
+}
+
+/** The record of one pod volume (phase New, or Skipped with the reason). */
+function record(
+  input: PlanInput,
+  pod: KubeObject,
+  volume: string,
+  extra: { volumeDir?: string; claim?: string; skipped?: string },
+): PodVolumeBackup {
+  const namespace = pod.metadata.namespace ?? '';
+  const uid = pod.metadata.uid ?? '';
+  const status: PodVolumeBackupStatus =
+    extra.skipped === undefined ? { phase: 'New' } : { phase: 'Skipped', message: extra.skipped };
+  return {
+    apiVersion: `${API_GROUP}/${API_VERSION}`,
+    kind: 'PodVolumeBackup',
+    metadata: {
+      name: `${input.backupName}-${uid.slice(0, 8)}-${volume}`.slice(0, 253).replace(/[^a-z0-9.-]/g, '-'),
+      labels: {
+        [POD_VOLUME_LABELS.backupName]: input.backupName.slice(0, 63),
+        [POD_VOLUME_LABELS.backupUid]: input.backupUid,
+        [POD_VOLUME_LABELS.podUid]: uid,
+      },
+    },
+    spec: {
+      backupName: input.backupName,
+      node: (pod.spec as PodFields | undefined)?.nodeName ?? '',
+      pod: { namespace, name: pod.metadata.name, uid },
+      volume,
+      volumeDir: extra.volumeDir ?? '',
+      ...(extra.claim !== undefined ? { persistentVolumeClaim: extra.claim } : {}),
+      location: input.location,
+      repository: namespace,
+      tags: {
+        backup: input.backupName,
+        'backup-uid': input.backupUid,
+        ns: namespace,
+        pod: pod.metadata.name,
+        volume,
+        ...(extra.claim !== undefined ? { pvc: extra.claim } : {}),
+      },
+    },
+    status,
+  };
+}
+
+/** The PersistentVolume a claim is bound to, or undefined when it is not bound. */
+export async function volumeOfClaim(
+  client: KubeClient,
+  namespace: string,
+  claim: string,
+  signal: AbortSignal | undefined,
+): Promise<{ name: string; csi: boolean } | undefined> {
+  try {
+    const pvc = await client.json<{ spec?: { volumeName?: string } }>({
+      path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims/${claim}`,
+      signal,
+    });
+    const name = pvc.spec?.volumeName;
+    if (!name) return undefined;
+    const pv = await client.json<{ spec?: { csi?: unknown } }>({
+      path: `/api/v1/persistentvolumes/${name}`,
+      signal,
+    });
+    return { name, csi: pv.spec?.csi !== undefined };
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Decides, for every volume of every pod, what happens to its files. */
+export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumePlan> {
+  const plan: PodVolumePlan = { backups: [], skipped: [], warnings: [] };
+  const claimed = new Map<string, string>();
+  for (const pod of input.pods) {
+    const where = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
+    const selection = selectPodVolumes(pod, input);
+    for (const name of selection.unknownNames)
+      plan.warnings.push(`pod ${where}: its annotation names volume ${name}, which the pod does not have`);
+    for (const { name, reason } of selection.skipped)
+      plan.skipped.push(record(input, pod, name, { skipped: reason }));
+    if (selection.chosen.length === 0) continue;
+    const phase = (pod.status as { phase?: string } | undefined)?.phase;
+    const node = (pod.spec as PodFields | undefined)?.nodeName;
+    for (const volume of selection.chosen) {
+      const skip = (reason: string) =>
+        plan.skipped.push(record(input, pod, volume.name, { skipped: reason }));
+      if (phase !== 'Running' || !node) {
+        skip(
+          `the pod is ${phase ?? 'not running'}${node ? '' : ' and on no node'}: its volumes are not mounted`,
+        );
+        continue;
+      }
+      let persistentVolume;
+      if (volume.claimName !== undefined) {
+        const key = `${pod.metadata.namespace ?? ''}/${volume.claimName}`;
+        const first = claimed.get(key);
+        if (first !== undefined) {
+          skip(`its claim ${volume.claimName} is backed up with pod ${first}`);
+          continue;
+        }
+        persistentVolume = await volumeOfClaim(
+          input.client,
+          pod.metadata.namespace ?? '',
+          volume.claimName,
+          input.signal,
+        );
+        if (!persistentVolume) {
+          skip(`its claim ${volume.claimName} is not bound to a volume`);
+          continue;
+        }
+        claimed.set(key, where);
+      }
+      plan.backups.push(
+        record(input, pod, volume.name, {
+          volumeDir: volumeDirOf(volume, persistentVolume),
+          ...(volume.claimName !== undefined ? { claim: volume.claimName } : {}),
+        }),
+      );
+    }
+  }
+  return plan;
+}
+
+/** What a snapshot of the volume records as its path: the same for every backup of the same volume. */
+export function snapshotPath(spec: PodVolumeBackup['spec']): string {
+  return spec.persistentVolumeClaim !== undefined
+    ? `/${spec.pod.namespace}/pvc/${spec.persistentVolumeClaim}`
+    : `/${spec.pod.namespace}/pod/${spec.pod.name}/${spec.volume}`;
+}
+
+export interface BackUpPodVolumeInput {
+  /** The repository of the volume's namespace, open. */
+  repo: Repo;
+  backup: PodVolumeBackup;
+  /** The kubelet's --root-dir on this node. */
+  kubeletRoot: string;
+  /** This node's name, recorded in the status. */
+  node: string;
+  now: () => Date;
+  onProgress?: ((progress: NonNullable<PodVolumeBackupStatus['progress']>) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Backs up one pod volume's files into the repository, against the volume's last snapshot (so unchanged
+ * files are not read again). Resolves with the status to record; a failure is a Failed status with the
+ * reason, never a throw (only an abort throws).
+ */
+export async function backUpPodVolume(input: BackUpPodVolumeInput): Promise<PodVolumeBackupStatus> {
+  const { spec } = input.backup;
+  const started = input.now();
+  const base: PodVolumeBackupStatus = {
+    phase: 'InProgress',
+    node: input.node,
+    startTimestamp: started.toISOString(),
+  };
+  try {
+    const path = await findVolumePath({
+      kubeletRoot: input.kubeletRoot,
+      podUid: spec.pod.uid,
+      volumeDir: spec.volumeDir,
+      pod: `${spec.pod.namespace}/${spec.pod.name}`,
+      volume: spec.volume,
+    });
+    const recorded = snapshotPath(spec);
+    const [parent] = await findSnapshots(input.repo, {
+      paths: [recorded],
+      hostname: SNAPSHOT_HOST,
+      signal: input.signal,
+    });
+    const result = await backupDirectory(input.repo, {
+      source: path,
+      paths: [recorded],
+      hostname: SNAPSHOT_HOST,
+      tags: Object.entries(spec.tags ?? {}).map(([k, v]) => `${k}=${v}`),
+      ...(parent ? { parent: parent.id } : {}),
+      exclude: (relative: string) => relative === MARKER_DIR,
+      onProgress: (p) =>
+        input.onProgress?.({
+          bytesDone: p.bytesDone,
+          filesDone: p.filesDone,
+          ...(p.total ? { totalBytes: p.total.bytes, totalFiles: p.total.files } : {}),
+        }),
+      signal: input.signal,
+    });
+    const failed = result.errors.length > 0;
+    return {
+      ...base,
+      phase: failed ? 'Failed' : 'Completed',
+      ...(failed
+        ? {
+            message: `${result.errors.length} files could not be read: ${result.errors
+              .slice(0, 3)
+              .map((e) => `${e.path}: ${e.reason}`)
+              .join('; ')}`,
+          }
+        : {}),
+      path,
+      snapshotID: result.snapshotId,
+      ...(parent ? { parentSnapshotID: parent.id } : {}),
+      completionTimestamp: input.now().toISOString(),
+      files: result.stats.totalFiles,
+      bytes: result.stats.totalBytes,
+      bytesUploaded: result.stats.bytesAdded,
+    };
+  } catch (error) {
+    if (input.signal?.aborted) throw error;
+    return {
+      ...base,
+      phase: 'Failed',
+      message: (error as Error).message,
+      completionTimestamp: input.now().toISOString(),
+    };
+  }
+}
+
+/** This machine's name, for the status of a volume backed up by the CLI itself. */
+export const localNodeName = (): string => machineHostname();
+
+/** Why the volume backups were stopped, once `signal` has aborted. */
+function stoppedReason(signal: AbortSignal | undefined): string | undefined {
+  if (!signal?.aborted) return undefined;
+  const reason: unknown = signal.reason;
+  return `stopped before it ended: ${reason instanceof Error ? reason.message : String(reason)}`;
+}
+
+/**
+ * Carries out a backup's pod volume backups and resolves with each one's final record, also when the
+ * signal aborts (the unfinished ones then fail with its reason).
+ */
+export interface PodVolumeBackupRunner {
+  /** Who carries them out, for the log: "this process (--node-agent local)". */
+  readonly description: string;
+  run(
+    backups: readonly PodVolumeBackup[],
+    options: {
+      onProgress?:
+        ((progress: { volumesDone: number; volumes: number; bytesDone: number }) => void) | undefined;
+      signal?: AbortSignal | undefined;
+    },
+  ): Promise<PodVolumeBackup[]>;
+}
+
+export interface LocalVolumeBackupsOptions {
+  repositories: VolumeRepositories;
+  kubeletRoot: string;
+  /** This node's name (the pods' node: a single-node cluster, or the node agent's node). */
+  node: string;
+  /** Volumes backed up at once. Default 2. */
+  concurrency?: number | undefined;
+  now: () => Date;
+}
+
+/**
+ * Pod volume backups done by this process, reading the volumes under the kubelet's root: the node agent's
+ * work, and `--node-agent local` on a single-node cluster. A volume on another node fails with the reason.
+ */
+export class LocalVolumeBackups implements PodVolumeBackupRunner {
+  readonly description: string;
+  readonly #options: LocalVolumeBackupsOptions;
+
+  constructor(options: LocalVolumeBackupsOptions) {
+    this.#options = options;
+    this.description = `node ${options.node} (kubelet root ${options.kubeletRoot})`;
+  }
+
+  async run(
+    backups: readonly PodVolumeBackup[],
+    options: Parameters<PodVolumeBackupRunner['run']>[1],
+  ): Promise<PodVolumeBackup[]> {
+    const { repositories, kubeletRoot, node, now } = this.#options;
+    const results: PodVolumeBackup[] = backups.map((b) => structuredClone(b));
+    const bytes = new Array<number>(results.length).fill(0);
+    let done = 0;
+    const report = () =>
+      options.onProgress?.({
+        volumesDone: done,
+        volumes: results.length,
+        bytesDone: bytes.reduce((a, b) => a + b, 0),
+      });
+    let next = 0;
+    const worker = async () => {
+      while (next < results.length) {
+        const i = next++;
+        const backup = results[i] as PodVolumeBackup;
+        const stopped = stoppedReason(options.signal);
+        if (stopped !== undefined) {
+          backup.status = { phase: 'Failed', message: stopped };
+        } else if (backup.spec.node !== node) {
+          backup.status = {
+            phase: 'Failed',
+            message: `the pod is on node ${backup.spec.node}, and this process reads only node ${node}'s volumes`,
+          };
+        } else {
+          try {
+            const repo = await repositories.repository(backup.spec.repository, {
+              create: true,
+              signal: options.signal,
+            });
+            backup.status = await backUpPodVolume({
+              repo,
+              backup,
+              kubeletRoot,
+              node,
+              now,
+              onProgress: (p) => {
+                bytes[i] = p.bytesDone ?? 0;
+                report();
+              },
+              signal: options.signal,
+            });
+          } catch (error) {
+            backup.status = {
+              phase: 'Failed',
+              node,
+              message: stoppedReason(options.signal) ?? (error as Error).message,
+            };
+          }
+        }
+        done++;
+        report();
+      }
+    };
+    const concurrency = Math.max(1, this.#options.concurrency ?? 2);
+    await Promise.all(Array.from({ length: Math.min(concurrency, results.length) }, worker));
+    return results;
+  }
+}

@@ -1,0 +1,166 @@
+// `cairn backup create --node-agent local` backs up the files of pod volumes on the testbed's real node
+// (an emptyDir, a local PersistentVolume and a CSI volume) into the location's restic-format repository,
+// which Debian's restic then checks and restores byte for byte.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { before, describe, it } from 'node:test';
+import type { PodVolumeBackup } from '../../src/api/index.ts';
+import type { KubeClient } from '../../src/kube/index.ts';
+import { decryptBuffer } from '../../src/storage/index.ts';
+import { cairn } from '../helpers/cli.ts';
+import { busyboxPod, kubectl, TESTBED_STORAGE, testbedNode, waitForPodReady } from '../helpers/node.ts';
+import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+
+const run = promisify(execFile);
+let client: KubeClient;
+before(() => {
+  client = clusterClient('a');
+});
+
+async function home(t: { after: (fn: () => Promise<void>) => void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-vol-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'config');
+  const env = { ...process.env, XDG_CONFIG_HOME: config, XDG_DATA_HOME: join(dir, 'data') };
+  const location = join(dir, 'data', 'cairn', 'locations', 'default');
+  return { env, location, dir, keys: join(config, 'cairn', 'keys') };
+}
+
+async function claim(namespace: string, name: string, storageClass: string) {
+  await client.json({
+    method: 'POST',
+    path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+    body: {
+      metadata: { name },
+      spec: {
+        storageClassName: storageClass,
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '64Mi' } },
+      },
+    },
+  });
+}
+
+/** `sha256sum` of every file under the pod's /<volume>, as `kubectl exec` sees it: path → digest. */
+async function podChecksums(namespace: string, pod: string, volume: string): Promise<Map<string, string>> {
+  const result = await kubectl([
+    'exec',
+    '-n',
+    namespace,
+    pod,
+    '--',
+    'sh',
+    '-c',
+    `cd /${volume} && find . -type f ! -path './.cairn/*' -exec sha256sum {} +`,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return new Map(
+    result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [digest, path] = line.split(/\s+/);
+        return [(path ?? '').replace(/^\.\//, ''), digest ?? ''] as const;
+      }),
+  );
+}
+
+/** sha256 of every file under `dir`: relative path → digest. */
+async function localChecksums(dir: string): Promise<Map<string, string>> {
+  const sums = new Map<string, string>();
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    sums.set(
+      path.slice(dir.length + 1),
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+    );
+  }
+  return sums;
+}
+
+describe('file-system backup of pod volumes', () => {
+  it('backs up an emptyDir, a local volume and a CSI volume that restic checks and restores byte for byte', async (t) => {
+    const { env, location, keys, dir } = await home(t);
+    const ns = await testNamespace(t, client, 'vol');
+    await claim(ns, 'local-data', TESTBED_STORAGE.localClass);
+    await claim(ns, 'csi-data', TESTBED_STORAGE.csiClass);
+    const write = (v: string) =>
+      `mkdir -p /${v}/sub/deeper && echo "${v} kept" > /${v}/kept.txt && ` +
+      `head -c 3000000 /dev/urandom > /${v}/sub/random.bin && : > /${v}/sub/empty && ` +
+      `ln -s kept.txt /${v}/link && seq 1 20000 > /${v}/sub/deeper/numbers.txt`;
+    const pod = busyboxPod({
+      name: 'app',
+      script: `${['scratch', 'local', 'csi'].map(write).join(' && ')} && echo ready && exec sleep 3600`,
+      volumes: {
+        scratch: { emptyDir: {} },
+        local: { persistentVolumeClaim: { claimName: 'local-data' } },
+        csi: { persistentVolumeClaim: { claimName: 'csi-data' } },
+        config: { configMap: { name: 'kube-root-ca.crt' } },
+      },
+    });
+    (pod.metadata as Record<string, unknown>).annotations = {
+      'backup.cairn.dev/backup-volumes': 'scratch,local,csi,config',
+    };
+    await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: pod });
+    await waitForPodReady(client, ns, 'app');
+
+    const name = `vol-${uniqueSuffix()}`;
+    const kubeletRoot = testbedNode('a').rootDir;
+    const result = await cairn(
+      [
+        'backup',
+        'create',
+        name,
+        '--include-namespaces',
+        ns,
+        '--node-agent',
+        'local',
+        '--kubelet-root',
+        kubeletRoot,
+      ],
+      env,
+    );
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`^Backup "${name}" Completed`, 'm'));
+
+    // The record of every volume, beside the archive (encrypted with the location's key).
+    const key = Buffer.from(readFileSync(join(keys, 'default.key'), 'utf8').trim(), 'base64');
+    const stored = readFileSync(join(location, 'backups', name, `${name}-podvolumebackups.json.gz`));
+    const records = JSON.parse(gunzipSync(decryptBuffer(key, stored)).toString('utf8')) as PodVolumeBackup[];
+    const byVolume = new Map(records.map((r) => [r.spec.volume, r]));
+    for (const volume of ['scratch', 'local', 'csi'])
+      assert.equal(
+        byVolume.get(volume)?.status?.phase,
+        'Completed',
+        JSON.stringify(byVolume.get(volume)?.status),
+      );
+    assert.equal(byVolume.get('config')?.status?.phase, 'Skipped');
+    assert.match(byVolume.get('config')?.status?.message ?? '', /configMap volume/);
+
+    // restic, with the repository's own password, checks every byte and restores each snapshot.
+    const repository = join(location, 'restic', ns);
+    const passwordFile = join(keys, `default.restic-${ns}.password`);
+    const restic = (args: string[]) =>
+      run('restic', ['-r', repository, '--password-file', passwordFile, '--no-cache', ...args], {
+        maxBuffer: 64 * 1024 * 1024,
+      });
+    await restic(['check', '--read-data']);
+    for (const volume of ['scratch', 'local', 'csi']) {
+      const record = byVolume.get(volume);
+      assert.ok(record?.status?.snapshotID);
+      const target = join(dir, `restored-${volume}`);
+      await restic(['restore', record.status.snapshotID, '--target', target]);
+      assert.deepEqual(await localChecksums(target), await podChecksums(ns, 'app', volume), volume);
+    }
+  });
+});
