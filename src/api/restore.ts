@@ -202,6 +202,22 @@ export const RestoreStatusSchema = Type.Object(
     errors: Type.Optional(count('Errors met (the results file lists them).')),
     warnings: Type.Optional(count('Warnings met (the results file lists them).')),
     counts: Type.Optional(RestoreCountsSchema),
+    podVolumeRestores: Type.Optional(
+      Type.Object(
+        {
+          attempted: count('Pod volumes whose files were restored, or tried.'),
+          completed: count('Of those, the ones restored.'),
+          failed: count('Of those, the ones that failed (the restore is PartiallyFailed).'),
+          notRestored: count(
+            'Pod volumes the backup holds files of that were not restored (no node agent, a dry run, or a pod not created).',
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: 'Cairn: the files of pod volumes (see docs/volumes.md).',
+        },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'What happened to the restore.' },
 );

@@ -19,7 +19,12 @@ import {
   type RestoreSpec,
 } from '../api/index.ts';
 import { discover, KubeApiError, ResourceMapper, type KubeClient, type KubeObject } from '../kube/index.ts';
-import type { BackupStore, RestoreStore } from '../storage/index.ts';
+import { ObjectNotFoundError, type BackupStore, type RestoreStore } from '../storage/index.ts';
+import { BackedUpVolumes, withRestoreWait, type PodToFill } from '../volumes/index.ts';
+import type { PodVolumeBackup, PodVolumeRestore } from '../api/index.ts';
+import { buffer } from 'node:stream/consumers';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
 import { extractBackup, type BackupContents } from './contents.ts';
 import {
   runRestoreEngine,
@@ -60,6 +65,18 @@ export interface CreateRestoreInput {
   signal?: AbortSignal | undefined;
   /** Where the archive is extracted. Default: the system's temporary directory. */
   tmpDir?: string | undefined;
+  /**
+   * Who fills restored pods' volumes from the backup's volume data (the node agent, or this process on a
+   * single-node cluster), and the image of the restore-wait init container. Absent: a backup's volume
+   * files are not restored, and the restore says so.
+   */
+  podVolumes?:
+    | {
+        fill: (pods: PodToFill[], restore: { name: string; uid: string }) => Promise<PodVolumeRestore[]>;
+        image: string;
+        imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never' | undefined;
+      }
+    | undefined;
   /**
    * The backup's archive, already extracted by the caller (a restore drill reads it too): it is used
    * instead of reading the archive again, and the caller closes it.
@@ -281,7 +298,19 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
     input.onStarted?.(backup);
     const logLines: string[] = [];
     const namespacedPolicy = namespacedPolicyOf(spec);
+    const volumes = new BackedUpVolumes(await podVolumeBackupsOf(input.backups, backupName, signal));
+    const fillVolumes = input.podVolumes && spec.dryRun !== true ? input.podVolumes : undefined;
     const outcome: RestoreOutcome = await runRestoreEngine({
+      podVolumes: fillVolumes && {
+        volumesOf: (namespace, pod) => volumes.of(namespace, pod).map((v) => v.spec.volume),
+        wrap: (pod, names) =>
+          withRestoreWait(pod, {
+            restoreUid: input.uid,
+            volumes: names,
+            image: fillVolumes.image,
+            imagePullPolicy: fillVolumes.imagePullPolicy,
+          }),
+      },
       client,
       mapper,
       rediscover: async () => {
@@ -312,13 +341,28 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
       },
       signal,
     });
+    const volumeOutcome = await restorePodVolumes(input, {
+      outcome,
+      volumes,
+      fill: fillVolumes,
+      dryRun: spec.dryRun === true,
+      namespaceMapping: spec.namespaceMapping ?? {},
+      log: (message, level = 'info', namespace?: string) => {
+        const entry = { level, message, ...(namespace ? { namespace } : {}) } as const;
+        const time = input.now().toISOString();
+        logLines.push(storedLogLine(time, entry));
+        input.onLog?.({ ...entry, time });
+      },
+    });
+    const phase =
+      outcome.phase === 'Completed' && (volumeOutcome?.failed ?? 0) > 0 ? 'PartiallyFailed' : outcome.phase;
     const restore: Restore = {
       apiVersion: CAIRN_API_VERSION,
       kind: 'Restore',
       metadata: { name: input.name, uid: input.uid, creationTimestamp: started.toISOString() },
       spec: { ...resolvedSpec, namespacedConflictPolicy: namespacedPolicy },
       status: {
-        phase: outcome.phase,
+        phase,
         ...(outcome.failureReason !== undefined ? { failureReason: outcome.failureReason } : {}),
         startTimestamp: started.toISOString(),
         completionTimestamp: input.now().toISOString(),
@@ -326,6 +370,7 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
         errors: outcome.results.errorCount,
         warnings: outcome.results.warningCount,
         counts: outcome.counts,
+        ...(volumeOutcome ? { podVolumeRestores: volumeOutcome } : {}),
       },
     };
     if (!spec.dryRun) {
@@ -343,4 +388,86 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
       await rm(owned.dir, { recursive: true, force: true });
     }
   }
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/** The backup's pod volume records (`<name>-podvolumebackups.json.gz`); none for a backup without. */
+async function podVolumeBackupsOf(
+  store: BackupStore,
+  backup: string,
+  signal: AbortSignal | undefined,
+): Promise<PodVolumeBackup[]> {
+  try {
+    const stream = await store.openFile(backup, 'podVolumeBackups', { signal });
+    const records: unknown = JSON.parse((await gunzipAsync(await buffer(stream))).toString('utf8'));
+    return Array.isArray(records) ? (records as PodVolumeBackup[]) : [];
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return [];
+    throw error;
+  }
+}
+
+/**
+ * After the objects: the files of the restored pods' volumes, filled by the node agent (or this process),
+ * each failure an error in the pod's namespace. A backup's volume files that are not restored (no node
+ * agent, a dry run, a pod that was not created) are counted and said in the log.
+ */
+async function restorePodVolumes(
+  input: CreateRestoreInput,
+  context: {
+    outcome: RestoreOutcome;
+    volumes: BackedUpVolumes;
+    fill: CreateRestoreInput['podVolumes'];
+    dryRun: boolean;
+    namespaceMapping: Record<string, string>;
+    log: (message: string, level?: 'info' | 'warning' | 'error', namespace?: string) => void;
+  },
+): Promise<NonNullable<Restore['status']>['podVolumeRestores']> {
+  const { outcome, volumes, fill, log } = context;
+  // The backed-up volumes of the pods this restore took (whatever happened to them).
+  const sourceOf = new Map(Object.entries(context.namespaceMapping).map(([from, to]) => [to, from]));
+  const selected = outcome.plan
+    .filter((e) => e.groupResource === 'pods' && e.namespace !== undefined)
+    .flatMap((e) => volumes.of(sourceOf.get(e.namespace ?? '') ?? e.namespace ?? '', e.name));
+  if (selected.length === 0) return undefined;
+  const toFill: PodToFill[] = outcome.podsWithVolumes.map((pod) => ({
+    namespace: pod.namespace,
+    name: pod.name,
+    volumes: volumes.of(pod.sourceNamespace, pod.name),
+  }));
+  let records: PodVolumeRestore[] = [];
+  if (fill && toFill.length > 0 && outcome.phase !== 'Failed') {
+    log(
+      `restoring the files of ${toFill.reduce((n, p) => n + p.volumes.length, 0)} volumes of ${toFill.length} pods`,
+    );
+    records = await fill.fill(toFill, { name: input.name, uid: input.uid });
+    for (const record of records) {
+      const { pod, volume } = record.spec;
+      if (record.status?.phase === 'Completed') {
+        log(
+          `pod ${pod.namespace}/${pod.name} volume ${volume}: restored from snapshot ${record.spec.snapshotID.slice(0, 8)}`,
+          'info',
+          pod.namespace,
+        );
+      } else {
+        const reason = `pod ${pod.name} volume ${volume}: its files were not restored: ${record.status?.message ?? 'unknown'}`;
+        outcome.results.error({ namespace: pod.namespace }, reason);
+        log(reason, 'error', pod.namespace);
+      }
+    }
+  }
+  const notRestored = selected.length - records.length;
+  if (notRestored > 0) {
+    const why = context.dryRun
+      ? 'a dry run'
+      : !fill
+        ? 'no node agent restores volume files here (use --node-agent local on a single-node cluster)'
+        : 'their pods were not created by this restore (they existed, failed or were skipped)';
+    const message = `the backup holds the files of ${notRestored} volumes of the restored pods that are not restored: ${why}`;
+    if (!context.dryRun) outcome.results.warning('cairn', message);
+    log(message, context.dryRun ? 'info' : 'warning');
+  }
+  const completed = records.filter((r) => r.status?.phase === 'Completed').length;
+  return { attempted: records.length, completed, failed: records.length - completed, notRestored };
 }

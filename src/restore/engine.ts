@@ -95,6 +95,17 @@ export interface RestoreEngineInput {
    * How long a restored definition may take to be Established, a deleted namespace to go, and an object
    * deleted to be created again (decide.ts) to go.
    */
+  /**
+   * Pods whose volumes' files are restored from the backup: such a pod is restored even when its
+   * controller is (the restored controller adopts it), wrapped (the restore-wait init container) so that
+   * it starts once its volumes are filled. Keyed by the pod's namespace and name in the backup.
+   */
+  podVolumes?:
+    | {
+        volumesOf: (sourceNamespace: string, pod: string) => readonly string[];
+        wrap: (pod: KubeObject, volumes: readonly string[]) => KubeObject;
+      }
+    | undefined;
   timeoutsMs?:
     { definitionEstablished?: number; namespaceDeleted?: number; objectDeleted?: number } | undefined;
 }
@@ -110,6 +121,8 @@ export interface RestoreOutcome {
   /** Every item's outcome, in the order decided. */
   plan: PlanEntry[];
   progress: { itemsRestored: number; totalItems: number };
+  /** Pods created (or recreated) waiting for their volumes' files: where, and where they were backed up. */
+  podsWithVolumes: { namespace: string; name: string; sourceNamespace: string; volumes: readonly string[] }[];
 }
 
 const CRDS = 'customresourcedefinitions.apiextensions.k8s.io';
@@ -189,6 +202,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
     input.log?.(entry);
   };
 
+  const podsWithVolumes = new Map<string, RestoreOutcome['podsWithVolumes'][number]>();
   const record = (entry: PlanEntry, listKey: string | undefined) => {
     plan.push(entry);
     if (entry.outcome !== 'deleted') counts[entry.outcome] += 1;
@@ -500,7 +514,11 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           return;
         }
       }
-      {
+      const podVolumes =
+        gr === 'pods' && item.namespace !== undefined
+          ? (input.podVolumes?.volumesOf(item.namespace, item.name) ?? [])
+          : [];
+      if (podVolumes.length === 0) {
         const owner = controllerOf(source);
         if (owner && owners.has(ownerKey(owner.kind, item.namespace, owner.name))) {
           record(
@@ -545,6 +563,20 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           return;
         }
         object = ruled.object;
+      }
+      if (
+        podVolumes.length > 0 &&
+        input.podVolumes &&
+        targetNs !== undefined &&
+        item.namespace !== undefined
+      ) {
+        object = input.podVolumes.wrap(object, podVolumes);
+        podsWithVolumes.set(`${targetNs}/${object.metadata.name}`, {
+          namespace: targetNs,
+          name: object.metadata.name,
+          sourceNamespace: item.namespace,
+          volumes: podVolumes,
+        });
       }
       const path = collectionPath(resource, targetNs);
       const name = object.metadata.name;
@@ -958,5 +990,8 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
     counts,
     plan,
     progress: { itemsRestored: progress.itemsRestored, totalItems: progress.totalItems },
+    podsWithVolumes: plan
+      .filter((e) => e.groupResource === 'pods' && (e.outcome === 'created' || e.outcome === 'recreated'))
+      .flatMap((e) => podsWithVolumes.get(`${e.namespace ?? ''}/${e.name}`) ?? []),
   };
 }

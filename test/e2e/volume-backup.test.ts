@@ -15,7 +15,14 @@ import type { PodVolumeBackup } from '../../src/api/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { decryptBuffer } from '../../src/storage/index.ts';
 import { cairn } from '../helpers/cli.ts';
-import { busyboxPod, kubectl, TESTBED_STORAGE, testbedNode, waitForPodReady } from '../helpers/node.ts';
+import {
+  busyboxPod,
+  kubectl,
+  TESTBED_IMAGES,
+  TESTBED_STORAGE,
+  testbedNode,
+  waitForPodReady,
+} from '../helpers/node.ts';
 import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 const run = promisify(execFile);
@@ -88,16 +95,23 @@ async function localChecksums(dir: string): Promise<Map<string, string>> {
   return sums;
 }
 
+/** Deletes the namespace and waits until it is gone (its claims' volumes with it). */
+async function deleteNamespace(namespace: string): Promise<void> {
+  const result = await kubectl(['delete', 'namespace', namespace, '--wait=true', '--timeout=120s']);
+  assert.equal(result.code, 0, result.stderr);
+}
+
 describe('file-system backup of pod volumes', () => {
   it('backs up an emptyDir, a local volume and a CSI volume that restic checks and restores byte for byte', async (t) => {
     const { env, location, keys, dir } = await home(t);
     const ns = await testNamespace(t, client, 'vol');
     await claim(ns, 'local-data', TESTBED_STORAGE.localClass);
     await claim(ns, 'csi-data', TESTBED_STORAGE.csiClass);
+    // Written once: the restored pod finds its files and leaves them alone.
     const write = (v: string) =>
-      `mkdir -p /${v}/sub/deeper && echo "${v} kept" > /${v}/kept.txt && ` +
+      `{ [ -e /${v}/kept.txt ] || { mkdir -p /${v}/sub/deeper && echo "${v} kept" > /${v}/kept.txt && ` +
       `head -c 3000000 /dev/urandom > /${v}/sub/random.bin && : > /${v}/sub/empty && ` +
-      `ln -s kept.txt /${v}/link && seq 1 20000 > /${v}/sub/deeper/numbers.txt`;
+      `ln -s kept.txt /${v}/link && seq 1 20000 > /${v}/sub/deeper/numbers.txt; }; }`;
     const pod = busyboxPod({
       name: 'app',
       script: `${['scratch', 'local', 'csi'].map(write).join(' && ')} && echo ready && exec sleep 3600`,
@@ -161,6 +175,36 @@ describe('file-system backup of pod volumes', () => {
       const target = join(dir, `restored-${volume}`);
       await restic(['restore', record.status.snapshotID, '--target', target]);
       assert.deepEqual(await localChecksums(target), await podChecksums(ns, 'app', volume), volume);
+    }
+
+    // The namespace is deleted; the restore brings the pod back, waiting in its init container until
+    // this process has written each volume's files, and the pod sees them as they were.
+    const before = new Map<string, Map<string, string>>();
+    for (const volume of ['scratch', 'local', 'csi'])
+      before.set(volume, await podChecksums(ns, 'app', volume));
+    await deleteNamespace(ns);
+    const restored = await cairn(
+      [
+        'restore',
+        'create',
+        '--from-backup',
+        name,
+        '--node-agent',
+        'local',
+        '--kubelet-root',
+        kubeletRoot,
+        '--restore-helper-image',
+        TESTBED_IMAGES.busybox,
+      ],
+      env,
+    );
+    assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+    assert.match(restored.stdout, /Completed/);
+    await waitForPodReady(client, ns, 'app');
+    for (const volume of ['scratch', 'local', 'csi']) {
+      assert.deepEqual(await podChecksums(ns, 'app', volume), before.get(volume), volume);
+      const link = await kubectl(['exec', '-n', ns, 'app', '--', 'readlink', `/${volume}/link`]);
+      assert.equal(link.stdout, 'kept.txt\n', volume);
     }
   });
 });

@@ -18,7 +18,10 @@ import {
   type RestoreSpec,
 } from '../../api/index.ts';
 import type { ItemOutcome } from '../../restore/index.ts';
-import type { RestoreStore } from '../../storage/index.ts';
+import type { ObjectStore, RestoreStore } from '../../storage/index.ts';
+import { clientVersion } from '../version-info.ts';
+import type { KubeClient } from '../../kube/index.ts';
+import type { PodToFill } from '../../volumes/index.ts';
 import type { CliIO } from '../io.ts';
 import {
   addModeOptions,
@@ -135,6 +138,9 @@ interface CreateOptions extends ModeOptions {
   resourcePriorities?: string[];
   dryRun?: boolean;
   concurrency: number;
+  nodeAgent: 'none' | 'local';
+  kubeletRoot: string;
+  restoreHelperImage: string;
   clientQps: number;
   clientBurst: number;
   output?: OutputFormat;
@@ -217,6 +223,21 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
       )
       .option('--dry-run', 'print what the restore would do against the live cluster, and change nothing')
       .option('--concurrency <n>', 'items of one resource applied at once', parsePositive, 16)
+      .addOption(
+        new Option(
+          '--node-agent <mode>',
+          "standalone: who restores pod volumes' files: none (they are not restored), or local (this " +
+            'process, on the node of a single-node cluster, writing under --kubelet-root)',
+        )
+          .choices(['none', 'local'])
+          .default('none'),
+      )
+      .option('--kubelet-root <dir>', "the kubelet's --root-dir, for --node-agent local", '/var/lib/kubelet')
+      .option(
+        '--restore-helper-image <image>',
+        "the image of the init container a restored pod waits in until its volumes' files are back (needs /bin/sh)",
+        RESTORE_HELPER_IMAGE,
+      )
       .option('--wait', 'wait for the restore to finish (always so in standalone mode)', true)
       .option('--no-wait', 'server mode: return once the Restore resource is created')
       // A restore sends a request per object, so its rate limit is higher than a backup's (which lists a
@@ -241,7 +262,8 @@ Examples:
   cairn restore create --from-backup shop --include-namespaces shop --dry-run
   cairn restore create shop-copy --from-backup shop --namespace-mappings shop:shop-copy
   cairn restore create --from-schedule nightly --conflict-policy update-on-conflict
-  cairn --kubeconfig cluster-b.yaml restore create --from-backup shop --storage-class-mappings standard=fast`,
+  cairn --kubeconfig cluster-b.yaml restore create --from-backup shop --storage-class-mappings standard=fast
+  cairn restore create --from-backup db --node-agent local      (and the files of its pods' volumes)`,
       )
       .action(async (nameArg: string | undefined, options: CreateOptions, command: Command) => {
         const { createRestore } = await import('../../restore/index.ts');
@@ -377,6 +399,10 @@ Examples:
           now: () => new Date(),
           uid: randomUUID(),
           concurrency: options.concurrency,
+          podVolumes:
+            options.nodeAgent === 'local'
+              ? await localVolumeRestores(io, client, store.store, store.location, options)
+              : undefined,
           onStarted: (backup) =>
             io.stderr.write(
               `${options.dryRun ? 'Planning the restore of' : 'Restoring'} backup "${backup.metadata.name}" from location "${store.location}" into ${target}...\n`,
@@ -724,4 +750,57 @@ export function restoreCommand(io: CliIO, setExitCode: SetExitCode): Command {
     .addCommand(describeCommand(io))
     .addCommand(logsCommand(io))
     .addCommand(deleteCommand(io));
+}
+
+/** The restore-wait init container's default image: Cairn's own (it has /bin/sh). */
+const RESTORE_HELPER_IMAGE = `ghcr.io/cairn-dev/cairn:v${clientVersion().replace(/^v/, '')}`;
+
+/**
+ * `--node-agent local`: this process fills the restored pods' volumes on the one node of a single-node
+ * cluster, from the location's repositories (their passwords are files beside the location's key).
+ */
+async function localVolumeRestores(
+  io: CliIO,
+  client: KubeClient,
+  store: ObjectStore,
+  location: string,
+  options: CreateOptions,
+) {
+  const nodes = await client.json<{ items: { metadata: { name: string } }[] }>({ path: '/api/v1/nodes' });
+  const [node, ...more] = nodes.items;
+  if (!node || more.length > 0)
+    throw new Error(
+      `--node-agent local writes the volumes of one node, and the cluster has ${nodes.items.length} nodes`,
+    );
+  const { fileRepositoryPasswords } = await import('../config.ts');
+  const { fillPodVolumes, VolumeRepositories } = await import('../../volumes/index.ts');
+  const { setTimeout: sleep } = await import('node:timers/promises');
+  return {
+    image: options.restoreHelperImage,
+    fill: async (pods: PodToFill[], restore: { name: string; uid: string }) => {
+      const repositories = new VolumeRepositories({
+        location,
+        store,
+        passwords: fileRepositoryPasswords(io.env),
+      });
+      try {
+        return await fillPodVolumes({
+          client,
+          pods,
+          restoreName: restore.name,
+          restoreUid: restore.uid,
+          backupName: options.fromBackup ?? '',
+          repositories,
+          kubeletRoot: options.kubeletRoot,
+          node: node.metadata.name,
+          now: () => new Date(),
+          sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+          podTimeoutMs: 10 * 60_000,
+          log: (message) => io.stderr.write(`${message}\n`),
+        });
+      } finally {
+        await repositories.close();
+      }
+    },
+  };
 }
