@@ -154,6 +154,17 @@ describe('file-system backup of pod volumes', () => {
     );
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, new RegExp(`^Backup "${name}" Completed`, 'm'));
+    const described = await cairn(['backup', 'describe', name, '--details'], env);
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /Pod volume backups .*\n {2}Completed: +3\n {2}Failed: +0\n/);
+    assert.match(
+      described.stdout,
+      new RegExp(
+        `^ {2}${ns}/app/local \\(claim local-data\\): Completed: file-system backup, snapshot [0-9a-f]{8}, 4 files, `,
+        'm',
+      ),
+    );
+    assert.match(described.stdout, new RegExp(`^ {2}${ns}/app/config: Skipped: a configMap volume`, 'm'));
 
     // The record of every volume, beside the archive (encrypted with the location's key).
     const key = Buffer.from(readFileSync(join(keys, 'default.key'), 'utf8').trim(), 'base64');

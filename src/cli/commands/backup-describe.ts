@@ -1,6 +1,6 @@
 // How a backup is shown: times and durations as Velero prints them, the `backup get` table row, and
 // `backup describe`.
-import type { Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
+import type { PodVolumeBackup, Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
 import type { VerificationRecord } from '../../storage/index.ts';
 import { formatFields } from '../table.ts';
 import {
@@ -288,5 +288,41 @@ export async function describeBackup(
       ['Total items to be backed up', String(status.progress?.totalItems ?? 0)],
       ['Items backed up', String(status.progress?.itemsBackedUp ?? 0)],
     ]);
+  const volumes = status.podVolumeBackups;
+  if (volumes) {
+    out += '\nPod volume backups (file system; --details lists each volume):\n';
+    out += formatFields(
+      [
+        ['Completed', String(volumes.completed)],
+        ['Failed', String(volumes.failed)],
+        ['Skipped', String(volumes.skipped)],
+        ['Bytes', `${volumes.bytes ?? 0} (${volumes.bytesUploaded ?? 0} stored anew)`],
+      ],
+      '  ',
+    );
+  }
   return out;
+}
+
+/** `describe --details`: every pod volume of the backup, how it was protected, its outcome and why. */
+export function podVolumeLines(records: readonly PodVolumeBackup[]): string {
+  if (records.length === 0) return '  <none>\n';
+  const sorted = [...records].sort((a, b) =>
+    `${a.spec.pod.namespace}/${a.spec.pod.name}/${a.spec.volume}`.localeCompare(
+      `${b.spec.pod.namespace}/${b.spec.pod.name}/${b.spec.volume}`,
+    ),
+  );
+  return sorted
+    .map((record) => {
+      const { pod, volume, persistentVolumeClaim } = record.spec;
+      const status = record.status ?? {};
+      const what = `${pod.namespace}/${pod.name}/${volume}${persistentVolumeClaim ? ` (claim ${persistentVolumeClaim})` : ''}`;
+      const detail =
+        status.phase === 'Completed'
+          ? `file-system backup, snapshot ${status.snapshotID?.slice(0, 8) ?? '?'}, ${status.files ?? 0} files, ` +
+            `${status.bytes ?? 0} bytes, ${status.bytesUploaded ?? 0} stored anew`
+          : (status.message ?? '');
+      return `  ${what}: ${status.phase ?? 'New'}${detail ? `: ${detail}` : ''}\n`;
+    })
+    .join('');
 }

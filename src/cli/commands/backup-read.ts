@@ -14,7 +14,13 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
-import { fromStoredResults, logLineMessage, type Backup, type DeleteBackupRequest } from '../../api/index.ts';
+import {
+  fromStoredResults,
+  logLineMessage,
+  type Backup,
+  type DeleteBackupRequest,
+  type PodVolumeBackup,
+} from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
@@ -46,6 +52,7 @@ import {
   BACKUP_COLUMNS,
   resultLines,
   describeBackup,
+  podVolumeLines,
   expiresIn,
   selectorText,
   statusText,
@@ -268,6 +275,15 @@ Examples:
         io.stderr.write(`error: cannot read the resource list ${reading}: ${messageOf(error)}\n`);
         setExitCode(1);
       }
+      if (!status.podVolumeBackups) return;
+      try {
+        const records = ((await readJsonFile(primary.store, name, 'podVolumeBackups')) ??
+          []) as PodVolumeBackup[];
+        io.stdout.write('\nPod volumes:\n' + podVolumeLines(records));
+      } catch (error) {
+        io.stderr.write(`error: cannot read the pod volume records ${reading}: ${messageOf(error)}\n`);
+        setExitCode(1);
+      }
     },
   );
 }
@@ -276,7 +292,7 @@ Examples:
 async function readJsonFile(
   store: BackupStore,
   name: string,
-  file: 'results' | 'resourceList',
+  file: 'results' | 'resourceList' | 'podVolumeBackups',
 ): Promise<unknown> {
   const { ObjectNotFoundError } = await import('../../storage/index.ts');
   let stream: Readable;
