@@ -2,7 +2,7 @@
 // (an emptyDir, a local PersistentVolume and a CSI volume) into the location's restic-format repository,
 // which Debian's restic then checks and restores byte for byte.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { before, describe, it } from 'node:test';
 import type { PodVolumeBackup } from '../../src/api/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { decryptBuffer } from '../../src/storage/index.ts';
-import { cairn } from '../helpers/cli.ts';
+import { cairn, cairnBin } from '../helpers/cli.ts';
 import {
   busyboxPod,
   kubectl,
@@ -23,7 +23,7 @@ import {
   testbedNode,
   waitForPodReady,
 } from '../helpers/node.ts';
-import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 const run = promisify(execFile);
 let client: KubeClient;
@@ -348,5 +348,94 @@ describe('file-system backup of pod volumes, again and elsewhere', () => {
     assert.equal(restore.code, 0, restore.stdout + restore.stderr);
     await waitForPodReady(clientB, ns, 'db');
     assert.deepEqual(await podChecksums(ns, 'db', 'data', 'b'), before);
+  });
+});
+
+describe('file-system backup of pod volumes, interrupted', () => {
+  it('leaves a repository restic checks after kill -9 mid-upload, and the next backup takes over the stale lock', async (t) => {
+    const { env, location, keys } = await home(t);
+    const ns = await testNamespace(t, client, 'kill');
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/pods`,
+      body: busyboxPod({
+        name: 'app',
+        script:
+          'for i in $(seq 1 12); do head -c 16000000 /dev/urandom > /data/big-$i; done; echo ready; exec sleep 3600',
+        volumes: { data: { emptyDir: {} } },
+      }),
+    });
+    await waitForPodReady(client, ns, 'app');
+    const kubeletRoot = testbedNode('a').rootDir;
+    const args = (name: string) => [
+      'backup',
+      'create',
+      name,
+      '--include-namespaces',
+      ns,
+      '--default-volumes-to-fs-backup',
+      '--node-agent',
+      'local',
+      '--kubelet-root',
+      kubeletRoot,
+    ];
+    // Killed once some packs of the volume are stored: the upload is under way.
+    const repository = join(location, 'restic', ns);
+    const child = spawn(process.execPath, [cairnBin, ...args(`kill-1-${uniqueSuffix()}`)], { env });
+    const exited = new Promise((done) => child.on('exit', done));
+    await eventually(
+      'a pack of the volume stored',
+      async () => {
+        const packs = await readdir(join(repository, 'data'), { recursive: true }).catch(() => []);
+        return packs.some((p) => /^[0-9a-f]{2}\/[0-9a-f]{64}$/.test(p)) ? true : undefined;
+      },
+      120_000,
+    );
+    child.kill('SIGKILL');
+    await exited;
+    const locks = await readdir(join(repository, 'locks'));
+    assert.equal(locks.length, 1, 'the killed backup left its lock');
+
+    // restic 0.14 leaves stale locks to its `unlock`: it checks beside the lock the killed backup left.
+    const passwordFile = join(keys, `default.restic-${ns}.password`);
+    await run('restic', [
+      '-r',
+      repository,
+      '--password-file',
+      passwordFile,
+      '--no-cache',
+      '--no-lock',
+      'check',
+      '--read-data',
+    ]);
+
+    const next = await cairn(args(`kill-2-${uniqueSuffix()}`), env);
+    assert.equal(next.code, 0, next.stdout + next.stderr);
+    assert.match(next.stdout, /Completed/);
+    assert.match(next.stderr, /^warning: .*stale lock/im, 'the stale lock is named on standard error');
+    assert.equal(
+      (await readdir(join(repository, 'locks')).catch(() => [])).length,
+      0,
+      'the stale lock was removed (with a warning), and the new backup released its own',
+    );
+    await run('restic', [
+      '-r',
+      repository,
+      '--password-file',
+      passwordFile,
+      '--no-cache',
+      'check',
+      '--read-data',
+    ]);
+    const { stdout } = await run('restic', [
+      '-r',
+      repository,
+      '--password-file',
+      passwordFile,
+      '--no-cache',
+      'snapshots',
+      '--json',
+    ]);
+    assert.equal((JSON.parse(stdout) as unknown[]).length, 1, 'one snapshot: the killed backup wrote none');
   });
 });

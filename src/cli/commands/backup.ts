@@ -431,6 +431,7 @@ async function localVolumeBackups(
     location,
     store,
     passwords: fileRepositoryPasswords(io.env),
+    repository: { logger: { warn: (message) => io.stderr.write(`warning: ${message}\n`) } },
   });
   return {
     runner: new LocalVolumeBackups({

@@ -782,6 +782,7 @@ async function localVolumeRestores(
         location,
         store,
         passwords: fileRepositoryPasswords(io.env),
+        repository: { logger: { warn: (message) => io.stderr.write(`warning: ${message}\n`) } },
       });
       try {
         return await fillPodVolumes({
