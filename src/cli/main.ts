@@ -61,6 +61,12 @@ const COMMANDS: TopLevelCommand[] = [
     load: async (io) => (await import('./commands/server.ts')).serverCommand(io),
   },
   {
+    name: 'node-agent',
+    usage: '[options]',
+    summary: 'Back up and restore the files of pod volumes on this node, for the server (one per node)',
+    load: async (io) => (await import('./commands/server.ts')).nodeAgentCommand(io),
+  },
+  {
     name: 'install',
     usage: '[options]',
     summary:

@@ -3,6 +3,8 @@
 // FailedValidation with its reasons, nothing written. Progress goes to status at most once a second.
 // A backup found InProgress when this replica starts leading was left by a server that stopped: it is
 // marked Failed with that reason (a backup is a point in time; resuming it would not be one).
+import { nodeAgentRuns } from './node-agent.ts';
+import { ClusterPodVolumeBackups } from './pod-volumes.ts';
 import { specProblems, type Backup, type BackupStatus } from '../api/index.ts';
 import { BackupValidationError, createBackup } from '../backup/index.ts';
 import type { BackupStore } from '../storage/index.ts';
@@ -156,6 +158,13 @@ export class BackupController {
         writer: this.#ctx.writer,
         sleep: (ms, wait) => this.#ctx.clock.sleep(ms, wait),
         uid: backup.metadata.uid ?? name,
+        podVolumes: new ClusterPodVolumeBackups({
+          writer: this.#ctx,
+          owner: { kind: 'Backup', name, uid: backup.metadata.uid ?? name },
+          sleep: (ms, wait) => this.#ctx.clock.sleep(ms, wait),
+          agentRuns: (node, wait) =>
+            nodeAgentRuns(this.#ctx.client, this.#ctx.namespace, node, () => this.#ctx.clock.now(), wait),
+        }),
         signal,
         // Counted once the engine's own validation passed and the name is claimed (as Velero counts).
         onStarted: () => this.#ctx.metrics.backupStarted(schedule),

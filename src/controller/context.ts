@@ -23,4 +23,6 @@ export interface ControllerContext extends ResourceWriter {
   log: (entry: ServerLogEntry) => void;
   /** Who writes backups, recorded in their claims: "cairn server v0.1.0 (<identity>)". */
   writer: string;
+  /** The image of the init container restored pods wait in for their volumes (needs /bin/sh). */
+  restoreHelperImage?: string | undefined;
 }

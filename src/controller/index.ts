@@ -64,3 +64,18 @@ export { RestoreController, RESTORE_ORPHAN_REASON } from './restore-controller.t
 export { ScheduleController } from './schedule-controller.ts';
 export { DeletionController, deleteLockUntil } from './deletion.ts';
 export { CatalogController } from './catalog.ts';
+export {
+  nodeAgentLease,
+  nodeAgentRuns,
+  runNodeAgent,
+  NODE_AGENT_RENEW_MS,
+  NODE_AGENT_STALE_MS,
+  type NodeAgentOptions,
+} from './node-agent.ts';
+export {
+  ClusterPodVolumeBackups,
+  clusterPodVolumeFill,
+  NODE_LABEL,
+  repositoryPasswordSecret,
+  secretRepositoryPasswords,
+} from './pod-volumes.ts';

@@ -4,6 +4,8 @@
 // The restore's logs, results and resource list are recorded in the backup's location under
 // `restores/<name>/` (Velero's place) when it is writable; a ReadOnly location (a migration source) keeps
 // no files, and the status carries the outcome. A restore left InProgress by a stopped server is Failed.
+import { nodeAgentRuns } from './node-agent.ts';
+import { clusterPodVolumeFill } from './pod-volumes.ts';
 import type { Backup, Restore, RestoreStatus } from '../api/index.ts';
 import { createRestore, RestoreValidationError } from '../restore/index.ts';
 import { MemoryStore, RestoreStore } from '../storage/index.ts';
@@ -119,6 +121,27 @@ export class RestoreController {
         now: () => this.#ctx.now(),
         uid: restore.metadata.uid ?? name,
         configNamespace: this.#ctx.namespace,
+        podVolumes: this.#ctx.restoreHelperImage
+          ? {
+              image: this.#ctx.restoreHelperImage,
+              fill: clusterPodVolumeFill({
+                writer: this.#ctx,
+                owner: { kind: 'Restore', name, uid: restore.metadata.uid ?? name },
+                sleep: (ms, wait) => this.#ctx.clock.sleep(ms, wait),
+                now: () => this.#ctx.clock.now(),
+                podTimeoutMs: 10 * 60_000,
+                agentRuns: (node, wait) =>
+                  nodeAgentRuns(
+                    this.#ctx.client,
+                    this.#ctx.namespace,
+                    node,
+                    () => this.#ctx.clock.now(),
+                    wait,
+                  ),
+                signal,
+              }),
+            }
+          : undefined,
         signal,
         onProgress: (p) => progress.update({ ...p }),
       });

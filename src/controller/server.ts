@@ -59,6 +59,8 @@ export interface ServerOptions {
   /** How long a synced backup's metadata must stay gone before its Backup is removed. Default 5 min. */
   syncGraceMs?: number | undefined;
   log?: ((entry: ServerLogEntry) => void) | undefined;
+  /** The image of the init container restored pods wait in for their volumes' files (needs /bin/sh). */
+  restoreHelperImage?: string | undefined;
   /** Told the listener's address once it listens. */
   onListening?: ((address: { host: string; port: number }) => void) | undefined;
   signal: AbortSignal;
@@ -181,6 +183,7 @@ async function lead(
     metrics: shared.metrics,
     log: shared.log,
     writer: options.writer,
+    restoreHelperImage: options.restoreHelperImage,
     locations: new ServerLocations({
       client,
       namespace,

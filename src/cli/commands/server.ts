@@ -18,6 +18,7 @@ interface ServerCommandOptions {
   renewDeadline: number;
   retryPeriod: number;
   gcInterval: number;
+  restoreHelperImage: string;
 }
 
 function parseWhole(value: string): number {
@@ -56,6 +57,11 @@ export function serverCommand(io: CliIO): Command {
     )
     .option('--retry-period <duration>', 'how often the lease is tried and renewed', parseDuration, 2_000)
     .option('--gc-interval <duration>', 'how often expired backups are collected', parseDuration, 3_600_000)
+    .option(
+      '--restore-helper-image <image>',
+      'the image of the init container restored pods wait in until the node agent has filled their volumes (needs /bin/sh)',
+      `ghcr.io/cairn-dev/cairn:v${clientVersion().replace(/^v/, '')}`,
+    )
     .addHelpText(
       'after',
       `
@@ -98,6 +104,7 @@ standby), /metrics (Prometheus text; docs/metrics.md).`,
           renewDeadlineMs: options.renewDeadline,
           retryPeriodMs: options.retryPeriod,
           gcIntervalMs: options.gcInterval,
+          restoreHelperImage: options.restoreHelperImage,
           signal: stop.signal,
           log: (entry) => io.stderr.write(`${new Date().toISOString()} ${entry.level} ${entry.message}\n`),
           onListening: (address) =>
@@ -109,6 +116,74 @@ standby), /metrics (Prometheus text; docs/metrics.md).`,
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
         client.close();
+      }
+    });
+}
+
+interface NodeAgentCommandOptions {
+  namespace: string;
+  node?: string;
+  kubeletRoot: string;
+  concurrency: number;
+}
+
+export function nodeAgentCommand(io: CliIO): Command {
+  return new Command('node-agent')
+    .description(
+      "Carry out the PodVolumeBackups and PodVolumeRestores of this node: read and write pod volumes' files " +
+        "where the kubelet mounts them, in the locations' volume-data repositories",
+    )
+    .option('-n, --namespace <ns>', "the server's namespace", 'cairn')
+    .option('--node <name>', "this node's name (default: $NODE_NAME, then the host name)")
+    .option(
+      '--kubelet-root <dir>',
+      "the kubelet's --root-dir (in a DaemonSet: where it is mounted)",
+      '/var/lib/kubelet',
+    )
+    .option('--concurrency <n>', 'volumes carried out at once', parseWhole, 2)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cairn node-agent                                       in a DaemonSet (cairn install deploys it so)
+  cairn node-agent --node worker-1 --kubelet-root /var/lib/kubelet --kubeconfig ~/.kube/config
+
+It announces itself with the Lease cairn-node-agent-<node> in the namespace: the server fails a volume at
+once when no agent runs on its pod's node. See docs/volumes.md.`,
+    )
+    .action(async (options: NodeAgentCommandOptions, command: Command) => {
+      const { KubeClient } = await import('../../kube/index.ts');
+      const { runNodeAgent } = await import('../../controller/index.ts');
+      const { setTimeout: sleep } = await import('node:timers/promises');
+      const client = new KubeClient(await kubeConfigOf(io, command), {});
+      const stop = new AbortController();
+      const onSignal = (name: string) => () => {
+        io.stderr.write(`${new Date().toISOString()} ${name}: stopping\n`);
+        stop.abort(new Error(`stopped by ${name}`));
+      };
+      const onTerm = onSignal('SIGTERM');
+      const onInt = onSignal('SIGINT');
+      process.once('SIGTERM', onTerm);
+      process.once('SIGINT', onInt);
+      // restic's `unlock` sends SIGHUP to a lock's process on the same host: it must not stop the agent.
+      const onHup = () => undefined;
+      process.on('SIGHUP', onHup);
+      try {
+        await runNodeAgent({
+          client,
+          namespace: options.namespace,
+          node: options.node ?? io.env.NODE_NAME ?? hostname(),
+          kubeletRoot: options.kubeletRoot,
+          concurrency: options.concurrency,
+          now: () => new Date(),
+          sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+          log: (entry) => io.stderr.write(`${new Date().toISOString()} ${entry.level} ${entry.message}\n`),
+          signal: stop.signal,
+        });
+      } finally {
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onInt);
+        process.off('SIGHUP', onHup);
       }
     });
 }

@@ -1,0 +1,272 @@
+// Pod volume backups and restores in server mode: the server creates a PodVolumeBackup or PodVolumeRestore
+// resource per volume, labelled with the pod's node, and waits for them; the node agent on that node
+// (node-agent.ts) carries them out and writes their status. Repository passwords are Secrets in the
+// server's namespace, one per repository.
+import {
+  POD_VOLUME_LABELS,
+  type PodVolumeBackup,
+  type PodVolumeRestore,
+  type PodVolumePhase,
+} from '../api/index.ts';
+import { KubeApiError, type KubeObject } from '../kube/index.ts';
+import type { PodToFill, PodVolumeBackupRunner, RepositoryPasswords } from '../volumes/index.ts';
+import { createResource, resourcePath, type ResourceWriter } from './resources.ts';
+
+/** The label naming the node whose agent carries a pod volume resource out. */
+export const NODE_LABEL = 'cairn.dev/node';
+const TERMINAL: readonly (PodVolumePhase | undefined)[] = ['Completed', 'Failed'];
+
+/** The Secret holding a repository's password. */
+export const repositoryPasswordSecret = (location: string, namespace: string): string =>
+  `cairn-repo-${location}-${namespace}`.slice(0, 253);
+const PASSWORD_DATA = 'password';
+
+/** Repository passwords as Secrets in the server's namespace, made on a repository's first backup. */
+export function secretRepositoryPasswords(writer: ResourceWriter): RepositoryPasswords {
+  const path = (name?: string) =>
+    `/api/v1/namespaces/${writer.namespace}/secrets${name === undefined ? '' : `/${name}`}`;
+  const get: RepositoryPasswords['get'] = async (location, namespace, options) => {
+    try {
+      const secret = await writer.client.json<{ data?: Record<string, string> }>({
+        path: path(repositoryPasswordSecret(location, namespace)),
+        signal: options?.signal,
+      });
+      const encoded = secret.data?.[PASSWORD_DATA];
+      return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8');
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  };
+  return {
+    where: (location, namespace) =>
+      `Secret ${writer.namespace}/${repositoryPasswordSecret(location, namespace)} (data "${PASSWORD_DATA}")`,
+    get,
+    create: async (location, namespace, password, options) => {
+      try {
+        await writer.client.json({
+          method: 'POST',
+          path: path(),
+          signal: options?.signal,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: {
+              name: repositoryPasswordSecret(location, namespace),
+              labels: { 'app.kubernetes.io/name': 'cairn', 'cairn.dev/location': location },
+              annotations: { 'cairn.dev/repository': `restic/${namespace}/` },
+            },
+            type: 'Opaque',
+            data: { [PASSWORD_DATA]: Buffer.from(password).toString('base64') },
+          },
+        });
+        return password;
+      } catch (error) {
+        // Another node agent made it first: use that one.
+        if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+        return (await get(location, namespace, options)) ?? password;
+      }
+    },
+  };
+}
+
+export interface ClusterRunnerOptions {
+  writer: ResourceWriter;
+  /** The resource the pod volume resources belong to (deleted with it). */
+  owner: { kind: 'Backup' | 'Restore'; name: string; uid: string };
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** How often the resources are looked at. Default 1 s. */
+  pollMs?: number | undefined;
+  /** Whether a node agent runs on the node (its Lease is fresh); volumes on a node without one fail at once. */
+  agentRuns: (node: string, signal?: AbortSignal) => Promise<boolean>;
+}
+
+function ownerReference(owner: ClusterRunnerOptions['owner']) {
+  return [
+    { apiVersion: 'cairn.dev/v1', kind: owner.kind, name: owner.name, uid: owner.uid, controller: true },
+  ];
+}
+
+/** Lists the pod volume resources with a label, by name. */
+async function listByLabel<T extends KubeObject>(
+  writer: ResourceWriter,
+  kind: 'PodVolumeBackup' | 'PodVolumeRestore',
+  selector: string,
+  signal: AbortSignal | undefined,
+): Promise<Map<string, T>> {
+  const list = await writer.client.json<{ items: T[] }>({
+    path: resourcePath(kind, writer.namespace),
+    query: { labelSelector: selector },
+    signal,
+  });
+  return new Map(list.items.map((item) => [item.metadata.name, item]));
+}
+
+/**
+ * Waits until every resource named is Completed or Failed, reporting progress; resolves with their last
+ * state (on an abort: those not done marked Failed with the reason).
+ */
+async function waitForAll<T extends PodVolumeBackup | PodVolumeRestore>(
+  options: ClusterRunnerOptions,
+  kind: 'PodVolumeBackup' | 'PodVolumeRestore',
+  created: T[],
+  selector: string,
+  signal: AbortSignal | undefined,
+  onProgress?: (done: number) => void,
+): Promise<T[]> {
+  let latest = new Map(created.map((item) => [item.metadata.name, item]));
+  for (;;) {
+    if (signal?.aborted) {
+      const reason: unknown = signal.reason;
+      const why = reason instanceof Error ? reason.message : String(reason);
+      return created.map((item) => {
+        const last = latest.get(item.metadata.name) ?? item;
+        return TERMINAL.includes(last.status?.phase)
+          ? last
+          : {
+              ...last,
+              status: { ...last.status, phase: 'Failed', message: `stopped before it ended: ${why}` },
+            };
+      });
+    }
+    try {
+      const listed = await listByLabel<T>(options.writer, kind, selector, signal);
+      latest = new Map(created.map((item) => [item.metadata.name, listed.get(item.metadata.name) ?? item]));
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+      continue;
+    }
+    const done = [...latest.values()].filter((item) => TERMINAL.includes(item.status?.phase)).length;
+    onProgress?.(done);
+    if (done === created.length) return created.map((item) => latest.get(item.metadata.name) ?? item);
+    await options.sleep(options.pollMs ?? 1000, signal).catch(() => undefined);
+  }
+}
+
+/** The backup's pod volume backups as resources for the node agents, waited for. */
+export class ClusterPodVolumeBackups implements PodVolumeBackupRunner {
+  readonly description = 'the node agents (PodVolumeBackup resources)';
+  readonly #options: ClusterRunnerOptions;
+
+  constructor(options: ClusterRunnerOptions) {
+    this.#options = options;
+  }
+
+  async run(
+    backups: readonly PodVolumeBackup[],
+    options: Parameters<PodVolumeBackupRunner['run']>[1],
+  ): Promise<PodVolumeBackup[]> {
+    const { writer, owner } = this.#options;
+    const created: PodVolumeBackup[] = [];
+    const failed: PodVolumeBackup[] = [];
+    const agents = new Map<string, boolean>();
+    for (const backup of backups) {
+      const node = backup.spec.node;
+      if (!agents.has(node)) agents.set(node, await this.#options.agentRuns(node, options.signal));
+      if (!agents.get(node)) {
+        failed.push({
+          ...backup,
+          status: { phase: 'Failed', message: `no node agent runs on node ${node}` },
+        });
+        continue;
+      }
+      const object = {
+        metadata: {
+          name: backup.metadata.name,
+          labels: { ...backup.metadata.labels, [NODE_LABEL]: backup.spec.node },
+          ownerReferences: ownerReference(owner),
+        },
+        spec: backup.spec,
+      };
+      const made = await createResource<PodVolumeBackup>(writer, 'PodVolumeBackup', object, options.signal);
+      created.push(made ?? { ...backup, metadata: { ...backup.metadata, ...object.metadata } });
+    }
+    const done = await waitForAll(
+      this.#options,
+      'PodVolumeBackup',
+      created,
+      `${POD_VOLUME_LABELS.backupUid}=${owner.uid}`,
+      options.signal,
+      (count) =>
+        options.onProgress?.({ volumesDone: count + failed.length, volumes: backups.length, bytesDone: 0 }),
+    );
+    return [...done, ...failed];
+  }
+}
+
+interface PodNode {
+  spec?: { nodeName?: string };
+}
+
+/**
+ * Fills restored pods' volumes through the node agents: once a pod is scheduled, a PodVolumeRestore per
+ * volume, labelled with its node, waited for.
+ */
+export function clusterPodVolumeFill(
+  options: ClusterRunnerOptions & {
+    podTimeoutMs: number;
+    now: () => number;
+    signal?: AbortSignal | undefined;
+  },
+) {
+  return async (pods: PodToFill[], restore: { name: string; uid: string }): Promise<PodVolumeRestore[]> => {
+    const { writer, signal } = options;
+    const created: PodVolumeRestore[] = [];
+    const failed: PodVolumeRestore[] = [];
+    for (const pod of pods) {
+      const deadline = options.now() + options.podTimeoutMs;
+      let node: string | undefined;
+      while (!node && options.now() < deadline && !signal?.aborted) {
+        const state = await writer.client.json<PodNode>({
+          path: `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}`,
+          signal,
+        });
+        node = state.spec?.nodeName;
+        if (!node) await options.sleep(1000, signal).catch(() => undefined);
+      }
+      for (const backup of pod.volumes) {
+        const record: PodVolumeRestore = {
+          apiVersion: 'cairn.dev/v1',
+          kind: 'PodVolumeRestore',
+          metadata: {
+            name: `${restore.name}-${pod.name}-${backup.spec.volume}`
+              .slice(0, 253)
+              .replace(/[^a-z0-9.-]/g, '-'),
+            labels: {
+              [POD_VOLUME_LABELS.restoreName]: restore.name.slice(0, 63),
+              [POD_VOLUME_LABELS.restoreUid]: restore.uid,
+              ...(node ? { [NODE_LABEL]: node } : {}),
+            },
+            ownerReferences: ownerReference(options.owner),
+          },
+          spec: {
+            restoreName: restore.name,
+            backupName: backup.spec.backupName,
+            pod: { namespace: pod.namespace, name: pod.name, uid: '' },
+            volume: backup.spec.volume,
+            location: backup.spec.location,
+            repository: backup.spec.repository,
+            snapshotID: backup.status?.snapshotID ?? '',
+          },
+        };
+        if (!node || !(await options.agentRuns(node, signal))) {
+          const message = node
+            ? `no node agent runs on node ${node}`
+            : 'the pod was not scheduled to a node in time';
+          failed.push({ ...record, status: { phase: 'Failed', message } });
+          continue;
+        }
+        const made = await createResource<PodVolumeRestore>(writer, 'PodVolumeRestore', record, signal);
+        created.push(made ?? record);
+      }
+    }
+    const done = await waitForAll(
+      options,
+      'PodVolumeRestore',
+      created,
+      `${POD_VOLUME_LABELS.restoreUid}=${restore.uid}`,
+      signal,
+    );
+    return [...done, ...failed];
+  };
+}

@@ -1,0 +1,165 @@
+// Server mode with volume data: the server (runServer) creates a PodVolumeBackup per pod volume and waits
+// for the node agent, which runs beside the testbed's real node as `cairn node-agent`, a host process; a
+// Restore brings the pod back, waiting in its init container until the agent has filled its volume. The
+// repository's password is a Secret of its own. With no agent on the node, the volume fails at once.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Backup, PodVolumeBackup, Restore } from '../../src/api/index.ts';
+import { repositoryPasswordSecret, resourcePath } from '../../src/controller/index.ts';
+import type { KubeClient } from '../../src/kube/index.ts';
+import { cairnBin } from '../helpers/cli.ts';
+import {
+  busyboxPod,
+  kubectl,
+  TESTBED_IMAGES,
+  TESTBED_STORAGE,
+  testbedNode,
+  waitForPodReady,
+} from '../helpers/node.ts';
+import { createCr, installCrds, startServer, type RunningServer } from '../helpers/server.ts';
+import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
+
+let client: KubeClient;
+let namespace: string;
+let dir: string;
+let server: RunningServer;
+
+async function finished<T extends Backup | Restore>(kind: 'Backup' | 'Restore', name: string): Promise<T> {
+  return eventually(
+    `${kind} ${name} to finish`,
+    async () => {
+      const object = await client.json<T>({ path: resourcePath(kind, namespace, name) });
+      const phase = object.status?.phase;
+      return phase && !['New', 'InProgress'].includes(phase) ? object : undefined;
+    },
+    180_000,
+  );
+}
+
+/** `cairn node-agent` for the testbed's node, as a host process; resolves once it announced itself. */
+async function startAgent(): Promise<{ child: ChildProcess; logs: string[] }> {
+  const node = testbedNode('a');
+  const child = spawn(
+    process.execPath,
+    [cairnBin, 'node-agent', '-n', namespace, '--node', node.name, '--kubelet-root', node.rootDir],
+    { env: { ...process.env, KUBECONFIG: testbedEnv('KUBECONFIG') }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const logs: string[] = [];
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
+  await eventually('the node agent to start', () =>
+    Promise.resolve(logs.join('').includes('node agent on node') ? true : undefined),
+  );
+  return { child, logs };
+}
+
+async function stopAgent(agent: { child: ChildProcess }): Promise<void> {
+  const exited = new Promise((done) => agent.child.on('exit', done));
+  agent.child.kill('SIGTERM');
+  await exited;
+}
+
+describe('cairn server with the node agent: pod volumes', () => {
+  before(async () => {
+    client = clusterClient('a');
+    await installCrds(client);
+    namespace = `cairn-${uniqueSuffix()}`;
+    await client.json({
+      method: 'POST',
+      path: '/api/v1/namespaces',
+      body: { metadata: { name: namespace } },
+    });
+    dir = await mkdtemp(join(tmpdir(), 'cairn-server-vol-'));
+    await createCr(client, namespace, 'BackupLocation', 'local', {
+      provider: 'fs',
+      config: { path: join(dir, 'local') },
+      default: true,
+    });
+    server = await startServer({
+      client,
+      namespace,
+      identity: 'volumes',
+      restoreHelperImage: TESTBED_IMAGES.busybox,
+    });
+  });
+
+  after(async () => {
+    await server.stop();
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${namespace}` });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('backs up a claim through the node agent and restores it into a recreated namespace', async (t) => {
+    const app = `app-${uniqueSuffix()}`;
+    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
+    t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${app}/persistentvolumeclaims`,
+      body: {
+        metadata: { name: 'data' },
+        spec: {
+          storageClassName: TESTBED_STORAGE.localClass,
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '64Mi' } },
+        },
+      },
+    });
+    const pod = busyboxPod({
+      name: 'db',
+      script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; exec sleep 3600',
+      volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
+    });
+    (pod.metadata as Record<string, unknown>).annotations = { 'backup.cairn.dev/backup-volumes': 'data' };
+    await client.json({ method: 'POST', path: `/api/v1/namespaces/${app}/pods`, body: pod });
+    await waitForPodReady(client, app, 'db');
+    const before = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+
+    // With no agent on the node, the volume fails at once, naming the node.
+    const early = `early-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Backup', early, { includedNamespaces: [app] });
+    const failed = await finished<Backup>('Backup', early);
+    assert.equal(failed.status?.phase, 'PartiallyFailed');
+    assert.equal(failed.status?.podVolumeBackups?.failed, 1);
+
+    const agent = await startAgent();
+    t.after(() => stopAgent(agent));
+    const name = `vol-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Backup', name, { includedNamespaces: [app] });
+    const backup = await finished<Backup>('Backup', name);
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status) + agent.logs.join(''));
+    assert.equal(backup.status?.podVolumeBackups?.completed, 1);
+    const pvbs = await client.json<{ items: PodVolumeBackup[] }>({
+      path: resourcePath('PodVolumeBackup', namespace),
+      query: { labelSelector: `cairn.dev/backup-name=${name}` },
+    });
+    assert.equal(pvbs.items.length, 1);
+    assert.equal(pvbs.items[0]?.status?.phase, 'Completed');
+    assert.equal(pvbs.items[0]?.status?.node, testbedNode('a').name);
+    const secret = await client.json<{ data: Record<string, string> }>({
+      path: `/api/v1/namespaces/${namespace}/secrets/${repositoryPasswordSecret('local', app)}`,
+    });
+    assert.ok(Buffer.from(secret.data.password ?? '', 'base64').length >= 32, 'a random password of its own');
+
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` });
+    await eventually(
+      `namespace ${app} to be gone`,
+      async () =>
+        (await client.send({ method: 'GET', path: `/api/v1/namespaces/${app}` })).status === 404
+          ? true
+          : undefined,
+      120_000,
+    );
+    const restoreName = `r-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Restore', restoreName, { backupName: name });
+    const restore = await finished<Restore>('Restore', restoreName);
+    assert.equal(restore.status?.phase, 'Completed', JSON.stringify(restore.status) + agent.logs.join(''));
+    assert.equal(restore.status?.podVolumeRestores?.completed, 1);
+    await waitForPodReady(client, app, 'db');
+    const after = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+    assert.equal(after.stdout, before.stdout);
+  });
+});
