@@ -24,7 +24,12 @@ export interface InstallOptions {
   credentials?: string | undefined;
   /** Replicas of the server (one leads). Default 1. */
   replicas?: number | undefined;
+  /** The kubelet's --root-dir on the nodes, for the node agent. Default /var/lib/kubelet. */
+  kubeletRoot?: string | undefined;
 }
+
+/** The kubelet's default --root-dir. */
+export const DEFAULT_KUBELET_ROOT = '/var/lib/kubelet';
 
 type Manifest = KubeObject;
 
@@ -146,7 +151,55 @@ export function installManifests(options: InstallOptions): Manifest[] {
       },
     },
   });
+  objects.push(nodeAgentDaemonSet(options));
   return objects;
+}
+
+/**
+ * The node agent on every node: it reads and writes pod volumes where the kubelet mounts them (the host's
+ * <kubelet root>/pods, mounted at the same path with the host's mounts propagated), as root, to read and
+ * restore files of any owner and mode.
+ */
+function nodeAgentDaemonSet(options: InstallOptions): Manifest {
+  const { namespace } = options;
+  const kubeletRoot = options.kubeletRoot ?? DEFAULT_KUBELET_ROOT;
+  const pods = `${kubeletRoot.replace(/\/+$/, '')}/pods`;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: meta('cairn-node-agent', namespace),
+    spec: {
+      selector: {
+        matchLabels: { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/component': 'node-agent' },
+      },
+      template: {
+        metadata: { labels: { ...INSTALL_LABELS, 'app.kubernetes.io/component': 'node-agent' } },
+        spec: {
+          serviceAccountName: 'cairn',
+          // Every node, tainted or not: a pod anywhere may have volumes to back up.
+          tolerations: [{ operator: 'Exists' }],
+          containers: [
+            {
+              name: 'node-agent',
+              image: options.image,
+              args: ['node-agent', '--namespace', namespace, '--kubelet-root', kubeletRoot],
+              env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+              resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
+              securityContext: { privileged: true, runAsUser: 0 },
+              volumeMounts: [
+                { name: 'pods', mountPath: pods, mountPropagation: 'HostToContainer' },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'pods', hostPath: { path: pods, type: 'Directory' } },
+            { name: 'tmp', emptyDir: {} },
+          ],
+        },
+      },
+    },
+  };
 }
 
 /** The API path of an object of the kinds installManifests makes. */
@@ -170,6 +223,8 @@ function pathOf(object: Manifest): string {
       return `/apis/${CAIRN_API_VERSION}${ns}/backuplocations/${name}`;
     case 'Deployment':
       return `/apis/apps/v1${ns}/deployments/${name}`;
+    case 'DaemonSet':
+      return `/apis/apps/v1${ns}/daemonsets/${name}`;
     default:
       throw new Error(`cairn install does not make ${object.kind} objects`);
   }
@@ -264,7 +319,14 @@ export async function uninstall(
     );
   if (keys.length > 0 && !options.deleteKeys) throw new UninstallRefusedError(options.namespace, keys);
   const objects = installManifests({ namespace: options.namespace, image: 'unused' });
-  const order = ['Deployment', 'ClusterRoleBinding', 'ClusterRole', 'Namespace', 'CustomResourceDefinition'];
+  const order = [
+    'DaemonSet',
+    'Deployment',
+    'ClusterRoleBinding',
+    'ClusterRole',
+    'Namespace',
+    'CustomResourceDefinition',
+  ];
   for (const kind of order) {
     if (kind === 'CustomResourceDefinition' && options.keepCrds) continue;
     for (const object of objects.filter((o) => o.kind === kind)) {

@@ -20,6 +20,7 @@ interface InstallFlags {
   secretFile?: string;
   plaintext: boolean;
   replicas: number;
+  kubeletRoot: string;
   dryRun: boolean;
   output: 'yaml' | 'json';
 }
@@ -50,6 +51,11 @@ export function installCommand(io: CliIO): Command {
     )
     .option('--plaintext', 'store backups unencrypted (readable by Velero)', false)
     .option('--replicas <n>', 'server replicas (one leads, the others stand by)', (v) => Number(v), 1)
+    .option(
+      '--kubelet-root <dir>',
+      "the kubelet's --root-dir on the nodes, for the node agent",
+      '/var/lib/kubelet',
+    )
     .option('--dry-run', 'print the manifests instead of applying them (credentials redacted)', false)
     .addOption(
       new Option('-o, --output <format>', 'with --dry-run: yaml or json')
@@ -115,6 +121,7 @@ another's backups needs the same Secret.`,
         location,
         credentials,
         replicas: flags.replicas,
+        kubeletRoot: flags.kubeletRoot,
       });
       if (flags.dryRun) {
         const printed = objects.map((o) =>
