@@ -5,7 +5,7 @@
 // create` works with no set-up. Nothing here is written by a command that only reads, or that is refused:
 // the default location and a new key are saved by the first backup, once it is valid.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { locationProblems, type BackupLocationSpec } from '../api/index.ts';
@@ -211,14 +211,19 @@ export async function openForBackup(
   };
 }
 
+/** Where standalone mode keeps the password of a location's volume-data repository of `namespace`. */
+export const repositoryPasswordFile = (env: Env, location: string, namespace: string) =>
+  join(configDir(env), 'keys', `${location}.restic-${namespace}.password`);
+
 /**
  * Standalone mode's volume-data repository passwords: one file per repository beside the location's key,
  * keys/<location>.restic-<namespace>.password (mode 0600), made on the repository's first backup. Losing
- * one loses that repository's data: `cairn repo get` says where each is.
+ * one loses that repository's data: `cairn repo get` says where each is. A new password (`cairn repo
+ * rotate-key`) is written to <file>.new and renamed over the file; a <file>.new that exists is another
+ * rotation's, running or interrupted, and refuses this one.
  */
 export function fileRepositoryPasswords(env: Env): RepositoryPasswords {
-  const file = (location: string, namespace: string) =>
-    join(configDir(env), 'keys', `${location}.restic-${namespace}.password`);
+  const file = (location: string, namespace: string) => repositoryPasswordFile(env, location, namespace);
   const read = async (path: string) => {
     try {
       return (await readFile(path, 'utf8')).trim();
@@ -242,6 +247,32 @@ export function fileRepositoryPasswords(env: Env): RepositoryPasswords {
       }
       await chmod(path, 0o600);
       return password;
+    },
+    replace: async (location, namespace, password) => {
+      const path = file(location, namespace);
+      const next = `${path}.new`;
+      let handle;
+      try {
+        handle = await open(next, 'wx', 0o600);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        throw new ConfigError(
+          `${next} exists: another \`cairn repo rotate-key\` is running, or one was interrupted ` +
+            '(then delete it and run the command again)',
+          { cause: error },
+        );
+      }
+      try {
+        await handle.writeFile(password + '\n');
+        await handle.sync();
+        await handle.close();
+        handle = undefined;
+        await rename(next, path);
+      } catch (error) {
+        await handle?.close().catch(() => undefined);
+        await unlink(next).catch(() => undefined);
+        throw error;
+      }
     },
   };
 }

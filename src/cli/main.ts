@@ -48,6 +48,18 @@ const COMMANDS: TopLevelCommand[] = [
       (await import('./commands/location.ts')).locationCommand(io, setExitCode),
   },
   {
+    name: 'volume',
+    usage: '<command>',
+    summary: 'List and restore the files of pod volumes that backups hold (standalone mode)',
+    load: async (io, setExitCode) => (await import('./commands/volume.ts')).volumeCommand(io, setExitCode),
+  },
+  {
+    name: 'repo',
+    usage: '<command>',
+    summary: "Look after a location's volume-data repositories: list, check, forget, prune, passwords",
+    load: async (io, setExitCode) => (await import('./commands/repo.ts')).repoCommand(io, setExitCode),
+  },
+  {
     name: 'schedule',
     usage: '<command>',
     summary: "Create and manage the server's backup schedules (needs cairn install)",

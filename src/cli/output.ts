@@ -30,3 +30,15 @@ export function formatManifests(objects: readonly unknown[], format: 'json' | 'y
     ? JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2) + '\n'
     : objects.map((o) => stringify(o)).join('---\n');
 }
+
+/** Decimal units, as `du -h --si` prints: 1.5 GB. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

@@ -17,9 +17,18 @@ export interface ProgressReporter {
 
 export function progressReporter(
   stream: ProgressStream,
-  options: { intervalMs?: number; now?: () => number } = {},
+  options: {
+    intervalMs?: number;
+    now?: () => number;
+    /** What is counted, after the numbers. Default "items"; "" for none. */
+    unit?: string;
+    /** How a count is written (formatBytes for bytes). Default as it is. */
+    formatCount?: (n: number) => string;
+  } = {},
 ): ProgressReporter {
   const now = options.now ?? (() => Date.now());
+  const unit = options.unit ?? 'items';
+  const count = options.formatCount ?? String;
   const interval = options.intervalMs ?? (stream.isTTY ? 100 : 2000);
   let last = 0;
   let drawn = false;
@@ -30,8 +39,9 @@ export function progressReporter(
   const format = (done: number, total: number, label: string | undefined, final: boolean) => {
     const shown = Math.max(total, done);
     const pct = shown === 0 ? 0 : Math.floor((done / shown) * 100);
-    const count = final ? `${done}/${shown} items (${pct}%)` : `${done}/${shown} items known so far`;
-    return { pct: final ? pct : undefined, text: `${count}${label ? `  ${label}` : ''}` };
+    const counts = `${count(done)}/${count(shown)}${unit ? ` ${unit}` : ''}`;
+    const text = final ? `${counts} (${pct}%)` : `${counts} known so far`;
+    return { pct: final ? pct : undefined, text: `${text}${label ? `  ${label}` : ''}` };
   };
   return {
     update(done, total, label, options) {

@@ -19,12 +19,9 @@ import {
   type RestoreSpec,
 } from '../api/index.ts';
 import { discover, KubeApiError, ResourceMapper, type KubeClient, type KubeObject } from '../kube/index.ts';
-import { ObjectNotFoundError, type BackupStore, type RestoreStore } from '../storage/index.ts';
-import { BackedUpVolumes, withRestoreWait, type PodToFill } from '../volumes/index.ts';
-import type { PodVolumeBackup, PodVolumeRestore } from '../api/index.ts';
-import { buffer } from 'node:stream/consumers';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
+import type { BackupStore, RestoreStore } from '../storage/index.ts';
+import { BackedUpVolumes, readPodVolumeBackups, withRestoreWait, type PodToFill } from '../volumes/index.ts';
+import type { PodVolumeRestore } from '../api/index.ts';
 import { extractBackup, type BackupContents } from './contents.ts';
 import {
   runRestoreEngine,
@@ -298,7 +295,7 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
     input.onStarted?.(backup);
     const logLines: string[] = [];
     const namespacedPolicy = namespacedPolicyOf(spec);
-    const volumes = new BackedUpVolumes(await podVolumeBackupsOf(input.backups, backupName, signal));
+    const volumes = new BackedUpVolumes(await readPodVolumeBackups(input.backups, backupName, { signal }));
     const fillVolumes = input.podVolumes && spec.dryRun !== true ? input.podVolumes : undefined;
     const outcome: RestoreOutcome = await runRestoreEngine({
       podVolumes: fillVolumes && {
@@ -387,24 +384,6 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
       await owned.contents?.close().catch(() => undefined);
       await rm(owned.dir, { recursive: true, force: true });
     }
-  }
-}
-
-const gunzipAsync = promisify(gunzip);
-
-/** The backup's pod volume records (`<name>-podvolumebackups.json.gz`); none for a backup without. */
-async function podVolumeBackupsOf(
-  store: BackupStore,
-  backup: string,
-  signal: AbortSignal | undefined,
-): Promise<PodVolumeBackup[]> {
-  try {
-    const stream = await store.openFile(backup, 'podVolumeBackups', { signal });
-    const records: unknown = JSON.parse((await gunzipAsync(await buffer(stream))).toString('utf8'));
-    return Array.isArray(records) ? (records as PodVolumeBackup[]) : [];
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return [];
-    throw error;
   }
 }
 

@@ -1,6 +1,7 @@
 // Volume data: file-system backup of pod volumes (which volumes, where the kubelet mounts them, the
 // PodVolumeBackup/PodVolumeRestore resources and the node agent that carries them out), CSI snapshots
-// and snapshot data movement. Imports api, kube, repo, storage.
+// and snapshot data movement; reading a backup's volume records, single-file restore, and the upkeep of a
+// location's repositories. Imports api, kube, repo, storage.
 export {
   BACKUP_VOLUMES_ANNOTATIONS,
   BACKUP_VOLUMES_EXCLUDES_ANNOTATIONS,
@@ -23,12 +24,29 @@ export {
 } from './restore-wait.ts';
 export { REPOSITORIES_PREFIX, repositoryPrefix, StoreBackend } from './repo-backend.ts';
 export {
+  OldKeyNotRemovedError,
+  PasswordRotationError,
   RepositoryNotFoundError,
   RepositoryPasswordMissingError,
   VolumeRepositories,
+  type PasswordRotation,
   type RepositoryPasswords,
+  type RepositorySummary,
   type VolumeRepositoriesOptions,
 } from './repositories.ts';
+export {
+  findPodVolumeBackup,
+  formatPodVolumeRef,
+  InvalidPodVolumeRefError,
+  parsePodVolumeRef,
+  PodVolumeNotBackedUpError,
+  PodVolumeNotInBackupError,
+  podVolumeRefOf,
+  readPodVolumeBackups,
+  type CompletedPodVolumeBackup,
+  type PodVolumeRef,
+} from './pod-volume-records.ts';
+export { RestoreTargetExistsError, restoreVolumePath, type RestoreVolumePathInput } from './volume-files.ts';
 export {
   backUpPodVolume,
   LocalVolumeBackups,

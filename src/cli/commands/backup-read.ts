@@ -74,7 +74,7 @@ const locationOption = () =>
   ).argParser(nonEmpty);
 
 /** The committed copy to read `name` from, in config order; errors when there is none. */
-async function committedCopy(
+export async function committedCopy(
   io: CliIO,
   name: string,
   options: LocationOption,

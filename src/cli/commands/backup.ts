@@ -7,7 +7,7 @@ import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/in
 import type { KubeClient } from '../../kube/index.ts';
 import type { ObjectStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
-import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
+import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import {
   addModeOptions,
   collectList,
@@ -391,18 +391,6 @@ export function backupCommand(io: CliIO, setExitCode: (code: number) => void): C
   addBackupReadCommands(backup, io, setExitCode);
   backup.addCommand(verifyCommand(io, setExitCode));
   return backup;
-}
-
-/** Decimal units, as `du -h --si` prints: 1.5 GB. */
-function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 /**
