@@ -42,6 +42,16 @@ export function secretRepositoryPasswords(writer: ResourceWriter): RepositoryPas
     where: (location, namespace) =>
       `Secret ${writer.namespace}/${repositoryPasswordSecret(location, namespace)} (data "${PASSWORD_DATA}")`,
     get,
+    replace: async (location, namespace, password, options) => {
+      // One write: a reader sees the old password or the new one.
+      await writer.client.json({
+        method: 'PATCH',
+        path: path(repositoryPasswordSecret(location, namespace)),
+        contentType: 'application/merge-patch+json',
+        signal: options?.signal,
+        body: { data: { [PASSWORD_DATA]: Buffer.from(password).toString('base64') } },
+      });
+    },
     create: async (location, namespace, password, options) => {
       try {
         await writer.client.json({
