@@ -53,6 +53,21 @@ build_etcd() {
   echo "$out"
 }
 
+# kopia, for the volume-data benchmark only (bench/volumes.ts), through its wrapper module (go/kopia).
+build_kopia() {
+  local key out
+  key=$(wrapper_key "$here/go/kopia")
+  out="$cache/bin/kopia-$KOPIA_VERSION-$key"
+  if [[ -x "$out/kopia" ]]; then log "kopia $KOPIA_VERSION: cached"; echo "$out"; return; fi
+  log "kopia $KOPIA_VERSION: building"
+  local start=$SECONDS
+  (cd "$here/go/kopia" && go build -trimpath -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=${KOPIA_VERSION#v}" \
+    -o "$out.tmp/kopia" github.com/kopia/kopia) || { log "kopia $KOPIA_VERSION: build failed"; return 1; }
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "kopia $KOPIA_VERSION: built in $((SECONDS - start))s"
+  echo "$out"
+}
+
 # go install at a pinned version, for modules without replace directives.
 install_module() {
   local name=$1 module=$2 version=$3 out="$cache/bin/$1-$3"
@@ -154,6 +169,7 @@ case $what in
   helm) echo "helm=$(build_helm)" ;;
   node-tools) echo "node-tools=$(build_node_tools)" ;;
   csi-sidecars) echo "csi-sidecars=$(build_csi_sidecars)" ;;
+  kopia) echo "kopia=$(build_kopia)" ;; # not part of all: only the volume-data benchmark runs it
   all)
     echo "etcd=$(build_etcd)"
     echo "minio=$(install_module minio github.com/minio/minio "$MINIO_VERSION")"
@@ -163,5 +179,5 @@ case $what in
     echo "node-tools=$(build_node_tools)"
     echo "csi-sidecars=$(build_csi_sidecars)"
     ;;
-  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm|node-tools|csi-sidecars]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm|node-tools|csi-sidecars|kopia]" >&2; exit 2 ;;
 esac
