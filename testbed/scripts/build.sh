@@ -7,6 +7,9 @@
 # fresh clones on the same machine reuse it. Each component lands in bin/<name>-<version>/ and is only
 # rebuilt when its pinned version (testbed/versions.env) or its wrapper module changes.
 set -euo pipefail
+# A failing build inside $(...) must fail the script, not log "built" and print a directory with nothing
+# in it: command substitutions inherit errexit, and each result is assigned before it is printed.
+shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../versions.env
 source "$here/versions.env"
@@ -160,24 +163,30 @@ build_csi_sidecars() {
 }
 
 # Prints name=directory for each component built, on standard output; progress goes to standard error.
+emit() {
+  local name=$1 out
+  shift
+  out=$("$@")
+  echo "$name=$out"
+}
 what=${1:-all}
 case $what in
-  kubernetes) echo "kubernetes=$(build_kubernetes)" ;;
-  etcd) echo "etcd=$(build_etcd)" ;;
-  minio) echo "minio=$(install_module minio github.com/minio/minio "$MINIO_VERSION")" ;;
-  fake-gcs-server) echo "fake-gcs-server=$(install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")" ;;
-  helm) echo "helm=$(build_helm)" ;;
-  node-tools) echo "node-tools=$(build_node_tools)" ;;
-  csi-sidecars) echo "csi-sidecars=$(build_csi_sidecars)" ;;
-  kopia) echo "kopia=$(build_kopia)" ;; # not part of all: only the volume-data benchmark runs it
+  kubernetes) emit kubernetes build_kubernetes ;;
+  etcd) emit etcd build_etcd ;;
+  minio) emit minio install_module minio github.com/minio/minio "$MINIO_VERSION" ;;
+  fake-gcs-server) emit fake-gcs-server install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION" ;;
+  helm) emit helm build_helm ;;
+  node-tools) emit node-tools build_node_tools ;;
+  csi-sidecars) emit csi-sidecars build_csi_sidecars ;;
+  kopia) emit kopia build_kopia ;; # not part of all: only the volume-data benchmark runs it
   all)
-    echo "etcd=$(build_etcd)"
-    echo "minio=$(install_module minio github.com/minio/minio "$MINIO_VERSION")"
-    echo "fake-gcs-server=$(install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")"
-    echo "kubernetes=$(build_kubernetes)"
-    echo "helm=$(build_helm)"
-    echo "node-tools=$(build_node_tools)"
-    echo "csi-sidecars=$(build_csi_sidecars)"
+    emit etcd build_etcd
+    emit minio install_module minio github.com/minio/minio "$MINIO_VERSION"
+    emit fake-gcs-server install_module fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION"
+    emit kubernetes build_kubernetes
+    emit helm build_helm
+    emit node-tools build_node_tools
+    emit csi-sidecars build_csi_sidecars
     ;;
   *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm|node-tools|csi-sidecars|kopia]" >&2; exit 2 ;;
 esac
