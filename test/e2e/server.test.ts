@@ -57,13 +57,14 @@ describe('cairn install, server and uninstall', () => {
       objects.map((o) => o.kind),
       [
         'Namespace',
-        ...Array<string>(5).fill('CustomResourceDefinition'),
+        ...Array<string>(7).fill('CustomResourceDefinition'),
         'ServiceAccount',
         'ClusterRole',
         'ClusterRoleBinding',
         'Secret',
         'BackupLocation',
         'Deployment',
+        'DaemonSet',
       ],
     );
     assert.ok(!printed.stdout.includes('s3cr3t-value'), 'the credentials are not printed');
