@@ -1,5 +1,5 @@
-// Small tools the archiver and the restorer share: a counting semaphore (how many files are read or
-// written at once) and a throttle for progress callbacks.
+// Small tools the archiver, the restorer and index loading share: a counting semaphore (how many files
+// are read or written at once), a throttle for progress callbacks, and ordered concurrent loading.
 
 /** At most `count` holders at a time; `acquire` waits for a release (or rejects when its signal aborts). */
 export class Semaphore {
@@ -63,4 +63,43 @@ export function throttle(
       report();
     },
   };
+}
+
+/**
+ * Runs `task` on every item, at most `concurrency` at once, and hands the results to `consume` in the
+ * order of the items, not the order the tasks finish in: concurrent loading, deterministic merging
+ * (at most `concurrency` results wait for an earlier one). The first task that throws (or `consume`)
+ * stops the run with its error, once the tasks already started have settled.
+ */
+export async function forEachInOrder<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  task: (item: T) => Promise<R>,
+  consume: (result: R, item: T) => void,
+): Promise<void> {
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`concurrency ${concurrency} is not 1 or more`);
+  type Outcome = { ok: true; value: R } | { ok: false; error: unknown };
+  const running: Promise<Outcome>[] = [];
+  let started = 0;
+  const start = () => {
+    const item = items[started++] as T;
+    running.push(
+      task(item).then(
+        (value): Outcome => ({ ok: true, value }),
+        (error: unknown): Outcome => ({ ok: false, error }),
+      ),
+    );
+  };
+  try {
+    while (started < items.length && running.length < concurrency) start();
+    for (const item of items) {
+      const outcome = (await running.shift()) as Outcome;
+      if (!outcome.ok) throw outcome.error;
+      if (started < items.length) start();
+      consume(outcome.value, item);
+    }
+  } finally {
+    await Promise.allSettled(running);
+  }
 }

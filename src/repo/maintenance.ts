@@ -5,7 +5,8 @@ import { handlePath, type Backend } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
 import { BlobNotFoundError } from './errors.ts';
 import { IdTable, idBytes } from './id-table.ts';
-import { parseIndexFile } from './index-file.ts';
+import { parseIndexFile, type IndexFile } from './index-file.ts';
+import { forEachInOrder } from './limit.ts';
 import { MasterIndex, type IndexEntry } from './master-index.ts';
 import { packHeaderSize, type PackBlob } from './pack.ts';
 import type { Repo } from './repo.ts';
@@ -44,8 +45,8 @@ export interface LoadedIndex {
 }
 
 /**
- * Loads every index file, a few at a time; the ones that fail are listed with their error. With `into`,
- * loads only the files it lacks, and adds them to it.
+ * Loads every index file, a few at a time, merged in the order of their names; the ones that fail are
+ * listed with their error. With `into`, loads only the files it lacks, and adds them to it.
  */
 export async function loadIndexFiles(
   repo: Pick<Repo, 'list' | 'loadJson'>,
@@ -64,31 +65,39 @@ export async function loadIndexFiles(
   const names: string[] = [];
   for await (const { name } of repo.list('index', options)) if (!known.has(name)) names.push(name);
   names.sort();
-  let next = 0;
+  // Loaded a few at a time, merged in the order of their names: the index's order of entries (which
+  // copy of a duplicated blob comes first, which prune keeps) does not depend on which load finished first.
   let done = 0;
-  const worker = async () => {
-    while (next < names.length) {
-      const name = names[next++] as string;
+  await forEachInOrder(
+    names,
+    4,
+    async (name): Promise<{ file: IndexFile } | { error: Error }> => {
       try {
-        const file = parseIndexFile(
-          await repo.loadJson('index', name, options),
-          handlePath({ type: 'index', name: name }),
-        );
-        for (const pack of file.packs) {
+        return {
+          file: parseIndexFile(
+            await repo.loadJson('index', name, options),
+            handlePath({ type: 'index', name: name }),
+          ),
+        };
+      } catch (error) {
+        options.signal?.throwIfAborted();
+        return { error: error instanceof Error ? error : new Error(String(error)) };
+      }
+    },
+    (result, name) => {
+      if ('error' in result) loaded.errors.push({ file: name, error: result.error });
+      else {
+        for (const pack of result.file.packs) {
           loaded.index.addPack(pack.id, pack.blobs);
           const files = loaded.packFiles.get(pack.id);
           if (files) files.push(name);
           else loaded.packFiles.set(pack.id, [name]);
         }
         loaded.files.push(name);
-      } catch (error) {
-        options.signal?.throwIfAborted();
-        loaded.errors.push({ file: name, error: error instanceof Error ? error : new Error(String(error)) });
       }
       options.onFile?.(++done, names.length);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, names.length) }, worker));
+    },
+  );
   loaded.files.sort();
   loaded.index.trim();
   return loaded;

@@ -13,13 +13,16 @@
 // something is.
 //
 // Order, so that a crash at any point leaves a repository whose snapshots are whole (check passes; at
-// worst it warns of packs no index lists, which the next prune deletes):
+// worst it warns of packs no index lists, or of packs listed in several index files, which the next
+// prune deletes or indexes once):
 // 1. delete packs no index lists (nothing can find their blobs);
 // 2. write the repacked blobs into new packs, and an index file for them (the old packs stay);
 // 3. write new index files for every pack that stays, superseding all old index files;
 // 4. delete the old index files;
 // 5. delete the packs now unused or repacked.
 // Before step 4 the new index is checked to hold every used blob in a pack that stays.
+// Steps 3 to 5 also run when nothing is obsolete but packs are listed in several index files (a prune
+// interrupted in step 4 leaves them), so that the next prune finishes what the interrupted one began.
 import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
 import { RepoError } from './errors.ts';
@@ -281,7 +284,11 @@ async function prune(repo: MaintenanceRepo, options: PruneOptions, fraction: num
     throw refuse(`repacking copied ${copied} blobs, not the ${plan.repackBlobs} planned`);
 
   const obsoletePacks = new Set([...plan.delete, ...plan.repack, ...plan.dropMissing]);
-  if (obsoletePacks.size > 0) {
+  // Packs several index files list: what a prune interrupted while deleting the old index files leaves
+  // (which old files are left depends on the order of their names, that is on chance). They may all stay,
+  // so nothing is obsolete: the index is rewritten for them too, or prune would never finish the job.
+  const indexedTwice = [...loaded.packFiles.values()].some((files) => files.length > 1);
+  if (obsoletePacks.size > 0 || indexedTwice) {
     // 3. New index files for every pack that stays (the new packs included), superseding the old ones.
     const before = loaded.index.packCount;
     await loadIndexFiles(repo, { signal, into: loaded }); // the index files flush wrote

@@ -35,6 +35,7 @@ import {
 import { isId, sha256 } from './ids.ts';
 import { INDEX_MAX_BLOBS, indexFileJson, parseIndexFile, type IndexPack } from './index-file.ts';
 import { addKey, findKey, listKeys, removeKey, type KdfParams, type KeyInfo } from './keys.ts';
+import { forEachInOrder } from './limit.ts';
 import { lockRepository, type RepoLock } from './locks.ts';
 import { MasterIndex, type IndexEntry } from './master-index.ts';
 import {
@@ -445,27 +446,31 @@ export class Repository implements Repo {
     const names: string[] = [];
     for await (const { name } of this.list('index', options))
       if (!this.#indexFiles.has(name)) names.push(name);
-    const load = async (name: string) => {
-      try {
-        const file = parseIndexFile(
-          await this.loadJson('index', name, options),
-          handlePath({ type: 'index', name }),
-        );
+    names.sort();
+    // A few loads in flight (the backend's latency, not decoding, is what a large index waits for),
+    // merged in the order of the names: which copy of a duplicated blob lookupBlob lists first does not
+    // depend on which load finished first.
+    await forEachInOrder(
+      names,
+      4,
+      async (name) => {
+        try {
+          return parseIndexFile(
+            await this.loadJson('index', name, options),
+            handlePath({ type: 'index', name: name }),
+          );
+        } catch (error) {
+          options.signal?.throwIfAborted();
+          throw new IndexFileError(this.backend.description, handlePath({ type: 'index', name: name }), {
+            cause: error,
+          });
+        }
+      },
+      (file, name) => {
         for (const pack of file.packs) this.#index.addPack(pack.id, pack.blobs);
         this.#indexFiles.add(name);
-      } catch (error) {
-        options.signal?.throwIfAborted();
-        throw new IndexFileError(this.backend.description, handlePath({ type: 'index', name }), {
-          cause: error,
-        });
-      }
-    };
-    // A few loads in flight: the backend's latency, not decoding, is what a large index waits for.
-    let next = 0;
-    const worker = async () => {
-      while (next < names.length) await load(names[next++] as string);
-    };
-    await Promise.all(Array.from({ length: Math.min(4, names.length) }, worker));
+      },
+    );
     this.#index.trim();
   }
 
