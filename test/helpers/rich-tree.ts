@@ -4,7 +4,7 @@
 // mtime (to the microsecond), content hash, symlink target, and which entries share an inode.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import {
   chmod,
@@ -31,8 +31,19 @@ export interface RichTreeOptions {
   sparseMiB?: number;
   /** The random file's length in MiB. Default 3. */
   randomMiB?: number;
+  /**
+   * Make the random file's bytes pseudo-random from this seed, the same for the same seed (where a test
+   * needs a fixed chunking, say). Default: random bytes.
+   */
+  randomSeed?: string;
   /** Make a fifo too (a restore needs mkfifo). Default true. */
   fifo?: boolean;
+}
+
+/** `length` pseudo-random bytes from a seed: AES-256-CTR's key stream, the key the seed's SHA-256. */
+function seededBytes(seed: string, length: number): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
 }
 
 /** Fills `dir` (which exists) and gives every entry a fixed mtime with sub-microsecond digits. */
@@ -53,7 +64,13 @@ export async function makeRichTree(dir: string, options: RichTreeOptions = {}): 
   await sparse.truncate((options.sparseMiB ?? 50) * 1024 * 1024);
   await sparse.write(Buffer.from('a few bytes in the middle'), 0, 25, 10 * 1024 * 1024 + 123);
   await sparse.close();
-  await writeFile(join(dir, 'random'), randomBytes((options.randomMiB ?? 3) * 1024 * 1024));
+  const randomLength = (options.randomMiB ?? 3) * 1024 * 1024;
+  await writeFile(
+    join(dir, 'random'),
+    options.randomSeed === undefined
+      ? randomBytes(randomLength)
+      : seededBytes(options.randomSeed, randomLength),
+  );
   if (options.fifo ?? true) await run('mkfifo', [join(dir, 'fifo')]);
   // Times last, children before their directories; symlinks keep theirs (lutimes is not needed here).
   let n = 0;
