@@ -1,12 +1,9 @@
-// Reading snapshot files (`snapshots/<id>`) for the maintenance operations: restic's Snapshot JSON
-// ({"time", "parent"?, "tree", "paths", "hostname"?, "username"?, "uid"?, "gid"?, "excludes"?, "tags"?,
-// "original"?, ...}) reduced to what check, forget and prune look at. Unknown fields are ignored, as
-// restic ignores them.
-import { handlePath } from './backend.ts';
+// Reading snapshot files (`snapshots/<id>`) for the maintenance operations: snapshot.ts's parseSnapshot
+// (restic's Snapshot JSON, checked as restic decodes it) reduced to what check, forget and prune look
+// at, with the time parsed and absent host, user and tags as '' and [].
 import type { SignalOptions } from './environment.ts';
-import { CorruptDataError } from './errors.ts';
-import { isId } from './ids.ts';
 import type { Repo } from './repo.ts';
+import { parseSnapshot } from './snapshot.ts';
 import { parseNodeTime, type NodeTime } from './tree.ts';
 
 /** A snapshot as the maintenance operations see it. */
@@ -32,43 +29,23 @@ export interface SnapshotLoadError {
   error: Error;
 }
 
-/** Checks a snapshot file's JSON; CorruptDataError naming the file when it is not a snapshot. */
+/**
+ * Checks a snapshot file's JSON with parseSnapshot, as the maintenance operations see it; CorruptDataError
+ * naming the file when it is not a snapshot.
+ */
 export function parseSnapshotInfo(id: string, value: unknown): SnapshotInfo {
-  const path = handlePath({ type: 'snapshots', name: id });
-  const bad = (reason: string) => new CorruptDataError(path, reason);
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw bad('it is not a JSON object');
-  const json = value as Record<string, unknown>;
-  if (typeof json['tree'] !== 'string' || !isId(json['tree'])) throw bad('it has no valid tree id');
-  if (typeof json['time'] !== 'string') throw bad('it has no time');
-  let instant: NodeTime;
-  try {
-    instant = parseNodeTime(json['time']);
-  } catch (error) {
-    throw new CorruptDataError(path, (error as Error).message, { cause: error });
-  }
-  const strings = (field: string): string[] => {
-    const list = json[field] ?? [];
-    if (!Array.isArray(list) || !list.every((s) => typeof s === 'string'))
-      throw bad(`${field} is not a list of strings`);
-    return list;
-  };
-  const text = (field: string): string => {
-    const s = json[field] ?? '';
-    if (typeof s !== 'string') throw bad(`${field} is not a string`);
-    return s;
-  };
+  const snapshot = parseSnapshot(value, id);
   const info: SnapshotInfo = {
     id,
-    time: json['time'],
-    instant,
-    tree: json['tree'],
-    paths: strings('paths'),
-    hostname: text('hostname'),
-    username: text('username'),
-    tags: strings('tags'),
+    time: snapshot.time,
+    instant: parseNodeTime(snapshot.time),
+    tree: snapshot.tree,
+    paths: snapshot.paths,
+    hostname: snapshot.hostname ?? '',
+    username: snapshot.username ?? '',
+    tags: snapshot.tags ?? [],
   };
-  if (typeof json['parent'] === 'string') info.parent = json['parent'];
+  if (snapshot.parent) info.parent = snapshot.parent;
   return info;
 }
 

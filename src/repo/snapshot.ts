@@ -61,7 +61,11 @@ export function newSnapshotJson(options: NewSnapshotOptions): SnapshotJson {
   return ordered;
 }
 
-/** Checks a snapshot file's JSON; `id` names it for errors. Unknown fields are dropped. */
+/**
+ * Checks a snapshot file's JSON; `id` names it for errors (CorruptDataError). Like restic's decoding, a
+ * field of the wrong type is an error and `null` is an absent field; unknown fields are dropped. The one
+ * parser of snapshot files: the maintenance operations' parseSnapshotInfo builds on it.
+ */
 export function parseSnapshot(value: unknown, id: string): Snapshot {
   const path = handlePath({ type: 'snapshots', name: id });
   if (typeof value !== 'object' || value === null || Array.isArray(value))
@@ -94,7 +98,9 @@ export function parseSnapshot(value: unknown, id: string): Snapshot {
   if (parent) snapshot.parent = parent;
   for (const field of ['hostname', 'username'] as const) {
     const v = json[field];
-    if (typeof v === 'string' && v) snapshot[field] = v;
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') throw new CorruptDataError(path, `${field} is not a string`);
+    if (v) snapshot[field] = v;
   }
   for (const field of ['uid', 'gid'] as const) {
     const v = json[field];
