@@ -21,6 +21,7 @@
 import { handlePath } from './backend.ts';
 import type { SignalOptions } from './environment.ts';
 import { sha256 } from './ids.ts';
+import { forEachInOrder } from './limit.ts';
 import type { IndexEntry } from './master-index.ts';
 import {
   BlobSet,
@@ -277,17 +278,18 @@ async function check(repo: MaintenanceRepo, options: CheckOptions): Promise<Chec
     if (!(entry.type === 'tree' ? trees : dataBlobs).has(entry.id)) stats.unusedBlobs++;
 
   if (options.readData) {
+    // Read a few at a time; their problems reported in the order of the packs, not of the reads' ends.
     const toRead = [...packs].filter(([pack]) => !missing.has(pack));
-    let next = 0;
     let read = 0;
-    const worker = async () => {
-      while (next < toRead.length) {
-        const [pack, blobs] = toRead[next++] as [string, IndexEntry[]];
-        errors.push(...(await readPack(repo, pack, blobs, stats, signal)));
+    await forEachInOrder(
+      toRead,
+      options.concurrency ?? 2,
+      ([pack, blobs]) => readPack(repo, pack, blobs, stats, signal),
+      (problems) => {
+        errors.push(...problems);
         progress({ phase: 'read-data', done: ++read, total: toRead.length });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 2, toRead.length) }, worker));
+      },
+    );
   }
   return result;
 }

@@ -163,7 +163,9 @@ export interface TreeWalkHandlers {
 
 /**
  * Loads the trees below `roots`, each once, a few at a time, level by level, and hands each to the
- * handlers. `seen` collects the tree ids met (loaded or not).
+ * handlers in a fixed order (level by level, each level in the order its trees were met). `seen`
+ * collects the tree ids met (loaded or not). A handler that throws stops the walk, once the loads
+ * under way have settled.
  */
 export async function walkTrees(
   repo: Pick<Repo, 'loadBlob'>,
@@ -180,31 +182,30 @@ export async function walkTrees(
   let done = 0;
   while (level.length > 0) {
     const nextLevel: TreeRef[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < level.length) {
-        const ref = level[next++] as TreeRef;
-        let nodes: Node[] | undefined;
+    // Loaded a few at a time, handed to the handlers in the level's order: which parent names a tree
+    // first, and the order of the problems reported, do not depend on which load finished first.
+    await forEachInOrder(
+      level,
+      options.concurrency ?? 4,
+      async (ref): Promise<{ nodes: Node[] } | { error: Error }> => {
         try {
-          nodes = decodeTree(await repo.loadBlob('tree', ref.tree, options));
+          return { nodes: decodeTree(await repo.loadBlob('tree', ref.tree, options)) };
         } catch (error) {
           options.signal?.throwIfAborted();
-          handlers.error(
-            ref,
-            error instanceof Error ? error : new Error(String(error)),
-            error instanceof BlobNotFoundError,
-          );
+          return { error: error instanceof Error ? error : new Error(String(error)) };
         }
-        if (nodes) {
-          handlers.tree(ref, nodes);
-          for (const node of nodes)
+      },
+      (result, ref) => {
+        if ('error' in result) handlers.error(ref, result.error, result.error instanceof BlobNotFoundError);
+        else {
+          handlers.tree(ref, result.nodes);
+          for (const node of result.nodes)
             if (node.type === 'dir' && node.subtree && seen.add(node.subtree))
               nextLevel.push({ tree: node.subtree, parent: ref.tree, name: node.name });
         }
         options.onTree?.(++done);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, level.length) }, worker));
+      },
+    );
     level = nextLevel;
   }
   return seen;

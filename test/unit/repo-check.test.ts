@@ -1,18 +1,26 @@
 // checkRepository: a whole repository checks clean; each kind of damage is found and named (a missing
 // pack, a pack of the wrong size, a used blob no index lists, a snapshot whose tree is missing, an index
 // file that does not load, and with readData a changed byte in a pack); blobs no snapshot uses are
-// counted, not reported; the check takes a non-exclusive lock.
+// counted, not reported; the same problems come in the same order however the concurrent reads finish;
+// the check takes a non-exclusive lock.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   LockConflictError,
+  MemoryBackend,
   checkRepository,
   indexFileJson,
   parseIndexFile,
+  type Backend,
   type CheckProblem,
+  type FileInfo,
+  type FileType,
+  type Handle,
   type IndexPack,
+  type LoadOptions,
   type Repository,
+  type SignalOptions,
 } from '../../src/repo/index.ts';
 import { decodeTree } from '../../src/repo/tree.ts';
 import { memoryRepo, overwrite, reopen, saveSnapshot, type FileTree } from '../helpers/repo-maint.ts';
@@ -50,6 +58,37 @@ async function editIndex(repo: Repository, edit: (packs: IndexPack[]) => IndexPa
 }
 
 const codes = (problems: CheckProblem[]) => problems.map((p) => p.code);
+
+/**
+ * A backend whose loads finish in an order of their own: each waits a number of event-loop turns that
+ * its file name and `salt` decide (no clock), so concurrent loads overtake one another.
+ */
+class ScrambledBackend implements Backend {
+  readonly description = 'scrambled memory';
+  readonly #inner: Backend;
+  readonly #salt: number;
+  constructor(inner: Backend, salt: number) {
+    this.#inner = inner;
+    this.#salt = salt;
+  }
+  async load(handle: Handle, options?: LoadOptions): Promise<Buffer> {
+    const turns = (parseInt(handle.name.slice(0, 2), 16) + this.#salt) % 7;
+    for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.#inner.load(handle, options);
+  }
+  save(handle: Handle, bytes: Buffer, options?: SignalOptions): Promise<void> {
+    return this.#inner.save(handle, bytes, options);
+  }
+  stat(handle: Handle, options?: SignalOptions): Promise<FileInfo | undefined> {
+    return this.#inner.stat(handle, options);
+  }
+  list(type: Exclude<FileType, 'config'>, options?: SignalOptions): AsyncIterable<FileInfo> {
+    return this.#inner.list(type, options);
+  }
+  remove(handle: Handle, options?: SignalOptions): Promise<void> {
+    return this.#inner.remove(handle, options);
+  }
+}
 
 describe('checkRepository', () => {
   it('finds nothing wrong in a whole repository, with and without reading all data', async () => {
@@ -222,6 +261,46 @@ describe('checkRepository', () => {
     const result = await checkRepository(repo);
     assert.deepEqual(result.errors, []);
     assert.deepEqual(codes(result.warnings), ['pack-indexed-twice']);
+  });
+
+  it('reports the same problems in the same order however the concurrent reads finish', async () => {
+    const memory = new MemoryBackend();
+    const { repo } = await memoryRepo({ backend: memory, packSize: 4096 });
+    const trees: string[] = [];
+    for (let i = 0; i < 4; i++)
+      trees.push((await saveSnapshot(repo, { [`f${i}.txt`]: `file ${i}\n`.repeat(400 + i), ...FILES })).tree);
+    // Damage: a changed byte in three data packs, a missing tree pack, a pack listed twice.
+    const dataPacks = new Set<string>();
+    for (const [i, tree] of trees.entries()) {
+      const node = decodeTree(await repo.loadBlob('tree', tree)).find((n) => n.name === `f${i}.txt`);
+      dataPacks.add(await packOf(repo, 'data', node?.content?.[0] as string));
+    }
+    for (const pack of [...dataPacks].slice(0, 3)) {
+      const bytes = await memory.load({ type: 'data', name: pack });
+      bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x01;
+      await overwrite(memory, { type: 'data', name: pack }, bytes);
+    }
+    await memory.remove({ type: 'data', name: await packOf(repo, 'tree', trees[1] as string) });
+    const indexNames: string[] = [];
+    for await (const { name } of repo.list('index')) indexNames.push(name);
+    const file = parseIndexFile(await repo.loadJson('index', indexNames[0] as string), 'index');
+    await repo.saveJson('index', indexFileJson({ supersedes: [], packs: file.packs.slice(0, 1) }));
+
+    const results = [];
+    for (const salt of [0, 3, 5]) {
+      const scrambled = await reopen(new ScrambledBackend(memory, salt));
+      const { errors, warnings } = await checkRepository(scrambled, { readData: true, concurrency: 3 });
+      results.push({ errors, warnings });
+    }
+    const [first] = results;
+    assert.ok(first && first.errors.length >= 5, JSON.stringify(first?.errors.map((e) => e.code)));
+    for (const code of ['pack-hash', 'pack-missing', 'tree-unreadable'] as const)
+      assert.ok(
+        first.errors.some((e) => e.code === code),
+        code,
+      );
+    assert.deepEqual(codes(first.warnings), ['pack-indexed-twice']);
+    for (const other of results.slice(1)) assert.deepEqual(other, first);
   });
 
   it('holds a non-exclusive lock: it runs beside another reader, and not beside an exclusive lock', async () => {
