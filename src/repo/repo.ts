@@ -6,7 +6,7 @@ import type { RepoConfig } from './config.ts';
 import type { SignalOptions } from './environment.ts';
 import type { RepoLock } from './locks.ts';
 import type { IndexEntry } from './master-index.ts';
-import type { BlobType } from './pack.ts';
+import type { BlobType, PackBlob } from './pack.ts';
 
 /** Files stored as encrypted JSON documents. */
 export type UnpackedType = 'snapshots' | 'index' | 'locks';
@@ -52,6 +52,13 @@ export interface Repo {
   hasBlob(type: BlobType, id: string, options?: SignalOptions): Promise<boolean>;
   /** Where the index says the blob is (several places after concurrent backups); empty when unknown. */
   lookupBlob(type: BlobType, id: string, options?: SignalOptions): Promise<IndexEntry[]>;
+  /** Stored bytes of a pack by range, in one read: for openPackedBlob (the restorer reads packs so). */
+  loadPackRange(pack: string, offset: number, length: number, options?: SignalOptions): Promise<Buffer>;
+  /**
+   * A blob's verified plaintext from its stored bytes (read with loadPackRange): MAC, then SHA-256
+   * against its id (pack.ts openBlob); nothing is returned unless both pass.
+   */
+  openPackedBlob(pack: string, blob: PackBlob, ciphertext: Buffer): Promise<Buffer>;
   /** Uploads the open packs and writes the index for everything uploaded. */
   flush(options?: SignalOptions): Promise<void>;
   saveJson(type: UnpackedType, value: object, options?: SignalOptions): Promise<string>;

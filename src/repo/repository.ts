@@ -296,6 +296,10 @@ export class Repository implements Repo {
     return this.#index.lookup(type, id);
   }
 
+  loadPackRange(pack: string, offset: number, length: number, options: SignalOptions = {}): Promise<Buffer> {
+    return this.backend.load({ type: 'data', name: pack }, { ...options, offset, length });
+  }
+
   async flush(options: SignalOptions = {}): Promise<void> {
     this.#throwIfFailed();
     for (const type of ['data', 'tree'] as const) {

@@ -2,24 +2,36 @@
 // does, so what `backupDirectory` or `restic backup` stored comes back with its contents, modes, owners,
 // times, symlinks, fifos and hard links.
 //
-// The walk goes depth-first in name order; files are written a few at a time (`concurrency`), each blob
-// read by range from its pack and verified (MAC, then SHA-256 against its id) before a byte of it is
-// written. A file is written under a temporary name beside its own and renamed only once all its blobs
-// passed, so a file whose data failed never appears under its name. A blob of zeros is not written but
-// skipped over (`sparse`, default on), so holes stay holes; the file is truncated to its length at the
-// end. Metadata (owner, mode, times) is put on each entry once it is complete, on a directory after
-// everything in it. Entries with the same device and inode in the snapshot are hard-linked to the first
-// one restored. Fifos are made with mkfifo(1) and devices with mknod(1) (as root only): Node.js has no
-// call for either. Problems with single entries are collected and the rest goes on (restic's way); the
-// caller decides what a partial restore means. Nothing large is cached: the ids of the zero blobs met.
+// The walk goes depth-first in name order, making directories, symlinks and special files as it meets
+// them. Files are not written as they are met but planned in batches (at most BATCH_FILES files and
+// BATCH_BLOBS blob references each), as restic's filerestorer does: the blobs a batch needs are grouped by
+// the pack the index puts them in, and each pack is read once per batch, by one ranged read covering the
+// blobs needed from it (split where the gap between needed blobs passes MAX_GAP, or the range would pass
+// MAX_RANGE or `maxPackBytes`). A few ranges are read at once (`concurrency`), and the bytes of pack data
+// held at once stay within `maxPackBytes`. Each blob is verified (MAC, then SHA-256 against its id) before
+// a byte of it is written, then written to every place of every file of the batch that holds it. One
+// batch is written while the walk plans the next.
+//
+// A file is written under a temporary name beside its own and renamed only once all its blobs passed, so
+// a file whose data failed never appears under its name. A blob of zeros is not written but skipped over
+// (`sparse`, default on), so holes stay holes; the file is truncated to its length at the end. Metadata
+// (owner, mode, times) is put on a file once it is complete, and on a directory once the batch holding
+// the last of its files is done (after its subdirectories'). Entries with the same device and inode in
+// the snapshot are hard-linked to the first one restored, once its batch is done. Fifos are made with
+// mkfifo(1) and devices with mknod(1) (as root only): Node.js has no call for either. Problems with
+// single entries are collected and the rest goes on (restic's way); the caller decides what a partial
+// restore means. Memory: two batches' plans, the pack data in flight (and its plaintext), the ids of the
+// zero blobs met. Files open at once: at most a batch's.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, rename, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadTree, lookupPath, splitSnapshotPath } from './browse.ts';
+import { CIPHERTEXT_OVERHEAD } from './crypto.ts';
 import { systemClock, type Clock, type SignalOptions } from './environment.ts';
-import { Semaphore, throttle } from './limit.ts';
+import { throttle } from './limit.ts';
+import type { IndexEntry } from './master-index.ts';
 import { applyMetadata, unixPermissions } from './node-fs.ts';
 import type { Repo } from './repo.ts';
 import { loadSnapshot } from './snapshot.ts';
@@ -74,8 +86,13 @@ export interface RestoreOptions extends SignalOptions {
    * files there are replaced) or 'never' (they are left alone and counted as skipped).
    */
   overwrite?: 'always' | 'never' | undefined;
-  /** Files written at once. Default 4. */
+  /** Pack ranges read (and their blobs written) at once. Default 8. */
   concurrency?: number | undefined;
+  /**
+   * Bytes of pack data held at once (read and not yet written). Default 64 MiB. A range larger than
+   * this (a single blob can be) is still read, alone.
+   */
+  maxPackBytes?: number | undefined;
   /**
    * Hold a non-exclusive lock while restoring, so that no prune removes packs meanwhile (restic's
    * restore does the same). Default true; false for a repository this process may not write to.
@@ -125,7 +142,8 @@ async function restore(
   const restorer = new Restorer(repo, {
     signal,
     overwrite: options.overwrite ?? 'always',
-    concurrency: options.concurrency ?? 4,
+    concurrency: options.concurrency ?? 8,
+    maxPackBytes: options.maxPackBytes ?? 64 * MiB,
     sparse: options.sparse ?? true,
     ownership: options.ownership ?? 'best-effort',
     onProgress: options.onProgress,
@@ -139,6 +157,7 @@ async function restore(
 interface RestorerSettings extends SignalOptions {
   overwrite: 'always' | 'never';
   concurrency: number;
+  maxPackBytes: number;
   sparse: boolean;
   ownership: 'best-effort' | 'required';
   onProgress: ((progress: RestoreProgress) => void) | undefined;
@@ -146,12 +165,125 @@ interface RestorerSettings extends SignalOptions {
   clock: Clock;
 }
 
-/** A blob as the file writer gets it: its bytes, or only its length when it is all zeros. */
-type LoadedBlob = { zero: false; bytes: Buffer } | { zero: true; length: number };
-
+const MiB = 1024 * 1024;
 const ZEROS = Buffer.alloc(64 * 1024);
 /** Zero blobs remembered by id (a few sizes in practice; bounded all the same). */
 const MAX_ZERO_IDS = 1024;
+/** Files planned in a batch; also the most files a batch has open at once. */
+const BATCH_FILES = 512;
+/** Blob references (file positions) planned in a batch. */
+const BATCH_BLOBS = 65_536;
+/** A gap between needed blobs of a pack above which they are read by separate ranges. */
+const MAX_GAP = 1 * MiB;
+/** The longest range read at once (and never more than maxPackBytes, unless one blob is). */
+const MAX_RANGE = 16 * MiB;
+
+/** A file of a batch: where it goes, and how many of its blob references are not yet written. */
+interface PlannedFile {
+  node: Node;
+  abs: string;
+  rel: string;
+  temp: string;
+  /** The file's length: the sum of its blobs' lengths. */
+  size: number;
+  /** The end of the bytes written so far (a new file is that long). */
+  end: number;
+  /** Blob references not yet written (or skipped). */
+  remaining: number;
+  handle: Promise<FileHandle> | undefined;
+  /** The first error met writing it: the file is then not renamed but removed. */
+  failed: unknown;
+  finished: boolean;
+  /** Tells the other links to this inode where it was restored (undefined: it failed). */
+  linked: ((path: string | undefined) => void) | undefined;
+}
+
+/** A blob a batch needs: where it is stored and where it goes. */
+interface PlannedBlob {
+  id: string;
+  /** Every place the index lists it; the first is read, the others are tried when that fails. */
+  entries: IndexEntry[];
+  targets: { file: PlannedFile; offset: number }[];
+}
+
+class Batch {
+  readonly files: PlannedFile[] = [];
+  readonly blobs = new Map<string, PlannedBlob>();
+  references = 0;
+  /** Run in order once the batch's files are done: hard links to them, directories' metadata. */
+  readonly after: (() => Promise<void>)[] = [];
+}
+
+/** One ranged read of a pack: the blobs of a batch it covers. */
+interface PackRange {
+  pack: string;
+  offset: number;
+  length: number;
+  blobs: PlannedBlob[];
+}
+
+/** Bytes held at once, at most `cap` (one holder may exceed it alone). */
+class ByteBudget {
+  #held = 0;
+  #waiters: (() => void)[] = [];
+  readonly #cap: number;
+
+  constructor(cap: number) {
+    if (!(cap >= 1)) throw new RangeError(`maxPackBytes ${cap} is not 1 or more`);
+    this.#cap = cap;
+  }
+
+  async acquire(bytes: number, signal: AbortSignal | undefined): Promise<void> {
+    while (this.#held > 0 && this.#held + bytes > this.#cap) {
+      await new Promise<void>((wake) => this.#waiters.push(wake));
+      signal?.throwIfAborted();
+    }
+    this.#held += bytes;
+  }
+
+  release(bytes: number): void {
+    this.#held -= bytes;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}
+
+/** The plaintext length of a stored blob. */
+function plaintextLength(entry: IndexEntry): number {
+  return entry.uncompressedLength ?? entry.length - CIPHERTEXT_OVERHEAD;
+}
+
+/** A batch's blobs as ranged reads: by pack (in the order first needed), by offset, split at gaps. */
+function packRanges(blobs: Iterable<PlannedBlob>, maxRange: number): PackRange[] {
+  const byPack = new Map<string, PlannedBlob[]>();
+  for (const blob of blobs) {
+    const pack = (blob.entries[0] as IndexEntry).pack;
+    let list = byPack.get(pack);
+    if (!list) byPack.set(pack, (list = []));
+    list.push(blob);
+  }
+  const ranges: PackRange[] = [];
+  for (const [pack, list] of byPack) {
+    list.sort((a, b) => (a.entries[0] as IndexEntry).offset - (b.entries[0] as IndexEntry).offset);
+    let range: PackRange | undefined;
+    for (const blob of list) {
+      const { offset, length } = blob.entries[0] as IndexEntry;
+      const end = offset + length;
+      if (
+        range &&
+        offset >= range.offset + range.length &&
+        offset - (range.offset + range.length) <= MAX_GAP &&
+        end - range.offset <= maxRange
+      ) {
+        range.length = end - range.offset;
+        range.blobs.push(blob);
+      } else {
+        range = { pack, offset, length, blobs: [blob] };
+        ranges.push(range);
+      }
+    }
+  }
+  return ranges;
+}
 
 class Restorer {
   readonly stats: RestoreStats = {
@@ -167,12 +299,14 @@ class Restorer {
   readonly problems: RestoreProblem[] = [];
   readonly #repo: Repo;
   readonly #settings: RestorerSettings;
-  readonly #slots: Semaphore;
+  readonly #budget: ByteBudget;
   /** `device:inode` of multiply linked files → where the first was restored (undefined if it failed). */
   readonly #links = new Map<string, Promise<string | undefined>>();
   readonly #zeros = new Map<string, number>();
-  /** Files being written, so that a failing restore waits for them (and their temporary files). */
-  readonly #writing = new Set<Promise<unknown>>();
+  /** The batch being planned. */
+  #batch = new Batch();
+  /** The batch being written (and the ones before it), settled when its `after` work is done. */
+  #running: Promise<void> = Promise.resolve();
   readonly #progress: { poke(): void; flush(): void };
   #filesDone = 0;
   #bytesDone = 0;
@@ -181,7 +315,9 @@ class Restorer {
   constructor(repo: Repo, settings: RestorerSettings) {
     this.#repo = repo;
     this.#settings = settings;
-    this.#slots = new Semaphore(settings.concurrency);
+    if (!Number.isInteger(settings.concurrency) || settings.concurrency < 1)
+      throw new RangeError(`concurrency ${settings.concurrency} is not 1 or more`);
+    this.#budget = new ByteBudget(settings.maxPackBytes);
     const { onProgress } = settings;
     this.#progress = throttle(
       () =>
@@ -200,9 +336,11 @@ class Restorer {
     const scan = this.#settings.onProgress ? this.#scan(tree, include) : undefined;
     try {
       await this.#dir(tree, target, '', include);
+      await this.#flush();
+      await this.#running;
       this.#progress.flush();
     } catch (error) {
-      await Promise.allSettled(this.#writing);
+      await this.#running.catch(() => {}); // its temporary files are removed
       throw error;
     } finally {
       await scan?.catch(() => {});
@@ -225,7 +363,6 @@ class Restorer {
       this.#problem(rel || '/', error);
       return;
     }
-    const files: Promise<void>[] = [];
     for (const node of nodes) {
       signal?.throwIfAborted();
       if (include.length > 0 && node.name !== include[0]) continue;
@@ -239,24 +376,15 @@ class Restorer {
         case 'dir':
           await this.#directory(node, childAbs, childRel, include.slice(1));
           break;
-        case 'file': {
-          await this.#slots.acquire(signal);
-          const writing = this.#file(node, childAbs, childRel).finally(() => this.#slots.release());
-          this.#writing.add(writing);
-          void writing.then(
-            () => this.#writing.delete(writing),
-            () => this.#writing.delete(writing),
-          );
-          files.push(writing);
+        case 'file':
+          await this.#file(node, childAbs, childRel);
           break;
-        }
         case 'socket':
           break; // restic restores no sockets
         default:
           await this.#special(node, childAbs, childRel);
       }
     }
-    await Promise.all(files);
   }
 
   async #directory(node: Node, abs: string, rel: string, include: string[]): Promise<void> {
@@ -282,8 +410,11 @@ class Restorer {
       }
     }
     await this.#dir(node.subtree, abs, rel, include);
-    this.stats.dirs++;
-    await this.#metadata(abs, rel, node);
+    // Its files are in this batch or an earlier one: its metadata comes after them.
+    this.#batch.after.push(async () => {
+      this.stats.dirs++;
+      await this.#metadata(abs, rel, node);
+    });
   }
 
   async #metadata(abs: string, rel: string, node: Node): Promise<void> {
@@ -302,100 +433,235 @@ class Restorer {
     return exists;
   }
 
+  /** Plans a file into the current batch (or, for a further link to an inode, a link after it). */
   async #file(node: Node, abs: string, rel: string): Promise<void> {
     if (await this.#keepExisting(abs)) return;
-    // The first of several links to one inode is written; the others wait for it and link to it.
+    // The first of several links to one inode is written; the others link to it once it is done.
     let linked: ((path: string | undefined) => void) | undefined;
     if ((node.links ?? 0) > 1 && node.inode) {
       const key = `${node.deviceId ?? 0n}:${node.inode}`;
       const first = this.#links.get(key);
       if (first) {
-        const firstPath = await first;
-        if (firstPath === undefined) this.#problem(rel, 'the file it is a hard link of was not restored');
-        else
-          try {
-            await replace(abs, (path) => link(firstPath, path));
-            this.stats.hardLinks++;
-          } catch (error) {
-            this.#problem(rel, error);
-          }
-        this.#fileDone(0);
+        this.#batch.after.push(async () => {
+          const firstPath = await first;
+          if (firstPath === undefined) this.#problem(rel, 'the file it is a hard link of was not restored');
+          else
+            try {
+              await replace(abs, (path) => link(firstPath, path));
+              this.stats.hardLinks++;
+            } catch (error) {
+              this.#problem(rel, error);
+            }
+          this.#fileDone(0);
+        });
         return;
       }
       this.#links.set(key, new Promise((resolve) => (linked = resolve)));
     }
-    let ok = false;
-    try {
-      ok = await this.#write(node, abs, rel);
-      if (ok) await this.#metadata(abs, rel, node);
-    } finally {
-      linked?.(ok ? abs : undefined);
-    }
-  }
-
-  /** Writes a file's content under a temporary name and renames it; false when it failed (reported). */
-  async #write(node: Node, abs: string, rel: string): Promise<boolean> {
     const { signal } = this.#settings;
-    const temp = join(dirname(abs), `.cairn-restore-${randomBytes(8).toString('hex')}`);
-    const content = node.content ?? [];
-    let handle: FileHandle | undefined;
-    const loads = new Map<number, Promise<LoadedBlob>>();
+    // Where each blob goes; a known zero blob is skipped over here and never read.
+    const places: { id: string; entries: IndexEntry[]; offset: number }[] = [];
+    let size = 0;
+    let sparse = 0;
     try {
-      handle = await open(temp, 'wx', 0o600);
-      let position = 0;
-      // One blob read ahead while the current one is written.
-      const load = (i: number) => {
-        const id = content[i];
-        if (id === undefined) return;
-        const loading = this.#load(id);
-        loading.catch(() => {}); // its error is taken when it is awaited
-        loads.set(i, loading);
-      };
-      load(0);
-      for (let i = 0; i < content.length; i++) {
-        signal?.throwIfAborted();
-        const blob = await (loads.get(i) as Promise<LoadedBlob>);
-        loads.delete(i);
-        load(i + 1);
-        if (blob.zero) {
-          position += blob.length;
-          this.stats.sparseBytes += blob.length;
-        } else {
-          await writeAll(handle, blob.bytes, position);
-          position += blob.bytes.length;
-          this.stats.bytesWritten += blob.bytes.length;
+      for (const id of node.content ?? []) {
+        const zero = this.#zeros.get(id);
+        if (zero !== undefined) {
+          size += zero;
+          sparse += zero;
+          continue;
         }
-        this.#bytesDone += blob.zero ? blob.length : blob.bytes.length;
-        this.#progress.poke();
+        const entries = await this.#repo.lookupBlob('data', id, { signal });
+        if (entries.length === 0) await this.#repo.loadBlob('data', id, { signal }); // throws BlobNotFoundError
+        places.push({ id, entries, offset: size });
+        size += plaintextLength(entries[0] as IndexEntry);
       }
-      await handle.truncate(position);
-      await handle.close();
-      handle = undefined;
-      await replace(abs, (path) => rename(temp, path));
-      this.stats.files++;
-      this.#fileDone(0);
-      return true;
     } catch (error) {
-      await handle?.close().catch(() => {});
-      await unlink(temp).catch(() => {});
-      await Promise.allSettled(loads.values());
       signal?.throwIfAborted();
       this.#problem(rel, error);
       this.#fileDone(0);
-      return false;
+      linked?.(undefined);
+      return;
+    }
+    const batch = this.#batch;
+    const file: PlannedFile = {
+      node,
+      abs,
+      rel,
+      temp: join(dirname(abs), `.cairn-restore-${randomBytes(8).toString('hex')}`),
+      size,
+      end: 0,
+      remaining: places.length,
+      handle: undefined,
+      failed: undefined,
+      finished: false,
+      linked,
+    };
+    this.stats.sparseBytes += sparse;
+    this.#bytesDone += sparse;
+    batch.files.push(file);
+    for (const { id, entries, offset } of places) {
+      let blob = batch.blobs.get(id);
+      if (!blob) batch.blobs.set(id, (blob = { id, entries, targets: [] }));
+      blob.targets.push({ file, offset });
+    }
+    batch.references += places.length;
+    if (batch.files.length >= BATCH_FILES || batch.references >= BATCH_BLOBS) await this.#flush();
+  }
+
+  /**
+   * Starts writing the planned batch once the one before it is done, and returns when that one is: one
+   * batch is written while the next is planned.
+   */
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
+    this.#batch = new Batch();
+    const previous = this.#running;
+    this.#running = previous.then(async () => {
+      await this.#write(batch);
+      for (const work of batch.after) await work();
+    });
+    this.#running.catch(() => {}); // taken by the next flush or by run()
+    await previous;
+  }
+
+  /** Writes a batch's files: each pack range read once, its blobs verified and written where needed. */
+  async #write(batch: Batch): Promise<void> {
+    const { signal, concurrency, maxPackBytes } = this.#settings;
+    const finishing: Promise<void>[] = [];
+    const countDown = (file: PlannedFile) => {
+      if (--file.remaining === 0) finishing.push(this.#finish(file));
+    };
+    for (const file of batch.files) if (file.remaining === 0) finishing.push(this.#finish(file));
+    const ranges = packRanges(batch.blobs.values(), Math.min(MAX_RANGE, maxPackBytes));
+    let next = 0;
+    const worker = async () => {
+      while (next < ranges.length) {
+        signal?.throwIfAborted();
+        const range = ranges[next++] as PackRange;
+        await this.#budget.acquire(range.length, signal);
+        try {
+          await this.#range(range, countDown);
+        } finally {
+          this.#budget.release(range.length);
+        }
+      }
+    };
+    const workers = await Promise.allSettled(
+      Array.from({ length: Math.min(concurrency, ranges.length) }, worker),
+    );
+    await Promise.allSettled(finishing);
+    const failed = workers.find((w) => w.status === 'rejected');
+    if (failed) {
+      // Stopped (aborted): no temporary file of the batch stays.
+      await Promise.allSettled(batch.files.filter((f) => !f.finished).map((f) => this.#discard(f)));
+      throw failed.reason;
     }
   }
 
-  /** A data blob, verified; only its length when it is all zeros and holes are wanted. */
-  async #load(id: string): Promise<LoadedBlob> {
-    const known = this.#zeros.get(id);
-    if (known !== undefined) return { zero: true, length: known };
-    const bytes = await this.#repo.loadBlob('data', id, { signal: this.#settings.signal });
-    if (this.#settings.sparse && allZero(bytes)) {
-      if (this.#zeros.size < MAX_ZERO_IDS) this.#zeros.set(id, bytes.length);
-      return { zero: true, length: bytes.length };
+  /** Reads one range of a pack and writes its blobs; a blob that fails fails every file needing it. */
+  async #range(range: PackRange, countDown: (file: PlannedFile) => void): Promise<void> {
+    const { signal } = this.#settings;
+    let bytes: Buffer | undefined;
+    let readError: unknown;
+    try {
+      bytes = await this.#repo.loadPackRange(range.pack, range.offset, range.length, { signal });
+    } catch (error) {
+      signal?.throwIfAborted();
+      readError = error;
     }
-    return { zero: false, bytes };
+    const writes: Promise<void>[] = [];
+    try {
+      for (const blob of range.blobs) {
+        signal?.throwIfAborted();
+        let plaintext: Buffer;
+        try {
+          const entry = blob.entries[0] as IndexEntry;
+          if (bytes === undefined) throw readError;
+          const at = entry.offset - range.offset;
+          plaintext = await this.#repo
+            .openPackedBlob(entry.pack, entry, bytes.subarray(at, at + entry.length))
+            .catch((error: unknown) => {
+              // Another copy, when the index lists one (loadBlob tries them all).
+              if (blob.entries.length > 1) return this.#repo.loadBlob('data', blob.id, { signal });
+              throw error;
+            });
+        } catch (error) {
+          signal?.throwIfAborted();
+          for (const { file } of blob.targets) {
+            file.failed ??= error;
+            countDown(file);
+          }
+          continue;
+        }
+        const zero = this.#settings.sparse && allZero(plaintext);
+        if (zero && this.#zeros.size < MAX_ZERO_IDS) this.#zeros.set(blob.id, plaintext.length);
+        for (const { file, offset } of blob.targets)
+          writes.push(
+            this.#put(file, offset, zero ? undefined : plaintext, plaintext.length).finally(() =>
+              countDown(file),
+            ),
+          );
+      }
+    } finally {
+      await Promise.allSettled(writes);
+    }
+  }
+
+  /** Writes a blob's bytes (none for a hole) at `offset` of a file, unless the file failed already. */
+  async #put(file: PlannedFile, offset: number, bytes: Buffer | undefined, length: number): Promise<void> {
+    if (file.failed !== undefined) return;
+    try {
+      if (bytes === undefined) this.stats.sparseBytes += length;
+      else {
+        const handle = await (file.handle ??= open(file.temp, 'wx', 0o600));
+        await writeAll(handle, bytes, offset);
+        file.end = Math.max(file.end, offset + length);
+        this.stats.bytesWritten += length;
+      }
+      this.#bytesDone += length;
+      this.#progress.poke();
+    } catch (error) {
+      file.failed ??= error;
+    }
+  }
+
+  /** Completes a file whose blobs are all written: renamed into place and its metadata set, or removed. */
+  async #finish(file: PlannedFile): Promise<void> {
+    file.finished = true;
+    let ok = false;
+    let failure = file.failed;
+    if (failure === undefined)
+      try {
+        const handle = await (file.handle ??= open(file.temp, 'wx', 0o600));
+        if (file.end < file.size) await handle.truncate(file.size);
+        await handle.close();
+        await replace(file.abs, (path) => rename(file.temp, path));
+        ok = true;
+        this.stats.files++;
+      } catch (error) {
+        failure = error;
+      }
+    if (!ok) {
+      await this.#discard(file);
+      if (!this.#settings.signal?.aborted) this.#problem(file.rel, failure);
+    }
+    this.#fileDone(0);
+    try {
+      if (ok) await this.#metadata(file.abs, file.rel, file.node);
+    } finally {
+      file.linked?.(ok ? file.abs : undefined);
+    }
+  }
+
+  /** Closes and removes a file's temporary file. */
+  async #discard(file: PlannedFile): Promise<void> {
+    file.finished = true;
+    if (file.handle) {
+      await file.handle.then((handle) => handle.close()).catch(() => {});
+      await unlink(file.temp).catch(() => {});
+    }
+    file.linked?.(undefined);
   }
 
   #fileDone(bytes: number): void {
