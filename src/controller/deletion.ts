@@ -7,6 +7,8 @@
 // Garbage collection runs every interval: each schedule's backups are kept by its retention policy, the
 // rest by their TTL (decideRetention, which also honours the locks); a terminal backup nothing keeps gets a
 // DeleteBackupRequest (one at a time per backup).
+import { forgetBackupSnapshots, VolumeRepositories } from '../volumes/index.ts';
+import { secretRepositoryPasswords } from './pod-volumes.ts';
 import { randomBytes } from 'node:crypto';
 import type { Backup, DeleteBackupRequest, Schedule } from '../api/index.ts';
 import { BackupNotFoundError } from '../storage/index.ts';
@@ -120,6 +122,21 @@ export class DeletionController {
       if (!this.#ctx.locations.get(location)) continue; // the location is gone: nothing to delete there
       try {
         const store = await this.#ctx.locations.open(location, { createKey: false, signal });
+        // The backup's volume snapshots go first: its records are the only list of them.
+        const repositories = new VolumeRepositories({
+          location,
+          store: store.store,
+          passwords: secretRepositoryPasswords(this.#ctx),
+        });
+        const snapshots = await forgetBackupSnapshots(store, name, repositories, { signal }).finally(() =>
+          repositories.close(),
+        );
+        for (const [namespace, ids] of Object.entries(snapshots.forgotten))
+          this.#ctx.log({
+            level: 'info',
+            message: `forgot ${ids.length} volume snapshots of backup ${name} in restic/${namespace}/ of ${location}`,
+          });
+        for (const problem of snapshots.problems) this.#ctx.log({ level: 'warning', message: problem });
         const { deleted } = await store.deleteBackup(name, { signal });
         this.#ctx.log({
           level: 'info',

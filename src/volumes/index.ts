@@ -60,3 +60,4 @@ export {
   type PodVolumePlan,
 } from './fs-backup.ts';
 export { BackedUpVolumes, fillPodVolumes, type FillPodVolumesInput, type PodToFill } from './fs-restore.ts';
+export { forgetBackupSnapshots, type ForgottenSnapshots } from './forget-backup.ts';

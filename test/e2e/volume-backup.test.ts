@@ -229,8 +229,8 @@ describe('file-system backup of pod volumes', () => {
 });
 
 describe('file-system backup of pod volumes, again and elsewhere', () => {
-  it('backs up only what changed: after 1% of the files change, about 1% is stored anew (opt-out mode)', async (t) => {
-    const { env } = await home(t);
+  it('backs up only what changed: after 1% of the files change, about 1% is stored anew (opt-out mode); deleting a backup forgets its snapshot', async (t) => {
+    const { env, location, keys } = await home(t);
     const ns = await testNamespace(t, client, 'incr');
     await client.json({
       method: 'POST',
@@ -268,7 +268,8 @@ describe('file-system backup of pod volumes, again and elsewhere', () => {
       assert.equal(status.completed, 1, JSON.stringify(status));
       return status;
     };
-    const first = await backup(`incr-1-${uniqueSuffix()}`);
+    const firstName = `incr-1-${uniqueSuffix()}`;
+    const first = await backup(firstName);
     assert.ok((first.bytes ?? 0) >= 10_000_000, JSON.stringify(first));
     // The service account token is a projected volume: skipped, with its reason.
     assert.ok((first.skipped ?? 0) >= 1, JSON.stringify(first));
@@ -292,6 +293,26 @@ describe('file-system backup of pod volumes, again and elsewhere', () => {
       (second.bytesUploaded ?? 0) < 0.03 * (first.bytesUploaded ?? 0),
       JSON.stringify({ first, second }),
     );
+
+    // Deleting the first backup forgets its snapshot; a prune then frees the data only it used (the old
+    // file-7), and restic finds the second backup's snapshot whole.
+    const deleted = await cairn(['backup', 'delete', firstName, '--confirm'], env);
+    assert.equal(deleted.code, 0, deleted.stdout + deleted.stderr);
+    assert.match(
+      deleted.stdout,
+      new RegExp(`^Forgot 1 volume snapshots of backup "${firstName}" in repository restic/${ns}/`, 'm'),
+    );
+    const pruned = await cairn(['repo', 'prune', ns], env);
+    assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr);
+    const repository = join(location, 'restic', ns);
+    const passwordFile = join(keys, `default.restic-${ns}.password`);
+    const restic = (args: string[]) =>
+      run('restic', ['-r', repository, '--password-file', passwordFile, '--no-cache', ...args]);
+    await restic(['check', '--read-data']);
+    const { stdout } = await restic(['snapshots', '--json']);
+    const snapshots = JSON.parse(stdout) as { tags?: string[] }[];
+    assert.equal(snapshots.length, 1);
+    assert.ok(!snapshots[0]?.tags?.includes(`backup=${firstName}`), "the deleted backup's snapshot is gone");
   });
 
   it('migrates a namespace with its volume data into another cluster', async (t) => {

@@ -3,8 +3,9 @@
 // Restore brings the pod back, waiting in its init container until the agent has filled its volume. The
 // repository's password is a Secret of its own. With no agent on the node, the volume fails at once.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +24,7 @@ import {
 import { createCr, installCrds, startServer, type RunningServer } from '../helpers/server.ts';
 import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
+const run = promisify(execFile);
 let client: KubeClient;
 let namespace: string;
 let dir: string;
@@ -161,5 +163,24 @@ describe('cairn server with the node agent: pod volumes', () => {
     await waitForPodReady(client, app, 'db');
     const after = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
     assert.equal(after.stdout, before.stdout);
+
+    // Deleting the backup forgets its volume snapshot (restic, with the Secret's password, finds none).
+    await createCr(client, namespace, 'DeleteBackupRequest', `del-${uniqueSuffix()}`, { backupName: name });
+    await eventually(`backup ${name} to be deleted`, async () => {
+      const got = await client.send({ method: 'GET', path: resourcePath('Backup', namespace, name) });
+      return got.status === 404 ? true : undefined;
+    });
+    const passwordFile = join(dir, 'password');
+    await writeFile(passwordFile, Buffer.from(secret.data.password ?? '', 'base64'));
+    const { stdout } = await run('restic', [
+      '-r',
+      join(dir, 'local', 'restic', app),
+      '--password-file',
+      passwordFile,
+      '--no-cache',
+      'snapshots',
+      '--json',
+    ]);
+    assert.deepEqual(JSON.parse(stdout), [], 'the deleted backup left no snapshot');
   });
 });

@@ -705,9 +705,26 @@ Examples:
           io.stderr.write('Nothing was deleted.\n');
           return;
         }
+        const { fileRepositoryPasswords } = await import('../config.ts');
+        const { forgetBackupSnapshots, VolumeRepositories } = await import('../../volumes/index.ts');
         for (const { name, copies } of targets) {
           for (const copy of copies) {
             try {
+              // The backup's volume snapshots go first: its records are the only list of them.
+              const repositories = new VolumeRepositories({
+                location: copy.location,
+                store: copy.store.store,
+                passwords: fileRepositoryPasswords(io.env),
+              });
+              const snapshots = await forgetBackupSnapshots(copy.store, name, repositories).finally(() =>
+                repositories.close(),
+              );
+              for (const [namespace, ids] of Object.entries(snapshots.forgotten))
+                io.stdout.write(
+                  `Forgot ${ids.length} volume snapshots of backup "${name}" in repository restic/${namespace}/ ` +
+                    `of location "${copy.location}" (\`cairn repo prune ${namespace}\` frees their data).\n`,
+                );
+              for (const problem of snapshots.problems) io.stderr.write(`warning: ${problem}\n`);
               const { deleted } = await copy.store.deleteBackup(name);
               io.stdout.write(
                 `Deleted backup "${name}" from location "${copy.location}" (${deleted} files).\n`,
