@@ -2,6 +2,7 @@
 // and /metrics. Replicas that do not lead keep their listener up (healthy, not ready) and wait for the
 // lease. On SIGTERM (the signal) the leader stops taking work, lets running work end as Failed with a
 // reason, and releases the lease so a standby takes over at once.
+import { maintainRepositories } from './maintenance.ts';
 import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,6 +55,8 @@ export interface ServerOptions {
   resyncMs?: number | undefined;
   /** Garbage collection's interval. Default 1 h (Velero's). */
   gcIntervalMs?: number | undefined;
+  /** How often the volume-data repositories are pruned. Default 24 h. */
+  repoMaintenanceIntervalMs?: number | undefined;
   /** A location's check and sync interval when its spec sets none. Default 1 min. */
   locationIntervalMs?: number | undefined;
   /** How long a synced backup's metadata must stay gone before its Backup is removed. Default 5 min. */
@@ -222,6 +225,7 @@ async function lead(
       queues.requests.run(1, (key, s) => deletion.reconcile(key, s), signal),
       queues.locations.run(1, (key, s) => catalog.reconcile(key, s), signal),
       collectGarbage(deletion, options.gcIntervalMs ?? 60 * 60_000, shared, signal),
+      maintainOnSchedule(ctx, options.repoMaintenanceIntervalMs ?? 24 * 60 * 60_000, signal),
     ]);
   } finally {
     stop.abort();
@@ -248,6 +252,24 @@ async function collectGarbage(
       }
     }
     await shared.clock.sleep(intervalMs, signal);
+  }
+}
+
+/** Repository maintenance every interval, the first round after one interval (or a minute, if shorter). */
+async function maintainOnSchedule(
+  ctx: ControllerContext,
+  intervalMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  await ctx.clock.sleep(Math.min(intervalMs, 60_000), signal);
+  while (!signal.aborted) {
+    try {
+      await maintainRepositories(ctx, signal);
+    } catch (error) {
+      if (!signal.aborted)
+        ctx.log({ level: 'warning', message: `repository maintenance failed: ${(error as Error).message}` });
+    }
+    await ctx.clock.sleep(intervalMs, signal);
   }
 }
 

@@ -29,6 +29,7 @@ import {
   ConfigError,
   FileNotFoundError,
   IndexFileError,
+  LockConflictError,
   MacError,
   RepositoryFailedError,
 } from './errors.ts';
@@ -67,6 +68,11 @@ export interface RepositoryOptions {
   identity?: Identity | undefined;
   logger?: RepoLogger | undefined;
   processExists?: ((pid: number) => boolean) | undefined;
+  /**
+   * How long `lock` waits for a conflicting lock to go (restic's --retry-lock) before it fails with
+   * LockConflictError. Default 0: at once, as restic 0.14.
+   */
+  lockWaitMs?: number | undefined;
 }
 
 export interface OpenOptions extends RepositoryOptions, SignalOptions {
@@ -97,6 +103,7 @@ function settingsOf(options: RepositoryOptions): Settings {
     identity: options.identity ?? systemIdentity(),
     logger: options.logger ?? silentLogger,
     processExists: options.processExists ?? systemProcessExists,
+    lockWaitMs: options.lockWaitMs ?? 0,
   };
   if (!(settings.packSize >= 1024 && settings.packSize <= 128 * MiB))
     throw new RangeError(`packSize ${settings.packSize} is not between 1 KiB and 128 MiB`);
@@ -374,16 +381,27 @@ export class Repository implements Repo {
   }
 
   async lock(options: { exclusive: boolean } & SignalOptions): Promise<RepoLock> {
-    const { clock, identity, logger, processExists } = this.#settings;
-    const lock = await lockRepository(this.#lockFiles(), {
-      ...options,
-      clock,
-      identity,
-      logger,
-      processExists,
-    });
-    this.#locks.add(lock);
-    return lock;
+    const { clock, identity, logger, processExists, lockWaitMs } = this.#settings;
+    const deadline = clock.now() + lockWaitMs;
+    for (let wait = 1000; ; wait = Math.min(wait * 2, 10_000)) {
+      try {
+        const lock = await lockRepository(this.#lockFiles(), {
+          ...options,
+          clock,
+          identity,
+          logger,
+          processExists,
+        });
+        this.#locks.add(lock);
+        return lock;
+      } catch (error) {
+        // A conflicting lock (a prune, a backup of another process) may go soon: wait for it, within limits.
+        if (!(error instanceof LockConflictError) || clock.now() + wait > deadline) throw error;
+        logger.warn(`${error.message}; trying again in ${wait / 1000} s`);
+        await clock.sleep(wait, options.signal);
+        options.signal?.throwIfAborted();
+      }
+    }
   }
 
   /** Adds a key file for another password; returns its name. */

@@ -49,6 +49,12 @@ export interface RepositoryPasswords {
   ): Promise<void>;
 }
 
+/**
+ * Volume work waits up to 10 minutes for a conflicting lock (a prune by the server's maintenance, a backup of
+ * another node) instead of failing at once.
+ */
+const REPOSITORY_DEFAULTS = { lockWaitMs: 10 * 60_000 } as const;
+
 export class RepositoryPasswordMissingError extends Error {
   override readonly name = 'RepositoryPasswordMissingError';
 }
@@ -178,13 +184,19 @@ export class VolumeRepositories {
           `${where} exists, but its password is not in ${passwords.where(location, namespace)}: ` +
             'copy it there from where the repository was made',
         );
-      return Repository.open(backend, { ...this.#options.repository, password, signal });
+      return Repository.open(backend, {
+        ...REPOSITORY_DEFAULTS,
+        ...this.#options.repository,
+        password,
+        signal,
+      });
     }
     if (!options.create) throw new RepositoryNotFoundError(`${where} does not exist`);
     const random = this.#options.random ?? systemRandomBytes;
     const password = await passwords.create(location, namespace, newPassword(random), { signal });
     try {
       return await Repository.init(backend, {
+        ...REPOSITORY_DEFAULTS,
         ...this.#options.repository,
         password,
         polynomial: polynomialToHex(randomPolynomial(random)),
@@ -193,7 +205,12 @@ export class VolumeRepositories {
     } catch (error) {
       // Another process made it meanwhile: open theirs.
       if (!(error instanceof FileExistsError)) throw error;
-      return Repository.open(backend, { ...this.#options.repository, password, signal });
+      return Repository.open(backend, {
+        ...REPOSITORY_DEFAULTS,
+        ...this.#options.repository,
+        password,
+        signal,
+      });
     }
   }
 
@@ -282,7 +299,12 @@ export class VolumeRepositories {
       try {
         newKey = await repo.addKey(password, { signal });
         step = 'opening the repository with the new password';
-        reopened = await Repository.open(repo.backend, { ...this.#options.repository, password, signal });
+        reopened = await Repository.open(repo.backend, {
+          ...REPOSITORY_DEFAULTS,
+          ...this.#options.repository,
+          password,
+          signal,
+        });
         if (reopened.keyName !== newKey)
           throw new Error(`it opened with key file ${reopened.keyName}, not the new ${newKey}`);
         step = `replacing the password in ${passwords.where(location, namespace)}`;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -85,6 +85,7 @@ describe('cairn server with the node agent: pod volumes', () => {
       namespace,
       identity: 'volumes',
       restoreHelperImage: TESTBED_IMAGES.busybox,
+      repoMaintenanceIntervalMs: 2000,
     });
   });
 
@@ -182,5 +183,17 @@ describe('cairn server with the node agent: pod volumes', () => {
       '--json',
     ]);
     assert.deepEqual(JSON.parse(stdout), [], 'the deleted backup left no snapshot');
+    // The server's repository maintenance then prunes the data no snapshot uses: every pack goes.
+    await eventually(
+      'the repository pruned',
+      async () => {
+        const packs = await readdir(join(dir, 'local', 'restic', app, 'data'), { recursive: true }).catch(
+          () => [],
+        );
+        return packs.some((p) => /[0-9a-f]{64}$/.test(p)) ? undefined : true;
+      },
+      60_000,
+    );
+    assert.ok(server.logs.some((line) => line.includes(`pruned repository restic/${app}/`)));
   });
 });

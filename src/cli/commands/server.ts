@@ -18,6 +18,7 @@ interface ServerCommandOptions {
   renewDeadline: number;
   retryPeriod: number;
   gcInterval: number;
+  repoMaintenanceInterval: number;
   restoreHelperImage: string;
 }
 
@@ -57,6 +58,12 @@ export function serverCommand(io: CliIO): Command {
     )
     .option('--retry-period <duration>', 'how often the lease is tried and renewed', parseDuration, 2_000)
     .option('--gc-interval <duration>', 'how often expired backups are collected', parseDuration, 3_600_000)
+    .option(
+      '--repo-maintenance-interval <duration>',
+      "how often the locations' volume-data repositories are pruned",
+      parseDuration,
+      86_400_000,
+    )
     .option(
       '--restore-helper-image <image>',
       'the image of the init container restored pods wait in until the node agent has filled their volumes (needs /bin/sh)',
@@ -104,6 +111,7 @@ standby), /metrics (Prometheus text; docs/metrics.md).`,
           renewDeadlineMs: options.renewDeadline,
           retryPeriodMs: options.retryPeriod,
           gcIntervalMs: options.gcInterval,
+          repoMaintenanceIntervalMs: options.repoMaintenanceInterval,
           restoreHelperImage: options.restoreHelperImage,
           signal: stop.signal,
           log: (entry) => io.stderr.write(`${new Date().toISOString()} ${entry.level} ${entry.message}\n`),
