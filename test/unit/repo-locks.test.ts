@@ -246,3 +246,57 @@ describe('repository locks', () => {
     await lock.release();
   });
 });
+
+describe('waiting for a lock (lockWaitMs, restic --retry-lock)', () => {
+  const other: Identity = { hostname: 'node-b', username: 'cairn', pid: 77, uid: 0, gid: 0 };
+  const keyParams = { N: 1024, r: 8, p: 1 };
+
+  async function heldElsewhere() {
+    const backend = new MemoryBackend({ description: 'memory:wait' });
+    await Repository.init(backend, { password: 'pw', polynomial: '3da3358b4dc173', keyParams });
+    const holder = await Repository.open(backend, { password: 'pw', identity: other });
+    const held = await holder.lock({ exclusive: true });
+    return { backend, held };
+  }
+
+  it('fails at once by default, and with lockWaitMs waits for the conflicting lock to go', async () => {
+    const { backend, held } = await heldElsewhere();
+    const impatient = await Repository.open(backend, { password: 'pw' });
+    assert.ok((await rejection(impatient.lock({ exclusive: false }))) instanceof LockConflictError);
+
+    const warnings: string[] = [];
+    const patient = await Repository.open(backend, {
+      password: 'pw',
+      lockWaitMs: 60_000,
+      logger: { warn: (message) => warnings.push(message) },
+    });
+    let taken = false;
+    let settled = false;
+    const waiting = patient.lock({ exclusive: false }).then(
+      (lock) => {
+        taken = true;
+        settled = true;
+        return lock;
+      },
+      (error: unknown) => {
+        settled = true;
+        throw error;
+      },
+    );
+    while (warnings.length === 0 && !settled) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.match(warnings[0] ?? '', /node-b.*trying again in 1 s/s);
+    assert.equal(taken, false, 'it waits while the exclusive lock is held');
+    await held.release();
+    const lock = await waiting;
+    assert.equal(taken, true);
+    await lock.release();
+  });
+
+  it('gives up with LockConflictError once lockWaitMs has passed', async () => {
+    const { backend, held } = await heldElsewhere();
+    const patient = await Repository.open(backend, { password: 'pw', lockWaitMs: 1500 });
+    const error = await rejection(patient.lock({ exclusive: false }));
+    assert.ok(error instanceof LockConflictError, String(error));
+    await held.release();
+  });
+});
