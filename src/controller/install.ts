@@ -2,6 +2,7 @@
 // namespace, the CRDs, the server's ServiceAccount and RBAC, the location's credentials Secret, the
 // BackupLocation, and the server's Deployment. Applied with server-side apply (field manager "cairn"), in
 // dependency order; `uninstall` deletes them again and leaves every stored backup where it is.
+import { DEFAULT_KUBELET_ROOT } from '../volumes/index.ts';
 import {
   CAIRN_API_VERSION,
   customResourceDefinitions,
@@ -27,9 +28,6 @@ export interface InstallOptions {
   /** The kubelet's --root-dir on the nodes, for the node agent. Default /var/lib/kubelet. */
   kubeletRoot?: string | undefined;
 }
-
-/** The kubelet's default --root-dir. */
-export const DEFAULT_KUBELET_ROOT = '/var/lib/kubelet';
 
 type Manifest = KubeObject;
 

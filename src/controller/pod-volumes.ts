@@ -9,7 +9,12 @@ import {
   type PodVolumePhase,
 } from '../api/index.ts';
 import { KubeApiError, type KubeObject } from '../kube/index.ts';
-import type { PodToFill, PodVolumeBackupRunner, RepositoryPasswords } from '../volumes/index.ts';
+import {
+  podVolumeRestoreRecord,
+  type PodToFill,
+  type PodVolumeBackupRunner,
+  type RepositoryPasswords,
+} from '../volumes/index.ts';
 import { createResource, resourcePath, type ResourceWriter } from './resources.ts';
 
 /** The label naming the node whose agent carries a pod volume resource out. */
@@ -235,28 +240,13 @@ export function clusterPodVolumeFill(
         if (!node) await options.sleep(1000, signal).catch(() => undefined);
       }
       for (const backup of pod.volumes) {
-        const record: PodVolumeRestore = {
-          apiVersion: 'cairn.dev/v1',
-          kind: 'PodVolumeRestore',
+        const fresh = podVolumeRestoreRecord({ ...restore, backupName: backup.spec.backupName }, pod, backup);
+        const { status: _new, ...record } = {
+          ...fresh,
           metadata: {
-            name: `${restore.name}-${pod.name}-${backup.spec.volume}`
-              .slice(0, 253)
-              .replace(/[^a-z0-9.-]/g, '-'),
-            labels: {
-              [POD_VOLUME_LABELS.restoreName]: restore.name.slice(0, 63),
-              [POD_VOLUME_LABELS.restoreUid]: restore.uid,
-              ...(node ? { [NODE_LABEL]: node } : {}),
-            },
+            ...fresh.metadata,
+            labels: { ...fresh.metadata.labels, ...(node ? { [NODE_LABEL]: node } : {}) },
             ownerReferences: ownerReference(options.owner),
-          },
-          spec: {
-            restoreName: restore.name,
-            backupName: backup.spec.backupName,
-            pod: { namespace: pod.namespace, name: pod.name, uid: '' },
-            volume: backup.spec.volume,
-            location: backup.spec.location,
-            repository: backup.spec.repository,
-            snapshotID: backup.status?.snapshotID ?? '',
           },
         };
         if (!node || !(await options.agentRuns(node, signal))) {

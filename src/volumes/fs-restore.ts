@@ -81,26 +81,25 @@ interface PodState {
   };
 }
 
-function restoreRecord(
-  input: FillPodVolumesInput,
-  pod: PodToFill,
+/** The PodVolumeRestore of one backed-up volume of a restored pod (phase New). */
+export function podVolumeRestoreRecord(
+  restore: { name: string; uid: string; backupName: string },
+  pod: { namespace: string; name: string },
   backup: PodVolumeBackup,
 ): PodVolumeRestore {
   return {
     apiVersion: `${API_GROUP}/${API_VERSION}`,
     kind: 'PodVolumeRestore',
     metadata: {
-      name: `${input.restoreName}-${pod.name}-${backup.spec.volume}`
-        .slice(0, 253)
-        .replace(/[^a-z0-9.-]/g, '-'),
+      name: `${restore.name}-${pod.name}-${backup.spec.volume}`.slice(0, 253).replace(/[^a-z0-9.-]/g, '-'),
       labels: {
-        [POD_VOLUME_LABELS.restoreName]: input.restoreName.slice(0, 63),
-        [POD_VOLUME_LABELS.restoreUid]: input.restoreUid,
+        [POD_VOLUME_LABELS.restoreName]: restore.name.slice(0, 63),
+        [POD_VOLUME_LABELS.restoreUid]: restore.uid,
       },
     },
     spec: {
-      restoreName: input.restoreName,
-      backupName: input.backupName,
+      restoreName: restore.name,
+      backupName: restore.backupName,
       pod: { namespace: pod.namespace, name: pod.name, uid: '' },
       volume: backup.spec.volume,
       location: backup.spec.location,
@@ -195,7 +194,14 @@ export async function fillPodVolumes(input: FillPodVolumesInput): Promise<PodVol
   const records: PodVolumeRestore[] = [];
   const total = input.pods.reduce((n, p) => n + p.volumes.length, 0);
   for (const pod of input.pods) {
-    const own = pod.volumes.map((backup) => ({ backup, record: restoreRecord(input, pod, backup) }));
+    const own = pod.volumes.map((backup) => ({
+      backup,
+      record: podVolumeRestoreRecord(
+        { name: input.restoreName, uid: input.restoreUid, backupName: input.backupName },
+        pod,
+        backup,
+      ),
+    }));
     records.push(...own.map((o) => o.record));
     let state: PodState;
     try {

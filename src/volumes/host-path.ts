@@ -4,6 +4,7 @@
 // does: exactly one directory must match.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { KubeClient } from '../kube/index.ts';
 
 /** The kubelet's default --root-dir. */
 export const DEFAULT_KUBELET_ROOT = '/var/lib/kubelet';
@@ -51,4 +52,22 @@ export async function findVolumePath(input: VolumePathInput): Promise<string> {
       `pod ${input.pod}, volume ${input.volume}: ${found.length} directories match: ${found.join(', ')}`,
     );
   return found[0] as string;
+}
+
+/**
+ * The name of the cluster's one node, for `--node-agent local` (this process reads and writes the
+ * volumes of the node it runs on); an error naming the count when there are several, or none.
+ */
+export async function singleNodeName(client: KubeClient, signal?: AbortSignal): Promise<string> {
+  const nodes = await client.json<{ items: { metadata: { name: string } }[] }>({
+    path: '/api/v1/nodes',
+    signal,
+  });
+  const [node, ...more] = nodes.items;
+  if (!node || more.length > 0)
+    throw new Error(
+      `--node-agent local reads and writes the volumes of a single-node cluster's node, and this cluster has ` +
+        `${nodes.items.length} nodes: run the node agent on each instead (cairn install)`,
+    );
+  return node.metadata.name;
 }

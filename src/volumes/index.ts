@@ -14,7 +14,13 @@ export {
   type VolumeSelection,
   type VolumeSelectionOptions,
 } from './selection.ts';
-export { DEFAULT_KUBELET_ROOT, findVolumePath, VolumePathError, type VolumePathInput } from './host-path.ts';
+export {
+  DEFAULT_KUBELET_ROOT,
+  findVolumePath,
+  singleNodeName,
+  VolumePathError,
+  type VolumePathInput,
+} from './host-path.ts';
 export {
   MARKER_DIR,
   markerPath,
@@ -59,5 +65,11 @@ export {
   type PodVolumeBackupRunner,
   type PodVolumePlan,
 } from './fs-backup.ts';
-export { BackedUpVolumes, fillPodVolumes, type FillPodVolumesInput, type PodToFill } from './fs-restore.ts';
+export {
+  BackedUpVolumes,
+  fillPodVolumes,
+  podVolumeRestoreRecord,
+  type FillPodVolumesInput,
+  type PodToFill,
+} from './fs-restore.ts';
 export { forgetBackupSnapshots, type ForgottenSnapshots } from './forget-backup.ts';

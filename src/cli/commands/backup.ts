@@ -406,13 +406,8 @@ async function localVolumeBackups(
   kubeletRoot: string,
 ) {
   if (!store || !location) throw new Error('no location to write volume data to');
-  const nodes = await client.json<{ items: { metadata: { name: string } }[] }>({ path: '/api/v1/nodes' });
-  const [node, ...more] = nodes.items;
-  if (!node || more.length > 0)
-    throw new Error(
-      `--node-agent local reads the volumes of one node, and the cluster has ${nodes.items.length} nodes: ` +
-        'run the node agent on each instead',
-    );
+  const { singleNodeName } = await import('../../volumes/index.ts');
+  const node = await singleNodeName(client);
   const { fileRepositoryPasswords } = await import('../config.ts');
   const { LocalVolumeBackups, VolumeRepositories } = await import('../../volumes/index.ts');
   const repositories = new VolumeRepositories({
@@ -425,7 +420,7 @@ async function localVolumeBackups(
     runner: new LocalVolumeBackups({
       repositories,
       kubeletRoot,
-      node: node.metadata.name,
+      node,
       now: () => new Date(),
     }),
     close: () => repositories.close(),

@@ -766,12 +766,8 @@ async function localVolumeRestores(
   location: string,
   options: CreateOptions,
 ) {
-  const nodes = await client.json<{ items: { metadata: { name: string } }[] }>({ path: '/api/v1/nodes' });
-  const [node, ...more] = nodes.items;
-  if (!node || more.length > 0)
-    throw new Error(
-      `--node-agent local writes the volumes of one node, and the cluster has ${nodes.items.length} nodes`,
-    );
+  const { singleNodeName } = await import('../../volumes/index.ts');
+  const node = await singleNodeName(client);
   const { fileRepositoryPasswords } = await import('../config.ts');
   const { fillPodVolumes, VolumeRepositories } = await import('../../volumes/index.ts');
   const { setTimeout: sleep } = await import('node:timers/promises');
@@ -793,7 +789,7 @@ async function localVolumeRestores(
           backupName: options.fromBackup ?? '',
           repositories,
           kubeletRoot: options.kubeletRoot,
-          node: node.metadata.name,
+          node,
           now: () => new Date(),
           sleep: (ms, signal) => sleep(ms, undefined, { signal }),
           podTimeoutMs: 10 * 60_000,
