@@ -21,6 +21,7 @@ import {
   TESTBED_IMAGES,
   TESTBED_STORAGE,
   testbedNode,
+  waitForPodLine,
   waitForPodReady,
 } from '../helpers/node.ts';
 import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
@@ -135,6 +136,7 @@ describe('file-system backup of pod volumes', () => {
     };
     await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: pod });
     await waitForPodReady(client, ns, 'app');
+    await waitForPodLine(ns, 'app', 'ready');
 
     const name = `vol-${uniqueSuffix()}`;
     const kubeletRoot = testbedNode('a').rootDir;
@@ -243,6 +245,7 @@ describe('file-system backup of pod volumes, again and elsewhere', () => {
       }),
     });
     await waitForPodReady(client, ns, 'app');
+    await waitForPodLine(ns, 'app', 'ready');
     const kubeletRoot = testbedNode('a').rootDir;
     const backup = async (name: string) => {
       const result = await cairn(
@@ -327,12 +330,13 @@ describe('file-system backup of pod volumes, again and elsewhere', () => {
       name: 'db',
       script:
         '[ -e /data/table.db ] || { head -c 2000000 /dev/urandom > /data/table.db && mkdir -p /data/wal && ' +
-        'echo 42 > /data/wal/0001; }; exec sleep 3600',
+        'echo 42 > /data/wal/0001; }; echo ready; exec sleep 3600',
       volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
     });
     (pod.metadata as Record<string, unknown>).annotations = { 'backup.velero.io/backup-volumes': 'data' };
     await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: pod });
     await waitForPodReady(client, ns, 'db');
+    await waitForPodLine(ns, 'db', 'ready');
     const before = await podChecksums(ns, 'db', 'data');
     const name = `mig-${uniqueSuffix()}`;
     const backup = await cairn(
@@ -387,6 +391,7 @@ describe('file-system backup of pod volumes, interrupted', () => {
       }),
     });
     await waitForPodReady(client, ns, 'app');
+    await waitForPodLine(ns, 'app', 'ready');
     const kubeletRoot = testbedNode('a').rootDir;
     const args = (name: string) => [
       'backup',

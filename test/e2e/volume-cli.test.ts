@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { cairn, type CliResult } from '../helpers/cli.ts';
-import { busyboxPod, kubectl, testbedNode, waitForPodReady } from '../helpers/node.ts';
+import { busyboxPod, kubectl, testbedNode, waitForPodLine, waitForPodReady } from '../helpers/node.ts';
 import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 const run = promisify(execFile);
@@ -78,7 +78,7 @@ describe('cairn volume and cairn repo on a backup of a pod volume', () => {
 
     const pod = busyboxPod({
       name: 'app',
-      script: `{ [ -e /data/hello.txt ] || { ${WRITE_FILES}; }; } && exec sleep 3600`,
+      script: `{ [ -e /data/hello.txt ] || { ${WRITE_FILES}; }; } && echo ready && exec sleep 3600`,
       volumes: { data: { emptyDir: {} }, config: { configMap: { name: 'kube-root-ca.crt' } } },
     });
     (pod.metadata as Record<string, unknown>).annotations = {
@@ -86,6 +86,7 @@ describe('cairn volume and cairn repo on a backup of a pod volume', () => {
     };
     await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: pod });
     await waitForPodReady(client, ns, 'app');
+    await waitForPodLine(ns, 'app', 'ready');
     const kubeletRoot = testbedNode('a').rootDir;
     const backUp = async (name: string) => {
       const result = await cairn(

@@ -137,3 +137,23 @@ export function busyboxPod(options: {
     },
   };
 }
+
+/**
+ * Waits until the pod's log has a line `line` (its script prints it once its files are written: a running
+ * container is not a finished script).
+ */
+export async function waitForPodLine(
+  namespace: string,
+  pod: string,
+  line: string,
+  options: { cluster?: 'a' | 'b'; timeoutMs?: number } = {},
+): Promise<void> {
+  await eventually(
+    `pod ${namespace}/${pod} to print "${line}"`,
+    async () => {
+      const logs = await kubectl(['logs', '-n', namespace, pod], { cluster: options.cluster ?? 'a' });
+      return logs.stdout.split('\n').includes(line) ? true : undefined;
+    },
+    options.timeoutMs ?? 120_000,
+  );
+}

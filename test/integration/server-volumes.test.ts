@@ -19,6 +19,7 @@ import {
   TESTBED_IMAGES,
   TESTBED_STORAGE,
   testbedNode,
+  waitForPodLine,
   waitForPodReady,
 } from '../helpers/node.ts';
 import { createCr, installCrds, startServer, type RunningServer } from '../helpers/server.ts';
@@ -113,12 +114,13 @@ describe('cairn server with the node agent: pod volumes', () => {
     });
     const pod = busyboxPod({
       name: 'db',
-      script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; exec sleep 3600',
+      script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; echo ready; exec sleep 3600',
       volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
     });
     (pod.metadata as Record<string, unknown>).annotations = { 'backup.cairn.dev/backup-volumes': 'data' };
     await client.json({ method: 'POST', path: `/api/v1/namespaces/${app}/pods`, body: pod });
     await waitForPodReady(client, app, 'db');
+    await waitForPodLine(app, 'db', 'ready');
     const before = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
 
     // With no agent on the node, the volume fails at once, naming the node.
