@@ -74,6 +74,8 @@ if (step === 'backup') {
   const result = await backupDirectory(repo, {
     source: values.source,
     ...(parent ? { parent: parent.id } : {}),
+    // As the node agent runs it: with progress, which counts the source beside the backup.
+    onProgress: () => {},
   });
   await repo.close();
   if (result.errors.length) throw new Error(`backup errors: ${JSON.stringify(result.errors.slice(0, 3))}`);

@@ -12,8 +12,8 @@
 // be read (a file, a directory, a name that is not UTF-8) is left out and reported in `errors`; the
 // caller decides what a partial backup means.
 import type { BigIntStats } from 'node:fs';
-import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Chunker, MAX_CHUNK_SIZE } from './chunker.ts';
 import { systemClock, systemIdentity, type Clock, type Identity, type SignalOptions } from './environment.ts';
@@ -159,8 +159,8 @@ interface ArchiverSettings {
   progressIntervalMs: number;
 }
 
-/** Entries of a directory whose lstat is under way ahead of the one the walk is at. */
-const LSTAT_AHEAD = 16;
+/** Files up to this size are read whole by synchronous calls (#readSmall). */
+const SYNC_READ_MAX = 64 * 1024;
 /** Reads at most this much per read call. */
 const READ_SIZE = 1024 * 1024;
 /** Files smaller than this start in a buffer of this size; larger ones in one of MAX_CHUNK_SIZE. */
@@ -303,20 +303,16 @@ class Archiver {
       if (!exclude?.(childRel)) items.push({ name, rel: childRel, abs: join(abs, name) });
     }
     const previous = await this.#previousNodes(parentTree);
-    // lstat runs a few entries ahead of the walk: one at a time, its latency would pace small files.
-    const statted: Promise<BigIntStats | { error: unknown }>[] = [];
     const entries: Promise<Node | undefined>[] = [];
-    for (const [i, { name, rel: childRel, abs: childAbs }] of items.entries()) {
+    for (const { name, rel: childRel, abs: childAbs } of items) {
       signal.throwIfAborted();
-      for (let next = statted.length; next < Math.min(items.length, i + LSTAT_AHEAD); next++)
-        statted.push(
-          lstat((items[next] as { abs: string }).abs, { bigint: true }).catch((error: unknown) => ({
-            error,
-          })),
-        );
-      const stats = await (statted[i] as Promise<BigIntStats | { error: unknown }>);
-      if ('error' in stats) {
-        this.#error(childRel, stats.error);
+      // Synchronous: an lstat is a microsecond or two against the dentry cache, and a thread-pool round
+      // trip per entry cost more CPU than that and set the pace of a tree of small files.
+      let stats: BigIntStats;
+      try {
+        stats = lstatSync(childAbs, { bigint: true });
+      } catch (error) {
+        this.#error(childRel, error);
         continue;
       }
       const type = nodeTypeOf(Number(stats.mode));
@@ -408,6 +404,23 @@ class Archiver {
       this.#fileDone(Number(stats.size), false);
       return node;
     }
+    if (Number(stats.size) <= SYNC_READ_MAX) {
+      const small = this.#readSmall(abs, rel);
+      if (small === undefined) return undefined;
+      if (small !== 'larger') {
+        const node = this.#node(name, small.stats);
+        const size = small.data.length;
+        node.content = size ? [await this.#saveChunk(small.data)] : [];
+        if (size) node.size = size;
+        else delete node.size;
+        if (before) this.stats.filesChanged++;
+        else this.stats.filesNew++;
+        this.stats.bytesRead += size;
+        this.#bytesDone += size;
+        this.#fileDone(size, true);
+        return node;
+      }
+    }
     let handle: FileHandle;
     try {
       handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -438,6 +451,39 @@ class Archiver {
       return undefined;
     } finally {
       await handle.close().catch(() => {});
+    }
+  }
+
+  /**
+   * A small file read whole with synchronous calls: open, fstat, one read, close. Four thread-pool round
+   * trips cost more CPU than the calls themselves for a file in the page cache, and they set the pace of a
+   * backup of many small files. 'larger' when the file has grown past SYNC_READ_MAX since its lstat (the
+   * streaming path reads it); undefined when it cannot be read (reported).
+   */
+  #readSmall(abs: string, rel: string): { stats: BigIntStats; data: Buffer } | 'larger' | undefined {
+    let fd: number;
+    try {
+      fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (error) {
+      this.#error(rel, error);
+      return undefined;
+    }
+    try {
+      const stats = fstatSync(fd, { bigint: true });
+      if (!stats.isFile()) {
+        this.#error(rel, 'it is no longer a regular file');
+        return undefined;
+      }
+      if (Number(stats.size) > SYNC_READ_MAX) return 'larger';
+      const buffer = Buffer.allocUnsafe(Number(stats.size) + 1);
+      const read = readSync(fd, buffer, 0, buffer.length, 0);
+      if (read > Number(stats.size)) return 'larger';
+      return { stats, data: buffer.subarray(0, read) };
+    } catch (error) {
+      this.#error(rel, error);
+      return undefined;
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -554,10 +600,8 @@ class Archiver {
         if (entry.isDirectory()) await walk(join(abs, entry.name), childRel);
         else if (entry.isFile()) {
           total.files++;
-          total.bytes += await lstat(join(abs, entry.name)).then(
-            (s) => s.size,
-            () => 0,
-          );
+          // Synchronous, as the walk's (#dir); the readdir above lets the backup run between directories.
+          total.bytes += lstatSync(join(abs, entry.name), { throwIfNoEntry: false })?.size ?? 0;
         }
       }
     };
