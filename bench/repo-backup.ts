@@ -143,6 +143,28 @@ console.log(
   `small files: ${smallCount} of ~${values['file-kib']} KiB: best ${(smallCount / s.seconds).toFixed(0)} files/s wall, ` +
     `${(smallCount / s.cpuSeconds).toFixed(0)} files per CPU second (runs: ${smallRuns.map((r) => (smallCount / r.seconds).toFixed(0)).join(' ')} files/s)`,
 );
+{
+  // Restoring the small files (from the last run's repository): files written, metadata set, renamed.
+  const repo = await newRepo();
+  const { result } = await measure(small, repo);
+  const restoreRuns: { seconds: number; cpuSeconds: number }[] = [];
+  for (let i = 0; i < runs; i++) {
+    const target = await mkdtemp(join(work, 'restore-'));
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const restored = await restoreSnapshot(repo, { snapshotId: result.snapshotId, target });
+    const seconds = (performance.now() - start) / 1000;
+    const used = process.cpuUsage(cpu);
+    if (restored.problems.length) throw new Error(`restore problems: ${JSON.stringify(restored.problems)}`);
+    restoreRuns.push({ seconds, cpuSeconds: (used.user + used.system) / 1e6 });
+    rmSync(target, { recursive: true, force: true });
+  }
+  const r = restoreRuns.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  console.log(
+    `restore of the small files: best ${(smallCount / r.seconds).toFixed(0)} files/s wall, ` +
+      `${(smallCount / r.cpuSeconds).toFixed(0)} files per CPU second (runs: ${restoreRuns.map((x) => (smallCount / x.seconds).toFixed(0)).join(' ')} files/s)`,
+  );
+}
 
 if (values.stages) {
   // The per-byte stages alone, on 64 MiB of the same kind of data cut into 1 MiB pieces: ms per MB.

@@ -2,8 +2,8 @@
 // archiver make it, and a node's metadata put back on a restored entry as restic's RestoreMetadata does.
 // Not done here (Node.js has no API for them): extended attributes (restic reads them on Linux; a caller
 // may pass them in), creating device nodes and fifos (the restorer's job).
-import type { BigIntStats } from 'node:fs';
-import { chmod, lchown, lstat, lutimes, readFile, readlink, utimes } from 'node:fs/promises';
+import { chmodSync, lchownSync, lutimesSync, utimesSync, type BigIntStats } from 'node:fs';
+import { lstat, readFile, readlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
   FileMode,
@@ -248,27 +248,25 @@ export function utimesSeconds(time: NodeTime): string {
  * times (lutimes for symlinks). Every step is tried; the ones that failed come back as problems. Extended
  * attributes are not restored (Node.js cannot set them).
  */
-export async function applyMetadata(
-  path: string,
-  node: Node,
-  options: ApplyMetadataOptions = {},
-): Promise<MetadataProblem[]> {
+export function applyMetadata(path: string, node: Node, options: ApplyMetadataOptions = {}): MetadataProblem[] {
+  // Synchronous calls: three metadata syscalls on a local file take a few microseconds, and three
+  // thread-pool round trips per restored file cost more CPU than that (docs/benchmarks.md).
   const problems: MetadataProblem[] = [];
-  const attempt = async (operation: MetadataProblem['operation'], step: () => Promise<void>) => {
+  const attempt = (operation: MetadataProblem['operation'], step: () => void) => {
     try {
-      await step();
+      step();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (operation === 'lchown' && code === 'EPERM' && options.ownership !== 'required') return;
       problems.push({ path, operation, error: error as Error });
     }
   };
-  await attempt('lchown', () => lchown(path, node.uid, node.gid));
-  if (node.type !== 'symlink') await attempt('chmod', () => chmod(path, unixPermissions(node.mode)));
+  attempt('lchown', () => lchownSync(path, node.uid, node.gid));
+  if (node.type !== 'symlink') attempt('chmod', () => chmodSync(path, unixPermissions(node.mode)));
   const atime = utimesSeconds(node.atime);
   const mtime = utimesSeconds(node.mtime);
-  await attempt('utimes', () =>
-    node.type === 'symlink' ? lutimes(path, atime, mtime) : utimes(path, atime, mtime),
+  attempt('utimes', () =>
+    node.type === 'symlink' ? lutimesSync(path, atime, mtime) : utimesSync(path, atime, mtime),
   );
   return problems;
 }

@@ -24,6 +24,7 @@
 // zero blobs met. Files open at once: at most a batch's.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { link, lstat, mkdir, open, rename, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -169,6 +170,12 @@ const MiB = 1024 * 1024;
 const ZEROS = Buffer.alloc(64 * 1024);
 /** Zero blobs remembered by id (a few sizes in practice; bounded all the same). */
 const MAX_ZERO_IDS = 1024;
+/**
+ * Files up to this size are written by synchronous calls (open, write, close, rename, metadata): for a
+ * file in the page cache the calls take microseconds, where thread-pool round trips, eight per file,
+ * cost more CPU than that and set the pace of a restore of many small files.
+ */
+const SYNC_WRITE_MAX = 64 * 1024;
 /** Files planned in a batch; also the most files a batch has open at once. */
 const BATCH_FILES = 512;
 /** Blob references (file positions) planned in a batch. */
@@ -191,6 +198,8 @@ interface PlannedFile {
   /** Blob references not yet written (or skipped). */
   remaining: number;
   handle: Promise<FileHandle> | undefined;
+  /** The temporary file's descriptor, for a file of at most SYNC_WRITE_MAX bytes (written synchronously). */
+  fd: number | undefined;
   /** The first error met writing it: the file is then not renamed but removed. */
   failed: unknown;
   finished: boolean;
@@ -411,14 +420,15 @@ class Restorer {
     }
     await this.#dir(node.subtree, abs, rel, include);
     // Its files are in this batch or an earlier one: its metadata comes after them.
-    this.#batch.after.push(async () => {
+    this.#batch.after.push(() => {
       this.stats.dirs++;
-      await this.#metadata(abs, rel, node);
+      this.#metadata(abs, rel, node);
+      return Promise.resolve();
     });
   }
 
-  async #metadata(abs: string, rel: string, node: Node): Promise<void> {
-    for (const problem of await applyMetadata(abs, node, { ownership: this.#settings.ownership }))
+  #metadata(abs: string, rel: string, node: Node): void {
+    for (const problem of applyMetadata(abs, node, { ownership: this.#settings.ownership }))
       this.#problem(rel, `${problem.operation}: ${problem.error.message}`);
   }
 
@@ -493,6 +503,7 @@ class Restorer {
       end: 0,
       remaining: places.length,
       handle: undefined,
+      fd: undefined,
       failed: undefined,
       finished: false,
       linked,
@@ -613,7 +624,12 @@ class Restorer {
     if (file.failed !== undefined) return;
     try {
       if (bytes === undefined) this.stats.sparseBytes += length;
-      else {
+      else if (file.size <= SYNC_WRITE_MAX) {
+        file.fd ??= openSync(file.temp, 'wx', 0o600);
+        writeAllSync(file.fd, bytes, offset);
+        file.end = Math.max(file.end, offset + length);
+        this.stats.bytesWritten += length;
+      } else {
         const handle = await (file.handle ??= open(file.temp, 'wx', 0o600));
         await writeAll(handle, bytes, offset);
         file.end = Math.max(file.end, offset + length);
@@ -631,7 +647,19 @@ class Restorer {
     file.finished = true;
     let ok = false;
     let failure = file.failed;
-    if (failure === undefined)
+    if (failure === undefined && file.size <= SYNC_WRITE_MAX)
+      try {
+        const fd = (file.fd ??= openSync(file.temp, 'wx', 0o600));
+        if (file.end < file.size) ftruncateSync(fd, file.size);
+        file.fd = undefined;
+        closeSync(fd);
+        replaceSync(file.abs, (path) => renameSync(file.temp, path));
+        ok = true;
+        this.stats.files++;
+      } catch (error) {
+        failure = error;
+      }
+    else if (failure === undefined)
       try {
         const handle = await (file.handle ??= open(file.temp, 'wx', 0o600));
         if (file.end < file.size) await handle.truncate(file.size);
@@ -648,7 +676,7 @@ class Restorer {
     }
     this.#fileDone(0);
     try {
-      if (ok) await this.#metadata(file.abs, file.rel, file.node);
+      if (ok) this.#metadata(file.abs, file.rel, file.node);
     } finally {
       file.linked?.(ok ? file.abs : undefined);
     }
@@ -657,6 +685,15 @@ class Restorer {
   /** Closes and removes a file's temporary file. */
   async #discard(file: PlannedFile): Promise<void> {
     file.finished = true;
+    if (file.fd !== undefined) {
+      try {
+        closeSync(file.fd);
+      } catch {
+        // it is removed all the same
+      }
+      file.fd = undefined;
+      await unlink(file.temp).catch(() => {});
+    }
     if (file.handle) {
       await file.handle.then((handle) => handle.close()).catch(() => {});
       await unlink(file.temp).catch(() => {});
@@ -701,7 +738,7 @@ class Restorer {
       this.#problem(rel, error);
       return;
     }
-    await this.#metadata(abs, rel, node);
+    this.#metadata(abs, rel, node);
   }
 
   /** Counts the files and bytes to restore beside the restore, for progress. */
@@ -738,6 +775,23 @@ async function replace(path: string, make: (path: string) => Promise<unknown>): 
     await rm(path, { recursive: true, force: true });
     await make(path);
   }
+}
+
+/** replace(), by synchronous calls. */
+function replaceSync(path: string, make: (path: string) => void): void {
+  try {
+    make(path);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== 'EEXIST' && code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw error;
+    rmSync(path, { recursive: true, force: true });
+    make(path);
+  }
+}
+
+function writeAllSync(fd: number, bytes: Buffer, position: number): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
