@@ -159,6 +159,8 @@ interface ArchiverSettings {
   progressIntervalMs: number;
 }
 
+/** Parent trees of subdirectories loaded ahead of the walk, per directory. */
+const PREFETCH_TREES = 8;
 /** Files up to this size are read whole by synchronous calls (#readSmall). */
 const SYNC_READ_MAX = 64 * 1024;
 /** Reads at most this much per read call. */
@@ -219,6 +221,8 @@ class Archiver {
   /** Files being read, so that a failing backup waits for them before it lets go of the lock. */
   readonly #reading = new Set<Promise<unknown>>();
   readonly #progress: { poke(): void; flush(): void };
+  /** Parent trees being loaded ahead of the walk (#prefetchTree). */
+  readonly #prefetched = new Map<string, Promise<Map<string, Node> | undefined>>();
   #filesDone = 0;
   #bytesDone = 0;
   #total: { files: number; bytes: number } | undefined;
@@ -303,6 +307,21 @@ class Archiver {
       if (!exclude?.(childRel)) items.push({ name, rel: childRel, abs: join(abs, name) });
     }
     const previous = await this.#previousNodes(parentTree);
+    // The parent's trees of this directory's subdirectories, in walk order: loaded PREFETCH_TREES ahead
+    // of the walk, so that a directory's tree is at hand when the walk comes to it (one object-store
+    // round trip per directory, one after the other, set the pace of an unchanged tree).
+    const parentSubtrees: string[] = [];
+    for (const { name } of items) {
+      const before = previous?.get(name);
+      if (before?.type === 'dir' && before.subtree) parentSubtrees.push(before.subtree);
+    }
+    let prefetched = 0;
+    const prefetch = (upTo: number) => {
+      for (; prefetched < Math.min(upTo, parentSubtrees.length); prefetched++)
+        this.#prefetchTree(parentSubtrees[prefetched] as string);
+    };
+    prefetch(PREFETCH_TREES);
+    let subdirectories = 0;
     const entries: Promise<Node | undefined>[] = [];
     for (const { name, rel: childRel, abs: childAbs } of items) {
       signal.throwIfAborted();
@@ -322,6 +341,7 @@ class Archiver {
         this.#error(childRel, `unknown file type ${(Number(stats.mode) & 0o170000).toString(8)}`);
       } else if (type === 'dir') {
         const node = this.#node(name, stats);
+        if (before?.type === 'dir' && before.subtree) prefetch(++subdirectories + PREFETCH_TREES);
         const subtree = await this.#dir(
           childAbs,
           childRel,
@@ -357,6 +377,7 @@ class Archiver {
         entries.push(Promise.resolve(this.#node(name, stats, linkTarget)));
       }
     }
+    for (const tree of parentSubtrees.slice(0, prefetched)) this.#prefetched.delete(tree); // not walked
     const nodes = (await Promise.all(entries)).filter((node) => node !== undefined);
     const blob = encodeTree(nodes);
     const saved = await this.#repo.saveBlob('tree', blob, { signal });
@@ -368,9 +389,26 @@ class Archiver {
     return saved.id;
   }
 
+  /** Starts loading a parent tree that the walk will ask #previousNodes for. */
+  #prefetchTree(tree: string): void {
+    if (this.#prefetched.has(tree)) return;
+    const loading = this.#loadPreviousNodes(tree);
+    loading.catch(() => {}); // taken by #previousNodes, or dropped
+    this.#prefetched.set(tree, loading);
+  }
+
   /** The parent snapshot's nodes of a directory by name; none when it has no such tree or it fails to load. */
   async #previousNodes(tree: string | undefined): Promise<Map<string, Node> | undefined> {
     if (!tree) return undefined;
+    const prefetched = this.#prefetched.get(tree);
+    if (prefetched) {
+      this.#prefetched.delete(tree);
+      return prefetched;
+    }
+    return this.#loadPreviousNodes(tree);
+  }
+
+  async #loadPreviousNodes(tree: string): Promise<Map<string, Node> | undefined> {
     try {
       const nodes = decodeTree(await this.#repo.loadBlob('tree', tree, { signal: this.#settings.signal }));
       return new Map(nodes.map((node) => [node.name, node]));

@@ -2,7 +2,7 @@
 // randomness, who and where we are (for key and lock files), whether a process is alive, and where
 // warnings go. The defaults here read the machine; tests pass their own. `Clock` has the same shape as
 // the api layer's clock (this layer imports nothing of ours), so that clock can be passed as is.
-import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { randomBytes as cryptoRandomBytes, randomFillSync } from 'node:crypto';
 import { hostname as osHostname, userInfo } from 'node:os';
 
 export interface Clock {
@@ -34,7 +34,23 @@ export interface SignalOptions {
   signal?: AbortSignal | undefined;
 }
 
-export const systemRandomBytes: RandomBytes = (size) => cryptoRandomBytes(size);
+// Small draws (a blob's 16-byte IV, one per blob) come from a pool that one call to OpenSSL's generator
+// refills: a call costs a few microseconds, as much as sealing a small file's blob. Larger ones are drawn
+// directly.
+const randomPool = Buffer.allocUnsafeSlow(4096);
+let randomPoolAt = randomPool.length;
+
+export const systemRandomBytes: RandomBytes = (size) => {
+  if (size > 256) return cryptoRandomBytes(size);
+  if (randomPoolAt + size > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolAt = 0;
+  }
+  const bytes = Buffer.from(randomPool.subarray(randomPoolAt, randomPoolAt + size));
+  randomPool.fill(0, randomPoolAt, randomPoolAt + size); // drawn bytes do not stay behind
+  randomPoolAt += size;
+  return bytes;
+};
 
 export const systemClock: Clock = {
   now: () => Date.now(),

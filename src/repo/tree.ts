@@ -249,6 +249,9 @@ export function goQuote(s: string): string {
 
 /** Go's strconv.Unquote of `"${s}"`: what restic does to a name it reads. Names must be UTF-8 here. */
 export function goUnquote(s: string): string {
+  // Most names have nothing to unquote: no escape, quote or newline, and no lone surrogate (which the
+  // slow path turns into U+FFFD, as a UTF-8 round trip does).
+  if (!/[\\"\n]/.test(s) && s.isWellFormed()) return s;
   const bytes: number[] = [];
   const pushChar = (cp: number) => bytes.push(...Buffer.from(String.fromCodePoint(cp), 'utf8'));
   const fail = (why: string): never => {
@@ -401,11 +404,11 @@ export function parseNodeTime(text: string): NodeTime {
   const offsetMinutes = Number(om ?? 0);
   if (offsetHours > 23 || offsetMinutes > 59) throw bad('no such offset');
   const offset = (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
-  const localSeconds =
-    BigInt(daysFromCivil(year, month, day)) * SECONDS_PER_DAY + BigInt(hour * 3600 + minute * 60 + second);
-  const nanos = BigInt((fraction ?? '').slice(0, 9).padEnd(9, '0'));
+  // Seconds of years 0-9999 fit a double exactly; one BigInt step at the end.
+  const unixSeconds = daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset * 60;
+  const nanos = fraction ? Number(fraction.slice(0, 9).padEnd(9, '0')) : 0;
   return {
-    unixNano: (localSeconds - BigInt(offset) * 60n) * NS_PER_SECOND + nanos,
+    unixNano: BigInt(unixSeconds) * NS_PER_SECOND + BigInt(nanos),
     utcOffsetMinutes: offset === 0 ? 0 : offset,
   };
 }
@@ -421,14 +424,18 @@ const BIG_FIELDS = new Set(['inode', 'device_id', 'device', 'size', 'links', 'ui
 /** A tree blob's nodes, as restic reads them (unknown fields are ignored, absent ones are zero). */
 export function decodeTree(blob: Uint8Array): Node[] {
   let parsed: Json;
+  const text = Buffer.from(blob.buffer, blob.byteOffset, blob.length).toString('utf8');
   try {
-    parsed = JSON.parse(
-      Buffer.from(blob.buffer, blob.byteOffset, blob.length).toString('utf8'),
-      (key, value, context?: { source?: string }) =>
+    // Without a reviver first (it costs as much as the parse): a number of a uint64 field that a double
+    // may not hold exactly (2^53 and up) shows itself as such, and then the text is parsed again with a
+    // reviver that reads those fields from their source.
+    parsed = JSON.parse(text) as Json;
+    if (hasUnsafeBigField(parsed))
+      parsed = JSON.parse(text, (key, value, context?: { source?: string }) =>
         BIG_FIELDS.has(key) && typeof value === 'number' && context?.source !== undefined
           ? BigInt(context.source)
           : (value as Json),
-    ) as Json;
+      ) as Json;
   } catch (error) {
     throw new TreeFormatError('json', 'not valid JSON', { cause: error });
   }
@@ -439,6 +446,20 @@ export function decodeTree(blob: Uint8Array): Node[] {
   if (nodes === null || nodes === undefined) return [];
   if (!Array.isArray(nodes)) throw new TreeFormatError('nodes', 'not an array');
   return nodes.map((node, i) => decodeNode(node, i));
+}
+
+/** Whether a parsed tree has a uint64 field whose number may have lost precision as a double. */
+function hasUnsafeBigField(parsed: Json): boolean {
+  const nodes = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && parsed['nodes'];
+  if (!Array.isArray(nodes)) return false;
+  for (const node of nodes) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node) || typeof node === 'bigint') continue;
+    for (const field of BIG_FIELDS) {
+      const v = node[field];
+      if (typeof v === 'number' && !Number.isSafeInteger(v)) return true;
+    }
+  }
+  return false;
 }
 
 /** A JSON value for an error message. */
@@ -458,8 +479,9 @@ function decodeNode(value: Json, index: number): Node {
     return v;
   };
   const big = (field: string, bits: 32 | 64): bigint => {
-    const v = value[field];
+    let v = value[field];
     if (v === undefined || v === null) return 0n;
+    if (typeof v === 'number' && Number.isSafeInteger(v)) v = BigInt(v);
     if (typeof v !== 'bigint' || v < 0n || v >= 1n << BigInt(bits)) {
       throw new TreeFormatError(where(field), `${show(v)} is not a uint${bits}`);
     }
