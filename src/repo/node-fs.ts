@@ -248,7 +248,11 @@ export function utimesSeconds(time: NodeTime): string {
  * times (lutimes for symlinks). Every step is tried; the ones that failed come back as problems. Extended
  * attributes are not restored (Node.js cannot set them).
  */
-export function applyMetadata(path: string, node: Node, options: ApplyMetadataOptions = {}): MetadataProblem[] {
+export function applyMetadata(
+  path: string,
+  node: Node,
+  options: ApplyMetadataOptions = {},
+): MetadataProblem[] {
   // Synchronous calls: three metadata syscalls on a local file take a few microseconds, and three
   // thread-pool round trips per restored file cost more CPU than that (docs/benchmarks.md).
   const problems: MetadataProblem[] = [];

@@ -405,7 +405,8 @@ export function parseNodeTime(text: string): NodeTime {
   if (offsetHours > 23 || offsetMinutes > 59) throw bad('no such offset');
   const offset = (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
   // Seconds of years 0-9999 fit a double exactly; one BigInt step at the end.
-  const unixSeconds = daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset * 60;
+  const unixSeconds =
+    daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset * 60;
   const nanos = fraction ? Number(fraction.slice(0, 9).padEnd(9, '0')) : 0;
   return {
     unixNano: BigInt(unixSeconds) * NS_PER_SECOND + BigInt(nanos),
@@ -453,7 +454,8 @@ function hasUnsafeBigField(parsed: Json): boolean {
   const nodes = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && parsed['nodes'];
   if (!Array.isArray(nodes)) return false;
   for (const node of nodes) {
-    if (typeof node !== 'object' || node === null || Array.isArray(node) || typeof node === 'bigint') continue;
+    if (typeof node !== 'object' || node === null || Array.isArray(node) || typeof node === 'bigint')
+      continue;
     for (const field of BIG_FIELDS) {
       const v = node[field];
       if (typeof v === 'number' && !Number.isSafeInteger(v)) return true;
