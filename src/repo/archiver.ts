@@ -14,8 +14,10 @@
 import type { BigIntStats } from 'node:fs';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Chunker, MAX_CHUNK_SIZE } from './chunker.ts';
+import { ChunkWorkers, WorkerReadError, type WorkerChunk } from './chunk-workers.ts';
 import { systemClock, systemIdentity, type Clock, type Identity, type SignalOptions } from './environment.ts';
 import { Semaphore, throttle } from './limit.ts';
 import { localUtcOffset, nodeFromStat, nodeTypeOf, readAccountNames, type AccountNames } from './node-fs.ts';
@@ -88,6 +90,11 @@ export interface BackupOptions extends SignalOptions {
   utcOffset?: ((unixMillis: number) => number) | undefined;
   /** Files read at once. Default 4 (restic reads 2 at once; more pays off for small files). */
   concurrency?: number | undefined;
+  /**
+   * Worker threads that chunk, hash and seal files larger than 64 KiB (chunk-workers.ts). Default: the
+   * machine's available parallelism, at most 4; 0 does that work on the main thread.
+   */
+  workers?: number | undefined;
   onProgress?: ((progress: BackupProgress) => void) | undefined;
   /** At most one progress call per this many milliseconds (and one at the end). Default 1000. */
   progressIntervalMs?: number | undefined;
@@ -109,10 +116,20 @@ export async function backupDirectory(repo: Repo, options: BackupOptions): Promi
   const identity = options.identity ?? systemIdentity();
   const utcOffset = options.utcOffset ?? localUtcOffset;
   const lock = await repo.lock({ exclusive: false, signal: options.signal });
+  let workers: ChunkWorkers | undefined;
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     const parent = options.parent ? await loadSnapshot(repo, options.parent, { signal }) : undefined;
+    const workerCount = options.workers ?? Math.min(4, availableParallelism());
+    const sealing = repo.blobSealing;
+    // A repository with its own random source (tests) seals on the main thread: workers draw IVs from
+    // the system's.
+    workers =
+      workerCount > 0 && repo.saveBlobSealedBy && sealing?.systemRandom
+        ? new ChunkWorkers(workerCount, { polynomial: repo.config.chunkerPolynomial, key: sealing.key })
+        : undefined;
     const archiver = new Archiver(repo, {
+      workers,
       source,
       signal,
       exclude: options.exclude,
@@ -143,11 +160,13 @@ export async function backupDirectory(repo: Repo, options: BackupOptions): Promi
     const snapshotId = await repo.saveJson('snapshots', json, { signal });
     return { snapshotId, treeId, stats: archiver.stats, errors: archiver.errors };
   } finally {
+    await workers?.close();
     await lock.release();
   }
 }
 
 interface ArchiverSettings {
+  workers: ChunkWorkers | undefined;
   source: string;
   signal: AbortSignal;
   exclude: ((relativePath: string) => boolean) | undefined;
@@ -475,7 +494,9 @@ class Archiver {
         return undefined;
       }
       const node = this.#node(name, current);
-      const { ids, size } = await this.#content(handle, Number(current.size));
+      const { ids, size } = this.#settings.workers
+        ? await this.#contentInWorker(this.#settings.workers, handle)
+        : await this.#content(handle, Number(current.size));
       node.content = ids;
       if (size) node.size = size;
       else delete node.size;
@@ -607,6 +628,77 @@ class Archiver {
     } catch (error) {
       await Promise.allSettled(saves);
       throw error;
+    }
+  }
+
+  /**
+   * #content, by a chunk worker: it reads the file by its descriptor, cuts and hashes the chunks, and
+   * seals those the repository asks for. The chunks are saved in the order they come.
+   */
+  async #contentInWorker(
+    workers: ChunkWorkers,
+    handle: FileHandle,
+  ): Promise<{ ids: string[]; size: number }> {
+    const { signal } = this.#settings;
+    const saves: Promise<string>[] = [];
+    let size: number;
+    // One chunk of a file is saved at a time, as in #content: a save waits while the uploads are behind,
+    // and the worker, whose chunks then wait for their decision, stops reading.
+    let previous: Promise<unknown> = Promise.resolve();
+    try {
+      ({ size } = await workers.chunkFile(
+        handle.fd,
+        (chunk) => {
+          if (signal.aborted) {
+            chunk.drop();
+            return;
+          }
+          this.stats.bytesRead += chunk.length;
+          this.#bytesDone += chunk.length;
+          this.#progress.poke();
+          const save = previous.then(
+            () => this.#saveWorkerChunk(chunk, signal),
+            () => {
+              chunk.drop();
+              return '';
+            },
+          );
+          previous = save;
+          save.catch(() => {}); // Promise.all below takes the failure
+          saves.push(save);
+        },
+        signal,
+      ));
+    } catch (error) {
+      await Promise.allSettled(saves);
+      if (error instanceof WorkerReadError) throw new ReadError('read failed', { cause: error.cause });
+      throw error;
+    }
+    return { ids: await Promise.all(saves), size };
+  }
+
+  async #saveWorkerChunk(chunk: WorkerChunk, signal: AbortSignal): Promise<string> {
+    const repo = this.#repo as Required<Pick<Repo, 'saveBlobSealedBy'>>;
+    let sealing = false;
+    try {
+      const saved = await repo.saveBlobSealedBy(
+        'data',
+        chunk.id,
+        chunk.length,
+        (compress) => {
+          sealing = true;
+          return chunk.seal(compress);
+        },
+        { signal },
+      );
+      if (!saved.known) {
+        this.stats.dataBlobsAdded++;
+        this.stats.plaintextBytesAdded += chunk.length;
+        this.stats.bytesAdded += saved.storedBytes;
+      }
+      return saved.id;
+    } finally {
+      if (!sealing) chunk.drop();
     }
   }
 

@@ -3,12 +3,13 @@
 // pack's id is the SHA-256 of the whole file. Header entries: type (0 data, 1 tree, 2 compressed
 // data, 3 compressed tree), encrypted length (uint32 LE), for compressed blobs the plaintext length
 // (uint32 LE), and the blob id (32 bytes, the SHA-256 of the plaintext).
+import { webcrypto } from 'node:crypto';
 import { handlePath, type Backend } from './backend.ts';
 import { CIPHERTEXT_OVERHEAD, decrypt, encrypt, type MasterKey } from './crypto.ts';
 import type { RandomBytes, SignalOptions } from './environment.ts';
 import { BlobIdMismatchError, CorruptDataError, FileNotFoundError, PackerBrokenError } from './errors.ts';
 import { isId, sha256 } from './ids.ts';
-import { compress, decompress } from './zstd.ts';
+import { compress, compressSync, decompress } from './zstd.ts';
 
 export type BlobType = 'data' | 'tree';
 
@@ -62,6 +63,19 @@ export async function sealBlob(
     return { type, id, ciphertext: encrypt(key, plaintext, { random: options.random }) };
   const compressed = await compress(plaintext);
   const ciphertext = encrypt(key, compressed, { random: options.random });
+  return { type, id, ciphertext, uncompressedLength: plaintext.length };
+}
+
+/** sealBlob on the calling thread (zstd included): for worker threads (src/repo/chunk-worker.ts). */
+export function sealBlobSync(
+  key: MasterKey,
+  blob: { type: BlobType; id: string; plaintext: Uint8Array },
+  options: SealOptions,
+): SealedBlob {
+  const { type, id, plaintext } = blob;
+  if (!options.compress || plaintext.length === 0)
+    return { type, id, ciphertext: encrypt(key, plaintext, { random: options.random }) };
+  const ciphertext = encrypt(key, compressSync(plaintext), { random: options.random });
   return { type, id, ciphertext, uncompressedLength: plaintext.length };
 }
 
@@ -161,8 +175,23 @@ export class Packer {
     });
   }
 
-  /** The pack file. The packer cannot be used afterwards. */
+  /** The pack file (its bytes and id). The packer cannot be used afterwards. */
   finish(): FinishedPack {
+    const { bytes, blobs } = this.#finish();
+    return { id: sha256(bytes), bytes, blobs };
+  }
+
+  /**
+   * finish(), with the pack's SHA-256 (its id) computed on the thread pool (WebCrypto's digest): 16 MiB
+   * of hashing per pack is not then the main thread's, which a backup keeps busy.
+   */
+  async finishAsync(): Promise<FinishedPack> {
+    const { bytes, blobs } = this.#finish();
+    const digest = await webcrypto.subtle.digest('SHA-256', bytes);
+    return { id: Buffer.from(digest).toString('hex'), bytes, blobs };
+  }
+
+  #finish(): { bytes: Buffer; blobs: PackBlob[] } {
     return this.#guard(() => {
       if (this.#blobs.length === 0) throw new RangeError('a pack holds at least one blob');
       const header = encrypt(this.#key, encodeHeader(this.#blobs), { random: this.#random });
@@ -171,7 +200,7 @@ export class Packer {
       const bytes = Buffer.concat([...this.#chunks, header, length]);
       this.#broken = { cause: new Error('the pack was finished') };
       this.#chunks.length = 0;
-      return { id: sha256(bytes), bytes, blobs: [...this.#blobs] };
+      return { bytes, blobs: [...this.#blobs] };
     });
   }
 

@@ -6,7 +6,8 @@ import type { RepoConfig } from './config.ts';
 import type { SignalOptions } from './environment.ts';
 import type { RepoLock } from './locks.ts';
 import type { IndexEntry } from './master-index.ts';
-import type { BlobType, PackBlob } from './pack.ts';
+import type { MasterKey } from './crypto.ts';
+import type { BlobType, PackBlob, SealedBlob } from './pack.ts';
 
 /** Files stored as encrypted JSON documents. */
 export type UnpackedType = 'snapshots' | 'index' | 'locks';
@@ -47,6 +48,19 @@ export interface RepoStats {
 export interface Repo {
   readonly config: RepoConfig;
   saveBlob(type: BlobType, plaintext: Uint8Array, options?: SaveBlobOptions): Promise<SaveBlobResult>;
+  /**
+   * saveBlob for a blob hashed and sealed elsewhere (Repository.saveBlobSealedBy): `seal` is called only
+   * when the blob must be stored. With `blobSealing`, what lets the archiver seal blobs in worker threads;
+   * a Repo without them is given plaintext only.
+   */
+  saveBlobSealedBy?(
+    type: BlobType,
+    id: string,
+    plaintextLength: number,
+    seal: (compress: boolean) => Promise<SealedBlob>,
+    options?: SaveBlobOptions,
+  ): Promise<SaveBlobResult>;
+  readonly blobSealing?: { key: MasterKey; compression: boolean; systemRandom: boolean };
   /** The blob's verified plaintext; BlobNotFoundError when the index does not list it. */
   loadBlob(type: BlobType, id: string, options?: SignalOptions): Promise<Buffer>;
   hasBlob(type: BlobType, id: string, options?: SignalOptions): Promise<boolean>;

@@ -47,6 +47,7 @@ import {
   sealBlob,
   type BlobType,
   type PackBlob,
+  type SealedBlob,
 } from './pack.ts';
 import { PackUploader } from './pack-uploader.ts';
 import type { ListableType, Repo, RepoStats, SaveBlobOptions, SaveBlobResult, UnpackedType } from './repo.ts';
@@ -237,11 +238,34 @@ export class Repository implements Repo {
     plaintext: Uint8Array,
     options: SaveBlobOptions = {},
   ): Promise<SaveBlobResult> {
+    options.signal?.throwIfAborted();
+    const id = sha256(plaintext);
+    return this.saveBlobSealedBy(
+      type,
+      id,
+      plaintext.length,
+      (compress) => sealBlob(this.#key, { type, id, plaintext }, { compress, random: this.#settings.random }),
+      options,
+    );
+  }
+
+  /**
+   * Saves a blob whose id the caller computed from its plaintext (`plaintextLength` bytes) and which
+   * `seal` encrypts, and compresses when told to, under this repository's key (`blobSealing`): the
+   * archiver's chunk workers do that work off the main thread. `seal` is called only when the blob is
+   * neither in the index nor on its way in a pack.
+   */
+  async saveBlobSealedBy(
+    type: BlobType,
+    id: string,
+    plaintextLength: number,
+    seal: (compress: boolean) => Promise<SealedBlob>,
+    options: SaveBlobOptions = {},
+  ): Promise<SaveBlobResult> {
     const { signal } = options;
     this.#throwIfFailed();
     signal?.throwIfAborted();
     await this.loadIndex({ signal });
-    const id = sha256(plaintext);
     const key = `${type}:${id}`;
     if (this.#pending.has(key) || (!options.duplicate && this.#index.has(type, id))) {
       this.#stats.blobsKnown++;
@@ -253,11 +277,9 @@ export class Repository implements Repo {
     try {
       const compress =
         this.config.version >= 2 && (type === 'tree' || (options.compress ?? this.#settings.compression));
-      const sealed = await sealBlob(
-        this.#key,
-        { type, id, plaintext },
-        { compress, random: this.#settings.random },
-      );
+      const sealed = await seal(compress);
+      if (sealed.id !== id || sealed.type !== type)
+        throw new TypeError(`the sealed blob is ${sealed.type} ${sealed.id}, not ${type} ${id}`);
       this.#throwIfFailed();
       const own = sealed.ciphertext.length >= this.#settings.packSize; // an oversized blob gets a pack of its own
       packer = own ? this.#newPacker() : (this.#packers[type] ??= this.#newPacker());
@@ -268,13 +290,25 @@ export class Repository implements Repo {
       throw error;
     }
     this.#stats.blobsSaved++;
-    this.#stats.plaintextBytes += plaintext.length;
+    this.#stats.plaintextBytes += plaintextLength;
     this.#stats.storedBytes += storedBytes;
     if (packer !== this.#packers[type] || packer.fileSize >= this.#settings.packSize || packer.full) {
       if (packer === this.#packers[type]) delete this.#packers[type];
       await this.#uploader.submit(packer, { signal });
     }
     return { id, known: false, storedBytes };
+  }
+
+  /**
+   * What sealing blobs elsewhere takes: the master key, whether data blobs are compressed by default,
+   * and whether IVs come from the system's random source (a test's own source cannot be shared).
+   */
+  get blobSealing(): { key: MasterKey; compression: boolean; systemRandom: boolean } {
+    return {
+      key: this.#key,
+      compression: this.config.version >= 2 && this.#settings.compression,
+      systemRandom: this.#settings.random === systemRandomBytes,
+    };
   }
 
   async loadBlob(type: BlobType, id: string, options: SignalOptions = {}): Promise<Buffer> {
@@ -438,7 +472,7 @@ export class Repository implements Repo {
 
   /** Finishes and stores a pack, enters it in the master index, and writes an index file when due. */
   async #upload(packer: Packer): Promise<void> {
-    const pack = packer.finish();
+    const pack = await packer.finishAsync();
     await this.backend.save({ type: 'data', name: pack.id }, pack.bytes);
     this.#index.addPack(pack.id, pack.blobs);
     for (const blob of pack.blobs) this.#pending.delete(`${blob.type}:${blob.id}`);
@@ -446,22 +480,38 @@ export class Repository implements Repo {
     this.#stats.packBytesUploaded += pack.bytes.length;
     this.#unindexed.push({ id: pack.id, blobs: pack.blobs });
     this.#unindexedBlobs += pack.blobs.length;
-    if (this.#unindexedBlobs >= this.#settings.indexMaxBlobs) await this.#writeIndex({});
+    if (this.#unindexedBlobs >= this.#settings.indexMaxBlobs) await this.#writeIndex({ full: true });
   }
 
-  async #writeIndex(options: SignalOptions): Promise<void> {
-    const packs = this.#unindexed;
-    this.#unindexed = [];
-    this.#unindexedBlobs = 0;
-    const id = await this.saveJson('index', indexFileJson({ supersedes: [], packs }), options).catch(
-      (error: unknown) => {
-        this.#unindexed.push(...packs); // flush may try again
-        this.#unindexedBlobs += packs.reduce((n, p) => n + p.blobs.length, 0);
+  /**
+   * Writes the packs not yet in an index file into index files. A file is full, as restic's, once it
+   * holds indexMaxBlobs blobs or more (a pack's blobs stay in one file): `full` writes only full files and
+   * keeps the rest for later; otherwise (flush) the rest goes into a last file. Uploads that finish
+   * together may have brought in more than one file's worth.
+   */
+  async #writeIndex(options: SignalOptions & { full?: boolean }): Promise<void> {
+    const max = this.#settings.indexMaxBlobs;
+    for (;;) {
+      const group: IndexPack[] = [];
+      let blobs = 0;
+      for (const pack of this.#unindexed) {
+        if (blobs >= max) break;
+        group.push(pack);
+        blobs += pack.blobs.length;
+      }
+      if (group.length === 0 || (options.full && blobs < max)) return;
+      this.#unindexed.splice(0, group.length);
+      this.#unindexedBlobs -= blobs;
+      try {
+        const id = await this.saveJson('index', indexFileJson({ supersedes: [], packs: group }), options);
+        this.#indexFiles.add(id);
+        this.#stats.indexFilesWritten++;
+      } catch (error) {
+        this.#unindexed.unshift(...group); // flush may try again
+        this.#unindexedBlobs += blobs;
         throw error;
-      },
-    );
-    this.#indexFiles.add(id);
-    this.#stats.indexFilesWritten++;
+      }
+    }
   }
 
   async #loadIndexFiles(options: SignalOptions): Promise<void> {

@@ -312,6 +312,9 @@ class Restorer {
   /** `device:inode` of multiply linked files → where the first was restored (undefined if it failed). */
   readonly #links = new Map<string, Promise<string | undefined>>();
   readonly #zeros = new Map<string, number>();
+  /** Temporary names: a random prefix for this restore and a count (a random draw per file cost more). */
+  readonly #tempPrefix = `.cairn-restore-${randomBytes(8).toString('hex')}-`;
+  #tempCount = 0;
   /** The batch being planned. */
   #batch = new Batch();
   /** The batch being written (and the ones before it), settled when its `after` work is done. */
@@ -498,7 +501,7 @@ class Restorer {
       node,
       abs,
       rel,
-      temp: join(dirname(abs), `.cairn-restore-${randomBytes(8).toString('hex')}`),
+      temp: join(dirname(abs), `${this.#tempPrefix}${(this.#tempCount++).toString(36)}`),
       size,
       end: 0,
       remaining: places.length,

@@ -24,16 +24,25 @@ export const DEFAULT_ZSTD_LEVEL = 3;
 /** Inputs up to this size are (de)compressed synchronously. */
 const SYNC_LIMIT = 64 * 1024;
 
-export function compress(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Promise<Buffer> {
-  const options: ZstdOptions = {
+function compressOptions(data: Uint8Array, level: number): ZstdOptions {
+  return {
     params: { [constants.ZSTD_c_compressionLevel]: level },
     // Records the size in the frame header, as restic's EncodeAll does.
     pledgedSrcSize: data.length,
     // ZSTD_compressBound, with room for the frame header.
     chunkSize: data.length + (data.length >> 8) + 1024,
   };
+}
+
+export function compress(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Promise<Buffer> {
+  const options = compressOptions(data, level);
   if (data.length > SYNC_LIMIT) return compressAsync(data, options);
   return new Promise((resolve) => resolve(zstdCompressSync(data, options)));
+}
+
+/** compress() on the calling thread whatever the size: for worker threads (src/repo/chunk-worker.ts). */
+export function compressSync(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
+  return zstdCompressSync(data, compressOptions(data, level));
 }
 
 /** Decompresses one or more frames; `maxLength` bounds the output (a corrupt or hostile frame). */

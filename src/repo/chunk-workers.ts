@@ -1,0 +1,233 @@
+// Worker threads that chunk, hash and seal the archiver's larger files (chunk-worker.ts has the
+// protocol). The main thread opens each file, hands its descriptor to the worker with the fewest files
+// queued, and gets its chunks back in order: each with its id and length, and a `seal` that has the
+// worker compress and encrypt it (called by Repository.saveBlobSealedBy only when the repository does not
+// have the blob) or a `drop` when it does. On a machine with two cores this moves most of a large file's
+// CPU off the main thread, which keeps the index, the packs and the uploads.
+import { Worker } from 'node:worker_threads';
+import type { MasterKey } from './crypto.ts';
+import type { BlobType, SealedBlob } from './pack.ts';
+import type { ChunkWorkerData, FromWorker, ToWorker } from './chunk-worker.ts';
+
+/** A chunk a worker cut and hashed; exactly one of `seal` and `drop` must be called. */
+export interface WorkerChunk {
+  id: string;
+  length: number;
+  seal(compress: boolean): Promise<SealedBlob>;
+  drop(): void;
+}
+
+/** A file the worker could not read: `cause` has the system's message and code. */
+export class WorkerReadError extends Error {
+  override readonly name = 'WorkerReadError';
+}
+
+interface FileJob {
+  onChunk: (chunk: WorkerChunk) => void;
+  resolve: (result: { size: number }) => void;
+  reject: (error: Error) => void;
+  sealing: Map<number, { resolve: (sealed: SealedBlob) => void; reject: (error: Error) => void; id: string }>;
+  /** Chunks given to onChunk and neither sealed nor dropped yet. */
+  undecided: number;
+  done: boolean;
+  /** Set once the caller stopped; called when the worker confirms it no longer reads the file. */
+  cancelled?: (() => void) | undefined;
+  /** Set once the worker confirmed: it has no chunk of the file any more. */
+  stopped?: Error | undefined;
+}
+
+interface Thread {
+  worker: Worker;
+  jobs: Map<number, FileJob>;
+  /** Files handed over and not yet read to their end. */
+  queued: number;
+  failed: Error | undefined;
+}
+
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './chunk-worker.ts' : './chunk-worker.js',
+  import.meta.url,
+);
+
+export class ChunkWorkers {
+  readonly #count: number;
+  readonly #data: ChunkWorkerData;
+  readonly #threads: Thread[] = [];
+  #nextFile = 0;
+  #closed = false;
+
+  constructor(count: number, options: { polynomial: string; key: MasterKey }) {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`${count} chunk workers: give 1 or more`);
+    this.#count = count;
+    this.#data = {
+      polynomial: options.polynomial,
+      key: { encrypt: options.key.encrypt, k: options.key.mac.k, r: options.key.mac.r },
+    };
+  }
+
+  /**
+   * Chunks the open file `fd` (read from offset 0 to its end) in a worker: `onChunk` gets its chunks in
+   * order, and the promise settles with the bytes read once the last chunk has been given (rejects with
+   * WorkerReadError when a read fails). The caller keeps `fd` open until then and closes it.
+   */
+  chunkFile(
+    fd: number,
+    onChunk: (chunk: WorkerChunk) => void,
+    signal?: AbortSignal,
+  ): Promise<{ size: number }> {
+    if (this.#closed) return Promise.reject(new Error('the chunk workers are closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    const thread = this.#pick();
+    if (thread.failed) return Promise.reject(thread.failed);
+    const file = this.#nextFile++;
+    return new Promise((resolve, reject) => {
+      const job: FileJob = { onChunk, resolve, reject, sealing: new Map(), undecided: 0, done: false };
+      // Stopped: the worker stops reading and drops the file's chunks; the caller's promise fails now.
+      const onAbort = () => {
+        if (job.done) return;
+        job.done = true;
+        job.cancelled = () => reject(signal?.reason as Error);
+        this.#send(thread, { op: 'cancel', file });
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle =
+        <T>(fn: (value: T) => void) =>
+        (value: T) => {
+          signal?.removeEventListener('abort', onAbort);
+          fn(value);
+        };
+      job.resolve = settle(resolve);
+      job.reject = settle(reject);
+      thread.jobs.set(file, job);
+      thread.queued++;
+      this.#send(thread, { op: 'file', file, fd });
+    });
+  }
+
+  /** Stops the workers; what is under way fails. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(this.#threads.map((thread) => thread.worker.terminate()));
+  }
+
+  #send(thread: Thread, message: ToWorker): void {
+    if (!thread.failed) thread.worker.postMessage(message);
+  }
+
+  #pick(): Thread {
+    if (this.#threads.length < this.#count) {
+      const idle = this.#threads.find((t) => t.queued === 0);
+      if (!idle) return this.#start();
+    }
+    return this.#threads.reduce((a, b) => (b.queued < a.queued ? b : a));
+  }
+
+  #start(): Thread {
+    const worker = new Worker(WORKER_URL, { workerData: this.#data });
+    const thread: Thread = { worker, jobs: new Map(), queued: 0, failed: undefined };
+    worker.on('message', (message: FromWorker) => this.#receive(thread, message));
+    const fail = (error: Error) => {
+      if (thread.failed) return;
+      thread.failed = error;
+      for (const job of thread.jobs.values()) {
+        for (const sealing of job.sealing.values()) sealing.reject(error);
+        if (!job.done) job.reject(error);
+        job.cancelled?.();
+      }
+      thread.jobs.clear();
+    };
+    worker.on('error', (error: Error) =>
+      fail(new Error(`a chunk worker failed: ${error.message}`, { cause: error })),
+    );
+    worker.on('exit', (code) => fail(new Error(`a chunk worker stopped (exit code ${code})`)));
+    this.#threads.push(thread);
+    return thread;
+  }
+
+  #receive(thread: Thread, message: FromWorker): void {
+    const job = thread.jobs.get(message.file);
+    if (!job) return;
+    const { file } = message;
+    switch (message.op) {
+      case 'chunk': {
+        const { seq, id, length } = message;
+        let decided = false;
+        const decide = () => {
+          if (decided) throw new Error(`chunk ${seq} of a file was decided twice`);
+          decided = true;
+          job.undecided--;
+        };
+        job.undecided++;
+        job.onChunk({
+          id,
+          length,
+          seal: (compress) => {
+            decide();
+            if (job.stopped) return Promise.reject(job.stopped);
+            return new Promise<SealedBlob>((resolve, reject) => {
+              job.sealing.set(seq, { resolve, reject, id });
+              this.#send(thread, { op: 'seal', file, seq, compress });
+            });
+          },
+          drop: () => {
+            decide();
+            this.#send(thread, { op: 'drop', file, seq });
+            this.#settle(thread, file, job);
+          },
+        });
+        break;
+      }
+      case 'sealed': {
+        const sealing = job.sealing.get(message.seq);
+        if (!sealing) return;
+        job.sealing.delete(message.seq);
+        const { ciphertext, uncompressedLength } = message;
+        const type: BlobType = 'data';
+        sealing.resolve({
+          type,
+          id: sealing.id,
+          ciphertext: Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length),
+          ...(uncompressedLength !== undefined && { uncompressedLength }),
+        });
+        this.#settle(thread, file, job);
+        break;
+      }
+      case 'cancelled': {
+        thread.queued--;
+        job.stopped = new Error('the file’s backup was stopped');
+        job.cancelled?.();
+        // The worker dropped the file's chunks: a seal asked for, before or after, has nothing to seal.
+        for (const sealing of job.sealing.values()) sealing.reject(job.stopped);
+        job.sealing.clear();
+        job.undecided = 0;
+        this.#settle(thread, file, job);
+        break;
+      }
+      case 'end':
+        if (job.done) return; // cancelled
+        job.done = true;
+        thread.queued--;
+        job.resolve({ size: message.size });
+        this.#settle(thread, file, job);
+        break;
+      case 'error':
+        if (job.done) return; // cancelled
+        job.done = true;
+        thread.queued--;
+        job.reject(
+          new WorkerReadError(`read failed: ${message.message}`, {
+            cause: Object.assign(new Error(message.message), { code: message.code }),
+          }),
+        );
+        this.#settle(thread, file, job);
+        break;
+    }
+  }
+
+  /** Forgets a file once it is read and none of its chunks is being sealed. */
+  #settle(thread: Thread, file: number, job: FileJob): void {
+    const waitingForCancel = job.cancelled !== undefined && job.stopped === undefined;
+    if (job.done && !waitingForCancel && job.undecided === 0 && job.sealing.size === 0)
+      thread.jobs.delete(file);
+  }
+}
