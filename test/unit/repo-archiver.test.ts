@@ -216,6 +216,30 @@ describe('the archiver and the restorer', () => {
     assert.equal(without.stats.dataBlobsAdded, 0, 'and deduplicated');
   });
 
+  it('store the same snapshot whether files are chunked in worker threads or on the main thread', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await makeRichTree(source, { fifo: false, randomSeed: 'workers or not' });
+    // Several files of several chunks each, some shared: the workers' chunks come back in order and
+    // duplicates are stored once.
+    const big = randomBytes(5 * 1024 * 1024);
+    for (let i = 0; i < 4; i++)
+      await writeFile(join(source, `big-${i}`), Buffer.concat([randomBytes(i), big]));
+    await writeFile(join(source, 'medium'), randomBytes(200 * 1024));
+    const { repo: inWorkers } = await newRepo(new MemoryBackend(), FIXED_POLYNOMIAL);
+    const { repo: onMain } = await newRepo(new MemoryBackend(), FIXED_POLYNOMIAL);
+    const time = new Date('2026-12-06T10:00:00Z');
+    const a = await backupDirectory(inWorkers, { source, identity, time, workers: 2 });
+    const b = await backupDirectory(onMain, { source, identity, time, workers: 0 });
+    assert.deepEqual(a.errors, []);
+    assert.equal(a.treeId, b.treeId, 'the same trees, so the same content ids in the same order');
+    assert.equal(a.stats.dataBlobsAdded, b.stats.dataBlobsAdded);
+    assert.ok(inWorkers.stats.blobsKnown > 0, 'shared chunks were found known, not stored again');
+    const target = join(work, 'restored');
+    assert.deepEqual((await restoreSnapshot(inWorkers, { snapshotId: a.snapshotId, target })).problems, []);
+    await assertSameTree(source, target);
+  });
+
   it('leave out what the exclude function names, and restore a single path', async (t) => {
     const work = await scratch(t);
     const source = join(work, 'source');
