@@ -162,7 +162,13 @@ export async function addKey(
 export async function findKey(
   backend: Backend,
   password: string,
-  options: SignalOptions = {},
+  options: SignalOptions & {
+    /**
+     * Takes a key the password opens only when this says so (the repository's config opens with it):
+     * a key file left by a concurrent init that lost its race holds another master key.
+     */
+    accept?: ((key: MasterKey) => boolean) | undefined;
+  } = {},
 ): Promise<{ name: string; key: MasterKey }> {
   let tried = 0;
   for await (const { name } of backend.list('keys', options)) {
@@ -171,7 +177,7 @@ export async function findKey(
     const bytes = await backend.load({ type: 'keys', name }, options);
     checkName(bytes, name);
     const key = await decodeKeyFile(bytes, password, name, options);
-    if (key) return { name, key };
+    if (key && (options.accept?.(key) ?? true)) return { name, key };
   }
   throw new WrongPasswordError(backend.description, tried);
 }

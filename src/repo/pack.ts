@@ -8,7 +8,7 @@ import { handlePath, type Backend } from './backend.ts';
 import { CIPHERTEXT_OVERHEAD, decrypt, encrypt, type MasterKey } from './crypto.ts';
 import type { RandomBytes, SignalOptions } from './environment.ts';
 import { BlobIdMismatchError, CorruptDataError, FileNotFoundError, PackerBrokenError } from './errors.ts';
-import { isId, sha256 } from './ids.ts';
+import { isId, sha256, sha256Async } from './ids.ts';
 import { compress, compressSync, decompress } from './zstd.ts';
 
 export type BlobType = 'data' | 'tree';
@@ -104,7 +104,7 @@ export async function openBlob(
         `it decompresses to ${plaintext.length} bytes, not ${blob.uncompressedLength}`,
       );
   }
-  const actual = sha256(plaintext);
+  const actual = await sha256Async(plaintext);
   if (actual !== blob.id)
     throw new BlobIdMismatchError(handlePath({ type: 'data', name: pack }), blob.id, actual);
   return plaintext;

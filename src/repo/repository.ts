@@ -27,6 +27,7 @@ import {
 import {
   BlobNotFoundError,
   ConfigError,
+  FileExistsError,
   FileNotFoundError,
   IndexFileError,
   LockConflictError,
@@ -179,7 +180,17 @@ export class Repository implements Repo {
       random: settings.random,
       signal,
     });
-    await backend.save({ type: 'config', name: '' }, encodeConfig(config, key, settings.random), { signal });
+    try {
+      await backend.save({ type: 'config', name: '' }, encodeConfig(config, key, settings.random), {
+        signal,
+      });
+    } catch (error) {
+      // Another init wrote its config first (the backend writes it only when absent): this key file
+      // holds a master key nothing is encrypted with.
+      if (error instanceof FileExistsError)
+        await backend.remove({ type: 'keys', name: keyName }).catch(() => {});
+      throw error;
+    }
     return new Repository(backend, { config, key, keyName, indexLoaded: true }, settings);
   }
 
@@ -194,7 +205,18 @@ export class Repository implements Repo {
         });
       throw error;
     });
-    const { name, key } = await findKey(backend, options.password, { signal });
+    // A key file whose master key does not open the config is passed over: two inits at once each write
+    // a key file before one of them writes the config (the loser removes its own, or may have died first).
+    const opensConfig = (candidate: MasterKey) => {
+      try {
+        decodeConfig(bytes, candidate);
+        return true;
+      } catch (error) {
+        if (error instanceof MacError) return false;
+        throw error;
+      }
+    };
+    const { name, key } = await findKey(backend, options.password, { signal, accept: opensConfig });
     let config: RepoConfig;
     try {
       config = decodeConfig(bytes, key);

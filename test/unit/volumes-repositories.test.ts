@@ -145,3 +145,73 @@ describe('rotating the password of a volume-data repository', () => {
     assert.equal(await l.opens(l.oldPassword), true);
   });
 });
+
+describe('two node agents making a namespace’s repository at once', () => {
+  it('both end up in one repository, with one key file, and each one’s blobs are there for the other', async () => {
+    for (let round = 0; round < 5; round++) {
+      const store = new MemoryStore();
+      const { passwords } = memoryPasswords();
+      // Both look for the config before either writes one: the race of two first backups.
+      let looked = 0;
+      let bothLooked: () => void = () => {};
+      const together = new Promise<void>((resolve) => (bothLooked = resolve));
+      const racing: ObjectStore = {
+        ...faultyStore(store, {}),
+        head: async (key, options) => {
+          const answer = await store.head(key, options);
+          if (key.endsWith('/config') && answer === undefined && looked < 2 && ++looked === 2) bothLooked();
+          if (key.endsWith('/config') && looked <= 2) await together;
+          return answer;
+        },
+      };
+      const agents = [0, 1].map(
+        () => new VolumeRepositories({ location: 'default', store: racing, passwords }),
+      );
+      const [a, b] = await Promise.all(agents.map((agent) => agent.repository('shop', { create: true })));
+      assert.ok(a && b);
+      assert.equal(a.config.id, b.config.id, 'one repository');
+      let keyFiles = 0;
+      for await (const _ of new StoreBackend(store, 'shop').list('keys')) keyFiles++;
+      assert.equal(keyFiles, 1, 'the losing init removed its key file');
+      const fromA = await a.saveBlob('data', Buffer.from('written by agent a'));
+      const fromB = await b.saveBlob('data', Buffer.from('written by agent b'));
+      await Promise.all([a.flush(), b.flush()]);
+      const reader = await Repository.open(new StoreBackend(store, 'shop'), {
+        password: (await passwords.get('default', 'shop')) as string,
+      });
+      assert.equal((await reader.loadBlob('data', fromA.id)).toString(), 'written by agent a');
+      assert.equal((await reader.loadBlob('data', fromB.id)).toString(), 'written by agent b');
+      await Promise.all(agents.map((agent) => agent.close()));
+    }
+  });
+
+  it('opens the repository past a key file of the same password that a crashed init left', async () => {
+    const store = new MemoryStore();
+    const { passwords } = memoryPasswords();
+    const made = new VolumeRepositories({ location: 'default', store, passwords });
+    const repo = await made.repository('shop', { create: true });
+    await made.close();
+    const password = (await passwords.get('default', 'shop')) as string;
+    // Another init that wrote its key file and died before its config: the same password, another master
+    // key. Key files are tried in name order; one that sorts before the repository's own is made.
+    const backend = new StoreBackend(store, 'shop');
+    for (let tries = 0; tries < 50; tries++) {
+      const scratch = new MemoryStore();
+      await Repository.init(new StoreBackend(scratch, 'shop'), {
+        password,
+        polynomial: repo.config.chunkerPolynomial,
+        keyParams: { N: 1024, r: 8, p: 1 },
+      });
+      const scratchBackend = new StoreBackend(scratch, 'shop');
+      for await (const { name } of scratchBackend.list('keys'))
+        if (name < repo.keyName)
+          await backend.save({ type: 'keys', name }, await scratchBackend.load({ type: 'keys', name }));
+      let before = false;
+      for await (const { name } of backend.list('keys')) before ||= name < repo.keyName;
+      if (before) break;
+    }
+    const opened = await Repository.open(backend, { password });
+    assert.equal(opened.config.id, repo.config.id);
+    assert.equal(opened.keyName, repo.keyName, 'the key file whose master key opens the config');
+  });
+});
