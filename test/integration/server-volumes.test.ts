@@ -4,6 +4,7 @@
 // repository's password is a Secret of its own. With no agent on the node, the volume fails at once.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Backup, PodVolumeBackup, Restore } from '../../src/api/index.ts';
 import { repositoryPasswordSecret, resourcePath } from '../../src/controller/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
-import { cairnBin } from '../helpers/cli.ts';
+import { cairn, cairnBin } from '../helpers/cli.ts';
 import {
   busyboxPod,
   kubectl,
@@ -81,6 +82,22 @@ describe('cairn server with the node agent: pod volumes', () => {
       config: { path: join(dir, 'local') },
       default: true,
     });
+    // What `cairn install` leaves, as far as the CLI looks: the server's Deployment (server mode).
+    await client.json({
+      method: 'POST',
+      path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
+      body: {
+        metadata: { name: 'cairn' },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app: 'cairn' } },
+          template: {
+            metadata: { labels: { app: 'cairn' } },
+            spec: { containers: [{ name: 'cairn', image: 'cairn' }] },
+          },
+        },
+      },
+    });
     server = await startServer({
       client,
       namespace,
@@ -148,6 +165,35 @@ describe('cairn server with the node agent: pod volumes', () => {
       path: `/api/v1/namespaces/${namespace}/secrets/${repositoryPasswordSecret('local', app)}`,
     });
     assert.ok(Buffer.from(secret.data.password ?? '', 'base64').length >= 32, 'a random password of its own');
+
+    // The CLI in server mode reads the volume's files and the repository through the server's
+    // BackupLocation and Secrets.
+    const ls = await cairn(['volume', 'ls', name, `${app}/db/data`, '-n', namespace]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /\brows\n/);
+    const got = await cairn(['volume', 'get', name, `${app}/db/data`, 'rows', '--to', '-', '-n', namespace]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(
+      `${createHash('sha256').update(got.stdout).digest('hex')}  /data/rows\n`,
+      before.stdout,
+      'the file as the pod wrote it',
+    );
+    const repos = await cairn(['repo', 'get', app, '-n', namespace, '-o', 'json']);
+    assert.equal(repos.code, 0, repos.stderr);
+    const { repositories } = JSON.parse(repos.stdout) as {
+      repositories: { state: string; passwordSecret: string }[];
+    };
+    assert.equal(repositories[0]?.state, 'Ready');
+    assert.equal(
+      repositories[0]?.passwordSecret,
+      `Secret ${namespace}/${repositoryPasswordSecret('local', app)} (data "password")`,
+    );
+    const checked = await cairn(['repo', 'check', app, '-n', namespace]);
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    const shown = await cairn(['repo', 'password', app, '--show', '-n', namespace]);
+    assert.equal(shown.stdout.trim(), Buffer.from(secret.data.password ?? '', 'base64').toString());
+    const standalone = await cairn(['repo', 'get', app, '-n', namespace, '--standalone']);
+    assert.notEqual(standalone.code, 0, 'standalone, this machine has no such repository');
 
     await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` });
     await eventually(

@@ -4,11 +4,19 @@
 // layers'; this file parses flags and prints.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CliIO } from '../io.ts';
-import { collectList, nonEmpty } from '../options.ts';
+import { addModeOptions, collectList, nonEmpty, type ModeOptions } from '../options.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
 import type { CheckProblem, ForgetPolicy, MaintenanceProgress } from '../../repo/index.ts';
-import { openRepositories, shortId, STANDALONE_NOTE, type OpenedRepositories } from './volume-data.ts';
+import {
+  openRepositories,
+  serverLocation,
+  serverLocations,
+  serverScope,
+  shortId,
+  MODE_NOTE,
+  type OpenedRepositories,
+} from './volume-data.ts';
 
 type SetExitCode = (code: number) => void;
 
@@ -56,10 +64,12 @@ export function parseMaxUnused(value: string): { fraction: number } | { bytes: n
 /** Opens the location's repositories, refusing a ReadOnly location for a command that writes. */
 async function openFor(
   io: CliIO,
-  options: LocationOption,
+  options: LocationOption & ModeOptions,
   writes: string | undefined,
+  command: Command,
 ): Promise<OpenedRepositories> {
-  const opened = await openRepositories(io, options.storageLocation);
+  const server = await serverScope(io, command, options);
+  const opened = await openRepositories(io, options.storageLocation, server);
   if (writes && opened.readOnly) {
     await opened.repositories.close();
     throw new Error(`location "${opened.location}" is ReadOnly: ${writes} writes to its repositories`);
@@ -99,69 +109,81 @@ STATUS (Ready; PasswordMissing: no password file; WrongPassword: the file's pass
 Unreadable) and PASSWORD: the file that keeps its password (never the password). A NAMESPACE without a
 repository is an error (exit 1) after the others are listed.
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn repo get
   cairn repo get shop -o json
   cairn repo get --storage-location minio`,
     )
-    .action(async (names: string[], options: LocationOption & { output: OutputFormat }) => {
-      const { RepositoryNotFoundError } = await import('../../volumes/index.ts');
-      const { repositoryPasswordFile } = await import('../config.ts');
-      const opened = await openFor(io, options, undefined);
-      try {
-        const namespaces = names.length > 0 ? [...new Set(names)] : await opened.repositories.namespaces();
-        const summaries = [];
-        const missing: string[] = [];
-        for (const namespace of namespaces) {
-          try {
-            summaries.push(await opened.repositories.summary(namespace));
-          } catch (error) {
-            if (!(error instanceof RepositoryNotFoundError)) throw error;
-            missing.push(namespace);
+    .action(
+      async (
+        names: string[],
+        options: LocationOption & ModeOptions & { output: OutputFormat },
+        command: Command,
+      ) => {
+        const { RepositoryNotFoundError } = await import('../../volumes/index.ts');
+        const { repositoryPasswordFile } = await import('../config.ts');
+        const opened = await openFor(io, options, undefined, command);
+        try {
+          const namespaces = names.length > 0 ? [...new Set(names)] : await opened.repositories.namespaces();
+          const summaries = [];
+          const missing: string[] = [];
+          for (const namespace of namespaces) {
+            try {
+              summaries.push(await opened.repositories.summary(namespace));
+            } catch (error) {
+              if (!(error instanceof RepositoryNotFoundError)) throw error;
+              missing.push(namespace);
+            }
           }
-        }
-        const rows = summaries.map(({ password: _where, ...summary }) => ({
-          ...summary,
-          passwordFile: repositoryPasswordFile(io.env, opened.location, summary.namespace),
-        }));
-        if (options.output !== 'table') {
-          io.stdout.write(
-            formatStructured({ location: opened.location, repositories: rows }, options.output),
+          // Standalone, the file that keeps the password; in server mode, the Secret.
+          const rows = summaries.map(({ password: where, ...summary }) =>
+            opened.server
+              ? { ...summary, passwordSecret: where }
+              : {
+                  ...summary,
+                  passwordFile: repositoryPasswordFile(io.env, opened.location, summary.namespace),
+                },
           );
-        } else if (rows.length > 0) {
-          io.stdout.write(
-            formatTable(
-              ['NAMESPACE', 'ID', 'SNAPSHOTS', 'PACKS', 'SIZE', 'STATUS', 'PASSWORD'],
-              rows.map((r) => [
-                r.namespace,
-                r.id ? shortId(r.id) : '<unknown>',
-                String(r.snapshots),
-                String(r.packs),
-                formatBytes(r.packBytes),
-                r.state,
-                r.passwordFile,
-              ]),
-            ),
-          );
-        } else if (names.length === 0) {
-          io.stderr.write(`No volume-data repositories in location "${opened.location}".\n`);
+          if (options.output !== 'table') {
+            io.stdout.write(
+              formatStructured({ location: opened.location, repositories: rows }, options.output),
+            );
+          } else if (rows.length > 0) {
+            io.stdout.write(
+              formatTable(
+                ['NAMESPACE', 'ID', 'SNAPSHOTS', 'PACKS', 'SIZE', 'STATUS', 'PASSWORD'],
+                rows.map((r) => [
+                  r.namespace,
+                  r.id ? shortId(r.id) : '<unknown>',
+                  String(r.snapshots),
+                  String(r.packs),
+                  formatBytes(r.packBytes),
+                  r.state,
+                  'passwordSecret' in r ? r.passwordSecret : r.passwordFile,
+                ]),
+              ),
+            );
+          } else if (names.length === 0) {
+            io.stderr.write(`No volume-data repositories in location "${opened.location}".\n`);
+          }
+          if (options.output === 'table')
+            for (const r of rows)
+              if (r.message)
+                io.stderr.write(`warning: ${repositoryName(opened, r.namespace)}: ${r.message}\n`);
+          if (missing.length > 0) {
+            setExitCode(1);
+            io.stderr.write(
+              `error: location "${opened.location}" has no volume-data repository for ` +
+                `${missing.map((n) => `namespace ${n}`).join(', ')}\n`,
+            );
+          }
+        } finally {
+          await opened.repositories.close();
         }
-        if (options.output === 'table')
-          for (const r of rows)
-            if (r.message) io.stderr.write(`warning: ${repositoryName(opened, r.namespace)}: ${r.message}\n`);
-        if (missing.length > 0) {
-          setExitCode(1);
-          io.stderr.write(
-            `error: location "${opened.location}" has no volume-data repository for ` +
-              `${missing.map((n) => `namespace ${n}`).join(', ')}\n`,
-          );
-        }
-      } finally {
-        await opened.repositories.close();
-      }
-    });
+      },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -201,17 +223,21 @@ Backups may run meanwhile; prune and forget wait.
 
 Exit codes: 0 no errors (warnings maybe); 1 errors, or the check could not run.
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn repo check shop
   cairn repo check shop --read-data`,
     )
     .action(
-      async (namespace: string, options: LocationOption & { readData?: boolean; output?: OutputFormat }) => {
+      async (
+        namespace: string,
+        options: LocationOption & ModeOptions & { readData?: boolean; output?: OutputFormat },
+        command: Command,
+      ) => {
         const { checkRepository, handlePath } = await import('../../repo/index.ts');
         const { progressReporter } = await import('../progress.ts');
-        const opened = await openFor(io, options, undefined);
+        const opened = await openFor(io, options, undefined, command);
         const progress = progressReporter(io.stderr, { unit: '' });
         try {
           const repo = await opened.repositories.repository(namespace, { create: false });
@@ -336,14 +362,14 @@ least one --keep flag is needed. The data the removed snapshots alone used stays
 prune\`. A removed snapshot's backup can no longer restore that volume's files: the table names each
 snapshot's backup (its tag backup=<name>).
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn repo forget shop --keep-last 7 --dry-run
   cairn repo forget shop --keep-daily 7 --keep-weekly 4 --keep-monthly 12
   cairn repo forget shop --keep-within 30d --keep-tag backup=before-upgrade`,
     )
-    .action(async (namespace: string, options: ForgetOptions) => {
+    .action(async (namespace: string, options: ForgetOptions & ModeOptions, command: Command) => {
       const { forgetByPolicy, parseForgetDuration } = await import('../../repo/index.ts');
       const policy = policyOf(options);
       if (Object.keys(policy).length === 0)
@@ -357,7 +383,7 @@ Examples:
           throw new Error(`--keep-within: ${(error as Error).message}`, { cause: error });
         }
       }
-      const opened = await openFor(io, options, options.dryRun ? undefined : 'forget');
+      const opened = await openFor(io, options, options.dryRun ? undefined : 'forget', command);
       try {
         const repo = await opened.repositories.repository(namespace, { create: false });
         const { plan, removed } = await forgetByPolicy(repo, policy, {
@@ -456,7 +482,7 @@ unused data is left (restic's plan and its crash-safe order: a prune interrupted
 every snapshot whole). Holds an exclusive lock: no backup, restore or check of the namespace can run
 meanwhile. Run it after \`cairn repo forget\`.
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn repo prune shop --dry-run
@@ -466,15 +492,17 @@ Examples:
     .action(
       async (
         namespace: string,
-        options: LocationOption & {
-          dryRun?: boolean;
-          maxUnused: { fraction: number } | { bytes: number };
-          output?: OutputFormat;
-        },
+        options: LocationOption &
+          ModeOptions & {
+            dryRun?: boolean;
+            maxUnused: { fraction: number } | { bytes: number };
+            output?: OutputFormat;
+          },
+        command: Command,
       ) => {
         const { pruneRepository } = await import('../../repo/index.ts');
         const { progressReporter } = await import('../progress.ts');
-        const opened = await openFor(io, options, options.dryRun ? undefined : 'prune');
+        const opened = await openFor(io, options, options.dryRun ? undefined : 'prune', command);
         const progress = progressReporter(io.stderr, { unit: '' });
         try {
           const repo = await opened.repositories.repository(namespace, { create: false });
@@ -558,14 +586,14 @@ old key file. If a step before the replacement fails, the new key file is remove
 password keeps working; if removing the old key fails, both work until it is removed (the error names it).
 A copy of the old password kept elsewhere stops working: keep a copy of the new file instead.
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn repo rotate-key shop
   cairn repo rotate-key shop --storage-location minio`,
     )
-    .action(async (namespace: string, options: LocationOption) => {
-      const opened = await openFor(io, options, 'rotate-key');
+    .action(async (namespace: string, options: LocationOption & ModeOptions, command: Command) => {
+      const opened = await openFor(io, options, 'rotate-key', command);
       try {
         const rotation = await opened.repositories.rotatePassword(namespace);
         io.stdout.write(
@@ -593,49 +621,78 @@ goes to stderr): it is a secret, as the location's key is; whoever has it and th
 credentials reads every file of the namespace's volumes. Print it only to keep a copy somewhere safe,
 or to hand it to restic (restic -r <location>/restic/<namespace> --password-file <file>).
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn repo password shop
   restic -r ~/.local/share/cairn/locations/default/restic/shop --password-file "$(cairn repo password shop)" snapshots
   cairn repo password shop --show > /safe/place/shop.password`,
     )
-    .action(async (namespace: string, options: LocationOption & { show?: boolean }) => {
-      const { findLocation, repositoryPasswordFile, withDefaultLocation } = await import('../config.ts');
-      const { readFile } = await import('node:fs/promises');
-      const location = findLocation(withDefaultLocation(io.env), options.storageLocation);
-      const file = repositoryPasswordFile(io.env, location.name, namespace);
-      let password: string | undefined;
-      try {
-        password = (await readFile(file, 'utf8')).trim();
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      }
-      if (password === undefined) {
-        if (!options.show) io.stdout.write(`${file}\n`);
-        throw new Error(
-          `no password is kept for the repository restic/${namespace}/ of location "${location.name}": ` +
-            `${file} does not exist (a namespace's first volume backup makes it)`,
+    .action(
+      async (
+        namespace: string,
+        options: LocationOption & ModeOptions & { show?: boolean },
+        command: Command,
+      ) => {
+        const server = await serverScope(io, command, options);
+        if (server) {
+          // Server mode: the Secret of the server's location.
+          const { secretRepositoryPasswords } = await import('../../controller/index.ts');
+          const location = serverLocation(await serverLocations(server), server, options.storageLocation);
+          const passwords = secretRepositoryPasswords(server);
+          const where = passwords.where(location.metadata.name, namespace);
+          const password = await passwords.get(location.metadata.name, namespace);
+          if (!options.show) io.stdout.write(`${where}\n`);
+          if (password === undefined)
+            throw new Error(
+              `no password is kept for the repository restic/${namespace}/ of location "${location.metadata.name}": ` +
+                `there is no ${where} (a namespace's first volume backup makes it)`,
+            );
+          if (!options.show) return;
+          io.stderr.write(
+            `The password of restic/${namespace}/ of location "${location.metadata.name}", from ${where}:\n`,
+          );
+          io.stdout.write(`${password}\n`);
+          return;
+        }
+        const { findLocation, repositoryPasswordFile, withDefaultLocation } = await import('../config.ts');
+        const { readFile } = await import('node:fs/promises');
+        const location = findLocation(withDefaultLocation(io.env), options.storageLocation);
+        const file = repositoryPasswordFile(io.env, location.name, namespace);
+        let password: string | undefined;
+        try {
+          password = (await readFile(file, 'utf8')).trim();
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        }
+        if (password === undefined) {
+          if (!options.show) io.stdout.write(`${file}\n`);
+          throw new Error(
+            `no password is kept for the repository restic/${namespace}/ of location "${location.name}": ` +
+              `${file} does not exist (a namespace's first volume backup makes it)`,
+          );
+        }
+        if (!options.show) {
+          io.stdout.write(`${file}\n`);
+          return;
+        }
+        io.stderr.write(
+          `The password of restic/${namespace}/ of location "${location.name}", from ${file}:\n`,
         );
-      }
-      if (!options.show) {
-        io.stdout.write(`${file}\n`);
-        return;
-      }
-      io.stderr.write(`The password of restic/${namespace}/ of location "${location.name}", from ${file}:\n`);
-      io.stdout.write(`${password}\n`);
-    });
+        io.stdout.write(`${password}\n`);
+      },
+    );
 }
 
 export function repoCommand(io: CliIO, setExitCode: SetExitCode): Command {
   return new Command('repo')
     .description(
-      'Look after the volume-data repositories of a location: list, check, forget, prune, passwords (standalone mode)',
+      'Look after the volume-data repositories of a location: list, check, forget, prune, passwords',
     )
-    .addCommand(getCommand(io, setExitCode))
-    .addCommand(checkCommand(io, setExitCode))
-    .addCommand(forgetCommand(io))
-    .addCommand(pruneCommand(io))
-    .addCommand(rotateKeyCommand(io))
-    .addCommand(passwordCommand(io));
+    .addCommand(addModeOptions(getCommand(io, setExitCode)))
+    .addCommand(addModeOptions(checkCommand(io, setExitCode)))
+    .addCommand(addModeOptions(forgetCommand(io)))
+    .addCommand(addModeOptions(pruneCommand(io)))
+    .addCommand(addModeOptions(rotateKeyCommand(io)))
+    .addCommand(addModeOptions(passwordCommand(io)));
 }

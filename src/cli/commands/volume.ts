@@ -7,12 +7,21 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { CliIO } from '../io.ts';
-import { nonEmpty } from '../options.ts';
+import { addModeOptions, nonEmpty, type ModeOptions } from '../options.ts';
+import type { Backup } from '../../api/index.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatTable } from '../table.ts';
 import type { FileMode, Node, Repository } from '../../repo/index.ts';
 import type { CompletedPodVolumeBackup, VolumeRepositories } from '../../volumes/index.ts';
-import { isConfigured, openRepositories, shortId, STANDALONE_NOTE } from './volume-data.ts';
+import {
+  isConfigured,
+  openRepositories,
+  serverLocation,
+  serverLocations,
+  serverScope,
+  shortId,
+  MODE_NOTE,
+} from './volume-data.ts';
 
 type SetExitCode = (code: number) => void;
 
@@ -45,17 +54,37 @@ async function openVolume(
   io: CliIO,
   backup: string,
   volume: string,
-  options: LocationOption,
+  options: LocationOption & ModeOptions,
   setExitCode: SetExitCode,
+  command: Command,
 ): Promise<OpenedVolume> {
   const { findPodVolumeBackup, formatPodVolumeRef, parsePodVolumeRef, readPodVolumeBackups } =
     await import('../../volumes/index.ts');
   const ref = parsePodVolumeRef(volume);
-  const { committedCopy } = await import('./backup-read.ts');
-  const { copy } = await committedCopy(io, backup, options, setExitCode);
-  const record = findPodVolumeBackup(await readPodVolumeBackups(copy.store, backup), ref, backup);
-  const locationName = (await isConfigured(io, record.spec.location)) ? record.spec.location : copy.location;
-  const { repositories, location, readOnly } = await openRepositories(io, locationName);
+  const server = await serverScope(io, command, options);
+  let records;
+  let locationName: string;
+  if (server) {
+    // Server mode: the Backup resource names its location; its record is read with the location's key.
+    const { getResource } = await import('../../controller/index.ts');
+    const resource = await getResource<Backup>(server, 'Backup', backup);
+    if (!resource) throw new Error(`there is no Backup "${backup}" in namespace ${server.namespace}`);
+    const locations = await serverLocations(server);
+    const from = serverLocation(locations, server, options.storageLocation ?? resource.spec.storageLocation)
+      .metadata.name;
+    const store = await locations.open(from, { createKey: false });
+    records = await readPodVolumeBackups(store, backup);
+    const record = findPodVolumeBackup(records, ref, backup);
+    locationName = locations.get(record.spec.location) ? record.spec.location : from;
+  } else {
+    const { committedCopy } = await import('./backup-read.ts');
+    const { copy } = await committedCopy(io, backup, options, setExitCode);
+    records = await readPodVolumeBackups(copy.store, backup);
+    const record = findPodVolumeBackup(records, ref, backup);
+    locationName = (await isConfigured(io, record.spec.location)) ? record.spec.location : copy.location;
+  }
+  const record = findPodVolumeBackup(records, ref, backup);
+  const { repositories, location, readOnly } = await openRepositories(io, locationName, server);
   try {
     const repo = await repositories.repository(record.spec.repository, { create: false });
     return { backup, record, repo, repositories, location, readOnly, name: formatPodVolumeRef(ref) };
@@ -184,7 +213,7 @@ NAME (relative to PATH; directories end with /, symlinks show their target). -o 
 owner and the snapshot. A volume the backup skipped, or failed to back up, is an error with the reason;
 an unknown one, an error listing the pod volumes the backup has.
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn volume ls nightly shop/db-0/data
@@ -196,11 +225,12 @@ Examples:
         backup: string,
         volume: string,
         path: string,
-        options: LocationOption & { recursive?: boolean; output: OutputFormat },
+        options: LocationOption & ModeOptions & { recursive?: boolean; output: OutputFormat },
+        command: Command,
       ) => {
         const { FileMode, formatNodeTime, listSnapshot, splitSnapshotPath } =
           await import('../../repo/index.ts');
-        const opened = await openVolume(io, backup, volume, options, setExitCode);
+        const opened = await openVolume(io, backup, volume, options, setExitCode, command);
         try {
           const base = splitSnapshotPath(path);
           const entries: ListedEntry[] = [];
@@ -309,7 +339,7 @@ Nothing is written when an entry it would replace exists, unless --overwrite (di
 
 Exit codes: 0 restored; 1 an error, or entries that could not be restored (each named on stderr).
 
-${STANDALONE_NOTE}
+${MODE_NOTE}
 
 Examples:
   cairn volume get nightly shop/db-0/data pgdata/postgresql.conf --to /tmp/restore
@@ -321,10 +351,11 @@ Examples:
         backup: string,
         volume: string,
         path: string,
-        options: LocationOption & { to: string; overwrite?: boolean },
+        options: LocationOption & ModeOptions & { to: string; overwrite?: boolean },
+        command: Command,
       ) => {
         const { progressReporter } = await import('../progress.ts');
-        const opened = await openVolume(io, backup, volume, options, setExitCode);
+        const opened = await openVolume(io, backup, volume, options, setExitCode, command);
         const snapshotId = opened.record.status.snapshotID;
         try {
           if (options.to === '-') {
@@ -400,7 +431,7 @@ Examples:
 
 export function volumeCommand(io: CliIO, setExitCode: SetExitCode): Command {
   return new Command('volume')
-    .description('Browse and restore the files of pod volumes that backups hold (standalone mode)')
-    .addCommand(lsCommand(io, setExitCode))
-    .addCommand(getCommand(io, setExitCode));
+    .description('Browse and restore the files of pod volumes that backups hold')
+    .addCommand(addModeOptions(lsCommand(io, setExitCode)))
+    .addCommand(addModeOptions(getCommand(io, setExitCode)));
 }
