@@ -39,3 +39,12 @@ export {
   type ClaimHeartbeat,
   type Sleep,
 } from './claims.ts';
+export {
+  backupHooksFromAnnotations,
+  DEFAULT_HOOK_TIMEOUT_MS,
+  type HookOnError,
+  type HookPhase,
+  type HookPod,
+  type PodBackupHooks,
+  type PodExecHook,
+} from './hooks.ts';

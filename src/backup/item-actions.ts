@@ -2,6 +2,7 @@
 // resources it applies to, and turns an item into the item to store plus references to more items that
 // must follow it into the backup (a pod's claims, a claim's volume, a custom object's definition).
 // The built-in related-item rules are actions like any other, registered the same way plugins will be.
+import { backupHooksFromAnnotations } from './hooks.ts';
 import type { KubeObject } from '../kube/index.ts';
 
 export interface ItemRef {
@@ -137,6 +138,10 @@ export const podNotYetSupported: ItemAction = {
         `pod ${item.metadata.namespace ?? ''}/${item.metadata.name} is annotated ${found.sort().join(', ')}: ${what}`,
       );
     }
+    // What the backup-hook annotations say, read as they will be run: a typo shows now, not on the night
+    // the hooks are first needed.
+    if (annotations.some((a) => a.includes('.hook.backup.') || a.startsWith('hook.backup.')))
+      warnings.push(...backupHooksFromAnnotations(item).problems);
     return { item, additionalItems: [], warnings };
   },
 };

@@ -52,6 +52,21 @@ describe('built-in item actions', () => {
       ],
     );
     assert.deepEqual(await warned({ 'kubectl.kubernetes.io/restartedAt': 'now' }), []);
+    // A hook annotation that would not run as written is named too.
+    const typo =
+      (await warned({
+        'pre.hook.backup.cairn.dev/command': '["fsfreeze", "--freeze", "/data"',
+        'pre.hook.backup.cairn.dev/on-error': 'Continue',
+      })) ?? [];
+    assert.equal(typo.length, 2);
+    assert.equal(
+      typo[0],
+      'pod shop/db-0 is annotated pre.hook.backup.cairn.dev/command, pre.hook.backup.cairn.dev/on-error: backup hooks are not run yet',
+    );
+    assert.match(
+      typo[1] ?? '',
+      /^pod shop\/db-0: pre\.hook\.backup\.cairn\.dev\/command "\[.*": starts with \[ but is not a JSON array \(/,
+    );
   });
 
   it("bring a bound claim's volume, and nothing for an unbound one", async () => {

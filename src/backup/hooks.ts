@@ -1,0 +1,147 @@
+// Backup hooks from a pod's annotations, as Velero reads them (internal/hook/item_hook_handler.go), in
+// Cairn's spelling and Velero's: for each phase, `<phase>.hook.backup.cairn.dev/{command,container,on-error,
+// timeout}` or `<phase>.hook.backup.velero.io/...` (Velero's unphased `hook.backup.velero.io/...` is a pre
+// hook). `command` is a JSON array when it starts with `[`, else one argument (no shell); `container`
+// defaults to the pod's first container; `on-error` is Continue or Fail (default Fail); `timeout` a Go
+// duration (default 30s). Where Velero quietly uses a default for a value it cannot read, the problem is
+// reported here too (naming the annotation and its value), so that `--dry-run` can show a typo before the
+// night the backup is needed; the hook still runs as Velero would run it.
+//
+// This is the reading of hooks only; running them (pods/exec) is the backup-hooks work of issue 15.
+import { parseGoDuration } from '../api/index.ts';
+
+export type HookPhase = 'pre' | 'post';
+export type HookOnError = 'Continue' | 'Fail';
+
+/** One exec hook, resolved for a pod. */
+export interface PodExecHook {
+  phase: HookPhase;
+  container: string;
+  command: string[];
+  onError: HookOnError;
+  timeoutMs: number;
+  /** The annotation prefix it was read from, for messages. */
+  from: string;
+}
+
+export interface PodBackupHooks {
+  pre: PodExecHook[];
+  post: PodExecHook[];
+  /** What could not be read as written, each naming the annotation and value; the hooks above say what runs. */
+  problems: string[];
+}
+
+/** What the hooks need of a pod. */
+export interface HookPod {
+  metadata: {
+    namespace?: string | undefined;
+    name?: string | undefined;
+    annotations?: Record<string, string>;
+  };
+  spec?: { containers?: { name: string }[] } | undefined;
+}
+
+export const DEFAULT_HOOK_TIMEOUT_MS = 30_000;
+
+/** The prefixes of each phase, in order of precedence: Cairn's spelling, then Velero's. */
+const PREFIXES: Record<HookPhase, readonly string[]> = {
+  pre: ['pre.hook.backup.cairn.dev/', 'pre.hook.backup.velero.io/', 'hook.backup.velero.io/'],
+  post: ['post.hook.backup.cairn.dev/', 'post.hook.backup.velero.io/'],
+};
+const FIELDS = ['command', 'container', 'on-error', 'timeout'] as const;
+
+/** The backup hooks a pod's annotations ask for. */
+export function backupHooksFromAnnotations(pod: HookPod): PodBackupHooks {
+  const annotations = pod.metadata.annotations ?? {};
+  const podName = `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`;
+  const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+  const result: PodBackupHooks = { pre: [], post: [], problems: [] };
+
+  // Annotations of a hook prefix whose field is not one of the four: a typo that would silently be ignored.
+  for (const key of Object.keys(annotations).sort()) {
+    for (const prefix of [...PREFIXES.pre, ...PREFIXES.post]) {
+      if (!key.startsWith(prefix)) continue;
+      const field = key.slice(prefix.length);
+      if (!(FIELDS as readonly string[]).includes(field))
+        result.problems.push(
+          `pod ${podName}: annotation ${key} is not a hook field (${FIELDS.map((f) => prefix + f).join(', ')})`,
+        );
+    }
+  }
+
+  for (const phase of ['pre', 'post'] as const) {
+    const given = PREFIXES[phase].filter((prefix) => annotations[`${prefix}command`] !== undefined);
+    const [prefix, ...ignored] = given;
+    for (const other of ignored)
+      result.problems.push(
+        `pod ${podName}: ${other}command is ignored: ${prefix}command is given too, and takes precedence`,
+      );
+    if (prefix === undefined) {
+      for (const candidate of PREFIXES[phase])
+        for (const field of FIELDS.slice(1))
+          if (annotations[`${candidate}${field}`] !== undefined)
+            result.problems.push(
+              `pod ${podName}: ${candidate}${field} is set but ${candidate}command is not: no ${phase} hook runs`,
+            );
+      continue;
+    }
+    const value = (field: (typeof FIELDS)[number]) => annotations[`${prefix}${field}`];
+    const problem = (field: string, text: string) =>
+      result.problems.push(
+        `pod ${podName}: ${prefix}${field} ${JSON.stringify(value(field as never))}: ${text}`,
+      );
+
+    const command = parseCommand(value('command') as string);
+    if (typeof command === 'string') {
+      problem('command', command);
+      continue;
+    }
+
+    let container = value('container');
+    if (container === undefined || container === '') {
+      container = containers[0];
+      if (container === undefined) {
+        result.problems.push(`pod ${podName}: the pod has no containers to run its ${phase} hook in`);
+        continue;
+      }
+    } else if (containers.length > 0 && !containers.includes(container)) {
+      problem('container', `the pod has no such container (it has ${containers.join(', ')})`);
+      continue;
+    }
+
+    let onError: HookOnError = 'Fail';
+    const onErrorText = value('on-error');
+    if (onErrorText !== undefined) {
+      if (onErrorText === 'Continue' || onErrorText === 'Fail') onError = onErrorText;
+      else problem('on-error', 'is not Continue or Fail; Fail applies (as Velero does)');
+    }
+
+    let timeoutMs = DEFAULT_HOOK_TIMEOUT_MS;
+    const timeoutText = value('timeout');
+    if (timeoutText !== undefined) {
+      const parsed = parseGoDuration(timeoutText);
+      if (parsed === undefined || parsed <= 0)
+        problem('timeout', 'is not a positive duration such as 30s or 2m; 30s applies');
+      else timeoutMs = parsed;
+    }
+
+    result[phase].push({ phase, container, command, onError, timeoutMs, from: prefix });
+  }
+  return result;
+}
+
+/** A hook's command: a JSON array of strings when it starts with `[`, else the one argument; or why not. */
+function parseCommand(text: string): string[] | string {
+  const trimmed = text.trim();
+  if (trimmed === '') return 'is empty';
+  if (!trimmed.startsWith('[')) return [text];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch (error) {
+    return `starts with [ but is not a JSON array (${(error as Error).message})`;
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a) => typeof a === 'string'))
+    return 'is not a non-empty JSON array of strings';
+  return parsed;
+}
