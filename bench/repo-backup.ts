@@ -119,22 +119,30 @@ console.log(
     `large files with a parent, unchanged: ${again.seconds.toFixed(3)} s, ${again.result.stats.bytesRead} bytes read`,
   );
 }
+/** Restores a snapshot into a new directory (removed afterwards): wall and CPU seconds. */
+async function measureRestore(
+  repo: Repository,
+  snapshotId: string,
+): Promise<{ seconds: number; cpuSeconds: number }> {
+  const target = await mkdtemp(join(work, 'restore-'));
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  const restored = await restoreSnapshot(repo, { snapshotId, target });
+  const seconds = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
+  if (restored.problems.length) throw new Error(`restore problems: ${JSON.stringify(restored.problems)}`);
+  rmSync(target, { recursive: true, force: true });
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6 };
+}
 {
   // Restoring the large set: blobs read by range from the packs, verified, written.
   const repo = await newRepo();
   const { result } = await measure(large, repo);
-  const target = await mkdtemp(join(work, 'restore-'));
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  const restored = await restoreSnapshot(repo, { snapshotId: result.snapshotId, target });
-  const seconds = (performance.now() - start) / 1000;
-  const used = process.cpuUsage(cpu);
-  if (restored.problems.length) throw new Error(`restore problems: ${JSON.stringify(restored.problems)}`);
+  const { seconds, cpuSeconds } = await measureRestore(repo, result.snapshotId);
   console.log(
     `restore of the large files: ${(mb / seconds).toFixed(0)} MB/s wall, ` +
-      `${(mb / ((used.user + used.system) / 1e6)).toFixed(0)} MB per CPU second`,
+      `${(mb / cpuSeconds).toFixed(0)} MB per CPU second`,
   );
-  rmSync(target, { recursive: true, force: true });
 }
 const smallRuns: Measured[] = [];
 for (let i = 0; i < runs; i++) smallRuns.push(await measure(small));
@@ -148,17 +156,7 @@ console.log(
   const repo = await newRepo();
   const { result } = await measure(small, repo);
   const restoreRuns: { seconds: number; cpuSeconds: number }[] = [];
-  for (let i = 0; i < runs; i++) {
-    const target = await mkdtemp(join(work, 'restore-'));
-    const cpu = process.cpuUsage();
-    const start = performance.now();
-    const restored = await restoreSnapshot(repo, { snapshotId: result.snapshotId, target });
-    const seconds = (performance.now() - start) / 1000;
-    const used = process.cpuUsage(cpu);
-    if (restored.problems.length) throw new Error(`restore problems: ${JSON.stringify(restored.problems)}`);
-    restoreRuns.push({ seconds, cpuSeconds: (used.user + used.system) / 1e6 });
-    rmSync(target, { recursive: true, force: true });
-  }
+  for (let i = 0; i < runs; i++) restoreRuns.push(await measureRestore(repo, result.snapshotId));
   const r = restoreRuns.reduce((a, b) => (b.seconds < a.seconds ? b : a));
   console.log(
     `restore of the small files: best ${(smallCount / r.seconds).toFixed(0)} files/s wall, ` +

@@ -11,7 +11,15 @@ import { after, before, describe, it } from 'node:test';
 import type { Backup } from '../../src/api/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { cairn } from '../helpers/cli.ts';
-import { createCr, getCr, installCrds, listCrs, startServer, type RunningServer } from '../helpers/server.ts';
+import {
+  createCr,
+  createServerDeployment,
+  getCr,
+  installCrds,
+  listCrs,
+  startServer,
+  type RunningServer,
+} from '../helpers/server.ts';
 import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
@@ -35,22 +43,7 @@ describe('cairn backup create in server mode', () => {
       config: { path: join(dir, 'server') },
       default: true,
     });
-    // What `cairn install` leaves, as far as the CLI looks: the server's Deployment.
-    await client.json({
-      method: 'POST',
-      path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
-      body: {
-        metadata: { name: 'cairn' },
-        spec: {
-          replicas: 0,
-          selector: { matchLabels: { app: 'cairn' } },
-          template: {
-            metadata: { labels: { app: 'cairn' } },
-            spec: { containers: [{ name: 'cairn', image: 'cairn' }] },
-          },
-        },
-      },
-    });
+    await createServerDeployment(client, namespace);
     server = await startServer({ client: clusterClient('a'), namespace, identity: 'cli' });
   });
 

@@ -108,3 +108,22 @@ export function metricValue(text: string, series: string): number {
       ?.slice(series.length + 1),
   );
 }
+
+/** What `cairn install` leaves, as far as the CLI looks (server mode): the server's Deployment, no pods. */
+export async function createServerDeployment(client: KubeClient, namespace: string): Promise<void> {
+  await client.json({
+    method: 'POST',
+    path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
+    body: {
+      metadata: { name: 'cairn' },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: { app: 'cairn' } },
+        template: {
+          metadata: { labels: { app: 'cairn' } },
+          spec: { containers: [{ name: 'cairn', image: 'cairn' }] },
+        },
+      },
+    },
+  });
+}

@@ -23,7 +23,13 @@ import {
   waitForPodLine,
   waitForPodReady,
 } from '../helpers/node.ts';
-import { createCr, installCrds, startServer, type RunningServer } from '../helpers/server.ts';
+import {
+  createCr,
+  createServerDeployment,
+  installCrds,
+  startServer,
+  type RunningServer,
+} from '../helpers/server.ts';
 import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 const run = promisify(execFile);
@@ -82,22 +88,7 @@ describe('cairn server with the node agent: pod volumes', () => {
       config: { path: join(dir, 'local') },
       default: true,
     });
-    // What `cairn install` leaves, as far as the CLI looks: the server's Deployment (server mode).
-    await client.json({
-      method: 'POST',
-      path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
-      body: {
-        metadata: { name: 'cairn' },
-        spec: {
-          replicas: 0,
-          selector: { matchLabels: { app: 'cairn' } },
-          template: {
-            metadata: { labels: { app: 'cairn' } },
-            spec: { containers: [{ name: 'cairn', image: 'cairn' }] },
-          },
-        },
-      },
-    });
+    await createServerDeployment(client, namespace);
     server = await startServer({
       client,
       namespace,
