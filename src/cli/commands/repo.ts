@@ -635,51 +635,40 @@ Examples:
         command: Command,
       ) => {
         const server = await serverScope(io, command, options);
+        // Where the password is kept (the Secret in server mode, the file standalone), and what it holds.
+        let kept: { location: string; where: string; password: string | undefined; missing: string };
         if (server) {
-          // Server mode: the Secret of the server's location.
           const { secretRepositoryPasswords } = await import('../../controller/index.ts');
-          const location = serverLocation(await serverLocations(server), server, options.storageLocation);
+          const location = serverLocation(await serverLocations(server), server, options.storageLocation)
+            .metadata.name;
           const passwords = secretRepositoryPasswords(server);
-          const where = passwords.where(location.metadata.name, namespace);
-          const password = await passwords.get(location.metadata.name, namespace);
-          if (!options.show) io.stdout.write(`${where}\n`);
-          if (password === undefined)
-            throw new Error(
-              `no password is kept for the repository restic/${namespace}/ of location "${location.metadata.name}": ` +
-                `there is no ${where} (a namespace's first volume backup makes it)`,
-            );
-          if (!options.show) return;
-          io.stderr.write(
-            `The password of restic/${namespace}/ of location "${location.metadata.name}", from ${where}:\n`,
-          );
-          io.stdout.write(`${password}\n`);
-          return;
+          const where = passwords.where(location, namespace);
+          const password = await passwords.get(location, namespace);
+          kept = { location, where, password, missing: `there is no ${where}` };
+        } else {
+          const { findLocation, repositoryPasswordFile, withDefaultLocation } = await import('../config.ts');
+          const { readFile } = await import('node:fs/promises');
+          const location = findLocation(withDefaultLocation(io.env), options.storageLocation).name;
+          const file = repositoryPasswordFile(io.env, location, namespace);
+          let password: string | undefined;
+          try {
+            password = (await readFile(file, 'utf8')).trim();
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          }
+          kept = { location, where: file, password, missing: `${file} does not exist` };
         }
-        const { findLocation, repositoryPasswordFile, withDefaultLocation } = await import('../config.ts');
-        const { readFile } = await import('node:fs/promises');
-        const location = findLocation(withDefaultLocation(io.env), options.storageLocation);
-        const file = repositoryPasswordFile(io.env, location.name, namespace);
-        let password: string | undefined;
-        try {
-          password = (await readFile(file, 'utf8')).trim();
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        }
-        if (password === undefined) {
-          if (!options.show) io.stdout.write(`${file}\n`);
+        if (!options.show) io.stdout.write(`${kept.where}\n`);
+        if (kept.password === undefined)
           throw new Error(
-            `no password is kept for the repository restic/${namespace}/ of location "${location.name}": ` +
-              `${file} does not exist (a namespace's first volume backup makes it)`,
+            `no password is kept for the repository restic/${namespace}/ of location "${kept.location}": ` +
+              `${kept.missing} (a namespace's first volume backup makes it)`,
           );
-        }
-        if (!options.show) {
-          io.stdout.write(`${file}\n`);
-          return;
-        }
+        if (!options.show) return;
         io.stderr.write(
-          `The password of restic/${namespace}/ of location "${location.name}", from ${file}:\n`,
+          `The password of restic/${namespace}/ of location "${kept.location}", from ${kept.where}:\n`,
         );
-        io.stdout.write(`${password}\n`);
+        io.stdout.write(`${kept.password}\n`);
       },
     );
 }

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, nonEmpty, type ModeOptions } from '../options.ts';
 import type { Backup } from '../../api/index.ts';
+import type { BackupStore } from '../../storage/index.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatTable } from '../table.ts';
 import type { FileMode, Node, Repository } from '../../repo/index.ts';
@@ -62,28 +63,28 @@ async function openVolume(
     await import('../../volumes/index.ts');
   const ref = parsePodVolumeRef(volume);
   const server = await serverScope(io, command, options);
-  let records;
-  let locationName: string;
+  // Where the backup is read from, and whether the location its record names is one known here.
+  let from: { store: BackupStore; location: string; knows: (location: string) => Promise<boolean> };
   if (server) {
     // Server mode: the Backup resource names its location; its record is read with the location's key.
     const { getResource } = await import('../../controller/index.ts');
     const resource = await getResource<Backup>(server, 'Backup', backup);
     if (!resource) throw new Error(`there is no Backup "${backup}" in namespace ${server.namespace}`);
     const locations = await serverLocations(server);
-    const from = serverLocation(locations, server, options.storageLocation ?? resource.spec.storageLocation)
-      .metadata.name;
-    const store = await locations.open(from, { createKey: false });
-    records = await readPodVolumeBackups(store, backup);
-    const record = findPodVolumeBackup(records, ref, backup);
-    locationName = locations.get(record.spec.location) ? record.spec.location : from;
+    const location = serverLocation(
+      locations,
+      server,
+      options.storageLocation ?? resource.spec.storageLocation,
+    ).metadata.name;
+    const store = await locations.open(location, { createKey: false });
+    from = { store, location, knows: (name) => Promise.resolve(locations.get(name) !== undefined) };
   } else {
     const { committedCopy } = await import('./backup-read.ts');
     const { copy } = await committedCopy(io, backup, options, setExitCode);
-    records = await readPodVolumeBackups(copy.store, backup);
-    const record = findPodVolumeBackup(records, ref, backup);
-    locationName = (await isConfigured(io, record.spec.location)) ? record.spec.location : copy.location;
+    from = { store: copy.store, location: copy.location, knows: (name) => isConfigured(io, name) };
   }
-  const record = findPodVolumeBackup(records, ref, backup);
+  const record = findPodVolumeBackup(await readPodVolumeBackups(from.store, backup), ref, backup);
+  const locationName = (await from.knows(record.spec.location)) ? record.spec.location : from.location;
   const { repositories, location, readOnly } = await openRepositories(io, locationName, server);
   try {
     const repo = await repositories.repository(record.spec.repository, { create: false });
