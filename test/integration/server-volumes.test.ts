@@ -183,6 +183,16 @@ describe('cairn server with the node agent: pod volumes', () => {
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     const shown = await cairn(['repo', 'password', app, '--show', '-n', namespace]);
     assert.equal(shown.stdout.trim(), Buffer.from(secret.data.password ?? '', 'base64').toString());
+    // Bad input names what is missing, in the server's terms.
+    const noBackup = await cairn(['volume', 'ls', 'no-such-backup', `${app}/db/data`, '-n', namespace]);
+    assert.equal(noBackup.code, 1);
+    assert.match(
+      noBackup.stderr,
+      new RegExp(`there is no Backup "no-such-backup" in namespace ${namespace}`),
+    );
+    const noLocation = await cairn(['repo', 'get', '-n', namespace, '--storage-location', 'elsewhere']);
+    assert.equal(noLocation.code, 1);
+    assert.match(noLocation.stderr, /no BackupLocation "elsewhere" in namespace .* \(there are "local"\)/);
     const standalone = await cairn(['repo', 'get', app, '-n', namespace, '--standalone']);
     assert.notEqual(standalone.code, 0, 'standalone, this machine has no such repository');
 
