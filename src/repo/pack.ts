@@ -9,7 +9,7 @@ import { CIPHERTEXT_OVERHEAD, decrypt, encrypt, type MasterKey } from './crypto.
 import type { RandomBytes, SignalOptions } from './environment.ts';
 import { BlobIdMismatchError, CorruptDataError, FileNotFoundError, PackerBrokenError } from './errors.ts';
 import { isId, sha256, sha256Async } from './ids.ts';
-import { compress, compressSync, decompress } from './zstd.ts';
+import { compress, compressSync, decompress, decompressSync } from './zstd.ts';
 
 export type BlobType = 'data' | 'tree';
 
@@ -90,21 +90,51 @@ export async function openBlob(
   blob: PackBlob,
   ciphertext: Buffer,
 ): Promise<Buffer> {
-  const what = `${blob.type} blob ${blob.id} in pack ${handlePath({ type: 'data', name: pack })}`;
+  const what = blobWhat(pack, blob);
+  let plaintext = decrypt(key, ciphertext, what);
+  if (blob.uncompressedLength !== undefined)
+    plaintext = checkDecompressed(
+      what,
+      blob,
+      await decompress(plaintext, blob.uncompressedLength).catch((error: unknown) => {
+        throw undecompressed(what, error);
+      }),
+    );
+  return checkId(pack, blob, plaintext, await sha256Async(plaintext));
+}
+
+/** openBlob on the calling thread (zstd and SHA-256 included): for worker threads (blob-worker.ts). */
+export function openBlobSync(key: MasterKey, pack: string, blob: PackBlob, ciphertext: Buffer): Buffer {
+  const what = blobWhat(pack, blob);
   let plaintext = decrypt(key, ciphertext, what);
   if (blob.uncompressedLength !== undefined) {
+    let decompressed: Buffer;
     try {
-      plaintext = await decompress(plaintext, blob.uncompressedLength);
+      decompressed = decompressSync(plaintext, blob.uncompressedLength);
     } catch (error) {
-      throw new CorruptDataError(what, 'its zstd data does not decompress', { cause: error });
+      throw undecompressed(what, error);
     }
-    if (plaintext.length !== blob.uncompressedLength)
-      throw new CorruptDataError(
-        what,
-        `it decompresses to ${plaintext.length} bytes, not ${blob.uncompressedLength}`,
-      );
+    plaintext = checkDecompressed(what, blob, decompressed);
   }
-  const actual = await sha256Async(plaintext);
+  return checkId(pack, blob, plaintext, sha256(plaintext));
+}
+
+const blobWhat = (pack: string, blob: PackBlob): string =>
+  `${blob.type} blob ${blob.id} in pack ${handlePath({ type: 'data', name: pack })}`;
+
+const undecompressed = (what: string, error: unknown): CorruptDataError =>
+  new CorruptDataError(what, 'its zstd data does not decompress', { cause: error });
+
+function checkDecompressed(what: string, blob: PackBlob, plaintext: Buffer): Buffer {
+  if (plaintext.length !== blob.uncompressedLength)
+    throw new CorruptDataError(
+      what,
+      `it decompresses to ${plaintext.length} bytes, not ${blob.uncompressedLength}`,
+    );
+  return plaintext;
+}
+
+function checkId(pack: string, blob: PackBlob, plaintext: Buffer, actual: string): Buffer {
   if (actual !== blob.id)
     throw new BlobIdMismatchError(handlePath({ type: 'data', name: pack }), blob.id, actual);
   return plaintext;

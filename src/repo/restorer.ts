@@ -26,8 +26,10 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { link, lstat, mkdir, open, rename, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { BlobWorkers, type BlobOutcome, type RangeBlob } from './blob-workers.ts';
 import { loadTree, lookupPath, splitSnapshotPath } from './browse.ts';
 import { CIPHERTEXT_OVERHEAD } from './crypto.ts';
 import { systemClock, type Clock, type SignalOptions } from './environment.ts';
@@ -101,6 +103,11 @@ export interface RestoreOptions extends SignalOptions {
   lock?: boolean | undefined;
   /** Skip over zero blobs, leaving holes. Default true. */
   sparse?: boolean | undefined;
+  /**
+   * Worker threads that verify and write the blobs (blob-workers.ts). Default: the machine's available
+   * parallelism less one, 1 to 4; 0 does that work on the main thread.
+   */
+  workers?: number | undefined;
   /** 'best-effort' (default) skips owner changes the process may not make; 'required' reports them. */
   ownership?: 'best-effort' | 'required' | undefined;
   onProgress?: ((progress: RestoreProgress) => void) | undefined;
@@ -140,7 +147,11 @@ async function restore(
   if (include.length > 0) await lookupPath(repo, tree, options.include as string, { signal }); // exists?
   const target = resolve(options.target);
   await mkdir(target, { recursive: true });
+  const workerCount = options.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1));
+  const key = repo.blobSealing?.key;
+  const workers = workerCount > 0 && key ? new BlobWorkers(workerCount, key) : undefined;
   const restorer = new Restorer(repo, {
+    workers,
     signal,
     overwrite: options.overwrite ?? 'always',
     concurrency: options.concurrency ?? 8,
@@ -151,11 +162,16 @@ async function restore(
     progressIntervalMs: options.progressIntervalMs ?? 1000,
     clock: options.clock ?? systemClock,
   });
-  await restorer.run(tree, target, include);
+  try {
+    await restorer.run(tree, target, include);
+  } finally {
+    await workers?.close();
+  }
   return { stats: restorer.stats, problems: restorer.problems };
 }
 
 interface RestorerSettings extends SignalOptions {
+  workers: BlobWorkers | undefined;
   overwrite: 'always' | 'never';
   concurrency: number;
   maxPackBytes: number;
@@ -575,7 +591,7 @@ class Restorer {
 
   /** Reads one range of a pack and writes its blobs; a blob that fails fails every file needing it. */
   async #range(range: PackRange, countDown: (file: PlannedFile) => void): Promise<void> {
-    const { signal } = this.#settings;
+    const { signal, workers } = this.#settings;
     let bytes: Buffer | undefined;
     let readError: unknown;
     try {
@@ -584,6 +600,7 @@ class Restorer {
       signal?.throwIfAborted();
       readError = error;
     }
+    if (bytes !== undefined && workers) return this.#rangeInWorker(workers, range, bytes, countDown);
     const writes: Promise<void>[] = [];
     try {
       for (const blob of range.blobs) {
@@ -619,6 +636,119 @@ class Restorer {
       }
     } finally {
       await Promise.allSettled(writes);
+    }
+  }
+
+  /**
+   * #range's second half with workers: the range's files are opened here, and a worker verifies every
+   * blob and writes it to them. Returns once the worker is done with the range, so no descriptor it
+   * writes to is closed before (a file is finished or discarded only after its last blob is counted).
+   */
+  async #rangeInWorker(
+    workers: BlobWorkers,
+    range: PackRange,
+    bytes: Buffer,
+    countDown: (file: PlannedFile) => void,
+  ): Promise<void> {
+    const { signal, sparse } = this.#settings;
+    const blobs: RangeBlob[] = [];
+    // Per blob, the targets its writes go to (files that failed already get none).
+    const written: { file: PlannedFile; offset: number }[][] = [];
+    for (const blob of range.blobs) {
+      const entry = blob.entries[0] as IndexEntry;
+      const writes: number[] = [];
+      const targets: { file: PlannedFile; offset: number }[] = [];
+      for (const target of blob.targets) {
+        const fd = await this.#descriptor(target.file);
+        if (fd === undefined) continue;
+        writes.push(fd, target.offset);
+        targets.push(target);
+      }
+      written.push(targets);
+      blobs.push({
+        type: 'data',
+        id: blob.id,
+        pack: entry.pack,
+        offset: entry.offset,
+        at: entry.offset - range.offset,
+        length: entry.length,
+        uncompressedLength: entry.uncompressedLength,
+        writes,
+      });
+    }
+    let outcomes: BlobOutcome[];
+    try {
+      outcomes = await workers.open(bytes, blobs, sparse);
+    } catch (error) {
+      outcomes = blobs.map(() => ({ ok: false, message: (error as Error).message }));
+    }
+    const retries: Promise<void>[] = [];
+    range.blobs.forEach((blob, i) => {
+      const outcome = outcomes[i] as BlobOutcome;
+      if (!outcome.ok) {
+        // Another copy, when the index lists one (loadBlob tries them all), written from here.
+        if (blob.entries.length > 1 && !signal?.aborted) {
+          retries.push(this.#retry(blob, countDown));
+          return;
+        }
+        const failure = new Error(outcome.message);
+        for (const { file } of blob.targets) {
+          file.failed ??= failure;
+          countDown(file);
+        }
+        return;
+      }
+      const { length, zero } = outcome;
+      if (zero && this.#zeros.size < MAX_ZERO_IDS) this.#zeros.set(blob.id, length);
+      const targets = written[i] ?? [];
+      targets.forEach(({ file, offset }, write) => {
+        const problem = outcome.failed?.find((f) => f.write === write);
+        if (problem) {
+          file.failed ??= Object.assign(new Error(problem.message), { code: problem.code });
+          return;
+        }
+        if (zero) this.stats.sparseBytes += length;
+        else {
+          file.end = Math.max(file.end, offset + length);
+          this.stats.bytesWritten += length;
+        }
+        this.#bytesDone += length;
+      });
+      for (const { file } of blob.targets) countDown(file);
+      this.#progress.poke();
+    });
+    await Promise.allSettled(retries);
+  }
+
+  /** A blob whose first copy failed, from the index's other copies, verified here and written. */
+  async #retry(blob: PlannedBlob, countDown: (file: PlannedFile) => void): Promise<void> {
+    const { signal } = this.#settings;
+    let plaintext: Buffer;
+    try {
+      plaintext = await this.#repo.loadBlob('data', blob.id, { signal });
+    } catch (error) {
+      for (const { file } of blob.targets) {
+        file.failed ??= error;
+        countDown(file);
+      }
+      return;
+    }
+    await Promise.allSettled(
+      blob.targets.map(({ file, offset }) =>
+        this.#put(file, offset, plaintext, plaintext.length).finally(() => countDown(file)),
+      ),
+    );
+  }
+
+  /** The temporary file's descriptor, opened on first use; undefined once the file failed. */
+  async #descriptor(file: PlannedFile): Promise<number | undefined> {
+    if (file.failed !== undefined) return undefined;
+    try {
+      if (file.size <= SYNC_WRITE_MAX) return (file.fd ??= openSync(file.temp, 'wx', 0o600));
+      return (await (file.handle ??= open(file.temp, 'wx', 0o600))).fd;
+    } catch (error) {
+      file.failed ??= error;
+      return undefined;
     }
   }
 

@@ -45,11 +45,20 @@ export function compressSync(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buff
   return zstdCompressSync(data, compressOptions(data, level));
 }
 
+function decompressOptions(maxLength: number): ZstdOptions {
+  const bound = Math.max(1, maxLength);
+  return { maxOutputLength: bound, chunkSize: Math.max(64, bound) };
+}
+
 /** Decompresses one or more frames; `maxLength` bounds the output (a corrupt or hostile frame). */
 export function decompress(data: Uint8Array, maxLength?: number): Promise<Buffer> {
   if (maxLength === undefined) return decompressAsync(data);
-  const bound = Math.max(1, maxLength);
-  const options: ZstdOptions = { maxOutputLength: bound, chunkSize: Math.max(64, bound) };
-  if (bound > SYNC_LIMIT) return decompressAsync(data, options);
+  const options = decompressOptions(maxLength);
+  if (maxLength > SYNC_LIMIT) return decompressAsync(data, options);
   return new Promise((resolve) => resolve(zstdDecompressSync(data, options)));
+}
+
+/** decompress() on the calling thread whatever the size: for worker threads (src/repo/blob-worker.ts). */
+export function decompressSync(data: Uint8Array, maxLength: number): Buffer {
+  return zstdDecompressSync(data, decompressOptions(maxLength));
 }

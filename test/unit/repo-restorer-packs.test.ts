@@ -144,18 +144,22 @@ describe('the restorer’s pack-wise reads', () => {
     const packs = await packsOf(repo, [a, b, zero]);
     backend.loads.length = 0;
 
-    const target = join(work, 'restored');
-    const restored = await restoreSnapshot(repo, { treeId: tree, target });
-    assert.deepEqual(restored.problems, []);
-    assert.equal(restored.stats.files, 5);
-    for (const [name, blobs] of Object.entries(files))
-      assert.deepEqual(await readFile(join(target, name)), Buffer.concat(blobs), name);
-    const dataLoads = backend.loads.filter((load) => packs.has(load.name));
-    assert.equal(dataLoads.length, packs.size, 'each pack of data is read once');
-    assert.equal(restored.stats.sparseBytes, 2 * 4096);
-    assert.equal(restored.stats.bytesWritten, 3000 * 2 + 5000 + 5000 + 3000 + 3000 + 2 * 3000);
-    const holes = await stat(join(target, 'holes'));
-    assert.equal(holes.size, 2 * 3000 + 2 * 4096);
+    // Blobs verified and written by worker threads, and on the main thread: the same files.
+    for (const workers of [2, 0]) {
+      backend.loads.length = 0;
+      const target = join(work, `restored-${workers}`);
+      const restored = await restoreSnapshot(repo, { treeId: tree, target, workers });
+      assert.deepEqual(restored.problems, []);
+      assert.equal(restored.stats.files, 5);
+      for (const [name, blobs] of Object.entries(files))
+        assert.deepEqual(await readFile(join(target, name)), Buffer.concat(blobs), name);
+      const dataLoads = backend.loads.filter((load) => packs.has(load.name));
+      assert.equal(dataLoads.length, packs.size, 'each pack of data is read once');
+      assert.equal(restored.stats.sparseBytes, 2 * 4096);
+      assert.equal(restored.stats.bytesWritten, 3000 * 2 + 5000 + 5000 + 3000 + 3000 + 2 * 3000);
+      const holes = await stat(join(target, 'holes'));
+      assert.equal(holes.size, 2 * 3000 + 2 * 4096);
+    }
   });
 
   it('read a pack once for the many small files in it, across directories', async (t) => {
@@ -212,13 +216,15 @@ describe('the restorer’s pack-wise reads', () => {
     await backend.inner.save(handle, pack);
 
     const reopened = await Repository.open(backend, repoOptions);
-    const target = join(work, 'restored');
-    const restored = await restoreSnapshot(reopened, { treeId: tree, target });
-    assert.deepEqual(restored.problems.map((p) => p.path).sort(), ['first', 'second', 'third']);
-    for (const problem of restored.problems) assert.match(problem.reason, new RegExp(sha256(shared)));
-    assert.deepEqual(await readdir(target), ['fine'], 'no failed file under its name, no temporary file');
-    assert.deepEqual(await readFile(join(target, 'fine')), good);
-    assert.equal(restored.stats.files, 1);
+    for (const workers of [2, 0]) {
+      const target = join(work, `restored-${workers}`);
+      const restored = await restoreSnapshot(reopened, { treeId: tree, target, workers });
+      assert.deepEqual(restored.problems.map((p) => p.path).sort(), ['first', 'second', 'third']);
+      for (const problem of restored.problems) assert.match(problem.reason, new RegExp(sha256(shared)));
+      assert.deepEqual(await readdir(target), ['fine'], 'no failed file under its name, no temporary file');
+      assert.deepEqual(await readFile(join(target, 'fine')), good);
+      assert.equal(restored.stats.files, 1);
+    }
   });
 
   it('keep the bytes of pack data in flight within maxPackBytes', async (t) => {
