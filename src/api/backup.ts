@@ -242,6 +242,19 @@ export const BackupStatusSchema = Type.Object(
         },
       ),
     ),
+    hookStatus: Type.Optional(
+      Type.Object(
+        {
+          hooksAttempted: count('Backup hooks run (or tried).'),
+          hooksFailed: count('Of those, the ones that failed; each is in the results.'),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Velero's: the backup hooks run in the backup's pods (<name>-hooks.json.gz has each one's outcome).",
+        },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'What happened to the backup.' },
 );

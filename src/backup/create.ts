@@ -32,7 +32,8 @@ import { meterStream, watchStalls, type Stall, type UploadMeter } from './stalls
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import { builtinItemActions, type ItemAction } from './item-actions.ts';
 import { planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
-import type { KubeObject } from '../kube/index.ts';
+import type { ExecOptions, KubeObject } from '../kube/index.ts';
+import { backupHooksFromAnnotations, runHooks, type HookResult } from './hooks.ts';
 import type { PodVolumeBackup } from '../api/index.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
 
@@ -411,8 +412,27 @@ async function runCreateBackup(
     logs: await gzipAsync(Buffer.from(logLines.join('\n') + '\n')),
     results: await gzipAsync(Buffer.from(JSON.stringify(results.toJSON()))),
     resourceList: await gzipAsync(Buffer.from(JSON.stringify(outcome?.resourceList ?? {}))),
-    ...(volumes ? { podVolumeBackups: await gzipAsync(Buffer.from(JSON.stringify(volumes.records))) } : {}),
   };
+  // Each location's copy lists the volume data that location holds (and the volumes skipped).
+  const volumeRecords = new Map<string, Buffer>();
+  const hookFile =
+    volumes && volumes.hooks.length > 0
+      ? await gzipAsync(Buffer.from(JSON.stringify(volumes.hooks)))
+      : undefined;
+  if (volumes?.counts)
+    for (const store of input.stores)
+      volumeRecords.set(
+        store.location,
+        await gzipAsync(
+          Buffer.from(
+            JSON.stringify(
+              volumes.records.filter(
+                (r) => r.status?.phase === 'Skipped' || r.spec.location === store.location,
+              ),
+            ),
+          ),
+        ),
+      );
   const committed = await Promise.all(
     input.stores.map(async (store) => {
       const files: StoredFile[] = [];
@@ -420,8 +440,13 @@ async function runCreateBackup(
       const stored = archives.get(store.location);
       if (stored && !failureReason) files.push(stored);
       try {
-        for (const file of ['logs', 'results', 'resourceList', 'podVolumeBackups'] as const) {
-          const body = small[file];
+        for (const file of ['logs', 'results', 'resourceList', 'podVolumeBackups', 'hookResults'] as const) {
+          const body =
+            file === 'podVolumeBackups'
+              ? volumeRecords.get(store.location)
+              : file === 'hookResults'
+                ? hookFile
+                : small[file];
           if (body) files.push(await store.writeFile(name, file, body, { signal, retainUntil }));
         }
         for (const file of files) await store.verify(file, { signal });
@@ -470,7 +495,10 @@ async function runCreateBackup(
   const phase: BackupStatus['phase'] =
     failureReason || allLocationsFailed
       ? 'Failed'
-      : failures.size > 0 || outcome?.phase === 'PartiallyFailed' || (volumes?.counts.failed ?? 0) > 0
+      : failures.size > 0 ||
+          outcome?.phase === 'PartiallyFailed' ||
+          (volumes?.counts?.failed ?? 0) > 0 ||
+          (volumes?.hooks.some((h) => h.outcome === 'Failed' && h.onError === 'Fail') ?? false)
         ? 'PartiallyFailed'
         : 'Completed';
 
@@ -491,7 +519,15 @@ async function runCreateBackup(
     warnings: results.warningCount,
     consistency: outcome?.consistency ?? { mode: input.spec.consistency ?? 'snapshot' },
     locations: locationResults,
-    ...(volumes ? { podVolumeBackups: volumes.counts } : {}),
+    ...(volumes?.counts ? { podVolumeBackups: volumes.counts } : {}),
+    ...(volumes && volumes.hooks.length > 0
+      ? {
+          hookStatus: {
+            hooksAttempted: volumes.hooks.filter((h) => h.outcome !== 'NotRun').length,
+            hooksFailed: volumes.hooks.filter((h) => h.outcome === 'Failed').length,
+          },
+        }
+      : {}),
   };
   const spec: BackupSpec = {
     ...input.spec,
@@ -546,34 +582,42 @@ async function runCreateBackup(
 
 interface VolumeOutcome {
   records: PodVolumeBackup[];
-  counts: NonNullable<BackupStatus['podVolumeBackups']>;
+  /** Undefined when no pod has volumes to back up or skip. */
+  counts: NonNullable<BackupStatus['podVolumeBackups']> | undefined;
+  hooks: HookResult[];
 }
 
+/** Pods whose hooks and volumes are taken care of at once. */
+const POD_CONCURRENCY = 4;
+
 /**
- * The files of the backed-up pods' volumes: which volumes, carried out by the runner, waited for up to the
- * spec's fsBackupTimeout. Failed volumes are errors in the pod's namespace (the backup is PartiallyFailed);
- * every volume's record goes into <name>-podvolumebackups.json.gz.
+ * The backed-up pods' hooks and the files of their volumes, pod by pod (a few pods at once): the pod's pre
+ * hooks, then its volumes (carried out by the runner, waited for up to the spec's fsBackupTimeout), then
+ * its post hooks — run whatever happened before them, so that what a pre hook froze is thawed. A pre hook
+ * that fails with on-error Fail leaves the pod's volumes out (Failed, with the hook's message). Failed
+ * volumes and hooks are errors in the pod's namespace (the backup is PartiallyFailed); a hook that fails
+ * with on-error Continue is a warning. Every volume's record goes into <name>-podvolumebackups.json.gz,
+ * every hook's outcome into <name>-hooks.json.gz.
  */
 async function backUpPodVolumes(
   input: CreateBackupInput,
   context: { pods: KubeObject[]; outcome: BackupOutcome; results: Results; log: (entry: LogEntry) => void },
 ): Promise<VolumeOutcome | undefined> {
   const { results, log } = context;
-  const first = input.stores[0];
-  if (!first) return undefined;
+  if (input.stores.length === 0) return undefined;
   const plan = await planPodVolumeBackups({
     client: input.client,
     pods: context.pods,
     backupName: input.name,
     backupUid: input.uid,
-    location: first.location,
+    locations: input.stores.map((store) => store.location),
     defaultVolumesToFsBackup: input.spec.defaultVolumesToFsBackup ?? false,
     claimsIncluded: 'v1/PersistentVolumeClaim' in context.outcome.resourceList,
     signal: input.signal,
   });
   for (const warning of plan.warnings) results.warning('cairn', warning);
-  let done: PodVolumeBackup[] = [];
-  if (plan.backups.length > 0 && !input.podVolumes) {
+  const runner = input.podVolumes;
+  if (plan.backups.length > 0 && !runner) {
     for (const backup of plan.backups) {
       backup.status = {
         phase: 'Skipped',
@@ -586,49 +630,135 @@ async function backUpPodVolumes(
         `pod ${backup.spec.pod.name} volume ${backup.spec.volume}: ${backup.status.message}`,
       );
     }
-    plan.skipped.push(...plan.backups);
-  } else if (plan.backups.length > 0 && input.podVolumes) {
-    const timeout = input.spec.fsBackupTimeout ?? DEFAULT_FS_BACKUP_TIMEOUT;
-    const timeoutMs = parseGoDuration(timeout) ?? 4 * 3_600_000;
-    const expired = AbortSignal.timeout(timeoutMs);
-    const signal = input.signal ? AbortSignal.any([input.signal, expired]) : expired;
+    plan.skipped.push(...plan.backups.splice(0));
+  }
+
+  // Each pod's volumes to back up, and its hooks.
+  const work = context.pods
+    .map((pod) => ({
+      pod,
+      namespace: pod.metadata.namespace ?? '',
+      name: pod.metadata.name,
+      hooks: backupHooksFromAnnotations(pod),
+      backups: plan.backups.filter((b) => b.spec.pod.uid === (pod.metadata.uid ?? '')),
+    }))
+    .filter((w) => w.backups.length > 0 || w.hooks.pre.length > 0 || w.hooks.post.length > 0);
+  if (work.length === 0 && plan.skipped.length === 0) return undefined;
+
+  const timeout = input.spec.fsBackupTimeout ?? DEFAULT_FS_BACKUP_TIMEOUT;
+  const timeoutMs = parseGoDuration(timeout) ?? 4 * 3_600_000;
+  const expired = AbortSignal.timeout(timeoutMs);
+  const signal = input.signal ? AbortSignal.any([input.signal, expired]) : expired;
+  if (plan.backups.length > 0 && runner)
     log({
       level: 'info',
-      message: `backing up the files of ${plan.backups.length} pod volumes on ${input.podVolumes.description}`,
+      message: `backing up the files of ${plan.backups.length} pod volumes on ${runner.description}`,
     });
-    done = await input.podVolumes.run(plan.backups, { onProgress: input.onVolumeProgress, signal });
-    input.signal?.throwIfAborted();
-    for (const backup of done) {
-      const { pod, volume } = backup.spec;
-      if (backup.status?.phase === 'Completed') {
-        log({
-          level: 'info',
-          message:
-            `pod ${pod.namespace}/${pod.name} volume ${volume}: snapshot ${backup.status.snapshotID?.slice(0, 8)}, ` +
-            `${backup.status.files ?? 0} files, ${backup.status.bytes ?? 0} bytes, ${backup.status.bytesUploaded ?? 0} bytes stored anew`,
-          namespace: pod.namespace,
-        });
-        continue;
-      }
-      const message = expired.aborted
-        ? `the backup's fsBackupTimeout (${timeout}) passed before the volume was backed up`
-        : (backup.status?.message ?? 'it did not end');
-      backup.status = { ...backup.status, phase: 'Failed', message };
-      results.error({ namespace: pod.namespace }, `pod ${pod.name} volume ${volume}: ${message}`);
+  const exec = (options: ExecOptions) => input.client.exec(options);
+  const hookResults: HookResult[] = [];
+  const done: PodVolumeBackup[] = [];
+  const progress = new Map<string, { volumesDone: number; bytesDone: number }>();
+  const report = () => {
+    let volumesDone = 0;
+    let bytesDone = 0;
+    for (const p of progress.values()) {
+      volumesDone += p.volumesDone;
+      bytesDone += p.bytesDone;
     }
+    input.onVolumeProgress?.({ volumesDone, volumes: plan.backups.length, bytesDone });
+  };
+  const hookLog = (result: HookResult) => {
+    hookResults.push(result);
+    if (result.outcome === 'Succeeded')
+      log({
+        level: 'info',
+        message: `${result.phase} hook ${JSON.stringify(result.command)} in pod ${result.pod} container ${result.container}: exit code 0 after ${result.durationMs ?? 0} ms`,
+        namespace: result.pod.split('/')[0] ?? '',
+      });
+    else if (result.outcome === 'Failed') {
+      const namespace = result.pod.split('/')[0] ?? '';
+      if (result.onError === 'Fail') results.error({ namespace }, result.message ?? 'a hook failed');
+      else results.warning({ namespace }, result.message ?? 'a hook failed');
+      log({
+        level: result.onError === 'Fail' ? 'error' : 'warning',
+        message: result.message ?? '',
+        namespace,
+      });
+    }
+  };
+
+  const one = async (item: (typeof work)[number]) => {
+    const pod = { namespace: item.namespace, name: item.name };
+    try {
+      const pre = await runHooks(exec, pod, item.hooks.pre, input.signal);
+      pre.results.forEach(hookLog);
+      if (pre.failed) {
+        for (const backup of item.backups) {
+          backup.status = {
+            phase: 'Failed',
+            message: `not backed up: its pod's pre hook failed: ${pre.failed.message ?? ''}`,
+          };
+          done.push(backup);
+        }
+      } else if (item.backups.length > 0 && runner) {
+        const key = `${item.namespace}/${item.name}`;
+        const finished = await runner.run(item.backups, {
+          onProgress: (p) => {
+            progress.set(key, { volumesDone: p.volumesDone, bytesDone: p.bytesDone });
+            report();
+          },
+          signal,
+        });
+        done.push(...finished);
+      }
+    } finally {
+      // Thawed whatever happened: no signal but each hook's own timeout (a stopped backup still thaws).
+      const post = await runHooks(exec, pod, item.hooks.post);
+      post.results.forEach(hookLog);
+    }
+  };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(POD_CONCURRENCY, work.length) }, async () => {
+      while (next < work.length) await one(work[next++] as (typeof work)[number]);
+    }),
+  );
+  input.signal?.throwIfAborted();
+
+  for (const backup of done) {
+    const { pod, volume } = backup.spec;
+    if (backup.status?.phase === 'Completed') {
+      log({
+        level: 'info',
+        message:
+          `pod ${pod.namespace}/${pod.name} volume ${volume}: snapshot ${backup.status.snapshotID?.slice(0, 8)}, ` +
+          `${backup.status.files ?? 0} files, ${backup.status.bytes ?? 0} bytes, ${backup.status.bytesUploaded ?? 0} bytes stored anew`,
+        namespace: pod.namespace,
+      });
+      continue;
+    }
+    const message = expired.aborted
+      ? `the backup's fsBackupTimeout (${timeout}) passed before the volume was backed up`
+      : (backup.status?.message ?? 'it did not end');
+    backup.status = { ...backup.status, phase: 'Failed', message };
+    results.error({ namespace: pod.namespace }, `pod ${pod.name} volume ${volume}: ${message}`);
   }
   const count = (phase: string) => done.filter((b) => b.status?.phase === phase).length;
   const sum = (field: 'bytes' | 'bytesUploaded') =>
     done.reduce((total, b) => total + (b.status?.[field] ?? 0), 0);
+  const anyVolumes = done.length + plan.skipped.length > 0;
   return {
     records: [...done, ...plan.skipped],
-    counts: {
-      attempted: done.length,
-      completed: count('Completed'),
-      failed: count('Failed'),
-      skipped: plan.skipped.length,
-      bytes: sum('bytes'),
-      bytesUploaded: sum('bytesUploaded'),
-    },
+    counts: anyVolumes
+      ? {
+          attempted: done.length,
+          completed: count('Completed'),
+          failed: count('Failed'),
+          skipped: plan.skipped.length,
+          bytes: sum('bytes'),
+          bytesUploaded: sum('bytesUploaded'),
+        }
+      : undefined,
+    hooks: hookResults,
   };
 }

@@ -7,8 +7,9 @@
 // reported here too (naming the annotation and its value), so that `--dry-run` can show a typo before the
 // night the backup is needed; the hook still runs as Velero would run it.
 //
-// This is the reading of hooks only; running them (pods/exec) is the backup-hooks work of issue 15.
+// `runHooks` runs a pod's hooks of one phase through pods/exec, in order, and says what happened to each.
 import { parseGoDuration } from '../api/index.ts';
+import type { ExecOptions, ExecResult } from '../kube/index.ts';
 
 export type HookPhase = 'pre' | 'post';
 export type HookOnError = 'Continue' | 'Fail';
@@ -144,4 +145,110 @@ function parseCommand(text: string): string[] | string {
   if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a) => typeof a === 'string'))
     return 'is not a non-empty JSON array of strings';
   return parsed;
+}
+
+/** What happened to one hook. */
+export interface HookResult {
+  /** `namespace/name`. */
+  pod: string;
+  phase: HookPhase;
+  container: string;
+  command: string[];
+  onError: HookOnError;
+  /** Succeeded (exit code 0), Failed, or NotRun (an earlier hook of the phase failed with on-error Fail). */
+  outcome: 'Succeeded' | 'Failed' | 'NotRun';
+  exitCode?: number | undefined;
+  durationMs?: number | undefined;
+  /** The first few KiB of each. */
+  stdout?: string | undefined;
+  stderr?: string | undefined;
+  /** Why it failed or did not run, naming pod, container and command, and the on-error rule applied. */
+  message?: string | undefined;
+}
+
+export type PodExec = (options: ExecOptions) => Promise<ExecResult>;
+
+/** `["pg_dump","-f","/x"]`, shortened for messages. */
+function formatCommand(command: readonly string[]): string {
+  const text = JSON.stringify(command);
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
+/** The last non-empty line of a stream's output, shortened: what most commands say last about a failure. */
+function lastLine(text: string): string | undefined {
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .at(-1);
+  return line === undefined ? undefined : line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+/**
+ * Runs the hooks of one phase of a pod in order. A hook fails when it cannot be run (no such container,
+ * the executable not found), exits with another code than 0, or does not end within its timeout. After a
+ * failure with on-error Fail the rest are not run (recorded NotRun, as Velero does); with Continue they
+ * are. `failed` is the first failure with on-error Fail, if any.
+ */
+export async function runHooks(
+  exec: PodExec,
+  pod: { namespace: string; name: string },
+  hooks: readonly PodExecHook[],
+  signal?: AbortSignal,
+): Promise<{ results: HookResult[]; failed: HookResult | undefined }> {
+  const results: HookResult[] = [];
+  let failed: HookResult | undefined;
+  const podName = `${pod.namespace}/${pod.name}`;
+  for (const hook of hooks) {
+    const base = {
+      pod: podName,
+      phase: hook.phase,
+      container: hook.container,
+      command: hook.command,
+      onError: hook.onError,
+    };
+    const what = `${hook.phase} hook ${formatCommand(hook.command)} in pod ${podName} container ${hook.container}`;
+    if (failed) {
+      results.push({
+        ...base,
+        outcome: 'NotRun',
+        message: `${what} was not run: an earlier ${hook.phase} hook failed (on-error Fail)`,
+      });
+      continue;
+    }
+    signal?.throwIfAborted();
+    const ran = await exec({
+      namespace: pod.namespace,
+      pod: pod.name,
+      container: hook.container,
+      command: hook.command,
+      timeoutMs: hook.timeoutMs,
+      signal,
+    });
+    signal?.throwIfAborted();
+    const output = {
+      exitCode: ran.exitCode,
+      durationMs: ran.durationMs,
+      ...(ran.stdout !== '' && { stdout: ran.stdout }),
+      ...(ran.stderr !== '' && { stderr: ran.stderr }),
+    };
+    if (ran.exitCode === 0 && !ran.timedOut) {
+      results.push({ ...base, outcome: 'Succeeded', ...output });
+      continue;
+    }
+    const said = lastLine(ran.stderr) ?? lastLine(ran.stdout);
+    const why = ran.timedOut
+      ? `did not end within ${hook.timeoutMs / 1000} s (the connection was closed; the command may still be running in the container)`
+      : ran.exitCode !== undefined
+        ? `exited with code ${ran.exitCode}${ran.exitCode === 126 || ran.exitCode === 127 ? ' (the command was not found or cannot be run in the container)' : ''}${said ? `: ${said}` : ''}`
+        : `could not be run: ${ran.failure ?? 'no reason given'}`;
+    const rule =
+      hook.onError === 'Fail'
+        ? `on-error Fail: the pod's ${hook.phase === 'pre' ? 'volumes are not backed up and its remaining pre hooks not run' : 'remaining post hooks are not run'}`
+        : 'on-error Continue';
+    const result: HookResult = { ...base, outcome: 'Failed', ...output, message: `${what} ${why} (${rule})` };
+    results.push(result);
+    if (hook.onError === 'Fail') failed = result;
+  }
+  return { results, failed };
 }

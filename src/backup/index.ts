@@ -47,4 +47,7 @@ export {
   type HookPod,
   type PodBackupHooks,
   type PodExecHook,
+  runHooks,
+  type HookResult,
+  type PodExec,
 } from './hooks.ts';

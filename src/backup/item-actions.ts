@@ -96,20 +96,10 @@ export const customResourceDefinition: ItemAction = {
 };
 
 /**
- * Pod annotations that ask for what Cairn does not do yet, Velero's and Cairn's own spellings: backup or
- * restore hooks. Each prefix is followed
- * by `/<field>` (command, container, on-error, timeout, ...).
+ * Pod annotations that ask for what Cairn does not do yet, Velero's and Cairn's own spellings: restore
+ * hooks. Each prefix is followed by `/<field>` (command, container, on-error, ...).
  */
 const NOT_YET: readonly { prefixes: readonly string[]; what: string }[] = [
-  {
-    prefixes: [
-      'pre.hook.backup.velero.io/',
-      'post.hook.backup.velero.io/',
-      'pre.hook.backup.cairn.dev/',
-      'post.hook.backup.cairn.dev/',
-    ],
-    what: 'backup hooks are not run yet',
-  },
   {
     prefixes: [
       'post.hook.restore.velero.io/',

@@ -8,6 +8,7 @@ import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage }
 import type { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { ClusterUnreachableError, KubeApiError, KubeConfigError } from './errors.ts';
+import { execInContainer, type ExecOptions, type ExecResult } from './exec.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';
 
@@ -121,6 +122,11 @@ export class KubeClient {
     });
     this.retry = options.retry ?? defaultRetry;
     this.onRetry = options.onRetry;
+  }
+
+  /** Runs a command in a running container (pods/exec over WebSocket); see exec.ts. */
+  exec(options: ExecOptions): Promise<ExecResult> {
+    return execInContainer(this.kc, options);
   }
 
   /**

@@ -15,7 +15,7 @@ let clientNode: typeof ClientNode | undefined;
  * standalone location, `cairn version --client-only`) should not pay. Loaded with require (Node loads an
  * ES module synchronously that way), so that loadKubeConfig stays synchronous.
  */
-function library(): typeof ClientNode {
+export function library(): typeof ClientNode {
   clientNode ??= createRequire(import.meta.url)('@kubernetes/client-node') as typeof ClientNode;
   return clientNode;
 }

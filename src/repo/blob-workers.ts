@@ -53,7 +53,7 @@ export class BlobWorkers {
     return new Promise((resolve, reject) => {
       thread.jobs.set(job, { resolve, reject });
       const message: ToBlobWorker = { op: 'range', job, bytes: view, blobs, sparse };
-      thread.worker.postMessage(message, [view.buffer as ArrayBuffer]);
+      thread.worker.postMessage(message, [view.buffer]);
     });
   }
 

@@ -9,7 +9,14 @@ export const LOCATION_METADATA_KEY = 'metadata/cairn-location.json';
 export const BACKUPS_PREFIX = 'backups/';
 
 /** The files of one backup that hold its data, in the order they are written. */
-export const BACKUP_DATA_FILES = ['archive', 'logs', 'results', 'resourceList', 'podVolumeBackups'] as const;
+export const BACKUP_DATA_FILES = [
+  'archive',
+  'logs',
+  'results',
+  'resourceList',
+  'podVolumeBackups',
+  'hookResults',
+] as const;
 export type BackupDataFile = (typeof BACKUP_DATA_FILES)[number];
 
 export interface BackupKeys {
@@ -21,6 +28,8 @@ export interface BackupKeys {
   resourceList: string;
   /** The backup's pod volumes: one PodVolumeBackup record each (backed up, failed or skipped). */
   podVolumeBackups: string;
+  /** Cairn: what each backup hook did (pod, container, command, outcome, exit code, output). */
+  hookResults: string;
   checksums: string;
   /** The outcome of the last `backup verify --quick`: the one file of a backup that is rewritten. */
   verification: string;
@@ -37,6 +46,7 @@ export function backupKeys(name: string): BackupKeys {
     results: `${dir}${name}-results.gz`,
     resourceList: `${dir}${name}-resource-list.json.gz`,
     podVolumeBackups: `${dir}${name}-podvolumebackups.json.gz`,
+    hookResults: `${dir}${name}-hooks.json.gz`,
     checksums: `${dir}${name}-checksums.json`,
     verification: `${dir}${name}-verification.json`,
     metadata: `${dir}velero-backup.json`,

@@ -42,7 +42,7 @@ export async function forgetBackupSnapshots(
   }
   for (const record of records) {
     const id = record.status?.snapshotID;
-    if (record.status?.phase !== 'Completed' || !id || record.spec.location !== store.location) continue;
+    if (record.status?.phase !== 'Completed' || !id) continue;
     byRepository.set(record.spec.repository, [...(byRepository.get(record.spec.repository) ?? []), id]);
   }
   for (const [namespace, ids] of byRepository) {

@@ -34,7 +34,11 @@ export interface PlanInput extends VolumeSelectionOptions {
   pods: readonly KubeObject[];
   backupName: string;
   backupUid: string;
-  location: string;
+  /**
+   * The backup's locations, the first its storageLocation: every chosen volume gets a record per location,
+   * each backed up into that location's repository (skipped volumes get one record, naming the first).
+   */
+  locations: readonly string[];
   signal?: AbortSignal | undefined;
 }
 
@@ -47,17 +51,21 @@ function record(
   input: PlanInput,
   pod: KubeObject,
   volume: string,
-  extra: { volumeDir?: string; claim?: string; skipped?: string },
+  extra: { volumeDir?: string; claim?: string; skipped?: string; location?: string },
 ): PodVolumeBackup {
   const namespace = pod.metadata.namespace ?? '';
   const uid = pod.metadata.uid ?? '';
   const status: PodVolumeBackupStatus =
     extra.skipped === undefined ? { phase: 'New' } : { phase: 'Skipped', message: extra.skipped };
+  const first = input.locations[0] ?? '';
+  const location = extra.location ?? first;
+  // The first location's record keeps the plain name; another location's adds the location's name.
+  const name = `${input.backupName}-${uid.slice(0, 8)}-${volume}${location === first ? '' : `-${location}`}`;
   return {
     apiVersion: `${API_GROUP}/${API_VERSION}`,
     kind: 'PodVolumeBackup',
     metadata: {
-      name: `${input.backupName}-${uid.slice(0, 8)}-${volume}`.slice(0, 253).replace(/[^a-z0-9.-]/g, '-'),
+      name: name.slice(0, 253).replace(/[^a-z0-9.-]/g, '-'),
       labels: {
         [POD_VOLUME_LABELS.backupName]: input.backupName.slice(0, 63),
         [POD_VOLUME_LABELS.backupUid]: input.backupUid,
@@ -71,7 +79,7 @@ function record(
       volume,
       volumeDir: extra.volumeDir ?? '',
       ...(extra.claim !== undefined ? { persistentVolumeClaim: extra.claim } : {}),
-      location: input.location,
+      location,
       repository: namespace,
       tags: {
         backup: input.backupName,
@@ -154,12 +162,14 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
         }
         claimed.set(key, where);
       }
-      plan.backups.push(
-        record(input, pod, volume.name, {
-          volumeDir: volumeDirOf(volume, persistentVolume),
-          ...(volume.claimName !== undefined ? { claim: volume.claimName } : {}),
-        }),
-      );
+      for (const location of input.locations)
+        plan.backups.push(
+          record(input, pod, volume.name, {
+            volumeDir: volumeDirOf(volume, persistentVolume),
+            ...(volume.claimName !== undefined ? { claim: volume.claimName } : {}),
+            location,
+          }),
+        );
     }
   }
   return plan;
@@ -286,7 +296,8 @@ export interface PodVolumeBackupRunner {
 }
 
 export interface LocalVolumeBackupsOptions {
-  repositories: VolumeRepositories;
+  /** The repositories of each location the backup writes to, by the location's name. */
+  repositories: ReadonlyMap<string, VolumeRepositories>;
   kubeletRoot: string;
   /** This node's name (the pods' node: a single-node cluster, or the node agent's node). */
   node: string;
@@ -337,7 +348,10 @@ export class LocalVolumeBackups implements PodVolumeBackupRunner {
           };
         } else {
           try {
-            const repo = await repositories.repository(backup.spec.repository, {
+            const ofLocation = repositories.get(backup.spec.location);
+            if (!ofLocation)
+              throw new Error(`location "${backup.spec.location}" is not one this process writes to`);
+            const repo = await ofLocation.repository(backup.spec.repository, {
               create: true,
               signal: options.signal,
             });

@@ -44,7 +44,12 @@ export function parsePodVolumeRef(text: string): PodVolumeRef {
   return { namespace, pod, volume };
 }
 
-/** The records of a backup; none for a backup without the file (no pod volumes, or an older writer). */
+/**
+ * The records of a backup as one location holds them; none for a backup without the file (no pod volumes,
+ * or an older writer). A location's copy of the file lists the volume data in that location's
+ * repositories (and the volumes skipped), so each record is given the reading location's name: a second
+ * cluster that reads the same bucket under another location name finds the data where it reads.
+ */
 export async function readPodVolumeBackups(
   store: BackupStore,
   backup: string,
@@ -58,7 +63,11 @@ export async function readPodVolumeBackups(
     throw error;
   }
   const records: unknown = JSON.parse((await gunzipAsync(bytes)).toString('utf8'));
-  return Array.isArray(records) ? (records as PodVolumeBackup[]) : [];
+  if (!Array.isArray(records)) return [];
+  return (records as PodVolumeBackup[]).map((record) => ({
+    ...record,
+    spec: { ...record.spec, location: store.location },
+  }));
 }
 
 /** The backup has no record of the pod volume. */

@@ -318,6 +318,104 @@ describe('file-system backup of pod volumes, again and elsewhere', () => {
     assert.ok(!snapshots[0]?.tags?.includes(`backup=${firstName}`), "the deleted backup's snapshot is gone");
   });
 
+  it('writes a volume’s data to every location of a backup, and restores it from the second when the first is lost', async (t) => {
+    const { env, location, keys, dir } = await home(t);
+    const ns = await testNamespace(t, client, 'twice');
+    const clientB = clusterClient('b');
+    t.after(async () => {
+      await clientB.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+    });
+    const offsite = join(dir, 'offsite');
+    const made = await cairn(['location', 'create', 'offsite', '--provider', 'fs', '--path', offsite], env);
+    assert.equal(made.code, 0, made.stdout + made.stderr);
+    const pod = busyboxPod({
+      name: 'app',
+      script:
+        '[ -e /data/a ] || { head -c 300000 /dev/urandom > /data/a && mkdir /data/d && echo hi > /data/d/b; }; ' +
+        'echo ready; exec sleep 3600',
+      volumes: { data: { emptyDir: {} } },
+    });
+    (pod.metadata as Record<string, unknown>).annotations = { 'backup.cairn.dev/backup-volumes': 'data' };
+    await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: pod });
+    await waitForPodReady(client, ns, 'app');
+    await waitForPodLine(ns, 'app', 'ready');
+    const before = await podChecksums(ns, 'app', 'data');
+    const name = `twice-${uniqueSuffix()}`;
+    const backup = await cairn(
+      [
+        'backup',
+        'create',
+        name,
+        '--include-namespaces',
+        ns,
+        '--storage-location',
+        'default,offsite',
+        '--node-agent',
+        'local',
+        '--kubelet-root',
+        testbedNode('a').rootDir,
+        '-o',
+        'json',
+      ],
+      env,
+    );
+    assert.equal(backup.code, 0, backup.stdout + backup.stderr);
+    const counts = (JSON.parse(backup.stdout) as { status: { podVolumeBackups: Record<string, number> } })
+      .status.podVolumeBackups;
+    // One volume, a snapshot in each location's repository.
+    assert.equal(counts.completed, 2, JSON.stringify(counts));
+    for (const [where, root] of [
+      ['default', location],
+      ['offsite', offsite],
+    ] as const) {
+      const restic = (args: string[]) =>
+        run('restic', [
+          '-r',
+          join(root, 'restic', ns),
+          '--password-file',
+          join(keys, `${where}.restic-${ns}.password`),
+          '--no-cache',
+          ...args,
+        ]);
+      await restic(['check', '--read-data']);
+      const snapshots = JSON.parse((await restic(['snapshots', '--json'])).stdout) as { tags?: string[] }[];
+      assert.equal(snapshots.length, 1, where);
+      assert.ok(snapshots[0]?.tags?.includes(`backup=${name}`), where);
+    }
+    const described = await cairn(
+      ['backup', 'describe', name, '--details', '--storage-location', 'offsite'],
+      env,
+    );
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(
+      described.stdout,
+      new RegExp(`Pod volumes \\(their data in location "offsite"\\):\\n  ${ns}/app/data: Completed`),
+    );
+
+    // The first location's repositories are lost: the second location's copy restores the data alone.
+    await rm(join(location, 'restic'), { recursive: true });
+    const restore = await cairn(
+      [
+        'restore',
+        'create',
+        '--from-backup',
+        name,
+        '--storage-location',
+        'offsite',
+        '--node-agent',
+        'local',
+        '--kubelet-root',
+        testbedNode('b').rootDir,
+        '--restore-helper-image',
+        TESTBED_IMAGES.busybox,
+      ],
+      { ...env, KUBECONFIG: process.env.KUBECONFIG_B },
+    );
+    assert.equal(restore.code, 0, restore.stdout + restore.stderr);
+    await waitForPodReady(clientB, ns, 'app');
+    assert.deepEqual(await podChecksums(ns, 'app', 'data', 'b'), before);
+  });
+
   it('migrates a namespace with its volume data into another cluster', async (t) => {
     const { env } = await home(t);
     const ns = await testNamespace(t, client, 'mig');

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { CRD_DIR, renderCrdFiles } from '../../scripts/gen-crds.ts';
+import { CHART_CRD_DIR, CRD_DIR, renderCrdFiles } from '../../scripts/gen-crds.ts';
 import {
   BackupSchema,
   CAIRN_KINDS,
@@ -37,17 +37,24 @@ const problemOf = (problems: SpecProblem[], field: string) => problems.find((p) 
 
 describe('api schemas', () => {
   describe('the CRDs', () => {
-    it('are committed in deploy/crds exactly as the generator writes them', () => {
+    it('are committed in deploy/crds and the Helm chart's crds/ exactly as the generator writes them', () => {
       const files = renderCrdFiles();
-      assert.deepEqual(
-        readdirSync(CRD_DIR)
-          .filter((f) => f.endsWith('.cairn.dev.yaml'))
-          .sort(),
-        files.map((f) => f.file).sort(),
-        'run `npm run gen-crds`',
-      );
-      for (const { file, text } of files)
-        assert.equal(readFileSync(join(CRD_DIR, file), 'utf8'), text, `${file}: run \`npm run gen-crds\``);
+      // deploy/crds and the Helm chart's crds/ alike.
+      for (const dir of [CRD_DIR, CHART_CRD_DIR]) {
+        assert.deepEqual(
+          readdirSync(dir)
+            .filter((f) => f.endsWith('.cairn.dev.yaml'))
+            .sort(),
+          files.map((f) => f.file).sort(),
+          `${dir}: run \`npm run gen-crds\``,
+        );
+        for (const { file, text } of files)
+          assert.equal(
+            readFileSync(join(dir, file), 'utf8'),
+            text,
+            `${dir}/${file}: run \`npm run gen-crds\``,
+          );
+      }
     });
 
     it('define every kind of cairn.dev/v1, namespaced, served and stored as v1, with a status subresource', () => {

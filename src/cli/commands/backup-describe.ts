@@ -1,6 +1,7 @@
 // How a backup is shown: times and durations as Velero prints them, the `backup get` table row, and
 // `backup describe`.
 import type { PodVolumeBackup, Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
+import type { HookResult } from '../../backup/index.ts';
 import type { VerificationRecord } from '../../storage/index.ts';
 import { formatFields } from '../table.ts';
 import {
@@ -301,7 +302,45 @@ export async function describeBackup(
       '  ',
     );
   }
+  const hooks = status.hookStatus;
+  if (hooks) {
+    out += '\nHooks (--details lists each):\n';
+    out += formatFields(
+      [
+        ['Attempted', String(hooks.hooksAttempted)],
+        ['Failed', String(hooks.hooksFailed)],
+      ],
+      '  ',
+    );
+  }
   return out;
+}
+
+/** `describe --details`: every backup hook run, in the order run per pod, with its outcome and output. */
+export function hookLines(hooks: readonly HookResult[]): string {
+  if (hooks.length === 0) return '  <none>\n';
+  return hooks
+    .map((hook) => {
+      const head = `  ${hook.pod} ${hook.phase} ${JSON.stringify(hook.command)} in container ${hook.container}: ${hook.outcome}`;
+      const detail =
+        hook.outcome === 'Succeeded'
+          ? ` (exit code 0, ${hook.durationMs ?? 0} ms)`
+          : hook.message
+            ? `: ${hook.message}`
+            : '';
+      const output = (['stdout', 'stderr'] as const)
+        .filter((stream) => hook[stream])
+        .map(
+          (stream) =>
+            `    ${stream}: ${(hook[stream] ?? '')
+              .trimEnd()
+              .split('\n')
+              .join('\n    ' + ' '.repeat(stream.length + 2))}\n`,
+        )
+        .join('');
+      return `${head}${detail}\n${output}`;
+    })
+    .join('');
 }
 
 /** `describe --details`: every pod volume of the backup, how it was protected, its outcome and why. */

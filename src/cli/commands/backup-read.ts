@@ -22,6 +22,7 @@ import {
   type PodVolumeBackup,
 } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
+import type { HookResult } from '../../backup/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
 import type { KubeClient } from '../../kube/index.ts';
@@ -53,6 +54,7 @@ import {
   resultLines,
   describeBackup,
   podVolumeLines,
+  hookLines,
   expiresIn,
   selectorText,
   statusText,
@@ -275,11 +277,24 @@ Examples:
         io.stderr.write(`error: cannot read the resource list ${reading}: ${messageOf(error)}\n`);
         setExitCode(1);
       }
+      if (status.hookStatus)
+        try {
+          const hooks = ((await readJsonFile(primary.store, name, 'hookResults')) ?? []) as HookResult[];
+          io.stdout.write('\nHooks:\n' + hookLines(hooks));
+        } catch (error) {
+          io.stderr.write(`error: cannot read the hook results ${reading}: ${messageOf(error)}\n`);
+          setExitCode(1);
+        }
       if (!status.podVolumeBackups) return;
       try {
         const records = ((await readJsonFile(primary.store, name, 'podVolumeBackups')) ??
           []) as PodVolumeBackup[];
-        io.stdout.write('\nPod volumes:\n' + podVolumeLines(records));
+        // Each location's copy lists the volume data that location holds: say which one this is.
+        const several = (primary.entry.backup.spec.storageLocations?.length ?? 1) > 1;
+        io.stdout.write(
+          `\nPod volumes${several ? ` (their data in location "${primary.location}")` : ''}:\n` +
+            podVolumeLines(records),
+        );
       } catch (error) {
         io.stderr.write(`error: cannot read the pod volume records ${reading}: ${messageOf(error)}\n`);
         setExitCode(1);
@@ -292,7 +307,7 @@ Examples:
 async function readJsonFile(
   store: BackupStore,
   name: string,
-  file: 'results' | 'resourceList' | 'podVolumeBackups',
+  file: 'results' | 'resourceList' | 'podVolumeBackups' | 'hookResults',
 ): Promise<unknown> {
   const { ObjectNotFoundError } = await import('../../storage/index.ts');
   let stream: Readable;

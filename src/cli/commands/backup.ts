@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/index.ts';
 import type { KubeClient } from '../../kube/index.ts';
-import type { ObjectStore } from '../../storage/index.ts';
+import type { BackupStore } from '../../storage/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import {
@@ -271,7 +271,7 @@ repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
       const progress = progressReporter(io.stderr);
       const volumes =
         options.nodeAgent === 'local'
-          ? await localVolumeBackups(io, client, stores[0]?.store, locations[0]?.name, options.kubeletRoot)
+          ? await localVolumeBackups(io, client, stores, options.kubeletRoot)
           : undefined;
       const backup = await createBackup({
         podVolumes: volumes?.runner,
@@ -395,27 +395,32 @@ export function backupCommand(io: CliIO, setExitCode: (code: number) => void): C
 
 /**
  * `--node-agent local`: this process backs up the pods' volumes from the kubelet's directory, on the one
- * node of a single-node cluster. The repositories are the first location's; their passwords are files
- * beside the location's key.
+ * node of a single-node cluster. Each location gets the volumes' data in its own repositories; their
+ * passwords are files beside the location's key.
  */
 async function localVolumeBackups(
   io: CliIO,
   client: KubeClient,
-  store: ObjectStore | undefined,
-  location: string | undefined,
+  stores: readonly BackupStore[],
   kubeletRoot: string,
 ) {
-  if (!store || !location) throw new Error('no location to write volume data to');
+  if (stores.length === 0) throw new Error('no location to write volume data to');
   const { singleNodeName } = await import('../../volumes/index.ts');
   const node = await singleNodeName(client);
   const { fileRepositoryPasswords } = await import('../config.ts');
   const { LocalVolumeBackups, VolumeRepositories } = await import('../../volumes/index.ts');
-  const repositories = new VolumeRepositories({
-    location,
-    store,
-    passwords: fileRepositoryPasswords(io.env),
-    repository: { logger: { warn: (message) => io.stderr.write(`warning: ${message}\n`) } },
-  });
+  const passwords = fileRepositoryPasswords(io.env);
+  const repositories = new Map(
+    stores.map((backupStore) => [
+      backupStore.location,
+      new VolumeRepositories({
+        location: backupStore.location,
+        store: backupStore.store,
+        passwords,
+        repository: { logger: { warn: (message) => io.stderr.write(`warning: ${message}\n`) } },
+      }),
+    ]),
+  );
   return {
     runner: new LocalVolumeBackups({
       repositories,
@@ -423,6 +428,8 @@ async function localVolumeBackups(
       node,
       now: () => new Date(),
     }),
-    close: () => repositories.close(),
+    close: async () => {
+      for (const each of repositories.values()) await each.close();
+    },
   };
 }
