@@ -37,9 +37,8 @@ const problemOf = (problems: SpecProblem[], field: string) => problems.find((p) 
 
 describe('api schemas', () => {
   describe('the CRDs', () => {
-    it('are committed in deploy/crds and the Helm chart's crds/ exactly as the generator writes them', () => {
+    it('are committed in deploy/crds and the Helm chart’s crds/ exactly as the generator writes them', () => {
       const files = renderCrdFiles();
-      // deploy/crds and the Helm chart's crds/ alike.
       for (const dir of [CRD_DIR, CHART_CRD_DIR]) {
         assert.deepEqual(
           readdirSync(dir)
