@@ -307,7 +307,7 @@ const droppedBackupFields: Record<string, { reason: string; harmless?: unknown }
   defaultVolumesToRestic: { reason: volumeData, harmless: false },
   uploaderConfig: { reason: volumeData },
   resourcePolicy: { reason: 'Cairn has no volume policies yet' },
-  hooks: { reason: 'Cairn does not run backup hooks yet' },
+  hooks: { reason: "Cairn runs the hooks of pods' annotations, not yet those of a Backup's spec" },
   orderedResources: { reason: 'Cairn backs up in its own order' },
   itemOperationTimeout: {
     reason: 'Cairn runs no plugin item operations',
@@ -640,7 +640,6 @@ const droppedStatusFields: Record<string, string> = {
   backupItemOperationsAttempted: 'Cairn runs no plugin item operations (such as moving snapshot data)',
   backupItemOperationsCompleted: 'Cairn runs no plugin item operations (such as moving snapshot data)',
   backupItemOperationsFailed: 'Cairn runs no plugin item operations (such as moving snapshot data)',
-  hookStatus: 'Cairn does not run backup hooks yet',
 };
 
 /**
@@ -687,8 +686,14 @@ export function fromVeleroBackup(
       if (!isUnset(velero.progress[field])) progress[field] = velero.progress[field];
     if (Object.keys(progress).length > 0) status.progress = progress;
   }
+  // Velero's hook counts, both kept (Velero leaves a 0 out).
+  if (isRecord(velero.hookStatus)) {
+    const { hooksAttempted, hooksFailed } = velero.hookStatus;
+    if (!isUnset(hooksAttempted) || !isUnset(hooksFailed))
+      status.hookStatus = { hooksAttempted: hooksAttempted ?? 0, hooksFailed: hooksFailed ?? 0 };
+  }
   for (const [field, value] of Object.entries(velero)) {
-    if (['phase', 'progress', 'queuePosition'].includes(field) || field in status) continue;
+    if (['phase', 'progress', 'queuePosition', 'hookStatus'].includes(field) || field in status) continue;
     if (isEmpty(value) || value === 0) continue;
     // The documented example spells the operation counts asyncBackupItemOperations...
     const reason = droppedStatusFields[field.replace(/^async(.)/, (_, c: string) => c.toLowerCase())];

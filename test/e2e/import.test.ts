@@ -166,7 +166,7 @@ describe('cairn import velero', () => {
     // The report goes to stderr, so stdout is the objects alone.
     assert.match(
       result.stderr,
-      /^ {2}warning: spec\.template\.hooks: dropped: Cairn does not run backup hooks yet$/m,
+      /^ {2}warning: spec\.template\.hooks: dropped: Cairn runs the hooks of pods' annotations, not yet those of a Backup's spec$/m,
     );
     assert.match(result.stderr, /^ {2}warning: spec\.credential: copy the Secret "secret-name"/m);
     assert.match(

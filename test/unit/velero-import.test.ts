@@ -387,7 +387,7 @@ describe('cairn import velero: conversions', () => {
         assert.ok(warningAbout(result.warnings, `spec.template.${field}`), `a warning names ${field}`);
       assert.match(
         warningAbout(result.warnings, 'spec.template.hooks') ?? '',
-        /dropped: Cairn does not run backup hooks/,
+        /dropped: Cairn runs the hooks of pods' annotations, not yet those of a Backup's spec/,
       );
       assert.match(warningAbout(result.warnings, 'spec.template.snapshotVolumes') ?? '', /dropped \(true\)/);
       assert.match(
@@ -556,6 +556,17 @@ describe('cairn import velero: conversions', () => {
           'status.volumeSnapshotsCompleted',
         ],
       );
+    });
+
+    it('keeps the hook counts of a backup whose hooks ran (Velero leaves a 0 out)', () => {
+      const result = converted(
+        fromVeleroBackup(
+          backup({ ...finished, phase: 'PartiallyFailed', hookStatus: { hooksAttempted: 3 } }),
+          options,
+        ),
+      );
+      assert.deepEqual(result.object.status?.hookStatus, { hooksAttempted: 3, hooksFailed: 0 });
+      assert.deepEqual(result.warnings, []);
     });
 
     it('reports a status Cairn refuses, naming the field', () => {
