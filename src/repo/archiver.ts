@@ -92,7 +92,8 @@ export interface BackupOptions extends SignalOptions {
   concurrency?: number | undefined;
   /**
    * Worker threads that chunk, hash and seal files larger than 64 KiB (chunk-workers.ts). Default: the
-   * machine's available parallelism, 1 to 4; 0 does that work on the main thread.
+   * machine's available parallelism less one, 1 to 4, and one more while the main thread is idle (at
+   * most the available parallelism, and 4); 0 does that work on the main thread.
    */
   workers?: number | undefined;
   onProgress?: ((progress: BackupProgress) => void) | undefined;
@@ -120,17 +121,23 @@ export async function backupDirectory(repo: Repo, options: BackupOptions): Promi
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     const parent = options.parent ? await loadSnapshot(repo, options.parent, { signal }) : undefined;
-    // A worker per core (at most 4): the main thread (the walk, small files, packs, uploads) is busy in a
-    // full backup and idle in an incremental one, where the workers read the changed files. On two cores,
-    // two workers made an incremental backup 17-20% faster than one did, for 55 MB more peak memory, and
-    // a full backup as fast.
-    const workerCount = options.workers ?? Math.max(1, Math.min(4, availableParallelism()));
+    // One core stays the main thread's (the walk, small files, packs, uploads), which is busy in a full
+    // backup; one more worker (at most 4 in all) starts when it is idle, as in an incremental backup
+    // where the workers read the changed files: on two cores a second worker made an incremental 17-20%
+    // faster, and in a full backup cost 100-160 MB of peak memory for no clear gain.
+    const cores = availableParallelism();
+    const workerCount = options.workers ?? Math.max(1, Math.min(4, cores - 1));
+    const extra = options.workers === undefined ? Math.max(0, Math.min(4, cores) - workerCount) : 0;
     const sealing = repo.blobSealing;
     // A repository with its own random source (tests) seals on the main thread: workers draw IVs from
     // the system's.
     workers =
       workerCount > 0 && repo.saveBlobSealedBy && sealing?.systemRandom
-        ? new ChunkWorkers(workerCount, { polynomial: repo.config.chunkerPolynomial, key: sealing.key })
+        ? new ChunkWorkers(workerCount, {
+            polynomial: repo.config.chunkerPolynomial,
+            key: sealing.key,
+            extra,
+          })
         : undefined;
     const archiver = new Archiver(repo, {
       workers,

@@ -1,6 +1,6 @@
 // Worker threads that chunk, hash and seal the archiver's larger files (chunk-worker.ts has the
-// protocol). The main thread opens each file, hands its descriptor to the worker with the fewest files
-// queued, and gets its chunks back in order: each with its id and length, and a `seal` that has the
+// protocol). The main thread opens each file and hands its descriptor to an idle worker, or a new one,
+// or one reading a single file (files wait here otherwise), and gets its chunks back in order: each with its id and length, and a `seal` that has the
 // worker compress and encrypt it (called by Repository.saveBlobSealedBy only when the repository does not
 // have the blob) or a `drop` when it does. On a machine with two cores this moves most of a large file's
 // CPU off the main thread, which keeps the index, the packs and the uploads.
@@ -36,6 +36,14 @@ interface FileJob {
   stopped?: Error | undefined;
 }
 
+interface Waiting {
+  file: number;
+  fd: number;
+  job: FileJob;
+  /** The worker it was handed to. */
+  thread: Thread | undefined;
+}
+
 interface Thread {
   worker: Worker;
   jobs: Map<number, FileJob>;
@@ -49,16 +57,29 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
+/** How long the main thread is watched before its load decides on an extra worker. */
+const LOAD_WINDOW_MS = 500;
+
 export class ChunkWorkers {
   readonly #count: number;
+  readonly #extra: number;
   readonly #data: ChunkWorkerData;
   readonly #threads: Thread[] = [];
+  /** Files not yet handed to a worker, in order. */
+  readonly #waiting: Waiting[] = [];
   #nextFile = 0;
   #closed = false;
+  #load = performance.eventLoopUtilization();
 
-  constructor(count: number, options: { polynomial: string; key: MasterKey }) {
+  /**
+   * `count` workers start as files come; up to `extra` more only while the main thread is mostly idle
+   * (its event loop busy less than half the time over the last half second or more), as in an
+   * incremental backup where the workers read changed files and the main thread has little to store.
+   */
+  constructor(count: number, options: { polynomial: string; key: MasterKey; extra?: number | undefined }) {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`${count} chunk workers: give 1 or more`);
     this.#count = count;
+    this.#extra = options.extra ?? 0;
     this.#data = {
       polynomial: options.polynomial,
       key: { encrypt: options.key.encrypt, k: options.key.mac.k, r: options.key.mac.r },
@@ -77,17 +98,22 @@ export class ChunkWorkers {
   ): Promise<{ size: number }> {
     if (this.#closed) return Promise.reject(new Error('the chunk workers are closed'));
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    const thread = this.#pick();
-    if (thread.failed) return Promise.reject(thread.failed);
     const file = this.#nextFile++;
     return new Promise((resolve, reject) => {
       const job: FileJob = { onChunk, resolve, reject, sealing: new Map(), undecided: 0, done: false };
-      // Stopped: the worker stops reading and drops the file's chunks; the caller's promise fails now.
+      const waiting: Waiting = { file, fd, job, thread: undefined };
+      // Stopped: a file still waiting here is dropped; one a worker has is cancelled there (the worker
+      // stops reading and drops its chunks). The caller's promise fails now either way.
       const onAbort = () => {
         if (job.done) return;
         job.done = true;
+        if (!waiting.thread) {
+          this.#waiting.splice(this.#waiting.indexOf(waiting), 1);
+          reject(signal?.reason as Error);
+          return;
+        }
         job.cancelled = () => reject(signal?.reason as Error);
-        this.#send(thread, { op: 'cancel', file });
+        this.#send(waiting.thread, { op: 'cancel', file });
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const settle =
@@ -98,10 +124,37 @@ export class ChunkWorkers {
         };
       job.resolve = settle(resolve);
       job.reject = settle(reject);
+      this.#waiting.push(waiting);
+      this.#dispatch();
+    });
+  }
+
+  /**
+   * Hands waiting files to workers: an idle one, a new one (up to `count`, then `extra` more while the
+   * main thread is idle), or else one with a single file under way (so it never waits between files).
+   */
+  #dispatch(): void {
+    while (this.#waiting.length > 0) {
+      let thread = this.#threads.find((t) => t.queued === 0 && !t.failed);
+      if (!thread && this.#threads.length < this.#count) thread = this.#start();
+      if (!thread && this.#threads.length < this.#count + this.#extra && this.#mainThreadIdle())
+        thread = this.#start();
+      thread ??= this.#threads.find((t) => t.queued < 2 && !t.failed);
+      // Every worker failed: their error fails the file.
+      thread ??= this.#threads.find((t) => t.failed);
+      if (!thread) return;
+      const waiting = this.#waiting.shift() as Waiting;
+      waiting.thread = thread;
+      const { file, fd, job } = waiting;
+      if (thread.failed) {
+        job.done = true;
+        job.reject(thread.failed);
+        continue;
+      }
       thread.jobs.set(file, job);
       thread.queued++;
       this.#send(thread, { op: 'file', file, fd });
-    });
+    }
   }
 
   /** Stops the workers; what is under way fails. */
@@ -114,12 +167,13 @@ export class ChunkWorkers {
     if (!thread.failed) thread.worker.postMessage(message);
   }
 
-  #pick(): Thread {
-    if (this.#threads.length < this.#count) {
-      const idle = this.#threads.find((t) => t.queued === 0);
-      if (!idle) return this.#start();
-    }
-    return this.#threads.reduce((a, b) => (b.queued < a.queued ? b : a));
+  /** Whether the main thread's event loop was busy less than half the time since the last look. */
+  #mainThreadIdle(): boolean {
+    const now = performance.eventLoopUtilization();
+    const window = performance.eventLoopUtilization(now, this.#load);
+    if (window.idle + window.active < LOAD_WINDOW_MS) return false;
+    this.#load = now;
+    return window.utilization < 0.5;
   }
 
   #start(): Thread {
@@ -135,6 +189,7 @@ export class ChunkWorkers {
         job.cancelled?.();
       }
       thread.jobs.clear();
+      this.#dispatch();
     };
     worker.on('error', (error: Error) =>
       fail(new Error(`a chunk worker failed: ${error.message}`, { cause: error })),
@@ -194,6 +249,7 @@ export class ChunkWorkers {
       }
       case 'cancelled': {
         thread.queued--;
+        this.#dispatch();
         job.stopped = new Error('the file’s backup was stopped');
         job.cancelled?.();
         // The worker dropped the file's chunks: a seal asked for, before or after, has nothing to seal.
@@ -207,6 +263,7 @@ export class ChunkWorkers {
         if (job.done) return; // cancelled
         job.done = true;
         thread.queued--;
+        this.#dispatch();
         job.resolve({ size: message.size });
         this.#settle(thread, file, job);
         break;
@@ -214,6 +271,7 @@ export class ChunkWorkers {
         if (job.done) return; // cancelled
         job.done = true;
         thread.queued--;
+        this.#dispatch();
         job.reject(
           new WorkerReadError(`read failed: ${message.message}`, {
             cause: Object.assign(new Error(message.message), { code: message.code }),
