@@ -40,6 +40,55 @@ export type ConsistencyMode = Static<typeof ConsistencyModeSchema>;
 
 const names = (description: string) => Type.Array(Type.String(), { description });
 
+const ExecHookSchema = Type.Object(
+  {
+    exec: Type.Object(
+      {
+        container: Type.Optional(
+          Type.String({ description: "The container it runs in. Unset: the pod's first container." }),
+        ),
+        command: Type.Array(Type.String(), {
+          minItems: 1,
+          description: 'The command and its arguments, run without a shell.',
+        }),
+        onError: Type.Optional(
+          StringEnum(['Continue', 'Fail'] as const, {
+            default: 'Fail',
+            description:
+              "Fail: an error; after a pre hook the pod's volumes are not backed up. Continue: a warning.",
+          }),
+        ),
+        timeout: Type.Optional(
+          GoDuration({ default: '30s', description: 'How long it may run ("30s", "2m"). Unset: 30s.' }),
+        ),
+      },
+      { additionalProperties: false, description: 'A command run in a container through pods/exec.' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const BackupResourceHookSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'The hook set’s name, for messages.' }),
+    includedNamespaces: Type.Optional(names('Pods in these namespaces (glob patterns allowed). Unset: all.')),
+    excludedNamespaces: Type.Optional(names('Not pods in these namespaces (glob patterns allowed).')),
+    includedResources: Type.Optional(
+      names('Velero\'s: hooks run in pods only, so this must include "pods" (or "*") when set.'),
+    ),
+    excludedResources: Type.Optional(names('Velero\'s: "pods" here turns the hook set off.')),
+    labelSelector: Type.Optional(
+      Type.String({ description: 'Only pods with matching labels, in text form ("app=db").' }),
+    ),
+    pre: Type.Optional(Type.Array(ExecHookSchema, { description: "Run before the pod's volumes are read." })),
+    post: Type.Optional(
+      Type.Array(ExecHookSchema, { description: "Run after the pod's volumes are read, whatever happened." }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type BackupResourceHook = Static<typeof BackupResourceHookSchema>;
+
 export const BackupSpecSchema = Type.Object(
   {
     metadata: Type.Optional(
@@ -120,6 +169,23 @@ export const BackupSpecSchema = Type.Object(
           'backup.cairn.dev/backup-volumes-excludes annotation names (opt-out). Unset or false: only the ' +
           "volumes a pod's backup.cairn.dev/backup-volumes annotation names (opt-in).",
       }),
+    ),
+    hooks: Type.Optional(
+      Type.Object(
+        {
+          resources: Type.Optional(
+            Type.Array(BackupResourceHookSchema, {
+              description:
+                'Hook sets, in order: each runs its pre and post hooks in the pods it selects. A pod whose ' +
+                "annotations give a phase's hook runs that one instead of these (as Velero does).",
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: 'Backup hooks run in the backed-up pods (docs/hooks.md).',
+        },
+      ),
     ),
     fsBackupTimeout: Type.Optional(
       GoDuration({

@@ -23,6 +23,7 @@ export {
   type Backup,
   type BackupPhase,
   type BackupSpec,
+  type BackupResourceHook,
   type BackupStatus,
   type ConsistencyMode,
   type LocationResult,

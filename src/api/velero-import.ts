@@ -307,7 +307,6 @@ const droppedBackupFields: Record<string, { reason: string; harmless?: unknown }
   defaultVolumesToRestic: { reason: volumeData, harmless: false },
   uploaderConfig: { reason: volumeData },
   resourcePolicy: { reason: 'Cairn has no volume policies yet' },
-  hooks: { reason: "Cairn runs the hooks of pods' annotations, not yet those of a Backup's spec" },
   orderedResources: { reason: 'Cairn backs up in its own order' },
   itemOperationTimeout: {
     reason: 'Cairn runs no plugin item operations',
@@ -389,6 +388,22 @@ function backupSpecOf(input: unknown, at: string, found: Findings): BackupSpec {
   if (spec.labelSelector !== undefined && spec.orLabelSelectors !== undefined)
     found.problem(`${at}.orLabelSelectors`, spec.orLabelSelectors, 'cannot be used with labelSelector');
 
+  // Hook sets are Velero's shape, but for their label selectors (text form in Cairn).
+  if (isRecord(input.hooks) && Array.isArray(input.hooks.resources) && input.hooks.resources.length > 0) {
+    const resources = (input.hooks.resources as unknown[]).map((set, i) => {
+      if (!isRecord(set) || isUnset(set.labelSelector)) return set;
+      const { labelSelector, ...rest } = set;
+      const converted = labelSelectorText(labelSelector, `${at}.hooks.resources[${i}].labelSelector`);
+      if ('problems' in converted) {
+        found.problems.push(...converted.problems);
+        return rest;
+      }
+      return converted.text === '' ? rest : { ...rest, labelSelector: converted.text };
+    });
+    spec.hooks = { resources };
+  } else if (!isEmpty(input.hooks) && !(isRecord(input.hooks) && isEmpty(input.hooks.resources)))
+    found.problem(`${at}.hooks`, input.hooks, 'must be an object with a list of resources');
+
   const exclusions: string[] = [];
   for (const field of mergedExclusions) {
     const value = input[field];
@@ -412,6 +427,7 @@ function backupSpecOf(input: unknown, at: string, found: Findings): BackupSpec {
     'metadata',
     'labelSelector',
     'orLabelSelectors',
+    'hooks',
   ]);
   for (const [field, value] of Object.entries(input)) {
     if (handled.has(field) || isEmpty(value)) continue;

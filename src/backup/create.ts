@@ -33,7 +33,7 @@ import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry
 import { builtinItemActions, type ItemAction } from './item-actions.ts';
 import { planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
 import type { ExecOptions, KubeObject } from '../kube/index.ts';
-import { backupHooksFromAnnotations, runHooks, type HookResult } from './hooks.ts';
+import { backupHooksForPod, hookSpecProblems, runHooks, type HookResult } from './hooks.ts';
 import type { PodVolumeBackup } from '../api/index.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
 
@@ -167,7 +167,7 @@ async function runCreateBackup(
   const problems = validate(input);
   const mapper = new ResourceMapper((await discover(client, { signal })).resources);
   const { selection, problems: selectionProblems } = compileSelection(input.spec, mapper);
-  problems.push(...selectionProblems);
+  problems.push(...selectionProblems, ...hookSpecProblems(input.spec.hooks?.resources));
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
   await input.onValidated?.();
 
@@ -639,7 +639,7 @@ async function backUpPodVolumes(
       pod,
       namespace: pod.metadata.namespace ?? '',
       name: pod.metadata.name,
-      hooks: backupHooksFromAnnotations(pod),
+      hooks: backupHooksForPod(pod, input.spec.hooks?.resources),
       backups: plan.backups.filter((b) => b.spec.pod.uid === (pod.metadata.uid ?? '')),
     }))
     .filter((w) => w.backups.length > 0 || w.hooks.pre.length > 0 || w.hooks.post.length > 0);

@@ -8,8 +8,15 @@
 // night the backup is needed; the hook still runs as Velero would run it.
 //
 // `runHooks` runs a pod's hooks of one phase through pods/exec, in order, and says what happened to each.
-import { parseGoDuration } from '../api/index.ts';
-import type { ExecOptions, ExecResult } from '../kube/index.ts';
+import {
+  labelSelectorProblem,
+  matchesLabels,
+  parseGoDuration,
+  parseLabelSelector,
+  type BackupResourceHook,
+} from '../api/index.ts';
+import { compileNamespaceFilter, type ExecOptions, type ExecResult } from '../kube/index.ts';
+import type { ValidationProblem } from './selection.ts';
 
 export type HookPhase = 'pre' | 'post';
 export type HookOnError = 'Continue' | 'Fail';
@@ -38,6 +45,7 @@ export interface HookPod {
     namespace?: string | undefined;
     name?: string | undefined;
     annotations?: Record<string, string>;
+    labels?: Record<string, string>;
   };
   spec?: { containers?: { name: string }[] } | undefined;
 }
@@ -251,4 +259,76 @@ export async function runHooks(
     if (hook.onError === 'Fail') failed = result;
   }
   return { results, failed };
+}
+
+/** A hook set of the Backup spec selects pods: its namespaces, "pods" among its resources, its labels. */
+function selectsPod(set: BackupResourceHook, pod: HookPod): boolean {
+  const { filter } = compileNamespaceFilter(set);
+  if (!filter.selected(pod.metadata.namespace ?? '')) return false;
+  const isPods = (name: string) => ['pods', 'pod', '*'].includes(name.toLowerCase());
+  if ((set.includedResources ?? []).length > 0 && !(set.includedResources ?? []).some(isPods)) return false;
+  if ((set.excludedResources ?? []).some((name) => isPods(name) && name !== '*')) return false;
+  if (set.labelSelector === undefined) return true;
+  return matchesLabels(parseLabelSelector(set.labelSelector), pod.metadata.labels);
+}
+
+/**
+ * A pod's backup hooks: for each phase, the hook its annotations give, or else those of every hook set
+ * of the Backup spec that selects the pod, in order (Velero's precedence, phase by phase).
+ */
+export function backupHooksForPod(pod: HookPod, sets: readonly BackupResourceHook[] = []): PodBackupHooks {
+  const hooks = backupHooksFromAnnotations(pod);
+  const annotations = pod.metadata.annotations ?? {};
+  const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+  for (const phase of ['pre', 'post'] as const) {
+    if (PREFIXES[phase].some((prefix) => annotations[`${prefix}command`] !== undefined)) continue;
+    sets.forEach((set, i) => {
+      if (!selectsPod(set, pod)) return;
+      for (const { exec } of set[phase] ?? []) {
+        const container = exec.container ?? containers[0];
+        if (container === undefined) continue;
+        hooks[phase].push({
+          phase,
+          container,
+          command: exec.command,
+          onError: exec.onError ?? 'Fail',
+          timeoutMs: (exec.timeout !== undefined && parseGoDuration(exec.timeout)) || DEFAULT_HOOK_TIMEOUT_MS,
+          from: `spec.hooks.resources[${i}] (${set.name})`,
+        });
+      }
+    });
+  }
+  return hooks;
+}
+
+/** What is wrong with a Backup spec's hook sets, each naming the field and value. */
+export function hookSpecProblems(sets: readonly BackupResourceHook[] = []): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  sets.forEach((set, i) => {
+    const at = `hooks.resources[${i}]`;
+    for (const problem of compileNamespaceFilter(set).problems)
+      problems.push({ ...problem, field: `${at}.${problem.field}` });
+    if (set.labelSelector !== undefined) {
+      const problem = labelSelectorProblem(set.labelSelector);
+      if (problem)
+        problems.push({ field: `${at}.labelSelector`, value: set.labelSelector, message: problem });
+    }
+    for (const phase of ['pre', 'post'] as const)
+      (set[phase] ?? []).forEach(({ exec }, j) => {
+        const timeout = exec.timeout;
+        if (timeout !== undefined && !((parseGoDuration(timeout) ?? 0) > 0))
+          problems.push({
+            field: `${at}.${phase}[${j}].exec.timeout`,
+            value: timeout,
+            message: 'not a positive duration (examples: 30s, 2m)',
+          });
+        if (exec.command.length === 0 || exec.command[0] === '')
+          problems.push({
+            field: `${at}.${phase}[${j}].exec.command`,
+            value: JSON.stringify(exec.command),
+            message: 'the command is empty',
+          });
+      });
+  });
+  return problems;
 }

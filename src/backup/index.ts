@@ -41,6 +41,8 @@ export {
 } from './claims.ts';
 export {
   backupHooksFromAnnotations,
+  backupHooksForPod,
+  hookSpecProblems,
   DEFAULT_HOOK_TIMEOUT_MS,
   type HookOnError,
   type HookPhase,

@@ -248,4 +248,75 @@ describe('cairn server with the node agent: pod volumes', () => {
     );
     assert.ok(server.logs.some((line) => line.includes(`pruned repository restic/${app}/`)));
   });
+  it("runs the hook sets of a Backup's spec in the pods they select, a pod's own annotation first", async (t) => {
+    const app = `hooks-${uniqueSuffix()}`;
+    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
+    t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
+    const pod = (name: string, annotations: Record<string, string>) => {
+      const body = busyboxPod({
+        name,
+        script: 'echo ready; exec sleep 3600',
+        volumes: { data: { emptyDir: {} } },
+      });
+      Object.assign(body.metadata as Record<string, unknown>, { labels: { app: 'db' }, annotations });
+      return body;
+    };
+    // db: its volume backed up, the spec's hooks around it. web: no volume; its annotation's pre hook
+    // instead of the spec's, and the spec's post hook.
+    for (const body of [
+      pod('db', { 'backup.cairn.dev/backup-volumes': 'data' }),
+      pod('web', { 'pre.hook.backup.cairn.dev/command': '["sh","-c","echo annotated > /data/pre"]' }),
+    ])
+      await client.json({ method: 'POST', path: `/api/v1/namespaces/${app}/pods`, body });
+    for (const name of ['db', 'web']) {
+      await waitForPodReady(client, app, name);
+      await waitForPodLine(app, name, 'ready');
+    }
+    const agent = await startAgent();
+    t.after(() => stopAgent(agent));
+
+    const hooks = {
+      resources: [
+        { name: 'elsewhere', includedNamespaces: ['kube-system'], pre: [{ exec: { command: ['false'] } }] },
+        {
+          name: 'dump',
+          labelSelector: 'app=db',
+          pre: [{ exec: { command: ['sh', '-c', 'echo spec > /data/pre'], timeout: '20s' } }],
+          post: [{ exec: { command: ['sh', '-c', 'echo done > /data/post'], onError: 'Continue' } }],
+        },
+      ],
+    };
+    const name = `hooks-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Backup', name, { includedNamespaces: [app], hooks });
+    const backup = await finished<Backup>('Backup', name);
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status) + agent.logs.join(''));
+    assert.deepEqual(backup.status?.hookStatus, { hooksAttempted: 4, hooksFailed: 0 });
+    assert.equal(backup.status?.podVolumeBackups?.completed, 1);
+    const read = async (pod: string, file: string) =>
+      (await kubectl(['exec', '-n', app, pod, '--', 'cat', `/data/${file}`])).stdout;
+    assert.equal(await read('db', 'pre'), 'spec\n');
+    assert.equal(await read('web', 'pre'), 'annotated\n');
+    assert.equal(await read('db', 'post'), 'done\n');
+    assert.equal(await read('web', 'post'), 'done\n');
+    // The spec hook's file was written before the volume was read: it is in the snapshot.
+    const ls = await cairn(['volume', 'ls', name, `${app}/db/data`, '-n', namespace]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /\spre\n/);
+    assert.doesNotMatch(ls.stdout, /\spost\n/);
+
+    // A hook set that cannot be read fails validation, naming the field and the value.
+    const bad = `badhooks-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Backup', bad, {
+      includedNamespaces: [app],
+      hooks: {
+        resources: [{ name: 'x', labelSelector: 'app in db', pre: [{ exec: { command: ['true'] } }] }],
+      },
+    });
+    const refused = await finished<Backup>('Backup', bad);
+    assert.equal(refused.status?.phase, 'FailedValidation');
+    assert.match(
+      refused.status?.validationErrors?.join('\n') ?? '',
+      /hooks\.resources\[0\]\.labelSelector.*app in db/,
+    );
+  });
 });

@@ -2,7 +2,13 @@
 // that cannot be read is named with its annotation, the way `--dry-run` will show it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backupHooksFromAnnotations, type HookPod } from '../../src/backup/index.ts';
+import type { BackupResourceHook } from '../../src/api/index.ts';
+import {
+  backupHooksForPod,
+  backupHooksFromAnnotations,
+  hookSpecProblems,
+  type HookPod,
+} from '../../src/backup/index.ts';
 
 const pod = (annotations: Record<string, string>, containers = ['db', 'sidecar']): HookPod => ({
   metadata: { namespace: 'shop', name: 'db-0', annotations },
@@ -112,5 +118,84 @@ describe('backup hooks from pod annotations', () => {
       'pod shop/db-0: post.hook.backup.velero.io/container is set but post.hook.backup.velero.io/command is not: no post hook runs',
     ]);
     assert.deepEqual(backupHooksFromAnnotations(pod({})), { pre: [], post: [], problems: [] });
+  });
+});
+
+describe("backup hooks from the Backup spec's hook sets", () => {
+  const labelled = (labels: Record<string, string>, annotations: Record<string, string> = {}): HookPod => ({
+    metadata: { namespace: 'shop', name: 'db-0', labels, annotations },
+    spec: { containers: [{ name: 'db' }, { name: 'sidecar' }] },
+  });
+  const sets: BackupResourceHook[] = [
+    { name: 'other-ns', includedNamespaces: ['billing'], pre: [{ exec: { command: ['a'] } }] },
+    { name: 'not-pods', includedResources: ['deployments'], pre: [{ exec: { command: ['b'] } }] },
+    { name: 'web', labelSelector: 'app=web', pre: [{ exec: { command: ['c'] } }] },
+    {
+      name: 'db',
+      includedNamespaces: ['sh*'],
+      includedResources: ['pods'],
+      labelSelector: 'app=db',
+      pre: [
+        { exec: { command: ['dump'], timeout: '5m' } },
+        { exec: { command: ['sync'], container: 'sidecar', onError: 'Continue' } },
+      ],
+      post: [{ exec: { command: ['cleanup'] } }],
+    },
+    { name: 'all', post: [{ exec: { command: ['last'] } }] },
+  ];
+
+  it('take, per phase, every selecting set’s hooks in order: namespaces, resources including pods, labels', () => {
+    const hooks = backupHooksForPod(labelled({ app: 'db' }), sets);
+    assert.deepEqual(
+      hooks.pre.map((h) => [h.command[0], h.container, h.onError, h.timeoutMs, h.from]),
+      [
+        ['dump', 'db', 'Fail', 300_000, 'spec.hooks.resources[3] (db)'],
+        ['sync', 'sidecar', 'Continue', 30_000, 'spec.hooks.resources[3] (db)'],
+      ],
+    );
+    assert.deepEqual(
+      hooks.post.map((h) => h.command[0]),
+      ['cleanup', 'last'],
+    );
+    assert.deepEqual(
+      backupHooksForPod(labelled({ app: 'web' }), sets).pre.map((h) => h.command[0]),
+      ['c'],
+    );
+    assert.deepEqual(backupHooksForPod(labelled({}), sets).pre, []);
+  });
+
+  it('give way, phase by phase, to the hook a pod’s annotations give (Velero’s precedence)', () => {
+    const hooks = backupHooksForPod(
+      labelled({ app: 'db' }, { 'pre.hook.backup.velero.io/command': '["mine"]' }),
+      sets,
+    );
+    assert.deepEqual(
+      hooks.pre.map((h) => h.command[0]),
+      ['mine'],
+    );
+    assert.deepEqual(
+      hooks.post.map((h) => h.command[0]),
+      ['cleanup', 'last'],
+    );
+  });
+
+  it('are refused with the field and value named when they cannot be read', () => {
+    assert.deepEqual(
+      hookSpecProblems([
+        {
+          name: 'x',
+          includedNamespaces: ['Bad_NS'],
+          labelSelector: 'app in db',
+          pre: [{ exec: { command: [''], timeout: 'soon' } }],
+        },
+      ]).map((p) => `${p.field} ${JSON.stringify(p.value)}`),
+      [
+        'hooks.resources[0].includedNamespaces "Bad_NS"',
+        'hooks.resources[0].labelSelector "app in db"',
+        'hooks.resources[0].pre[0].exec.timeout "soon"',
+        'hooks.resources[0].pre[0].exec.command "[\\"\\"]"',
+      ],
+    );
+    assert.deepEqual(hookSpecProblems(sets), []);
   });
 });

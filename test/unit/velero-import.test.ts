@@ -338,7 +338,15 @@ describe('cairn import velero: conversions', () => {
                 metadata: { labels: { from: 'schedule' } },
                 snapshotVolumes: true,
                 defaultVolumesToFsBackup: true,
-                hooks: { resources: [{ name: 'freeze', pre: [{ exec: { command: ['fsfreeze'] } }] }] },
+                hooks: {
+                  resources: [
+                    {
+                      name: 'freeze',
+                      labelSelector: { matchLabels: { app: 'db' } },
+                      pre: [{ exec: { command: ['fsfreeze'] } }],
+                    },
+                  ],
+                },
                 volumeSnapshotLocations: ['aws-default'],
                 csiSnapshotTimeout: '20m',
                 itemOperationTimeout: '2h',
@@ -363,6 +371,11 @@ describe('cairn import velero: conversions', () => {
           storageLocation: 'default',
           ttl: '168h0m0s',
           metadata: { labels: { from: 'schedule' } },
+          hooks: {
+            resources: [
+              { name: 'freeze', labelSelector: 'app=db', pre: [{ exec: { command: ['fsfreeze'] } }] },
+            ],
+          },
         },
         paused: false,
         skipImmediately: true,
@@ -373,7 +386,6 @@ describe('cairn import velero: conversions', () => {
       for (const field of [
         'snapshotVolumes',
         'defaultVolumesToFsBackup',
-        'hooks',
         'volumeSnapshotLocations',
         'csiSnapshotTimeout',
         'itemOperationTimeout',
@@ -385,10 +397,7 @@ describe('cairn import velero: conversions', () => {
         'excludedNamespaceScopedResources',
       ])
         assert.ok(warningAbout(result.warnings, `spec.template.${field}`), `a warning names ${field}`);
-      assert.match(
-        warningAbout(result.warnings, 'spec.template.hooks') ?? '',
-        /dropped: Cairn runs the hooks of pods' annotations, not yet those of a Backup's spec/,
-      );
+      assert.equal(warningAbout(result.warnings, 'spec.template.hooks'), undefined);
       assert.match(warningAbout(result.warnings, 'spec.template.snapshotVolumes') ?? '', /dropped \(true\)/);
       assert.match(
         warningAbout(result.warnings, 'spec.template.excludedNamespaceScopedResources') ?? '',
