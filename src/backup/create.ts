@@ -630,7 +630,9 @@ async function backUpPodVolumes(
         `pod ${backup.spec.pod.name} volume ${backup.spec.volume}: ${backup.status.message}`,
       );
     }
-    plan.skipped.push(...plan.backups.splice(0));
+    // One record per volume, as for any skipped volume (not one per location).
+    const first = input.stores[0]?.location;
+    plan.skipped.push(...plan.backups.splice(0).filter((b) => b.spec.location === first));
   }
 
   // Each pod's volumes to back up, and its hooks.
@@ -687,11 +689,15 @@ async function backUpPodVolumes(
     }
   };
 
+  let stopped: unknown;
   const one = async (item: (typeof work)[number]) => {
     const pod = { namespace: item.namespace, name: item.name };
+    const key = `${item.namespace}/${item.name}`;
+    const pre = await runHooks(exec, pod, item.hooks.pre, input.signal);
+    pre.results.forEach(hookLog);
+    // Stopped before any pre hook ran: nothing to thaw, nothing read.
+    if (item.hooks.pre.length > 0 && pre.results.every((r) => r.outcome === 'NotRun') && !pre.failed) return;
     try {
-      const pre = await runHooks(exec, pod, item.hooks.pre, input.signal);
-      pre.results.forEach(hookLog);
       if (pre.failed) {
         for (const backup of item.backups) {
           backup.status = {
@@ -700,8 +706,9 @@ async function backUpPodVolumes(
           };
           done.push(backup);
         }
+        progress.set(key, { volumesDone: item.backups.length, bytesDone: 0 });
+        report();
       } else if (item.backups.length > 0 && runner) {
-        const key = `${item.namespace}/${item.name}`;
         const finished = await runner.run(item.backups, {
           onProgress: (p) => {
             progress.set(key, { volumesDone: p.volumesDone, bytesDone: p.bytesDone });
@@ -717,12 +724,18 @@ async function backUpPodVolumes(
       post.results.forEach(hookLog);
     }
   };
+  // A few pods at once; after a failure or a stop no further pod is started, and every pod started is
+  // seen through (its post hooks run) before the outcome is decided.
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(POD_CONCURRENCY, work.length) }, async () => {
-      while (next < work.length) await one(work[next++] as (typeof work)[number]);
+      while (next < work.length && stopped === undefined && !input.signal?.aborted)
+        await one(work[next++] as (typeof work)[number]).catch((error: unknown) => {
+          stopped ??= error;
+        });
     }),
   );
+  if (stopped !== undefined) throw stopped;
   input.signal?.throwIfAborted();
 
   for (const backup of done) {
@@ -737,9 +750,13 @@ async function backUpPodVolumes(
       });
       continue;
     }
-    const message = expired.aborted
-      ? `the backup's fsBackupTimeout (${timeout}) passed before the volume was backed up`
-      : (backup.status?.message ?? 'it did not end');
+    // A volume its pre hook left out keeps that reason; one the timeout stopped says so.
+    const hookFailed =
+      backup.status?.phase === 'Failed' && backup.status.message?.startsWith('not backed up:');
+    const message =
+      expired.aborted && !hookFailed
+        ? `the backup's fsBackupTimeout (${timeout}) passed before the volume was backed up`
+        : (backup.status?.message ?? 'it did not end');
     backup.status = { ...backup.status, phase: 'Failed', message };
     results.error({ namespace: pod.namespace }, `pod ${pod.name} volume ${volume}: ${message}`);
   }

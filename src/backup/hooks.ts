@@ -196,7 +196,8 @@ function lastLine(text: string): string | undefined {
  * Runs the hooks of one phase of a pod in order. A hook fails when it cannot be run (no such container,
  * the executable not found), exits with another code than 0, or does not end within its timeout. After a
  * failure with on-error Fail the rest are not run (recorded NotRun, as Velero does); with Continue they
- * are. `failed` is the first failure with on-error Fail, if any.
+ * are. Once `signal` aborts, the hook under way fails and the rest are NotRun: this never throws, so
+ * the caller always has every hook's outcome. `failed` is the first failure with on-error Fail, if any.
  */
 export async function runHooks(
   exec: PodExec,
@@ -216,15 +217,16 @@ export async function runHooks(
       onError: hook.onError,
     };
     const what = `${hook.phase} hook ${formatCommand(hook.command)} in pod ${podName} container ${hook.container}`;
-    if (failed) {
+    if (failed || signal?.aborted) {
       results.push({
         ...base,
         outcome: 'NotRun',
-        message: `${what} was not run: an earlier ${hook.phase} hook failed (on-error Fail)`,
+        message: failed
+          ? `${what} was not run: an earlier ${hook.phase} hook failed (on-error Fail)`
+          : `${what} was not run: the backup was stopped`,
       });
       continue;
     }
-    signal?.throwIfAborted();
     const ran = await exec({
       namespace: pod.namespace,
       pod: pod.name,
@@ -233,7 +235,6 @@ export async function runHooks(
       timeoutMs: hook.timeoutMs,
       signal,
     });
-    signal?.throwIfAborted();
     const output = {
       exitCode: ran.exitCode,
       durationMs: ran.durationMs,

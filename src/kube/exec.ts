@@ -113,7 +113,8 @@ export async function execInContainer(kc: KubeConfig, options: ExecOptions): Pro
       });
       socket?.close();
     };
-    const timer = setTimeout(() => finish({ timedOut: true }), options.timeoutMs);
+    // setTimeout takes at most 2^31 - 1 ms (24.8 days; more fires at once).
+    const timer = setTimeout(() => finish({ timedOut: true }), Math.min(options.timeoutMs, 2 ** 31 - 1));
     const onAbort = () =>
       finish({ failure: `stopped: ${(options.signal?.reason as Error | undefined)?.message ?? 'aborted'}` });
     if (options.signal?.aborted) return onAbort();
@@ -128,7 +129,10 @@ export async function execInContainer(kc: KubeConfig, options: ExecOptions): Pro
       null,
       false,
       (s) => {
+        // The status comes last on the connection, after all output: the command's end (the close
+        // handshake that follows can be slow, and must not turn an exit into a timeout).
         status = s;
+        finish({});
       },
     );
     opening.then(

@@ -69,6 +69,12 @@ export class BlobWorkers {
     return this.#threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
   }
 
+  /** A worker that failed is dropped: the next range starts another. */
+  #drop(thread: Thread): void {
+    const at = this.#threads.indexOf(thread);
+    if (at >= 0) this.#threads.splice(at, 1);
+  }
+
   #start(): Thread {
     const worker = new Worker(WORKER_URL, { workerData: this.#data });
     const thread: Thread = { worker, jobs: new Map(), failed: undefined };
@@ -82,6 +88,7 @@ export class BlobWorkers {
       thread.failed = error;
       for (const job of thread.jobs.values()) job.reject(error);
       thread.jobs.clear();
+      this.#drop(thread);
     };
     worker.on('error', (error: Error) =>
       fail(new Error(`a blob worker failed: ${error.message}`, { cause: error })),

@@ -134,14 +134,15 @@ export class ChunkWorkers {
    * main thread is idle), or else one with a single file under way (so it never waits between files).
    */
   #dispatch(): void {
-    while (this.#waiting.length > 0) {
+    while (this.#waiting.length > 0 && !this.#closed) {
       let thread = this.#threads.find((t) => t.queued === 0 && !t.failed);
       if (!thread && this.#threads.length < this.#count) thread = this.#start();
       if (!thread && this.#threads.length < this.#count + this.#extra && this.#mainThreadIdle())
         thread = this.#start();
       thread ??= this.#threads.find((t) => t.queued < 2 && !t.failed);
-      // Every worker failed: their error fails the file.
-      thread ??= this.#threads.find((t) => t.failed);
+      // Every worker failed: their error fails the file (while one is healthy, the file waits for it).
+      if (!thread && this.#threads.length > 0 && this.#threads.every((t) => t.failed))
+        thread = this.#threads[0];
       if (!thread) return;
       const waiting = this.#waiting.shift() as Waiting;
       waiting.thread = thread;

@@ -301,7 +301,7 @@ export interface LocalVolumeBackupsOptions {
   kubeletRoot: string;
   /** This node's name (the pods' node: a single-node cluster, or the node agent's node). */
   node: string;
-  /** Volumes backed up at once. Default 2. */
+  /** Volumes backed up at once, across every run under way. Default 2. */
   concurrency?: number | undefined;
   now: () => Date;
 }
@@ -313,6 +313,9 @@ export interface LocalVolumeBackupsOptions {
 export class LocalVolumeBackups implements PodVolumeBackupRunner {
   readonly description: string;
   readonly #options: LocalVolumeBackupsOptions;
+  /** Volumes being backed up, across the runs under way (a backup runs one per pod, several at once). */
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(options: LocalVolumeBackupsOptions) {
     this.#options = options;
@@ -347,6 +350,7 @@ export class LocalVolumeBackups implements PodVolumeBackupRunner {
             message: `the pod is on node ${backup.spec.node}, and this process reads only node ${node}'s volumes`,
           };
         } else {
+          await this.#acquire();
           try {
             const ofLocation = repositories.get(backup.spec.location);
             if (!ofLocation)
@@ -373,14 +377,29 @@ export class LocalVolumeBackups implements PodVolumeBackupRunner {
               node,
               message: stoppedReason(options.signal) ?? (error as Error).message,
             };
+          } finally {
+            this.#release();
           }
         }
         done++;
         report();
       }
     };
-    const concurrency = Math.max(1, this.#options.concurrency ?? 2);
-    await Promise.all(Array.from({ length: Math.min(concurrency, results.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency(), results.length) }, worker));
     return results;
+  }
+
+  #concurrency(): number {
+    return Math.max(1, this.#options.concurrency ?? 2);
+  }
+
+  async #acquire(): Promise<void> {
+    while (this.#active >= this.#concurrency()) await new Promise<void>((wake) => this.#waiting.push(wake));
+    this.#active++;
+  }
+
+  #release(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
   }
 }
