@@ -97,6 +97,12 @@ const COMMANDS: TopLevelCommand[] = [
     summary: 'Import resources from another tool (Velero)',
     load: async (io) => (await import('./commands/import.ts')).importCommand(io),
   },
+  {
+    name: 'hooks',
+    usage: '<command>',
+    summary: 'Check the backup hooks of pods and pod templates before a backup runs them',
+    load: async (io, setExitCode) => (await import('./commands/hooks.ts')).hooksCommand(io, setExitCode),
+  },
 ];
 
 /** Global options that take a value, which come before the command name. */

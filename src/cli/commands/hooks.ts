@@ -1,0 +1,190 @@
+// `cairn hooks validate -f FILE...`: the backup hooks that would run in each pod of some manifests — Pods,
+// or the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs — read as
+// a backup reads them (src/backup/hooks.ts), with every annotation that would not run as written named.
+// With `--backup FILE`, a Backup's (or Schedule's) hook sets apply too. Nothing is run and no cluster is
+// needed: a typo shows before the night the backup is needed.
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import type { BackupResourceHook } from '../../api/index.ts';
+import type { HookPod, PodBackupHooks, PodExecHook } from '../../backup/index.ts';
+import type { CliIO } from '../io.ts';
+import { nonEmpty } from '../options.ts';
+import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
+
+type SetExitCode = (code: number) => void;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The kinds whose objects hold a pod template, and where. */
+const TEMPLATE_PATHS: Record<string, readonly string[]> = {
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  ReplicationController: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+/** Every object of the files: documents, and the items of Lists. */
+function readObjects(file: string): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`"${file}": ${(error as Error).message}`, { cause: error });
+  }
+  const objects: unknown[] = [];
+  for (const [i, document] of parseAllDocuments(text).entries()) {
+    const [error] = document.errors;
+    if (error) throw new Error(`"${file}": document ${i + 1} is not YAML: ${error.message}`);
+    const value: unknown = document.toJS();
+    if (value === null || value === undefined) continue;
+    if (
+      isRecord(value) &&
+      typeof value.kind === 'string' &&
+      value.kind.endsWith('List') &&
+      Array.isArray(value.items)
+    )
+      objects.push(...(value.items as unknown[]));
+    else objects.push(value);
+  }
+  return objects;
+}
+
+interface Found {
+  /** `Deployment shop/db` or `Pod shop/db-0`. */
+  object: string;
+  pod: HookPod;
+}
+
+/** The pod of an object: itself, or its template (with the object's namespace); undefined for others. */
+function podOf(object: unknown): Found | undefined {
+  if (!isRecord(object) || typeof object.kind !== 'string') return undefined;
+  const metadata = isRecord(object.metadata) ? object.metadata : {};
+  const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : 'default';
+  const name = typeof metadata.name === 'string' ? metadata.name : '<no name>';
+  const label = `${object.kind} ${namespace}/${name}`;
+  if (object.kind === 'Pod')
+    return {
+      object: label,
+      pod: { ...(object as unknown as HookPod), metadata: { ...metadata, namespace, name } },
+    };
+  const path = TEMPLATE_PATHS[object.kind];
+  if (!path) return undefined;
+  let template: unknown = object;
+  for (const key of path) template = isRecord(template) ? template[key] : undefined;
+  if (!isRecord(template)) return undefined;
+  const templateMetadata = isRecord(template.metadata) ? template.metadata : {};
+  return {
+    object: label,
+    pod: {
+      metadata: { ...templateMetadata, namespace, name },
+      spec: template.spec as HookPod['spec'],
+    },
+  };
+}
+
+/** The hook sets of a Backup (spec.hooks) or a Schedule (spec.template.hooks) in a file. */
+function hookSetsOf(file: string): BackupResourceHook[] {
+  const sets: BackupResourceHook[] = [];
+  for (const object of readObjects(file)) {
+    if (!isRecord(object) || !isRecord(object.spec)) continue;
+    const spec =
+      object.kind === 'Schedule' && isRecord(object.spec.template) ? object.spec.template : object.spec;
+    const hooks = isRecord(spec.hooks) ? spec.hooks.resources : undefined;
+    if (Array.isArray(hooks)) sets.push(...(hooks as BackupResourceHook[]));
+  }
+  return sets;
+}
+
+interface PodReport {
+  object: string;
+  pre: PodExecHook[];
+  post: PodExecHook[];
+  problems: string[];
+}
+
+function hookLine(hook: PodExecHook): string {
+  return (
+    `  ${hook.phase} in container ${hook.container}: ${JSON.stringify(hook.command)} ` +
+    `(on-error ${hook.onError}, timeout ${hook.timeoutMs / 1000} s; from ${hook.from})\n`
+  );
+}
+
+export function hooksCommand(io: CliIO, setExitCode: SetExitCode): Command {
+  const hooks = new Command('hooks').description('Check backup hooks before a backup runs them');
+  hooks
+    .command('validate')
+    .description(
+      'List the backup hooks each pod (or pod template) of the manifests would run, and name every hook ' +
+        'annotation or hook set that would not run as written',
+    )
+    .addOption(
+      new Option('-f, --filename <file>', 'a manifest: Pods, workloads with pod templates, Lists (repeat it)')
+        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), nonEmpty(value)])
+        .makeOptionMandatory(),
+    )
+    .option(
+      '--backup <file>',
+      'a Backup or Schedule manifest whose hook sets (spec.hooks.resources) apply too',
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'table, json or yaml')
+        .argParser(parseOutputFormat)
+        .default('table'),
+    )
+    .addHelpText(
+      'after',
+      `
+A pod's hooks come from its annotations (pre.hook.backup.cairn.dev/command and the like, or Velero's
+pre.hook.backup.velero.io/...), or, for a phase its annotations leave out, from the Backup's hook sets that
+select it. Nothing is run and no cluster is contacted. Exit code 1 when anything would not run as written.
+
+Examples:
+  cairn hooks validate -f postgres-statefulset.yaml
+  kubectl get pods -n shop -o yaml > pods.yaml && cairn hooks validate -f pods.yaml
+  cairn hooks validate -f app.yaml --backup nightly-backup.yaml -o json`,
+    )
+    .action(async (options: { filename: string[]; backup?: string; output: OutputFormat }) => {
+      const { backupHooksForPod, hookSpecProblems } = await import('../../backup/index.ts');
+      const sets = options.backup ? hookSetsOf(options.backup) : [];
+      const setProblems = hookSpecProblems(sets).map(
+        (p) => `${options.backup ?? ''}: ${p.field} ${JSON.stringify(p.value)}: ${p.message}`,
+      );
+      const reports: PodReport[] = [];
+      for (const file of options.filename)
+        for (const object of readObjects(file)) {
+          const found = podOf(object);
+          if (!found) continue;
+          // A set that cannot be read selects nothing here (validation refuses the backup anyway).
+          let hooksOfPod: PodBackupHooks;
+          try {
+            hooksOfPod = backupHooksForPod(found.pod, setProblems.length > 0 ? [] : sets);
+          } catch (error) {
+            hooksOfPod = { pre: [], post: [], problems: [(error as Error).message] };
+          }
+          reports.push({ object: found.object, ...hooksOfPod });
+        }
+      const problems = setProblems.length + reports.reduce((n, r) => n + r.problems.length, 0);
+      if (problems > 0) setExitCode(1);
+      if (options.output !== 'table') {
+        io.stdout.write(formatStructured({ hookSetProblems: setProblems, pods: reports }, options.output));
+        return;
+      }
+      let out = '';
+      for (const problem of setProblems) out += `problem: ${problem}\n`;
+      for (const report of reports) {
+        out += `${report.object}:\n`;
+        if (report.pre.length + report.post.length === 0) out += '  no hooks\n';
+        for (const hook of [...report.pre, ...report.post]) out += hookLine(hook);
+        for (const problem of report.problems) out += `  problem: ${problem}\n`;
+      }
+      if (reports.length === 0) out += 'No pods or pod templates in the manifests.\n';
+      out += `${reports.length} pods, ${problems} problems\n`;
+      io.stdout.write(out);
+    });
+  return hooks;
+}
