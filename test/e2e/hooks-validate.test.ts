@@ -122,6 +122,9 @@ describe('cairn hooks validate', () => {
     );
     assert.match(ok.stdout, /^1 pods, 0 problems$/m);
 
+    const help = await cairn(['hooks', 'validate', '--help'], envWithoutCluster(dir));
+    assert.match(help.stdout, /\nExamples:\n {2}cairn hooks validate -f /);
+
     const missing = await cairn(['hooks', 'validate', '-f', join(dir, 'nope.yaml')], envWithoutCluster(dir));
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nope\.yaml.*no such file/i);
