@@ -635,15 +635,29 @@ async function backUpPodVolumes(
     plan.skipped.push(...plan.backups.splice(0).filter((b) => b.spec.location === first));
   }
 
-  // Each pod's volumes to back up, and its hooks.
+  // Each pod's volumes to back up, and its hooks. A pod that is not running has no container to run them
+  // in (a finished Job's, a pending one): its hooks are left out with a warning.
   const work = context.pods
-    .map((pod) => ({
-      pod,
-      namespace: pod.metadata.namespace ?? '',
-      name: pod.metadata.name,
-      hooks: backupHooksForPod(pod, input.spec.hooks?.resources),
-      backups: plan.backups.filter((b) => b.spec.pod.uid === (pod.metadata.uid ?? '')),
-    }))
+    .map((pod) => {
+      const namespace = pod.metadata.namespace ?? '';
+      const hooks = backupHooksForPod(pod, input.spec.hooks?.resources);
+      const phase = (pod.status as { phase?: string } | undefined)?.phase;
+      if (phase !== 'Running' && hooks.pre.length + hooks.post.length > 0) {
+        results.warning(
+          { namespace },
+          `pod ${pod.metadata.name} is ${phase ?? 'not running'}: its ${hooks.pre.length + hooks.post.length} backup hooks were not run`,
+        );
+        hooks.pre = [];
+        hooks.post = [];
+      }
+      return {
+        pod,
+        namespace,
+        name: pod.metadata.name,
+        hooks,
+        backups: plan.backups.filter((b) => b.spec.pod.uid === (pod.metadata.uid ?? '')),
+      };
+    })
     .filter((w) => w.backups.length > 0 || w.hooks.pre.length > 0 || w.hooks.post.length > 0);
   if (work.length === 0 && plan.skipped.length === 0) return undefined;
 

@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { cairn } from '../helpers/cli.ts';
 import { busyboxPod, kubectl, testbedNode, waitForPodLine, waitForPodReady } from '../helpers/node.ts';
-import { clusterClient, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
 before(() => {
@@ -172,17 +172,33 @@ describe('backup hooks', () => {
     assert.match(described.stdout, new RegExp(`${ns}/slow/data: Completed`));
   });
 
-  it('run post hooks after a volume backup that failed', async (t) => {
+  it('run post hooks after a volume backup that failed, and leave out those of a pod that is not running', async (t) => {
     const env = await home(t);
     const ns = await testNamespace(t, client, 'hookafter');
     await hookedPod(ns, 'app', {
       'post.hook.backup.cairn.dev/command': '["sh","-c","date > /data/post-ran"]',
     });
+    // A finished pod (a Job's, say): no container to run its hook in.
+    const finished = busyboxPod({ name: 'finished', script: 'exit 0', volumes: {} });
+    Object.assign(finished.spec as Record<string, unknown>, { restartPolicy: 'Never' });
+    Object.assign(finished.metadata as Record<string, unknown>, {
+      annotations: { 'pre.hook.backup.cairn.dev/command': '["sync"]' },
+    });
+    await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: finished });
+    await eventually('the pod to finish', async () => {
+      const pod = await client.json<{ status?: { phase?: string } }>({
+        path: `/api/v1/namespaces/${ns}/pods/finished`,
+      });
+      return pod.status?.phase === 'Succeeded' ? true : undefined;
+    });
     // A timeout no volume backup can meet: the volume fails, the post hook runs.
-    const made = await backup(env, `hookafter-${uniqueSuffix()}`, ns, ['--fs-backup-timeout', '1ms']);
+    const name = `hookafter-${uniqueSuffix()}`;
+    const made = await backup(env, name, ns, ['--fs-backup-timeout', '1ms']);
     assert.equal(made.backup.status.phase, 'PartiallyFailed', made.stderr);
     assert.equal(made.backup.status.podVolumeBackups?.failed, 1);
     assert.deepEqual(made.backup.status.hookStatus, { hooksAttempted: 1, hooksFailed: 0 });
     assert.ok((await podFile(ns, 'app', '/data/post-ran')) !== undefined, 'the post hook ran');
+    const described = await cairn(['backup', 'describe', name], env);
+    assert.match(described.stdout, /pod finished is Succeeded: its 1 backup hooks were not run/);
   });
 });

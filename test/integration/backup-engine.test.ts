@@ -332,7 +332,7 @@ describe('the backup engine', () => {
     assert.equal(outcome.consistency.mode, 'best-effort');
   });
 
-  it('warns that a pod asks, by annotation, for hooks it does not get yet, and completes', async (t) => {
+  it('warns that a pod asks, by annotation, for restore hooks it does not get yet, and completes', async (t) => {
     const ns = await testNamespace(t, client, 'annot');
     await client.json({
       method: 'POST',
@@ -342,7 +342,7 @@ describe('the backup engine', () => {
           name: 'db',
           annotations: {
             'backup.velero.io/backup-volumes': 'data',
-            'pre.hook.backup.velero.io/command': '["/bin/sh","-c","sync"]',
+            'post.hook.restore.velero.io/command': '["/bin/sh","-c","sync"]',
           },
         },
         spec: {
@@ -355,7 +355,7 @@ describe('the backup engine', () => {
     assert.equal(outcome.phase, 'Completed');
     has(paths, `resources/pods/namespaces/${ns}/db.json`);
     assert.deepEqual(outcome.results.warnings.namespaces?.[ns], [
-      `pod ${ns}/db is annotated pre.hook.backup.velero.io/command: backup hooks are not run yet`,
+      `pod ${ns}/db is annotated post.hook.restore.velero.io/command: restore hooks are not run yet`,
     ]);
   });
 
