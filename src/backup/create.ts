@@ -703,7 +703,7 @@ async function backUpPodVolumes(
     }
   };
 
-  let stopped: unknown;
+  let stopped: Error | undefined;
   const one = async (item: (typeof work)[number]) => {
     const pod = { namespace: item.namespace, name: item.name };
     const key = `${item.namespace}/${item.name}`;
@@ -745,11 +745,12 @@ async function backUpPodVolumes(
     Array.from({ length: Math.min(POD_CONCURRENCY, work.length) }, async () => {
       while (next < work.length && stopped === undefined && !input.signal?.aborted)
         await one(work[next++] as (typeof work)[number]).catch((error: unknown) => {
-          stopped ??= error;
+          stopped ??=
+            error instanceof Error ? error : new Error('a pod’s hooks or volumes failed', { cause: error });
         });
     }),
   );
-  if (stopped !== undefined) throw stopped;
+  if (stopped) throw stopped;
   input.signal?.throwIfAborted();
 
   for (const backup of done) {

@@ -4,11 +4,10 @@
 // With `--backup FILE`, a Backup's (or Schedule's) hook sets apply too. Nothing is run and no cluster is
 // needed: a typo shows before the night the backup is needed.
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
 import type { BackupResourceHook } from '../../api/index.ts';
 import type { HookPod, PodBackupHooks, PodExecHook } from '../../backup/index.ts';
 import type { CliIO } from '../io.ts';
+import { readManifests } from '../manifests.ts';
 import { nonEmpty } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 
@@ -27,32 +26,6 @@ const TEMPLATE_PATHS: Record<string, readonly string[]> = {
   Job: ['spec', 'template'],
   CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
 };
-
-/** Every object of the files: documents, and the items of Lists. */
-function readObjects(file: string): unknown[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(`"${file}": ${(error as Error).message}`, { cause: error });
-  }
-  const objects: unknown[] = [];
-  for (const [i, document] of parseAllDocuments(text).entries()) {
-    const [error] = document.errors;
-    if (error) throw new Error(`"${file}": document ${i + 1} is not YAML: ${error.message}`);
-    const value: unknown = document.toJS();
-    if (value === null || value === undefined) continue;
-    if (
-      isRecord(value) &&
-      typeof value.kind === 'string' &&
-      value.kind.endsWith('List') &&
-      Array.isArray(value.items)
-    )
-      objects.push(...(value.items as unknown[]));
-    else objects.push(value);
-  }
-  return objects;
-}
 
 interface Found {
   /** `Deployment shop/db` or `Pod shop/db-0`. */
@@ -90,7 +63,7 @@ function podOf(object: unknown): Found | undefined {
 /** The hook sets of a Backup (spec.hooks) or a Schedule (spec.template.hooks) in a file. */
 function hookSetsOf(file: string): BackupResourceHook[] {
   const sets: BackupResourceHook[] = [];
-  for (const object of readObjects(file)) {
+  for (const object of readManifests([file], '--backup')) {
     if (!isRecord(object) || !isRecord(object.spec)) continue;
     const spec =
       object.kind === 'Schedule' && isRecord(object.spec.template) ? object.spec.template : object.spec;
@@ -156,7 +129,7 @@ Examples:
       );
       const reports: PodReport[] = [];
       for (const file of options.filename)
-        for (const object of readObjects(file)) {
+        for (const object of readManifests([file], '--backup')) {
           const found = podOf(object);
           if (!found) continue;
           // A set that cannot be read selects nothing here (validation refuses the backup anyway).

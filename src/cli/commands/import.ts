@@ -3,9 +3,7 @@
 // a List as `kubectl get -o yaml` prints it), converted by src/api's velero-import.ts, and printed
 // (--dry-run) or created in Cairn's namespace; an object already there is skipped, never overwritten.
 // An object with problems is not created; the command then ends with exit code 1.
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseAllDocuments } from 'yaml';
 import type {
   Backup,
   BackupLocation,
@@ -18,6 +16,7 @@ import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { collectValue, kubeConfigOf, listItems } from '../options.ts';
 import { formatManifests } from '../output.ts';
+import { readManifests } from '../manifests.ts';
 
 interface ImportFlags {
   filename?: string[];
@@ -63,34 +62,6 @@ function describe(object: Record<string, unknown>): string {
   const name = typeof metadata.name === 'string' ? metadata.name : '<no name>';
   const namespace = typeof metadata.namespace === 'string' ? `${metadata.namespace}/` : '';
   return `${typeof object.kind === 'string' ? object.kind : '<no kind>'} ${namespace}${name}`;
-}
-
-/** Every object of the files: documents, and the items of Lists. */
-function readFiles(files: string[]): unknown[] {
-  const objects: unknown[] = [];
-  for (const file of files) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new Error(`-f "${file}": ${(error as Error).message}`, { cause: error });
-    }
-    for (const [i, document] of parseAllDocuments(text).entries()) {
-      const [error] = document.errors;
-      if (error) throw new Error(`-f "${file}": document ${i + 1} is not YAML: ${error.message}`);
-      const value: unknown = document.toJS();
-      if (value === null || value === undefined) continue;
-      if (
-        isRecord(value) &&
-        typeof value.kind === 'string' &&
-        value.kind.endsWith('List') &&
-        Array.isArray(value.items)
-      )
-        objects.push(...(value.items as unknown[]));
-      else objects.push(value);
-    }
-  }
-  return objects;
 }
 
 /** Velero's objects of the given kinds in its namespace. */
@@ -332,7 +303,7 @@ warnings name into Cairn's namespace. Exit code 1 when an object had problems (i
         files.length > 0 ? files.join(', ') : `namespace ${flags.veleroNamespace} of the cluster`;
       const inputs =
         files.length > 0
-          ? readFiles(files)
+          ? readManifests(files)
           : await readCluster(await clientOf(), flags.veleroNamespace, flags.kinds);
       const { outcomes, ignored } = await convert(inputs, flags);
       // With --dry-run, stdout holds the objects alone: the report goes to stderr.
