@@ -10,12 +10,12 @@
 // (the file keeps a hole; the restorer truncates it to its length at the end).
 import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { MasterKey } from './crypto.ts';
-import { openBlobSync, type BlobType } from './pack.ts';
+import { masterKeyFromClone, type ClonedMasterKey } from './crypto.ts';
+import { allZero, openBlobSync, type BlobType } from './pack.ts';
 
 /** What the main thread passes to a new worker. */
 export interface BlobWorkerData {
-  key: { encrypt: Uint8Array; k: Uint8Array; r: Uint8Array };
+  key: ClonedMasterKey;
 }
 
 /** A blob of the range: where it is in `bytes`, what it is, and where it goes (descriptor, offset pairs). */
@@ -57,20 +57,7 @@ export type FromBlobWorker = { op: 'done'; job: number; outcomes: BlobOutcome[] 
 const port = parentPort;
 if (!port) throw new Error('blob-worker.ts runs as a worker thread (blob-workers.ts starts it)');
 const data = workerData as BlobWorkerData;
-const key: MasterKey = {
-  encrypt: Buffer.from(data.key.encrypt),
-  mac: { k: Buffer.from(data.key.k), r: Buffer.from(data.key.r) },
-};
-const ZEROS = Buffer.alloc(64 * 1024);
-
-function allZero(bytes: Buffer): boolean {
-  for (let at = 0; at < bytes.length; at += ZEROS.length) {
-    const end = Math.min(bytes.length, at + ZEROS.length);
-    if (bytes.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
-  }
-  return true;
-}
-
+const key = masterKeyFromClone(data.key);
 function writeAll(fd: number, bytes: Buffer, position: number): void {
   let done = 0;
   while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);

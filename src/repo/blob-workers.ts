@@ -30,7 +30,7 @@ export class BlobWorkers {
   constructor(count: number, key: MasterKey) {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`${count} blob workers: give 1 or more`);
     this.#count = count;
-    this.#data = { key: { encrypt: key.encrypt, k: key.mac.k, r: key.mac.r } };
+    this.#data = { key };
   }
 
   /**

@@ -17,7 +17,7 @@
 import { readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Chunker, MAX_CHUNK_SIZE } from './chunker.ts';
-import type { MasterKey } from './crypto.ts';
+import { masterKeyFromClone, type ClonedMasterKey } from './crypto.ts';
 import { sha256 } from './ids.ts';
 import { sealBlobSync } from './pack.ts';
 import { polynomialFromHex } from './polynomial.ts';
@@ -25,7 +25,7 @@ import { polynomialFromHex } from './polynomial.ts';
 /** What the main thread passes to a new worker. */
 export interface ChunkWorkerData {
   polynomial: string;
-  key: { encrypt: Uint8Array; k: Uint8Array; r: Uint8Array };
+  key: ClonedMasterKey;
 }
 
 export type ToWorker =
@@ -53,10 +53,7 @@ const READ_SIZE = 1024 * 1024;
 const port = parentPort;
 if (!port) throw new Error('chunk-worker.ts runs as a worker thread (chunk-workers.ts starts it)');
 const data = workerData as ChunkWorkerData;
-const key: MasterKey = {
-  encrypt: Buffer.from(data.key.encrypt),
-  mac: { k: Buffer.from(data.key.k), r: Buffer.from(data.key.r) },
-};
+const key = masterKeyFromClone(data.key);
 const chunker = new Chunker(polynomialFromHex(data.polynomial));
 
 const files: { file: number; fd: number }[] = [];

@@ -82,7 +82,7 @@ export class ChunkWorkers {
     this.#extra = options.extra ?? 0;
     this.#data = {
       polynomial: options.polynomial,
-      key: { encrypt: options.key.encrypt, k: options.key.mac.k, r: options.key.mac.r },
+      key: options.key,
     };
   }
 

@@ -30,6 +30,17 @@ export interface MasterKey {
 }
 
 /** The master key as restic stores it in a key file's encrypted `data`: base64 fields. */
+/** A master key as a worker thread receives it: structured cloning makes its Buffers Uint8Arrays. */
+export interface ClonedMasterKey {
+  encrypt: Uint8Array;
+  mac: { k: Uint8Array; r: Uint8Array };
+}
+
+/** The master key a worker thread was given, as Buffers again. */
+export function masterKeyFromClone(key: ClonedMasterKey): MasterKey {
+  return { encrypt: Buffer.from(key.encrypt), mac: { k: Buffer.from(key.mac.k), r: Buffer.from(key.mac.r) } };
+}
+
 export interface MasterKeyJson {
   mac: { k: string; r: string };
   encrypt: string;

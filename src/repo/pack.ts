@@ -119,6 +119,17 @@ export function openBlobSync(key: MasterKey, pack: string, blob: PackBlob, ciphe
   return checkId(pack, blob, plaintext, sha256(plaintext));
 }
 
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Whether a blob's plaintext is all zeros: a restore leaves a hole for it. */
+export function allZero(bytes: Buffer): boolean {
+  for (let at = 0; at < bytes.length; at += ZEROS.length) {
+    const end = Math.min(bytes.length, at + ZEROS.length);
+    if (bytes.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
+  }
+  return true;
+}
+
 const blobWhat = (pack: string, blob: PackBlob): string =>
   `${blob.type} blob ${blob.id} in pack ${handlePath({ type: 'data', name: pack })}`;
 

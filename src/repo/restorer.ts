@@ -40,6 +40,7 @@ import { promisify } from 'node:util';
 import { BlobWorkers, type BlobOutcome, type RangeBlob } from './blob-workers.ts';
 import { loadTree, lookupPath, splitSnapshotPath } from './browse.ts';
 import { CIPHERTEXT_OVERHEAD } from './crypto.ts';
+import { allZero } from './pack.ts';
 import { systemClock, type Clock, type SignalOptions } from './environment.ts';
 import { throttle } from './limit.ts';
 import type { IndexEntry } from './master-index.ts';
@@ -193,7 +194,6 @@ interface RestorerSettings extends SignalOptions {
 const MiB = 1024 * 1024;
 /** open(2) on the thread pool, giving the descriptor (FileHandle's close is asynchronous; this one is not). */
 const openFile = promisify(openCallback) as (path: string, flags: string, mode: number) => Promise<number>;
-const ZEROS = Buffer.alloc(64 * 1024);
 /** Zero blobs remembered by id (a few sizes in practice; bounded all the same). */
 const MAX_ZERO_IDS = 1024;
 /**
@@ -956,14 +956,6 @@ async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Pr
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
     done += bytesWritten;
   }
-}
-
-function allZero(bytes: Buffer): boolean {
-  for (let at = 0; at < bytes.length; at += ZEROS.length) {
-    const end = Math.min(bytes.length, at + ZEROS.length);
-    if (bytes.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
-  }
-  return true;
 }
 
 async function mkfifo(path: string, node: Node): Promise<void> {

@@ -7,14 +7,11 @@ import { Command, Option } from 'commander';
 import type { BackupResourceHook } from '../../api/index.ts';
 import type { HookPod, PodBackupHooks, PodExecHook } from '../../backup/index.ts';
 import type { CliIO } from '../io.ts';
-import { readManifests } from '../manifests.ts';
+import { isRecord, readManifests } from '../manifests.ts';
 import { nonEmpty } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 
 type SetExitCode = (code: number) => void;
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The kinds whose objects hold a pod template, and where. */
 const TEMPLATE_PATHS: Record<string, readonly string[]> = {

@@ -16,7 +16,7 @@ import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
 import { collectValue, kubeConfigOf, listItems } from '../options.ts';
 import { formatManifests } from '../output.ts';
-import { readManifests } from '../manifests.ts';
+import { isRecord, readManifests } from '../manifests.ts';
 
 interface ImportFlags {
   filename?: string[];
@@ -52,9 +52,6 @@ function parseKinds(value: string): VeleroImportKind[] {
   }
   return [...kinds];
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** What an input object is, for messages: `Schedule velero/nightly`. */
 function describe(object: Record<string, unknown>): string {
