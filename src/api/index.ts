@@ -106,6 +106,7 @@ export {
   type RestoreCounts,
   type RestorePhase,
   type RestoreSpec,
+  type RestoreResourceHook,
   type RestoreStatus,
 } from './restore.ts';
 export {
@@ -169,3 +170,4 @@ export {
   type VeleroObject,
 } from './velero-import.ts';
 export { systemClock, type Clock } from './clock.ts';
+export { parseHookCommand, type HookResult, type HookResultPhase } from './hooks.ts';

@@ -2,7 +2,7 @@
 // the same; the conflict policies follow Backup for GKE's RestorePlan; additions carry their own names.
 // One schema per spec and status gives the types, the validation and the CRD (docs/api.md).
 import { Type, type Static } from '@sinclair/typebox';
-import { DnsSubdomain, ObjectMetaSchema, StringEnum, StringMap, Timestamp } from './schema.ts';
+import { DnsSubdomain, GoDuration, ObjectMetaSchema, StringEnum, StringMap, Timestamp } from './schema.ts';
 
 export const RESTORE_PHASES = [
   'New',
@@ -48,6 +48,87 @@ export type ClusterConflictPolicy = (typeof CLUSTER_CONFLICT_POLICIES)[number];
 export const DEFAULT_CLUSTER_CONFLICT_POLICY: ClusterConflictPolicy = 'use-existing-version';
 
 const names = (description: string) => Type.Array(Type.String(), { description });
+
+const RestoreExecHookSchema = Type.Object(
+  {
+    container: Type.Optional(
+      Type.String({ description: "The container it runs in. Unset: the pod's first container." }),
+    ),
+    command: Type.Array(Type.String(), {
+      minItems: 1,
+      description: 'The command and its arguments, run without a shell.',
+    }),
+    onError: Type.Optional(
+      StringEnum(['Continue', 'Fail'] as const, {
+        default: 'Continue',
+        description:
+          'Continue: a failure is a warning. Fail: an error (the restore is PartiallyFailed) and no further ' +
+          'restore hook starts, in any pod. Unset: Continue.',
+      }),
+    ),
+    execTimeout: Type.Optional(
+      GoDuration({ default: '30s', description: 'How long the command may run once started. Unset: 30s.' }),
+    ),
+    waitTimeout: Type.Optional(
+      GoDuration({
+        description:
+          'How long to wait, from the start of the wait, for the container to run (or be ready, with ' +
+          'waitForReady). Unset: no limit while the pod can still start.',
+      }),
+    ),
+    waitForReady: Type.Optional(
+      Type.Boolean({ description: 'Wait for the container to be ready, not only running. Unset: false.' }),
+    ),
+  },
+  { additionalProperties: false, description: 'A command run in a restored container through pods/exec.' },
+);
+
+const RestoreInitHookSchema = Type.Object(
+  {
+    initContainers: Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+      minItems: 1,
+      description:
+        "Containers as in a pod's spec (name and image at least), added before the pod's own init containers.",
+    }),
+    timeout: Type.Optional(
+      GoDuration({
+        default: '10m',
+        description:
+          'How long Cairn waits for these containers to end, to record their outcome. Unset: 10m. ' +
+          'The pod goes on whatever Cairn records.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const RestoreResourceHookSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'The hook set’s name, for messages.' }),
+    includedNamespaces: Type.Optional(
+      names('Pods in these namespaces, as backed up (glob patterns allowed). Unset: all.'),
+    ),
+    excludedNamespaces: Type.Optional(names('Not pods in these namespaces (as backed up; glob patterns).')),
+    includedResources: Type.Optional(
+      names('Velero\'s: hooks run in pods only, so this must include "pods" (or "*") when set.'),
+    ),
+    excludedResources: Type.Optional(names('Velero\'s: "pods" here turns the hook set off.')),
+    labelSelector: Type.Optional(
+      Type.String({ description: 'Only pods with matching labels (as backed up), in text form ("app=db").' }),
+    ),
+    postHooks: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { exec: Type.Optional(RestoreExecHookSchema), init: Type.Optional(RestoreInitHookSchema) },
+          { additionalProperties: false, description: 'One of exec and init.' },
+        ),
+        { description: 'In order: init hooks add init containers; exec hooks run once the pod runs.' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type RestoreResourceHook = Static<typeof RestoreResourceHookSchema>;
 
 export const RestoreSpecSchema = Type.Object(
   {
@@ -156,6 +237,24 @@ export const RestoreSpecSchema = Type.Object(
     dryRun: Type.Optional(
       Type.Boolean({ description: 'Cairn: compute the plan against the live cluster and change nothing.' }),
     ),
+    hooks: Type.Optional(
+      Type.Object(
+        {
+          resources: Type.Optional(
+            Type.Array(RestoreResourceHookSchema, {
+              description:
+                'Hook sets, in order: each adds its init containers to, and runs its exec hooks in, the ' +
+                'restored pods it selects. A pod annotated with a restore hook of a kind runs that one ' +
+                'instead of these (as Velero does).',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: 'Restore hooks run in the restored pods (docs/hooks.md).',
+        },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'What to restore, from which backup, and how.' },
 );
@@ -215,6 +314,19 @@ export const RestoreStatusSchema = Type.Object(
         {
           additionalProperties: false,
           description: 'Cairn: the files of pod volumes (see docs/volumes.md).',
+        },
+      ),
+    ),
+    hookStatus: Type.Optional(
+      Type.Object(
+        {
+          hooksAttempted: count('Restore hooks run, or waited for (init containers).'),
+          hooksFailed: count('Of those, the ones that failed; each is in the results.'),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Velero's: the restore hooks of the restored pods (restore-<name>-hooks.json.gz has each one's outcome).",
         },
       ),
     ),

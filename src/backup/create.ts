@@ -33,8 +33,8 @@ import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry
 import { builtinItemActions, type ItemAction } from './item-actions.ts';
 import { planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
 import type { ExecOptions, KubeObject } from '../kube/index.ts';
-import { backupHooksForPod, hookSpecProblems, runHooks, type HookResult } from './hooks.ts';
-import type { PodVolumeBackup } from '../api/index.ts';
+import { backupHooksForPod, hookSpecProblems, runHooks } from './hooks.ts';
+import type { HookResult, PodVolumeBackup } from '../api/index.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
 
 const gzipAsync = promisify(gzip);

@@ -14,8 +14,16 @@ import {
   parseGoDuration,
   parseLabelSelector,
   type BackupResourceHook,
+  parseHookCommand,
+  type HookResult,
 } from '../api/index.ts';
-import { compileNamespaceFilter, type ExecOptions, type ExecResult } from '../kube/index.ts';
+import {
+  compileNamespaceFilter,
+  execFailureText,
+  formatCommand,
+  type ExecOptions,
+  type ExecResult,
+} from '../kube/index.ts';
 import type { ValidationProblem } from './selection.ts';
 
 export type HookPhase = 'pre' | 'post';
@@ -100,7 +108,7 @@ export function backupHooksFromAnnotations(pod: HookPod): PodBackupHooks {
         `pod ${podName}: ${prefix}${field} ${JSON.stringify(value(field as never))}: ${text}`,
       );
 
-    const command = parseCommand(value('command') as string);
+    const command = parseHookCommand(value('command') as string);
     if (typeof command === 'string') {
       problem('command', command);
       continue;
@@ -139,58 +147,7 @@ export function backupHooksFromAnnotations(pod: HookPod): PodBackupHooks {
   return result;
 }
 
-/** A hook's command: a JSON array of strings when it starts with `[`, else the one argument; or why not. */
-function parseCommand(text: string): string[] | string {
-  const trimmed = text.trim();
-  if (trimmed === '') return 'is empty';
-  if (!trimmed.startsWith('[')) return [text];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(trimmed);
-  } catch (error) {
-    return `starts with [ but is not a JSON array (${(error as Error).message})`;
-  }
-  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a) => typeof a === 'string'))
-    return 'is not a non-empty JSON array of strings';
-  return parsed;
-}
-
-/** What happened to one hook. */
-export interface HookResult {
-  /** `namespace/name`. */
-  pod: string;
-  phase: HookPhase;
-  container: string;
-  command: string[];
-  onError: HookOnError;
-  /** Succeeded (exit code 0), Failed, or NotRun (an earlier hook of the phase failed with on-error Fail). */
-  outcome: 'Succeeded' | 'Failed' | 'NotRun';
-  exitCode?: number | undefined;
-  durationMs?: number | undefined;
-  /** The first few KiB of each. */
-  stdout?: string | undefined;
-  stderr?: string | undefined;
-  /** Why it failed or did not run, naming pod, container and command, and the on-error rule applied. */
-  message?: string | undefined;
-}
-
 export type PodExec = (options: ExecOptions) => Promise<ExecResult>;
-
-/** `["pg_dump","-f","/x"]`, shortened for messages. */
-function formatCommand(command: readonly string[]): string {
-  const text = JSON.stringify(command);
-  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
-}
-
-/** The last non-empty line of a stream's output, shortened: what most commands say last about a failure. */
-function lastLine(text: string): string | undefined {
-  const line = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .at(-1);
-  return line === undefined ? undefined : line.length > 300 ? `${line.slice(0, 299)}…` : line;
-}
 
 /**
  * Runs the hooks of one phase of a pod in order. A hook fails when it cannot be run (no such container,
@@ -245,12 +202,7 @@ export async function runHooks(
       results.push({ ...base, outcome: 'Succeeded', ...output });
       continue;
     }
-    const said = lastLine(ran.stderr) ?? lastLine(ran.stdout);
-    const why = ran.timedOut
-      ? `did not end within ${hook.timeoutMs / 1000} s (the connection was closed; the command may still be running in the container)`
-      : ran.exitCode !== undefined
-        ? `exited with code ${ran.exitCode}${ran.exitCode === 126 || ran.exitCode === 127 ? ' (the command was not found or cannot be run in the container)' : ''}${said ? `: ${said}` : ''}`
-        : `could not be run: ${ran.failure ?? 'no reason given'}`;
+    const why = execFailureText(ran, hook.timeoutMs);
     const rule =
       hook.onError === 'Fail'
         ? `on-error Fail: the pod's ${hook.phase === 'pre' ? 'volumes are not backed up and its remaining pre hooks not run' : 'remaining post hooks are not run'}`

@@ -14,7 +14,7 @@ export {
   claimVolume,
   customResourceDefinition,
   podVolumeClaims,
-  podNotYetSupported,
+  podHookAnnotations,
   runItemActions,
   type ActionContext,
   type ActionResult,
@@ -50,6 +50,5 @@ export {
   type PodBackupHooks,
   type PodExecHook,
   runHooks,
-  type HookResult,
   type PodExec,
 } from './hooks.ts';

@@ -96,42 +96,18 @@ export const customResourceDefinition: ItemAction = {
 };
 
 /**
- * Pod annotations that ask for what Cairn does not do yet, Velero's and Cairn's own spellings: restore
- * hooks. Each prefix is followed by `/<field>` (command, container, on-error, ...).
+ * What a pod's backup-hook annotations say, read as they will be run: a typo shows as a warning of the
+ * backup now, not on the night the hooks are first needed.
  */
-const NOT_YET: readonly { prefixes: readonly string[]; what: string }[] = [
-  {
-    prefixes: [
-      'post.hook.restore.velero.io/',
-      'init.hook.restore.velero.io/',
-      'post.hook.restore.cairn.dev/',
-      'init.hook.restore.cairn.dev/',
-    ],
-    what: 'restore hooks are not run yet',
-  },
-];
-
-/** A pod that asks, by annotation, for volume data or hooks gets a warning that says they are not done yet. */
-export const podNotYetSupported: ItemAction = {
-  name: 'pod-not-yet-supported',
+export const podHookAnnotations: ItemAction = {
+  name: 'pod-hook-annotations',
   appliesTo: ['pods'],
   produces: [],
   execute(item) {
     const annotations = Object.keys(item.metadata.annotations ?? {});
-    const warnings: string[] = [];
-    for (const { prefixes, what } of NOT_YET) {
-      const found = annotations.filter((a) =>
-        prefixes.some((p) => a === p || (p.endsWith('/') && a.startsWith(p))),
-      );
-      if (found.length === 0) continue;
-      warnings.push(
-        `pod ${item.metadata.namespace ?? ''}/${item.metadata.name} is annotated ${found.sort().join(', ')}: ${what}`,
-      );
-    }
-    // What the backup-hook annotations say, read as they will be run: a typo shows now, not on the night
-    // the hooks are first needed.
-    if (annotations.some((a) => a.includes('.hook.backup.') || a.startsWith('hook.backup.')))
-      warnings.push(...backupHooksFromAnnotations(item).problems);
+    const warnings = annotations.some((a) => a.includes('.hook.backup.') || a.startsWith('hook.backup.'))
+      ? backupHooksFromAnnotations(item).problems
+      : [];
     return { item, additionalItems: [], warnings };
   },
 };
@@ -140,7 +116,7 @@ export const builtinItemActions: readonly ItemAction[] = [
   podVolumeClaims,
   claimVolume,
   customResourceDefinition,
-  podNotYetSupported,
+  podHookAnnotations,
 ];
 
 /** Runs every action that applies to the item, in order; each sees the item the previous one returned. */

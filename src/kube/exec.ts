@@ -167,3 +167,34 @@ function execError(error: unknown): string {
       return text;
   }
 }
+
+/** `["pg_dump","-f","/x"]`, shortened for messages. */
+export function formatCommand(command: readonly string[]): string {
+  const text = JSON.stringify(command);
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
+/** The last non-empty line of a stream's output, shortened: what most commands say last about a failure. */
+function lastLine(text: string): string | undefined {
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .at(-1);
+  return line === undefined ? undefined : line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+/**
+ * Why a command run by execInContainer failed, to follow "hook <command> in pod <pod> container <c>":
+ * it did not end in time, exited with another code than 0 (126 and 127 explained, with the last line it
+ * said), or could not be run (as the API server or kubelet said). Undefined when it succeeded.
+ */
+export function execFailureText(ran: ExecResult, timeoutMs: number): string | undefined {
+  if (ran.exitCode === 0 && !ran.timedOut) return undefined;
+  const said = lastLine(ran.stderr) ?? lastLine(ran.stdout);
+  if (ran.timedOut)
+    return `did not end within ${timeoutMs / 1000} s (the connection was closed; the command may still be running in the container)`;
+  if (ran.exitCode !== undefined)
+    return `exited with code ${ran.exitCode}${ran.exitCode === 126 || ran.exitCode === 127 ? ' (the command was not found or cannot be run in the container)' : ''}${said ? `: ${said}` : ''}`;
+  return `could not be run: ${ran.failure ?? 'no reason given'}`;
+}

@@ -18,7 +18,7 @@ export {
   type ApiResource,
   type DiscoveryResult,
 } from './discovery.ts';
-export type { ExecOptions, ExecResult } from './exec.ts';
+export { execFailureText, formatCommand, type ExecOptions, type ExecResult } from './exec.ts';
 export { ResourceMapper } from './resource-mapper.ts';
 export { rawListItems, type RawItem } from './raw-items.ts';
 export {

@@ -21,7 +21,7 @@ import {
 import { discover, KubeApiError, ResourceMapper, type KubeClient, type KubeObject } from '../kube/index.ts';
 import type { BackupStore, RestoreStore } from '../storage/index.ts';
 import { BackedUpVolumes, readPodVolumeBackups, withRestoreWait, type PodToFill } from '../volumes/index.ts';
-import type { PodVolumeRestore } from '../api/index.ts';
+import type { HookResult, PodVolumeRestore } from '../api/index.ts';
 import { extractBackup, type BackupContents } from './contents.ts';
 import {
   runRestoreEngine,
@@ -31,6 +31,12 @@ import {
   type RestoreProgress,
 } from './engine.ts';
 import { DEFAULT_HIGH_PRIORITIES, DEFAULT_LOW_PRIORITIES, parsePriorities } from './order.ts';
+import {
+  describeRestoreHooks,
+  restoreHookSpecProblems,
+  restoreHooksForPod,
+  runRestoreHooks,
+} from './hooks.ts';
 import { parseTransformRules, rulesFromConfigMap, type TransformRule } from './rules.ts';
 import { compileRestoreSelection, type RestoreProblem } from './selection.ts';
 
@@ -59,6 +65,11 @@ export interface CreateRestoreInput {
   onStarted?: ((backup: Backup) => void) | undefined;
   onProgress?: ((progress: RestoreProgress) => void) | undefined;
   onLog?: ((entry: RestoreLogEntry & { time: string }) => void) | undefined;
+  /**
+   * The log lines of the steps after the objects (volume files, restore hooks, what waits for pods), as
+   * they happen: they can take minutes, and the CLI shows them.
+   */
+  onStep?: ((entry: RestoreLogEntry) => void) | undefined;
   signal?: AbortSignal | undefined;
   /** Where the archive is extracted. Default: the system's temporary directory. */
   tmpDir?: string | undefined;
@@ -85,6 +96,8 @@ export interface RestoreRun {
   restore: Restore;
   /** Every item's outcome (a dry run's plan). Empty when the restore failed before applying. */
   plan: PlanEntry[];
+  /** The pods created (a dry run: to be created) that have restore hooks, and their hooks. */
+  podHooks: RestoreOutcome['podsWithHooks'];
 }
 
 /** The spec cannot be run: nothing was applied or recorded. */
@@ -150,6 +163,7 @@ function validateSpec(input: CreateRestoreInput): { problems: RestoreProblem[]; 
       problems.push({ field: 'transformRules', value: '', message: (error as Error).message });
     }
   }
+  problems.push(...restoreHookSpecProblems(spec.hooks?.resources));
   const concurrency = input.concurrency ?? 16;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     problems.push({
@@ -294,6 +308,7 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
     const started = input.now();
     input.onStarted?.(backup);
     const logLines: string[] = [];
+    const hookProblems: { namespace: string; problem: string }[] = [];
     const namespacedPolicy = namespacedPolicyOf(spec);
     const volumes = new BackedUpVolumes(await readPodVolumeBackups(input.backups, backupName, { signal }));
     const fillVolumes = input.podVolumes && spec.dryRun !== true ? input.podVolumes : undefined;
@@ -307,6 +322,15 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
             image: fillVolumes.image,
             imagePullPolicy: fillVolumes.imagePullPolicy,
           }),
+      },
+      podHooks: (pod, sourceNamespace) => {
+        const hooks = restoreHooksForPod(pod, sourceNamespace, spec.hooks?.resources);
+        for (const problem of hooks.problems)
+          hookProblems.push({
+            namespace: spec.namespaceMapping?.[sourceNamespace] ?? sourceNamespace,
+            problem,
+          });
+        return hooks.init.length + hooks.exec.length > 0 ? hooks : undefined;
       },
       client,
       mapper,
@@ -338,21 +362,35 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
       },
       signal,
     });
+    const hookLog = (message: string, level: 'info' | 'warning' | 'error' = 'info', namespace?: string) => {
+      const entry = { level, message, ...(namespace ? { namespace } : {}) } as const;
+      const time = input.now().toISOString();
+      logLines.push(storedLogLine(time, entry));
+      input.onLog?.({ ...entry, time });
+      input.onStep?.(entry);
+    };
+    for (const { namespace, problem } of hookProblems) outcome.results.warning({ namespace }, problem);
+    if (spec.dryRun === true)
+      for (const pod of outcome.podsWithHooks)
+        hookLog(
+          `pod ${pod.namespace}/${pod.name}: would run restore hooks: ${describeRestoreHooks(pod.hooks)}`,
+          'info',
+          pod.namespace,
+        );
     const volumeOutcome = await restorePodVolumes(input, {
       outcome,
       volumes,
       fill: fillVolumes,
       dryRun: spec.dryRun === true,
       namespaceMapping: spec.namespaceMapping ?? {},
-      log: (message, level = 'info', namespace?: string) => {
-        const entry = { level, message, ...(namespace ? { namespace } : {}) } as const;
-        const time = input.now().toISOString();
-        logLines.push(storedLogLine(time, entry));
-        input.onLog?.({ ...entry, time });
-      },
+      log: hookLog,
     });
+    const hookResults =
+      spec.dryRun === true || outcome.phase === 'Failed' || outcome.podsWithHooks.length === 0
+        ? []
+        : await runHooksOfPods(input, outcome, hookLog);
     const phase =
-      outcome.phase === 'Completed' && (volumeOutcome?.failed ?? 0) > 0 ? 'PartiallyFailed' : outcome.phase;
+      outcome.phase === 'Completed' && outcome.results.errorCount > 0 ? 'PartiallyFailed' : outcome.phase;
     const restore: Restore = {
       apiVersion: CAIRN_API_VERSION,
       kind: 'Restore',
@@ -368,16 +406,29 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
         warnings: outcome.results.warningCount,
         counts: outcome.counts,
         ...(volumeOutcome ? { podVolumeRestores: volumeOutcome } : {}),
+        ...(hookResults.length > 0
+          ? {
+              hookStatus: {
+                hooksAttempted: hookResults.filter((h) => h.outcome !== 'NotRun').length,
+                hooksFailed: hookResults.filter((h) => h.outcome === 'Failed').length,
+              },
+            }
+          : {}),
       },
     };
     if (!spec.dryRun) {
       await input.records.write(
         restore,
-        { logs: logLines, results: outcome.results.toJSON(), resourceList: outcome.resourceList },
+        {
+          logs: logLines,
+          results: outcome.results.toJSON(),
+          resourceList: outcome.resourceList,
+          ...(hookResults.length > 0 ? { hooks: hookResults } : {}),
+        },
         { signal },
       );
     }
-    return { restore, plan: outcome.plan };
+    return { restore, plan: outcome.plan, podHooks: outcome.podsWithHooks };
   } finally {
     if (owned) {
       // close() releases what is still open; the directory goes in any case.
@@ -449,4 +500,49 @@ async function restorePodVolumes(
   }
   const completed = records.filter((r) => r.status?.phase === 'Completed').length;
   return { attempted: records.length, completed, failed: records.length - completed, notRestored };
+}
+
+/**
+ * After the objects and the volumes' files: the restore hooks of the pods this restore created. A failure
+ * is an error when its on-error is Fail (or an init container exited with another code than 0), else a
+ * warning, in the pod's namespace.
+ */
+async function runHooksOfPods(
+  input: CreateRestoreInput,
+  outcome: RestoreOutcome,
+  log: (message: string, level?: 'info' | 'warning' | 'error', namespace?: string) => void,
+): Promise<HookResult[]> {
+  const count = outcome.podsWithHooks.reduce((n, p) => n + p.hooks.init.length + p.hooks.exec.length, 0);
+  log(`running ${count} restore hooks in ${outcome.podsWithHooks.length} pods`);
+  const results = await runRestoreHooks({
+    pods: outcome.podsWithHooks,
+    getPod: (namespace, name, signal) =>
+      input.client.json<KubeObject>({
+        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+        signal,
+      }),
+    exec: (options) => input.client.exec(options),
+    log: (message, level, namespace) => log(message, level, namespace),
+    signal: input.signal,
+  });
+  for (const result of results) {
+    const namespace = result.pod.slice(0, result.pod.indexOf('/'));
+    const what = `${result.phase === 'init' ? 'init hook container' : 'exec restore hook'} ${result.phase === 'init' ? result.container : JSON.stringify(result.command)} in pod ${result.pod}`;
+    if (result.outcome === 'Succeeded') {
+      log(`${what}: succeeded`, 'info', namespace);
+      continue;
+    }
+    const message = result.message ?? `${what}: ${result.outcome}`;
+    if (result.outcome === 'NotRun') {
+      log(message, 'warning', namespace);
+      outcome.results.warning({ namespace }, message);
+    } else if (result.onError === 'Fail' && (result.phase !== 'init' || result.exitCode !== undefined)) {
+      log(message, 'error', namespace);
+      outcome.results.error({ namespace }, message);
+    } else {
+      log(message, 'warning', namespace);
+      outcome.results.warning({ namespace }, message);
+    }
+  }
+  return results;
 }

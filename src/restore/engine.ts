@@ -20,6 +20,7 @@ import {
 } from '../kube/index.ts';
 import type { BackupContents, ContentItem } from './contents.ts';
 import { decide } from './decide.ts';
+import { withInitHooks, type PodRestoreHooks } from './hooks.ts';
 import { formatDiff, type DiffEntry } from './diff.ts';
 import { restoreOrder, type Priorities } from './order.ts';
 import { forEachBounded } from './pool.ts';
@@ -106,6 +107,11 @@ export interface RestoreEngineInput {
         wrap: (pod: KubeObject, volumes: readonly string[]) => KubeObject;
       }
     | undefined;
+  /**
+   * The restore hooks of a pod, as backed up in its backed-up namespace (none: undefined). A pod with
+   * hooks is restored even when its controller is (so that its hooks run), with its init hooks added.
+   */
+  podHooks?: ((pod: KubeObject, sourceNamespace: string) => PodRestoreHooks | undefined) | undefined;
   timeoutsMs?:
     { definitionEstablished?: number; namespaceDeleted?: number; objectDeleted?: number } | undefined;
 }
@@ -123,6 +129,8 @@ export interface RestoreOutcome {
   progress: { itemsRestored: number; totalItems: number };
   /** Pods created (or recreated) waiting for their volumes' files: where, and where they were backed up. */
   podsWithVolumes: { namespace: string; name: string; sourceNamespace: string; volumes: readonly string[] }[];
+  /** Pods created (or recreated) that have restore hooks, and their hooks. */
+  podsWithHooks: { namespace: string; name: string; hooks: PodRestoreHooks }[];
 }
 
 const CRDS = 'customresourcedefinitions.apiextensions.k8s.io';
@@ -203,6 +211,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
   };
 
   const podsWithVolumes = new Map<string, RestoreOutcome['podsWithVolumes'][number]>();
+  const podsWithHooks = new Map<string, RestoreOutcome['podsWithHooks'][number]>();
   const record = (entry: PlanEntry, listKey: string | undefined) => {
     plan.push(entry);
     if (entry.outcome !== 'deleted') counts[entry.outcome] += 1;
@@ -518,7 +527,9 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
         gr === 'pods' && item.namespace !== undefined
           ? (input.podVolumes?.volumesOf(item.namespace, item.name) ?? [])
           : [];
-      if (podVolumes.length === 0) {
+      const podHooks =
+        gr === 'pods' && item.namespace !== undefined ? input.podHooks?.(source, item.namespace) : undefined;
+      if (podVolumes.length === 0 && podHooks === undefined) {
         const owner = controllerOf(source);
         if (owner && owners.has(ownerKey(owner.kind, item.namespace, owner.name))) {
           record(
@@ -576,6 +587,14 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           name: object.metadata.name,
           sourceNamespace: item.namespace,
           volumes: podVolumes,
+        });
+      }
+      if (podHooks && targetNs !== undefined) {
+        object = withInitHooks(object, podHooks.init);
+        podsWithHooks.set(`${targetNs}/${object.metadata.name}`, {
+          namespace: targetNs,
+          name: object.metadata.name,
+          hooks: podHooks,
         });
       }
       const path = collectionPath(resource, targetNs);
@@ -993,5 +1012,8 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
     podsWithVolumes: plan
       .filter((e) => e.groupResource === 'pods' && (e.outcome === 'created' || e.outcome === 'recreated'))
       .flatMap((e) => podsWithVolumes.get(`${e.namespace ?? ''}/${e.name}`) ?? []),
+    podsWithHooks: plan
+      .filter((e) => e.groupResource === 'pods' && (e.outcome === 'created' || e.outcome === 'recreated'))
+      .flatMap((e) => podsWithHooks.get(`${e.namespace ?? ''}/${e.name}`) ?? []),
   };
 }

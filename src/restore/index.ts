@@ -64,3 +64,18 @@ export {
   type VerifyDifference,
   type VerifyReport,
 } from './verify.ts';
+export {
+  DEFAULT_EXEC_TIMEOUT_MS,
+  DEFAULT_INIT_TIMEOUT_MS,
+  describeRestoreHooks,
+  restoreHookSpecProblems,
+  restoreHooksForPod,
+  restoreHooksFromAnnotations,
+  runRestoreHooks,
+  withInitHooks,
+  type PodRestoreHooks,
+  type RestoreExecHook,
+  type RestoreHookPod,
+  type RestoreHookRun,
+  type RestoreInitHook,
+} from './hooks.ts';

@@ -73,6 +73,8 @@ export interface RestoreKeys {
   logs: string;
   results: string;
   resourceList: string;
+  /** Cairn's: each restore hook's outcome (when the restore ran any). */
+  hooks: string;
   metadata: string;
 }
 
@@ -83,6 +85,7 @@ export function restoreKeys(name: string): RestoreKeys {
     logs: `${dir}restore-${name}-logs.gz`,
     results: `${dir}restore-${name}-results.gz`,
     resourceList: `${dir}restore-${name}-resource-list.json.gz`,
+    hooks: `${dir}restore-${name}-hooks.json.gz`,
     metadata: `${dir}cairn-restore.json`,
   };
 }

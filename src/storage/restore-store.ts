@@ -35,9 +35,11 @@ export interface RestoreFiles {
   logs: string[];
   results: unknown;
   resourceList: Record<string, string[]>;
+  /** Each restore hook's outcome; the file is written only when there are some. */
+  hooks?: unknown[] | undefined;
 }
 
-export type RestoreFile = 'logs' | 'results' | 'resourceList';
+export type RestoreFile = 'logs' | 'results' | 'resourceList' | 'hooks';
 
 export class RestoreStore {
   readonly store: ObjectStore;
@@ -68,6 +70,7 @@ export class RestoreStore {
     await put(keys.logs, await gzipAsync(Buffer.from(files.logs.join('\n') + '\n')));
     await put(keys.results, await gzipAsync(Buffer.from(JSON.stringify(files.results))));
     await put(keys.resourceList, await gzipAsync(Buffer.from(JSON.stringify(files.resourceList))));
+    if (files.hooks) await put(keys.hooks, await gzipAsync(Buffer.from(JSON.stringify(files.hooks))));
     await put(keys.metadata, Buffer.from(JSON.stringify(restore)));
   }
 

@@ -1,7 +1,7 @@
 // How a backup is shown: times and durations as Velero prints them, the `backup get` table row, and
 // `backup describe`.
 import type { PodVolumeBackup, Backup, BackupStatus, ResultGroup } from '../../api/index.ts';
-import type { HookResult } from '../../backup/index.ts';
+import type { HookResult } from '../../api/index.ts';
 import type { VerificationRecord } from '../../storage/index.ts';
 import { formatFields } from '../table.ts';
 import {

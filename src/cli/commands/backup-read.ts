@@ -22,7 +22,7 @@ import {
   type PodVolumeBackup,
 } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
-import type { HookResult } from '../../backup/index.ts';
+import type { HookResult } from '../../api/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
 import type { KubeClient } from '../../kube/index.ts';

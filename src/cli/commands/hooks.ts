@@ -1,11 +1,13 @@
-// `cairn hooks validate -f FILE...`: the backup hooks that would run in each pod of some manifests — Pods,
-// or the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs — read as
-// a backup reads them (src/backup/hooks.ts), with every annotation that would not run as written named.
-// With `--backup FILE`, a Backup's (or Schedule's) hook sets apply too. Nothing is run and no cluster is
-// needed: a typo shows before the night the backup is needed.
+// `cairn hooks validate -f FILE...`: the backup and restore hooks that would run in each pod of some
+// manifests — Pods, or the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
+// CronJobs — read as a backup and a restore read them (src/backup/hooks.ts, src/restore/hooks.ts), with
+// every annotation that would not run as written named. With `--backup FILE`, a Backup's (or Schedule's)
+// hook sets apply too; with `--restore FILE`, a Restore's. Nothing is run and no cluster is needed: a typo
+// shows before the night the backup (or the restore) is needed.
 import { Command, Option } from 'commander';
-import type { BackupResourceHook } from '../../api/index.ts';
+import type { BackupResourceHook, RestoreResourceHook } from '../../api/index.ts';
 import type { HookPod, PodBackupHooks, PodExecHook } from '../../backup/index.ts';
+import type { PodRestoreHooks, RestoreExecHook, RestoreInitHook } from '../../restore/index.ts';
 import type { CliIO } from '../io.ts';
 import { isRecord, readManifests } from '../manifests.ts';
 import { nonEmpty } from '../options.ts';
@@ -70,11 +72,39 @@ function hookSetsOf(file: string): BackupResourceHook[] {
   return sets;
 }
 
+/** The hook sets of a Restore (spec.hooks) in a file. */
+function restoreHookSetsOf(file: string): RestoreResourceHook[] {
+  const sets: RestoreResourceHook[] = [];
+  for (const object of readManifests([file], '--restore')) {
+    if (!isRecord(object) || !isRecord(object.spec)) continue;
+    const hooks = isRecord(object.spec.hooks) ? object.spec.hooks.resources : undefined;
+    if (Array.isArray(hooks)) sets.push(...(hooks as RestoreResourceHook[]));
+  }
+  return sets;
+}
+
 interface PodReport {
   object: string;
   pre: PodExecHook[];
   post: PodExecHook[];
+  restore: { init: RestoreInitHook[]; exec: RestoreExecHook[] };
   problems: string[];
+}
+
+function restoreInitLine(hook: RestoreInitHook): string {
+  return (
+    `  restore init container ${hook.container.name} (image ${hook.container.image ?? '?'}): ` +
+    `${hook.container.command ? JSON.stringify(hook.container.command) : "the image's entrypoint"} ` +
+    `(watched ${hook.timeoutMs / 1000} s; from ${hook.from})\n`
+  );
+}
+
+function restoreExecLine(hook: RestoreExecHook): string {
+  const wait = `${hook.waitForReady ? 'ready' : 'running'} within ${hook.waitTimeoutMs === undefined ? 'no limit' : `${hook.waitTimeoutMs / 1000} s`}`;
+  return (
+    `  restore exec in container ${hook.container} once ${wait}: ${JSON.stringify(hook.command)} ` +
+    `(on-error ${hook.onError}, timeout ${hook.execTimeoutMs / 1000} s; from ${hook.from})\n`
+  );
 }
 
 function hookLine(hook: PodExecHook): string {
@@ -85,11 +115,11 @@ function hookLine(hook: PodExecHook): string {
 }
 
 export function hooksCommand(io: CliIO, setExitCode: SetExitCode): Command {
-  const hooks = new Command('hooks').description('Check backup hooks before a backup runs them');
+  const hooks = new Command('hooks').description('Check backup and restore hooks before they are needed');
   hooks
     .command('validate')
     .description(
-      'List the backup hooks each pod (or pod template) of the manifests would run, and name every hook ' +
+      'List the backup and restore hooks each pod (or pod template) of the manifests would run, and name every hook ' +
         'annotation or hook set that would not run as written',
     )
     .addOption(
@@ -101,6 +131,7 @@ export function hooksCommand(io: CliIO, setExitCode: SetExitCode): Command {
       '--backup <file>',
       'a Backup or Schedule manifest whose hook sets (spec.hooks.resources) apply too',
     )
+    .option('--restore <file>', 'a Restore manifest whose hook sets (spec.hooks.resources) apply too')
     .addOption(
       new Option('-o, --output <format>', 'table, json or yaml')
         .argParser(parseOutputFormat)
@@ -110,51 +141,80 @@ export function hooksCommand(io: CliIO, setExitCode: SetExitCode): Command {
       'after',
       `
 A pod's hooks come from its annotations (pre.hook.backup.cairn.dev/command and the like, or Velero's
-pre.hook.backup.velero.io/...), or, for a phase its annotations leave out, from the Backup's hook sets that
-select it. Nothing is run and no cluster is contacted. Exit code 1 when anything would not run as written.
+pre.hook.backup.velero.io/...; post.hook.restore.* and init.hook.restore.* for restore hooks), or, for a
+phase its annotations leave out, from the Backup's (or Restore's) hook sets that select it. Nothing is run
+and no cluster is contacted. Exit code 1 when anything would not run as written.
 
 Examples:
   cairn hooks validate -f postgres-statefulset.yaml
   kubectl get pods -n shop -o yaml > pods.yaml && cairn hooks validate -f pods.yaml
-  cairn hooks validate -f app.yaml --backup nightly-backup.yaml -o json`,
+  cairn hooks validate -f app.yaml --backup nightly-backup.yaml -o json
+  cairn hooks validate -f db.yaml --restore restore-with-hooks.yaml`,
     )
-    .action(async (options: { filename: string[]; backup?: string; output: OutputFormat }) => {
-      const { backupHooksForPod, hookSpecProblems } = await import('../../backup/index.ts');
-      const sets = options.backup ? hookSetsOf(options.backup) : [];
-      const setProblems = hookSpecProblems(sets).map(
-        (p) => `${options.backup ?? ''}: ${p.field} ${JSON.stringify(p.value)}: ${p.message}`,
-      );
-      const reports: PodReport[] = [];
-      for (const file of options.filename)
-        for (const object of readManifests([file], '--backup')) {
-          const found = podOf(object);
-          if (!found) continue;
-          // A set that cannot be read selects nothing here (validation refuses the backup anyway).
-          let hooksOfPod: PodBackupHooks;
-          try {
-            hooksOfPod = backupHooksForPod(found.pod, setProblems.length > 0 ? [] : sets);
-          } catch (error) {
-            hooksOfPod = { pre: [], post: [], problems: [(error as Error).message] };
+    .action(
+      async (options: { filename: string[]; backup?: string; restore?: string; output: OutputFormat }) => {
+        const { backupHooksForPod, hookSpecProblems } = await import('../../backup/index.ts');
+        const { restoreHooksForPod, restoreHookSpecProblems } = await import('../../restore/index.ts');
+        const sets = options.backup ? hookSetsOf(options.backup) : [];
+        const restoreSets = options.restore ? restoreHookSetsOf(options.restore) : [];
+        const backupSetProblems = hookSpecProblems(sets).map(
+          (p) => `${options.backup ?? ''}: ${p.field} ${JSON.stringify(p.value)}: ${p.message}`,
+        );
+        const restoreSetProblems = restoreHookSpecProblems(restoreSets).map(
+          (p) => `${options.restore ?? ''}: ${p.field} ${JSON.stringify(p.value)}: ${p.message}`,
+        );
+        const setProblems = [...backupSetProblems, ...restoreSetProblems];
+        const reports: PodReport[] = [];
+        for (const file of options.filename)
+          for (const object of readManifests([file], '--backup')) {
+            const found = podOf(object);
+            if (!found) continue;
+            // A set that cannot be read selects nothing here (validation refuses the backup anyway).
+            let hooksOfPod: PodBackupHooks;
+            try {
+              hooksOfPod = backupHooksForPod(found.pod, backupSetProblems.length > 0 ? [] : sets);
+            } catch (error) {
+              hooksOfPod = { pre: [], post: [], problems: [(error as Error).message] };
+            }
+            let restoreHooks: PodRestoreHooks;
+            try {
+              restoreHooks = restoreHooksForPod(
+                found.pod,
+                found.pod.metadata.namespace ?? 'default',
+                restoreSetProblems.length > 0 ? [] : restoreSets,
+              );
+            } catch (error) {
+              restoreHooks = { init: [], exec: [], problems: [(error as Error).message] };
+            }
+            reports.push({
+              object: found.object,
+              pre: hooksOfPod.pre,
+              post: hooksOfPod.post,
+              restore: { init: restoreHooks.init, exec: restoreHooks.exec },
+              problems: [...hooksOfPod.problems, ...restoreHooks.problems],
+            });
           }
-          reports.push({ object: found.object, ...hooksOfPod });
+        const problems = setProblems.length + reports.reduce((n, r) => n + r.problems.length, 0);
+        if (problems > 0) setExitCode(1);
+        if (options.output !== 'table') {
+          io.stdout.write(formatStructured({ hookSetProblems: setProblems, pods: reports }, options.output));
+          return;
         }
-      const problems = setProblems.length + reports.reduce((n, r) => n + r.problems.length, 0);
-      if (problems > 0) setExitCode(1);
-      if (options.output !== 'table') {
-        io.stdout.write(formatStructured({ hookSetProblems: setProblems, pods: reports }, options.output));
-        return;
-      }
-      let out = '';
-      for (const problem of setProblems) out += `problem: ${problem}\n`;
-      for (const report of reports) {
-        out += `${report.object}:\n`;
-        if (report.pre.length + report.post.length === 0) out += '  no hooks\n';
-        for (const hook of [...report.pre, ...report.post]) out += hookLine(hook);
-        for (const problem of report.problems) out += `  problem: ${problem}\n`;
-      }
-      if (reports.length === 0) out += 'No pods or pod templates in the manifests.\n';
-      out += `${reports.length} pods, ${problems} problems\n`;
-      io.stdout.write(out);
-    });
+        let out = '';
+        for (const problem of setProblems) out += `problem: ${problem}\n`;
+        for (const report of reports) {
+          out += `${report.object}:\n`;
+          const { init, exec } = report.restore;
+          if (report.pre.length + report.post.length + init.length + exec.length === 0) out += '  no hooks\n';
+          for (const hook of [...report.pre, ...report.post]) out += hookLine(hook);
+          for (const hook of init) out += restoreInitLine(hook);
+          for (const hook of exec) out += restoreExecLine(hook);
+          for (const problem of report.problems) out += `  problem: ${problem}\n`;
+        }
+        if (reports.length === 0) out += 'No pods or pod templates in the manifests.\n';
+        out += `${reports.length} pods, ${problems} problems\n`;
+        io.stdout.write(out);
+      },
+    );
   return hooks;
 }

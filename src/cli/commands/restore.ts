@@ -12,6 +12,7 @@ import {
   logLineMessage,
   NAMESPACED_CONFLICT_POLICIES,
   type ClusterConflictPolicy,
+  type HookResult,
   type NamespacedConflictPolicy,
   type Restore,
   type RestoreCounts,
@@ -45,7 +46,7 @@ import {
   openCatalog,
   reportUnavailable,
 } from './backup-catalog.ts';
-import { goTime, resultLines } from './backup-describe.ts';
+import { goTime, hookLines, resultLines } from './backup-describe.ts';
 
 type SetExitCode = (code: number) => void;
 
@@ -118,6 +119,7 @@ interface CreateOptions extends ModeOptions {
   fromBackup?: string;
   fromSchedule?: string;
   storageLocation?: string;
+  hooks?: string;
   includeNamespaces?: string[];
   excludeNamespaces?: string[];
   includeResources?: string[];
@@ -221,6 +223,10 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
         'the restore order: resources first, "-", then the last ones',
         collectList,
       )
+      .option(
+        '--hooks <file>',
+        'restore hook sets: a Restore manifest (its spec.hooks), or the hooks object itself (resources: [...])',
+      )
       .option('--dry-run', 'print what the restore would do against the live cluster, and change nothing')
       .option('--concurrency <n>', 'items of one resource applied at once', parsePositive, 16)
       .addOption(
@@ -263,7 +269,8 @@ Examples:
   cairn restore create shop-copy --from-backup shop --namespace-mappings shop:shop-copy
   cairn restore create --from-schedule nightly --conflict-policy update-on-conflict
   cairn --kubeconfig cluster-b.yaml restore create --from-backup shop --storage-class-mappings standard=fast
-  cairn restore create --from-backup db --node-agent local      (and the files of its pods' volumes)`,
+  cairn restore create --from-backup db --node-agent local      (and the files of its pods' volumes)
+  cairn restore create --from-backup db --hooks restore-hooks.yaml --dry-run   (lists the hooks that would run)`,
       )
       .action(async (nameArg: string | undefined, options: CreateOptions, command: Command) => {
         const { createRestore } = await import('../../restore/index.ts');
@@ -303,6 +310,7 @@ Examples:
             : [undefined, options.transformConfigmap];
           resourceModifier = { kind: 'ConfigMap', name: cm ?? '', ...(ns ? { namespace: ns } : {}) };
         }
+        const hooks = options.hooks ? await restoreHooksOf(options.hooks) : undefined;
         const spec: RestoreSpec = {
           ...(options.fromBackup ? { backupName: options.fromBackup } : {}),
           ...(options.fromSchedule ? { scheduleName: options.fromSchedule } : {}),
@@ -323,6 +331,7 @@ Examples:
           ...(resourceModifier ? { resourceModifier } : {}),
           ...(options.resourcePriorities ? { resourcePriorities: options.resourcePriorities } : {}),
           ...(options.dryRun ? { dryRun: true } : {}),
+          ...(hooks ? { hooks } : {}),
         };
 
         // Server mode: a Restore resource the server runs, followed to its end.
@@ -408,11 +417,17 @@ Examples:
               `${options.dryRun ? 'Planning the restore of' : 'Restoring'} backup "${backup.metadata.name}" from location "${store.location}" into ${target}...\n`,
             ),
           onProgress: (p) => progress.update(p.itemsRestored, p.totalItems, p.currentResource),
+          onStep: (entry) => {
+            progress.end();
+            io.stderr.write(`${entry.level === 'info' ? '' : `${entry.level}: `}${entry.message}\n`);
+          },
         }).finally(() => progress.end());
-        const { restore, plan } = run;
+        const { restore, plan, podHooks } = run;
         setExitCode(exitCodeOf(restore.status?.phase));
         if (options.output && options.output !== 'table') {
-          io.stdout.write(formatStructured(options.dryRun ? { restore, plan } : restore, options.output));
+          io.stdout.write(
+            formatStructured(options.dryRun ? { restore, plan, hooks: podHooks } : restore, options.output),
+          );
           return;
         }
         const status = restore.status ?? {};
@@ -438,6 +453,12 @@ Examples:
                 .map((l) => `  ${l}`)
                 .join('\n') + '\n',
             );
+          }
+          if (podHooks.length > 0) {
+            const { describeRestoreHooks } = await import('../../restore/index.ts');
+            io.stdout.write("\nRestore hooks that would run (after the objects and the volumes' files):\n");
+            for (const pod of podHooks)
+              io.stdout.write(`  ${pod.namespace}/${pod.name}: ${describeRestoreHooks(pod.hooks)}\n`);
           }
           io.stdout.write(
             `\nWould create ${counts.created}, update ${counts.updated}, ` +
@@ -656,6 +677,22 @@ function describeCommand(io: CliIO): Command {
                 `${status.progress?.itemsRestored ?? 0} of ${status.progress?.totalItems ?? 0}`,
               ],
               ['Outcome', counts ? countsLine(counts) : '<none>'],
+              ...(status.podVolumeRestores
+                ? ([
+                    [
+                      'Pod volumes',
+                      `${status.podVolumeRestores.completed} restored, ${status.podVolumeRestores.failed} failed, ${status.podVolumeRestores.notRestored} not restored`,
+                    ],
+                  ] as const)
+                : []),
+              ...(status.hookStatus
+                ? ([
+                    [
+                      'Hooks',
+                      `${status.hookStatus.hooksAttempted} run, ${status.hookStatus.hooksFailed} failed${options.details ? '' : ' (--details lists each)'}`,
+                    ],
+                  ] as const)
+                : []),
             ].map(([k, v]) => [k, v === '' ? '<none>' : v] as const),
           ),
         );
@@ -683,6 +720,12 @@ function describeCommand(io: CliIO): Command {
           for (const [kind, items] of Object.entries(resourceList)) {
             io.stdout.write(`  ${kind}:\n`);
             for (const item of items) io.stdout.write(`    - ${item}\n`);
+          }
+          if (status.hookStatus) {
+            const hooks = JSON.parse(
+              (await records.readFile(name, 'hooks')).toString('utf8'),
+            ) as HookResult[];
+            io.stdout.write('\nHooks:\n' + hookLines(hooks));
           }
         }
       },
@@ -800,4 +843,23 @@ async function localVolumeRestores(
       }
     },
   };
+}
+
+/**
+ * The restore hook sets of `--hooks FILE`: a Restore manifest's spec.hooks, or the hooks object itself,
+ * checked against the Restore schema so that a problem names the file and the field.
+ */
+async function restoreHooksOf(file: string): Promise<RestoreSpec['hooks']> {
+  const { RestoreSpecSchema, schemaProblems, problemText } = await import('../../api/index.ts');
+  const { readManifests, isRecord } = await import('../manifests.ts');
+  const objects = readManifests([file], '--hooks');
+  const [first] = objects;
+  if (objects.length !== 1 || !isRecord(first))
+    throw new Error(`--hooks ${file}: one Restore manifest, or one object with resources: [...], is needed`);
+  const hooks = first.kind === 'Restore' ? (isRecord(first.spec) ? first.spec.hooks : undefined) : first;
+  if (hooks === undefined) throw new Error(`--hooks ${file}: the Restore has no spec.hooks`);
+  const problems = schemaProblems(RestoreSpecSchema, { hooks });
+  if (problems.length > 0)
+    throw new Error(`--hooks ${file}: ${problems.map((p) => problemText(p)).join('; ')}`);
+  return hooks as RestoreSpec['hooks'];
 }
