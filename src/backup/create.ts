@@ -99,7 +99,9 @@ export class BackupValidationError extends Error {
   }
 }
 
-function validate(input: CreateBackupInput): ValidationProblem[] {
+export function validateBackupInput(
+  input: Pick<CreateBackupInput, 'name' | 'spec'> & { stores: readonly { location: string }[] },
+): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
   const nameProblem = backupNameProblem(input.name);
   if (nameProblem) problems.push({ field: 'name', value: input.name, message: nameProblem });
@@ -164,7 +166,7 @@ async function runCreateBackup(
   run: { heartbeat?: ClaimHeartbeat },
 ): Promise<Backup> {
   const { client, name, signal } = input;
-  const problems = validate(input);
+  const problems = validateBackupInput(input);
   const mapper = new ResourceMapper((await discover(client, { signal })).resources);
   const { selection, problems: selectionProblems } = compileSelection(input.spec, mapper);
   problems.push(...selectionProblems, ...hookSpecProblems(input.spec.hooks?.resources));

@@ -3,7 +3,7 @@
 // into the volume proves the order: a pre hook's file is in the volume's snapshot, a post hook's is not
 // (it came after) but is in the volume.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -200,5 +200,68 @@ describe('backup hooks', () => {
     assert.ok((await podFile(ns, 'app', '/data/post-ran')) !== undefined, 'the post hook ran');
     const described = await cairn(['backup', 'describe', name], env);
     assert.match(described.stdout, /pod finished is Succeeded: its 1 backup hooks were not run/);
+  });
+
+  it('with --dry-run, list the hooks and volumes of the selected pods, name each annotation that would not run, and back up nothing', async (t) => {
+    const env = await home(t);
+    const ns = await testNamespace(t, client, 'hookplan');
+    await hookedPod(ns, 'db', {
+      'pre.hook.backup.cairn.dev/command': '["sh","-c","pg_dump > /data/dump.sql"]',
+      'post.hook.backup.cairn.dev/comand': '["rm","/data/dump.sql"]',
+    });
+    const labelled = busyboxPod({ name: 'web', script: 'exec sleep 3600', volumes: {} });
+    Object.assign(labelled.metadata as Record<string, unknown>, { labels: { app: 'web' } });
+    await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: labelled });
+    await waitForPodReady(client, ns, 'web');
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-hookplan-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const hooksFile = join(dir, 'hooks.yaml');
+    await writeFile(
+      hooksFile,
+      'resources:\n  - name: web-sync\n    labelSelector: app=web\n    pre:\n      - exec: {command: [sync], timeout: 1m}\n',
+    );
+    const name = `hookplan-${uniqueSuffix()}`;
+    const args = ['backup', 'create', name, '--include-namespaces', ns, '--node-agent', 'local'];
+    const planned = await cairn([...args, '--hooks', hooksFile, '--dry-run'], env);
+    assert.equal(planned.code, 1, 'a problem makes the exit code 1: ' + planned.stdout + planned.stderr);
+    assert.match(
+      planned.stdout,
+      /^Dry run: nothing was backed up\. Of the 2 pods the backup selects, 2 have hooks or volumes:$/m,
+    );
+    assert.match(
+      planned.stdout,
+      new RegExp(
+        `^${ns}/db \\(Running\\):\\n {2}pre in container main: \\["sh","-c","pg_dump > /data/dump.sql"\\] \\(on-error Fail, timeout 30 s; from pre\\.hook\\.backup\\.cairn\\.dev/\\)\\n {2}volume data: its files would be backed up\\n`,
+        'm',
+      ),
+    );
+    assert.match(
+      planned.stdout,
+      new RegExp(
+        `^ {2}problem: pod ${ns}/db: annotation post\\.hook\\.backup\\.cairn\\.dev/comand is not a hook field`,
+        'm',
+      ),
+    );
+    assert.match(
+      planned.stdout,
+      new RegExp(
+        `^${ns}/web \\(Running\\):\\n {2}pre in container main: \\["sync"\\] \\(on-error Fail, timeout 60 s; from spec\\.hooks\\.resources\\[0\\] \\(web-sync\\)\\)$`,
+        'm',
+      ),
+    );
+    assert.match(planned.stdout, /^2 hooks would run, 1 volumes would be backed up; 1 problems\.$/m);
+    // Nothing ran and nothing was written.
+    assert.equal(await podFile(ns, 'db', '/data/dump.sql'), undefined);
+    const got = await cairn(['backup', 'get', name], env);
+    assert.notEqual(got.code, 0, got.stdout);
+    // -o json gives the same plan as data.
+    const json = await cairn([...args, '--dry-run', '-o', 'json'], env);
+    const plan = JSON.parse(json.stdout) as {
+      pods: { name: string; volumes: { volume: string; action: string }[] }[];
+    };
+    assert.deepEqual(
+      plan.pods.map((p) => [p.name, p.volumes]),
+      [['db', [{ volume: 'data', action: 'backup' }]]],
+    );
   });
 });

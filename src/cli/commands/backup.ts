@@ -62,6 +62,8 @@ interface CreateOptions extends BackupSpecOptions, ModeOptions {
   clientBurst: number;
   output?: OutputFormat;
   wait: boolean;
+  dryRun?: boolean;
+  hooks?: string;
 }
 
 /** Exit codes of `backup create`: Completed 0, Failed or refused 1, PartiallyFailed 2. */
@@ -200,12 +202,21 @@ function createCommand(io: CliIO, setExitCode: (code: number) => void): Command 
         .default('none'),
     )
     .option('--kubelet-root <dir>', "the kubelet's --root-dir, for --node-agent local", '/var/lib/kubelet')
+    .option(
+      '--hooks <file>',
+      'backup hook sets: a Backup manifest (its spec.hooks), or the hooks object itself (resources: [...])',
+    )
+    .option(
+      '--dry-run',
+      'list the hooks that would run and the volumes that would be backed up in the selected pods, and back up nothing',
+    )
     .option('--wait', 'wait for the backup to finish (always so in standalone mode)', true)
     .option('--no-wait', 'server mode: return once the Backup resource is created')
     .addOption(
-      new Option('-o, --output <format>', 'print the finished backup as json or yaml').argParser(
-        parseOutputFormat,
-      ),
+      new Option(
+        '-o, --output <format>',
+        'print the finished backup (with --dry-run, the plan) as json or yaml',
+      ).argParser(parseOutputFormat),
     )
     .addHelpText(
       'after',
@@ -221,6 +232,7 @@ Examples:
   cairn backup create web --include-namespaces shop -l app=web --include-secrets=false
   cairn backup create everything --include-cluster-resources=true --ttl 168h -o json
   cairn backup create db --include-namespaces shop --default-volumes-to-fs-backup --node-agent local
+  cairn backup create db --include-namespaces shop --hooks db-hooks.yaml --dry-run
 
 Volume files: a pod's annotation backup.cairn.dev/backup-volumes=data,logs (or Velero's
 backup.velero.io/backup-volumes) chooses its volumes; --default-volumes-to-fs-backup chooses all but those
@@ -231,10 +243,20 @@ repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
       const needsServer = options.server === true || options.fromSchedule !== undefined;
       if (needsServer && options.standalone)
         throw new Error('--standalone cannot be used with --server or --from-schedule');
+      const hooks = options.hooks ? await hooksOfFile(options.hooks) : undefined;
       const { serverClient } = await import('../server-mode.ts');
       const server = await serverClient(io, command, { ...options, server: needsServer });
+      if (options.dryRun) {
+        if (!nameArgument) throw new Error('a backup name is needed for --dry-run');
+        const problems = await dryRun(io, command, nameArgument, options, {
+          hooks,
+          nodeAgent: server !== undefined || options.nodeAgent === 'local',
+        });
+        setExitCode(problems > 0 ? 1 : 0);
+        return;
+      }
       if (server) {
-        const backup = await createThroughServer(io, server, nameArgument, options);
+        const backup = await createThroughServer(io, server, nameArgument, options, hooks);
         setExitCode(backup.status?.phase ? exitCodeOf(backup.status.phase) : 0);
         printBackup(io, backup, options.output);
         return;
@@ -267,7 +289,8 @@ repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
         burst: options.clientBurst,
       });
       // The locations are the stores here; the engine records them in the spec.
-      const { storageLocation: _first, storageLocations: _all, ...spec } = specFromOptions(options);
+      const { storageLocation: _first, storageLocations: _all, ...specOfFlags } = specFromOptions(options);
+      const spec: BackupSpec = { ...specOfFlags, ...(hooks ? { hooks } : {}) };
       const progress = progressReporter(io.stderr);
       const volumes =
         options.nodeAgent === 'local'
@@ -345,10 +368,11 @@ async function createThroughServer(
   client: KubeClient,
   nameArgument: string | undefined,
   options: CreateOptions,
+  hooks: BackupSpec['hooks'] | undefined,
 ): Promise<Backup> {
   const { createAndFollow } = await import('../server-mode.ts');
   const { resourcePath, scheduledBackupName, SCHEDULE_LABEL } = await import('../../controller/index.ts');
-  let spec: BackupSpec = specFromOptions(options);
+  let spec: BackupSpec = { ...specFromOptions(options), ...(hooks ? { hooks } : {}) };
   let labels = options.labels ?? {};
   if (options.fromSchedule) {
     // Run a schedule now (Velero's --from-schedule): its template, its labels, named like its backups.
@@ -432,4 +456,85 @@ async function localVolumeBackups(
       for (const each of repositories.values()) await each.close();
     },
   };
+}
+
+/**
+ * The backup hook sets of `--hooks FILE`: a Backup manifest's spec.hooks (or a Schedule's
+ * spec.template.hooks), or the hooks object itself, checked against the Backup schema so that a problem
+ * names the file and the field.
+ */
+async function hooksOfFile(file: string): Promise<BackupSpec['hooks']> {
+  const { BackupSpecSchema, schemaProblems, problemText } = await import('../../api/index.ts');
+  const { readManifests, isRecord } = await import('../manifests.ts');
+  const objects = readManifests([file], '--hooks');
+  const [first] = objects;
+  if (objects.length !== 1 || !isRecord(first))
+    throw new Error(`--hooks ${file}: one Backup manifest, or one object with resources: [...], is needed`);
+  const spec = isRecord(first.spec) ? first.spec : undefined;
+  const hooks =
+    first.kind === 'Backup'
+      ? spec?.hooks
+      : first.kind === 'Schedule'
+        ? isRecord(spec?.template)
+          ? spec.template.hooks
+          : undefined
+        : first;
+  if (hooks === undefined) throw new Error(`--hooks ${file}: the ${String(first.kind)} has no hooks`);
+  const problems = schemaProblems(BackupSpecSchema, { hooks });
+  if (problems.length > 0)
+    throw new Error(`--hooks ${file}: ${problems.map((p) => problemText(p)).join('; ')}`);
+  return hooks as BackupSpec['hooks'];
+}
+
+/**
+ * `backup create --dry-run`: the selected pods' hooks and volumes, planned against the live cluster and
+ * printed; nothing is run or written. Resolves with the number of problems found.
+ */
+async function dryRun(
+  io: CliIO,
+  command: Command,
+  name: string,
+  options: CreateOptions,
+  extra: { hooks: BackupSpec['hooks'] | undefined; nodeAgent: boolean },
+): Promise<number> {
+  const { planBackup } = await import('../../backup/index.ts');
+  const { KubeClient } = await import('../../kube/index.ts');
+  const { hookLine } = await import('./hooks.ts');
+  const client = new KubeClient(await kubeConfigOf(io, command), {
+    qps: options.clientQps,
+    burst: options.clientBurst,
+  });
+  const { storageLocation: _first, storageLocations: _all, ...spec } = specFromOptions(options);
+  const plan = await planBackup({
+    client,
+    name,
+    spec: { ...spec, ...(extra.hooks ? { hooks: extra.hooks } : {}) },
+    locations: options.storageLocation?.length ? options.storageLocation : ['default'],
+    nodeAgent: extra.nodeAgent,
+  });
+  const problems = plan.pods.reduce((n, p) => n + p.problems.length, 0);
+  if (options.output && options.output !== 'table') {
+    io.stdout.write(formatStructured(plan, options.output));
+    return problems;
+  }
+  let out = `Dry run: nothing was backed up. Of the ${plan.podsSelected} pods the backup selects, ${plan.pods.length} have hooks or volumes:\n`;
+  for (const pod of plan.pods) {
+    out += `\n${pod.namespace}/${pod.name} (${pod.phase}):\n`;
+    for (const hook of [...pod.pre, ...pod.post]) out += hookLine(hook);
+    if (pod.hooksNotRun) out += `  its hooks would not run: ${pod.hooksNotRun}\n`;
+    for (const volume of pod.volumes)
+      out +=
+        volume.action === 'backup'
+          ? `  volume ${volume.volume}: its files would be backed up\n`
+          : `  volume ${volume.volume}: skipped: ${volume.reason ?? ''}\n`;
+    if (pod.otherVolumes > 0)
+      out += `  ${pod.otherVolumes} other volumes not backed up (not chosen, or no data of the pod's own)\n`;
+    for (const problem of pod.problems) out += `  problem: ${problem}\n`;
+  }
+  for (const warning of plan.warnings) out += `warning: ${warning}\n`;
+  const hooks = plan.pods.reduce((n, p) => n + (p.hooksNotRun ? 0 : p.pre.length + p.post.length), 0);
+  const volumes = plan.pods.reduce((n, p) => n + p.volumes.filter((v) => v.action === 'backup').length, 0);
+  out += `\n${hooks} hooks would run, ${volumes} volumes would be backed up; ${problems} problems.\n`;
+  io.stdout.write(out);
+  return problems;
 }

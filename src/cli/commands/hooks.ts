@@ -107,7 +107,7 @@ function restoreExecLine(hook: RestoreExecHook): string {
   );
 }
 
-function hookLine(hook: PodExecHook): string {
+export function hookLine(hook: PodExecHook): string {
   return (
     `  ${hook.phase} in container ${hook.container}: ${JSON.stringify(hook.command)} ` +
     `(on-error ${hook.onError}, timeout ${hook.timeoutMs / 1000} s; from ${hook.from})\n`
