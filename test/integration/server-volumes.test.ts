@@ -304,6 +304,58 @@ describe('cairn server with the node agent: pod volumes', () => {
     assert.match(ls.stdout, /\spre\n/);
     assert.doesNotMatch(ls.stdout, /\spost\n/);
 
+    // A Restore resource's hook sets, into another namespace. db's init container sees its restored
+    // volume (it runs after the restore-wait container); web's volume was not backed up, so its copy of
+    // the file is "none". Each exec hook runs once its container runs.
+    const copy = `${app}-copy`;
+    t.after(() =>
+      client.send({ method: 'DELETE', path: `/api/v1/namespaces/${copy}` }).then(() => undefined),
+    );
+    const restoreName = `rhooks-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Restore', restoreName, {
+      backupName: name,
+      namespaceMapping: { [app]: copy },
+      hooks: {
+        resources: [
+          {
+            name: 'load',
+            includedNamespaces: [app],
+            labelSelector: 'app=db',
+            postHooks: [
+              {
+                init: {
+                  initContainers: [
+                    {
+                      name: 'seen',
+                      image: TESTBED_IMAGES.busybox,
+                      imagePullPolicy: 'Never',
+                      command: ['sh', '-c', 'cp /data/pre /data/seen || echo none > /data/seen'],
+                      volumeMounts: [{ name: 'data', mountPath: '/data' }],
+                    },
+                  ],
+                },
+              },
+              { exec: { command: ['sh', '-c', 'cat /data/seen > /data/exec-ran'], waitTimeout: '3m' } },
+            ],
+          },
+        ],
+      },
+    });
+    const restore = await finished<Restore>('Restore', restoreName);
+    assert.equal(restore.status?.phase, 'Completed', JSON.stringify(restore.status) + agent.logs.join(''));
+    assert.deepEqual(restore.status?.hookStatus, { hooksAttempted: 4, hooksFailed: 0 });
+    const readCopy = async (pod: string, file: string) =>
+      (await kubectl(['exec', '-n', copy, pod, '--', 'cat', `/data/${file}`])).stdout;
+    assert.equal(await readCopy('db', 'exec-ran'), 'spec\n');
+    assert.equal(await readCopy('web', 'exec-ran'), 'none\n');
+    const restored = await client.json<{ spec: { initContainers: { name: string }[] } }>({
+      path: `/api/v1/namespaces/${copy}/pods/db`,
+    });
+    assert.deepEqual(
+      restored.spec.initContainers.map((c) => c.name),
+      ['cairn-restore-wait', 'seen'],
+    );
+
     // A hook set that cannot be read fails validation, naming the field and the value.
     const bad = `badhooks-${uniqueSuffix()}`;
     await createCr(client, namespace, 'Backup', bad, {
