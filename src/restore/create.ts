@@ -20,7 +20,13 @@ import {
 } from '../api/index.ts';
 import { discover, KubeApiError, ResourceMapper, type KubeClient, type KubeObject } from '../kube/index.ts';
 import type { BackupStore, RestoreStore } from '../storage/index.ts';
-import { BackedUpVolumes, readPodVolumeBackups, withRestoreWait, type PodToFill } from '../volumes/index.ts';
+import {
+  BackedUpVolumes,
+  readPodVolumeBackups,
+  RESTORE_WAIT_CONTAINER,
+  withRestoreWait,
+  type PodToFill,
+} from '../volumes/index.ts';
 import type { HookResult, PodVolumeRestore } from '../api/index.ts';
 import { extractBackup, type BackupContents } from './contents.ts';
 import {
@@ -377,6 +383,7 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
           'info',
           pod.namespace,
         );
+    const unfilled = new Map<string, string>();
     const volumeOutcome = await restorePodVolumes(input, {
       outcome,
       volumes,
@@ -384,11 +391,12 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
       dryRun: spec.dryRun === true,
       namespaceMapping: spec.namespaceMapping ?? {},
       log: hookLog,
+      unfilled,
     });
     const hookResults =
       spec.dryRun === true || outcome.phase === 'Failed' || outcome.podsWithHooks.length === 0
         ? []
-        : await runHooksOfPods(input, outcome, hookLog);
+        : await runHooksOfPods(input, outcome, unfilled, hookLog);
     const phase =
       outcome.phase === 'Completed' && outcome.results.errorCount > 0 ? 'PartiallyFailed' : outcome.phase;
     const restore: Restore = {
@@ -452,6 +460,8 @@ async function restorePodVolumes(
     dryRun: boolean;
     namespaceMapping: Record<string, string>;
     log: (message: string, level?: 'info' | 'warning' | 'error', namespace?: string) => void;
+    /** Filled with the pods (namespace/name) whose volume files were not restored, and why they wait. */
+    unfilled: Map<string, string>;
   },
 ): Promise<NonNullable<Restore['status']>['podVolumeRestores']> {
   const { outcome, volumes, fill, log } = context;
@@ -482,6 +492,10 @@ async function restorePodVolumes(
         );
       } else {
         const reason = `pod ${pod.name} volume ${volume}: its files were not restored: ${record.status?.message ?? 'unknown'}`;
+        context.unfilled.set(
+          `${pod.namespace}/${pod.name}`,
+          `its volume ${volume}'s files were not restored, so it waits in its ${RESTORE_WAIT_CONTAINER} container`,
+        );
         outcome.results.error({ namespace: pod.namespace }, reason);
         log(reason, 'error', pod.namespace);
       }
@@ -510,12 +524,16 @@ async function restorePodVolumes(
 async function runHooksOfPods(
   input: CreateRestoreInput,
   outcome: RestoreOutcome,
+  unfilled: ReadonlyMap<string, string>,
   log: (message: string, level?: 'info' | 'warning' | 'error', namespace?: string) => void,
 ): Promise<HookResult[]> {
   const count = outcome.podsWithHooks.reduce((n, p) => n + p.hooks.init.length + p.hooks.exec.length, 0);
   log(`running ${count} restore hooks in ${outcome.podsWithHooks.length} pods`);
   const results = await runRestoreHooks({
-    pods: outcome.podsWithHooks,
+    pods: outcome.podsWithHooks.map((pod) => ({
+      ...pod,
+      cannotStart: unfilled.get(`${pod.namespace}/${pod.name}`),
+    })),
     getPod: (namespace, name, signal) =>
       input.client.json<KubeObject>({
         path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
@@ -536,7 +554,11 @@ async function runHooksOfPods(
     if (result.outcome === 'NotRun') {
       log(message, 'warning', namespace);
       outcome.results.warning({ namespace }, message);
-    } else if (result.onError === 'Fail' && (result.phase !== 'init' || result.exitCode !== undefined)) {
+    } else if (
+      result.phase === 'init'
+        ? result.exitCode !== undefined && result.exitCode !== 0
+        : result.onError === 'Fail'
+    ) {
       log(message, 'error', namespace);
       outcome.results.error({ namespace }, message);
     } else {

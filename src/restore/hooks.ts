@@ -198,6 +198,13 @@ export function restoreHooksFromAnnotations(pod: RestoreHookPod): PodRestoreHook
           .update(JSON.stringify([image, command ?? []]))
           .digest('hex')
           .slice(0, 8)}`;
+      const nameProblem = initNameProblem(name);
+      if (nameProblem) {
+        result.problems.push(
+          `pod ${podName}: ${init}container-name ${JSON.stringify(name)}: ${nameProblem}: no init container is added`,
+        );
+        return result;
+      }
       result.init.push({
         container: { name, image, ...(command ? { command } : {}) },
         timeoutMs: duration(init, 'timeout', DEFAULT_INIT_TIMEOUT_MS) ?? DEFAULT_INIT_TIMEOUT_MS,
@@ -206,6 +213,16 @@ export function restoreHooksFromAnnotations(pod: RestoreHookPod): PodRestoreHook
     }
   }
   return result;
+}
+
+const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Why a name cannot be an init hook container's, or undefined. */
+function initNameProblem(name: string): string | undefined {
+  if (!CONTAINER_NAME.test(name))
+    return 'a container name is lower-case letters, digits and -, at most 63, starting and ending alphanumeric';
+  if (name === RESTORE_WAIT_CONTAINER) return `${RESTORE_WAIT_CONTAINER} is Cairn's own init container`;
+  return undefined;
 }
 
 /** A hook set of the Restore spec selects pods: its namespaces (as backed up), "pods", its labels. */
@@ -235,14 +252,23 @@ export function restoreHooksForPod(
     prefixes.some((prefix) => annotations[prefix + field] !== undefined);
   const execAnnotated = annotated(EXEC_PREFIXES, 'command');
   const initAnnotated = annotated(INIT_PREFIXES, 'container-image');
-  const first = pod.spec?.containers?.[0]?.name;
+  const podName = `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`;
+  const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+  const first = containers[0];
   sets.forEach((set, i) => {
     if (!selectsPod(set, pod, sourceNamespace)) return;
     const from = `spec.hooks.resources[${i}] (${set.name})`;
-    for (const hook of set.postHooks ?? []) {
+    for (const [j, hook] of (set.postHooks ?? []).entries()) {
       if (hook.exec && !execAnnotated) {
         const container = hook.exec.container ?? first;
         if (container === undefined) continue;
+        if (containers.length > 0 && !containers.includes(container)) {
+          // As Velero does: a set selects whole namespaces, and not every pod has every container.
+          hooks.problems.push(
+            `pod ${podName}: ${from} postHooks[${j}].exec.container "${container}": the pod has no such container (it has ${containers.join(', ')}); the hook is not run there`,
+          );
+          continue;
+        }
         hooks.exec.push({
           container,
           command: hook.exec.command,
@@ -263,6 +289,30 @@ export function restoreHooksForPod(
           hooks.init.push({ container: container as RestoreInitHook['container'], timeoutMs, from });
       }
     }
+  });
+  // One init container of a name: the first hook that gives it (two sets may add the same one).
+  const seen = new Set<string>();
+  const ownInit = new Map(
+    (
+      (pod.spec as { initContainers?: { name: string; image?: string }[] } | undefined)?.initContainers ?? []
+    ).map((c) => [c.name, c.image]),
+  );
+  hooks.init = hooks.init.filter((hook) => {
+    const { name, image } = hook.container;
+    const problem = (text: string) => {
+      hooks.problems.push(
+        `pod ${podName}: init hook container ${JSON.stringify(name)} (${hook.from}): ${text}; it is not added`,
+      );
+      return false;
+    };
+    if (seen.has(name)) return problem('an earlier hook adds a container of this name');
+    seen.add(name);
+    if (containers.includes(name)) return problem('the pod has a container of this name');
+    // The pod's own init container of this name: the same hook, kept from an earlier restore (replaced),
+    // or another container (the hook is left out rather than replace it).
+    if (ownInit.has(name) && ownInit.get(name) !== image)
+      return problem(`the pod has its own init container of this name (image ${ownInit.get(name) ?? '?'})`);
+    return true;
   });
   return hooks;
 }
@@ -312,6 +362,12 @@ export function restoreHookSpecProblems(sets: readonly RestoreResourceHook[] = [
               field: `${field}.name`,
               value: typeof name === 'string' || name === undefined ? (name ?? '') : JSON.stringify(name),
               message: 'a container needs a name: lower-case letters, digits and -, at most 63',
+            });
+          else if (name === RESTORE_WAIT_CONTAINER)
+            problems.push({
+              field: `${field}.name`,
+              value: name,
+              message: "Cairn's own init container has this name",
             });
           else if (names.has(name))
             problems.push({
@@ -384,6 +440,9 @@ interface ContainerState {
   waiting?: { reason?: string; message?: string };
   terminated?: { exitCode?: number; reason?: string; message?: string };
 }
+interface PodSpecPart {
+  containers?: { name: string }[];
+}
 interface PodStatus {
   phase?: string;
   initContainerStatuses?: ContainerStatus[];
@@ -401,7 +460,11 @@ function stateText(status: ContainerStatus | undefined): string {
 }
 
 export interface RestoreHookRun {
-  pods: { namespace: string; name: string; hooks: PodRestoreHooks }[];
+  /**
+   * The pods, and for one known not to start (its volume files were not restored, so its restore-wait
+   * container never ends), why: its hooks fail at once instead of waiting.
+   */
+  pods: { namespace: string; name: string; hooks: PodRestoreHooks; cannotStart?: string | undefined }[];
   getPod: (namespace: string, name: string, signal?: AbortSignal) => Promise<KubeObject>;
   exec: (options: ExecOptions) => Promise<ExecResult>;
   log: (message: string, level: 'info' | 'warning' | 'error', namespace: string) => void;
@@ -447,19 +510,26 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
     const results: HookResult[] = [];
     const started = now();
     let lastReport = started;
+    // Init hooks are watched whatever other pods' hooks do (they run in the pod anyway).
+    let watchingInit = false;
+    let cannotStart = pod.cannotStart;
     /** Reads the pod until `check` says done (true) or why it never will be (a string), or the deadline. */
     const waitFor = async (
-      check: (status: PodStatus) => true | string | undefined,
+      check: (status: PodStatus, spec: PodSpecPart) => true | string | undefined,
       deadline: number | undefined,
       what: string,
       describe: (status: PodStatus) => string,
-    ): Promise<{ ok: true } | { ok: false; why: string }> => {
+    ): Promise<{ ok: true } | { ok: false; why: string; notRun?: true }> => {
       let status: PodStatus = {};
+      let spec: PodSpecPart = {};
       for (;;) {
-        if (run.signal?.aborted) return { ok: false, why: 'the restore was stopped' };
+        if (run.signal?.aborted) return { ok: false, why: 'the restore was stopped', notRun: true };
+        // Another pod's hook failed with on-error Fail: no hook starts after it, a waiting one included.
+        if (stopped !== undefined && !watchingInit) return { ok: false, why: stopped, notRun: true };
         try {
           const live = await run.getPod(pod.namespace, pod.name, run.signal);
           status = live.status ?? {};
+          spec = live.spec ?? {};
         } catch (error) {
           if (error instanceof KubeApiError && error.status === 404)
             return { ok: false, why: 'the pod is gone (deleted after it was restored)' };
@@ -468,7 +538,7 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
           if (run.signal?.aborted) return { ok: false, why: 'the restore was stopped' };
           // Anything else (the API server restarting): look again at the next tick.
         }
-        const said = check(status);
+        const said = check(status, spec);
         if (said === true) return { ok: true };
         if (typeof said === 'string') return { ok: false, why: said };
         if (status.phase === 'Failed' || status.phase === 'Succeeded')
@@ -492,7 +562,18 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
     };
 
     // Init hooks: watched to their end.
-    if (pod.hooks.init.length > 0) {
+    if (pod.hooks.init.length > 0 && cannotStart !== undefined) {
+      for (const hook of pod.hooks.init)
+        results.push({
+          pod: podName,
+          phase: 'init',
+          container: hook.container.name,
+          command: hook.container.command ?? [],
+          onError: 'Continue',
+          outcome: 'Failed',
+          message: `init hook container ${hook.container.name} in pod ${podName} does not run: ${cannotStart}`,
+        });
+    } else if (pod.hooks.init.length > 0) {
       const names = pod.hooks.init.map((h) => h.container.name);
       const deadline = started + Math.max(...pod.hooks.init.map((h) => h.timeoutMs));
       const statusOf = (status: PodStatus, name: string) =>
@@ -503,7 +584,8 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
           ? c.lastState.terminated
           : undefined);
       let last: PodStatus = {};
-      await waitFor(
+      watchingInit = true;
+      const watched = await waitFor(
         (status) => {
           last = status;
           return names.every((n) => ended(statusOf(status, n)) !== undefined) ||
@@ -515,6 +597,7 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
         `its init hook containers end`,
         (status) => names.map((n) => `${n}: ${stateText(statusOf(status, n))}`).join(', '),
       );
+      watchingInit = false;
       for (const hook of pod.hooks.init) {
         const name = hook.container.name;
         const end = ended(statusOf(last, name));
@@ -523,22 +606,26 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
           phase: 'init' as const,
           container: name,
           command: hook.container.command ?? [],
-          onError: 'Fail' as const,
+          onError: 'Continue' as const,
         };
         const what = `init hook container ${name} (image ${hook.container.image ?? '?'}) in pod ${podName}`;
         if (end?.exitCode === 0) results.push({ ...base, outcome: 'Succeeded', exitCode: 0 });
-        else if (end)
+        else if (end) {
+          cannotStart ??= `its init hook container ${name} exited with code ${end.exitCode ?? '?'}`;
           results.push({
             ...base,
             outcome: 'Failed',
             exitCode: end.exitCode,
             message: `${what} exited with code ${end.exitCode ?? '?'}${end.message ? `: ${end.message.trim()}` : end.reason ? ` (${end.reason})` : ''}; the pod does not start until it succeeds`,
           });
-        else
+        } else
           results.push({
             ...base,
             outcome: 'Failed',
-            message: `${what} did not end within ${Math.round(hook.timeoutMs / 1000)} s (${stateText(statusOf(last, name))}); Cairn stopped watching, the pod goes on`,
+            message:
+              !watched.ok && !watched.why.includes('did not happen within')
+                ? `${what}: its end was not seen: ${watched.why}`
+                : `${what} did not end within ${Math.round(hook.timeoutMs / 1000)} s (${stateText(statusOf(last, name))}); Cairn stopped watching, the pod goes on`,
           });
       }
     }
@@ -563,18 +650,29 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
       }
       const containerOf = (status: PodStatus) =>
         (status.containerStatuses ?? []).find((c) => c.name === hook.container);
-      const waited = await waitFor(
-        (status) => {
-          const c = containerOf(status);
-          if (c?.state?.running && (!hook.waitForReady || c.ready === true)) return true;
-          return undefined;
-        },
-        hook.waitTimeoutMs === undefined ? undefined : started + hook.waitTimeoutMs,
-        `container ${hook.container} is ${hook.waitForReady ? 'ready' : 'running'}`,
-        (status) => `${hook.container}: ${stateText(containerOf(status))}`,
-      );
+      const waited: Awaited<ReturnType<typeof waitFor>> =
+        cannotStart !== undefined
+          ? { ok: false, why: `the pod cannot start: ${cannotStart}` }
+          : await waitFor(
+              (status, spec) => {
+                const c = containerOf(status);
+                if (c?.state?.running && (!hook.waitForReady || c.ready === true)) return true;
+                // A container the pod does not have never runs: no wait, however long it may be.
+                const names = (spec.containers ?? []).map((n) => n.name);
+                if (names.length > 0 && !names.includes(hook.container))
+                  return `the pod has no container ${hook.container} (it has ${names.join(', ')})`;
+                return undefined;
+              },
+              hook.waitTimeoutMs === undefined ? undefined : started + hook.waitTimeoutMs,
+              `container ${hook.container} is ${hook.waitForReady ? 'ready' : 'running'}`,
+              (status) => `${hook.container}: ${stateText(containerOf(status))}`,
+            );
       const rule =
         hook.onError === 'Fail' ? 'on-error Fail: no further restore hook starts' : 'on-error Continue';
+      if (!waited.ok && waited.notRun) {
+        results.push({ ...base, outcome: 'NotRun', message: `${what} was not run: ${waited.why}` });
+        continue;
+      }
       if (!waited.ok) {
         const result: HookResult = {
           ...base,
@@ -585,14 +683,27 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
         if (hook.onError === 'Fail') stopped ??= `a restore hook in pod ${podName} failed (on-error Fail)`;
         continue;
       }
-      const ran = await run.exec({
-        namespace: pod.namespace,
-        pod: pod.name,
-        container: hook.container,
-        command: hook.command,
-        timeoutMs: hook.execTimeoutMs,
-        signal: run.signal,
-      });
+      let ran: ExecResult;
+      try {
+        ran = await run.exec({
+          namespace: pod.namespace,
+          pod: pod.name,
+          container: hook.container,
+          command: hook.command,
+          timeoutMs: hook.execTimeoutMs,
+          signal: run.signal,
+        });
+      } catch (error) {
+        ran = {
+          exitCode: undefined,
+          stdout: '',
+          stderr: '',
+          truncated: false,
+          durationMs: 0,
+          timedOut: false,
+          failure: (error as Error).message,
+        };
+      }
       const output = {
         exitCode: ran.exitCode,
         durationMs: ran.durationMs,

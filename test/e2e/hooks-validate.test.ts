@@ -129,4 +129,74 @@ describe('cairn hooks validate', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nope\.yaml.*no such file/i);
   });
+
+  it('lists restore hooks, from annotations and a Restore’s hook sets (a manifest, or the hooks object alone), and refuses a set that is not one', async (t) => {
+    const { dir } = await files(t);
+    const pod = join(dir, 'db.yaml');
+    await writeFile(
+      pod,
+      [
+        'apiVersion: v1',
+        'kind: Pod',
+        'metadata:',
+        '  name: db-0',
+        '  namespace: shop',
+        '  labels: { app: db }',
+        '  annotations:',
+        `    post.hook.restore.velero.io/command: '["sh","-c","psql < /backup/backup.sql"]'`,
+        '    post.hook.restore.velero.io/wait-timeout: 5m',
+        '    init.hook.restore.cairn.dev/container-image: busybox:1.37',
+        '    init.hook.restore.cairn.dev/container-name: restore-hook',
+        '    init.hook.restore.cairn.dev/comand: x',
+        'spec:',
+        '  containers: [{ name: postgres, image: postgres }, { name: sidecar, image: busybox }]',
+        '',
+      ].join('\n'),
+    );
+    const annotated = await cairn(['hooks', 'validate', '-f', pod], envWithoutCluster(dir));
+    assert.equal(annotated.code, 1, 'the typo is a problem');
+    assert.match(
+      annotated.stdout,
+      /^ {2}restore init container restore-hook \(image busybox:1\.37\): the image's entrypoint \(watched 600 s; from init\.hook\.restore\.cairn\.dev\/\)$/m,
+    );
+    assert.match(
+      annotated.stdout,
+      /^ {2}restore exec in container postgres once running within 300 s: \["sh","-c","psql < \/backup\/backup\.sql"\] \(on-error Continue, timeout 30 s; from post\.hook\.restore\.velero\.io\/\)$/m,
+    );
+    assert.match(
+      annotated.stdout,
+      /problem: pod shop\/db-0: annotation init\.hook\.restore\.cairn\.dev\/comand is not a restore hook field/,
+    );
+
+    const sets = join(dir, 'sets.yaml');
+    await writeFile(
+      sets,
+      'resources:\n  - name: side\n    labelSelector: app=db\n    postHooks:\n      - exec: { container: sidecar, command: [date], waitForReady: true }\n',
+    );
+    const withSets = await cairn(['hooks', 'validate', '-f', pod, '--restore', sets], envWithoutCluster(dir));
+    // The annotation's exec hook wins over the set's (Velero's precedence).
+    assert.doesNotMatch(withSets.stdout, /\["date"\]/);
+    const other = join(dir, 'other.yaml');
+    await writeFile(
+      other,
+      'apiVersion: v1\nkind: Pod\nmetadata: { name: web-0, namespace: shop, labels: { app: db } }\nspec:\n  containers: [{ name: web, image: nginx }, { name: sidecar, image: busybox }]\n',
+    );
+    const fromSet = await cairn(
+      ['hooks', 'validate', '-f', other, '--restore', sets],
+      envWithoutCluster(dir),
+    );
+    assert.equal(fromSet.code, 0, fromSet.stdout + fromSet.stderr);
+    assert.match(
+      fromSet.stdout,
+      /^ {2}restore exec in container sidecar once ready within no limit: \["date"\] \(on-error Continue, timeout 30 s; from spec\.hooks\.resources\[0\] \(side\)\)$/m,
+    );
+
+    await writeFile(sets, 'resources:\n  - name: broken\n    postHooks:\n      - init: {}\n');
+    const broken = await cairn(['hooks', 'validate', '-f', other, '--restore', sets], envWithoutCluster(dir));
+    assert.equal(broken.code, 1);
+    assert.match(
+      broken.stderr,
+      /--restore .*sets\.yaml: hooks\.resources\[0\]\.postHooks\[0\]\.init\.initContainers/,
+    );
+  });
 });

@@ -220,6 +220,8 @@ describe('restore hooks', () => {
           {
             name: 'load',
             postHooks: [
+              // No such container: a failure at once (no wait), a warning (on-error Continue).
+              { exec: { container: 'postgres', command: ['pg_isready'] } },
               { exec: { command: ['pg_restore', '/dump'], onError: 'Fail', waitTimeout: '2m' } },
               { exec: { command: ['date'] } },
             ],
@@ -234,11 +236,17 @@ describe('restore hooks', () => {
     );
     const restore = JSON.parse(restored.stdout) as RestoreJson;
     assert.equal(restore.status.phase, 'PartiallyFailed', restored.stderr);
-    assert.deepEqual(restore.status.hookStatus, { hooksAttempted: 1, hooksFailed: 1 });
+    assert.deepEqual(restore.status.hookStatus, { hooksAttempted: 2, hooksFailed: 2 });
     assert.equal(restore.status.errors, 1);
     await eventually('the restored pod', () => waitForPodReady(client, ns, 'app'));
 
     const described = await cairn(['restore', 'describe', restoreName, '--details'], env);
+    assert.match(
+      described.stdout,
+      new RegExp(
+        `exec restore hook \\["pg_isready"\\] in pod ${ns}/app container postgres was not run: the pod has no container postgres \\(it has main\\) \\(on-error Continue\\)`,
+      ),
+    );
     assert.match(
       described.stdout,
       new RegExp(

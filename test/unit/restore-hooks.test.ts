@@ -201,6 +201,60 @@ describe('restore hooks from the Restore spec', () => {
     );
   });
 
+  it('leaves out, with a problem each, an exec hook for a container the pod lacks and init containers whose names clash', () => {
+    const hooks = restoreHooksForPod(
+      {
+        metadata: { namespace: 'shop', name: 'db-0', labels: { app: 'db' } },
+        spec: {
+          containers: [{ name: 'db' }],
+          initContainers: [
+            { name: 'migrate', image: 'app:2' },
+            { name: 'load', image: 'busybox:1.37' },
+          ],
+        } as RestoreHookPod['spec'],
+      },
+      'shop',
+      [
+        {
+          name: 'a',
+          postHooks: [
+            { exec: { container: 'postgres', command: ['pg_isready'] } },
+            {
+              init: {
+                initContainers: [
+                  { name: 'load', image: 'busybox:1.37' },
+                  { name: 'migrate', image: 'busybox:1.37' },
+                  { name: 'db', image: 'busybox:1.37' },
+                ],
+              },
+            },
+          ],
+        },
+        { name: 'b', postHooks: [{ init: { initContainers: [{ name: 'load', image: 'other' }] } }] },
+      ],
+    );
+    assert.deepEqual(hooks.exec, []);
+    // "load" is the same hook kept from an earlier restore (same image): replaced, not doubled.
+    assert.deepEqual(
+      hooks.init.map((h) => h.container.name),
+      ['load'],
+    );
+    assert.deepEqual(hooks.problems, [
+      'pod shop/db-0: spec.hooks.resources[0] (a) postHooks[0].exec.container "postgres": the pod has no such container (it has db); the hook is not run there',
+      'pod shop/db-0: init hook container "migrate" (spec.hooks.resources[0] (a)): the pod has its own init container of this name (image app:2); it is not added',
+      'pod shop/db-0: init hook container "db" (spec.hooks.resources[0] (a)): the pod has a container of this name; it is not added',
+      'pod shop/db-0: init hook container "load" (spec.hooks.resources[1] (b)): an earlier hook adds a container of this name; it is not added',
+    ]);
+    const annotated = restoreHooksFromAnnotations(
+      pod({
+        'init.hook.restore.cairn.dev/container-image': 'busybox',
+        'init.hook.restore.cairn.dev/container-name': 'Bad_Name!',
+      }),
+    );
+    assert.deepEqual(annotated.init, []);
+    assert.match(annotated.problems[0] ?? '', /container-name "Bad_Name!": a container name is lower-case/);
+  });
+
   it('names every problem of the hook sets with its field', () => {
     const problems = restoreHookSpecProblems([
       {
@@ -420,6 +474,112 @@ describe('running restore hooks', () => {
       failed[0]?.message,
       'exec restore hook ["psql"] in pod shop/db-0 container db exited with code 127 (the command was not found or cannot be run in the container): sh: psql: not found (on-error Continue)',
     );
+  });
+
+  it('does not wait for a container the pod does not have', async () => {
+    const results = await runRestoreHooks({
+      pods: [
+        {
+          namespace: 'shop',
+          name: 'db-0',
+          hooks: { init: [], exec: [execHook(['x'], { container: 'postgres' })], problems: [] },
+        },
+      ],
+      getPod: () =>
+        Promise.resolve({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'db-0' },
+          spec: { containers: [{ name: 'db' }] },
+          status: pending,
+        }),
+      exec: () => assert.fail('nothing runs'),
+      log: () => undefined,
+      ...clock(),
+    });
+    assert.equal(
+      results[0]?.message,
+      'exec restore hook ["x"] in pod shop/db-0 container postgres was not run: the pod has no container postgres (it has db) (on-error Continue)',
+    );
+  });
+
+  it('fails at once the hooks of a pod that cannot start, and never throws when exec does', async () => {
+    const results = await runRestoreHooks({
+      pods: [
+        {
+          namespace: 'shop',
+          name: 'db-0',
+          cannotStart: "its volume data's files were not restored",
+          hooks: {
+            init: [{ container: { name: 'load', image: 'busybox' }, timeoutMs: 60_000, from: 'test' }],
+            exec: [execHook(['x'], { onError: 'Fail' })],
+            problems: [],
+          },
+        },
+        { namespace: 'shop', name: 'web-0', hooks: { init: [], exec: [execHook(['y'])], problems: [] } },
+      ],
+      getPod: scripted([running()]),
+      exec: () => Promise.reject(new Error('connection refused')),
+      log: () => undefined,
+      concurrency: 1,
+      ...clock(),
+    });
+    assert.deepEqual(
+      results.map((r) => [r.pod, r.phase, r.outcome]),
+      [
+        ['shop/db-0', 'init', 'Failed'],
+        ['shop/db-0', 'post', 'Failed'],
+        ['shop/web-0', 'post', 'NotRun'],
+      ],
+    );
+    assert.match(
+      results[1]?.message ?? '',
+      /was not run: the pod cannot start: its volume data's files were not restored/,
+    );
+    const thrown = await runRestoreHooks({
+      pods: [
+        { namespace: 'shop', name: 'web-0', hooks: { init: [], exec: [execHook(['y'])], problems: [] } },
+      ],
+      getPod: scripted([running()]),
+      exec: () => Promise.reject(new Error('connection refused')),
+      log: () => undefined,
+      ...clock(),
+    });
+    assert.match(thrown[0]?.message ?? '', /could not be run: connection refused \(on-error Continue\)$/);
+  });
+
+  it('stops a wait under way in another pod once a hook fails with on-error Fail', async () => {
+    let reads = 0;
+    const results = await runRestoreHooks({
+      pods: [
+        { namespace: 'shop', name: 'waits', hooks: { init: [], exec: [execHook(['a'])], problems: [] } },
+        {
+          namespace: 'shop',
+          name: 'fails',
+          hooks: { init: [], exec: [execHook(['b'], { onError: 'Fail' })], problems: [] },
+        },
+      ],
+      getPod: (_ns, name) => {
+        reads++;
+        return Promise.resolve({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name },
+          status: name === 'waits' ? pending : running(),
+        });
+      },
+      exec: () => Promise.resolve({ ...ok, exitCode: 1 }),
+      log: () => undefined,
+      ...clock(),
+    });
+    assert.deepEqual(
+      results.map((r) => [r.pod, r.outcome]),
+      [
+        ['shop/waits', 'NotRun'],
+        ['shop/fails', 'Failed'],
+      ],
+    );
+    assert.ok(reads < 20, `the waiting pod stopped being read (${reads} reads)`);
   });
 
   it("records each init hook's exit code once it ends, and a failed one's message", async () => {

@@ -243,7 +243,12 @@ repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
       const needsServer = options.server === true || options.fromSchedule !== undefined;
       if (needsServer && options.standalone)
         throw new Error('--standalone cannot be used with --server or --from-schedule');
-      const hooks = options.hooks ? await hooksOfFile(options.hooks) : undefined;
+      if (options.fromSchedule !== undefined && (options.hooks !== undefined || options.dryRun))
+        throw new Error(
+          `${options.dryRun ? '--dry-run' : '--hooks'} cannot be used with --from-schedule: the schedule's template is the backup's spec`,
+        );
+      const { backupHooksOfFile } = await import('../hook-files.ts');
+      const hooks = options.hooks ? await backupHooksOfFile(options.hooks) : undefined;
       const { serverClient } = await import('../server-mode.ts');
       const server = await serverClient(io, command, { ...options, server: needsServer });
       if (options.dryRun) {
@@ -456,34 +461,6 @@ async function localVolumeBackups(
       for (const each of repositories.values()) await each.close();
     },
   };
-}
-
-/**
- * The backup hook sets of `--hooks FILE`: a Backup manifest's spec.hooks (or a Schedule's
- * spec.template.hooks), or the hooks object itself, checked against the Backup schema so that a problem
- * names the file and the field.
- */
-async function hooksOfFile(file: string): Promise<BackupSpec['hooks']> {
-  const { BackupSpecSchema, schemaProblems, problemText } = await import('../../api/index.ts');
-  const { readManifests, isRecord } = await import('../manifests.ts');
-  const objects = readManifests([file], '--hooks');
-  const [first] = objects;
-  if (objects.length !== 1 || !isRecord(first))
-    throw new Error(`--hooks ${file}: one Backup manifest, or one object with resources: [...], is needed`);
-  const spec = isRecord(first.spec) ? first.spec : undefined;
-  const hooks =
-    first.kind === 'Backup'
-      ? spec?.hooks
-      : first.kind === 'Schedule'
-        ? isRecord(spec?.template)
-          ? spec.template.hooks
-          : undefined
-        : first;
-  if (hooks === undefined) throw new Error(`--hooks ${file}: the ${String(first.kind)} has no hooks`);
-  const problems = schemaProblems(BackupSpecSchema, { hooks });
-  if (problems.length > 0)
-    throw new Error(`--hooks ${file}: ${problems.map((p) => problemText(p)).join('; ')}`);
-  return hooks as BackupSpec['hooks'];
 }
 
 /**

@@ -59,30 +59,6 @@ function podOf(object: unknown): Found | undefined {
   };
 }
 
-/** The hook sets of a Backup (spec.hooks) or a Schedule (spec.template.hooks) in a file. */
-function hookSetsOf(file: string): BackupResourceHook[] {
-  const sets: BackupResourceHook[] = [];
-  for (const object of readManifests([file], '--backup')) {
-    if (!isRecord(object) || !isRecord(object.spec)) continue;
-    const spec =
-      object.kind === 'Schedule' && isRecord(object.spec.template) ? object.spec.template : object.spec;
-    const hooks = isRecord(spec.hooks) ? spec.hooks.resources : undefined;
-    if (Array.isArray(hooks)) sets.push(...(hooks as BackupResourceHook[]));
-  }
-  return sets;
-}
-
-/** The hook sets of a Restore (spec.hooks) in a file. */
-function restoreHookSetsOf(file: string): RestoreResourceHook[] {
-  const sets: RestoreResourceHook[] = [];
-  for (const object of readManifests([file], '--restore')) {
-    if (!isRecord(object) || !isRecord(object.spec)) continue;
-    const hooks = isRecord(object.spec.hooks) ? object.spec.hooks.resources : undefined;
-    if (Array.isArray(hooks)) sets.push(...(hooks as RestoreResourceHook[]));
-  }
-  return sets;
-}
-
 interface PodReport {
   object: string;
   pre: PodExecHook[];
@@ -155,8 +131,14 @@ Examples:
       async (options: { filename: string[]; backup?: string; restore?: string; output: OutputFormat }) => {
         const { backupHooksForPod, hookSpecProblems } = await import('../../backup/index.ts');
         const { restoreHooksForPod, restoreHookSpecProblems } = await import('../../restore/index.ts');
-        const sets = options.backup ? hookSetsOf(options.backup) : [];
-        const restoreSets = options.restore ? restoreHookSetsOf(options.restore) : [];
+        // Read with their kind's schema: a file that is not a hook set at all is an error naming it.
+        const { backupHooksOfFile, restoreHooksOfFile } = await import('../hook-files.ts');
+        const sets: BackupResourceHook[] = options.backup
+          ? ((await backupHooksOfFile(options.backup, '--backup'))?.resources ?? [])
+          : [];
+        const restoreSets: RestoreResourceHook[] = options.restore
+          ? ((await restoreHooksOfFile(options.restore, '--restore'))?.resources ?? [])
+          : [];
         const backupSetProblems = hookSpecProblems(sets).map(
           (p) => `${options.backup ?? ''}: ${p.field} ${JSON.stringify(p.value)}: ${p.message}`,
         );

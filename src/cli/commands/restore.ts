@@ -310,7 +310,8 @@ Examples:
             : [undefined, options.transformConfigmap];
           resourceModifier = { kind: 'ConfigMap', name: cm ?? '', ...(ns ? { namespace: ns } : {}) };
         }
-        const hooks = options.hooks ? await restoreHooksOf(options.hooks) : undefined;
+        const { restoreHooksOfFile } = await import('../hook-files.ts');
+        const hooks = options.hooks ? await restoreHooksOfFile(options.hooks) : undefined;
         const spec: RestoreSpec = {
           ...(options.fromBackup ? { backupName: options.fromBackup } : {}),
           ...(options.fromSchedule ? { scheduleName: options.fromSchedule } : {}),
@@ -843,23 +844,4 @@ async function localVolumeRestores(
       }
     },
   };
-}
-
-/**
- * The restore hook sets of `--hooks FILE`: a Restore manifest's spec.hooks, or the hooks object itself,
- * checked against the Restore schema so that a problem names the file and the field.
- */
-async function restoreHooksOf(file: string): Promise<RestoreSpec['hooks']> {
-  const { RestoreSpecSchema, schemaProblems, problemText } = await import('../../api/index.ts');
-  const { readManifests, isRecord } = await import('../manifests.ts');
-  const objects = readManifests([file], '--hooks');
-  const [first] = objects;
-  if (objects.length !== 1 || !isRecord(first))
-    throw new Error(`--hooks ${file}: one Restore manifest, or one object with resources: [...], is needed`);
-  const hooks = first.kind === 'Restore' ? (isRecord(first.spec) ? first.spec.hooks : undefined) : first;
-  if (hooks === undefined) throw new Error(`--hooks ${file}: the Restore has no spec.hooks`);
-  const problems = schemaProblems(RestoreSpecSchema, { hooks });
-  if (problems.length > 0)
-    throw new Error(`--hooks ${file}: ${problems.map((p) => problemText(p)).join('; ')}`);
-  return hooks as RestoreSpec['hooks'];
 }
