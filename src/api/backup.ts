@@ -194,6 +194,26 @@ export const BackupSpecSchema = Type.Object(
           '--fs-backup-timeout). Unset: 4h.',
       }),
     ),
+    snapshotVolumes: Type.Optional(
+      Type.Boolean({
+        description:
+          "Velero's: take a CSI VolumeSnapshot of each backed-up claim whose driver has a VolumeSnapshotClass " +
+          'labelled cairn.dev/csi-volumesnapshot-class: "true" (or Velero\'s label), unless its files are ' +
+          'backed up by file-system backup. Unset: false.',
+      }),
+    ),
+    csiSnapshotTimeout: Type.Optional(
+      GoDuration({
+        default: '10m',
+        description: "Velero's: how long to wait for each VolumeSnapshot to be readyToUse. Unset: 10m.",
+      }),
+    ),
+    csiSnapshotClasses: Type.Optional(
+      StringMap({
+        description:
+          'Cairn: the VolumeSnapshotClass to use per CSI driver (driver: class), instead of the labelled one.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'What to back up, where, and for how long.' },
 );
@@ -307,6 +327,12 @@ export const BackupStatusSchema = Type.Object(
             'Cairn: the file-system backup of pod volumes (see `cairn backup describe --details`).',
         },
       ),
+    ),
+    csiVolumeSnapshotsAttempted: Type.Optional(
+      count("Velero's: CSI VolumeSnapshots taken, or tried (<name>-csi-volumesnapshots.json.gz)."),
+    ),
+    csiVolumeSnapshotsCompleted: Type.Optional(
+      count("Velero's: of those, the ones ready and kept (a failed one is an error of the backup)."),
     ),
     hookStatus: Type.Optional(
       Type.Object(

@@ -31,6 +31,7 @@ import { keepClaimAlive, type ClaimHeartbeat, type Sleep } from './claims.ts';
 import { meterStream, watchStalls, type Stall, type UploadMeter } from './stalls.ts';
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import { builtinItemActions, type ItemAction } from './item-actions.ts';
+import { ClaimSnapshots, type TakenSnapshot } from './snapshots.ts';
 import { planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
 import type { ExecOptions, KubeObject } from '../kube/index.ts';
 import { backupHooksForPod, hookSpecProblems, runHooks } from './hooks.ts';
@@ -114,6 +115,13 @@ export function validateBackupInput(
       field: 'fsBackupTimeout',
       value: fsTimeout,
       message: 'not a positive duration (examples: 4h, 30m)',
+    });
+  const csiTimeout = input.spec.csiSnapshotTimeout;
+  if (csiTimeout !== undefined && !parseGoDuration(csiTimeout))
+    problems.push({
+      field: 'csiSnapshotTimeout',
+      value: csiTimeout,
+      message: 'not a positive duration (examples: 10m, 90s)',
     });
   const consistency = input.spec.consistency ?? 'snapshot';
   if (consistency !== 'snapshot' && consistency !== 'best-effort') {
@@ -338,6 +346,17 @@ async function runCreateBackup(
       return { item, additionalItems: [] };
     },
   };
+  // The claims backed up: with snapshotVolumes, each may get a CSI snapshot.
+  const claims: KubeObject[] = [];
+  const collectClaims: ItemAction = {
+    name: 'collect-claims',
+    appliesTo: ['persistentvolumeclaims'],
+    produces: [],
+    execute(item) {
+      if (input.spec.snapshotVolumes === true) claims.push(item);
+      return { item, additionalItems: [] };
+    },
+  };
   try {
     outcome = await runBackupEngine({
       client,
@@ -345,7 +364,7 @@ async function runCreateBackup(
       selection,
       consistency: input.spec.consistency ?? 'snapshot',
       archive,
-      itemActions: [...(input.itemActions ?? builtinItemActions), collectPods],
+      itemActions: [...(input.itemActions ?? builtinItemActions), collectPods, collectClaims],
       pageSize: input.pageSize,
       onProgress,
       log,
@@ -373,8 +392,8 @@ async function runCreateBackup(
   const results = outcome?.results ?? new Results();
   if (failureReason) results.error('cairn', failureReason);
   const volumes =
-    outcome && !failureReason && pods.length > 0
-      ? await backUpPodVolumes(input, { pods, outcome, results, log }).catch((error: unknown) => {
+    outcome && !failureReason && pods.length + claims.length > 0
+      ? await backUpPodVolumes(input, { pods, claims, outcome, results, log }).catch((error: unknown) => {
           failureReason = `backing up pod volumes failed: ${(error as Error).message}`;
           results.error('cairn', failureReason);
           return undefined;
@@ -435,6 +454,18 @@ async function runCreateBackup(
           ),
         ),
       );
+  // The snapshots live in the cluster, not in a location: every location's copy records them all.
+  const snapshotFiles =
+    volumes && volumes.snapshots.length > 0
+      ? {
+          csiVolumeSnapshots: await gzipAsync(
+            Buffer.from(JSON.stringify(volumes.snapshots.map((s) => s.snapshot))),
+          ),
+          csiVolumeSnapshotContents: await gzipAsync(
+            Buffer.from(JSON.stringify(volumes.snapshots.map((s) => s.content))),
+          ),
+        }
+      : undefined;
   const committed = await Promise.all(
     input.stores.map(async (store) => {
       const files: StoredFile[] = [];
@@ -442,13 +473,23 @@ async function runCreateBackup(
       const stored = archives.get(store.location);
       if (stored && !failureReason) files.push(stored);
       try {
-        for (const file of ['logs', 'results', 'resourceList', 'podVolumeBackups', 'hookResults'] as const) {
+        for (const file of [
+          'logs',
+          'results',
+          'resourceList',
+          'podVolumeBackups',
+          'hookResults',
+          'csiVolumeSnapshots',
+          'csiVolumeSnapshotContents',
+        ] as const) {
           const body =
             file === 'podVolumeBackups'
               ? volumeRecords.get(store.location)
               : file === 'hookResults'
                 ? hookFile
-                : small[file];
+                : file === 'csiVolumeSnapshots' || file === 'csiVolumeSnapshotContents'
+                  ? snapshotFiles?.[file]
+                  : small[file];
           if (body) files.push(await store.writeFile(name, file, body, { signal, retainUntil }));
         }
         for (const file of files) await store.verify(file, { signal });
@@ -500,6 +541,7 @@ async function runCreateBackup(
       : failures.size > 0 ||
           outcome?.phase === 'PartiallyFailed' ||
           (volumes?.counts?.failed ?? 0) > 0 ||
+          (volumes?.snapshotsFailed ?? 0) > 0 ||
           (volumes?.hooks.some((h) => h.outcome === 'Failed' && h.onError === 'Fail') ?? false)
         ? 'PartiallyFailed'
         : 'Completed';
@@ -522,6 +564,12 @@ async function runCreateBackup(
     consistency: outcome?.consistency ?? { mode: input.spec.consistency ?? 'snapshot' },
     locations: locationResults,
     ...(volumes?.counts ? { podVolumeBackups: volumes.counts } : {}),
+    ...(volumes && volumes.snapshots.length + volumes.snapshotsFailed > 0
+      ? {
+          csiVolumeSnapshotsAttempted: volumes.snapshots.length + volumes.snapshotsFailed,
+          csiVolumeSnapshotsCompleted: volumes.snapshots.length,
+        }
+      : {}),
     ...(volumes && volumes.hooks.length > 0
       ? {
           hookStatus: {
@@ -587,6 +635,9 @@ interface VolumeOutcome {
   /** Undefined when no pod has volumes to back up or skip. */
   counts: NonNullable<BackupStatus['podVolumeBackups']> | undefined;
   hooks: HookResult[];
+  /** The CSI snapshots taken (snapshotVolumes), and how many failed. */
+  snapshots: TakenSnapshot[];
+  snapshotsFailed: number;
 }
 
 /** Pods whose hooks and volumes are taken care of at once. */
@@ -603,7 +654,13 @@ const POD_CONCURRENCY = 4;
  */
 async function backUpPodVolumes(
   input: CreateBackupInput,
-  context: { pods: KubeObject[]; outcome: BackupOutcome; results: Results; log: (entry: LogEntry) => void },
+  context: {
+    pods: KubeObject[];
+    claims: KubeObject[];
+    outcome: BackupOutcome;
+    results: Results;
+    log: (entry: LogEntry) => void;
+  },
 ): Promise<VolumeOutcome | undefined> {
   const { results, log } = context;
   if (input.stores.length === 0) return undefined;
@@ -637,6 +694,25 @@ async function backUpPodVolumes(
     plan.skipped.push(...plan.backups.splice(0).filter((b) => b.spec.location === first));
   }
 
+  const snapshots =
+    input.spec.snapshotVolumes === true && context.claims.length > 0
+      ? await ClaimSnapshots.plan({
+          client: input.client,
+          spec: input.spec,
+          backupName: input.name,
+          backupUid: input.uid,
+          results,
+          log,
+          signal: input.signal,
+          claims: context.claims,
+          fsBackedUp: new Set(
+            plan.backups.flatMap((b) =>
+              b.spec.persistentVolumeClaim ? [`${b.spec.pod.namespace}/${b.spec.persistentVolumeClaim}`] : [],
+            ),
+          ),
+        })
+      : undefined;
+
   // Each pod's volumes to back up, and its hooks. A pod that is not running has no container to run them
   // in (a finished Job's, a pending one): its hooks are left out with a warning.
   const work = context.pods
@@ -660,8 +736,14 @@ async function backUpPodVolumes(
         backups: plan.backups.filter((b) => b.spec.pod.uid === (pod.metadata.uid ?? '')),
       };
     })
-    .filter((w) => w.backups.length > 0 || w.hooks.pre.length > 0 || w.hooks.post.length > 0);
-  if (work.length === 0 && plan.skipped.length === 0) return undefined;
+    .filter(
+      (w) =>
+        w.backups.length > 0 ||
+        w.hooks.pre.length > 0 ||
+        w.hooks.post.length > 0 ||
+        (snapshots?.hasClaimsOf(w.pod) ?? false),
+    );
+  if (work.length === 0 && plan.skipped.length === 0 && (snapshots?.pending ?? 0) === 0) return undefined;
 
   const timeout = input.spec.fsBackupTimeout ?? DEFAULT_FS_BACKUP_TIMEOUT;
   const timeoutMs = parseGoDuration(timeout) ?? 4 * 3_600_000;
@@ -715,6 +797,7 @@ async function backUpPodVolumes(
     if (item.hooks.pre.length > 0 && pre.results.every((r) => r.outcome === 'NotRun') && !pre.failed) return;
     try {
       if (pre.failed) {
+        snapshots?.failForPod(item.pod, `its pod's pre hook failed: ${pre.failed.message ?? ''}`);
         for (const backup of item.backups) {
           backup.status = {
             phase: 'Failed',
@@ -724,15 +807,21 @@ async function backUpPodVolumes(
         }
         progress.set(key, { volumesDone: item.backups.length, bytesDone: 0 });
         report();
-      } else if (item.backups.length > 0 && runner) {
-        const finished = await runner.run(item.backups, {
-          onProgress: (p) => {
-            progress.set(key, { volumesDone: p.volumesDone, bytesDone: p.bytesDone });
-            report();
-          },
-          signal,
-        });
-        done.push(...finished);
+      } else {
+        await Promise.all([
+          item.backups.length > 0 && runner
+            ? runner
+                .run(item.backups, {
+                  onProgress: (p) => {
+                    progress.set(key, { volumesDone: p.volumesDone, bytesDone: p.bytesDone });
+                    report();
+                  },
+                  signal,
+                })
+                .then((finished) => void done.push(...finished))
+            : undefined,
+          snapshots?.forPod(item.pod),
+        ]);
       }
     } finally {
       // Thawed whatever happened: no signal but each hook's own timeout (a stopped backup still thaws).
@@ -754,6 +843,8 @@ async function backUpPodVolumes(
   );
   if (stopped) throw stopped;
   input.signal?.throwIfAborted();
+  // The claims no backed-up pod mounts.
+  await snapshots?.rest();
 
   for (const backup of done) {
     const { pod, volume } = backup.spec;
@@ -794,5 +885,7 @@ async function backUpPodVolumes(
         }
       : undefined,
     hooks: hookResults,
+    snapshots: snapshots?.taken ?? [],
+    snapshotsFailed: snapshots?.failed.length ?? 0,
   };
 }

@@ -7,7 +7,7 @@
 // Garbage collection runs every interval: each schedule's backups are kept by its retention policy, the
 // rest by their TTL (decideRetention, which also honours the locks); a terminal backup nothing keeps gets a
 // DeleteBackupRequest (one at a time per backup).
-import { forgetBackupSnapshots, VolumeRepositories } from '../volumes/index.ts';
+import { deleteBackupSnapshots, forgetBackupSnapshots, VolumeRepositories } from '../volumes/index.ts';
 import { secretRepositoryPasswords } from './pod-volumes.ts';
 import { randomBytes } from 'node:crypto';
 import type { Backup, DeleteBackupRequest, Schedule } from '../api/index.ts';
@@ -118,7 +118,26 @@ export class DeletionController {
     );
     if (deleting === false) return { requeueAfterMs: 100 };
     const errors: string[] = [];
+    // Its CSI snapshots first, once (they are the cluster's, not a location's): a backup whose snapshots
+    // cannot be deleted stays, or nothing would name them any more.
     for (const location of locations) {
+      if (!this.#ctx.locations.get(location)) continue;
+      try {
+        const store = await this.#ctx.locations.open(location, { createKey: false, signal });
+        const csi = await deleteBackupSnapshots(() => Promise.resolve(this.#ctx.client), store, name, {
+          signal,
+        });
+        if (csi.deleted > 0)
+          this.#ctx.log({ level: 'info', message: `deleted ${csi.deleted} CSI snapshots of backup ${name}` });
+        errors.push(...csi.problems);
+        break;
+      } catch (error) {
+        if (error instanceof BackupNotFoundError) continue;
+        errors.push(`location "${location}": ${(error as Error).message}`);
+        break;
+      }
+    }
+    for (const location of errors.length > 0 ? [] : locations) {
       if (!this.#ctx.locations.get(location)) continue; // the location is gone: nothing to delete there
       try {
         const store = await this.#ctx.locations.open(location, { createKey: false, signal });

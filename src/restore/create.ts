@@ -23,7 +23,10 @@ import type { BackupStore, RestoreStore } from '../storage/index.ts';
 import {
   BackedUpVolumes,
   readPodVolumeBackups,
+  readSnapshotRecords,
+  releaseRestoreSnapshots,
   RESTORE_WAIT_CONTAINER,
+  snapshotForRestore,
   withRestoreWait,
   type PodToFill,
 } from '../volumes/index.ts';
@@ -317,6 +320,9 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
     const hookProblems: { namespace: string; problem: string }[] = [];
     const namespacedPolicy = namespacedPolicyOf(spec);
     const volumes = new BackedUpVolumes(await readPodVolumeBackups(input.backups, backupName, { signal }));
+    const snapshots = await readSnapshotRecords(input.backups, backupName, { signal });
+    const snapshotOf = new Map(snapshots.map((r) => [`${r.namespace}/${r.claim}`, r]));
+    const madeSnapshots: { namespace: string; claim: string; snapshotName: string }[] = [];
     const fillVolumes = input.podVolumes && spec.dryRun !== true ? input.podVolumes : undefined;
     const outcome: RestoreOutcome = await runRestoreEngine({
       podVolumes: fillVolumes && {
@@ -338,6 +344,23 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
           });
         return hooks.init.length + hooks.exec.length > 0 ? hooks : undefined;
       },
+      claimSnapshots:
+        snapshots.length > 0
+          ? {
+              of: (namespace, claim) => snapshotOf.get(`${namespace}/${claim}`),
+              volumes: new Set(snapshots.map((r) => r.volume).filter((v) => v !== '')),
+              prepare: async (record, namespace, claim) => {
+                const snapshotName = await snapshotForRestore(
+                  client,
+                  record,
+                  { namespace, claim, restoreName: input.name, restoreUid: input.uid },
+                  signal,
+                );
+                madeSnapshots.push({ namespace, claim, snapshotName });
+                return snapshotName;
+              },
+            }
+          : undefined,
       client,
       mapper,
       rediscover: async () => {
@@ -383,6 +406,21 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
           'info',
           pod.namespace,
         );
+    if (madeSnapshots.length > 0) {
+      hookLog(`${madeSnapshots.length} claims are made from their CSI snapshots`);
+      // The VolumeSnapshots made for them go once the claims are bound (the snapshots stay, the backup's).
+      const released = await releaseRestoreSnapshots(client, madeSnapshots, {
+        waitMs: 120_000,
+        signal,
+      }).catch((error: unknown) => ({
+        released: 0,
+        left: [`the VolumeSnapshots made for the claims were not cleaned up: ${(error as Error).message}`],
+      }));
+      for (const left of released.left) {
+        hookLog(left, 'warning');
+        outcome.results.warning('cairn', left);
+      }
+    }
     const unfilled = new Map<string, string>();
     const volumeOutcome = await restorePodVolumes(input, {
       outcome,

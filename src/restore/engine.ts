@@ -21,6 +21,7 @@ import {
 import type { BackupContents, ContentItem } from './contents.ts';
 import { decide } from './decide.ts';
 import { withInitHooks, type PodRestoreHooks } from './hooks.ts';
+import { claimFromSnapshot, type CsiSnapshotRecord } from '../volumes/index.ts';
 import { formatDiff, type DiffEntry } from './diff.ts';
 import { restoreOrder, type Priorities } from './order.ts';
 import { forEachBounded } from './pool.ts';
@@ -112,6 +113,18 @@ export interface RestoreEngineInput {
    * hooks is restored even when its controller is (so that its hooks run), with its init hooks added.
    */
   podHooks?: ((pod: KubeObject, sourceNamespace: string) => PodRestoreHooks | undefined) | undefined;
+  /**
+   * Claims restored from their CSI snapshots: the record of a claim (by its backed-up namespace and
+   * name), and making the VolumeSnapshot it is restored from in the target namespace (not in a dry run).
+   * Their backed-up volumes are not restored: the claim gets a new one, made from the snapshot.
+   */
+  claimSnapshots?:
+    | {
+        of: (sourceNamespace: string, claim: string) => CsiSnapshotRecord | undefined;
+        volumes: ReadonlySet<string>;
+        prepare: (record: CsiSnapshotRecord, namespace: string, claim: string) => Promise<string>;
+      }
+    | undefined;
   timeoutsMs?:
     { definitionEstablished?: number; namespaceDeleted?: number; objectDeleted?: number } | undefined;
 }
@@ -289,6 +302,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
   // the backup) the volume is not restored and the claim is provisioned anew, as Velero does. The volumes
   // that are restored name their storage classes in turn.
   const reprovisioned = new Set<string>();
+  const fromSnapshot = input.claimSnapshots?.volumes ?? new Set<string>();
   const pvContents = contents.resources.get(PVS);
   if (pvContents) {
     for await (const item of contents.items(PVS, pvContents.preferredVersion, signal ? { signal } : {})) {
@@ -480,6 +494,13 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           return;
         }
       }
+      if (gr === PVS && fromSnapshot.has(item.name)) {
+        record(
+          entry('skipped', { reason: 'its claim is restored from its CSI snapshot, on a new volume' }),
+          listKey,
+        );
+        return;
+      }
       if (gr === PVS && reprovisioned.has(item.name)) {
         record(
           entry('skipped', {
@@ -560,6 +581,20 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       if (gr === PVCS) {
         const spec = object.spec as { volumeName?: string } | undefined;
         if (spec?.volumeName && reprovisioned.has(spec.volumeName)) delete spec.volumeName;
+        const snapshot =
+          item.namespace !== undefined ? input.claimSnapshots?.of(item.namespace, item.name) : undefined;
+        if (snapshot && input.claimSnapshots && targetNs !== undefined) {
+          let snapshotName = `<made from snapshot ${snapshot.snapshotHandle}>`;
+          if (!dryRun) {
+            try {
+              snapshotName = await input.claimSnapshots.prepare(snapshot, targetNs, object.metadata.name);
+            } catch (error) {
+              fail(`cannot be restored from its CSI snapshot ${snapshot.snapshotHandle}: ${message(error)}`);
+              return;
+            }
+          }
+          object = claimFromSnapshot(object, snapshotName, snapshot.restoreSize);
+        }
       }
       if (input.rules.length > 0) {
         const ruled = applyTransformRules(input.rules, {

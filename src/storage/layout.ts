@@ -16,6 +16,8 @@ export const BACKUP_DATA_FILES = [
   'resourceList',
   'podVolumeBackups',
   'hookResults',
+  'csiVolumeSnapshots',
+  'csiVolumeSnapshotContents',
 ] as const;
 export type BackupDataFile = (typeof BACKUP_DATA_FILES)[number];
 
@@ -30,6 +32,10 @@ export interface BackupKeys {
   podVolumeBackups: string;
   /** Cairn: what each backup hook did (pod, container, command, outcome, exit code, output). */
   hookResults: string;
+  /** Velero's: the CSI VolumeSnapshots taken, as they were when ready. */
+  csiVolumeSnapshots: string;
+  /** Velero's: their VolumeSnapshotContents (kept with deletionPolicy Retain). */
+  csiVolumeSnapshotContents: string;
   checksums: string;
   /** The outcome of the last `backup verify --quick`: the one file of a backup that is rewritten. */
   verification: string;
@@ -47,6 +53,8 @@ export function backupKeys(name: string): BackupKeys {
     resourceList: `${dir}${name}-resource-list.json.gz`,
     podVolumeBackups: `${dir}${name}-podvolumebackups.json.gz`,
     hookResults: `${dir}${name}-hooks.json.gz`,
+    csiVolumeSnapshots: `${dir}${name}-csi-volumesnapshots.json.gz`,
+    csiVolumeSnapshotContents: `${dir}${name}-csi-volumesnapshotcontents.json.gz`,
     checksums: `${dir}${name}-checksums.json`,
     verification: `${dir}${name}-verification.json`,
     metadata: `${dir}velero-backup.json`,

@@ -73,3 +73,19 @@ export {
   type PodToFill,
 } from './fs-restore.ts';
 export { forgetBackupSnapshots, type ForgottenSnapshots } from './forget-backup.ts';
+export {
+  claimFromSnapshot,
+  DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS,
+  deleteBackupSnapshots,
+  deleteSnapshots,
+  labelledSnapshotClasses,
+  readSnapshotRecords,
+  releaseRestoreSnapshots,
+  SNAPSHOT_CLASS_LABELS,
+  snapshotForRestore,
+  snapshotRecords,
+  snapshotTarget,
+  takeSnapshot,
+  type CsiSnapshotRecord,
+  type TakeSnapshotInput,
+} from './csi-snapshots.ts';

@@ -721,8 +721,26 @@ Examples:
           return;
         }
         const { fileRepositoryPasswords } = await import('../config.ts');
-        const { forgetBackupSnapshots, VolumeRepositories } = await import('../../volumes/index.ts');
+        const { deleteBackupSnapshots, forgetBackupSnapshots, VolumeRepositories } =
+          await import('../../volumes/index.ts');
+        const kube = async () => {
+          const { KubeClient } = await import('../../kube/index.ts');
+          return new KubeClient(await kubeConfigOf(io, command));
+        };
         for (const { name, copies } of targets) {
+          // Its CSI snapshots first (the cluster's): a backup whose snapshots cannot be deleted stays.
+          const first = copies[0];
+          if (first) {
+            const csi = await deleteBackupSnapshots(kube, first.store, name);
+            if (csi.deleted > 0)
+              io.stdout.write(`Deleted ${csi.deleted} CSI snapshots of backup "${name}".\n`);
+            if (csi.problems.length > 0) {
+              for (const problem of csi.problems) io.stderr.write(`error: ${problem}\n`);
+              io.stderr.write(`Backup "${name}" was not deleted.\n`);
+              setExitCode(1);
+              continue;
+            }
+          }
           for (const copy of copies) {
             try {
               // The backup's volume snapshots go first: its records are the only list of them.

@@ -52,6 +52,8 @@ export interface BackupSpecOptions {
   consistency: ConsistencyMode;
   defaultVolumesToFsBackup?: boolean;
   fsBackupTimeout?: string;
+  snapshotVolumes?: boolean;
+  csiSnapshotTimeout?: string;
 }
 
 interface CreateOptions extends BackupSpecOptions, ModeOptions {
@@ -119,7 +121,16 @@ export function addBackupSpecOptions(command: Command): Command {
         "pod's backup.cairn.dev/backup-volumes annotation names)",
       parseBool,
     )
-    .option('--fs-backup-timeout <duration>', 'how long to wait for the pod volume backups (default 4h)');
+    .option('--fs-backup-timeout <duration>', 'how long to wait for the pod volume backups (default 4h)')
+    .option(
+      '--snapshot-volumes [bool]',
+      'take a CSI snapshot of each backed-up claim whose driver has a labelled VolumeSnapshotClass',
+      parseBool,
+    )
+    .option(
+      '--csi-snapshot-timeout <duration>',
+      'how long to wait for each CSI snapshot to be ready (default 10m)',
+    );
 }
 
 /** The selection flags backups and restores share, as the fields of their specs. */
@@ -173,6 +184,8 @@ export function specFromOptions(options: BackupSpecOptions): BackupSpec {
       ? { defaultVolumesToFsBackup: options.defaultVolumesToFsBackup }
       : {}),
     ...(options.fsBackupTimeout !== undefined ? { fsBackupTimeout: options.fsBackupTimeout } : {}),
+    ...(options.snapshotVolumes !== undefined ? { snapshotVolumes: options.snapshotVolumes } : {}),
+    ...(options.csiSnapshotTimeout !== undefined ? { csiSnapshotTimeout: options.csiSnapshotTimeout } : {}),
   };
 }
 

@@ -1,0 +1,465 @@
+// CSI volume snapshots, as Velero's CSI support takes them (pkg/backup/actions/csi/pvc_action.go and the
+// restore actions beside it): during a backup, a VolumeSnapshot of a claim whose volume a CSI driver
+// provides, with the driver's VolumeSnapshotClass labelled `cairn.dev/csi-volumesnapshot-class: "true"`
+// (or Velero's label); once it is readyToUse, its VolumeSnapshotContent is kept (deletionPolicy Retain)
+// and the VolumeSnapshot deleted, so that the snapshot outlives the claim's namespace. The backup records
+// both objects (Velero's `<name>-csi-volumesnapshots.json.gz` and `-csi-volumesnapshotcontents.json.gz`).
+//
+// A restore makes a pre-provisioned VolumeSnapshotContent from the recorded snapshot handle and a
+// VolumeSnapshot bound to it in the target namespace, then creates the claim with that VolumeSnapshot as
+// its dataSource: the same path in the backed-up cluster and in another one that reaches the same storage.
+// Deleting the backup deletes the snapshot (its content, deletionPolicy Delete).
+import { createHash } from 'node:crypto';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { buffer } from 'node:stream/consumers';
+import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
+import { BackupNotFoundError, ObjectNotFoundError, type BackupStore } from '../storage/index.ts';
+
+const gunzipAsync = promisify(gunzip);
+
+export const SNAPSHOT_CLASS_LABELS = [
+  'cairn.dev/csi-volumesnapshot-class',
+  'velero.io/csi-volumesnapshot-class',
+] as const;
+const GROUP_PATH = '/apis/snapshot.storage.k8s.io/v1';
+export const SNAPSHOT_BACKUP_LABEL = 'cairn.dev/backup-name';
+export const SNAPSHOT_RESTORE_LABEL = 'cairn.dev/restore-name';
+export const DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
+
+/** One claim's snapshot, as a backup records it and a restore reads it. */
+export interface CsiSnapshotRecord {
+  /** The claim's namespace and name, as backed up. */
+  namespace: string;
+  claim: string;
+  /** Its PersistentVolume, as backed up. */
+  volume: string;
+  driver: string;
+  className: string;
+  /** The VolumeSnapshotContent kept (Retain), and the storage system's handle of the snapshot. */
+  contentName: string;
+  snapshotHandle: string;
+  /** The size a volume made from it needs ("1Gi"). */
+  restoreSize?: string | undefined;
+}
+
+interface SnapshotStatus {
+  boundVolumeSnapshotContentName?: string;
+  readyToUse?: boolean;
+  restoreSize?: string;
+  error?: { message?: string };
+}
+interface ContentSpec {
+  deletionPolicy?: string;
+  driver?: string;
+  volumeSnapshotClassName?: string;
+  source?: { snapshotHandle?: string; volumeHandle?: string };
+}
+
+const snapshotsPath = (namespace: string) =>
+  `${GROUP_PATH}/namespaces/${encodeURIComponent(namespace)}/volumesnapshots`;
+const contentsPath = `${GROUP_PATH}/volumesnapshotcontents`;
+
+/** A name for an object made for `parts`: the same parts give the same name (a retry finds its object). */
+function nameFor(prefix: string, ...parts: string[]): string {
+  return `${prefix}-${createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12)}`;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('stopped'));
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+
+/** The VolumeSnapshotClasses of each CSI driver that are labelled for Cairn (or Velero). */
+export async function labelledSnapshotClasses(
+  client: KubeClient,
+  signal?: AbortSignal,
+): Promise<Map<string, string>> {
+  const byDriver = new Map<string, string>();
+  let list: { items: { metadata: { name: string; labels?: Record<string, string> }; driver: string }[] };
+  try {
+    list = await client.json({ path: `${GROUP_PATH}/volumesnapshotclasses`, signal });
+  } catch (error) {
+    // No snapshot API in this cluster: no class, so no snapshot (each claim says why).
+    if (error instanceof KubeApiError && error.status === 404) return byDriver;
+    throw error;
+  }
+  for (const labelKey of SNAPSHOT_CLASS_LABELS)
+    for (const item of [...list.items].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)))
+      if (item.metadata.labels?.[labelKey] === 'true' && !byDriver.has(item.driver))
+        byDriver.set(item.driver, item.metadata.name);
+  return byDriver;
+}
+
+/** What a claim needs to be snapshotted, or why it cannot be. */
+export async function snapshotTarget(
+  client: KubeClient,
+  claim: KubeObject,
+  classes: ReadonlyMap<string, string>,
+  signal?: AbortSignal,
+): Promise<{ volume: string; driver: string; className: string } | { skipped: string }> {
+  const volumeName = (claim.spec as { volumeName?: string } | undefined)?.volumeName;
+  if (!volumeName) return { skipped: 'the claim is not bound to a volume' };
+  let pv: KubeObject;
+  try {
+    pv = await client.json<KubeObject>({
+      path: `/api/v1/persistentvolumes/${encodeURIComponent(volumeName)}`,
+      signal,
+    });
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 404)
+      return { skipped: `its volume ${volumeName} is gone` };
+    throw error;
+  }
+  const driver = (pv.spec as { csi?: { driver?: string } } | undefined)?.csi?.driver;
+  if (!driver) return { skipped: `its volume ${volumeName} is not a CSI volume` };
+  const className = classes.get(driver);
+  if (!className)
+    return {
+      skipped: `no VolumeSnapshotClass of driver ${driver} is labelled ${SNAPSHOT_CLASS_LABELS[0]}: "true"`,
+    };
+  return { volume: volumeName, driver, className };
+}
+
+export interface TakeSnapshotInput {
+  client: KubeClient;
+  claim: KubeObject;
+  target: { volume: string; driver: string; className: string };
+  backupName: string;
+  backupUid: string;
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  /** How often the snapshot is looked at. Default 1 s. */
+  pollMs?: number | undefined;
+}
+
+/**
+ * Snapshots a claim: creates the VolumeSnapshot, waits until it is readyToUse (up to `timeoutMs`), sets
+ * its content's deletionPolicy to Retain, then deletes the VolumeSnapshot (the content and the snapshot
+ * stay). Resolves with the record and the two objects as they were when ready. Throws an Error naming the
+ * claim on a failure or timeout, having deleted what it made.
+ */
+export async function takeSnapshot(
+  input: TakeSnapshotInput,
+): Promise<{ record: CsiSnapshotRecord; snapshot: KubeObject; content: KubeObject }> {
+  const { client, claim, target, signal } = input;
+  const namespace = claim.metadata.namespace ?? '';
+  const claimName = claim.metadata.name;
+  const what = `claim ${namespace}/${claimName}`;
+  const name = nameFor('cairn', input.backupUid, namespace, claimName);
+  const path = `${snapshotsPath(namespace)}/${name}`;
+  await client.json({
+    method: 'POST',
+    path: snapshotsPath(namespace),
+    body: {
+      apiVersion: 'snapshot.storage.k8s.io/v1',
+      kind: 'VolumeSnapshot',
+      metadata: {
+        name,
+        namespace,
+        labels: { [SNAPSHOT_BACKUP_LABEL]: input.backupName, 'velero.io/backup-name': input.backupName },
+        annotations: { 'cairn.dev/persistent-volume': target.volume },
+      },
+      spec: {
+        volumeSnapshotClassName: target.className,
+        source: { persistentVolumeClaimName: claimName },
+      },
+    },
+    signal,
+  });
+  const removeSnapshot = () =>
+    client.send({ method: 'DELETE', path }).then(
+      () => undefined,
+      () => undefined,
+    );
+  try {
+    const deadline = Date.now() + input.timeoutMs;
+    let snapshot: KubeObject;
+    for (;;) {
+      snapshot = await client.json<KubeObject>({ path, signal });
+      const status = (snapshot.status ?? {}) as SnapshotStatus;
+      if (status.readyToUse === true && status.boundVolumeSnapshotContentName) break;
+      if (Date.now() >= deadline)
+        throw new Error(
+          `${what}: its VolumeSnapshot ${name} was not ready within ${Math.round(input.timeoutMs / 1000)} s` +
+            (status.error?.message ? ` (${status.error.message})` : ' (--csi-snapshot-timeout)'),
+        );
+      await sleep(input.pollMs ?? 1000, signal);
+    }
+    const contentName = (snapshot.status as SnapshotStatus).boundVolumeSnapshotContentName ?? '';
+    // Retain first: deleting the VolumeSnapshot then leaves the content, and the storage's snapshot.
+    const content = await client.json<KubeObject>({
+      method: 'PATCH',
+      path: `${contentsPath}/${encodeURIComponent(contentName)}`,
+      contentType: 'application/merge-patch+json',
+      body: { spec: { deletionPolicy: 'Retain' } },
+      signal,
+    });
+    const handle = (content.status as { snapshotHandle?: string } | undefined)?.snapshotHandle;
+    if (!handle) throw new Error(`${what}: its VolumeSnapshotContent ${contentName} has no snapshot handle`);
+    await client.send({ method: 'DELETE', path, signal });
+    return {
+      record: {
+        namespace,
+        claim: claimName,
+        volume: target.volume,
+        driver: target.driver,
+        className: target.className,
+        contentName,
+        snapshotHandle: handle,
+        restoreSize: (snapshot.status as SnapshotStatus).restoreSize,
+      },
+      snapshot,
+      content,
+    };
+  } catch (error) {
+    await removeSnapshot();
+    throw error;
+  }
+}
+
+/** The records of a backup's snapshots, from its two files (VolumeSnapshots, VolumeSnapshotContents). */
+export function snapshotRecords(
+  snapshots: readonly KubeObject[],
+  contents: readonly KubeObject[],
+): CsiSnapshotRecord[] {
+  const contentByName = new Map(contents.map((c) => [c.metadata.name, c]));
+  const records: CsiSnapshotRecord[] = [];
+  for (const snapshot of snapshots) {
+    const status = (snapshot.status ?? {}) as SnapshotStatus;
+    const content = contentByName.get(status.boundVolumeSnapshotContentName ?? '');
+    const spec = (content?.spec ?? {}) as ContentSpec;
+    const handle = (content?.status as { snapshotHandle?: string } | undefined)?.snapshotHandle;
+    const claim = (snapshot.spec as { source?: { persistentVolumeClaimName?: string } } | undefined)?.source
+      ?.persistentVolumeClaimName;
+    if (!content || !handle || !claim) continue;
+    records.push({
+      namespace: snapshot.metadata.namespace ?? '',
+      claim,
+      volume: snapshot.metadata.annotations?.['cairn.dev/persistent-volume'] ?? '',
+      driver: spec.driver ?? '',
+      className:
+        (snapshot.spec as { volumeSnapshotClassName?: string } | undefined)?.volumeSnapshotClassName ?? '',
+      contentName: content.metadata.name,
+      snapshotHandle: handle,
+      restoreSize: status.restoreSize,
+    });
+  }
+  return records;
+}
+
+/**
+ * Deletes a backup's snapshots: each content's deletionPolicy set to Delete, then the content deleted (the
+ * driver deletes the storage's snapshot). A content already gone counts as deleted. Resolves with the
+ * problems, one per snapshot that could not be deleted.
+ */
+export async function deleteSnapshots(
+  client: KubeClient,
+  records: readonly CsiSnapshotRecord[],
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const problems: string[] = [];
+  for (const record of records) {
+    const path = `${contentsPath}/${encodeURIComponent(record.contentName)}`;
+    try {
+      await client.json({
+        method: 'PATCH',
+        path,
+        contentType: 'application/merge-patch+json',
+        body: { spec: { deletionPolicy: 'Delete' } },
+        signal,
+      });
+      await client.json({ method: 'DELETE', path, signal });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) continue;
+      problems.push(
+        `the snapshot of claim ${record.namespace}/${record.claim} (VolumeSnapshotContent ${record.contentName}) was not deleted: ${(error as Error).message}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * For a restore: a VolumeSnapshotContent made from the recorded handle (pre-provisioned, Retain: the
+ * snapshot stays the backup's) and a VolumeSnapshot bound to it in `namespace`, named for the restore and
+ * the claim. Resolves with the VolumeSnapshot's name, for the claim's dataSource. Objects left by an earlier
+ * try of the same restore are reused.
+ */
+export async function snapshotForRestore(
+  client: KubeClient,
+  record: CsiSnapshotRecord,
+  target: { namespace: string; claim: string; restoreName: string; restoreUid: string },
+  signal?: AbortSignal,
+): Promise<string> {
+  const snapshotName = nameFor('cairn-restore', target.restoreUid, target.namespace, target.claim);
+  const contentName = snapshotName;
+  const labels = { [SNAPSHOT_RESTORE_LABEL]: target.restoreName };
+  const create = async (path: string, body: object) => {
+    try {
+      await client.json({ method: 'POST', path, body, signal });
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+    }
+  };
+  await create(contentsPath, {
+    apiVersion: 'snapshot.storage.k8s.io/v1',
+    kind: 'VolumeSnapshotContent',
+    metadata: { name: contentName, labels },
+    spec: {
+      deletionPolicy: 'Retain',
+      driver: record.driver,
+      source: { snapshotHandle: record.snapshotHandle },
+      volumeSnapshotClassName: record.className,
+      volumeSnapshotRef: { name: snapshotName, namespace: target.namespace },
+    },
+  });
+  await create(snapshotsPath(target.namespace), {
+    apiVersion: 'snapshot.storage.k8s.io/v1',
+    kind: 'VolumeSnapshot',
+    metadata: { name: snapshotName, namespace: target.namespace, labels },
+    spec: { source: { volumeSnapshotContentName: contentName }, volumeSnapshotClassName: record.className },
+  });
+  return snapshotName;
+}
+
+/** The claim (a copy) made from a VolumeSnapshot: its dataSource, no volume, at least the snapshot's size. */
+export function claimFromSnapshot(
+  claim: KubeObject,
+  snapshotName: string,
+  restoreSize: string | undefined,
+): KubeObject {
+  const spec = structuredClone((claim.spec ?? {}) as Record<string, unknown>);
+  delete spec.volumeName;
+  delete spec.dataSourceRef;
+  spec.dataSource = { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: snapshotName };
+  if (restoreSize) {
+    const resources = (spec.resources ?? {}) as { requests?: Record<string, string> };
+    if (!resources.requests?.storage)
+      spec.resources = { ...resources, requests: { ...resources.requests, storage: restoreSize } };
+  }
+  return { ...claim, spec };
+}
+
+/** A backup's snapshot records, from its two files in `store` (none when it has no such files). */
+export async function readSnapshotRecords(
+  store: BackupStore,
+  backup: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<CsiSnapshotRecord[]> {
+  const read = async (file: 'csiVolumeSnapshots' | 'csiVolumeSnapshotContents'): Promise<KubeObject[]> => {
+    try {
+      const bytes = await buffer(await store.openFile(backup, file, options));
+      const parsed: unknown = JSON.parse((await gunzipAsync(bytes)).toString('utf8'));
+      return Array.isArray(parsed) ? (parsed as KubeObject[]) : [];
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) return [];
+      throw error;
+    }
+  };
+  return snapshotRecords(await read('csiVolumeSnapshots'), await read('csiVolumeSnapshotContents'));
+}
+
+/**
+ * After a restore: the VolumeSnapshots (and their pre-provisioned contents) it made, deleted once their
+ * claims are bound (the new volumes are made from them then); the storage's snapshots stay (Retain), the
+ * backup's. Waits up to `waitMs` in all; a claim not bound by then keeps its objects, and the result names
+ * them.
+ */
+export async function releaseRestoreSnapshots(
+  client: KubeClient,
+  made: readonly { namespace: string; claim: string; snapshotName: string }[],
+  options: { waitMs: number; pollMs?: number; signal?: AbortSignal | undefined },
+): Promise<{ released: number; left: string[] }> {
+  const deadline = Date.now() + options.waitMs;
+  const pending = [...made];
+  let released = 0;
+  while (pending.length > 0) {
+    for (const item of [...pending]) {
+      let phase: string | undefined;
+      try {
+        const claim = await client.json<KubeObject>({
+          path: `/api/v1/namespaces/${encodeURIComponent(item.namespace)}/persistentvolumeclaims/${encodeURIComponent(item.claim)}`,
+          signal: options.signal,
+        });
+        phase = (claim.status as { phase?: string } | undefined)?.phase;
+      } catch (error) {
+        if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+        phase = 'Gone';
+      }
+      if (phase !== 'Bound' && phase !== 'Gone') continue;
+      const gone = (error: unknown) => {
+        if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+      };
+      await client
+        .json({
+          method: 'DELETE',
+          path: `${snapshotsPath(item.namespace)}/${item.snapshotName}`,
+          signal: options.signal,
+        })
+        .catch(gone);
+      await client
+        .json({ method: 'DELETE', path: `${contentsPath}/${item.snapshotName}`, signal: options.signal })
+        .catch(gone);
+      pending.splice(pending.indexOf(item), 1);
+      released++;
+    }
+    if (pending.length === 0 || Date.now() >= deadline) break;
+    await sleep(options.pollMs ?? 1000, options.signal);
+  }
+  return {
+    released,
+    left: pending.map(
+      (p) =>
+        `claim ${p.namespace}/${p.claim} is not bound yet: its VolumeSnapshot ${p.snapshotName} and VolumeSnapshotContent ${p.snapshotName} are left; delete them once it is bound`,
+    ),
+  };
+}
+
+/**
+ * Deleting a backup deletes its CSI snapshots, read from its records in `store` (read before its files
+ * go: they are the only list). Resolves with how many were deleted and the problems; a backup whose
+ * snapshots could not be deleted should stay, or its snapshots are left with nothing that names them.
+ */
+export async function deleteBackupSnapshots(
+  client: () => Promise<KubeClient>,
+  store: BackupStore,
+  name: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<{ deleted: number; problems: string[] }> {
+  let records: CsiSnapshotRecord[];
+  try {
+    records = await readSnapshotRecords(store, name, options);
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    if (error instanceof BackupNotFoundError) return { deleted: 0, problems: [] };
+    return {
+      deleted: 0,
+      problems: [
+        `the CSI snapshot records of backup "${name}" in location "${store.location}" cannot be read: ${(error as Error).message}`,
+      ],
+    };
+  }
+  if (records.length === 0) return { deleted: 0, problems: [] };
+  let kube: KubeClient;
+  try {
+    kube = await client();
+  } catch (error) {
+    return {
+      deleted: 0,
+      problems: [
+        `backup "${name}" has ${records.length} CSI snapshots, which only its cluster can delete: ${(error as Error).message}`,
+      ],
+    };
+  }
+  const problems = await deleteSnapshots(kube, records, options.signal);
+  return { deleted: records.length - problems.length, problems };
+}

@@ -1,0 +1,177 @@
+// CSI volume snapshots on the testbed's real CSI driver, external-snapshotter and snapshot-controller:
+// `backup create --snapshot-volumes` snapshots a claim and keeps the snapshot (its content Retain) when the
+// namespace goes; the restore makes the claim from it and the pod reads identical files; deleting the
+// backup deletes the snapshot. A snapshot that is not ready in time fails the backup, naming the claim.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import type { KubeClient, KubeObject } from '../../src/kube/index.ts';
+import { cairn } from '../helpers/cli.ts';
+import { busyboxPod, kubectl, TESTBED_STORAGE, waitForPodLine, waitForPodReady } from '../helpers/node.ts';
+import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+
+let client: KubeClient;
+before(() => {
+  client = clusterClient('a');
+});
+
+async function home(t: { after: (fn: () => Promise<void>) => void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-csi-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return { ...process.env, XDG_CONFIG_HOME: join(dir, 'config'), XDG_DATA_HOME: join(dir, 'data') };
+}
+
+/** A claim of the testbed's CSI class, and a pod that writes files into it once (kept when restored). */
+async function appWithClaim(namespace: string) {
+  await client.json({
+    method: 'POST',
+    path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+    body: {
+      metadata: { name: 'data' },
+      spec: {
+        storageClassName: TESTBED_STORAGE.csiClass,
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '64Mi' } },
+      },
+    },
+  });
+  await client.json({
+    method: 'POST',
+    path: `/api/v1/namespaces/${namespace}/pods`,
+    body: busyboxPod({
+      name: 'app',
+      script:
+        '[ -e /data/kept.txt ] || { echo kept > /data/kept.txt && head -c 2000000 /dev/urandom > /data/random.bin ' +
+        '&& mkdir -p /data/sub && seq 1 10000 > /data/sub/numbers.txt; }; echo ready; exec sleep 3600',
+      volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
+    }),
+  });
+  await waitForPodReady(client, namespace, 'app');
+  await waitForPodLine(namespace, 'app', 'ready');
+}
+
+async function checksums(namespace: string): Promise<string> {
+  const result = await kubectl([
+    'exec',
+    '-n',
+    namespace,
+    'app',
+    '--',
+    'sh',
+    '-c',
+    'cd /data && find . -type f | sort | xargs sha256sum',
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout;
+}
+
+const contentPath = (name: string) => `/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/${name}`;
+
+async function snapshotsIn(namespace: string): Promise<KubeObject[]> {
+  return (
+    await client.json<{ items: KubeObject[] }>({
+      path: `/apis/snapshot.storage.k8s.io/v1/namespaces/${namespace}/volumesnapshots`,
+    })
+  ).items;
+}
+
+interface BackupJson {
+  status: { phase: string; csiVolumeSnapshotsAttempted?: number; csiVolumeSnapshotsCompleted?: number };
+}
+
+describe('CSI volume snapshots', () => {
+  it('snapshot a claim, keep the snapshot when the namespace goes, restore the claim from it with identical files, delete it with the backup', async (t) => {
+    const env = await home(t);
+    const ns = await testNamespace(t, client, 'csi');
+    await appWithClaim(ns);
+    const before = await checksums(ns);
+
+    const name = `csi-${uniqueSuffix()}`;
+    const made = await cairn(
+      ['backup', 'create', name, '--include-namespaces', ns, '--snapshot-volumes', '-o', 'json'],
+      env,
+    );
+    assert.equal(made.code, 0, made.stdout + made.stderr);
+    const backup = JSON.parse(made.stdout) as BackupJson;
+    assert.equal(backup.status.phase, 'Completed');
+    assert.equal(backup.status.csiVolumeSnapshotsAttempted, 1);
+    assert.equal(backup.status.csiVolumeSnapshotsCompleted, 1);
+    // The VolumeSnapshot is gone from the namespace; its content stays, Retain, bound to the snapshot.
+    assert.deepEqual(await snapshotsIn(ns), []);
+    const logs = await cairn(['backup', 'logs', name], env);
+    const contentName = /VolumeSnapshotContent (snapcontent-[0-9a-f-]+)/.exec(logs.stdout)?.[1];
+    assert.ok(contentName, logs.stdout);
+    const content = await client.json<{ spec: { deletionPolicy: string } }>({
+      path: contentPath(contentName),
+    });
+    assert.equal(content.spec.deletionPolicy, 'Retain');
+
+    // The namespace (and its volume) goes; the snapshot does not.
+    const deleted = await kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=120s']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    await client.json({ path: contentPath(contentName) });
+
+    const restored = await cairn(
+      ['restore', 'create', `r-${name}`, '--from-backup', name, '-o', 'json'],
+      env,
+    );
+    assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+    assert.equal((JSON.parse(restored.stdout) as { status: { phase: string } }).status.phase, 'Completed');
+    const claim = await client.json<{ spec: { dataSource?: { kind: string; name: string } } }>({
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims/data`,
+    });
+    assert.equal(claim.spec.dataSource?.kind, 'VolumeSnapshot');
+    await waitForPodReady(client, ns, 'app');
+    assert.equal(await checksums(ns), before);
+    // The VolumeSnapshot the restore made is gone once the claim was bound; the backup's content stays.
+    await eventually('the restore to release its VolumeSnapshot', async () =>
+      (await snapshotsIn(ns)).length === 0 ? true : undefined,
+    );
+    await client.json({ path: contentPath(contentName) });
+
+    const gone = await cairn(['backup', 'delete', name, '--confirm'], env);
+    assert.equal(gone.code, 0, gone.stdout + gone.stderr);
+    assert.match(gone.stdout, new RegExp(`Deleted 1 CSI snapshots of backup "${name}"`));
+    await eventually('the snapshot content to be deleted', async () =>
+      (await client.send({ method: 'GET', path: contentPath(contentName) })).status === 404
+        ? true
+        : undefined,
+    );
+  });
+
+  it('fail a snapshot that is not ready in time, naming the claim, and leave nothing behind', async (t) => {
+    const env = await home(t);
+    const ns = await testNamespace(t, client, 'csislow');
+    await appWithClaim(ns);
+    const name = `csislow-${uniqueSuffix()}`;
+    const made = await cairn(
+      [
+        'backup',
+        'create',
+        name,
+        '--include-namespaces',
+        ns,
+        '--snapshot-volumes',
+        '--csi-snapshot-timeout',
+        '1ms',
+        '-o',
+        'json',
+      ],
+      env,
+    );
+    const backup = JSON.parse(made.stdout) as BackupJson;
+    assert.equal(backup.status.phase, 'PartiallyFailed', made.stderr);
+    assert.equal(backup.status.csiVolumeSnapshotsAttempted, 1);
+    assert.equal(backup.status.csiVolumeSnapshotsCompleted, 0);
+    const described = await cairn(['backup', 'describe', name], env);
+    assert.match(
+      described.stdout,
+      /claim data: its VolumeSnapshot cairn-[0-9a-f]+ was not ready within 0 s \(--csi-snapshot-timeout\)/,
+    );
+    await eventually('the unready VolumeSnapshot to be deleted', async () =>
+      (await snapshotsIn(ns)).length === 0 ? true : undefined,
+    );
+  });
+});
