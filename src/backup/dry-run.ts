@@ -4,7 +4,12 @@
 // they would run (a pod that is not running has no container to run them in); and each volume's fate
 // (file-system backup, or skipped and why). The spec is validated as a backup validates it.
 import { discover, listItems, ResourceMapper, type KubeClient, type KubeObject } from '../kube/index.ts';
-import { BACKUP_VOLUMES_ANNOTATIONS, planPodVolumeBackups } from '../volumes/index.ts';
+import {
+  BACKUP_VOLUMES_ANNOTATIONS,
+  labelledSnapshotClasses,
+  planPodVolumeBackups,
+  snapshotTarget,
+} from '../volumes/index.ts';
 import type { BackupSpec } from '../api/index.ts';
 import { BackupValidationError, validateBackupInput } from './create.ts';
 import { backupHooksForPod, hookSpecProblems, type PodExecHook } from './hooks.ts';
@@ -23,7 +28,7 @@ export interface BackupPodPlan {
    * The volumes whose files would be backed up, and those its annotation names that would be skipped
    * (with the reason); the others (not chosen, a token, a ConfigMap's) are only counted.
    */
-  volumes: { volume: string; action: 'backup' | 'skip'; reason?: string | undefined }[];
+  volumes: { volume: string; action: 'backup' | 'snapshot' | 'skip'; reason?: string | undefined }[];
   /** Volumes left out that nothing asked for. */
   otherVolumes: number;
   /** Hook annotations that would not run as written, each naming the annotation and value. */
@@ -84,6 +89,48 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
     claimsIncluded: selection.namespaced.some((r) => r.groupResource === 'persistentvolumeclaims'),
     signal,
   });
+  // With snapshotVolumes, each claim a pod mounts whose files are not backed up: its snapshot, or why not.
+  const snapshotOf = new Map<string, { volume: string; action: 'snapshot' | 'skip'; reason: string }>();
+  if (spec.snapshotVolumes === true) {
+    const classes = await labelledSnapshotClasses(client, signal);
+    for (const [driver, className] of Object.entries(spec.csiSnapshotClasses ?? {}))
+      classes.set(driver, className);
+    const fsBackedUp = new Set(volumePlan.backups.map((b) => `${b.spec.pod.uid}/${b.spec.volume}`));
+    for (const pod of selected)
+      for (const volume of (
+        pod.spec as { volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[] }
+      ).volumes ?? []) {
+        const claimName = volume.persistentVolumeClaim?.claimName;
+        if (!claimName || (input.nodeAgent && fsBackedUp.has(`${pod.metadata.uid ?? ''}/${volume.name}`)))
+          continue;
+        const namespace = pod.metadata.namespace ?? '';
+        let claim: KubeObject;
+        try {
+          claim = await client.json<KubeObject>({
+            path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${encodeURIComponent(claimName)}`,
+            signal,
+          });
+        } catch (error) {
+          snapshotOf.set(`${pod.metadata.uid ?? ''}/${volume.name}`, {
+            volume: volume.name,
+            action: 'skip',
+            reason: `not snapshotted: its claim ${claimName} cannot be read: ${(error as Error).message}`,
+          });
+          continue;
+        }
+        const target = await snapshotTarget(client, claim, classes, signal);
+        snapshotOf.set(
+          `${pod.metadata.uid ?? ''}/${volume.name}`,
+          'skipped' in target
+            ? { volume: volume.name, action: 'skip', reason: `not snapshotted: ${target.skipped}` }
+            : {
+                volume: volume.name,
+                action: 'snapshot',
+                reason: `a CSI snapshot of claim ${claimName} (driver ${target.driver}, class ${target.className})`,
+              },
+        );
+      }
+  }
   const plans: BackupPodPlan[] = [];
   for (const pod of selected) {
     const hooks = backupHooksForPod(pod, spec.hooks?.resources);
@@ -93,10 +140,14 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
     const named = new Set(
       BACKUP_VOLUMES_ANNOTATIONS.flatMap((key) => (annotations[key] ?? '').split(',').map((n) => n.trim())),
     );
-    const skipped = volumePlan.skipped.filter((b) => b.spec.pod.uid === uid);
+    const snapshotted = [...snapshotOf.entries()].filter(([k]) => k.startsWith(`${uid}/`)).map(([, v]) => v);
+    const snapshottedNames = new Set(snapshotted.map((v) => v.volume));
+    const skipped = volumePlan.skipped.filter(
+      (b) => b.spec.pod.uid === uid && !snapshottedNames.has(b.spec.volume),
+    );
     const volumes = [
       ...volumePlan.backups
-        .filter((b) => b.spec.pod.uid === uid)
+        .filter((b) => b.spec.pod.uid === uid && !snapshottedNames.has(b.spec.volume))
         .map((b) =>
           input.nodeAgent
             ? { volume: b.spec.volume, action: 'backup' as const }
@@ -109,6 +160,7 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
       ...skipped
         .filter((b) => named.has(b.spec.volume))
         .map((b) => ({ volume: b.spec.volume, action: 'skip' as const, reason: b.status?.message })),
+      ...snapshotted,
     ];
     const hookCount = hooks.pre.length + hooks.post.length;
     if (hookCount === 0 && volumes.length === 0 && hooks.problems.length === 0) continue;

@@ -89,6 +89,24 @@ describe('CSI volume snapshots', () => {
     const before = await checksums(ns);
 
     const name = `csi-${uniqueSuffix()}`;
+    // A dry run says what would be snapshotted, and takes nothing.
+    const planned = await cairn(
+      ['backup', 'create', name, '--include-namespaces', ns, '--snapshot-volumes', '--dry-run'],
+      env,
+    );
+    assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+    assert.match(
+      planned.stdout,
+      new RegExp(
+        `^ {2}volume data: a CSI snapshot of claim data \\(driver ${TESTBED_STORAGE.csiDriver.replace(/\./g, '\\.')}, class ${TESTBED_STORAGE.snapshotClass}\\)$`,
+        'm',
+      ),
+    );
+    assert.match(
+      planned.stdout,
+      /^0 hooks would run, 0 volumes would be backed up, 1 snapshotted; 0 problems\.$/m,
+    );
+    assert.deepEqual(await snapshotsIn(ns), []);
     const made = await cairn(
       ['backup', 'create', name, '--include-namespaces', ns, '--snapshot-volumes', '-o', 'json'],
       env,
@@ -103,6 +121,18 @@ describe('CSI volume snapshots', () => {
     const logs = await cairn(['backup', 'logs', name], env);
     const contentName = /VolumeSnapshotContent (snapcontent-[0-9a-f-]+)/.exec(logs.stdout)?.[1];
     assert.ok(contentName, logs.stdout);
+    const described = await cairn(['backup', 'describe', name, '--details'], env);
+    assert.match(
+      described.stdout,
+      /^CSI volume snapshots \(--details lists each\):\n {2}Attempted:\s+1\n {2}Completed:\s+1$/m,
+    );
+    assert.match(
+      described.stdout,
+      new RegExp(
+        `^ {2}${ns}/data: snapshot \\S+ of volume pvc-[0-9a-f-]+ \\(driver ${TESTBED_STORAGE.csiDriver.replace(/\./g, '\\.')}, class ${TESTBED_STORAGE.snapshotClass}, VolumeSnapshotContent ${contentName}, size \\S+\\)$`,
+        'm',
+      ),
+    );
     const content = await client.json<{ spec: { deletionPolicy: string } }>({
       path: contentPath(contentName),
     });

@@ -302,6 +302,16 @@ export async function describeBackup(
       '  ',
     );
   }
+  if (status.csiVolumeSnapshotsAttempted !== undefined) {
+    out += '\nCSI volume snapshots (--details lists each):\n';
+    out += formatFields(
+      [
+        ['Attempted', String(status.csiVolumeSnapshotsAttempted)],
+        ['Completed', String(status.csiVolumeSnapshotsCompleted ?? 0)],
+      ],
+      '  ',
+    );
+  }
   const hooks = status.hookStatus;
   if (hooks) {
     out += '\nHooks (--details lists each):\n';

@@ -285,6 +285,25 @@ Examples:
           io.stderr.write(`error: cannot read the hook results ${reading}: ${messageOf(error)}\n`);
           setExitCode(1);
         }
+      if (status.csiVolumeSnapshotsAttempted !== undefined)
+        try {
+          const { readSnapshotRecords } = await import('../../volumes/index.ts');
+          const records = await readSnapshotRecords(primary.store, name);
+          io.stdout.write(
+            '\nCSI volume snapshots:\n' +
+              (records.length === 0
+                ? '  <none> (the failed ones are in the errors above)\n'
+                : records
+                    .map(
+                      (r) =>
+                        `  ${r.namespace}/${r.claim}: snapshot ${r.snapshotHandle} of volume ${r.volume || '?'} (driver ${r.driver}, class ${r.className}, VolumeSnapshotContent ${r.contentName}${r.restoreSize ? `, size ${r.restoreSize}` : ''})\n`,
+                    )
+                    .join('')),
+          );
+        } catch (error) {
+          io.stderr.write(`error: cannot read the CSI snapshot records ${reading}: ${messageOf(error)}\n`);
+          setExitCode(1);
+        }
       if (!status.podVolumeBackups) return;
       try {
         const records = ((await readJsonFile(primary.store, name, 'podVolumeBackups')) ??

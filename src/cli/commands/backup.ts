@@ -516,7 +516,9 @@ async function dryRun(
       out +=
         volume.action === 'backup'
           ? `  volume ${volume.volume}: its files would be backed up\n`
-          : `  volume ${volume.volume}: skipped: ${volume.reason ?? ''}\n`;
+          : volume.action === 'snapshot'
+            ? `  volume ${volume.volume}: ${volume.reason ?? 'a CSI snapshot'}\n`
+            : `  volume ${volume.volume}: skipped: ${volume.reason ?? ''}\n`;
     if (pod.otherVolumes > 0)
       out += `  ${pod.otherVolumes} other volumes not backed up (not chosen, or no data of the pod's own)\n`;
     for (const problem of pod.problems) out += `  problem: ${problem}\n`;
@@ -524,7 +526,11 @@ async function dryRun(
   for (const warning of plan.warnings) out += `warning: ${warning}\n`;
   const hooks = plan.pods.reduce((n, p) => n + (p.hooksNotRun ? 0 : p.pre.length + p.post.length), 0);
   const volumes = plan.pods.reduce((n, p) => n + p.volumes.filter((v) => v.action === 'backup').length, 0);
-  out += `\n${hooks} hooks would run, ${volumes} volumes would be backed up; ${problems} problems.\n`;
+  const snapshots = plan.pods.reduce(
+    (n, p) => n + p.volumes.filter((v) => v.action === 'snapshot').length,
+    0,
+  );
+  out += `\n${hooks} hooks would run, ${volumes} volumes would be backed up${snapshots > 0 ? `, ${snapshots} snapshotted` : ''}; ${problems} problems.\n`;
   io.stdout.write(out);
   return problems;
 }
