@@ -185,6 +185,13 @@ export class BackupController {
         errors: status.errors,
         warnings: status.warnings,
         bytes: status.locations?.find((l) => l.phase === 'Completed')?.archiveBytes,
+        snapshots:
+          status.csiVolumeSnapshotsAttempted !== undefined
+            ? {
+                attempted: status.csiVolumeSnapshotsAttempted,
+                completed: status.csiVolumeSnapshotsCompleted ?? 0,
+              }
+            : undefined,
         at: now(),
       });
       this.#ctx.log({ level: 'info', message: `backup ${name} ${status.phase}` });

@@ -60,6 +60,18 @@ export class ServerMetrics {
     'Size, in bytes, of a backup (its archive as stored)',
     SCHEDULE,
   );
+  readonly csiSnapshotAttempt = this.#counter(
+    'cairn_csi_snapshot_attempt_total',
+    'Total number of CSI volume snapshots attempted by backups',
+  );
+  readonly csiSnapshotSuccess = this.#counter(
+    'cairn_csi_snapshot_success_total',
+    'Total number of CSI volume snapshots taken and kept by backups',
+  );
+  readonly csiSnapshotFailure = this.#counter(
+    'cairn_csi_snapshot_failure_total',
+    'Total number of CSI volume snapshots that failed',
+  );
   readonly backupDeletionAttempt = this.#counter(
     'cairn_backup_deletion_attempt_total',
     'Total number of attempted backup deletions',
@@ -136,10 +148,18 @@ export class ServerMetrics {
       errors?: number | undefined;
       warnings?: number | undefined;
       bytes?: number | undefined;
+      /** CSI snapshots attempted and completed. */
+      snapshots?: { attempted: number; completed: number } | undefined;
       at: Date;
     },
   ): void {
     const labels = { schedule };
+    if (outcome.snapshots && outcome.snapshots.attempted > 0) {
+      this.csiSnapshotAttempt.inc(labels, outcome.snapshots.attempted);
+      this.csiSnapshotSuccess.inc(labels, outcome.snapshots.completed);
+      if (outcome.snapshots.attempted > outcome.snapshots.completed)
+        this.csiSnapshotFailure.inc(labels, outcome.snapshots.attempted - outcome.snapshots.completed);
+    }
     if (outcome.phase === 'FailedValidation') {
       this.backupValidationFailure.inc(labels);
       this.backupLastStatus.set(labels, 0);

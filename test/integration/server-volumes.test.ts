@@ -371,4 +371,75 @@ describe('cairn server with the node agent: pod volumes', () => {
       /hooks\.resources\[0\]\.labelSelector.*app in db/,
     );
   });
+
+  it('takes CSI snapshots for a Backup resource, restores the claim from it for a Restore, and deletes it for a DeleteBackupRequest', async (t) => {
+    const app = `csi-${uniqueSuffix()}`;
+    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
+    t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${app}/persistentvolumeclaims`,
+      body: {
+        metadata: { name: 'data' },
+        spec: {
+          storageClassName: TESTBED_STORAGE.csiClass,
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '16Mi' } },
+        },
+      },
+    });
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${app}/pods`,
+      body: busyboxPod({
+        name: 'db',
+        script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; echo ready; exec sleep 3600',
+        volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
+      }),
+    });
+    await waitForPodReady(client, app, 'db');
+    await waitForPodLine(app, 'db', 'ready');
+    const before = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+
+    const name = `csi-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Backup', name, { includedNamespaces: [app], snapshotVolumes: true });
+    const backup = await finished<Backup>('Backup', name);
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+    assert.equal(backup.status?.csiVolumeSnapshotsCompleted, 1);
+    const contents = async () =>
+      (
+        await client.json<{
+          items: { metadata: { name: string }; spec: { volumeSnapshotRef: { namespace: string } } }[];
+        }>({
+          path: '/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents',
+        })
+      ).items.filter((c) => c.spec.volumeSnapshotRef.namespace === app);
+    assert.equal((await contents()).length, 1);
+    const metrics = await server.get('/metrics');
+    assert.match(metrics.text, /^cairn_csi_snapshot_success_total\{schedule=""\} [1-9]/m);
+
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` });
+    await eventually(
+      `namespace ${app} to be gone`,
+      async () =>
+        (await client.send({ method: 'GET', path: `/api/v1/namespaces/${app}` })).status === 404
+          ? true
+          : undefined,
+      120_000,
+    );
+    const restoreName = `r-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Restore', restoreName, { backupName: name });
+    const restore = await finished<Restore>('Restore', restoreName);
+    assert.equal(restore.status?.phase, 'Completed', JSON.stringify(restore.status));
+    await waitForPodReady(client, app, 'db');
+    const after = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+    assert.equal(after.stdout, before.stdout);
+
+    await createCr(client, namespace, 'DeleteBackupRequest', `del-${uniqueSuffix()}`, { backupName: name });
+    await eventually('the backup and its snapshot to be deleted', async () => {
+      const got = await client.send({ method: 'GET', path: resourcePath('Backup', namespace, name) });
+      return got.status === 404 && (await contents()).length === 0 ? true : undefined;
+    });
+    assert.ok(server.logs.some((line) => line.includes(`deleted 1 CSI snapshots of backup ${name}`)));
+  });
 });

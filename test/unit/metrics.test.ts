@@ -23,7 +23,14 @@ describe('ServerMetrics', () => {
       at,
     });
     metrics.backupStarted('nightly');
-    metrics.backupEnded('nightly', { phase: 'PartiallyFailed', seconds: 20, items: 338, errors: 2, at });
+    metrics.backupEnded('nightly', {
+      phase: 'PartiallyFailed',
+      seconds: 20,
+      items: 338,
+      errors: 2,
+      snapshots: { attempted: 3, completed: 2 },
+      at,
+    });
     metrics.backupStarted('');
     metrics.backupEnded('', { phase: 'Failed', seconds: 1, at });
     metrics.backupStarted('');
@@ -47,6 +54,9 @@ describe('ServerMetrics', () => {
     assert.equal(sample(text, 'cairn_backup_items_errors{schedule="nightly"}'), 2);
     assert.equal(sample(text, 'cairn_backup_warning_total{schedule="nightly"}'), 2);
     assert.equal(sample(text, 'cairn_backup_tarball_size_bytes{schedule="nightly"}'), 4096);
+    assert.equal(sample(text, 'cairn_csi_snapshot_attempt_total{schedule="nightly"}'), 3);
+    assert.equal(sample(text, 'cairn_csi_snapshot_success_total{schedule="nightly"}'), 2);
+    assert.equal(sample(text, 'cairn_csi_snapshot_failure_total{schedule="nightly"}'), 1);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_count{schedule="nightly"}'), 2);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_sum{schedule="nightly"}'), 32);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_bucket{le="15",schedule="nightly"}'), 1);
