@@ -8,17 +8,10 @@
 // night the backup is needed; the hook still runs as Velero would run it.
 //
 // `runHooks` runs a pod's hooks of one phase through pods/exec, in order, and says what happened to each.
+import { parseGoDuration, type BackupResourceHook, parseHookCommand, type HookResult } from '../api/index.ts';
 import {
-  labelSelectorProblem,
-  matchesLabels,
-  parseGoDuration,
-  parseLabelSelector,
-  type BackupResourceHook,
-  parseHookCommand,
-  type HookResult,
-} from '../api/index.ts';
-import {
-  compileNamespaceFilter,
+  podSetProblems,
+  podSetSelects,
   execFailureText,
   formatCommand,
   type ExecOptions,
@@ -214,17 +207,6 @@ export async function runHooks(
   return { results, failed };
 }
 
-/** A hook set of the Backup spec selects pods: its namespaces, "pods" among its resources, its labels. */
-function selectsPod(set: BackupResourceHook, pod: HookPod): boolean {
-  const { filter } = compileNamespaceFilter(set);
-  if (!filter.selected(pod.metadata.namespace ?? '')) return false;
-  const isPods = (name: string) => ['pods', 'pod', '*'].includes(name.toLowerCase());
-  if ((set.includedResources ?? []).length > 0 && !(set.includedResources ?? []).some(isPods)) return false;
-  if ((set.excludedResources ?? []).some((name) => isPods(name) && name !== '*')) return false;
-  if (set.labelSelector === undefined) return true;
-  return matchesLabels(parseLabelSelector(set.labelSelector), pod.metadata.labels);
-}
-
 /**
  * A pod's backup hooks: for each phase, the hook its annotations give, or else those of every hook set
  * of the Backup spec that selects the pod, in order (Velero's precedence, phase by phase).
@@ -236,7 +218,7 @@ export function backupHooksForPod(pod: HookPod, sets: readonly BackupResourceHoo
   for (const phase of ['pre', 'post'] as const) {
     if (PREFIXES[phase].some((prefix) => annotations[`${prefix}command`] !== undefined)) continue;
     sets.forEach((set, i) => {
-      if (!selectsPod(set, pod)) return;
+      if (!podSetSelects(set, pod.metadata.namespace ?? '', pod.metadata.labels)) return;
       for (const { exec } of set[phase] ?? []) {
         const container = exec.container ?? containers[0];
         if (container === undefined) continue;
@@ -259,13 +241,7 @@ export function hookSpecProblems(sets: readonly BackupResourceHook[] = []): Vali
   const problems: ValidationProblem[] = [];
   sets.forEach((set, i) => {
     const at = `hooks.resources[${i}]`;
-    for (const problem of compileNamespaceFilter(set).problems)
-      problems.push({ ...problem, field: `${at}.${problem.field}` });
-    if (set.labelSelector !== undefined) {
-      const problem = labelSelectorProblem(set.labelSelector);
-      if (problem)
-        problems.push({ field: `${at}.labelSelector`, value: set.labelSelector, message: problem });
-    }
+    problems.push(...podSetProblems(set, at));
     for (const phase of ['pre', 'post'] as const)
       (set[phase] ?? []).forEach(({ exec }, j) => {
         const timeout = exec.timeout;

@@ -39,3 +39,4 @@ export { RateLimiter, type RateLimiterOptions } from './rate-limit.ts';
 export { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';
 export { ClusterUnreachableError, KubeApiError, KubeConfigError, UnknownResourceError } from './errors.ts';
 export { compileNamespaceFilter, type NamespaceFilter, type NamespaceFilterProblem } from './namespaces.ts';
+export { podSetProblems, podSetSelects, type PodSetSpec } from './pod-sets.ts';

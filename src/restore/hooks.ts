@@ -15,16 +15,14 @@
 // and records its exit code, which Velero does not.
 import { createHash } from 'node:crypto';
 import {
-  labelSelectorProblem,
-  matchesLabels,
   parseGoDuration,
   parseHookCommand,
-  parseLabelSelector,
   type HookResult,
   type RestoreResourceHook,
 } from '../api/index.ts';
 import {
-  compileNamespaceFilter,
+  podSetProblems,
+  podSetSelects,
   execFailureText,
   formatCommand,
   KubeApiError,
@@ -225,17 +223,6 @@ function initNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** A hook set of the Restore spec selects pods: its namespaces (as backed up), "pods", its labels. */
-function selectsPod(set: RestoreResourceHook, pod: RestoreHookPod, sourceNamespace: string): boolean {
-  const { filter } = compileNamespaceFilter(set);
-  if (!filter.selected(sourceNamespace)) return false;
-  const isPods = (name: string) => ['pods', 'pod', '*'].includes(name.toLowerCase());
-  if ((set.includedResources ?? []).length > 0 && !(set.includedResources ?? []).some(isPods)) return false;
-  if ((set.excludedResources ?? []).some((name) => isPods(name) && name !== '*')) return false;
-  if (set.labelSelector === undefined) return true;
-  return matchesLabels(parseLabelSelector(set.labelSelector), pod.metadata.labels);
-}
-
 /**
  * A pod's restore hooks: for each kind (init, exec), those its annotations give, or else those of every
  * hook set of the Restore spec that selects it, in order. `sourceNamespace` is the pod's namespace in the
@@ -256,7 +243,7 @@ export function restoreHooksForPod(
   const containers = (pod.spec?.containers ?? []).map((c) => c.name);
   const first = containers[0];
   sets.forEach((set, i) => {
-    if (!selectsPod(set, pod, sourceNamespace)) return;
+    if (!podSetSelects(set, sourceNamespace, pod.metadata.labels)) return;
     const from = `spec.hooks.resources[${i}] (${set.name})`;
     for (const [j, hook] of (set.postHooks ?? []).entries()) {
       if (hook.exec && !execAnnotated) {
@@ -326,13 +313,7 @@ export function restoreHookSpecProblems(sets: readonly RestoreResourceHook[] = [
   };
   sets.forEach((set, i) => {
     const at = `hooks.resources[${i}]`;
-    for (const problem of compileNamespaceFilter(set).problems)
-      problems.push({ ...problem, field: `${at}.${problem.field}` });
-    if (set.labelSelector !== undefined) {
-      const problem = labelSelectorProblem(set.labelSelector);
-      if (problem)
-        problems.push({ field: `${at}.labelSelector`, value: set.labelSelector, message: problem });
-    }
+    problems.push(...podSetProblems(set, at));
     const names = new Set<string>();
     (set.postHooks ?? []).forEach((hook, j) => {
       const here = `${at}.postHooks[${j}]`;
