@@ -32,7 +32,7 @@ import { meterStream, watchStalls, type Stall, type UploadMeter } from './stalls
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import { builtinItemActions, type ItemAction } from './item-actions.ts';
 import { ClaimSnapshots, type TakenSnapshot } from './snapshots.ts';
-import { planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
+import { deleteSnapshots, planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
 import type { ExecOptions, KubeObject } from '../kube/index.ts';
 import { backupHooksForPod, hookSpecProblems, runHooks } from './hooks.ts';
 import type { HookResult, PodVolumeBackup } from '../api/index.ts';
@@ -346,8 +346,11 @@ async function runCreateBackup(
       return { item, additionalItems: [] };
     },
   };
-  // The claims backed up: with snapshotVolumes, each may get a CSI snapshot.
+  // The claims backed up: with snapshotVolumes, each may get a CSI snapshot. The snapshots taken are kept
+  // here, whatever happens to the pod volume stage, so that they are recorded (or, if no location records
+  // the backup, deleted): a snapshot kept (Retain) must always be named by a backup.
   const claims: KubeObject[] = [];
+  const takenSnapshots: TakenSnapshot[] = [];
   const collectClaims: ItemAction = {
     name: 'collect-claims',
     appliesTo: ['persistentvolumeclaims'],
@@ -393,11 +396,13 @@ async function runCreateBackup(
   if (failureReason) results.error('cairn', failureReason);
   const volumes =
     outcome && !failureReason && pods.length + claims.length > 0
-      ? await backUpPodVolumes(input, { pods, claims, outcome, results, log }).catch((error: unknown) => {
-          failureReason = `backing up pod volumes failed: ${(error as Error).message}`;
-          results.error('cairn', failureReason);
-          return undefined;
-        })
+      ? await backUpPodVolumes(input, { pods, claims, takenSnapshots, outcome, results, log }).catch(
+          (error: unknown) => {
+            failureReason = `backing up pod volumes failed: ${(error as Error).message}`;
+            results.error('cairn', failureReason);
+            return undefined;
+          },
+        )
       : undefined;
   const completion = input.now();
   const ttlMs = parseGoDuration(input.spec.ttl ?? DEFAULT_BACKUP_TTL) ?? 0;
@@ -456,13 +461,13 @@ async function runCreateBackup(
       );
   // The snapshots live in the cluster, not in a location: every location's copy records them all.
   const snapshotFiles =
-    volumes && volumes.snapshots.length > 0
+    takenSnapshots.length > 0
       ? {
           csiVolumeSnapshots: await gzipAsync(
-            Buffer.from(JSON.stringify(volumes.snapshots.map((s) => s.snapshot))),
+            Buffer.from(JSON.stringify(takenSnapshots.map((s) => s.snapshot))),
           ),
           csiVolumeSnapshotContents: await gzipAsync(
-            Buffer.from(JSON.stringify(volumes.snapshots.map((s) => s.content))),
+            Buffer.from(JSON.stringify(takenSnapshots.map((s) => s.content))),
           ),
         }
       : undefined;
@@ -564,10 +569,10 @@ async function runCreateBackup(
     consistency: outcome?.consistency ?? { mode: input.spec.consistency ?? 'snapshot' },
     locations: locationResults,
     ...(volumes?.counts ? { podVolumeBackups: volumes.counts } : {}),
-    ...(volumes && volumes.snapshots.length + volumes.snapshotsFailed > 0
+    ...(takenSnapshots.length + (volumes?.snapshotsFailed ?? 0) > 0
       ? {
-          csiVolumeSnapshotsAttempted: volumes.snapshots.length + volumes.snapshotsFailed,
-          csiVolumeSnapshotsCompleted: volumes.snapshots.length,
+          csiVolumeSnapshotsAttempted: takenSnapshots.length + (volumes?.snapshotsFailed ?? 0),
+          csiVolumeSnapshotsCompleted: takenSnapshots.length,
         }
       : {}),
     ...(volumes && volumes.hooks.length > 0
@@ -615,6 +620,14 @@ async function runCreateBackup(
         Object.assign(entry, { phase: 'Failed', message: `committing failed: ${(error as Error).message}` });
     }
   }
+  // No location recorded the backup: nothing would name its snapshots, so they go.
+  if (!result && takenSnapshots.length > 0) {
+    const problems = await deleteSnapshots(
+      input.client,
+      takenSnapshots.map((t) => t.record),
+    );
+    for (const problem of problems) log({ level: 'error', message: problem });
+  }
   return (
     result ?? {
       apiVersion: VELERO_API_VERSION,
@@ -657,6 +670,8 @@ async function backUpPodVolumes(
   context: {
     pods: KubeObject[];
     claims: KubeObject[];
+    /** Where the CSI snapshots taken go, as they are taken. */
+    takenSnapshots: TakenSnapshot[];
     outcome: BackupOutcome;
     results: Results;
     log: (entry: LogEntry) => void;
@@ -705,6 +720,7 @@ async function backUpPodVolumes(
           log,
           signal: input.signal,
           claims: context.claims,
+          sink: context.takenSnapshots,
           fsBackedUp: new Set(
             plan.backups.flatMap((b) =>
               b.spec.persistentVolumeClaim ? [`${b.spec.pod.namespace}/${b.spec.persistentVolumeClaim}`] : [],
@@ -808,7 +824,8 @@ async function backUpPodVolumes(
         progress.set(key, { volumesDone: item.backups.length, bytesDone: 0 });
         report();
       } else {
-        await Promise.all([
+        // Both settle before the post hooks run (a thaw never comes while a snapshot is being cut).
+        const settled = await Promise.allSettled([
           item.backups.length > 0 && runner
             ? runner
                 .run(item.backups, {
@@ -822,6 +839,7 @@ async function backUpPodVolumes(
             : undefined,
           snapshots?.forPod(item.pod),
         ]);
+        for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
       }
     } finally {
       // Thawed whatever happened: no signal but each hook's own timeout (a stopped backup still thaws).
@@ -885,7 +903,7 @@ async function backUpPodVolumes(
         }
       : undefined,
     hooks: hookResults,
-    snapshots: snapshots?.taken ?? [],
+    snapshots: context.takenSnapshots,
     snapshotsFailed: snapshots?.failed.length ?? 0,
   };
 }

@@ -91,7 +91,8 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
   });
   // With snapshotVolumes, each claim a pod mounts whose files are not backed up: its snapshot, or why not.
   const snapshotOf = new Map<string, { volume: string; action: 'snapshot' | 'skip'; reason: string }>();
-  if (spec.snapshotVolumes === true) {
+  const claimsIncluded = selection.namespaced.some((r) => r.groupResource === 'persistentvolumeclaims');
+  if (spec.snapshotVolumes === true && claimsIncluded) {
     const classes = await labelledSnapshotClasses(client, signal);
     for (const [driver, className] of Object.entries(spec.csiSnapshotClasses ?? {}))
       classes.set(driver, className);

@@ -33,7 +33,8 @@ function claimsOf(pod: KubeObject): string[] {
 }
 
 export class ClaimSnapshots {
-  readonly taken: TakenSnapshot[] = [];
+  /** The snapshots taken, in the array given (the caller's: it outlives a failure of this stage). */
+  readonly taken: TakenSnapshot[];
   /** Claims whose snapshot failed, with the message (each is an error of the backup). */
   readonly failed: { namespace: string; claim: string; message: string }[] = [];
   readonly #pending = new Map<
@@ -45,6 +46,7 @@ export class ClaimSnapshots {
 
   private constructor(input: ClaimSnapshotsInput) {
     this.#input = input;
+    this.taken = input.sink ?? [];
     this.#timeoutMs =
       (input.spec.csiSnapshotTimeout !== undefined && parseGoDuration(input.spec.csiSnapshotTimeout)) ||
       DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS;
@@ -178,6 +180,8 @@ export class ClaimSnapshots {
 
 export interface ClaimSnapshotsInput {
   client: KubeClient;
+  /** Where each snapshot taken is put. Default: a new array. */
+  sink?: TakenSnapshot[] | undefined;
   spec: BackupSpec;
   backupName: string;
   backupUid: string;

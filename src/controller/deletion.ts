@@ -127,6 +127,8 @@ export class DeletionController {
         const csi = await deleteBackupSnapshots(() => Promise.resolve(this.#ctx.client), store, name, {
           signal,
         });
+        // Not in this location (a backup that failed before storing anything there): the next one.
+        if (!csi.found) continue;
         if (csi.deleted > 0)
           this.#ctx.log({ level: 'info', message: `deleted ${csi.deleted} CSI snapshots of backup ${name}` });
         errors.push(...csi.problems);

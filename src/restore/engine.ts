@@ -581,20 +581,6 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       if (gr === PVCS) {
         const spec = object.spec as { volumeName?: string } | undefined;
         if (spec?.volumeName && reprovisioned.has(spec.volumeName)) delete spec.volumeName;
-        const snapshot =
-          item.namespace !== undefined ? input.claimSnapshots?.of(item.namespace, item.name) : undefined;
-        if (snapshot && input.claimSnapshots && targetNs !== undefined) {
-          let snapshotName = `<made from snapshot ${snapshot.snapshotHandle}>`;
-          if (!dryRun) {
-            try {
-              snapshotName = await input.claimSnapshots.prepare(snapshot, targetNs, object.metadata.name);
-            } catch (error) {
-              fail(`cannot be restored from its CSI snapshot ${snapshot.snapshotHandle}: ${message(error)}`);
-              return;
-            }
-          }
-          object = claimFromSnapshot(object, snapshotName, snapshot.restoreSize);
-        }
       }
       if (input.rules.length > 0) {
         const ruled = applyTransformRules(input.rules, {
@@ -609,6 +595,28 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
           return;
         }
         object = ruled.object;
+      }
+      // A claim with a CSI snapshot in the backup is made from it, unless it exists in the target (then
+      // the conflict policy judges the live claim against the backed-up one, and nothing is made).
+      const snapshot =
+        gr === PVCS && item.namespace !== undefined
+          ? input.claimSnapshots?.of(item.namespace, item.name)
+          : undefined;
+      if (snapshot && input.claimSnapshots && targetNs !== undefined) {
+        const claimPath = `${collectionPath(resource, targetNs)}/${encodeURIComponent(object.metadata.name)}`;
+        const exists = (await client.send({ method: 'GET', path: claimPath, signal })).status !== 404;
+        if (!exists) {
+          let snapshotName = `<made from snapshot ${snapshot.snapshotHandle}>`;
+          if (!dryRun) {
+            try {
+              snapshotName = await input.claimSnapshots.prepare(snapshot, targetNs, object.metadata.name);
+            } catch (error) {
+              fail(`cannot be restored from its CSI snapshot ${snapshot.snapshotHandle}: ${message(error)}`);
+              return;
+            }
+          }
+          object = claimFromSnapshot(object, snapshotName, snapshot.restoreSize);
+        }
       }
       if (
         podVolumes.length > 0 &&

@@ -156,36 +156,51 @@ export async function takeSnapshot(
   const what = `claim ${namespace}/${claimName}`;
   const name = nameFor('cairn', input.backupUid, namespace, claimName);
   const path = `${snapshotsPath(namespace)}/${name}`;
-  await client.json({
-    method: 'POST',
-    path: snapshotsPath(namespace),
-    body: {
-      apiVersion: 'snapshot.storage.k8s.io/v1',
-      kind: 'VolumeSnapshot',
-      metadata: {
-        name,
-        namespace,
-        labels: { [SNAPSHOT_BACKUP_LABEL]: input.backupName, 'velero.io/backup-name': input.backupName },
-        annotations: { 'cairn.dev/persistent-volume': target.volume },
+  try {
+    await client.json({
+      method: 'POST',
+      path: snapshotsPath(namespace),
+      body: {
+        apiVersion: 'snapshot.storage.k8s.io/v1',
+        kind: 'VolumeSnapshot',
+        metadata: {
+          name,
+          namespace,
+          labels: { [SNAPSHOT_BACKUP_LABEL]: input.backupName, 'velero.io/backup-name': input.backupName },
+          annotations: { 'cairn.dev/persistent-volume': target.volume },
+        },
+        spec: {
+          volumeSnapshotClassName: target.className,
+          source: { persistentVolumeClaimName: claimName },
+        },
       },
-      spec: {
-        volumeSnapshotClassName: target.className,
-        source: { persistentVolumeClaimName: claimName },
-      },
-    },
-    signal,
-  });
-  const removeSnapshot = () =>
-    client.send({ method: 'DELETE', path }).then(
-      () => undefined,
-      () => undefined,
-    );
+      signal,
+    });
+  } catch (error) {
+    // Made by an earlier try of this backup (its name is the backup's and the claim's): waited for below.
+    if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+  }
+  let contentName: string | undefined;
+  /** Undoes what was made: the content back to Delete (if it was made Retain), then the VolumeSnapshot. */
+  const undo = async () => {
+    if (contentName)
+      await client
+        .json({
+          method: 'PATCH',
+          path: `${contentsPath}/${encodeURIComponent(contentName)}`,
+          contentType: 'application/merge-patch+json',
+          body: { spec: { deletionPolicy: 'Delete' } },
+        })
+        .catch(() => undefined);
+    await client.send({ method: 'DELETE', path }).catch(() => undefined);
+  };
   try {
     const deadline = Date.now() + input.timeoutMs;
     let snapshot: KubeObject;
     for (;;) {
       snapshot = await client.json<KubeObject>({ path, signal });
       const status = (snapshot.status ?? {}) as SnapshotStatus;
+      contentName = status.boundVolumeSnapshotContentName ?? contentName;
       if (status.readyToUse === true && status.boundVolumeSnapshotContentName) break;
       if (Date.now() >= deadline)
         throw new Error(
@@ -194,18 +209,44 @@ export async function takeSnapshot(
         );
       await sleep(input.pollMs ?? 1000, signal);
     }
-    const contentName = (snapshot.status as SnapshotStatus).boundVolumeSnapshotContentName ?? '';
+    const content = contentName ?? '';
+    const contentPath = `${contentsPath}/${encodeURIComponent(content)}`;
     // Retain first: deleting the VolumeSnapshot then leaves the content, and the storage's snapshot.
-    const content = await client.json<KubeObject>({
+    const kept = await client.json<KubeObject>({
       method: 'PATCH',
-      path: `${contentsPath}/${encodeURIComponent(contentName)}`,
+      path: contentPath,
       contentType: 'application/merge-patch+json',
       body: { spec: { deletionPolicy: 'Retain' } },
       signal,
     });
-    const handle = (content.status as { snapshotHandle?: string } | undefined)?.snapshotHandle;
-    if (!handle) throw new Error(`${what}: its VolumeSnapshotContent ${contentName} has no snapshot handle`);
+    const handle = (kept.status as { snapshotHandle?: string } | undefined)?.snapshotHandle;
+    if (!handle) throw new Error(`${what}: its VolumeSnapshotContent ${content} has no snapshot handle`);
     await client.send({ method: 'DELETE', path, signal });
+    // The snapshot controller decides from its cache whether the content goes with the VolumeSnapshot: once
+    // the VolumeSnapshot is gone, the content must still be there, Retain, not being deleted.
+    const goneBy = Date.now() + 60_000;
+    while ((await client.send({ method: 'GET', path, signal })).status !== 404) {
+      if (Date.now() >= goneBy)
+        throw new Error(`${what}: its VolumeSnapshot ${name} was not deleted within 60 s`);
+      await sleep(input.pollMs ?? 1000, signal);
+    }
+    let after: KubeObject;
+    try {
+      after = await client.json<KubeObject>({ path: contentPath, signal });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404)
+        throw new Error(`${what}: its VolumeSnapshotContent ${content} was deleted with the VolumeSnapshot`, {
+          cause: error,
+        });
+      throw error;
+    }
+    if (
+      after.metadata.deletionTimestamp ||
+      (after.spec as ContentSpec | undefined)?.deletionPolicy !== 'Retain'
+    )
+      throw new Error(
+        `${what}: its VolumeSnapshotContent ${content} is being deleted with the VolumeSnapshot`,
+      );
     return {
       record: {
         namespace,
@@ -213,15 +254,15 @@ export async function takeSnapshot(
         volume: target.volume,
         driver: target.driver,
         className: target.className,
-        contentName,
+        contentName: content,
         snapshotHandle: handle,
         restoreSize: (snapshot.status as SnapshotStatus).restoreSize,
       },
       snapshot,
-      content,
+      content: after,
     };
   } catch (error) {
-    await removeSnapshot();
+    await undo();
     throw error;
   }
 }
@@ -231,9 +272,15 @@ export function snapshotRecords(
   snapshots: readonly KubeObject[],
   contents: readonly KubeObject[],
 ): CsiSnapshotRecord[] {
-  const contentByName = new Map(contents.map((c) => [c.metadata.name, c]));
+  const contentByName = new Map(
+    contents
+      .filter((c) => typeof c === 'object' && c !== null && typeof c.metadata === 'object')
+      .map((c) => [c.metadata.name, c]),
+  );
   const records: CsiSnapshotRecord[] = [];
   for (const snapshot of snapshots) {
+    // Read from a stored file: anything not shaped like a VolumeSnapshot is left out.
+    if (typeof snapshot !== 'object' || snapshot === null || typeof snapshot.metadata !== 'object') continue;
     const status = (snapshot.status ?? {}) as SnapshotStatus;
     const content = contentByName.get(status.boundVolumeSnapshotContentName ?? '');
     const spec = (content?.spec ?? {}) as ContentSpec;
@@ -250,7 +297,7 @@ export function snapshotRecords(
         (snapshot.spec as { volumeSnapshotClassName?: string } | undefined)?.volumeSnapshotClassName ?? '',
       contentName: content.metadata.name,
       snapshotHandle: handle,
-      restoreSize: status.restoreSize,
+      restoreSize: typeof status.restoreSize === 'string' ? status.restoreSize : undefined,
     });
   }
   return records;
@@ -331,7 +378,37 @@ export async function snapshotForRestore(
   return snapshotName;
 }
 
-/** The claim (a copy) made from a VolumeSnapshot: its dataSource, no volume, at least the snapshot's size. */
+const SUFFIXES: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/**
+ * The bytes of a storage quantity ("1Gi", "500M", "1073741824"), or undefined for what is not one. The
+ * client library has no quantity parser, and comparing two sizes is all that is needed here.
+ */
+export function quantityBytes(text: string): number | undefined {
+  const match = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|)$/.exec(text.trim());
+  const factor = match ? SUFFIXES[match[2] ?? ''] : undefined;
+  return match && factor !== undefined ? Number(match[1]) * factor : undefined;
+}
+
+/**
+ * The claim (a copy) made from a VolumeSnapshot: its dataSource, no volume and no selector (a claim made
+ * from a snapshot is provisioned, never matched to a volume), and at least the snapshot's size (the
+ * provisioner refuses a smaller one).
+ */
 export function claimFromSnapshot(
   claim: KubeObject,
   snapshotName: string,
@@ -340,10 +417,13 @@ export function claimFromSnapshot(
   const spec = structuredClone((claim.spec ?? {}) as Record<string, unknown>);
   delete spec.volumeName;
   delete spec.dataSourceRef;
+  delete spec.selector;
   spec.dataSource = { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: snapshotName };
   if (restoreSize) {
     const resources = (spec.resources ?? {}) as { requests?: Record<string, string> };
-    if (!resources.requests?.storage)
+    const requested = resources.requests?.storage;
+    const needed = quantityBytes(restoreSize);
+    if (!requested || (needed !== undefined && (quantityBytes(requested) ?? 0) < needed))
       spec.resources = { ...resources, requests: { ...resources.requests, storage: restoreSize } };
   }
   return { ...claim, spec };
@@ -390,7 +470,11 @@ export async function releaseRestoreSnapshots(
           path: `/api/v1/namespaces/${encodeURIComponent(item.namespace)}/persistentvolumeclaims/${encodeURIComponent(item.claim)}`,
           signal: options.signal,
         });
-        phase = (claim.status as { phase?: string } | undefined)?.phase;
+        // Bound to a volume: a status restored from the backup may say Bound before any volume is made.
+        const bound =
+          (claim.status as { phase?: string } | undefined)?.phase === 'Bound' &&
+          Boolean((claim.spec as { volumeName?: string } | undefined)?.volumeName);
+        phase = bound ? 'Bound' : 'Pending';
       } catch (error) {
         if (!(error instanceof KubeApiError && error.status === 404)) throw error;
         phase = 'Gone';
@@ -434,26 +518,28 @@ export async function deleteBackupSnapshots(
   store: BackupStore,
   name: string,
   options: { signal?: AbortSignal | undefined } = {},
-): Promise<{ deleted: number; problems: string[] }> {
+): Promise<{ found: boolean; deleted: number; problems: string[] }> {
   let records: CsiSnapshotRecord[];
   try {
     records = await readSnapshotRecords(store, name, options);
   } catch (error) {
     options.signal?.throwIfAborted();
-    if (error instanceof BackupNotFoundError) return { deleted: 0, problems: [] };
+    if (error instanceof BackupNotFoundError) return { found: false, deleted: 0, problems: [] };
     return {
+      found: true,
       deleted: 0,
       problems: [
         `the CSI snapshot records of backup "${name}" in location "${store.location}" cannot be read: ${(error as Error).message}`,
       ],
     };
   }
-  if (records.length === 0) return { deleted: 0, problems: [] };
+  if (records.length === 0) return { found: true, deleted: 0, problems: [] };
   let kube: KubeClient;
   try {
     kube = await client();
   } catch (error) {
     return {
+      found: true,
       deleted: 0,
       problems: [
         `backup "${name}" has ${records.length} CSI snapshots, which only its cluster can delete: ${(error as Error).message}`,
@@ -461,5 +547,5 @@ export async function deleteBackupSnapshots(
     };
   }
   const problems = await deleteSnapshots(kube, records, options.signal);
-  return { deleted: records.length - problems.length, problems };
+  return { found: true, deleted: records.length - problems.length, problems };
 }

@@ -79,6 +79,7 @@ export {
   deleteBackupSnapshots,
   deleteSnapshots,
   labelledSnapshotClasses,
+  quantityBytes,
   readSnapshotRecords,
   releaseRestoreSnapshots,
   SNAPSHOT_CLASS_LABELS,

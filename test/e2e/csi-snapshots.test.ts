@@ -160,6 +160,11 @@ describe('CSI volume snapshots', () => {
       (await snapshotsIn(ns)).length === 0 ? true : undefined,
     );
     await client.json({ path: contentPath(contentName) });
+    // Restored again over the live claim: nothing is made from the snapshot, the claim is kept.
+    const again = await cairn(['restore', 'create', `r2-${name}`, '--from-backup', name, '-o', 'json'], env);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.deepEqual(await snapshotsIn(ns), []);
+    assert.equal(await checksums(ns), before);
 
     const gone = await cairn(['backup', 'delete', name, '--confirm'], env);
     assert.equal(gone.code, 0, gone.stdout + gone.stderr);

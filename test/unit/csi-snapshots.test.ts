@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../src/kube/index.ts';
-import { claimFromSnapshot, snapshotRecords } from '../../src/volumes/index.ts';
+import { claimFromSnapshot, quantityBytes, snapshotRecords } from '../../src/volumes/index.ts';
 
 const snapshot = (name: string, claim: string, content: string): KubeObject => ({
   apiVersion: 'snapshot.storage.k8s.io/v1',
@@ -29,8 +29,13 @@ describe('CSI snapshot records', () => {
           snapshot('a', 'data', 'snapcontent-a'),
           snapshot('b', 'logs', 'snapcontent-b'),
           snapshot('c', 'tmp', 'gone'),
+          null as unknown as KubeObject,
         ],
-        [content('snapcontent-a', 'snap-0abc'), content('snapcontent-b', undefined)],
+        [
+          content('snapcontent-a', 'snap-0abc'),
+          content('snapcontent-b', undefined),
+          null as unknown as KubeObject,
+        ],
       ),
       [
         {
@@ -66,11 +71,28 @@ describe('CSI snapshot records', () => {
       resources: { requests: { storage: '1Gi' } },
     });
     assert.equal((claim.spec as { volumeName?: string }).volumeName, 'pv-data', 'the claim given is kept');
-    const sized = claimFromSnapshot(
-      { ...claim, spec: { resources: { requests: { storage: '5Gi' } } } },
-      'cairn-restore-1',
-      '1Gi',
-    );
-    assert.deepEqual((sized.spec as { resources: unknown }).resources, { requests: { storage: '5Gi' } });
+    const sized = (request: string, restoreSize: string) =>
+      claimFromSnapshot(
+        {
+          ...claim,
+          spec: { selector: { matchLabels: { a: 'b' } }, resources: { requests: { storage: request } } },
+        },
+        'cairn-restore-1',
+        restoreSize,
+      ).spec as { resources: { requests: { storage: string } }; selector?: unknown };
+    // The larger of the request and the snapshot's size (the provisioner refuses a smaller claim).
+    assert.equal(sized('5Gi', '1Gi').resources.requests.storage, '5Gi');
+    assert.equal(sized('1G', '1Gi').resources.requests.storage, '1Gi');
+    assert.equal(sized('2000Mi', '2Gi').resources.requests.storage, '2Gi');
+    assert.equal(sized('2048Mi', '2Gi').resources.requests.storage, '2048Mi');
+    assert.equal(sized('5Gi', '1Gi').selector, undefined, 'a claim made from a snapshot selects no volume');
+  });
+
+  it('read sizes as Kubernetes writes them', () => {
+    assert.equal(quantityBytes('1Gi'), 2 ** 30);
+    assert.equal(quantityBytes('500M'), 5e8);
+    assert.equal(quantityBytes('1.5Ki'), 1536);
+    assert.equal(quantityBytes('1073741824'), 2 ** 30);
+    assert.equal(quantityBytes('1 gigabyte'), undefined);
   });
 });

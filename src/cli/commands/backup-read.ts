@@ -747,9 +747,21 @@ Examples:
           return new KubeClient(await kubeConfigOf(io, command));
         };
         for (const { name, copies } of targets) {
-          // Its CSI snapshots first (the cluster's): a backup whose snapshots cannot be deleted stays.
+          // Its CSI snapshots first (the cluster's): a backup whose snapshots cannot be deleted stays. Every
+          // location's copy names them all: while a copy stays elsewhere, so do they.
           const first = copies[0];
-          if (first) {
+          const deleting = new Set(copies.map((c) => c.location));
+          const committed = copies.find((c) => c.entry.complete);
+          const elsewhere =
+            committed && committed.entry.complete
+              ? (committed.entry.backup.spec.storageLocations ?? []).filter((l) => !deleting.has(l))
+              : [];
+          if (first && elsewhere.length > 0) {
+            if (committed?.entry.complete && committed.entry.backup.status?.csiVolumeSnapshotsCompleted)
+              io.stdout.write(
+                `The CSI snapshots of backup "${name}" are kept: its copies in ${elsewhere.join(', ')} still name them.\n`,
+              );
+          } else if (first) {
             const csi = await deleteBackupSnapshots(kube, first.store, name);
             if (csi.deleted > 0)
               io.stdout.write(`Deleted ${csi.deleted} CSI snapshots of backup "${name}".\n`);
