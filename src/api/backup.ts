@@ -204,7 +204,6 @@ export const BackupSpecSchema = Type.Object(
     ),
     csiSnapshotTimeout: Type.Optional(
       GoDuration({
-        default: '10m',
         description: "Velero's: how long to wait for each VolumeSnapshot to be readyToUse. Unset: 10m.",
       }),
     ),

@@ -6,6 +6,7 @@
 import { parseGoDuration, type BackupSpec, type Results } from '../api/index.ts';
 import type { KubeClient, KubeObject } from '../kube/index.ts';
 import {
+  clusterIdOf,
   DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS,
   labelledSnapshotClasses,
   snapshotTarget,
@@ -43,6 +44,7 @@ export class ClaimSnapshots {
   >();
   readonly #input: ClaimSnapshotsInput;
   readonly #timeoutMs: number;
+  #clusterId: string | undefined;
 
   private constructor(input: ClaimSnapshotsInput) {
     this.#input = input;
@@ -62,6 +64,7 @@ export class ClaimSnapshots {
     input: ClaimSnapshotsInput & { claims: readonly KubeObject[]; fsBackedUp: ReadonlySet<string> },
   ): Promise<ClaimSnapshots> {
     const snapshots = new ClaimSnapshots(input);
+    snapshots.#clusterId = await clusterIdOf(input.client, input.signal);
     const classes = await labelledSnapshotClasses(input.client, input.signal);
     for (const [driver, className] of Object.entries(input.spec.csiSnapshotClasses ?? {}))
       classes.set(driver, className);
@@ -158,6 +161,7 @@ export class ClaimSnapshots {
             backupName: this.#input.backupName,
             backupUid: this.#input.backupUid,
             timeoutMs: this.#timeoutMs,
+            clusterId: this.#clusterId,
             signal: this.#input.signal,
           });
           this.taken.push(taken);

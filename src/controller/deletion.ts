@@ -120,7 +120,8 @@ export class DeletionController {
     const errors: string[] = [];
     // Its CSI snapshots first, once (they are the cluster's, not a location's): a backup whose snapshots
     // cannot be deleted stays, or nothing would name them any more.
-    for (const location of locations) {
+    const tookSnapshots = (backup.status?.csiVolumeSnapshotsCompleted ?? 0) > 0;
+    for (const location of tookSnapshots ? locations : []) {
       if (!this.#ctx.locations.get(location)) continue;
       try {
         const store = await this.#ctx.locations.open(location, { createKey: false, signal });

@@ -41,6 +41,20 @@ export interface CsiSnapshotRecord {
   snapshotHandle: string;
   /** The size a volume made from it needs ("1Gi"). */
   restoreSize?: string | undefined;
+  /** The uid of the snapshotted cluster's kube-system namespace: which cluster holds the snapshot. */
+  clusterId?: string | undefined;
+}
+
+const CLUSTER_ID_ANNOTATION = 'cairn.dev/cluster-id';
+
+/** A cluster's identity: the uid of its kube-system namespace (made once, when the cluster is). */
+export async function clusterIdOf(client: KubeClient, signal?: AbortSignal): Promise<string | undefined> {
+  try {
+    return (await client.json<KubeObject>({ path: '/api/v1/namespaces/kube-system', signal })).metadata.uid;
+  } catch (error) {
+    if (error instanceof KubeApiError && (error.status === 403 || error.status === 404)) return undefined;
+    throw error;
+  }
 }
 
 interface SnapshotStatus {
@@ -136,6 +150,8 @@ export interface TakeSnapshotInput {
   backupName: string;
   backupUid: string;
   timeoutMs: number;
+  /** The cluster's identity (clusterIdOf), recorded with the snapshot. */
+  clusterId?: string | undefined;
   signal?: AbortSignal | undefined;
   /** How often the snapshot is looked at. Default 1 s. */
   pollMs?: number | undefined;
@@ -167,7 +183,10 @@ export async function takeSnapshot(
           name,
           namespace,
           labels: { [SNAPSHOT_BACKUP_LABEL]: input.backupName, 'velero.io/backup-name': input.backupName },
-          annotations: { 'cairn.dev/persistent-volume': target.volume },
+          annotations: {
+            'cairn.dev/persistent-volume': target.volume,
+            ...(input.clusterId ? { [CLUSTER_ID_ANNOTATION]: input.clusterId } : {}),
+          },
         },
         spec: {
           volumeSnapshotClassName: target.className,
@@ -292,6 +311,7 @@ export function snapshotRecords(
       namespace: snapshot.metadata.namespace ?? '',
       claim,
       volume: snapshot.metadata.annotations?.['cairn.dev/persistent-volume'] ?? '',
+      clusterId: snapshot.metadata.annotations?.[CLUSTER_ID_ANNOTATION],
       driver: spec.driver ?? '',
       className:
         (snapshot.spec as { volumeSnapshotClassName?: string } | undefined)?.volumeSnapshotClassName ?? '',
@@ -546,6 +566,20 @@ export async function deleteBackupSnapshots(
       ],
     };
   }
+  // A kubeconfig for another cluster would find no content there, and the real snapshots would be left
+  // with nothing naming them: refused instead.
+  const here = await clusterIdOf(kube, options.signal);
+  const elsewhere = records.filter(
+    (r) => r.clusterId !== undefined && here !== undefined && r.clusterId !== here,
+  );
+  if (elsewhere.length > 0)
+    return {
+      found: true,
+      deleted: 0,
+      problems: [
+        `backup "${name}" has ${elsewhere.length} CSI snapshots in another cluster (kube-system uid ${elsewhere[0]?.clusterId ?? '?'}; this one's is ${here ?? '?'}): delete it with a kubeconfig for that cluster`,
+      ],
+    };
   const problems = await deleteSnapshots(kube, records, options.signal);
   return { found: true, deleted: records.length - problems.length, problems };
 }

@@ -75,6 +75,7 @@ export {
 export { forgetBackupSnapshots, type ForgottenSnapshots } from './forget-backup.ts';
 export {
   claimFromSnapshot,
+  clusterIdOf,
   DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS,
   deleteBackupSnapshots,
   deleteSnapshots,

@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import type { KubeClient, KubeObject } from '../../src/kube/index.ts';
 import { cairn } from '../helpers/cli.ts';
 import { busyboxPod, kubectl, TESTBED_STORAGE, waitForPodLine, waitForPodReady } from '../helpers/node.ts';
-import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, eventually, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
 before(() => {
@@ -165,6 +165,16 @@ describe('CSI volume snapshots', () => {
     assert.equal(again.code, 0, again.stdout + again.stderr);
     assert.deepEqual(await snapshotsIn(ns), []);
     assert.equal(await checksums(ns), before);
+
+    // Deleting it with a kubeconfig for another cluster is refused: its snapshots are not there.
+    const wrong = await cairn(
+      ['--kubeconfig', testbedEnv('KUBECONFIG_B'), 'backup', 'delete', name, '--confirm'],
+      env,
+    );
+    assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
+    assert.match(wrong.stderr, new RegExp(`backup "${name}" has 1 CSI snapshots in another cluster`));
+    assert.match(wrong.stderr, new RegExp(`Backup "${name}" was not deleted`));
+    await client.json({ path: contentPath(contentName) });
 
     const gone = await cairn(['backup', 'delete', name, '--confirm'], env);
     assert.equal(gone.code, 0, gone.stdout + gone.stderr);

@@ -47,6 +47,7 @@ describe('CSI snapshot records', () => {
           contentName: 'snapcontent-a',
           snapshotHandle: 'snap-0abc',
           restoreSize: '1Gi',
+          clusterId: undefined,
         },
       ],
     );

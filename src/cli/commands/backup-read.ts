@@ -756,12 +756,16 @@ Examples:
             committed && committed.entry.complete
               ? (committed.entry.backup.spec.storageLocations ?? []).filter((l) => !deleting.has(l))
               : [];
-          if (first && elsewhere.length > 0) {
-            if (committed?.entry.complete && committed.entry.backup.status?.csiVolumeSnapshotsCompleted)
-              io.stdout.write(
-                `The CSI snapshots of backup "${name}" are kept: its copies in ${elsewhere.join(', ')} still name them.\n`,
-              );
-          } else if (first) {
+          // Only a backup whose status counts snapshots has records to read (an unreadable copy, its key
+          // gone, is still deleted when it took none).
+          const tookSnapshots = copies.some(
+            (c) => c.entry.complete && (c.entry.backup.status?.csiVolumeSnapshotsCompleted ?? 0) > 0,
+          );
+          if (tookSnapshots && elsewhere.length > 0) {
+            io.stdout.write(
+              `The CSI snapshots of backup "${name}" are kept: its copies in ${elsewhere.join(', ')} still name them.\n`,
+            );
+          } else if (first && tookSnapshots) {
             const csi = await deleteBackupSnapshots(kube, first.store, name);
             if (csi.deleted > 0)
               io.stdout.write(`Deleted ${csi.deleted} CSI snapshots of backup "${name}".\n`);
