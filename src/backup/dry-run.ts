@@ -97,6 +97,7 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
     for (const [driver, className] of Object.entries(spec.csiSnapshotClasses ?? {}))
       classes.set(driver, className);
     const fsBackedUp = new Set(volumePlan.backups.map((b) => `${b.spec.pod.uid}/${b.spec.volume}`));
+    const snapshotTakers = new Map<string, string>();
     for (const pod of selected)
       for (const volume of (
         pod.spec as { volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[] }
@@ -119,6 +120,18 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
           });
           continue;
         }
+        const claimKey = `${namespace}/${claimName}`;
+        const taker = snapshotTakers.get(claimKey);
+        if (taker !== undefined) {
+          // A claim two pods mount is snapshotted once, with the first pod (as the backup does).
+          snapshotOf.set(`${pod.metadata.uid ?? ''}/${volume.name}`, {
+            volume: volume.name,
+            action: 'skip',
+            reason: `its claim ${claimName} is snapshotted with pod ${taker}`,
+          });
+          continue;
+        }
+        snapshotTakers.set(claimKey, pod.metadata.name);
         const target = await snapshotTarget(client, claim, classes, signal);
         snapshotOf.set(
           `${pod.metadata.uid ?? ''}/${volume.name}`,

@@ -493,6 +493,8 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
     let lastReport = started;
     // Init hooks are watched whatever other pods' hooks do (they run in the pod anyway).
     let watchingInit = false;
+    // The pod as first seen: one of the same name made later (a StatefulSet's) is not the restored one.
+    let uid: string | undefined;
     let cannotStart = pod.cannotStart;
     /** Reads the pod until `check` says done (true) or why it never will be (a string), or the deadline. */
     const waitFor = async (
@@ -509,6 +511,9 @@ export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]
         if (stopped !== undefined && !watchingInit) return { ok: false, why: stopped, notRun: true };
         try {
           const live = await run.getPod(pod.namespace, pod.name, run.signal);
+          uid ??= live.metadata.uid;
+          if (live.metadata.uid !== undefined && live.metadata.uid !== uid)
+            return { ok: false, why: 'the restored pod was replaced by another of the same name' };
           status = live.status ?? {};
           spec = live.spec ?? {};
         } catch (error) {

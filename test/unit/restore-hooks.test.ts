@@ -582,6 +582,27 @@ describe('running restore hooks', () => {
     assert.ok(reads < 20, `the waiting pod stopped being read (${reads} reads)`);
   });
 
+  it('stops following a pod that was replaced by another of the same name', async () => {
+    let reads = 0;
+    const results = await runRestoreHooks({
+      pods: [{ namespace: 'shop', name: 'db-0', hooks: { init: [], exec: [execHook(['x'])], problems: [] } }],
+      getPod: () =>
+        Promise.resolve({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'db-0', uid: reads++ < 2 ? 'first' : 'second' },
+          status: reads < 4 ? pending : running(),
+        }),
+      exec: () => assert.fail('nothing runs in the new pod'),
+      log: () => undefined,
+      ...clock(),
+    });
+    assert.match(
+      results[0]?.message ?? '',
+      /was not run: the restored pod was replaced by another of the same name/,
+    );
+  });
+
   it("records each init hook's exit code once it ends, and a failed one's message", async () => {
     const init = (name: string) => ({
       container: { name, image: 'busybox' },
