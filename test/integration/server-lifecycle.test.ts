@@ -350,4 +350,50 @@ describe('cairn server: schedules, retention, deletion and catalog sync', () => 
       (await getCr(a, nsA, 'Backup', 'vanishing')) === undefined ? true : undefined,
     );
   });
+
+  it("deletes a backup's CSI snapshot when its TTL ends", async (t) => {
+    // A claim of the testbed's CSI class (bound at once, no pod needed): snapshotted after the pods.
+    const ns = `csi-ttl-${uniqueSuffix()}`;
+    await a.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: ns } } });
+    t.after(() => a.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` }).then(() => undefined));
+    await a.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      body: {
+        metadata: { name: 'data' },
+        spec: {
+          storageClassName: 'testbed-csi',
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '8Mi' } },
+        },
+      },
+    });
+    await eventually('the claim to be bound', async () => {
+      const claim = await a.json<{ status?: { phase?: string } }>({
+        path: `/api/v1/namespaces/${ns}/persistentvolumeclaims/data`,
+      });
+      return claim.status?.phase === 'Bound' ? true : undefined;
+    });
+    const contents = async () =>
+      (
+        await a.json<{ items: { spec: { volumeSnapshotRef: { namespace: string } } }[] }>({
+          path: '/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents',
+        })
+      ).items.filter((c) => c.spec.volumeSnapshotRef.namespace === ns);
+    await createCr(a, nsA, 'Backup', 'snapped', {
+      includedNamespaces: [ns],
+      ttl: '1h',
+      snapshotVolumes: true,
+    });
+    const backup = await finished(a, nsA, 'snapped');
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+    assert.equal(backup.status?.csiVolumeSnapshotsCompleted, 1);
+    assert.equal((await contents()).length, 1);
+    offsetMs += 2 * HOUR;
+    await eventually('the expired backup and its snapshot to be deleted', async () =>
+      (await getCr(a, nsA, 'Backup', 'snapped')) === undefined && (await contents()).length === 0
+        ? true
+        : undefined,
+    );
+  });
 });
