@@ -14,6 +14,7 @@
 // error and no further restore hook starts in any pod. Cairn also watches each init hook's container end
 // and records its exit code, which Velero does not.
 import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   parseGoDuration,
   parseHookCommand,
@@ -460,16 +461,9 @@ export interface RestoreHookRun {
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
 }
 
+// Ends early, without an error, when the restore is stopped: the wait loop then says so.
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  delay(ms, undefined, { signal }).catch(() => undefined);
 
 /**
  * Runs the restored pods' hooks, pods side by side: for each pod, waits for its init hooks' containers to

@@ -10,13 +10,10 @@
 // its dataSource: the same path in the backed-up cluster and in another one that reaches the same storage.
 // Deleting the backup deletes the snapshot (its content, deletionPolicy Delete).
 import { createHash } from 'node:crypto';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
-import { buffer } from 'node:stream/consumers';
+import { setTimeout as delay } from 'node:timers/promises';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
-import { BackupNotFoundError, ObjectNotFoundError, type BackupStore } from '../storage/index.ts';
-
-const gunzipAsync = promisify(gunzip);
+import { BackupNotFoundError, type BackupStore } from '../storage/index.ts';
+import { readBackupList } from './pod-volume-records.ts';
 
 export const SNAPSHOT_CLASS_LABELS = [
   'cairn.dev/csi-volumesnapshot-class',
@@ -79,18 +76,7 @@ function nameFor(prefix: string, ...parts: string[]): string {
   return `${prefix}-${createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12)}`;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', abort);
-      resolve();
-    }, ms);
-    const abort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('stopped'));
-    };
-    signal?.addEventListener('abort', abort, { once: true });
-  });
+const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal });
 
 /** The VolumeSnapshotClasses of each CSI driver that are labelled for Cairn (or Velero). */
 export async function labelledSnapshotClasses(
@@ -455,16 +441,8 @@ export async function readSnapshotRecords(
   backup: string,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<CsiSnapshotRecord[]> {
-  const read = async (file: 'csiVolumeSnapshots' | 'csiVolumeSnapshotContents'): Promise<KubeObject[]> => {
-    try {
-      const bytes = await buffer(await store.openFile(backup, file, options));
-      const parsed: unknown = JSON.parse((await gunzipAsync(bytes)).toString('utf8'));
-      return Array.isArray(parsed) ? (parsed as KubeObject[]) : [];
-    } catch (error) {
-      if (error instanceof ObjectNotFoundError) return [];
-      throw error;
-    }
-  };
+  const read = async (file: 'csiVolumeSnapshots' | 'csiVolumeSnapshotContents') =>
+    (await readBackupList(store, backup, file, options)) as KubeObject[];
   return snapshotRecords(await read('csiVolumeSnapshots'), await read('csiVolumeSnapshotContents'));
 }
 

@@ -50,20 +50,33 @@ export function parsePodVolumeRef(text: string): PodVolumeRef {
  * repositories (and the volumes skipped), so each record is given the reading location's name: a second
  * cluster that reads the same bucket under another location name finds the data where it reads.
  */
+/**
+ * One of a backup's gzipped JSON lists (its pod volume records, its CSI snapshots): the list, or empty when
+ * the backup has no such file (or it holds no list).
+ */
+export async function readBackupList(
+  store: BackupStore,
+  backup: string,
+  file: 'podVolumeBackups' | 'csiVolumeSnapshots' | 'csiVolumeSnapshotContents',
+  options: SignalOptions = {},
+): Promise<unknown[]> {
+  let bytes: Buffer;
+  try {
+    bytes = await buffer(await store.openFile(backup, file, options));
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return [];
+    throw error;
+  }
+  const list: unknown = JSON.parse((await gunzipAsync(bytes)).toString('utf8'));
+  return Array.isArray(list) ? (list as unknown[]) : [];
+}
+
 export async function readPodVolumeBackups(
   store: BackupStore,
   backup: string,
   options: SignalOptions = {},
 ): Promise<PodVolumeBackup[]> {
-  let bytes: Buffer;
-  try {
-    bytes = await buffer(await store.openFile(backup, 'podVolumeBackups', options));
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return [];
-    throw error;
-  }
-  const records: unknown = JSON.parse((await gunzipAsync(bytes)).toString('utf8'));
-  if (!Array.isArray(records)) return [];
+  const records = await readBackupList(store, backup, 'podVolumeBackups', options);
   return (records as PodVolumeBackup[]).map((record) => ({
     ...record,
     spec: { ...record.spec, location: store.location },
