@@ -5,6 +5,7 @@
 // (validate.ts) and the CRD's OpenAPI schema (crds.ts). docs/api.md describes every field.
 import { Type, type Static } from '@sinclair/typebox';
 import { DnsSubdomain, GoDuration, ObjectMetaSchema, StringEnum, StringMap, Timestamp } from './schema.ts';
+import { ResourcePolicyRefSchema, VolumePolicySchema } from './volume-policy.ts';
 
 export const API_GROUP = 'cairn.dev';
 export const API_VERSION = 'v1';
@@ -213,6 +214,8 @@ export const BackupSpecSchema = Type.Object(
           'Cairn: the VolumeSnapshotClass to use per CSI driver (driver: class), instead of the labelled one.',
       }),
     ),
+    volumePolicy: Type.Optional(VolumePolicySchema),
+    resourcePolicy: Type.Optional(ResourcePolicyRefSchema),
   },
   { additionalProperties: false, description: 'What to back up, where, and for how long.' },
 );

@@ -171,3 +171,18 @@ export {
 } from './velero-import.ts';
 export { systemClock, type Clock } from './clock.ts';
 export { parseHookCommand, type HookResult, type HookResultPhase } from './hooks.ts';
+export {
+  CAPACITY_PATTERN,
+  CLAIM_PHASES,
+  ResourcePolicyRefSchema,
+  VOLUME_POLICY_ACTIONS,
+  VOLUME_TYPES,
+  VolumePolicyConditionsSchema,
+  VolumePolicyRuleSchema,
+  VolumePolicySchema,
+  type ResourcePolicyRef,
+  type VolumePolicy,
+  type VolumePolicyActionType,
+  type VolumePolicyConditions,
+  type VolumePolicyRule,
+} from './volume-policy.ts';

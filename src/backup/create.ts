@@ -17,6 +17,7 @@ import {
   type BackupSpec,
   type BackupStatus,
   type LocationResult,
+  type VolumePolicy,
 } from '../api/index.ts';
 import { ArchiveWriter } from '../archive/index.ts';
 import { discover, ResourceMapper, type KubeClient } from '../kube/index.ts';
@@ -32,7 +33,17 @@ import { meterStream, watchStalls, type Stall, type UploadMeter } from './stalls
 import { runBackupEngine, type BackupOutcome, type BackupProgress, type LogEntry } from './engine.ts';
 import { builtinItemActions, type ItemAction } from './item-actions.ts';
 import { ClaimSnapshots, type TakenSnapshot } from './snapshots.ts';
-import { deleteSnapshots, planPodVolumeBackups, type PodVolumeBackupRunner } from '../volumes/index.ts';
+import {
+  backupVolumePolicy,
+  ClaimReader,
+  deleteSnapshots,
+  fsBackedUpClaims,
+  planPodVolumeBackups,
+  volumePolicyProblems,
+  VolumePolicyError,
+  type PodVolumeBackupRunner,
+  type VolumeDecision,
+} from '../volumes/index.ts';
 import type { ExecOptions, KubeObject } from '../kube/index.ts';
 import { backupHooksForPod, hookSpecProblems, runHooks } from './hooks.ts';
 import type { HookResult, PodVolumeBackup } from '../api/index.ts';
@@ -82,8 +93,13 @@ export interface CreateBackupInput {
   onVolumeProgress?:
     ((progress: { volumesDone: number; volumes: number; bytesDone: number }) => void) | undefined;
   onLog?: ((entry: LogEntry & { time: string }) => void) | undefined;
+  /** Cairn's namespace: where the ConfigMap a resourcePolicy names is read. Default: cairn. */
+  namespace?: string | undefined;
   signal?: AbortSignal | undefined;
 }
+
+/** Cairn's namespace unless told otherwise. */
+const DEFAULT_NAMESPACE = 'cairn';
 
 /** How long a backup waits for its pod volume backups unless its spec says (Velero's default). */
 export const DEFAULT_FS_BACKUP_TIMEOUT = '4h';
@@ -131,6 +147,15 @@ export function validateBackupInput(
       message: 'must be snapshot or best-effort',
     });
   }
+  if (input.spec.volumePolicy)
+    problems.push(...volumePolicyProblems(input.spec.volumePolicy, 'volumePolicy'));
+  if (input.spec.volumePolicy && input.spec.resourcePolicy)
+    problems.push({
+      field: 'resourcePolicy',
+      value: input.spec.resourcePolicy.name,
+      message:
+        'give the volume policy once: inline (volumePolicy) or in a ConfigMap (resourcePolicy), not both',
+    });
   if (input.stores.length === 0)
     problems.push({ field: 'storageLocations', value: '', message: 'at least one location is needed' });
   const names = input.stores.map((s) => s.location);
@@ -178,6 +203,19 @@ async function runCreateBackup(
   const mapper = new ResourceMapper((await discover(client, { signal })).resources);
   const { selection, problems: selectionProblems } = compileSelection(input.spec, mapper);
   problems.push(...selectionProblems, ...hookSpecProblems(input.spec.hooks?.resources));
+  // The volume policy, read now (a resourcePolicy's ConfigMap): one that cannot be used refuses the backup.
+  let policy: VolumePolicy | undefined;
+  if (problems.length === 0)
+    try {
+      policy = await backupVolumePolicy(client, input.spec, input.namespace ?? DEFAULT_NAMESPACE, signal);
+    } catch (error) {
+      if (!(error instanceof VolumePolicyError)) throw error;
+      problems.push({
+        field: 'resourcePolicy',
+        value: input.spec.resourcePolicy?.name ?? '',
+        message: error.problems.join('; '),
+      });
+    }
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
   await input.onValidated?.();
 
@@ -346,17 +384,19 @@ async function runCreateBackup(
       return { item, additionalItems: [] };
     },
   };
-  // The claims backed up: with snapshotVolumes, each may get a CSI snapshot. The snapshots taken are kept
+  // The claims backed up: each may get a CSI snapshot (snapshotVolumes, or a volume policy rule). The snapshots taken are kept
   // here, whatever happens to the pod volume stage, so that they are recorded (or, if no location records
   // the backup, deleted): a snapshot kept (Retain) must always be named by a backup.
   const claims: KubeObject[] = [];
   const takenSnapshots: TakenSnapshot[] = [];
+  // Every volume's action and what chose it, stored for describe --details.
+  const decisions: VolumeDecision[] = [];
   const collectClaims: ItemAction = {
     name: 'collect-claims',
     appliesTo: ['persistentvolumeclaims'],
     produces: [],
     execute(item) {
-      if (input.spec.snapshotVolumes === true) claims.push(item);
+      claims.push(item);
       return { item, additionalItems: [] };
     },
   };
@@ -396,13 +436,20 @@ async function runCreateBackup(
   if (failureReason) results.error('cairn', failureReason);
   const volumes =
     outcome && !failureReason && pods.length + claims.length > 0
-      ? await backUpPodVolumes(input, { pods, claims, takenSnapshots, outcome, results, log }).catch(
-          (error: unknown) => {
-            failureReason = `backing up pod volumes failed: ${(error as Error).message}`;
-            results.error('cairn', failureReason);
-            return undefined;
-          },
-        )
+      ? await backUpPodVolumes(input, {
+          pods,
+          claims,
+          takenSnapshots,
+          decisions,
+          policy,
+          outcome,
+          results,
+          log,
+        }).catch((error: unknown) => {
+          failureReason = `backing up pod volumes failed: ${(error as Error).message}`;
+          results.error('cairn', failureReason);
+          return undefined;
+        })
       : undefined;
   const completion = input.now();
   const ttlMs = parseGoDuration(input.spec.ttl ?? DEFAULT_BACKUP_TTL) ?? 0;
@@ -471,6 +518,8 @@ async function runCreateBackup(
           ),
         }
       : undefined;
+  const decisionFile =
+    decisions.length > 0 ? await gzipAsync(Buffer.from(JSON.stringify(decisions))) : undefined;
   const committed = await Promise.all(
     input.stores.map(async (store) => {
       const files: StoredFile[] = [];
@@ -486,6 +535,7 @@ async function runCreateBackup(
           'hookResults',
           'csiVolumeSnapshots',
           'csiVolumeSnapshotContents',
+          'volumeDecisions',
         ] as const) {
           const body =
             file === 'podVolumeBackups'
@@ -494,7 +544,9 @@ async function runCreateBackup(
                 ? hookFile
                 : file === 'csiVolumeSnapshots' || file === 'csiVolumeSnapshotContents'
                   ? snapshotFiles?.[file]
-                  : small[file];
+                  : file === 'volumeDecisions'
+                    ? decisionFile
+                    : small[file];
           if (body) files.push(await store.writeFile(name, file, body, { signal, retainUntil }));
         }
         for (const file of files) await store.verify(file, { signal });
@@ -672,6 +724,9 @@ async function backUpPodVolumes(
     claims: KubeObject[];
     /** Where the CSI snapshots taken go, as they are taken. */
     takenSnapshots: TakenSnapshot[];
+    /** Where every volume's decision goes. */
+    decisions: VolumeDecision[];
+    policy: VolumePolicy | undefined;
     outcome: BackupOutcome;
     results: Results;
     log: (entry: LogEntry) => void;
@@ -679,6 +734,9 @@ async function backUpPodVolumes(
 ): Promise<VolumeOutcome | undefined> {
   const { results, log } = context;
   if (input.stores.length === 0) return undefined;
+  const reader = new ClaimReader(input.client, input.signal);
+  for (const claim of context.claims)
+    void reader.read(claim.metadata.namespace ?? '', claim.metadata.name, claim).catch(() => undefined);
   const plan = await planPodVolumeBackups({
     client: input.client,
     pods: context.pods,
@@ -687,6 +745,8 @@ async function backUpPodVolumes(
     locations: input.stores.map((store) => store.location),
     defaultVolumesToFsBackup: input.spec.defaultVolumesToFsBackup ?? false,
     claimsIncluded: 'v1/PersistentVolumeClaim' in context.outcome.resourceList,
+    policy: context.policy,
+    reader,
     signal: input.signal,
   });
   for (const warning of plan.warnings) results.warning('cairn', warning);
@@ -707,10 +767,13 @@ async function backUpPodVolumes(
     // One record per volume, as for any skipped volume (not one per location).
     const first = input.stores[0]?.location;
     plan.skipped.push(...plan.backups.splice(0).filter((b) => b.spec.location === first));
+    for (const decision of plan.decisions)
+      if (decision.action === 'fs-backup' && decision.detail === undefined)
+        decision.detail = 'not done: no node agent backs up volume files here';
   }
 
   const snapshots =
-    input.spec.snapshotVolumes === true && context.claims.length > 0
+    context.claims.length > 0
       ? await ClaimSnapshots.plan({
           client: input.client,
           spec: input.spec,
@@ -721,13 +784,20 @@ async function backUpPodVolumes(
           signal: input.signal,
           claims: context.claims,
           sink: context.takenSnapshots,
-          fsBackedUp: new Set(
-            plan.backups.flatMap((b) =>
-              b.spec.persistentVolumeClaim ? [`${b.spec.pod.namespace}/${b.spec.persistentVolumeClaim}`] : [],
-            ),
-          ),
+          fsBackedUp: fsBackedUpClaims(plan),
+          policy: context.policy,
+          reader,
         })
       : undefined;
+  // Each claim's decision is the claim-level one; a pod volume's stands for volumes without a claim in the
+  // backup.
+  const decidedClaims = new Set(
+    context.claims.map((c) => `${c.metadata.namespace ?? ''}/${c.metadata.name}`),
+  );
+  context.decisions.push(
+    ...plan.decisions.filter((d) => d.claim === undefined || !decidedClaims.has(`${d.namespace}/${d.claim}`)),
+    ...(snapshots?.decisions ?? []),
+  );
 
   // Each pod's volumes to back up, and its hooks. A pod that is not running has no container to run them
   // in (a finished Job's, a pending one): its hooks are left out with a warning.

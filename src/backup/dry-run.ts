@@ -1,16 +1,22 @@
 // `backup create --dry-run`: what a backup would do in the selected pods, read from the live cluster and
 // written nowhere. For each selected pod: the backup hooks that would run (annotations and the spec's hook
 // sets, read exactly as a backup reads them) and every annotation that would not run as written; whether
-// they would run (a pod that is not running has no container to run them in); and each volume's fate
-// (file-system backup, or skipped and why). The spec is validated as a backup validates it.
+// they would run (a pod that is not running has no container to run them in); and each volume's fate,
+// decided as the backup decides it (file-system backup, a CSI snapshot, or skipped), with what chose it,
+// also for the claims no selected pod mounts. The spec is validated as a backup validates it.
 import { discover, listItems, ResourceMapper, type KubeClient, type KubeObject } from '../kube/index.ts';
 import {
-  BACKUP_VOLUMES_ANNOTATIONS,
+  backupVolumePolicy,
+  ClaimReader,
+  decideClaims,
+  fsBackedUpClaims,
   labelledSnapshotClasses,
   planPodVolumeBackups,
-  snapshotTarget,
+  VolumePolicyError,
+  type VolumeAction,
+  type VolumeDecision,
 } from '../volumes/index.ts';
-import type { BackupSpec } from '../api/index.ts';
+import type { BackupSpec, VolumePolicy } from '../api/index.ts';
 import { BackupValidationError, validateBackupInput } from './create.ts';
 import { backupHooksForPod, hookSpecProblems, type PodExecHook } from './hooks.ts';
 import { compileSelection } from './selection.ts';
@@ -24,20 +30,26 @@ export interface BackupPodPlan {
   post: PodExecHook[];
   /** Why the hooks above would not run, when they would not. */
   hooksNotRun?: string | undefined;
-  /**
-   * The volumes whose files would be backed up, and those its annotation names that would be skipped
-   * (with the reason); the others (not chosen, a token, a ConfigMap's) are only counted.
-   */
-  volumes: { volume: string; action: 'backup' | 'snapshot' | 'skip'; reason?: string | undefined }[];
-  /** Volumes left out that nothing asked for. */
-  otherVolumes: number;
+  /** Each of its volumes with data of its own: the action, what chose it, and more about it. */
+  volumes: PlannedVolume[];
   /** Hook annotations that would not run as written, each naming the annotation and value. */
   problems: string[];
 }
 
+/** A pod volume's fate: its action (its claim's, for a claim volume), what chose it, and more. */
+export interface PlannedVolume {
+  volume: string;
+  claim?: string;
+  action: VolumeAction;
+  chosenBy: string;
+  detail?: string;
+}
+
 export interface BackupDryRun {
-  /** The selected pods that have hooks, volumes to back up or skip, or hook problems. */
+  /** The selected pods that have hooks, volumes with data of their own, or hook problems. */
   pods: BackupPodPlan[];
+  /** The backed-up claims no selected pod mounts: each one's action and what chose it. */
+  claims: VolumeDecision[];
   /** Selected pods in all. */
   podsSelected: number;
   warnings: string[];
@@ -51,6 +63,8 @@ export interface PlanBackupInput {
   locations: readonly string[];
   /** Whether a node agent would back up volume files (else they would be skipped). */
   nodeAgent: boolean;
+  /** Cairn's namespace, where a resourcePolicy's ConfigMap is read. Default: cairn. */
+  namespace?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -71,7 +85,7 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
 
   const podResource = selection.namespaced.find((r) => r.groupResource === 'pods');
-  if (!podResource) return { pods: [], podsSelected: 0, warnings: [] };
+  if (!podResource) return { pods: [], claims: [], podsSelected: 0, warnings: [] };
   const pods = new Map<string, KubeObject>();
   for (const labelSelector of selection.labelSelectors)
     for await (const pod of listItems(client, podResource, { labelSelector, signal }))
@@ -79,6 +93,31 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
         pods.set(pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`, pod);
 
   const selected = [...pods.values()];
+  const claimsIncluded = selection.namespaced.some((r) => r.groupResource === 'persistentvolumeclaims');
+  // The claims the backup would store: each gets a decision, mounted by a selected pod or not.
+  const claims: KubeObject[] = [];
+  const claimResource = selection.namespaced.find((r) => r.groupResource === 'persistentvolumeclaims');
+  if (claimResource) {
+    const seen = new Set<string>();
+    for (const labelSelector of selection.labelSelectors)
+      for await (const claim of listItems(client, claimResource, { labelSelector, signal })) {
+        const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name}`;
+        if (selection.namespaceSelected(claim.metadata.namespace ?? '') && !seen.has(key)) {
+          seen.add(key);
+          claims.push(claim);
+        }
+      }
+  }
+  let policy: VolumePolicy | undefined;
+  try {
+    policy = await backupVolumePolicy(client, spec, input.namespace ?? 'cairn', signal);
+  } catch (error) {
+    if (!(error instanceof VolumePolicyError)) throw error;
+    throw new BackupValidationError([
+      { field: 'resourcePolicy', value: spec.resourcePolicy?.name ?? '', message: error.problems.join('; ') },
+    ]);
+  }
+  const reader = new ClaimReader(client, signal);
   const volumePlan = await planPodVolumeBackups({
     client,
     pods: selected,
@@ -86,100 +125,63 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
     backupUid: 'dry-run',
     locations: input.locations.slice(0, 1),
     defaultVolumesToFsBackup: spec.defaultVolumesToFsBackup ?? false,
-    claimsIncluded: selection.namespaced.some((r) => r.groupResource === 'persistentvolumeclaims'),
+    claimsIncluded,
+    policy,
+    reader,
     signal,
   });
-  // With snapshotVolumes, each claim a pod mounts whose files are not backed up: its snapshot, or why not.
-  const snapshotOf = new Map<string, { volume: string; action: 'snapshot' | 'skip'; reason: string }>();
-  const claimsIncluded = selection.namespaced.some((r) => r.groupResource === 'persistentvolumeclaims');
-  if (spec.snapshotVolumes === true && claimsIncluded) {
-    const classes = await labelledSnapshotClasses(client, signal);
-    for (const [driver, className] of Object.entries(spec.csiSnapshotClasses ?? {}))
-      classes.set(driver, className);
-    const fsBackedUp = new Set(volumePlan.backups.map((b) => `${b.spec.pod.uid}/${b.spec.volume}`));
-    const snapshotTakers = new Map<string, string>();
-    for (const pod of selected)
-      for (const volume of (
-        pod.spec as { volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[] }
-      ).volumes ?? []) {
-        const claimName = volume.persistentVolumeClaim?.claimName;
-        if (!claimName || (input.nodeAgent && fsBackedUp.has(`${pod.metadata.uid ?? ''}/${volume.name}`)))
-          continue;
-        const namespace = pod.metadata.namespace ?? '';
-        let claim: KubeObject;
-        try {
-          claim = await client.json<KubeObject>({
-            path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${encodeURIComponent(claimName)}`,
-            signal,
-          });
-        } catch (error) {
-          snapshotOf.set(`${pod.metadata.uid ?? ''}/${volume.name}`, {
-            volume: volume.name,
-            action: 'skip',
-            reason: `not snapshotted: its claim ${claimName} cannot be read: ${(error as Error).message}`,
-          });
-          continue;
-        }
-        const claimKey = `${namespace}/${claimName}`;
-        const taker = snapshotTakers.get(claimKey);
-        if (taker !== undefined) {
-          // A claim two pods mount is snapshotted once, with the first pod (as the backup does).
-          snapshotOf.set(`${pod.metadata.uid ?? ''}/${volume.name}`, {
-            volume: volume.name,
-            action: 'skip',
-            reason: `its claim ${claimName} is snapshotted with pod ${taker}`,
-          });
-          continue;
-        }
-        snapshotTakers.set(claimKey, pod.metadata.name);
-        const target = await snapshotTarget(client, claim, classes, signal);
-        snapshotOf.set(
-          `${pod.metadata.uid ?? ''}/${volume.name}`,
-          'skipped' in target
-            ? { volume: volume.name, action: 'skip', reason: `not snapshotted: ${target.skipped}` }
-            : {
-                volume: volume.name,
-                action: 'snapshot',
-                reason: `a CSI snapshot of claim ${claimName} (driver ${target.driver}, class ${target.className})`,
-              },
-        );
-      }
+  if (!input.nodeAgent) {
+    for (const decision of volumePlan.decisions)
+      if (decision.action === 'fs-backup' && decision.detail === undefined)
+        decision.detail =
+          'not done: no node agent backs up volume files here (--node-agent local, or the server)';
+    volumePlan.backups = [];
   }
+  const classes =
+    policy?.volumePolicies?.length || spec.snapshotVolumes === true
+      ? await labelledSnapshotClasses(client, signal)
+      : new Map<string, string>();
+  for (const [driver, className] of Object.entries(spec.csiSnapshotClasses ?? {}))
+    classes.set(driver, className);
+  const decided = await decideClaims({
+    client,
+    reader,
+    claims,
+    fsBackedUp: fsBackedUpClaims(volumePlan),
+    policy,
+    snapshotVolumes: spec.snapshotVolumes === true,
+    classes,
+    signal,
+  });
+  const claimDecisions = new Map(decided.decisions.map((d) => [`${d.namespace}/${d.claim ?? ''}`, d]));
+  const warnings = [...volumePlan.warnings, ...decided.warnings.map((w) => `${w.namespace}: ${w.message}`)];
+  // A claim two pods mount is listed with the first (the one whose volume decides it).
+  const listedClaims = new Set<string>();
   const plans: BackupPodPlan[] = [];
   for (const pod of selected) {
     const hooks = backupHooksForPod(pod, spec.hooks?.resources);
     const phase = (pod.status as { phase?: string } | undefined)?.phase ?? 'Unknown';
-    const uid = pod.metadata.uid ?? '';
-    const annotations = pod.metadata.annotations ?? {};
-    const named = new Set(
-      BACKUP_VOLUMES_ANNOTATIONS.flatMap((key) => (annotations[key] ?? '').split(',').map((n) => n.trim())),
-    );
-    const snapshotted = [...snapshotOf.entries()].filter(([k]) => k.startsWith(`${uid}/`)).map(([, v]) => v);
-    const snapshottedNames = new Set(snapshotted.map((v) => v.volume));
-    const skipped = volumePlan.skipped.filter(
-      (b) => b.spec.pod.uid === uid && !snapshottedNames.has(b.spec.volume),
-    );
-    const volumes = [
-      ...volumePlan.backups
-        .filter((b) => b.spec.pod.uid === uid && !snapshottedNames.has(b.spec.volume))
-        .map((b) =>
-          input.nodeAgent
-            ? { volume: b.spec.volume, action: 'backup' as const }
-            : {
-                volume: b.spec.volume,
-                action: 'skip' as const,
-                reason: 'no node agent backs up volume files here (--node-agent local, or the server)',
-              },
-        ),
-      ...skipped
-        .filter((b) => named.has(b.spec.volume))
-        .map((b) => ({ volume: b.spec.volume, action: 'skip' as const, reason: b.status?.message })),
-      ...snapshotted,
-    ];
+    const namespace = pod.metadata.namespace ?? '';
+    const volumes: PlannedVolume[] = [];
+    for (const decision of volumePlan.decisions) {
+      if (decision.namespace !== namespace || decision.pod !== pod.metadata.name) continue;
+      const claimKey = `${namespace}/${decision.claim ?? ''}`;
+      const claimDecision = decision.claim !== undefined ? claimDecisions.get(claimKey) : undefined;
+      if (claimDecision && listedClaims.has(claimKey)) continue;
+      if (claimDecision) listedClaims.add(claimKey);
+      const chosen = claimDecision ?? decision;
+      volumes.push({
+        volume: decision.volume ?? '',
+        ...(decision.claim !== undefined ? { claim: decision.claim } : {}),
+        action: chosen.action,
+        chosenBy: chosen.chosenBy,
+        ...(chosen.detail !== undefined ? { detail: chosen.detail } : {}),
+      });
+    }
     const hookCount = hooks.pre.length + hooks.post.length;
     if (hookCount === 0 && volumes.length === 0 && hooks.problems.length === 0) continue;
     plans.push({
-      namespace: pod.metadata.namespace ?? '',
+      namespace,
       name: pod.metadata.name,
       phase,
       pre: hooks.pre,
@@ -188,10 +190,10 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
         ? { hooksNotRun: `the pod is ${phase}: it has no running container to run them in` }
         : {}),
       volumes,
-      otherVolumes: skipped.filter((b) => !named.has(b.spec.volume)).length,
       problems: hooks.problems,
     });
   }
   plans.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
-  return { pods: plans, podsSelected: selected.length, warnings: volumePlan.warnings };
+  const otherClaims = decided.decisions.filter((d) => !listedClaims.has(`${d.namespace}/${d.claim ?? ''}`));
+  return { pods: plans, claims: otherClaims, podsSelected: selected.length, warnings };
 }

@@ -29,7 +29,13 @@ export {
   type LogEntry,
 } from './engine.ts';
 export { BackupValidationError, createBackup, type CreateBackupInput } from './create.ts';
-export { planBackup, type BackupDryRun, type BackupPodPlan, type PlanBackupInput } from './dry-run.ts';
+export {
+  planBackup,
+  type BackupDryRun,
+  type BackupPodPlan,
+  type PlanBackupInput,
+  type PlannedVolume,
+} from './dry-run.ts';
 export { STALL_NOTICE_MS } from './stalls.ts';
 export {
   CLAIM_HEARTBEAT_INTERVAL_MS,

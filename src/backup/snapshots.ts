@@ -1,17 +1,20 @@
-// The CSI snapshots of a backup (`snapshotVolumes: true`): which backed-up claims are snapshotted, and
-// taking them at the right moment. A claim mounted by a backed-up pod is snapshotted between that pod's
+// The CSI snapshots of a backup: which backed-up claims are snapshotted (a volume policy rule, or
+// `snapshotVolumes: true`; volumes/volume-decisions.ts decides), and taking them at the right moment. A claim mounted by a backed-up pod is snapshotted between that pod's
 // pre and post hooks (with its file-system backups), so that what a pre hook froze or flushed is what the
 // snapshot holds; other claims after the pods. A claim whose files are backed up by file-system backup is
 // not snapshotted too (as Velero does). volumes/csi-snapshots.ts takes each snapshot.
-import { parseGoDuration, type BackupSpec, type Results } from '../api/index.ts';
+import { parseGoDuration, type BackupSpec, type Results, type VolumePolicy } from '../api/index.ts';
 import type { KubeClient, KubeObject } from '../kube/index.ts';
 import {
   clusterIdOf,
+  decideClaims,
+  decisionLine,
   DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS,
   labelledSnapshotClasses,
-  snapshotTarget,
   takeSnapshot,
+  type ClaimReader,
   type CsiSnapshotRecord,
+  type VolumeDecision,
 } from '../volumes/index.ts';
 import type { LogEntry } from './engine.ts';
 
@@ -54,45 +57,50 @@ export class ClaimSnapshots {
       DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS;
   }
 
+  /** What was decided for every claim: its action, and what chose it (volume-decisions.ts). */
+  decisions: VolumeDecision[] = [];
+
   /**
-   * Decides which claims are snapshotted: each backed-up claim whose volume a CSI driver provides and
-   * whose driver has a class (the spec's for that driver, else the labelled one), unless `fsBackedUp`
-   * has it. Every other claim is said in the log with the reason; one whose driver has no class is a
-   * warning (snapshots were asked for).
+   * Decides how each backed-up claim's data is backed up (decideClaims: file-system backup by a pod's
+   * volume, else the volume policy's first matching rule, else snapshotVolumes) and keeps those to
+   * snapshot. Every claim's fate is said in the log; one that cannot be snapshotted although a snapshot
+   * was chosen is a warning.
    */
   static async plan(
-    input: ClaimSnapshotsInput & { claims: readonly KubeObject[]; fsBackedUp: ReadonlySet<string> },
+    input: ClaimSnapshotsInput & {
+      claims: readonly KubeObject[];
+      fsBackedUp: ReadonlyMap<string, { pod: string; chosenBy: string }>;
+      policy: VolumePolicy | undefined;
+      reader: ClaimReader;
+    },
   ): Promise<ClaimSnapshots> {
     const snapshots = new ClaimSnapshots(input);
-    snapshots.#clusterId = await clusterIdOf(input.client, input.signal);
-    const classes = await labelledSnapshotClasses(input.client, input.signal);
+    const wanted = input.policy?.volumePolicies?.length || input.spec.snapshotVolumes === true;
+    const classes = wanted
+      ? await labelledSnapshotClasses(input.client, input.signal)
+      : new Map<string, string>();
     for (const [driver, className] of Object.entries(input.spec.csiSnapshotClasses ?? {}))
       classes.set(driver, className);
-    for (const claim of input.claims) {
-      const namespace = claim.metadata.namespace ?? '';
-      const name = claim.metadata.name;
-      if (input.fsBackedUp.has(key(namespace, name))) {
-        input.log({
-          level: 'info',
-          message: `claim ${namespace}/${name}: not snapshotted: its files are backed up by file-system backup`,
-          namespace,
-        });
-        continue;
-      }
-      const target = await snapshotTarget(input.client, claim, classes, input.signal);
-      if ('skipped' in target) {
-        const message = `claim ${namespace}/${name}: not snapshotted: ${target.skipped}`;
-        if (target.skipped.startsWith('no VolumeSnapshotClass'))
-          input.results.warning({ namespace }, message);
-        input.log({
-          level: target.skipped.startsWith('no VolumeSnapshotClass') ? 'warning' : 'info',
-          message,
-          namespace,
-        });
-        continue;
-      }
-      snapshots.#pending.set(key(namespace, name), { claim, target });
+    const decided = await decideClaims({
+      client: input.client,
+      reader: input.reader,
+      claims: input.claims,
+      fsBackedUp: input.fsBackedUp,
+      policy: input.policy,
+      snapshotVolumes: input.spec.snapshotVolumes === true,
+      classes,
+      signal: input.signal,
+    });
+    snapshots.decisions = decided.decisions;
+    for (const warning of decided.warnings) {
+      input.results.warning({ namespace: warning.namespace }, warning.message);
+      input.log({ level: 'warning', message: warning.message, namespace: warning.namespace });
     }
+    for (const decision of decided.decisions)
+      input.log({ level: 'info', message: decisionLine(decision), namespace: decision.namespace });
+    if (decided.toSnapshot.length > 0) snapshots.#clusterId = await clusterIdOf(input.client, input.signal);
+    for (const { claim, target } of decided.toSnapshot)
+      snapshots.#pending.set(key(claim.metadata.namespace ?? '', claim.metadata.name), { claim, target });
     return snapshots;
   }
 

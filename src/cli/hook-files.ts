@@ -49,3 +49,51 @@ export async function restoreHooksOfFile(file: string, flag = '--hooks'): Promis
     throw new Error(`${flag} ${file}: ${problems.map((p) => problemText(p)).join('; ')}`);
   return hooks as RestoreSpec['hooks'];
 }
+
+/**
+ * The volume policy of `--volume-policy FILE`: Velero's resource-policy YAML (version: v1,
+ * volumePolicies: [...]), a ConfigMap holding it in its one data key, or a Backup manifest's
+ * spec.volumePolicy; checked, so that a problem names the file and the field.
+ */
+export async function volumePolicyOfFile(
+  file: string,
+  flag = '--volume-policy',
+): Promise<NonNullable<BackupSpec['volumePolicy']>> {
+  const { readFileSync } = await import('node:fs');
+  const { parseVolumePolicy, VolumePolicyError } = await import('../volumes/index.ts');
+  const { parse } = await import('yaml');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`${flag} ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch {
+    value = undefined;
+  }
+  const record = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  try {
+    const object = record(value);
+    if (object?.kind === 'ConfigMap') {
+      const data = Object.entries(record(object.data) ?? {});
+      if (data.length !== 1 || typeof data[0]?.[1] !== 'string')
+        throw new Error(`${flag} ${file}: the ConfigMap must have exactly one data key, holding the policy`);
+      return parseVolumePolicy(data[0][1], `${flag} ${file} (ConfigMap key ${data[0][0]})`);
+    }
+    if (object?.kind === 'Backup') {
+      const policy = record(object.spec)?.volumePolicy;
+      if (policy === undefined) throw new Error(`${flag} ${file}: the Backup has no spec.volumePolicy`);
+      const { stringify } = await import('yaml');
+      return parseVolumePolicy(stringify(policy), `${flag} ${file}`);
+    }
+    return parseVolumePolicy(text, `${flag} ${file}`);
+  } catch (error) {
+    if (error instanceof VolumePolicyError)
+      throw new Error(`${flag} ${file}: ${error.problems.join('; ')}`, { cause: error });
+    throw error;
+  }
+}

@@ -150,6 +150,7 @@ export class BackupController {
       const progress = progressWriter(this.#ctx, { kind: 'Backup', name, signal });
       const result = await createBackup({
         client: this.#ctx.client,
+        namespace: this.#ctx.namespace,
         name,
         spec: { ...spec, storageLocation: locationNames[0] ?? '', storageLocations: locationNames },
         labels: backup.metadata.labels,

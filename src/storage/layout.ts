@@ -18,6 +18,7 @@ export const BACKUP_DATA_FILES = [
   'hookResults',
   'csiVolumeSnapshots',
   'csiVolumeSnapshotContents',
+  'volumeDecisions',
 ] as const;
 export type BackupDataFile = (typeof BACKUP_DATA_FILES)[number];
 
@@ -36,6 +37,8 @@ export interface BackupKeys {
   csiVolumeSnapshots: string;
   /** Velero's: their VolumeSnapshotContents (kept with deletionPolicy Retain). */
   csiVolumeSnapshotContents: string;
+  /** Cairn: every volume's action (fs-backup, snapshot, skip) and what chose it. */
+  volumeDecisions: string;
   checksums: string;
   /** The outcome of the last `backup verify --quick`: the one file of a backup that is rewritten. */
   verification: string;
@@ -55,6 +58,7 @@ export function backupKeys(name: string): BackupKeys {
     hookResults: `${dir}${name}-hooks.json.gz`,
     csiVolumeSnapshots: `${dir}${name}-csi-volumesnapshots.json.gz`,
     csiVolumeSnapshotContents: `${dir}${name}-csi-volumesnapshotcontents.json.gz`,
+    volumeDecisions: `${dir}${name}-volume-decisions.json.gz`,
     checksums: `${dir}${name}-checksums.json`,
     verification: `${dir}${name}-verification.json`,
     metadata: `${dir}velero-backup.json`,

@@ -100,12 +100,19 @@ export async function labelledSnapshotClasses(
 }
 
 /** What a claim needs to be snapshotted, or why it cannot be. */
+/** What a claim's snapshot is taken of, and with: its volume, its driver and the class. */
+export interface SnapshotTarget {
+  volume: string;
+  driver: string;
+  className: string;
+}
+
 export async function snapshotTarget(
   client: KubeClient,
   claim: KubeObject,
   classes: ReadonlyMap<string, string>,
   signal?: AbortSignal,
-): Promise<{ volume: string; driver: string; className: string } | { skipped: string }> {
+): Promise<SnapshotTarget | { skipped: string }> {
   const volumeName = (claim.spec as { volumeName?: string } | undefined)?.volumeName;
   if (!volumeName) return { skipped: 'the claim is not bound to a volume' };
   let pv: KubeObject;

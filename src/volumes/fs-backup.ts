@@ -15,7 +15,16 @@ import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts
 import { backupDirectory, findSnapshots, type Repo } from '../repo/index.ts';
 import { findVolumePath } from './host-path.ts';
 import { MARKER_DIR } from './restore-wait.ts';
-import { selectPodVolumes, volumeDirOf, type VolumeSelectionOptions } from './selection.ts';
+import type { VolumePolicy } from '../api/index.ts';
+import {
+  claimOfVolume,
+  selectPodVolumes,
+  volumeDirOf,
+  type PodVolumeSource,
+  type VolumeSelectionOptions,
+} from './selection.ts';
+import type { VolumeDecision } from './volume-decisions.ts';
+import { matchVolumePolicy, podVolumeFacts, type ClaimReader, type PolicyMatch } from './volume-policy.ts';
 import type { VolumeRepositories } from './repositories.ts';
 
 /** The host name every Cairn snapshot records: snapshots are told apart by their paths and tags. */
@@ -27,9 +36,11 @@ export interface PodVolumePlan {
   /** Volumes not backed up, with the reason, as records of phase Skipped. */
   skipped: PodVolumeBackup[];
   warnings: string[];
+  /** Every pod volume that holds data of the pod's own: its action and what chose it. */
+  decisions: VolumeDecision[];
 }
 
-export interface PlanInput extends VolumeSelectionOptions {
+export interface PlanInput extends Omit<VolumeSelectionOptions, 'policyMatches'> {
   client: KubeClient;
   pods: readonly KubeObject[];
   backupName: string;
@@ -39,6 +50,10 @@ export interface PlanInput extends VolumeSelectionOptions {
    * each backed up into that location's repository (skipped volumes get one record, naming the first).
    */
   locations: readonly string[];
+  /** The backup's volume policy, matched against each volume first. */
+  policy?: VolumePolicy | undefined;
+  /** Reads the claims the pods mount (for the policy), once each. */
+  reader?: ClaimReader | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -119,23 +134,69 @@ export async function volumeOfClaim(
   }
 }
 
+/** The volume policy's matching rule for each of the pod's volumes that one matches. */
+async function policyMatchesOf(input: PlanInput, pod: KubeObject): Promise<Map<string, PolicyMatch>> {
+  const matches = new Map<string, PolicyMatch>();
+  if (!input.policy?.volumePolicies?.length) return matches;
+  const namespace = pod.metadata.namespace ?? '';
+  for (const volume of (pod.spec as { volumes?: PodVolumeSource[] } | undefined)?.volumes ?? []) {
+    const claim = claimOfVolume(pod, volume);
+    const facts =
+      claim !== undefined && input.reader
+        ? await input.reader.facts(namespace, claim)
+        : podVolumeFacts(volume);
+    const match = matchVolumePolicy(input.policy, facts);
+    if (match) matches.set(volume.name, match);
+  }
+  return matches;
+}
+
 /** Decides, for every volume of every pod, what happens to its files. */
 export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumePlan> {
-  const plan: PodVolumePlan = { backups: [], skipped: [], warnings: [] };
+  const plan: PodVolumePlan = { backups: [], skipped: [], warnings: [], decisions: [] };
   const claimed = new Map<string, string>();
   for (const pod of input.pods) {
     const where = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
-    const selection = selectPodVolumes(pod, input);
+    const namespace = pod.metadata.namespace ?? '';
+    const selection = selectPodVolumes(pod, {
+      ...input,
+      policyMatches: await policyMatchesOf(input, pod),
+    });
+    const claimOf = (name: string) => {
+      const volume = (pod.spec as { volumes?: PodVolumeSource[] } | undefined)?.volumes?.find(
+        (v) => v.name === name,
+      );
+      return volume ? claimOfVolume(pod, volume) : undefined;
+    };
+    const decide = (
+      volume: string,
+      decision: Omit<VolumeDecision, 'namespace' | 'pod' | 'volume' | 'claim'>,
+    ) =>
+      plan.decisions.push({ namespace, pod: pod.metadata.name, volume, claim: claimOf(volume), ...decision });
     for (const name of selection.unknownNames)
       plan.warnings.push(`pod ${where}: its annotation names volume ${name}, which the pod does not have`);
-    for (const { name, reason } of selection.skipped)
-      plan.skipped.push(record(input, pod, name, { skipped: reason }));
+    for (const skipped of selection.skipped) {
+      plan.skipped.push(record(input, pod, skipped.name, { skipped: skipped.reason }));
+      if (!skipped.noUserData)
+        decide(skipped.name, {
+          action: skipped.snapshot ? 'snapshot' : 'skip',
+          chosenBy:
+            skipped.chosenBy ?? 'the default: no volume policy rule matched, no pod annotation chose it',
+          ...(skipped.snapshot || skipped.chosenBy ? {} : { detail: skipped.reason }),
+        });
+    }
     if (selection.chosen.length === 0) continue;
     const phase = (pod.status as { phase?: string } | undefined)?.phase;
     const node = (pod.spec as PodFields | undefined)?.nodeName;
     for (const volume of selection.chosen) {
-      const skip = (reason: string) =>
+      const skip = (reason: string) => {
         plan.skipped.push(record(input, pod, volume.name, { skipped: reason }));
+        decide(volume.name, {
+          action: 'fs-backup',
+          chosenBy: volume.chosenBy,
+          detail: `not done: ${reason}`,
+        });
+      };
       if (phase !== 'Running' || !node) {
         skip(
           `the pod is ${phase ?? 'not running'}${node ? '' : ' and on no node'}: its volumes are not mounted`,
@@ -147,7 +208,16 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
         const key = `${pod.metadata.namespace ?? ''}/${volume.claimName}`;
         const first = claimed.get(key);
         if (first !== undefined) {
-          skip(`its claim ${volume.claimName} is backed up with pod ${first}`);
+          plan.skipped.push(
+            record(input, pod, volume.name, {
+              skipped: `its claim ${volume.claimName} is backed up with pod ${first}`,
+            }),
+          );
+          decide(volume.name, {
+            action: 'fs-backup',
+            chosenBy: volume.chosenBy,
+            detail: `its files, with pod ${first}`,
+          });
           continue;
         }
         persistentVolume = await volumeOfClaim(
@@ -162,6 +232,7 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
         }
         claimed.set(key, where);
       }
+      decide(volume.name, { action: 'fs-backup', chosenBy: volume.chosenBy });
       for (const location of input.locations)
         plan.backups.push(
           record(input, pod, volume.name, {
@@ -173,6 +244,25 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
     }
   }
   return plan;
+}
+
+/**
+ * The claims whose files a pod volume of `plan` backs up ("ns/claim"), with the pod and what chose it: a
+ * claim so backed up is not snapshotted.
+ */
+export function fsBackedUpClaims(plan: PodVolumePlan): Map<string, { pod: string; chosenBy: string }> {
+  const claims = new Map<string, { pod: string; chosenBy: string }>();
+  for (const { spec } of plan.backups) {
+    if (spec.persistentVolumeClaim === undefined) continue;
+    const decision = plan.decisions.find(
+      (d) => d.namespace === spec.pod.namespace && d.pod === spec.pod.name && d.volume === spec.volume,
+    );
+    claims.set(`${spec.pod.namespace}/${spec.persistentVolumeClaim}`, {
+      pod: `${spec.pod.namespace}/${spec.pod.name}`,
+      chosenBy: decision?.chosenBy ?? 'a pod annotation',
+    });
+  }
+  return claims;
 }
 
 /** What a snapshot of the volume records as its path: the same for every backup of the same volume. */

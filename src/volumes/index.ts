@@ -5,6 +5,7 @@
 export {
   BACKUP_VOLUMES_ANNOTATIONS,
   BACKUP_VOLUMES_EXCLUDES_ANNOTATIONS,
+  claimOfVolume,
   selectPodVolumes,
   volumeDirOf,
   type ChosenVolume,
@@ -55,6 +56,7 @@ export {
 export { RestoreTargetExistsError, restoreVolumePath, type RestoreVolumePathInput } from './volume-files.ts';
 export {
   backUpPodVolume,
+  fsBackedUpClaims,
   LocalVolumeBackups,
   planPodVolumeBackups,
   SNAPSHOT_HOST,
@@ -89,5 +91,30 @@ export {
   snapshotTarget,
   takeSnapshot,
   type CsiSnapshotRecord,
+  type SnapshotTarget,
   type TakeSnapshotInput,
 } from './csi-snapshots.ts';
+export {
+  backupVolumePolicy,
+  ClaimReader,
+  claimFacts,
+  matchVolumePolicy,
+  parseVolumePolicy,
+  podVolumeFacts,
+  readResourcePolicy,
+  ruleText,
+  volumePolicyProblems,
+  VolumePolicyError,
+  type PolicyMatch,
+  type VolumeFacts,
+} from './volume-policy.ts';
+export {
+  decideClaims,
+  decisionLine,
+  NOTHING_CHOSE,
+  type ClaimDecisions,
+  type ClaimToSnapshot,
+  type DecideClaimsInput,
+  type VolumeAction,
+  type VolumeDecision,
+} from './volume-decisions.ts';

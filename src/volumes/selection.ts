@@ -6,9 +6,12 @@
 //   (or Velero's) names.
 // In both, volumes that hold no user data are skipped with the reason: secret, configMap, projected and
 // downwardAPI volumes come back from their API objects, a hostPath volume is the node's files, not the
-// pod's. A claim left out of the backup leaves its volume out too. Every volume of the pod gets a verdict,
-// so `describe --details` can say what happened to each.
+// pod's. A claim left out of the backup leaves its volume out too. A volume policy's matching rule comes
+// before the annotations (as in Velero): fs-backup chooses the volume, snapshot and skip leave it out; only
+// the volumes without user data stay out whatever a rule says. Every volume of the pod gets a verdict, and
+// a chosen one the rule that chose it, so `describe --details` can say what happened to each and why.
 import type { KubeObject } from '../kube/index.ts';
+import type { PolicyMatch } from './volume-policy.ts';
 
 export const BACKUP_VOLUMES_ANNOTATIONS = [
   'backup.cairn.dev/backup-volumes',
@@ -41,11 +44,19 @@ export interface ChosenVolume {
   claimName?: string;
   /** An inline CSI volume: the kubelet mounts it at <volume>/mount. */
   inlineCsi?: boolean;
+  /** What chose it: "volume policy rule 1 (...)", "the pod annotation ...", "defaultVolumesToFsBackup". */
+  chosenBy: string;
 }
 
 export interface SkippedVolume {
   name: string;
   reason: string;
+  /** What left it out of file-system backup (a policy rule, an annotation); unset: the default. */
+  chosenBy?: string | undefined;
+  /** A volume policy rule chose a snapshot of its claim instead. */
+  snapshot?: boolean | undefined;
+  /** It holds no data of the pod's own (a Secret's, a token): never backed up, never listed. */
+  noUserData?: boolean | undefined;
 }
 
 export interface VolumeSelection {
@@ -60,6 +71,8 @@ export interface VolumeSelectionOptions {
   defaultVolumesToFsBackup: boolean;
   /** Whether the backup includes PersistentVolumeClaims (false: claim volumes are left out). */
   claimsIncluded: boolean;
+  /** The volume policy's matching rule for each of the pod's volumes that one matches, by volume name. */
+  policyMatches?: ReadonlyMap<string, PolicyMatch> | undefined;
 }
 
 const NO_USER_DATA: readonly [string, string][] = [
@@ -70,15 +83,21 @@ const NO_USER_DATA: readonly [string, string][] = [
   ['hostPath', "a hostPath volume: the node's files, not the pod's"],
 ];
 
-/** The comma-separated names of the first of `keys` present in `annotations`. */
-function listed(annotations: Record<string, string>, keys: readonly string[]): string[] | undefined {
+/** The comma-separated names of the first of `keys` present in `annotations`, and that key. */
+function listed(
+  annotations: Record<string, string>,
+  keys: readonly string[],
+): { names: string[]; key: string } | undefined {
   for (const key of keys) {
     const value = annotations[key];
     if (value === undefined) continue;
-    return value
-      .split(',')
-      .map((name) => name.trim())
-      .filter((name) => name !== '');
+    return {
+      key,
+      names: value
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    };
   }
   return undefined;
 }
@@ -89,51 +108,82 @@ export function selectPodVolumes(pod: KubeObject, options: VolumeSelectionOption
   const volumes = spec?.volumes ?? [];
   const annotations = pod.metadata.annotations ?? {};
   const included = listed(annotations, BACKUP_VOLUMES_ANNOTATIONS);
-  const excluded = listed(annotations, BACKUP_VOLUMES_EXCLUDES_ANNOTATIONS) ?? [];
+  const excluded = listed(annotations, BACKUP_VOLUMES_EXCLUDES_ANNOTATIONS);
   const names = new Set(volumes.map((v) => v.name));
-  const unknownNames = [...(options.defaultVolumesToFsBackup ? excluded : (included ?? []))].filter(
-    (name) => !names.has(name),
-  );
+  const unknownNames = [
+    ...((options.defaultVolumesToFsBackup ? excluded?.names : included?.names) ?? []),
+  ].filter((name) => !names.has(name));
 
   const chosen: ChosenVolume[] = [];
   const skipped: SkippedVolume[] = [];
   for (const volume of volumes) {
-    const skip = (reason: string) => skipped.push({ name: volume.name, reason });
-    if (options.defaultVolumesToFsBackup) {
-      if (excluded.includes(volume.name)) {
-        skip('excluded by the pod annotation backup-volumes-excludes');
+    const skip = (reason: string, extra: Omit<SkippedVolume, 'name' | 'reason'> = {}) =>
+      skipped.push({ name: volume.name, reason, ...extra });
+    const match = options.policyMatches?.get(volume.name);
+    let chosenBy: string;
+    if (match) {
+      if (match.action !== 'fs-backup') {
+        skip(
+          match.action === 'skip'
+            ? `skipped by ${match.text}`
+            : `left to a CSI snapshot of its claim by ${match.text}`,
+          { chosenBy: match.text, snapshot: match.action === 'snapshot' },
+        );
         continue;
       }
-    } else if (!included?.includes(volume.name)) {
+      chosenBy = match.text;
+    } else if (options.defaultVolumesToFsBackup) {
+      if (excluded?.names.includes(volume.name)) {
+        skip(`excluded by the pod annotation ${excluded.key}`, {
+          chosenBy: `the pod annotation ${excluded.key}`,
+        });
+        continue;
+      }
+      chosenBy = 'defaultVolumesToFsBackup';
+    } else if (included?.names.includes(volume.name)) {
+      chosenBy = `the pod annotation ${included.key}`;
+    } else {
       skip(
         'not chosen for file-system backup (annotate the pod backup.cairn.dev/backup-volumes, or back up ' +
           'with --default-volumes-to-fs-backup)',
+        {
+          noUserData:
+            NO_USER_DATA.some(([field]) => volume[field] !== undefined) ||
+            volume.name.startsWith('default-token'),
+        },
       );
       continue;
     }
     const noData = NO_USER_DATA.find(([field]) => volume[field] !== undefined);
     if (noData) {
-      skip(noData[1]);
+      skip(noData[1], { noUserData: true });
       continue;
     }
     if (volume.name.startsWith('default-token')) {
-      skip('a service account token volume: the API server makes a new one');
+      skip('a service account token volume: the API server makes a new one', { noUserData: true });
       continue;
     }
-    const claimName =
-      volume.persistentVolumeClaim?.claimName ??
-      (volume.ephemeral !== undefined ? `${pod.metadata.name}-${volume.name}` : undefined);
+    const claimName = claimOfVolume(pod, volume);
     if (claimName !== undefined && !options.claimsIncluded) {
-      skip(`its claim ${claimName} is not in the backup`);
+      skip(`its claim ${claimName} is not in the backup`, { chosenBy: "the backup's resource filters" });
       continue;
     }
     chosen.push({
       name: volume.name,
       ...(claimName !== undefined ? { claimName } : {}),
       ...(volume.csi !== undefined ? { inlineCsi: true } : {}),
+      chosenBy,
     });
   }
   return { chosen, skipped, unknownNames };
+}
+
+/** The claim a pod volume mounts: its own, or a generic ephemeral volume's (`<pod>-<volume>`). */
+export function claimOfVolume(pod: KubeObject, volume: PodVolumeSource): string | undefined {
+  return (
+    volume.persistentVolumeClaim?.claimName ??
+    (volume.ephemeral !== undefined ? `${pod.metadata.name}-${volume.name}` : undefined)
+  );
 }
 
 /** The part of a PersistentVolume that places its mount. */
@@ -147,7 +197,10 @@ export interface VolumeOfClaim {
  * volume's name, or for a claim its PersistentVolume's name; CSI volumes (inline or provisioned) are
  * mounted one level down, at `mount`.
  */
-export function volumeDirOf(volume: ChosenVolume, persistentVolume: VolumeOfClaim | undefined): string {
+export function volumeDirOf(
+  volume: Pick<ChosenVolume, 'name' | 'claimName' | 'inlineCsi'>,
+  persistentVolume: VolumeOfClaim | undefined,
+): string {
   if (volume.claimName !== undefined) {
     if (!persistentVolume)
       throw new Error(`volume ${volume.name}: its claim ${volume.claimName} is not bound`);

@@ -33,7 +33,11 @@ describe('pod volume selection', () => {
       pod({ 'backup.cairn.dev/backup-volumes': 'data, scratch' }, VOLUMES),
       optIn,
     );
-    assert.deepEqual(selection.chosen, [{ name: 'data', claimName: 'data-db-0' }, { name: 'scratch' }]);
+    const by = 'the pod annotation backup.cairn.dev/backup-volumes';
+    assert.deepEqual(selection.chosen, [
+      { name: 'data', claimName: 'data-db-0', chosenBy: by },
+      { name: 'scratch', chosenBy: by },
+    ]);
     assert.equal(selection.skipped.length, VOLUMES.length - 2);
     assert.match(
       selection.skipped.find((s) => s.name === 'cache')?.reason ?? '',
@@ -43,7 +47,9 @@ describe('pod volume selection', () => {
 
   it("honours Velero's annotations", () => {
     const selection = selectPodVolumes(pod({ 'backup.velero.io/backup-volumes': 'scratch' }, VOLUMES), optIn);
-    assert.deepEqual(selection.chosen, [{ name: 'scratch' }]);
+    assert.deepEqual(selection.chosen, [
+      { name: 'scratch', chosenBy: 'the pod annotation backup.velero.io/backup-volumes' },
+    ]);
     const out = selectPodVolumes(
       pod({ 'backup.velero.io/backup-volumes-excludes': 'data,scratch' }, VOLUMES),
       optOut,
@@ -59,13 +65,14 @@ describe('pod volume selection', () => {
       pod({ 'backup.cairn.dev/backup-volumes-excludes': 'scratch' }, VOLUMES),
       optOut,
     );
+    const by = 'defaultVolumesToFsBackup';
     assert.deepEqual(selection.chosen, [
-      { name: 'data', claimName: 'data-db-0' },
-      { name: 'cache', claimName: 'db-0-cache' },
-      { name: 'inline', inlineCsi: true },
+      { name: 'data', claimName: 'data-db-0', chosenBy: by },
+      { name: 'cache', claimName: 'db-0-cache', chosenBy: by },
+      { name: 'inline', inlineCsi: true, chosenBy: by },
     ]);
     assert.deepEqual(Object.fromEntries(selection.skipped.map((s) => [s.name, s.reason])), {
-      scratch: 'excluded by the pod annotation backup-volumes-excludes',
+      scratch: 'excluded by the pod annotation backup.cairn.dev/backup-volumes-excludes',
       config: 'a configMap volume: restored from its ConfigMap',
       creds: 'a secret volume: restored from its Secret',
       token: 'a projected volume: restored from the objects it projects',

@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backup, BackupSpec, ConsistencyMode, Schedule } from '../../api/index.ts';
 import type { KubeClient } from '../../kube/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
+import type { PlannedVolume } from '../../backup/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import {
@@ -54,6 +55,19 @@ export interface BackupSpecOptions {
   fsBackupTimeout?: string;
   snapshotVolumes?: boolean;
   csiSnapshotTimeout?: string;
+  /** --volume-policy FILE, and the policy read from it (volumePolicyOfOptions). */
+  volumePolicy?: string;
+  volumePolicyRead?: BackupSpec['volumePolicy'];
+  resourcePoliciesConfigmap?: string;
+}
+
+/** Reads --volume-policy FILE into the options, for specFromOptions. */
+export async function readVolumePolicyOption(options: BackupSpecOptions): Promise<void> {
+  if (options.volumePolicy === undefined) return;
+  if (options.resourcePoliciesConfigmap !== undefined)
+    throw new Error('--volume-policy and --resource-policies-configmap give the same thing: give one');
+  const { volumePolicyOfFile } = await import('../hook-files.ts');
+  options.volumePolicyRead = await volumePolicyOfFile(options.volumePolicy);
 }
 
 interface CreateOptions extends BackupSpecOptions, ModeOptions {
@@ -130,6 +144,15 @@ export function addBackupSpecOptions(command: Command): Command {
     .option(
       '--csi-snapshot-timeout <duration>',
       'how long to wait for each CSI snapshot to be ready (default 10m)',
+    )
+    .option(
+      '--volume-policy <file>',
+      "how each volume's data is backed up, rule by rule: a YAML file in Velero's resource-policy format " +
+        '(version: v1, volumePolicies: [...]), kept in the spec (docs/volumes.md)',
+    )
+    .option(
+      '--resource-policies-configmap <name>',
+      "Velero's: a ConfigMap in Cairn's namespace whose one key holds the volume policy, read when the backup starts",
     );
 }
 
@@ -186,6 +209,10 @@ export function specFromOptions(options: BackupSpecOptions): BackupSpec {
     ...(options.fsBackupTimeout !== undefined ? { fsBackupTimeout: options.fsBackupTimeout } : {}),
     ...(options.snapshotVolumes !== undefined ? { snapshotVolumes: options.snapshotVolumes } : {}),
     ...(options.csiSnapshotTimeout !== undefined ? { csiSnapshotTimeout: options.csiSnapshotTimeout } : {}),
+    ...(options.volumePolicyRead ? { volumePolicy: options.volumePolicyRead } : {}),
+    ...(options.resourcePoliciesConfigmap !== undefined
+      ? { resourcePolicy: { kind: 'ConfigMap', name: options.resourcePoliciesConfigmap } }
+      : {}),
   };
 }
 
@@ -262,6 +289,7 @@ repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
         );
       const { backupHooksOfFile } = await import('../hook-files.ts');
       const hooks = options.hooks ? await backupHooksOfFile(options.hooks) : undefined;
+      await readVolumePolicyOption(options);
       const { serverClient } = await import('../server-mode.ts');
       const server = await serverClient(io, command, { ...options, server: needsServer });
       if (options.dryRun) {
@@ -315,6 +343,7 @@ repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
           ? await localVolumeBackups(io, client, stores, options.kubeletRoot)
           : undefined;
       const backup = await createBackup({
+        namespace: options.namespace,
         podVolumes: volumes?.runner,
         onVolumeProgress: (p) =>
           progress.update(p.volumesDone, p.volumes, `pod volumes: ${formatBytes(p.bytesDone)} read`, {
@@ -501,35 +530,34 @@ async function dryRun(
     spec: { ...spec, ...(extra.hooks ? { hooks: extra.hooks } : {}) },
     locations: options.storageLocation?.length ? options.storageLocation : ['default'],
     nodeAgent: extra.nodeAgent,
+    namespace: options.namespace,
   });
   const problems = plan.pods.reduce((n, p) => n + p.problems.length, 0);
   if (options.output && options.output !== 'table') {
     io.stdout.write(formatStructured(plan, options.output));
     return problems;
   }
+  const done = (v: { action: string; detail?: string | undefined }) => !v.detail?.startsWith('not ');
+  const volumeLine = (v: PlannedVolume) =>
+    `  volume ${v.volume}${v.claim !== undefined ? ` (claim ${v.claim})` : ''}: ${v.action}, chosen by ${v.chosenBy}${v.detail ? `: ${v.detail}` : ''}\n`;
   let out = `Dry run: nothing was backed up. Of the ${plan.podsSelected} pods the backup selects, ${plan.pods.length} have hooks or volumes:\n`;
   for (const pod of plan.pods) {
     out += `\n${pod.namespace}/${pod.name} (${pod.phase}):\n`;
     for (const hook of [...pod.pre, ...pod.post]) out += hookLine(hook);
     if (pod.hooksNotRun) out += `  its hooks would not run: ${pod.hooksNotRun}\n`;
-    for (const volume of pod.volumes)
-      out +=
-        volume.action === 'backup'
-          ? `  volume ${volume.volume}: its files would be backed up\n`
-          : volume.action === 'snapshot'
-            ? `  volume ${volume.volume}: ${volume.reason ?? 'a CSI snapshot'}\n`
-            : `  volume ${volume.volume}: skipped: ${volume.reason ?? ''}\n`;
-    if (pod.otherVolumes > 0)
-      out += `  ${pod.otherVolumes} other volumes not backed up (not chosen, or no data of the pod's own)\n`;
+    for (const volume of pod.volumes) out += volumeLine(volume);
     for (const problem of pod.problems) out += `  problem: ${problem}\n`;
+  }
+  if (plan.claims.length > 0) {
+    out += '\nClaims no selected pod mounts:\n';
+    for (const claim of plan.claims)
+      out += `  claim ${claim.namespace}/${claim.claim ?? ''}: ${claim.action}, chosen by ${claim.chosenBy}${claim.detail ? `: ${claim.detail}` : ''}\n`;
   }
   for (const warning of plan.warnings) out += `warning: ${warning}\n`;
   const hooks = plan.pods.reduce((n, p) => n + (p.hooksNotRun ? 0 : p.pre.length + p.post.length), 0);
-  const volumes = plan.pods.reduce((n, p) => n + p.volumes.filter((v) => v.action === 'backup').length, 0);
-  const snapshots = plan.pods.reduce(
-    (n, p) => n + p.volumes.filter((v) => v.action === 'snapshot').length,
-    0,
-  );
+  const all = [...plan.pods.flatMap((p) => p.volumes), ...plan.claims];
+  const volumes = all.filter((v) => v.action === 'fs-backup' && done(v)).length;
+  const snapshots = all.filter((v) => v.action === 'snapshot' && done(v)).length;
   out += `\n${hooks} hooks would run, ${volumes} volumes would be backed up${snapshots > 0 ? `, ${snapshots} snapshotted` : ''}; ${problems} problems.\n`;
   io.stdout.write(out);
   return problems;

@@ -8,7 +8,12 @@ import type { CliIO } from '../io.ts';
 import { kubeConfigOf } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
-import { addBackupSpecOptions, specFromOptions, type BackupSpecOptions } from './backup.ts';
+import {
+  addBackupSpecOptions,
+  readVolumePolicyOption,
+  specFromOptions,
+  type BackupSpecOptions,
+} from './backup.ts';
 import { goTime, shortDuration } from './backup-describe.ts';
 
 interface ScheduleCreateOptions extends BackupSpecOptions {
@@ -93,6 +98,7 @@ any rule keeps it, and --delete-lock-days holds it whatever the rules say.`,
     )
     .action(async (name: string, options: ScheduleCreateOptions, command: Command) => {
       const { CAIRN_API_VERSION, specProblems } = await import('../../api/index.ts');
+      await readVolumePolicyOption(options);
       const { parseSchedule, resourcePath, ScheduleSyntaxError } = await import('../../controller/index.ts');
       const retention: RetentionPolicy = {
         ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),

@@ -1,0 +1,118 @@
+// What a backup does with each volume's data, and what chose it: the one precedence of docs/volumes.md.
+// A pod volume without a claim is decided by the file-system selection (selection.ts: a volume policy rule,
+// else the pod's annotations); a claim by decideClaims below: file-system backup when a backed-up pod's
+// volume chose it, else the volume policy's first matching rule, else snapshotVolumes. The decisions are
+// stored with the backup (<name>-volume-decisions.json.gz) for `describe --details`, and are what
+// `backup create --dry-run` prints.
+import type { VolumePolicy } from '../api/index.ts';
+import type { KubeClient, KubeObject } from '../kube/index.ts';
+import { snapshotTarget, type SnapshotTarget } from './csi-snapshots.ts';
+import { matchVolumePolicy, type ClaimReader } from './volume-policy.ts';
+
+export type VolumeAction = 'fs-backup' | 'snapshot' | 'skip';
+
+/** One volume's fate: a pod volume (pod and volume) or a claim (claim, and the pod whose volume it is). */
+export interface VolumeDecision {
+  namespace: string;
+  pod?: string | undefined;
+  volume?: string | undefined;
+  claim?: string | undefined;
+  action: VolumeAction;
+  /** What chose the action: a volume policy rule, a pod annotation, a backup field, or the default. */
+  chosenBy: string;
+  /** More about it: with which pod, or why what was chosen was not done. */
+  detail?: string | undefined;
+}
+
+/** Said for a claim nothing chose a method for. */
+export const NOTHING_CHOSE =
+  'the default: no volume policy rule matched, no pod annotation chose it, snapshotVolumes is off';
+
+/** A claim to snapshot, its target, and what chose the snapshot. */
+export interface ClaimToSnapshot {
+  claim: KubeObject;
+  target: SnapshotTarget;
+  chosenBy: string;
+}
+
+export interface DecideClaimsInput {
+  client: KubeClient;
+  reader: ClaimReader;
+  /** The backed-up claims. */
+  claims: readonly KubeObject[];
+  /** Claims ("ns/claim") whose files a pod volume backs up: the pod and what chose it. */
+  fsBackedUp: ReadonlyMap<string, { pod: string; chosenBy: string }>;
+  policy: VolumePolicy | undefined;
+  snapshotVolumes: boolean;
+  /** VolumeSnapshotClass per CSI driver. */
+  classes: ReadonlyMap<string, string>;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ClaimDecisions {
+  decisions: VolumeDecision[];
+  toSnapshot: ClaimToSnapshot[];
+  /** Messages worth a warning of the backup (by namespace). */
+  warnings: { namespace: string; message: string }[];
+}
+
+/** Decides, for every backed-up claim, how its data is backed up and what chose that. */
+export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecisions> {
+  const out: ClaimDecisions = { decisions: [], toSnapshot: [], warnings: [] };
+  for (const claim of input.claims) {
+    const namespace = claim.metadata.namespace ?? '';
+    const name = claim.metadata.name;
+    const decide = (decision: Omit<VolumeDecision, 'namespace' | 'claim'>) =>
+      out.decisions.push({ namespace, claim: name, ...decision });
+    const fs = input.fsBackedUp.get(`${namespace}/${name}`);
+    if (fs) {
+      decide({ action: 'fs-backup', chosenBy: fs.chosenBy, detail: `its files, with pod ${fs.pod}` });
+      continue;
+    }
+    const match = input.policy
+      ? matchVolumePolicy(input.policy, await input.reader.facts(namespace, name, claim))
+      : undefined;
+    if (match?.action === 'skip') {
+      decide({ action: 'skip', chosenBy: match.text });
+      continue;
+    }
+    if (match?.action === 'fs-backup') {
+      const detail =
+        'not done: no backed-up running pod mounts the claim, so no node agent can read its files';
+      decide({ action: 'fs-backup', chosenBy: match.text, detail });
+      out.warnings.push({ namespace, message: `claim ${name}: ${match.text} chose fs-backup, ${detail}` });
+      continue;
+    }
+    const chosenBy = match ? match.text : input.snapshotVolumes ? 'snapshotVolumes' : undefined;
+    if (!chosenBy) {
+      decide({ action: 'skip', chosenBy: NOTHING_CHOSE });
+      continue;
+    }
+    const target = await snapshotTarget(input.client, claim, input.classes, input.signal);
+    if ('skipped' in target) {
+      const detail = `not snapshotted: ${target.skipped}`;
+      decide({ action: 'snapshot', chosenBy, detail });
+      // A claim that cannot be snapshotted although a snapshot was asked for: worth a warning when a class
+      // is missing (the operator can label one), else said in the log.
+      if (target.skipped.startsWith('no VolumeSnapshotClass') || match)
+        out.warnings.push({ namespace, message: `claim ${name}: ${detail}` });
+      continue;
+    }
+    decide({
+      action: 'snapshot',
+      chosenBy,
+      detail: `a CSI snapshot (driver ${target.driver}, class ${target.className})`,
+    });
+    out.toSnapshot.push({ claim, target, chosenBy });
+  }
+  return out;
+}
+
+/** A decision as one line: "ns/claim data: snapshot, chosen by snapshotVolumes: a CSI snapshot (...)". */
+export function decisionLine(decision: VolumeDecision): string {
+  const what =
+    decision.pod !== undefined
+      ? `pod ${decision.namespace}/${decision.pod} volume ${decision.volume ?? '?'}${decision.claim ? ` (claim ${decision.claim})` : ''}`
+      : `claim ${decision.namespace}/${decision.claim ?? '?'}`;
+  return `${what}: ${decision.action}, chosen by ${decision.chosenBy}${decision.detail ? `: ${decision.detail}` : ''}`;
+}
