@@ -120,8 +120,17 @@ export function selectPodVolumes(pod: KubeObject, options: VolumeSelectionOption
     const skip = (reason: string, extra: Omit<SkippedVolume, 'name' | 'reason'> = {}) =>
       skipped.push({ name: volume.name, reason, ...extra });
     const match = options.policyMatches?.get(volume.name);
+    const noData =
+      NO_USER_DATA.find(([field]) => volume[field] !== undefined)?.[1] ??
+      (volume.name.startsWith('default-token')
+        ? 'a service account token volume: the API server makes a new one'
+        : undefined);
     let chosenBy: string;
-    if (match) {
+    if (match && noData) {
+      // Whatever a rule says: no data of the pod's own (as Velero, which excludes these before its policy).
+      skip(noData, { noUserData: true });
+      continue;
+    } else if (match) {
       if (match.action !== 'fs-backup') {
         skip(
           match.action === 'skip'
@@ -146,21 +155,12 @@ export function selectPodVolumes(pod: KubeObject, options: VolumeSelectionOption
       skip(
         'not chosen for file-system backup (annotate the pod backup.cairn.dev/backup-volumes, or back up ' +
           'with --default-volumes-to-fs-backup)',
-        {
-          noUserData:
-            NO_USER_DATA.some(([field]) => volume[field] !== undefined) ||
-            volume.name.startsWith('default-token'),
-        },
+        { noUserData: noData !== undefined },
       );
       continue;
     }
-    const noData = NO_USER_DATA.find(([field]) => volume[field] !== undefined);
     if (noData) {
-      skip(noData[1], { noUserData: true });
-      continue;
-    }
-    if (volume.name.startsWith('default-token')) {
-      skip('a service account token volume: the API server makes a new one', { noUserData: true });
+      skip(noData, { noUserData: true });
       continue;
     }
     const claimName = claimOfVolume(pod, volume);

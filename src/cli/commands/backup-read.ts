@@ -26,6 +26,7 @@ import type { HookResult } from '../../api/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
 import type { KubeClient } from '../../kube/index.ts';
+import type { VolumeDecision } from '../../volumes/index.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
 import {
@@ -304,6 +305,20 @@ Examples:
           io.stderr.write(`error: cannot read the CSI snapshot records ${reading}: ${messageOf(error)}\n`);
           setExitCode(1);
         }
+      try {
+        const decisions = (await readJsonFile(primary.store, name, 'volumeDecisions')) as
+          VolumeDecision[] | undefined;
+        if (decisions) {
+          const { decisionLine } = await import('../../volumes/index.ts');
+          io.stdout.write(
+            '\nVolumes (the action for each, and what chose it):\n' +
+              decisions.map((d) => `  ${decisionLine(d)}\n`).join(''),
+          );
+        }
+      } catch (error) {
+        io.stderr.write(`error: cannot read the volume decisions ${reading}: ${messageOf(error)}\n`);
+        setExitCode(1);
+      }
       if (!status.podVolumeBackups) return;
       try {
         const records = ((await readJsonFile(primary.store, name, 'podVolumeBackups')) ??
@@ -326,7 +341,7 @@ Examples:
 async function readJsonFile(
   store: BackupStore,
   name: string,
-  file: 'results' | 'resourceList' | 'podVolumeBackups' | 'hookResults',
+  file: 'results' | 'resourceList' | 'podVolumeBackups' | 'hookResults' | 'volumeDecisions',
 ): Promise<unknown> {
   const { ObjectNotFoundError } = await import('../../storage/index.ts');
   let stream: Readable;
