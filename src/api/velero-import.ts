@@ -306,7 +306,11 @@ const droppedBackupFields: Record<string, { reason: string; harmless?: unknown }
   defaultVolumesToFsBackup: { reason: volumeData, harmless: false },
   defaultVolumesToRestic: { reason: volumeData, harmless: false },
   uploaderConfig: { reason: volumeData },
-  resourcePolicy: { reason: 'Cairn has no volume policies yet' },
+  resourcePolicy: {
+    reason:
+      "Cairn reads a volume policy ConfigMap from its own namespace, not Velero's: copy the ConfigMap there " +
+      'and set resourcePolicy again (or give the policy inline: cairn backup create --volume-policy FILE)',
+  },
   orderedResources: { reason: 'Cairn backs up in its own order' },
   itemOperationTimeout: {
     reason: 'Cairn runs no plugin item operations',

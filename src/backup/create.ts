@@ -37,7 +37,7 @@ import {
   backupVolumePolicy,
   ClaimReader,
   deleteSnapshots,
-  fsBackedUpClaims,
+  fsChosenClaims,
   planPodVolumeBackups,
   volumePolicyProblems,
   VolumePolicyError,
@@ -213,7 +213,7 @@ async function runCreateBackup(
       problems.push({
         field: 'resourcePolicy',
         value: input.spec.resourcePolicy?.name ?? '',
-        message: error.problems.join('; '),
+        message: error.message,
       });
     }
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
@@ -735,8 +735,10 @@ async function backUpPodVolumes(
   const { results, log } = context;
   if (input.stores.length === 0) return undefined;
   const reader = new ClaimReader(input.client, input.signal);
-  for (const claim of context.claims)
-    void reader.read(claim.metadata.namespace ?? '', claim.metadata.name, claim).catch(() => undefined);
+  // With a policy, every claim's facts are read (its PersistentVolume): started at once, side by side.
+  if (context.policy?.volumePolicies?.length)
+    for (const claim of context.claims)
+      void reader.read(claim.metadata.namespace ?? '', claim.metadata.name, claim).catch(() => undefined);
   const plan = await planPodVolumeBackups({
     client: input.client,
     pods: context.pods,
@@ -768,7 +770,7 @@ async function backUpPodVolumes(
     const first = input.stores[0]?.location;
     plan.skipped.push(...plan.backups.splice(0).filter((b) => b.spec.location === first));
     for (const decision of plan.decisions)
-      if (decision.action === 'fs-backup' && decision.detail === undefined)
+      if (decision.action === 'fs-backup' && !decision.detail?.startsWith('not done'))
         decision.detail = 'not done: no node agent backs up volume files here';
   }
 
@@ -784,7 +786,7 @@ async function backUpPodVolumes(
           signal: input.signal,
           claims: context.claims,
           sink: context.takenSnapshots,
-          fsBackedUp: fsBackedUpClaims(plan),
+          fsChosen: fsChosenClaims(plan),
           policy: context.policy,
           reader,
         })

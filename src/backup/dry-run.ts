@@ -9,10 +9,13 @@ import {
   backupVolumePolicy,
   ClaimReader,
   decideClaims,
-  fsBackedUpClaims,
+  claimOfVolume,
+  fsChosenClaims,
+  policySnapshots,
   labelledSnapshotClasses,
   planPodVolumeBackups,
   VolumePolicyError,
+  type PodVolumeSource,
   type VolumeAction,
   type VolumeDecision,
 } from '../volumes/index.ts';
@@ -85,28 +88,34 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
   if (problems.length > 0 || !selection) throw new BackupValidationError(problems);
 
   const podResource = selection.namespaced.find((r) => r.groupResource === 'pods');
-  if (!podResource) return { pods: [], claims: [], podsSelected: 0, warnings: [] };
   const pods = new Map<string, KubeObject>();
-  for (const labelSelector of selection.labelSelectors)
-    for await (const pod of listItems(client, podResource, { labelSelector, signal }))
-      if (selection.namespaceSelected(pod.metadata.namespace ?? ''))
-        pods.set(pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`, pod);
+  if (podResource)
+    for (const labelSelector of selection.labelSelectors)
+      for await (const pod of listItems(client, podResource, { labelSelector, signal }))
+        if (selection.namespaceSelected(pod.metadata.namespace ?? ''))
+          pods.set(pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`, pod);
 
   const selected = [...pods.values()];
   const claimsIncluded = selection.namespaced.some((r) => r.groupResource === 'persistentvolumeclaims');
-  // The claims the backup would store: each gets a decision, mounted by a selected pod or not.
-  const claims: KubeObject[] = [];
+  const reader = new ClaimReader(client, signal);
+  // The claims the backup would store, each decided, mounted by a selected pod or not: those selected
+  // (namespace and labels), and each selected pod's claims, which the backup takes along by name.
+  const claims = new Map<string, KubeObject>();
   const claimResource = selection.namespaced.find((r) => r.groupResource === 'persistentvolumeclaims');
   if (claimResource) {
-    const seen = new Set<string>();
     for (const labelSelector of selection.labelSelectors)
-      for await (const claim of listItems(client, claimResource, { labelSelector, signal })) {
-        const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name}`;
-        if (selection.namespaceSelected(claim.metadata.namespace ?? '') && !seen.has(key)) {
-          seen.add(key);
-          claims.push(claim);
-        }
+      for await (const claim of listItems(client, claimResource, { labelSelector, signal }))
+        if (selection.namespaceSelected(claim.metadata.namespace ?? ''))
+          claims.set(`${claim.metadata.namespace ?? ''}/${claim.metadata.name}`, claim);
+    for (const pod of selected) {
+      const namespace = pod.metadata.namespace ?? '';
+      for (const volume of (pod.spec as { volumes?: PodVolumeSource[] } | undefined)?.volumes ?? []) {
+        const name = claimOfVolume(pod, volume);
+        if (name === undefined || claims.has(`${namespace}/${name}`)) continue;
+        const { claim } = await reader.read(namespace, name);
+        if (claim) claims.set(`${namespace}/${name}`, claim);
       }
+    }
   }
   let policy: VolumePolicy | undefined;
   try {
@@ -114,10 +123,9 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
   } catch (error) {
     if (!(error instanceof VolumePolicyError)) throw error;
     throw new BackupValidationError([
-      { field: 'resourcePolicy', value: spec.resourcePolicy?.name ?? '', message: error.problems.join('; ') },
+      { field: 'resourcePolicy', value: spec.resourcePolicy?.name ?? '', message: error.message },
     ]);
   }
-  const reader = new ClaimReader(client, signal);
   const volumePlan = await planPodVolumeBackups({
     client,
     pods: selected,
@@ -132,13 +140,13 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
   });
   if (!input.nodeAgent) {
     for (const decision of volumePlan.decisions)
-      if (decision.action === 'fs-backup' && decision.detail === undefined)
+      if (decision.action === 'fs-backup' && !decision.detail?.startsWith('not done'))
         decision.detail =
           'not done: no node agent backs up volume files here (--node-agent local, or the server)';
     volumePlan.backups = [];
   }
   const classes =
-    policy?.volumePolicies?.length || spec.snapshotVolumes === true
+    policySnapshots(policy) || spec.snapshotVolumes === true
       ? await labelledSnapshotClasses(client, signal)
       : new Map<string, string>();
   for (const [driver, className] of Object.entries(spec.csiSnapshotClasses ?? {}))
@@ -146,8 +154,8 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
   const decided = await decideClaims({
     client,
     reader,
-    claims,
-    fsBackedUp: fsBackedUpClaims(volumePlan),
+    claims: [...claims.values()],
+    fsChosen: fsChosenClaims(volumePlan),
     policy,
     snapshotVolumes: spec.snapshotVolumes === true,
     classes,

@@ -12,8 +12,10 @@ import {
   DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS,
   labelledSnapshotClasses,
   takeSnapshot,
+  policySnapshots,
   type ClaimReader,
   type CsiSnapshotRecord,
+  type FsChosenClaim,
   type VolumeDecision,
 } from '../volumes/index.ts';
 import type { LogEntry } from './engine.ts';
@@ -69,13 +71,13 @@ export class ClaimSnapshots {
   static async plan(
     input: ClaimSnapshotsInput & {
       claims: readonly KubeObject[];
-      fsBackedUp: ReadonlyMap<string, { pod: string; chosenBy: string }>;
+      fsChosen: ReadonlyMap<string, FsChosenClaim>;
       policy: VolumePolicy | undefined;
       reader: ClaimReader;
     },
   ): Promise<ClaimSnapshots> {
     const snapshots = new ClaimSnapshots(input);
-    const wanted = input.policy?.volumePolicies?.length || input.spec.snapshotVolumes === true;
+    const wanted = policySnapshots(input.policy) || input.spec.snapshotVolumes === true;
     const classes = wanted
       ? await labelledSnapshotClasses(input.client, input.signal)
       : new Map<string, string>();
@@ -85,7 +87,7 @@ export class ClaimSnapshots {
       client: input.client,
       reader: input.reader,
       claims: input.claims,
-      fsBackedUp: input.fsBackedUp,
+      fsChosen: input.fsChosen,
       policy: input.policy,
       snapshotVolumes: input.spec.snapshotVolumes === true,
       classes,

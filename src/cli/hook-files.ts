@@ -53,7 +53,8 @@ export async function restoreHooksOfFile(file: string, flag = '--hooks'): Promis
 /**
  * The volume policy of `--volume-policy FILE`: Velero's resource-policy YAML (version: v1,
  * volumePolicies: [...]), a ConfigMap holding it in its one data key, or a Backup manifest's
- * spec.volumePolicy; checked, so that a problem names the file and the field.
+ * spec.volumePolicy (a Schedule's spec.template.volumePolicy); checked, so that a problem names the file
+ * and the field.
  */
 export async function volumePolicyOfFile(
   file: string,
@@ -84,9 +85,13 @@ export async function volumePolicyOfFile(
         throw new Error(`${flag} ${file}: the ConfigMap must have exactly one data key, holding the policy`);
       return parseVolumePolicy(data[0][1], `${flag} ${file} (ConfigMap key ${data[0][0]})`);
     }
-    if (object?.kind === 'Backup') {
-      const policy = record(object.spec)?.volumePolicy;
-      if (policy === undefined) throw new Error(`${flag} ${file}: the Backup has no spec.volumePolicy`);
+    if (object?.kind === 'Backup' || object?.kind === 'Schedule') {
+      const spec = record(object.spec);
+      const policy = object.kind === 'Backup' ? spec?.volumePolicy : record(spec?.template)?.volumePolicy;
+      if (policy === undefined)
+        throw new Error(
+          `${flag} ${file}: the ${object.kind} has no ${object.kind === 'Backup' ? 'spec' : 'spec.template'}.volumePolicy`,
+        );
       const { stringify } = await import('yaml');
       return parseVolumePolicy(stringify(policy), `${flag} ${file}`);
     }

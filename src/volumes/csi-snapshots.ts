@@ -99,7 +99,6 @@ export async function labelledSnapshotClasses(
   return byDriver;
 }
 
-/** What a claim needs to be snapshotted, or why it cannot be. */
 /** What a claim's snapshot is taken of, and with: its volume, its driver and the class. */
 export interface SnapshotTarget {
   volume: string;
@@ -107,6 +106,7 @@ export interface SnapshotTarget {
   className: string;
 }
 
+/** What a claim needs to be snapshotted, or why it cannot be. */
 export async function snapshotTarget(
   client: KubeClient,
   claim: KubeObject,

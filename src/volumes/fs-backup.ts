@@ -23,7 +23,7 @@ import {
   type PodVolumeSource,
   type VolumeSelectionOptions,
 } from './selection.ts';
-import type { VolumeDecision } from './volume-decisions.ts';
+import type { FsChosenClaim, VolumeDecision } from './volume-decisions.ts';
 import { matchVolumePolicy, podVolumeFacts, type ClaimReader, type PolicyMatch } from './volume-policy.ts';
 import type { VolumeRepositories } from './repositories.ts';
 
@@ -182,7 +182,11 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
           action: skipped.snapshot ? 'snapshot' : 'skip',
           chosenBy:
             skipped.chosenBy ?? 'the default: no volume policy rule matched, no pod annotation chose it',
-          ...(skipped.snapshot || skipped.chosenBy ? {} : { detail: skipped.reason }),
+          ...(skipped.snapshot && claimOf(skipped.name) === undefined
+            ? { detail: 'not done: the volume has no claim to snapshot' }
+            : skipped.snapshot || skipped.chosenBy
+              ? {}
+              : { detail: skipped.reason }),
         });
     }
     if (selection.chosen.length === 0) continue;
@@ -247,20 +251,20 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
 }
 
 /**
- * The claims whose files a pod volume of `plan` backs up ("ns/claim"), with the pod and what chose it: a
- * claim so backed up is not snapshotted.
+ * The claims ("ns/claim") a pod volume of `plan` chose for file-system backup, with the pod, what chose it
+ * and, when its files are not read after all, why: a claim whose files are read is not snapshotted, one
+ * whose files are not read may be (snapshotVolumes).
  */
-export function fsBackedUpClaims(plan: PodVolumePlan): Map<string, { pod: string; chosenBy: string }> {
-  const claims = new Map<string, { pod: string; chosenBy: string }>();
-  for (const { spec } of plan.backups) {
-    if (spec.persistentVolumeClaim === undefined) continue;
-    const decision = plan.decisions.find(
-      (d) => d.namespace === spec.pod.namespace && d.pod === spec.pod.name && d.volume === spec.volume,
-    );
-    claims.set(`${spec.pod.namespace}/${spec.persistentVolumeClaim}`, {
-      pod: `${spec.pod.namespace}/${spec.pod.name}`,
-      chosenBy: decision?.chosenBy ?? 'a pod annotation',
-    });
+export function fsChosenClaims(plan: PodVolumePlan): Map<string, FsChosenClaim> {
+  const claims = new Map<string, FsChosenClaim>();
+  for (const d of plan.decisions) {
+    if (d.action !== 'fs-backup' || d.claim === undefined) continue;
+    const key = `${d.namespace}/${d.claim}`;
+    const notDone = d.detail?.startsWith('not done') ? d.detail : undefined;
+    const known = claims.get(key);
+    // One pod whose volume reads the claim's files is enough.
+    if (known && (known.notDone === undefined || notDone !== undefined)) continue;
+    claims.set(key, { pod: `${d.namespace}/${d.pod ?? ''}`, chosenBy: d.chosenBy, notDone });
   }
   return claims;
 }

@@ -56,7 +56,7 @@ export {
 export { RestoreTargetExistsError, restoreVolumePath, type RestoreVolumePathInput } from './volume-files.ts';
 export {
   backUpPodVolume,
-  fsBackedUpClaims,
+  fsChosenClaims,
   LocalVolumeBackups,
   planPodVolumeBackups,
   SNAPSHOT_HOST,
@@ -112,9 +112,11 @@ export {
   decideClaims,
   decisionLine,
   NOTHING_CHOSE,
+  policySnapshots,
   type ClaimDecisions,
   type ClaimToSnapshot,
   type DecideClaimsInput,
+  type FsChosenClaim,
   type VolumeAction,
   type VolumeDecision,
 } from './volume-decisions.ts';

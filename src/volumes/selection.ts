@@ -125,17 +125,24 @@ export function selectPodVolumes(pod: KubeObject, options: VolumeSelectionOption
       (volume.name.startsWith('default-token')
         ? 'a service account token volume: the API server makes a new one'
         : undefined);
+    const claimName = claimOfVolume(pod, volume);
     let chosenBy: string;
     if (match && noData) {
       // Whatever a rule says: no data of the pod's own (as Velero, which excludes these before its policy).
       skip(noData, { noUserData: true });
+      continue;
+    } else if (match && claimName !== undefined && !options.claimsIncluded) {
+      // Whatever a rule says: the claim is not in the backup.
+      skip(`its claim ${claimName} is not in the backup`, { chosenBy: "the backup's resource filters" });
       continue;
     } else if (match) {
       if (match.action !== 'fs-backup') {
         skip(
           match.action === 'skip'
             ? `skipped by ${match.text}`
-            : `left to a CSI snapshot of its claim by ${match.text}`,
+            : claimName !== undefined
+              ? `left to a CSI snapshot of its claim by ${match.text}`
+              : `${match.text} chose a snapshot, but the volume has no claim to snapshot: not backed up`,
           { chosenBy: match.text, snapshot: match.action === 'snapshot' },
         );
         continue;
@@ -163,7 +170,6 @@ export function selectPodVolumes(pod: KubeObject, options: VolumeSelectionOption
       skip(noData, { noUserData: true });
       continue;
     }
-    const claimName = claimOfVolume(pod, volume);
     if (claimName !== undefined && !options.claimsIncluded) {
       skip(`its claim ${claimName} is not in the backup`, { chosenBy: "the backup's resource filters" });
       continue;

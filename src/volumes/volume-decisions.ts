@@ -24,6 +24,14 @@ export interface VolumeDecision {
   detail?: string | undefined;
 }
 
+/** A claim chosen for file-system backup by a pod volume: the pod, what chose it, and why not done. */
+export interface FsChosenClaim {
+  pod: string;
+  chosenBy: string;
+  /** Unset: its files are backed up. Else why not ("not done: the pod is Pending ..."). */
+  notDone?: string | undefined;
+}
+
 /** Said for a claim nothing chose a method for. */
 export const NOTHING_CHOSE =
   'the default: no volume policy rule matched, no pod annotation chose it, snapshotVolumes is off';
@@ -40,8 +48,8 @@ export interface DecideClaimsInput {
   reader: ClaimReader;
   /** The backed-up claims. */
   claims: readonly KubeObject[];
-  /** Claims ("ns/claim") whose files a pod volume backs up: the pod and what chose it. */
-  fsBackedUp: ReadonlyMap<string, { pod: string; chosenBy: string }>;
+  /** Claims ("ns/claim") a pod volume chose for file-system backup (fsChosenClaims). */
+  fsChosen: ReadonlyMap<string, FsChosenClaim>;
   policy: VolumePolicy | undefined;
   snapshotVolumes: boolean;
   /** VolumeSnapshotClass per CSI driver. */
@@ -56,7 +64,17 @@ export interface ClaimDecisions {
   warnings: { namespace: string; message: string }[];
 }
 
-/** Decides, for every backed-up claim, how its data is backed up and what chose that. */
+/** Whether a policy would snapshot anything, or list VolumeSnapshotClasses for nothing. */
+export function policySnapshots(policy: VolumePolicy | undefined): boolean {
+  return (policy?.volumePolicies ?? []).some((rule) => rule.action.type === 'snapshot');
+}
+
+/**
+ * Decides, for every backed-up claim, how its data is backed up and what chose that: file-system backup
+ * when a pod volume chose it and its files are read; else the policy's first matching rule; else, for a
+ * claim whose files were chosen but are not read (no node agent, the pod not running), snapshotVolumes
+ * as the fallback, or the file-system backup that was not done; else snapshotVolumes; else nothing.
+ */
 export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecisions> {
   const out: ClaimDecisions = { decisions: [], toSnapshot: [], warnings: [] };
   for (const claim of input.claims) {
@@ -64,26 +82,37 @@ export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecis
     const name = claim.metadata.name;
     const decide = (decision: Omit<VolumeDecision, 'namespace' | 'claim'>) =>
       out.decisions.push({ namespace, claim: name, ...decision });
-    const fs = input.fsBackedUp.get(`${namespace}/${name}`);
-    if (fs) {
+    const fs = input.fsChosen.get(`${namespace}/${name}`);
+    if (fs && fs.notDone === undefined) {
       decide({ action: 'fs-backup', chosenBy: fs.chosenBy, detail: `its files, with pod ${fs.pod}` });
       continue;
     }
-    const match = input.policy
+    const match = input.policy?.volumePolicies?.length
       ? matchVolumePolicy(input.policy, await input.reader.facts(namespace, name, claim))
       : undefined;
     if (match?.action === 'skip') {
       decide({ action: 'skip', chosenBy: match.text });
       continue;
     }
-    if (match?.action === 'fs-backup') {
+    let chosenBy: string | undefined;
+    let note = '';
+    if (fs) {
+      // Its files were chosen and are not read: snapshotVolumes snapshots it instead, as in Velero.
+      if (!input.snapshotVolumes) {
+        decide({ action: 'fs-backup', chosenBy: fs.chosenBy, detail: fs.notDone });
+        continue;
+      }
+      chosenBy = 'snapshotVolumes';
+      note = ` (its files, chosen by ${fs.chosenBy}, are not read: ${fs.notDone?.replace(/^not done: /, '') ?? ''})`;
+    } else if (match?.action === 'fs-backup') {
       const detail =
         'not done: no backed-up running pod mounts the claim, so no node agent can read its files';
       decide({ action: 'fs-backup', chosenBy: match.text, detail });
       out.warnings.push({ namespace, message: `claim ${name}: ${match.text} chose fs-backup, ${detail}` });
       continue;
+    } else {
+      chosenBy = match ? match.text : input.snapshotVolumes ? 'snapshotVolumes' : undefined;
     }
-    const chosenBy = match ? match.text : input.snapshotVolumes ? 'snapshotVolumes' : undefined;
     if (!chosenBy) {
       decide({ action: 'skip', chosenBy: NOTHING_CHOSE });
       continue;
@@ -91,9 +120,9 @@ export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecis
     const target = await snapshotTarget(input.client, claim, input.classes, input.signal);
     if ('skipped' in target) {
       const detail = `not snapshotted: ${target.skipped}`;
-      decide({ action: 'snapshot', chosenBy, detail });
-      // A claim that cannot be snapshotted although a snapshot was asked for: worth a warning when a class
-      // is missing (the operator can label one), else said in the log.
+      decide({ action: 'snapshot', chosenBy, detail: detail + note });
+      // A claim that cannot be snapshotted although a snapshot was asked for: a warning when a class is
+      // missing (the operator can label one) or a rule chose it, else said in the log.
       if (target.skipped.startsWith('no VolumeSnapshotClass') || match)
         out.warnings.push({ namespace, message: `claim ${name}: ${detail}` });
       continue;
@@ -101,7 +130,7 @@ export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecis
     decide({
       action: 'snapshot',
       chosenBy,
-      detail: `a CSI snapshot (driver ${target.driver}, class ${target.className})`,
+      detail: `a CSI snapshot (driver ${target.driver}, class ${target.className})${note}`,
     });
     out.toSnapshot.push({ claim, target, chosenBy });
   }

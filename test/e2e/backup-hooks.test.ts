@@ -231,7 +231,7 @@ describe('backup hooks', () => {
     assert.match(
       planned.stdout,
       new RegExp(
-        `^${ns}/db \\(Running\\):\\n {2}pre in container main: \\["sh","-c","pg_dump > /data/dump.sql"\\] \\(on-error Fail, timeout 30 s; from pre\\.hook\\.backup\\.cairn\\.dev/\\)\\n {2}volume data: its files would be backed up\\n`,
+        `^${ns}/db \\(Running\\):\\n {2}pre in container main: \\["sh","-c","pg_dump > /data/dump.sql"\\] \\(on-error Fail, timeout 30 s; from pre\\.hook\\.backup\\.cairn\\.dev/\\)\\n {2}volume data: fs-backup, chosen by the pod annotation backup\\.cairn\\.dev/backup-volumes\\n`,
         'm',
       ),
     );
@@ -257,11 +257,22 @@ describe('backup hooks', () => {
     // -o json gives the same plan as data.
     const json = await cairn([...args, '--dry-run', '-o', 'json'], env);
     const plan = JSON.parse(json.stdout) as {
-      pods: { name: string; volumes: { volume: string; action: string }[] }[];
+      pods: { name: string; volumes: { volume: string; action: string; chosenBy: string }[] }[];
     };
     assert.deepEqual(
       plan.pods.map((p) => [p.name, p.volumes]),
-      [['db', [{ volume: 'data', action: 'backup' }]]],
+      [
+        [
+          'db',
+          [
+            {
+              volume: 'data',
+              action: 'fs-backup',
+              chosenBy: 'the pod annotation backup.cairn.dev/backup-volumes',
+            },
+          ],
+        ],
+      ],
     );
   });
 });

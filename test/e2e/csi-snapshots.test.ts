@@ -98,7 +98,7 @@ describe('CSI volume snapshots', () => {
     assert.match(
       planned.stdout,
       new RegExp(
-        `^ {2}volume data: a CSI snapshot of claim data \\(driver ${TESTBED_STORAGE.csiDriver.replace(/\./g, '\\.')}, class ${TESTBED_STORAGE.snapshotClass}\\)$`,
+        `^ {2}volume data \\(claim data\\): snapshot, chosen by snapshotVolumes: a CSI snapshot \\(driver ${TESTBED_STORAGE.csiDriver.replace(/\./g, '\\.')}, class ${TESTBED_STORAGE.snapshotClass}\\)$`,
         'm',
       ),
     );

@@ -81,13 +81,13 @@ describe('the volume policy on the testbed', () => {
     };
     await client.json({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods`, body: pod });
     await waitForPodReady(client, ns, 'app');
-    // The spare claim binds when first used (WaitForFirstConsumer) or at once: wait for whichever it does.
-    await eventually('the claims to be bound, or pending for a consumer', async () => {
+    // The CSI class binds at once: every claim's facts (its PersistentVolume) are there before the tests.
+    await eventually('the claims to be bound', async () => {
       const claims = await client.json<{ items: KubeObject[] }>({
         path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
       });
       const phases = claims.items.map((c) => (c.status as { phase?: string } | undefined)?.phase);
-      return phases.length === 3 && phases.every((p) => p === 'Bound' || p === 'Pending') ? true : undefined;
+      return phases.length === 3 && phases.every((p) => p === 'Bound') ? true : undefined;
     });
   });
 

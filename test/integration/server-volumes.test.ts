@@ -372,7 +372,7 @@ describe('cairn server with the node agent: pod volumes', () => {
     );
   });
 
-  it('takes CSI snapshots for a Backup resource, restores the claim from it for a Restore, and deletes it for a DeleteBackupRequest', async (t) => {
+  it('takes the CSI snapshot a volume policy ConfigMap chooses for a Backup resource, restores the claim from it for a Restore, and deletes it for a DeleteBackupRequest', async (t) => {
     const app = `csi-${uniqueSuffix()}`;
     await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
     t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
@@ -402,7 +402,23 @@ describe('cairn server with the node agent: pod volumes', () => {
     const before = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
 
     const name = `csi-${uniqueSuffix()}`;
-    await createCr(client, namespace, 'Backup', name, { includedNamespaces: [app], snapshotVolumes: true });
+    // The snapshot is chosen by a volume policy in a ConfigMap of the server's namespace (Velero's
+    // resourcePolicy), with snapshotVolumes off: the server reads it when the backup starts.
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/configmaps`,
+      body: {
+        metadata: { name: `policy-${name}` },
+        data: {
+          policy: `version: v1\nvolumePolicies:\n  - conditions: {csi: {driver: ${TESTBED_STORAGE.csiDriver}}}\n    action: {type: snapshot}\n`,
+        },
+      },
+    });
+    await createCr(client, namespace, 'Backup', name, {
+      includedNamespaces: [app],
+      snapshotVolumes: false,
+      resourcePolicy: { kind: 'configmap', name: `policy-${name}` },
+    });
     const backup = await finished<Backup>('Backup', name);
     assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
     assert.equal(backup.status?.csiVolumeSnapshotsCompleted, 1);
