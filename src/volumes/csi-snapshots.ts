@@ -193,8 +193,13 @@ export async function takeSnapshot(
     if (!(error instanceof KubeApiError && error.status === 409)) throw error;
   }
   let contentName: string | undefined;
-  /** Undoes what was made: the content back to Delete (if it was made Retain), then the VolumeSnapshot. */
+  /**
+   * Undoes what was made: once the driver has answered the cut (settled), the content back to Delete (if
+   * it was made Retain), then the VolumeSnapshot.
+   */
   const undo = async () => {
+    await settled(client, path, input.pollMs ?? 1000);
+    contentName = (await boundContent(client, path)) ?? contentName;
     if (contentName)
       await client
         .json({
@@ -276,6 +281,49 @@ export async function takeSnapshot(
   } catch (error) {
     await undo();
     throw error;
+  }
+}
+
+/** The VolumeSnapshotContent a VolumeSnapshot is bound to, if any (and if it can be read). */
+async function boundContent(client: KubeClient, path: string): Promise<string | undefined> {
+  const snapshot = await client.json<KubeObject>({ path }).catch(() => undefined);
+  return (snapshot?.status as SnapshotStatus | undefined)?.boundVolumeSnapshotContentName;
+}
+
+/** The annotation the CSI sidecar keeps on a content while the driver's CreateSnapshot has not answered. */
+const BEING_CREATED = 'snapshot.storage.kubernetes.io/volumesnapshot-being-created';
+
+/** How long an unready snapshot is given to settle before it is deleted anyway. */
+const SETTLE_MS = 120_000;
+
+/**
+ * Waits (up to SETTLE_MS) until a VolumeSnapshot's cut has been answered by its driver: the snapshot has
+ * an error, or its content has a status and no longer carries BEING_CREATED. Deleting a VolumeSnapshot
+ * while the sidecar is still writing its content's status races the sidecar (external-snapshotter 8.x):
+ * its own last write after the cut can hide the deletion from it, and the content, and the VolumeSnapshot
+ * with it, stay in deletion for good. Seen on the testbed under load; waiting for the answer avoids it.
+ */
+async function settled(client: KubeClient, path: string, pollMs: number): Promise<void> {
+  const deadline = Date.now() + SETTLE_MS;
+  while (Date.now() < deadline) {
+    const snapshot = await client.json<KubeObject>({ path }).catch(() => undefined);
+    if (!snapshot) return;
+    const status = (snapshot.status ?? {}) as SnapshotStatus;
+    if (status.error) return;
+    const name = status.boundVolumeSnapshotContentName;
+    if (name) {
+      const content = await client
+        .json<KubeObject>({ path: `${contentsPath}/${encodeURIComponent(name)}` })
+        .catch(() => undefined);
+      if (!content) return;
+      const answered = content.status as { readyToUse?: boolean; error?: unknown } | undefined;
+      if (
+        content.metadata.annotations?.[BEING_CREATED] === undefined &&
+        (answered?.readyToUse !== undefined || answered?.error !== undefined)
+      )
+        return;
+    }
+    await sleep(pollMs);
   }
 }
 

@@ -215,8 +215,24 @@ describe('CSI volume snapshots', () => {
       described.stdout,
       /claim data: its VolumeSnapshot cairn-[0-9a-f]+ was not ready within 0 s \(--csi-snapshot-timeout\)/,
     );
-    await eventually('the unready VolumeSnapshot to be deleted', async () =>
-      (await snapshotsIn(ns)).length === 0 ? true : undefined,
-    );
+    // Cairn deleted what it made before it returned, once the driver had answered the cut (deleted while
+    // the sidecar still writes the content, the content can stay in deletion for good): the VolumeSnapshot
+    // is gone or being deleted, and the snapshot controller and the CSI sidecar finish.
+    for (const snapshot of await snapshotsIn(ns))
+      assert.ok(
+        snapshot.metadata.deletionTimestamp,
+        `VolumeSnapshot ${snapshot.metadata.name} is not being deleted`,
+      );
+    let last: KubeObject[] = [];
+    await eventually(
+      'the unready VolumeSnapshot to be deleted',
+      async () => {
+        last = await snapshotsIn(ns);
+        return last.length === 0 ? true : undefined;
+      },
+      180_000,
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; still there: ${JSON.stringify(last)}`, { cause: error });
+    });
   });
 });
