@@ -5,9 +5,13 @@
 // the testbed's CSI driver.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { KubeObject } from '../../src/kube/index.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, type KubeObject } from '../../src/kube/index.ts';
 import {
+  ClaimReader,
   claimFacts,
+  decideClaims,
+  NOTHING_CHOSE,
   matchVolumePolicy,
   parseVolumePolicy,
   podVolumeFacts,
@@ -342,5 +346,106 @@ describe('volume policy: the precedence of a pod volume (one test per row)', () 
     assert.equal(skipped?.chosenBy, undefined);
     assert.equal(skipped?.noUserData, false);
     assert.match(skipped?.reason ?? '', /not chosen for file-system backup/);
+  });
+});
+
+describe('volume policy: the precedence of a claim, where no snapshot is taken (one test per row)', () => {
+  // A client for a server that is not there: these rows decide without reading the cluster (the claims
+  // are unbound, so there is no PersistentVolume to read), and a read would fail the test.
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'none', server: 'http://127.0.0.1:9', skipTLSVerify: true }],
+    users: [{ name: 'none' }],
+    contexts: [{ name: 'none', cluster: 'none', user: 'none' }],
+    currentContext: 'none',
+  });
+  const client = new KubeClient(kc);
+  const claim = (name: string, labels: Record<string, string> = {}): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: 'shop', labels },
+    spec: {},
+    status: { phase: 'Pending' },
+  });
+  const decide = (input: Partial<Parameters<typeof decideClaims>[0]>) =>
+    decideClaims({
+      client,
+      reader: new ClaimReader(client),
+      claims: [claim('data', { tier: 'gold' })],
+      fsChosen: new Map(),
+      policy: undefined,
+      snapshotVolumes: false,
+      classes: new Map(),
+      ...input,
+    });
+  const annotated = { pod: 'shop/db-0', chosenBy: 'the pod annotation backup.cairn.dev/backup-volumes' };
+
+  it("a claim whose files a pod volume reads is file-system backed up, with that volume's reason", async () => {
+    const { decisions } = await decide({
+      fsChosen: new Map([['shop/data', annotated]]),
+      snapshotVolumes: true,
+    });
+    assert.deepEqual(decisions, [
+      {
+        namespace: 'shop',
+        claim: 'data',
+        action: 'fs-backup',
+        chosenBy: annotated.chosenBy,
+        detail: 'its files, with pod shop/db-0',
+      },
+    ]);
+  });
+
+  it('a claim whose chosen files are not read (no node agent), snapshotVolumes off: the fs-backup not done', async () => {
+    const notDone = 'not done: no node agent backs up volume files here';
+    const { decisions } = await decide({ fsChosen: new Map([['shop/data', { ...annotated, notDone }]]) });
+    assert.deepEqual(
+      decisions.map((d) => [d.action, d.chosenBy, d.detail]),
+      [['fs-backup', annotated.chosenBy, notDone]],
+    );
+  });
+
+  it('a matching skip rule wins over files chosen but not read and over snapshotVolumes', async () => {
+    const { decisions, toSnapshot } = await decide({
+      fsChosen: new Map([['shop/data', { ...annotated, notDone: 'not done: the pod is Pending' }]]),
+      snapshotVolumes: true,
+      policy: {
+        version: 'v1',
+        volumePolicies: [{ conditions: { pvcLabels: { tier: 'gold' } }, action: { type: 'skip' } }],
+      },
+    });
+    assert.deepEqual(
+      decisions.map((d) => [d.action, d.chosenBy]),
+      [['skip', 'volume policy rule 1 (pvcLabels {"tier":"gold"})']],
+    );
+    assert.deepEqual(toSnapshot, []);
+  });
+
+  it('an fs-backup rule for a claim no backed-up pod mounts: not done, with a warning', async () => {
+    const { decisions, warnings } = await decide({
+      policy: { version: 'v1', volumePolicies: [{ action: { type: 'fs-backup' } }] },
+    });
+    assert.match(decisions[0]?.detail ?? '', /^not done: no backed-up running pod mounts the claim/);
+    assert.deepEqual(
+      warnings.map((w) => w.namespace),
+      ['shop'],
+    );
+    assert.match(
+      warnings[0]?.message ?? '',
+      /^claim data: volume policy rule 1 \(every volume\) chose fs-backup, not done/,
+    );
+  });
+
+  it('nothing chose a method: skipped, naming the default', async () => {
+    const { decisions } = await decide({
+      policy: {
+        version: 'v1',
+        volumePolicies: [{ conditions: { pvcLabels: { tier: 'bronze' } }, action: { type: 'skip' } }],
+      },
+    });
+    assert.deepEqual(
+      decisions.map((d) => [d.action, d.chosenBy]),
+      [['skip', NOTHING_CHOSE]],
+    );
   });
 });
