@@ -259,6 +259,7 @@ async function upNodes(state: TestbedState): Promise<void> {
       return startNode({
         cluster,
         dir,
+        csiStorageDir: join(stateDir, 'csi-storage'),
         binaries: {
           kubernetes: required(state.binaries, 'kubernetes'),
           nodeTools: required(state.binaries, 'node-tools'),

@@ -52,17 +52,11 @@ async function appWithClaim(namespace: string) {
   await waitForPodLine(namespace, 'app', 'ready');
 }
 
-async function checksums(namespace: string): Promise<string> {
-  const result = await kubectl([
-    'exec',
-    '-n',
-    namespace,
-    'app',
-    '--',
-    'sh',
-    '-c',
-    'cd /data && find . -type f | sort | xargs sha256sum',
-  ]);
+async function checksums(namespace: string, cluster: 'a' | 'b' = 'a'): Promise<string> {
+  const result = await kubectl(
+    ['exec', '-n', namespace, 'app', '--', 'sh', '-c', 'cd /data && find . -type f | sort | xargs sha256sum'],
+    { cluster },
+  );
   assert.equal(result.code, 0, result.stderr);
   return result.stdout;
 }
@@ -181,6 +175,51 @@ describe('CSI volume snapshots', () => {
     assert.match(gone.stdout, new RegExp(`Deleted 1 CSI snapshots of backup "${name}"`));
     await eventually('the snapshot content to be deleted', async () =>
       (await client.send({ method: 'GET', path: contentPath(contentName) })).status === 404
+        ? true
+        : undefined,
+    );
+  });
+
+  it('restore the snapshot into cluster B, where the claim never was, through a content made from its handle', async (t) => {
+    // The testbed's clusters reach one storage system (as two clusters in one cloud account do): the
+    // handle recorded in cluster A is a snapshot cluster B's driver can make a volume from.
+    const env = await home(t);
+    const ns = await testNamespace(t, client, 'csimig');
+    await appWithClaim(ns);
+    const before = await checksums(ns);
+    const name = `csimig-${uniqueSuffix()}`;
+    const clientB = clusterClient('b');
+    t.after(async () => {
+      await clientB.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+      await cairn(['backup', 'delete', name, '--confirm'], env);
+    });
+    const made = await cairn(
+      ['backup', 'create', name, '--include-namespaces', ns, '--snapshot-volumes', '-o', 'json'],
+      env,
+    );
+    assert.equal(made.code, 0, made.stdout + made.stderr);
+    assert.equal((JSON.parse(made.stdout) as BackupJson).status.csiVolumeSnapshotsCompleted, 1);
+
+    const restored = await cairn(['restore', 'create', `r-${name}`, '--from-backup', name, '-o', 'json'], {
+      ...env,
+      KUBECONFIG: testbedEnv('KUBECONFIG_B'),
+    });
+    assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+    assert.equal((JSON.parse(restored.stdout) as { status: { phase: string } }).status.phase, 'Completed');
+    const claim = await clientB.json<{ spec: { dataSource?: { kind: string } } }>({
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims/data`,
+    });
+    assert.equal(claim.spec.dataSource?.kind, 'VolumeSnapshot');
+    await waitForPodReady(clientB, ns, 'app');
+    assert.equal(await checksums(ns, 'b'), before);
+    // The VolumeSnapshot and content made in cluster B go once the claim is bound; cluster A's content,
+    // the backup's, stays until the backup is deleted.
+    await eventually('the restore to release its VolumeSnapshot in cluster B', async () =>
+      (
+        await clientB.json<{ items: unknown[] }>({
+          path: `/apis/snapshot.storage.k8s.io/v1/namespaces/${ns}/volumesnapshots`,
+        })
+      ).items.length === 0
         ? true
         : undefined,
     );

@@ -47,6 +47,12 @@ export interface NodeState {
   containerdSock: string;
   kubeletPort: number;
   healthzPort: number;
+  /**
+   * The CSI driver's data directory: one for every node of the testbed, as one storage system that the
+   * clusters reach (two clusters in one cloud account), so a snapshot taken in one cluster can be restored
+   * in another through its handle. Unset (older state): the node's own.
+   */
+  csiStorageDir?: string;
   processes: ProcessRecord[];
 }
 
@@ -258,6 +264,8 @@ async function nodeCondition(cluster: ClusterState, name: string): Promise<strin
 export async function startNode(options: {
   cluster: ClusterState;
   dir: string;
+  /** The CSI storage every node shares (NodeState.csiStorageDir). */
+  csiStorageDir?: string;
   binaries: NodeBinaries;
   pki: ClusterPki;
   takenNetIndexes: Set<number>;
@@ -270,6 +278,7 @@ export async function startNode(options: {
     name: `testbed-${cluster.name}`,
     dir,
     rootDir: join(dir, 'kubelet'),
+    ...(options.csiStorageDir ? { csiStorageDir: options.csiStorageDir } : {}),
     netIndex,
     bridge: `cairnbr${netIndex}`,
     nodeIp: `10.244.${netIndex}.1`,
@@ -570,7 +579,7 @@ async function startStorage(options: {
     `--endpoint=unix://${csiSock}`,
     `--driver-name=${NODE_STORAGE.csiDriver}`,
     `--node-id=${state.name}`,
-    `--data-dir=${join(csiDir, 'data')}`,
+    `--data-dir=${state.csiStorageDir ?? join(csiDir, 'data')}`,
     `--registration-dir=${join(state.rootDir, 'plugins_registry')}`,
   ]);
   await waitUntil(`node ${state.name} CSI driver socket`, () => Promise.resolve(existsSync(csiSock)), {

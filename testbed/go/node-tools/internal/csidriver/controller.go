@@ -70,8 +70,11 @@ func (c *controller) CreateVolume(_ context.Context, req *csi.CreateVolumeReques
 	}
 
 	d := c.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	st := d.store
 
 	if existing := st.volumeByName(req.GetName()); existing != nil {
@@ -168,8 +171,11 @@ func (c *controller) DeleteVolume(_ context.Context, req *csi.DeleteVolumeReques
 		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
 	}
 	d := c.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	vol := d.store.volumes[req.GetVolumeId()]
 	if vol == nil {
 		return &csi.DeleteVolumeResponse{}, nil
@@ -195,8 +201,11 @@ func (c *controller) ValidateVolumeCapabilities(_ context.Context, req *csi.Vali
 		return nil, status.Error(codes.InvalidArgument, "volume_capabilities is required")
 	}
 	d := c.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	if d.store.volumes[req.GetVolumeId()] == nil {
 		return nil, status.Errorf(codes.NotFound, "volume %q does not exist", req.GetVolumeId())
 	}
@@ -218,8 +227,11 @@ func (c *controller) CreateSnapshot(_ context.Context, req *csi.CreateSnapshotRe
 		return nil, status.Error(codes.InvalidArgument, "source_volume_id is required")
 	}
 	d := c.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	st := d.store
 	if existing := st.snapshotByName(req.GetName()); existing != nil {
 		if existing.SourceVolumeID != req.GetSourceVolumeId() {
@@ -263,8 +275,11 @@ func (c *controller) DeleteSnapshot(_ context.Context, req *csi.DeleteSnapshotRe
 		return nil, status.Error(codes.InvalidArgument, "snapshot_id is required")
 	}
 	d := c.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	if d.store.snapshots[req.GetSnapshotId()] == nil {
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
@@ -280,8 +295,11 @@ func (c *controller) ListSnapshots(_ context.Context, req *csi.ListSnapshotsRequ
 		return nil, status.Errorf(codes.InvalidArgument, "max_entries %d must not be negative", req.GetMaxEntries())
 	}
 	d := c.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	var matching []*snapshotRecord
 	for _, snap := range d.store.snapshots {
 		if req.GetSnapshotId() != "" && snap.ID != req.GetSnapshotId() {

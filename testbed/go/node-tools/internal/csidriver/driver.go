@@ -17,9 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	mount "k8s.io/mount-utils"
 )
@@ -53,7 +55,7 @@ type Driver struct {
 	log     *slog.Logger
 	mounter mount.Interface
 
-	mu    sync.Mutex // serializes every call that reads or changes the store
+	mu    sync.Mutex // serializes every call that reads or changes the store (see lock)
 	store *store
 
 	socket, regSocket string
@@ -182,6 +184,33 @@ func checkSocketPathLength(path string) error {
 }
 
 // logCall logs every call that changes something, and every failure.
+// lock serializes a call with every other call on the data directory: this driver's (mu) and those of
+// other drivers sharing the directory (the testbed's clusters reach one storage system, as two clusters
+// in one cloud account do), through an flock on <data-dir>/lock. The records are read again under it, so
+// a driver sees the volumes and snapshots another one made. It returns the unlock.
+func (d *Driver) lock() (func(), error) {
+	d.mu.Lock()
+	file, err := os.OpenFile(filepath.Join(d.opts.DataDir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		d.mu.Unlock()
+		return nil, status.Errorf(codes.Internal, "data directory lock: %v", err)
+	}
+	if err := syscall.Flock(int(file.Fd()), syscall.LOCK_EX); err != nil {
+		_ = file.Close()
+		d.mu.Unlock()
+		return nil, status.Errorf(codes.Internal, "data directory lock: %v", err)
+	}
+	if err := d.store.reload(); err != nil {
+		_ = file.Close()
+		d.mu.Unlock()
+		return nil, status.Errorf(codes.Internal, "data directory: %v", err)
+	}
+	return func() {
+		_ = file.Close() // closing the file releases the flock
+		d.mu.Unlock()
+	}, nil
+}
+
 func (d *Driver) logCall(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]

@@ -43,8 +43,11 @@ func (n *node) NodePublishVolume(_ context.Context, req *csi.NodePublishVolumeRe
 		mode == csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY
 
 	d := n.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	vol := d.store.volumes[req.GetVolumeId()]
 	if vol == nil {
 		return nil, status.Errorf(codes.NotFound, "volume %q does not exist", req.GetVolumeId())
@@ -96,8 +99,11 @@ func (n *node) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolu
 		return nil, status.Error(codes.InvalidArgument, "target_path is required")
 	}
 	d := n.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	unlock, lockErr := d.lock()
+	if lockErr != nil {
+		return nil, lockErr
+	}
+	defer unlock()
 	if err := mount.CleanupMountPoint(target, d.mounter, true); err != nil {
 		return nil, status.Errorf(codes.Internal, "target_path %s: %v", target, err)
 	}

@@ -80,6 +80,19 @@ func openStore(dataDir string) (*store, error) {
 	return s, nil
 }
 
+// reload reads every record again: another driver sharing the data directory may have changed them.
+func (s *store) reload() error {
+	volumes, snapshots := map[string]*volumeRecord{}, map[string]*snapshotRecord{}
+	if err := loadRecords(filepath.Join(s.dataDir, "state", "volumes"), func(r *volumeRecord) string { return r.ID }, volumes); err != nil {
+		return err
+	}
+	if err := loadRecords(filepath.Join(s.dataDir, "state", "snapshots"), func(r *snapshotRecord) string { return r.ID }, snapshots); err != nil {
+		return err
+	}
+	s.volumes, s.snapshots = volumes, snapshots
+	return nil
+}
+
 func loadRecords[R any](dir string, id func(*R) string, into map[string]*R) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
