@@ -203,6 +203,13 @@ export const BackupSpecSchema = Type.Object(
           'backed up by file-system backup. Unset: false.',
       }),
     ),
+    snapshotMoveData: Type.Optional(
+      Type.Boolean({
+        description:
+          "Velero's: move each CSI snapshot's data into the location's volume-data repository (through a " +
+          'temporary claim made from it, read by the node agent), then delete the snapshot. Unset: false.',
+      }),
+    ),
     csiSnapshotTimeout: Type.Optional(
       GoDuration({
         description: "Velero's: how long to wait for each VolumeSnapshot to be readyToUse. Unset: 10m.",

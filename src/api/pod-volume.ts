@@ -60,6 +60,13 @@ export const PodVolumeBackupSpecSchema = Type.Object(
       description: "The repository, by namespace: <prefix>/restic/<namespace>/ of the location's bucket.",
     }),
     tags: Type.Optional(StringMap({ description: "Tags written into the repository's snapshot." })),
+    movedFrom: Type.Optional(
+      Type.String({
+        description:
+          "Cairn: the claim's data was read from this CSI snapshot (its handle), through a temporary claim " +
+          'made from it (snapshotMoveData), not from the pod named here, which mounts the claim.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Which pod volume to back up, and where to.' },
 );

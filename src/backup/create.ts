@@ -95,6 +95,12 @@ export interface CreateBackupInput {
   onLog?: ((entry: LogEntry & { time: string }) => void) | undefined;
   /** Cairn's namespace: where the ConfigMap a resourcePolicy names is read. Default: cairn. */
   namespace?: string | undefined;
+  /**
+   * snapshotMoveData: the image of the pods that expose a snapshot to the node agent (they only run
+   * `sleep`). Without it (or without podVolumes) snapshots are kept as they are, with a warning.
+   */
+  moverImage?: string | undefined;
+  moverImagePullPolicy?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -621,10 +627,12 @@ async function runCreateBackup(
     consistency: outcome?.consistency ?? { mode: input.spec.consistency ?? 'snapshot' },
     locations: locationResults,
     ...(volumes?.counts ? { podVolumeBackups: volumes.counts } : {}),
-    ...(takenSnapshots.length + (volumes?.snapshotsFailed ?? 0) > 0
+    // A snapshot whose data was moved counts as taken (it was, before it was deleted).
+    ...(takenSnapshots.length + (volumes?.snapshotsFailed ?? 0) + (volumes?.snapshotsMoved ?? 0) > 0
       ? {
-          csiVolumeSnapshotsAttempted: takenSnapshots.length + (volumes?.snapshotsFailed ?? 0),
-          csiVolumeSnapshotsCompleted: takenSnapshots.length,
+          csiVolumeSnapshotsAttempted:
+            takenSnapshots.length + (volumes?.snapshotsFailed ?? 0) + (volumes?.snapshotsMoved ?? 0),
+          csiVolumeSnapshotsCompleted: takenSnapshots.length + (volumes?.snapshotsMoved ?? 0),
         }
       : {}),
     ...(volumes && volumes.hooks.length > 0
@@ -703,6 +711,8 @@ interface VolumeOutcome {
   /** The CSI snapshots taken (snapshotVolumes), and how many failed. */
   snapshots: TakenSnapshot[];
   snapshotsFailed: number;
+  /** Snapshots whose data was moved into the repositories, and which were then deleted. */
+  snapshotsMoved: number;
 }
 
 /** Pods whose hooks and volumes are taken care of at once. */
@@ -789,8 +799,24 @@ async function backUpPodVolumes(
           fsChosen: fsChosenClaims(plan),
           policy: context.policy,
           reader,
+          move:
+            input.spec.snapshotMoveData === true && runner && input.moverImage
+              ? {
+                  runner,
+                  locations: input.stores.map((store) => store.location),
+                  image: input.moverImage,
+                  imagePullPolicy: input.moverImagePullPolicy,
+                  timeoutMs: parseGoDuration(input.spec.csiSnapshotTimeout ?? '10m') || 600_000,
+                }
+              : undefined,
         })
       : undefined;
+  if (input.spec.snapshotMoveData === true && !(runner && input.moverImage) && (snapshots?.pending ?? 0) > 0)
+    results.warning(
+      'cairn',
+      'snapshotMoveData: no node agent moves snapshot data here (install the server with its node agent, or ' +
+        'use --node-agent local on a single-node cluster): the CSI snapshots are kept as they are',
+    );
   // Each claim's decision is the claim-level one; a pod volume's stands for volumes without a claim in the
   // backup.
   const decidedClaims = new Set(
@@ -935,6 +961,8 @@ async function backUpPodVolumes(
   input.signal?.throwIfAborted();
   // The claims no backed-up pod mounts.
   await snapshots?.rest();
+  // snapshotMoveData: each snapshot's data into the repositories, now that every pod's hooks have run.
+  done.push(...((await snapshots?.moveData()) ?? []));
 
   for (const backup of done) {
     const { pod, volume } = backup.spec;
@@ -977,5 +1005,6 @@ async function backUpPodVolumes(
     hooks: hookResults,
     snapshots: context.takenSnapshots,
     snapshotsFailed: snapshots?.failed.length ?? 0,
+    snapshotsMoved: snapshots?.moved ?? 0,
   };
 }

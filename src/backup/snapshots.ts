@@ -3,19 +3,31 @@
 // pre and post hooks (with its file-system backups), so that what a pre hook froze or flushed is what the
 // snapshot holds; other claims after the pods. A claim whose files are backed up by file-system backup is
 // not snapshotted too (as Velero does). volumes/csi-snapshots.ts takes each snapshot.
-import { parseGoDuration, type BackupSpec, type Results, type VolumePolicy } from '../api/index.ts';
+import {
+  parseGoDuration,
+  type BackupSpec,
+  type PodVolumeBackup,
+  type Results,
+  type VolumePolicy,
+} from '../api/index.ts';
 import type { KubeClient, KubeObject } from '../kube/index.ts';
 import {
+  asPodVolume,
   clusterIdOf,
   decideClaims,
   decisionLine,
+  deleteSnapshots,
+  exposeSnapshot,
+  moveRecords,
   DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS,
   labelledSnapshotClasses,
   takeSnapshot,
   policySnapshots,
   type ClaimReader,
   type CsiSnapshotRecord,
+  type ExposedSnapshot,
   type FsChosenClaim,
+  type PodVolumeBackupRunner,
   type VolumeDecision,
 } from '../volumes/index.ts';
 import type { LogEntry } from './engine.ts';
@@ -118,7 +130,7 @@ export class ClaimSnapshots {
 
   /** Snapshots the claims the pod mounts that are not taken yet (a claim two pods mount: with the first). */
   async forPod(pod: KubeObject): Promise<void> {
-    await this.#take(this.#claimsOfPod(pod));
+    await this.#take(this.#claimsOfPod(pod), pod);
   }
 
   /** The pod's claims are not snapshotted: its pre hook failed. */
@@ -154,7 +166,96 @@ export class ClaimSnapshots {
     });
   }
 
-  async #take(keys: readonly string[]): Promise<void> {
+  /** Snapshots whose data is to be moved (snapshotMoveData), each with the backed-up pod that mounts it. */
+  readonly #toMove: { taken: TakenSnapshot; claim: KubeObject; pod: KubeObject; volume: string }[] = [];
+  /** How many snapshots had their data moved (and were deleted). */
+  moved = 0;
+
+  /**
+   * Moves the data of the snapshots taken with a backed-up pod into the repositories (data-mover.ts), a
+   * snapshot at a time, after every pod's hooks have run: each one's records (naming that pod), then the
+   * snapshot deleted. A move that fails keeps the snapshot (an error of the backup; the snapshot is still
+   * the claim's backup). Resolves with the records, for the backup's pod volume records.
+   */
+  async moveData(): Promise<PodVolumeBackup[]> {
+    const move = this.#input.move;
+    if (!move) return [];
+    const out: PodVolumeBackup[] = [];
+    for (const item of this.#toMove.splice(0)) {
+      const { record } = item.taken;
+      const namespace = record.namespace;
+      const what = `claim ${namespace}/${record.claim}`;
+      let exposed: ExposedSnapshot | undefined;
+      try {
+        exposed = await exposeSnapshot({
+          client: this.#input.client,
+          record,
+          claim: item.claim,
+          backupName: this.#input.backupName,
+          backupUid: this.#input.backupUid,
+          image: move.image,
+          imagePullPolicy: move.imagePullPolicy,
+          timeoutMs: move.timeoutMs,
+          signal: this.#input.signal,
+        });
+        const finished = await move.runner.run(
+          moveRecords({
+            exposed,
+            record,
+            backupName: this.#input.backupName,
+            backupUid: this.#input.backupUid,
+            locations: move.locations,
+          }),
+          { signal: this.#input.signal },
+        );
+        const pod = {
+          namespace,
+          name: item.pod.metadata.name,
+          uid: item.pod.metadata.uid ?? '',
+          volume: item.volume,
+        };
+        out.push(...finished.map((r) => asPodVolume(r, pod, move.locations[0] ?? '')));
+        const failed = finished.find((r) => r.status?.phase !== 'Completed');
+        if (failed || finished.length === 0) {
+          this.#input.log({
+            level: 'error',
+            message: `${what}: its snapshot's data was not moved (${failed?.status?.message ?? 'nothing ran'}): the snapshot is kept`,
+            namespace,
+          });
+          continue;
+        }
+        const problems = await deleteSnapshots(this.#input.client, [record]);
+        if (problems.length > 0) {
+          this.#input.results.warning({ namespace }, `${what}: its data was moved; ${problems.join('; ')}`);
+          continue;
+        }
+        this.taken.splice(this.taken.indexOf(item.taken), 1);
+        this.moved++;
+        this.#input.log({
+          level: 'info',
+          message: `${what}: the data of snapshot ${record.snapshotHandle} was moved into the repository (snapshot ${finished[0]?.status?.snapshotID?.slice(0, 8) ?? '?'}), and the CSI snapshot deleted`,
+          namespace,
+        });
+      } catch (error) {
+        if (this.#input.signal?.aborted) throw error;
+        const message = `its snapshot's data was not moved: ${(error as Error).message.replace(`${what}: `, '')}; the snapshot is kept`;
+        this.#input.results.error({ namespace }, `claim ${record.claim}: ${message}`);
+        this.#input.log({ level: 'error', message: `${what}: ${message}`, namespace });
+      } finally {
+        await exposed
+          ?.remove()
+          .catch((error: unknown) =>
+            this.#input.results.warning(
+              { namespace },
+              `${what}: the data mover's objects were not all deleted: ${(error as Error).message}`,
+            ),
+          );
+      }
+    }
+    return out;
+  }
+
+  async #take(keys: readonly string[], pod?: KubeObject): Promise<void> {
     const work = keys.flatMap((k) => {
       const pending = this.#pending.get(k);
       this.#pending.delete(k);
@@ -175,6 +276,17 @@ export class ClaimSnapshots {
             signal: this.#input.signal,
           });
           this.taken.push(taken);
+          if (this.#input.move) {
+            const volume = pod && podVolumeOfClaim(pod, claim.metadata.name);
+            const decision = this.decisions.find(
+              (d) => d.namespace === namespace && d.claim === claim.metadata.name,
+            );
+            if (pod && volume) {
+              this.#toMove.push({ taken, claim, pod, volume });
+              if (decision) decision.detail = `${decision.detail ?? ''}; its data moved into the repository`;
+            } else if (decision)
+              decision.detail = `${decision.detail ?? ''}; kept as a CSI snapshot: no backed-up running pod mounts the claim, to restore moved data through`;
+          }
           this.#input.log({
             level: 'info',
             message: `claim ${namespace}/${claim.metadata.name}: snapshot ${taken.record.snapshotHandle} (VolumeSnapshotContent ${taken.record.contentName}, class ${target.className})`,
@@ -192,8 +304,26 @@ export class ClaimSnapshots {
   }
 }
 
+/** The name of the pod's volume that mounts the claim. */
+function podVolumeOfClaim(pod: KubeObject, claim: string): string | undefined {
+  const volumes =
+    (pod.spec as { volumes?: { name: string; persistentVolumeClaim?: { claimName?: string } }[] } | undefined)
+      ?.volumes ?? [];
+  return volumes.find((v) => v.persistentVolumeClaim?.claimName === claim)?.name;
+}
+
 export interface ClaimSnapshotsInput {
   client: KubeClient;
+  /** snapshotMoveData: how each snapshot's data is moved into the repositories. */
+  move?:
+    | {
+        runner: PodVolumeBackupRunner;
+        locations: readonly string[];
+        image: string;
+        imagePullPolicy?: string | undefined;
+        timeoutMs: number;
+      }
+    | undefined;
   /** Where each snapshot taken is put. Default: a new array. */
   sink?: TakenSnapshot[] | undefined;
   spec: BackupSpec;

@@ -151,6 +151,7 @@ export class BackupController {
       const result = await createBackup({
         client: this.#ctx.client,
         namespace: this.#ctx.namespace,
+        moverImage: this.#ctx.restoreHelperImage,
         name,
         spec: { ...spec, storageLocation: locationNames[0] ?? '', storageLocations: locationNames },
         labels: backup.metadata.labels,

@@ -397,6 +397,65 @@ export async function deleteSnapshots(
 }
 
 /**
+ * A VolumeSnapshotContent made from the recorded handle (pre-provisioned, Retain: the storage's snapshot
+ * stays) and a VolumeSnapshot `name` bound to it in `namespace`. Objects left by an earlier try are
+ * reused.
+ */
+export async function preProvisionedSnapshot(
+  client: KubeClient,
+  record: CsiSnapshotRecord,
+  target: { namespace: string; name: string; labels: Record<string, string> },
+  signal?: AbortSignal,
+): Promise<void> {
+  const { namespace, name, labels } = target;
+  const create = async (path: string, body: object) => {
+    try {
+      await client.json({ method: 'POST', path, body, signal });
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+    }
+  };
+  await create(contentsPath, {
+    apiVersion: 'snapshot.storage.k8s.io/v1',
+    kind: 'VolumeSnapshotContent',
+    metadata: { name, labels },
+    spec: {
+      deletionPolicy: 'Retain',
+      driver: record.driver,
+      source: { snapshotHandle: record.snapshotHandle },
+      volumeSnapshotClassName: record.className,
+      volumeSnapshotRef: { name, namespace },
+    },
+  });
+  await create(snapshotsPath(namespace), {
+    apiVersion: 'snapshot.storage.k8s.io/v1',
+    kind: 'VolumeSnapshot',
+    metadata: { name, namespace, labels },
+    spec: { source: { volumeSnapshotContentName: name }, volumeSnapshotClassName: record.className },
+  });
+}
+
+/** Deletes a pre-provisioned VolumeSnapshot and its content (Retain: the storage's snapshot stays). */
+export async function deletePreProvisionedSnapshot(
+  client: KubeClient,
+  target: { namespace: string; name: string },
+): Promise<void> {
+  for (const path of [
+    `${snapshotsPath(target.namespace)}/${encodeURIComponent(target.name)}`,
+    `${contentsPath}/${encodeURIComponent(target.name)}`,
+  ]) {
+    const response = await client.send({ method: 'DELETE', path });
+    if (response.status >= 300 && response.status !== 404)
+      throw new Error(`deleting ${path} failed: HTTP ${response.status}`);
+  }
+}
+
+/** A name for an object made for (prefix) a backup or restore (uid) and a claim: short, stable. */
+export function derivedName(prefix: string, uid: string, namespace: string, claim: string): string {
+  return nameFor(prefix, uid, namespace, claim);
+}
+
+/**
  * For a restore: a VolumeSnapshotContent made from the recorded handle (pre-provisioned, Retain: the
  * snapshot stays the backup's) and a VolumeSnapshot bound to it in `namespace`, named for the restore and
  * the claim. Resolves with the VolumeSnapshot's name, for the claim's dataSource. Objects left by an earlier
@@ -409,33 +468,16 @@ export async function snapshotForRestore(
   signal?: AbortSignal,
 ): Promise<string> {
   const snapshotName = nameFor('cairn-restore', target.restoreUid, target.namespace, target.claim);
-  const contentName = snapshotName;
-  const labels = { [SNAPSHOT_RESTORE_LABEL]: target.restoreName };
-  const create = async (path: string, body: object) => {
-    try {
-      await client.json({ method: 'POST', path, body, signal });
-    } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 409)) throw error;
-    }
-  };
-  await create(contentsPath, {
-    apiVersion: 'snapshot.storage.k8s.io/v1',
-    kind: 'VolumeSnapshotContent',
-    metadata: { name: contentName, labels },
-    spec: {
-      deletionPolicy: 'Retain',
-      driver: record.driver,
-      source: { snapshotHandle: record.snapshotHandle },
-      volumeSnapshotClassName: record.className,
-      volumeSnapshotRef: { name: snapshotName, namespace: target.namespace },
+  await preProvisionedSnapshot(
+    client,
+    record,
+    {
+      namespace: target.namespace,
+      name: snapshotName,
+      labels: { [SNAPSHOT_RESTORE_LABEL]: target.restoreName },
     },
-  });
-  await create(snapshotsPath(target.namespace), {
-    apiVersion: 'snapshot.storage.k8s.io/v1',
-    kind: 'VolumeSnapshot',
-    metadata: { name: snapshotName, namespace: target.namespace, labels },
-    spec: { source: { volumeSnapshotContentName: contentName }, volumeSnapshotClassName: record.className },
-  });
+    signal,
+  );
   return snapshotName;
 }
 

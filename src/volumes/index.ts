@@ -120,3 +120,11 @@ export {
   type VolumeAction,
   type VolumeDecision,
 } from './volume-decisions.ts';
+export {
+  asPodVolume,
+  DATA_MOVER_LABEL,
+  exposeSnapshot,
+  moveRecords,
+  type ExposedSnapshot,
+  type ExposeInput,
+} from './data-mover.ts';

@@ -9,7 +9,15 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { KubeClient, KubeObject } from '../../src/kube/index.ts';
 import { cairn } from '../helpers/cli.ts';
-import { busyboxPod, kubectl, TESTBED_STORAGE, waitForPodLine, waitForPodReady } from '../helpers/node.ts';
+import {
+  busyboxPod,
+  kubectl,
+  TESTBED_IMAGES,
+  TESTBED_STORAGE,
+  testbedNode,
+  waitForPodLine,
+  waitForPodReady,
+} from '../helpers/node.ts';
 import { clusterClient, eventually, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
@@ -54,7 +62,17 @@ async function appWithClaim(namespace: string) {
 
 async function checksums(namespace: string, cluster: 'a' | 'b' = 'a'): Promise<string> {
   const result = await kubectl(
-    ['exec', '-n', namespace, 'app', '--', 'sh', '-c', 'cd /data && find . -type f | sort | xargs sha256sum'],
+    // Without the marker a file-system restore leaves (.cairn/<restore uid>, as Velero's .velero/).
+    [
+      'exec',
+      '-n',
+      namespace,
+      'app',
+      '--',
+      'sh',
+      '-c',
+      "cd /data && find . -type f -not -path './.cairn/*' | sort | xargs sha256sum",
+    ],
     { cluster },
   );
   assert.equal(result.code, 0, result.stderr);
@@ -223,6 +241,108 @@ describe('CSI volume snapshots', () => {
         ? true
         : undefined,
     );
+  });
+
+  it("move a snapshot's data into the repository, delete the snapshot, and restore the claim from the moved data in cluster B", async (t) => {
+    const env = await home(t);
+    const ns = await testNamespace(t, client, 'csimove');
+    await appWithClaim(ns);
+    const before = await checksums(ns);
+    const name = `csimove-${uniqueSuffix()}`;
+    const clientB = clusterClient('b');
+    t.after(async () => {
+      await clientB.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+      await cairn(['backup', 'delete', name, '--confirm'], env);
+    });
+    const made = await cairn(
+      [
+        'backup',
+        'create',
+        name,
+        '--include-namespaces',
+        ns,
+        '--snapshot-volumes',
+        '--snapshot-move-data',
+        '--node-agent',
+        'local',
+        '--kubelet-root',
+        testbedNode('a').rootDir,
+        '--helper-image',
+        TESTBED_IMAGES.busybox,
+        '-o',
+        'json',
+      ],
+      env,
+    );
+    assert.equal(made.code, 0, made.stdout + made.stderr);
+    const backup = JSON.parse(made.stdout) as BackupJson & {
+      status: { podVolumeBackups?: { completed: number } };
+    };
+    assert.equal(backup.status.phase, 'Completed');
+    assert.equal(backup.status.csiVolumeSnapshotsCompleted, 1);
+    assert.equal(backup.status.podVolumeBackups?.completed, 1);
+    // The snapshot is gone (its data is in the repository), and so is everything the mover made.
+    await eventually('the moved snapshot and the mover objects to be deleted', async () => {
+      const contents = await client.json<{ items: { spec: { volumeSnapshotRef: { namespace: string } } }[] }>(
+        {
+          path: '/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents',
+        },
+      );
+      const pods = await client.json<{ items: KubeObject[] }>({ path: `/api/v1/namespaces/${ns}/pods` });
+      const claims = await client.json<{ items: KubeObject[] }>({
+        path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      });
+      return contents.items.every((c) => c.spec.volumeSnapshotRef.namespace !== ns) &&
+        (await snapshotsIn(ns)).length === 0 &&
+        pods.items.map((p) => p.metadata.name).join() === 'app' &&
+        claims.items.map((c) => c.metadata.name).join() === 'data'
+        ? true
+        : undefined;
+    });
+    const described = await cairn(['backup', 'describe', name, '--details'], env);
+    assert.match(
+      described.stdout,
+      new RegExp(
+        `^ {2}${ns}/app/data \\(claim data\\): Completed: data moved from CSI snapshot snap-[0-9a-f]+, snapshot [0-9a-f]{8}`,
+        'm',
+      ),
+    );
+    assert.match(
+      described.stdout,
+      new RegExp(
+        `^ {2}claim ${ns}/data: snapshot, chosen by snapshotVolumes: .*its data moved into the repository$`,
+        'm',
+      ),
+    );
+
+    // Cluster B has no such snapshot (a restore from it would need the storage): the moved data fills the
+    // claim through the pod that mounts it.
+    const restored = await cairn(
+      [
+        'restore',
+        'create',
+        `r-${name}`,
+        '--from-backup',
+        name,
+        '--node-agent',
+        'local',
+        '--kubelet-root',
+        testbedNode('b').rootDir,
+        '--restore-helper-image',
+        TESTBED_IMAGES.busybox,
+        '-o',
+        'json',
+      ],
+      { ...env, KUBECONFIG: testbedEnv('KUBECONFIG_B') },
+    );
+    assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+    assert.equal((JSON.parse(restored.stdout) as { status: { phase: string } }).status.phase, 'Completed');
+    const claim = await clientB.json<{ spec: { dataSource?: unknown } }>({
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims/data`,
+    });
+    assert.equal(claim.spec.dataSource, undefined);
+    await waitForPodReady(clientB, ns, 'app');
+    assert.equal(await checksums(ns, 'b'), before);
   });
 
   it('fail a snapshot that is not ready in time, naming the claim, and leave nothing behind', async (t) => {

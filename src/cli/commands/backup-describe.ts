@@ -368,7 +368,7 @@ export function podVolumeLines(records: readonly PodVolumeBackup[]): string {
       const what = `${pod.namespace}/${pod.name}/${volume}${persistentVolumeClaim ? ` (claim ${persistentVolumeClaim})` : ''}`;
       const detail =
         status.phase === 'Completed'
-          ? `file-system backup, snapshot ${status.snapshotID?.slice(0, 8) ?? '?'}, ${status.files ?? 0} files, ` +
+          ? `${record.spec.movedFrom ? `data moved from CSI snapshot ${record.spec.movedFrom}` : 'file-system backup'}, snapshot ${status.snapshotID?.slice(0, 8) ?? '?'}, ${status.files ?? 0} files, ` +
             `${status.bytes ?? 0} bytes, ${status.bytesUploaded ?? 0} stored anew`
           : (status.message ?? '');
       return `  ${what}: ${status.phase ?? 'New'}${detail ? `: ${detail}` : ''}\n`;

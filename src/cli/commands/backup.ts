@@ -54,6 +54,7 @@ export interface BackupSpecOptions {
   defaultVolumesToFsBackup?: boolean;
   fsBackupTimeout?: string;
   snapshotVolumes?: boolean;
+  snapshotMoveData?: boolean;
   csiSnapshotTimeout?: string;
   /** --volume-policy FILE, and the policy read from it (volumePolicyOfOptions). */
   volumePolicy?: string;
@@ -80,6 +81,7 @@ interface CreateOptions extends BackupSpecOptions, ModeOptions {
   wait: boolean;
   dryRun?: boolean;
   hooks?: string;
+  helperImage: string;
 }
 
 /** Exit codes of `backup create`: Completed 0, Failed or refused 1, PartiallyFailed 2. */
@@ -139,6 +141,12 @@ export function addBackupSpecOptions(command: Command): Command {
     .option(
       '--snapshot-volumes [bool]',
       'take a CSI snapshot of each backed-up claim whose driver has a labelled VolumeSnapshotClass',
+      parseBool,
+    )
+    .option(
+      '--snapshot-move-data [bool]',
+      "move each CSI snapshot's data into the location's volume-data repository, then delete the snapshot " +
+        '(needs a node agent: the server, or --node-agent local)',
       parseBool,
     )
     .option(
@@ -208,6 +216,7 @@ export function specFromOptions(options: BackupSpecOptions): BackupSpec {
       : {}),
     ...(options.fsBackupTimeout !== undefined ? { fsBackupTimeout: options.fsBackupTimeout } : {}),
     ...(options.snapshotVolumes !== undefined ? { snapshotVolumes: options.snapshotVolumes } : {}),
+    ...(options.snapshotMoveData !== undefined ? { snapshotMoveData: options.snapshotMoveData } : {}),
     ...(options.csiSnapshotTimeout !== undefined ? { csiSnapshotTimeout: options.csiSnapshotTimeout } : {}),
     ...(options.volumePolicyRead ? { volumePolicy: options.volumePolicyRead } : {}),
     ...(options.resourcePoliciesConfigmap !== undefined
@@ -242,6 +251,11 @@ function createCommand(io: CliIO, setExitCode: (code: number) => void): Command 
         .default('none'),
     )
     .option('--kubelet-root <dir>', "the kubelet's --root-dir, for --node-agent local", '/var/lib/kubelet')
+    .option(
+      '--helper-image <image>',
+      "the image of the pods that expose a CSI snapshot's data to the node agent (--snapshot-move-data; they only run sleep)",
+      `ghcr.io/cairn-dev/cairn:v${clientVersion().replace(/^v/, '')}`,
+    )
     .option(
       '--hooks <file>',
       'backup hook sets: a Backup manifest (its spec.hooks), or the hooks object itself (resources: [...])',
@@ -344,6 +358,7 @@ repository restic/<namespace>/ of the first location; see docs/volumes.md.`,
           : undefined;
       const backup = await createBackup({
         namespace: options.namespace,
+        moverImage: options.helperImage,
         podVolumes: volumes?.runner,
         onVolumeProgress: (p) =>
           progress.update(p.volumesDone, p.volumes, `pod volumes: ${formatBytes(p.bytesDone)} read`, {

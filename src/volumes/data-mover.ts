@@ -1,0 +1,220 @@
+// Snapshot data movement (`snapshotMoveData`): a CSI snapshot's data copied into the location's
+// repository, so the backup outlives the storage system it was taken on. The snapshot is exposed as a
+// temporary claim made from it (through a pre-provisioned VolumeSnapshot, as a restore makes one), mounted
+// read-only by a short-lived pod; the node agent (or this process, `--node-agent local`) reads the
+// volume's files where the kubelet mounts them, as for any pod volume, into the repository path of the
+// claim (`/<ns>/pvc/<claim>`: the same as a file-system backup of the claim, so each upload is
+// incremental against the last). The record names the backed-up pod that mounts the claim, so a restore
+// fills the claim through that pod as it fills any pod volume. The temporary objects are deleted after,
+// and the CSI snapshot too (the data is in the repository now).
+import { setTimeout as delay } from 'node:timers/promises';
+import { API_GROUP, API_VERSION, POD_VOLUME_LABELS, type PodVolumeBackup } from '../api/index.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
+import {
+  claimFromSnapshot,
+  deletePreProvisionedSnapshot,
+  derivedName,
+  preProvisionedSnapshot,
+  type CsiSnapshotRecord,
+} from './csi-snapshots.ts';
+
+/** The label every object the data mover makes carries: the backup's name. */
+export const DATA_MOVER_LABEL = 'cairn.dev/data-mover-backup';
+
+/** The mover pod's volume (its one volume: the temporary claim). */
+const MOVER_VOLUME = 'data';
+
+export interface ExposeInput {
+  client: KubeClient;
+  record: CsiSnapshotRecord;
+  /** The claim the snapshot was taken of, as backed up. */
+  claim: KubeObject;
+  backupName: string;
+  backupUid: string;
+  /** The mover pod's image (it only sleeps): Cairn's own, or any with `sleep`. */
+  image: string;
+  imagePullPolicy?: string | undefined;
+  /** How long the mover pod may take to run with the claim mounted. */
+  timeoutMs: number;
+  pollMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** An exposed snapshot: the mover pod, where its volume is on the node, and the undo. */
+export interface ExposedSnapshot {
+  pod: KubeObject;
+  /** The volume's directory under the kubelet's pods/<uid>/volumes/<plugin>/ (volumeDirOf). */
+  volumeDir: string;
+  /** Deletes the pod, the temporary claim and the pre-provisioned VolumeSnapshot and content. */
+  remove: () => Promise<void>;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal });
+
+async function createOrKeep(client: KubeClient, path: string, body: object, signal?: AbortSignal) {
+  try {
+    await client.json({ method: 'POST', path, body, signal });
+  } catch (error) {
+    if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+  }
+}
+
+/**
+ * Exposes a snapshot for reading: a temporary claim made from it and a pod that mounts it read-only,
+ * waited for until the pod runs (up to `timeoutMs`). Throws an Error naming the claim when it does not,
+ * having removed what it made.
+ */
+export async function exposeSnapshot(input: ExposeInput): Promise<ExposedSnapshot> {
+  const { client, record, signal } = input;
+  const namespace = record.namespace;
+  const name = derivedName('cairn-move', input.backupUid, namespace, record.claim);
+  const labels = { [DATA_MOVER_LABEL]: input.backupName.slice(0, 63) };
+  const podPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${name}`;
+  const claimPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${name}`;
+  const remove = async () => {
+    // The pod first (it holds the claim), at once; then the claim (its volume goes with it, the class's
+    // reclaim policy permitting), then the VolumeSnapshot and content (Retain: the snapshot stays).
+    await client.send({ method: 'DELETE', path: podPath, body: { gracePeriodSeconds: 0 } });
+    await client.send({ method: 'DELETE', path: claimPath });
+    await deletePreProvisionedSnapshot(client, { namespace, name });
+  };
+  try {
+    await preProvisionedSnapshot(client, record, { namespace, name, labels }, signal);
+    const from = claimFromSnapshot(input.claim, name, record.restoreSize);
+    const spec = { ...(from.spec as Record<string, unknown>) };
+    await createOrKeep(
+      client,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims`,
+      { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace, labels }, spec },
+      signal,
+    );
+    await createOrKeep(
+      client,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace, labels },
+        spec: {
+          restartPolicy: 'Never',
+          terminationGracePeriodSeconds: 0,
+          containers: [
+            {
+              name: 'mover',
+              image: input.image,
+              ...(input.imagePullPolicy ? { imagePullPolicy: input.imagePullPolicy } : {}),
+              command: ['sleep', '86400'],
+              volumeMounts: [{ name: MOVER_VOLUME, mountPath: '/data', readOnly: true }],
+            },
+          ],
+          volumes: [{ name: MOVER_VOLUME, persistentVolumeClaim: { claimName: name, readOnly: true } }],
+        },
+      },
+      signal,
+    );
+    const deadline = Date.now() + input.timeoutMs;
+    let pod: KubeObject;
+    for (;;) {
+      pod = await client.json<KubeObject>({ path: podPath, signal });
+      const phase = (pod.status as { phase?: string } | undefined)?.phase;
+      if (phase === 'Running') break;
+      if (phase === 'Failed' || phase === 'Succeeded')
+        throw new Error(`claim ${namespace}/${record.claim}: its data mover pod ${name} ended (${phase})`);
+      if (Date.now() >= deadline)
+        throw new Error(
+          `claim ${namespace}/${record.claim}: its data mover pod ${name} was not running within ` +
+            `${Math.round(input.timeoutMs / 1000)} s (phase ${phase ?? 'unknown'})`,
+        );
+      await sleep(input.pollMs ?? 1000, signal);
+    }
+    const claim = await client.json<KubeObject>({ path: claimPath, signal });
+    const volumeName = (claim.spec as { volumeName?: string } | undefined)?.volumeName ?? '';
+    const pv = await client.json<KubeObject>({
+      path: `/api/v1/persistentvolumes/${encodeURIComponent(volumeName)}`,
+      signal,
+    });
+    const csi = (pv.spec as { csi?: unknown } | undefined)?.csi !== undefined;
+    return { pod, volumeDir: csi ? `${volumeName}/mount` : volumeName, remove };
+  } catch (error) {
+    await remove().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * The records that move an exposed snapshot's data into each location's repository: one per location,
+ * naming the mover pod (the node agent finds the volume through it) and the claim (the repository path
+ * and tags are the claim's).
+ */
+export function moveRecords(input: {
+  exposed: ExposedSnapshot;
+  record: CsiSnapshotRecord;
+  backupName: string;
+  backupUid: string;
+  locations: readonly string[];
+}): PodVolumeBackup[] {
+  const { exposed, record } = input;
+  const pod = exposed.pod;
+  const uid = pod.metadata.uid ?? '';
+  const first = input.locations[0] ?? '';
+  return input.locations.map((location) => ({
+    apiVersion: `${API_GROUP}/${API_VERSION}`,
+    kind: 'PodVolumeBackup',
+    metadata: {
+      name: `${input.backupName}-move-${record.claim}${location === first ? '' : `-${location}`}`
+        .slice(0, 253)
+        .replace(/[^a-z0-9.-]/g, '-'),
+      labels: {
+        [POD_VOLUME_LABELS.backupName]: input.backupName.slice(0, 63),
+        [POD_VOLUME_LABELS.backupUid]: input.backupUid,
+        [POD_VOLUME_LABELS.podUid]: uid,
+      },
+    },
+    spec: {
+      backupName: input.backupName,
+      node: (pod.spec as { nodeName?: string } | undefined)?.nodeName ?? '',
+      pod: { namespace: record.namespace, name: pod.metadata.name, uid },
+      volume: MOVER_VOLUME,
+      volumeDir: exposed.volumeDir,
+      persistentVolumeClaim: record.claim,
+      location,
+      repository: record.namespace,
+      movedFrom: record.snapshotHandle,
+      tags: {
+        backup: input.backupName,
+        'backup-uid': input.backupUid,
+        ns: record.namespace,
+        pvc: record.claim,
+        'csi-snapshot': record.snapshotHandle,
+      },
+    },
+    status: { phase: 'New' },
+  }));
+}
+
+/**
+ * A moved record as the backup keeps it: naming the backed-up pod that mounts the claim and its volume,
+ * so a restore fills the claim through that pod (the name as a file-system backup of that volume has).
+ */
+export function asPodVolume(
+  moved: PodVolumeBackup,
+  pod: { namespace: string; name: string; uid: string; volume: string },
+  first: string,
+): PodVolumeBackup {
+  const location = moved.spec.location;
+  return {
+    ...moved,
+    metadata: {
+      ...moved.metadata,
+      name: `${moved.spec.backupName}-${pod.uid.slice(0, 8)}-${pod.volume}${location === first ? '' : `-${location}`}`
+        .slice(0, 253)
+        .replace(/[^a-z0-9.-]/g, '-'),
+      labels: { ...moved.metadata.labels, [POD_VOLUME_LABELS.podUid]: pod.uid },
+    },
+    spec: {
+      ...moved.spec,
+      pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+      volume: pod.volume,
+    },
+  };
+}
