@@ -343,6 +343,14 @@ describe('CSI volume snapshots', () => {
     assert.equal(claim.spec.dataSource, undefined);
     await waitForPodReady(clientB, ns, 'app');
     assert.equal(await checksums(ns, 'b'), before);
+
+    // Deleting the backup (as its TTL does) forgets the moved data in the repository.
+    const gone = await cairn(['backup', 'delete', name, '--confirm'], env);
+    assert.equal(gone.code, 0, gone.stdout + gone.stderr);
+    assert.match(
+      gone.stdout,
+      new RegExp(`Forgot 1 volume snapshots of backup "${name}" in repository restic/${ns}/`),
+    );
   });
 
   it('fail a snapshot that is not ready in time, naming the claim, and leave nothing behind', async (t) => {

@@ -458,4 +458,73 @@ describe('cairn server with the node agent: pod volumes', () => {
     });
     assert.ok(server.logs.some((line) => line.includes(`deleted 1 CSI snapshots of backup ${name}`)));
   });
+  it("moves a CSI snapshot's data into the repository for a Backup with snapshotMoveData, and restores the claim from it", async (t) => {
+    const app = `move-${uniqueSuffix()}`;
+    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
+    t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${app}/persistentvolumeclaims`,
+      body: {
+        metadata: { name: 'data' },
+        spec: {
+          storageClassName: TESTBED_STORAGE.csiClass,
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '16Mi' } },
+        },
+      },
+    });
+    await client.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${app}/pods`,
+      body: busyboxPod({
+        name: 'db',
+        script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; echo ready; exec sleep 3600',
+        volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
+      }),
+    });
+    await waitForPodReady(client, app, 'db');
+    await waitForPodLine(app, 'db', 'ready');
+    const before = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+    const agent = await startAgent();
+    t.after(() => stopAgent(agent));
+
+    const name = `move-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Backup', name, {
+      includedNamespaces: [app],
+      snapshotVolumes: true,
+      snapshotMoveData: true,
+    });
+    const backup = await finished<Backup>('Backup', name);
+    assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+    assert.equal(backup.status?.csiVolumeSnapshotsCompleted, 1);
+    assert.equal(backup.status?.podVolumeBackups?.completed, 1);
+    // Moved: no snapshot of the namespace is left in the cluster.
+    await eventually('the moved snapshot to be deleted', async () =>
+      (
+        await client.json<{ items: { spec: { volumeSnapshotRef: { namespace: string } } }[] }>({
+          path: '/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents',
+        })
+      ).items.every((c) => c.spec.volumeSnapshotRef.namespace !== app)
+        ? true
+        : undefined,
+    );
+
+    await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` });
+    await eventually(
+      `namespace ${app} to be gone`,
+      async () =>
+        (await client.send({ method: 'GET', path: `/api/v1/namespaces/${app}` })).status === 404
+          ? true
+          : undefined,
+      120_000,
+    );
+    const restoreName = `r-${uniqueSuffix()}`;
+    await createCr(client, namespace, 'Restore', restoreName, { backupName: name });
+    const restore = await finished<Restore>('Restore', restoreName);
+    assert.equal(restore.status?.phase, 'Completed', JSON.stringify(restore.status));
+    await waitForPodReady(client, app, 'db');
+    const after = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+    assert.equal(after.stdout, before.stdout);
+  });
 });
