@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { StringEnum, StringMap } from './schema.ts';
 
 /** What a rule does with the volumes it matches. */
-export const VOLUME_POLICY_ACTIONS = ['skip', 'snapshot', 'fs-backup'] as const;
+export const VOLUME_POLICY_ACTIONS = ['skip', 'snapshot', 'snapshot+move', 'fs-backup'] as const;
 export type VolumePolicyActionType = (typeof VOLUME_POLICY_ACTIONS)[number];
 
 /**
@@ -115,8 +115,9 @@ export const VolumePolicyRuleSchema = Type.Object(
       {
         type: StringEnum(VOLUME_POLICY_ACTIONS, {
           description:
-            'skip: no data of the volume is backed up; snapshot: a CSI snapshot of its claim; fs-backup: a ' +
-            'file-system backup of its files by the node agent.',
+            'skip: no data of the volume is backed up; snapshot: a CSI snapshot of its claim; ' +
+            "snapshot+move (Cairn's): a CSI snapshot whose data is then moved into the repository " +
+            '(snapshotMoveData for this volume); fs-backup: a file-system backup of its files by the node agent.',
         }),
         parameters: Type.Optional(
           Type.Record(Type.String(), Type.Unknown(), { description: "Velero's; not read by Cairn." }),

@@ -38,6 +38,7 @@ import {
   ClaimReader,
   deleteSnapshots,
   fsChosenClaims,
+  MOVED,
   planPodVolumeBackups,
   volumePolicyProblems,
   VolumePolicyError,
@@ -800,7 +801,7 @@ async function backUpPodVolumes(
           policy: context.policy,
           reader,
           move:
-            input.spec.snapshotMoveData === true && runner && input.moverImage
+            runner && input.moverImage
               ? {
                   runner,
                   locations: input.stores.map((store) => store.location),
@@ -811,11 +812,11 @@ async function backUpPodVolumes(
               : undefined,
         })
       : undefined;
-  if (input.spec.snapshotMoveData === true && !(runner && input.moverImage) && (snapshots?.pending ?? 0) > 0)
+  if (!(runner && input.moverImage) && snapshots?.decisions.some((d) => d.detail?.endsWith(MOVED)))
     results.warning(
       'cairn',
-      'snapshotMoveData: no node agent moves snapshot data here (install the server with its node agent, or ' +
-        'use --node-agent local on a single-node cluster): the CSI snapshots are kept as they are',
+      'snapshot data movement: no node agent moves snapshot data here (install the server with its node ' +
+        'agent, or use --node-agent local on a single-node cluster): the CSI snapshots are kept as they are',
     );
   // Each claim's decision is the claim-level one; a pod volume's stands for volumes without a claim in the
   // backup.

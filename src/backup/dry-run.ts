@@ -13,6 +13,7 @@ import {
   fsChosenClaims,
   policySnapshots,
   labelledSnapshotClasses,
+  MOVED,
   planPodVolumeBackups,
   VolumePolicyError,
   type PodVolumeSource,
@@ -158,9 +159,17 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
     fsChosen: fsChosenClaims(volumePlan),
     policy,
     snapshotVolumes: spec.snapshotVolumes === true,
+    snapshotMoveData: spec.snapshotMoveData === true,
     classes,
     signal,
   });
+  if (!input.nodeAgent)
+    for (const decision of decided.decisions)
+      if (decision.detail?.endsWith(MOVED))
+        decision.detail = decision.detail.replace(
+          MOVED,
+          'kept as a CSI snapshot: no node agent moves data here',
+        );
   const claimDecisions = new Map(decided.decisions.map((d) => [`${d.namespace}/${d.claim ?? ''}`, d]));
   const warnings = [...volumePlan.warnings, ...decided.warnings.map((w) => `${w.namespace}: ${w.message}`)];
   // A claim two pods mount is listed with the first (the one whose volume decides it).

@@ -21,6 +21,7 @@ import {
   moveRecords,
   DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS,
   labelledSnapshotClasses,
+  MOVED,
   takeSnapshot,
   policySnapshots,
   type ClaimReader,
@@ -57,7 +58,7 @@ export class ClaimSnapshots {
   readonly failed: { namespace: string; claim: string; message: string }[] = [];
   readonly #pending = new Map<
     string,
-    { claim: KubeObject; target: { volume: string; driver: string; className: string } }
+    { claim: KubeObject; target: { volume: string; driver: string; className: string }; move: boolean }
   >();
   readonly #input: ClaimSnapshotsInput;
   readonly #timeoutMs: number;
@@ -102,6 +103,7 @@ export class ClaimSnapshots {
       fsChosen: input.fsChosen,
       policy: input.policy,
       snapshotVolumes: input.spec.snapshotVolumes === true,
+      snapshotMoveData: input.spec.snapshotMoveData === true,
       classes,
       signal: input.signal,
     });
@@ -113,8 +115,12 @@ export class ClaimSnapshots {
     for (const decision of decided.decisions)
       input.log({ level: 'info', message: decisionLine(decision), namespace: decision.namespace });
     if (decided.toSnapshot.length > 0) snapshots.#clusterId = await clusterIdOf(input.client, input.signal);
-    for (const { claim, target } of decided.toSnapshot)
-      snapshots.#pending.set(key(claim.metadata.namespace ?? '', claim.metadata.name), { claim, target });
+    for (const { claim, target, move } of decided.toSnapshot)
+      snapshots.#pending.set(key(claim.metadata.namespace ?? '', claim.metadata.name), {
+        claim,
+        target,
+        move,
+      });
     return snapshots;
   }
 
@@ -262,7 +268,7 @@ export class ClaimSnapshots {
       return pending ? [pending] : [];
     });
     await Promise.all(
-      work.map(async ({ claim, target }) => {
+      work.map(async ({ claim, target, move }) => {
         const namespace = claim.metadata.namespace ?? '';
         try {
           const taken = await takeSnapshot({
@@ -276,16 +282,20 @@ export class ClaimSnapshots {
             signal: this.#input.signal,
           });
           this.taken.push(taken);
-          if (this.#input.move) {
+          if (move) {
+            // Moved through the backed-up pod that mounts the claim (a restore fills it through that pod);
+            // without one, or without a node agent, the snapshot is kept as it is.
             const volume = pod && podVolumeOfClaim(pod, claim.metadata.name);
             const decision = this.decisions.find(
               (d) => d.namespace === namespace && d.claim === claim.metadata.name,
             );
-            if (pod && volume) {
-              this.#toMove.push({ taken, claim, pod, volume });
-              if (decision) decision.detail = `${decision.detail ?? ''}; its data moved into the repository`;
-            } else if (decision)
-              decision.detail = `${decision.detail ?? ''}; kept as a CSI snapshot: no backed-up running pod mounts the claim, to restore moved data through`;
+            const kept = !this.#input.move
+              ? 'kept as a CSI snapshot: no node agent moves data here'
+              : !(pod && volume)
+                ? 'kept as a CSI snapshot: no backed-up running pod mounts the claim, to restore moved data through'
+                : undefined;
+            if (!kept) this.#toMove.push({ taken, claim, pod: pod as KubeObject, volume: volume as string });
+            else if (decision) decision.detail = (decision.detail ?? '').replace(MOVED, kept);
           }
           this.#input.log({
             level: 'info',

@@ -111,6 +111,7 @@ export {
 export {
   decideClaims,
   decisionLine,
+  MOVED,
   NOTHING_CHOSE,
   policySnapshots,
   type ClaimDecisions,

@@ -143,7 +143,7 @@ export function selectPodVolumes(pod: KubeObject, options: VolumeSelectionOption
             : claimName !== undefined
               ? `left to a CSI snapshot of its claim by ${match.text}`
               : `${match.text} chose a snapshot, but the volume has no claim to snapshot: not backed up`,
-          { chosenBy: match.text, snapshot: match.action === 'snapshot' },
+          { chosenBy: match.text, snapshot: match.action !== 'skip' },
         );
         continue;
       }

@@ -32,15 +32,19 @@ export interface FsChosenClaim {
   notDone?: string | undefined;
 }
 
+/** Said of a snapshot whose data is moved into the repository. */
+export const MOVED = 'its data moved into the repository';
+
 /** Said for a claim nothing chose a method for. */
 export const NOTHING_CHOSE =
   'the default: no volume policy rule matched, no pod annotation chose it, snapshotVolumes is off';
 
-/** A claim to snapshot, its target, and what chose the snapshot. */
+/** A claim to snapshot, its target, what chose the snapshot, and whether its data is then moved. */
 export interface ClaimToSnapshot {
   claim: KubeObject;
   target: SnapshotTarget;
   chosenBy: string;
+  move: boolean;
 }
 
 export interface DecideClaimsInput {
@@ -52,6 +56,8 @@ export interface DecideClaimsInput {
   fsChosen: ReadonlyMap<string, FsChosenClaim>;
   policy: VolumePolicy | undefined;
   snapshotVolumes: boolean;
+  /** snapshotMoveData: every snapshot's data is moved (a snapshot+move rule moves its claims' alone). */
+  snapshotMoveData?: boolean | undefined;
   /** VolumeSnapshotClass per CSI driver. */
   classes: ReadonlyMap<string, string>;
   signal?: AbortSignal | undefined;
@@ -66,7 +72,7 @@ export interface ClaimDecisions {
 
 /** Whether a policy would snapshot anything, or list VolumeSnapshotClasses for nothing. */
 export function policySnapshots(policy: VolumePolicy | undefined): boolean {
-  return (policy?.volumePolicies ?? []).some((rule) => rule.action.type === 'snapshot');
+  return (policy?.volumePolicies ?? []).some((rule) => rule.action.type.startsWith('snapshot'));
 }
 
 /**
@@ -127,12 +133,15 @@ export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecis
         out.warnings.push({ namespace, message: `claim ${name}: ${detail}` });
       continue;
     }
+    const move = match?.action === 'snapshot+move' || input.snapshotMoveData === true;
     decide({
       action: 'snapshot',
       chosenBy,
-      detail: `a CSI snapshot (driver ${target.driver}, class ${target.className})${note}`,
+      detail:
+        `a CSI snapshot (driver ${target.driver}, class ${target.className})${note}` +
+        (move ? `; ${MOVED}` : ''),
     });
-    out.toSnapshot.push({ claim, target, chosenBy });
+    out.toSnapshot.push({ claim, target, chosenBy, move });
   }
   return out;
 }

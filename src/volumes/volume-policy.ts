@@ -73,7 +73,7 @@ function capacityRange(text: string): Range | string {
 
 /**
  * Every problem of a policy, each naming the field and the value: the schema's (unknown fields, an action
- * that is not one of skip, snapshot, fs-backup, a volume type Kubernetes has not) and the conditions'
+ * that is not one of skip, snapshot, snapshot+move, fs-backup, a volume type Kubernetes has not) and the conditions'
  * (a capacity whose minimum is above its maximum, CSI attributes without the driver).
  */
 export function volumePolicyProblems(policy: unknown, prefix = ''): SpecProblem[] {

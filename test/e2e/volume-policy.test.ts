@@ -112,6 +112,23 @@ describe('the volume policy on the testbed', () => {
       );
     });
 
+    it("a matching snapshot+move rule snapshots the claim and moves its data (Cairn's action)", async () => {
+      const file = await policyFile(
+        'move',
+        `version: v1\nvolumePolicies:\n  - conditions: {csi: {driver: ${driver}}}\n    action: {type: snapshot+move}\n`,
+      );
+      const out = await dryRun(['--volume-policy', file, '--node-agent', 'local']);
+      assert.match(
+        out,
+        /^ {2}volume data \(claim data\): snapshot, chosen by volume policy rule 1 .*: a CSI snapshot \(.*\); its data moved into the repository$/m,
+      );
+      const without = await dryRun(['--volume-policy', file]);
+      assert.match(
+        without,
+        /^ {2}volume data \(claim data\): snapshot, .*; kept as a CSI snapshot: no node agent moves data here$/m,
+      );
+    });
+
     it('no rule matches: the annotation chooses file-system backup, and snapshotVolumes snapshots the rest', async () => {
       const file = await policyFile(
         'nomatch',
