@@ -93,7 +93,9 @@ describe('volume policy: reading', () => {
     );
     assert.ok(
       problems.some((p) =>
-        /^volumePolicies\[1\]\.action\.type "snapshots": must be one of skip, snapshot, snapshot\+move, fs-backup/.test(p),
+        /^volumePolicies\[1\]\.action\.type "snapshots": must be one of skip, snapshot, snapshot\+move, fs-backup/.test(
+          p,
+        ),
       ),
       problems.join('\n'),
     );
