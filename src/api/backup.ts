@@ -343,6 +343,20 @@ export const BackupStatusSchema = Type.Object(
     csiVolumeSnapshotsCompleted: Type.Optional(
       count("Velero's: of those, the ones ready and kept (a failed one is an error of the backup)."),
     ),
+    snapshotDataMoves: Type.Optional(
+      Type.Object(
+        {
+          attempted: count('CSI snapshots whose data was to be moved (snapshotMoveData, snapshot+move).'),
+          completed: count('Of those, moved into every location and the snapshot deleted.'),
+          failed: count('Of those, not moved (the snapshot kept; an error of the backup).'),
+          bytes: count('The bytes read from the moved snapshots, in every location.'),
+        },
+        {
+          additionalProperties: false,
+          description: "Cairn: snapshot data moved into the locations' volume-data repositories.",
+        },
+      ),
+    ),
     hookStatus: Type.Optional(
       Type.Object(
         {

@@ -636,6 +636,7 @@ async function runCreateBackup(
           csiVolumeSnapshotsCompleted: takenSnapshots.length + (volumes?.snapshotsMoved ?? 0),
         }
       : {}),
+    ...(volumes?.moves ? { snapshotDataMoves: volumes.moves } : {}),
     ...(volumes && volumes.hooks.length > 0
       ? {
           hookStatus: {
@@ -714,6 +715,8 @@ interface VolumeOutcome {
   snapshotsFailed: number;
   /** Snapshots whose data was moved into the repositories, and which were then deleted. */
   snapshotsMoved: number;
+  /** The snapshot data moves tried, done, failed, and the bytes read. */
+  moves: NonNullable<BackupStatus['snapshotDataMoves']> | undefined;
 }
 
 /** Pods whose hooks and volumes are taken care of at once. */
@@ -1007,5 +1010,6 @@ async function backUpPodVolumes(
     snapshots: context.takenSnapshots,
     snapshotsFailed: snapshots?.failed.length ?? 0,
     snapshotsMoved: snapshots?.moved ?? 0,
+    moves: snapshots && snapshots.moves.attempted > 0 ? { ...snapshots.moves } : undefined,
   };
 }

@@ -176,6 +176,8 @@ export class ClaimSnapshots {
   readonly #toMove: { taken: TakenSnapshot; claim: KubeObject; pod: KubeObject; volume: string }[] = [];
   /** How many snapshots had their data moved (and were deleted). */
   moved = 0;
+  /** The moves tried, done and failed, and the bytes read (every location's). */
+  readonly moves = { attempted: 0, completed: 0, failed: 0, bytes: 0 };
 
   /**
    * Moves the data of the snapshots taken with a backed-up pod into the repositories (data-mover.ts), a
@@ -192,6 +194,7 @@ export class ClaimSnapshots {
       const namespace = record.namespace;
       const what = `claim ${namespace}/${record.claim}`;
       let exposed: ExposedSnapshot | undefined;
+      this.moves.attempted++;
       try {
         exposed = await exposeSnapshot({
           client: this.#input.client,
@@ -221,8 +224,10 @@ export class ClaimSnapshots {
           volume: item.volume,
         };
         out.push(...finished.map((r) => asPodVolume(r, pod, move.locations[0] ?? '')));
+        this.moves.bytes += finished.reduce((n, r) => n + (r.status?.bytes ?? 0), 0);
         const failed = finished.find((r) => r.status?.phase !== 'Completed');
         if (failed || finished.length === 0) {
+          this.moves.failed++;
           this.#input.log({
             level: 'error',
             message: `${what}: its snapshot's data was not moved (${failed?.status?.message ?? 'nothing ran'}): the snapshot is kept`,
@@ -230,6 +235,7 @@ export class ClaimSnapshots {
           });
           continue;
         }
+        this.moves.completed++;
         const problems = await deleteSnapshots(this.#input.client, [record]);
         if (problems.length > 0) {
           this.#input.results.warning({ namespace }, `${what}: its data was moved; ${problems.join('; ')}`);
@@ -244,6 +250,7 @@ export class ClaimSnapshots {
         });
       } catch (error) {
         if (this.#input.signal?.aborted) throw error;
+        this.moves.failed++;
         const message = `its snapshot's data was not moved: ${(error as Error).message.replace(`${what}: `, '')}; the snapshot is kept`;
         this.#input.results.error({ namespace }, `claim ${record.claim}: ${message}`);
         this.#input.log({ level: 'error', message: `${what}: ${message}`, namespace });

@@ -187,6 +187,7 @@ export class BackupController {
         errors: status.errors,
         warnings: status.warnings,
         bytes: status.locations?.find((l) => l.phase === 'Completed')?.archiveBytes,
+        moves: status.snapshotDataMoves,
         snapshots:
           status.csiVolumeSnapshotsAttempted !== undefined
             ? {

@@ -72,6 +72,18 @@ export class ServerMetrics {
     'cairn_csi_snapshot_failure_total',
     'Total number of CSI volume snapshots that failed',
   );
+  readonly dataUploadSuccess = this.#counter(
+    'cairn_data_upload_success_total',
+    "CSI snapshots whose data was moved into the locations' repositories (Velero's podVolume_data_upload_success_total)",
+  );
+  readonly dataUploadFailure = this.#counter(
+    'cairn_data_upload_failure_total',
+    'CSI snapshots whose data was not moved (the snapshot kept)',
+  );
+  readonly dataUploadBytes = this.#counter(
+    'cairn_data_upload_bytes_total',
+    'Bytes read from CSI snapshots whose data was moved, in every location',
+  );
   readonly backupDeletionAttempt = this.#counter(
     'cairn_backup_deletion_attempt_total',
     'Total number of attempted backup deletions',
@@ -150,6 +162,8 @@ export class ServerMetrics {
       bytes?: number | undefined;
       /** CSI snapshots attempted and completed. */
       snapshots?: { attempted: number; completed: number } | undefined;
+      /** Snapshot data moves: done, failed, bytes read. */
+      moves?: { completed: number; failed: number; bytes: number } | undefined;
       at: Date;
     },
   ): void {
@@ -159,6 +173,11 @@ export class ServerMetrics {
       this.csiSnapshotSuccess.inc(labels, outcome.snapshots.completed);
       if (outcome.snapshots.attempted > outcome.snapshots.completed)
         this.csiSnapshotFailure.inc(labels, outcome.snapshots.attempted - outcome.snapshots.completed);
+    }
+    if (outcome.moves) {
+      this.dataUploadSuccess.inc(labels, outcome.moves.completed);
+      this.dataUploadFailure.inc(labels, outcome.moves.failed);
+      this.dataUploadBytes.inc(labels, outcome.moves.bytes);
     }
     if (outcome.phase === 'FailedValidation') {
       this.backupValidationFailure.inc(labels);

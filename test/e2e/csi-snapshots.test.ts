@@ -276,11 +276,21 @@ describe('CSI volume snapshots', () => {
     );
     assert.equal(made.code, 0, made.stdout + made.stderr);
     const backup = JSON.parse(made.stdout) as BackupJson & {
-      status: { podVolumeBackups?: { completed: number } };
+      status: {
+        podVolumeBackups?: { completed: number };
+        snapshotDataMoves?: { attempted: number; completed: number; failed: number; bytes: number };
+      };
     };
     assert.equal(backup.status.phase, 'Completed');
     assert.equal(backup.status.csiVolumeSnapshotsCompleted, 1);
     assert.equal(backup.status.podVolumeBackups?.completed, 1);
+    assert.deepEqual(
+      {
+        ...backup.status.snapshotDataMoves,
+        bytes: (backup.status.snapshotDataMoves?.bytes ?? 0) > 2_000_000,
+      },
+      { attempted: 1, completed: 1, failed: 0, bytes: true },
+    );
     // The snapshot is gone (its data is in the repository), and so is everything the mover made.
     await eventually('the moved snapshot and the mover objects to be deleted', async () => {
       const contents = await client.json<{ items: { spec: { volumeSnapshotRef: { namespace: string } } }[] }>(
@@ -300,6 +310,10 @@ describe('CSI volume snapshots', () => {
         : undefined;
     });
     const described = await cairn(['backup', 'describe', name, '--details'], env);
+    assert.match(
+      described.stdout,
+      /^Snapshot data moved into the repositories:\n {2}Attempted: +1\n {2}Completed: +1\n {2}Failed: +0$/m,
+    );
     assert.match(
       described.stdout,
       new RegExp(

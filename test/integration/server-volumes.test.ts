@@ -499,6 +499,9 @@ describe('cairn server with the node agent: pod volumes', () => {
     assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
     assert.equal(backup.status?.csiVolumeSnapshotsCompleted, 1);
     assert.equal(backup.status?.podVolumeBackups?.completed, 1);
+    assert.equal(backup.status?.snapshotDataMoves?.completed, 1);
+    const metrics = await server.get('/metrics');
+    assert.match(metrics.text, /^cairn_data_upload_success_total\{schedule=""\} [1-9]/m);
     // Moved: no snapshot of the namespace is left in the cluster.
     await eventually('the moved snapshot to be deleted', async () =>
       (

@@ -29,6 +29,7 @@ describe('ServerMetrics', () => {
       items: 338,
       errors: 2,
       snapshots: { attempted: 3, completed: 2 },
+      moves: { completed: 1, failed: 1, bytes: 5000 },
       at,
     });
     metrics.backupStarted('');
@@ -57,6 +58,9 @@ describe('ServerMetrics', () => {
     assert.equal(sample(text, 'cairn_csi_snapshot_attempt_total{schedule="nightly"}'), 3);
     assert.equal(sample(text, 'cairn_csi_snapshot_success_total{schedule="nightly"}'), 2);
     assert.equal(sample(text, 'cairn_csi_snapshot_failure_total{schedule="nightly"}'), 1);
+    assert.equal(sample(text, 'cairn_data_upload_success_total{schedule="nightly"}'), 1);
+    assert.equal(sample(text, 'cairn_data_upload_failure_total{schedule="nightly"}'), 1);
+    assert.equal(sample(text, 'cairn_data_upload_bytes_total{schedule="nightly"}'), 5000);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_count{schedule="nightly"}'), 2);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_sum{schedule="nightly"}'), 32);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_bucket{le="15",schedule="nightly"}'), 1);

@@ -312,6 +312,19 @@ export async function describeBackup(
       '  ',
     );
   }
+  const moves = status.snapshotDataMoves;
+  if (moves) {
+    out += '\nSnapshot data moved into the repositories:\n';
+    out += formatFields(
+      [
+        ['Attempted', String(moves.attempted)],
+        ['Completed', String(moves.completed)],
+        ['Failed', String(moves.failed)],
+        ['Bytes', String(moves.bytes)],
+      ],
+      '  ',
+    );
+  }
   const hooks = status.hookStatus;
   if (hooks) {
     out += '\nHooks (--details lists each):\n';
