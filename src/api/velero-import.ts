@@ -290,27 +290,31 @@ const keptBackupFields = [
   'excludedResources',
   'includeClusterResources',
   'storageLocation',
+  'snapshotVolumes',
+  'snapshotMoveData',
+  'csiSnapshotTimeout',
+  'defaultVolumesToFsBackup',
 ] as const;
 
-const volumeSnapshots = 'Cairn does not take or restore volume snapshots yet';
-const volumeData = 'Cairn does not back up or restore volume data yet';
+/** Kept fields whose value is Cairn's default too: left unset, as Cairn's own specs leave them. */
+const keptDefaults: Partial<Record<(typeof keptBackupFields)[number], unknown>> = {
+  snapshotVolumes: false,
+  snapshotMoveData: false,
+  defaultVolumesToFsBackup: false,
+  csiSnapshotTimeout: '10m0s',
+};
 
 /** Velero BackupSpec fields Cairn does not have: why each is dropped, and its value that loses nothing. */
 const droppedBackupFields: Record<string, { reason: string; harmless?: unknown }> = {
-  snapshotVolumes: { reason: volumeSnapshots, harmless: false },
-  volumeSnapshotLocations: { reason: volumeSnapshots },
-  volumeGroupSnapshotLabelKey: { reason: volumeSnapshots, harmless: 'velero.io/volume-group' },
-  csiSnapshotTimeout: { reason: volumeSnapshots, harmless: '10m0s' },
-  snapshotMoveData: { reason: volumeSnapshots, harmless: false },
-  datamover: { reason: volumeData, harmless: 'velero' },
-  defaultVolumesToFsBackup: { reason: volumeData, harmless: false },
-  defaultVolumesToRestic: { reason: volumeData, harmless: false },
-  uploaderConfig: { reason: volumeData },
-  resourcePolicy: {
-    reason:
-      "Cairn reads a volume policy ConfigMap from its own namespace, not Velero's: copy the ConfigMap there " +
-      'and set resourcePolicy again (or give the policy inline: cairn backup create --volume-policy FILE)',
+  volumeSnapshotLocations: {
+    reason: "Cairn takes CSI snapshots only, with each driver's VolumeSnapshotClass: no snapshot locations",
   },
+  volumeGroupSnapshotLabelKey: {
+    reason: 'Cairn takes no volume group snapshots',
+    harmless: 'velero.io/volume-group',
+  },
+  datamover: { reason: 'Cairn moves snapshot data itself', harmless: 'velero' },
+  uploaderConfig: { reason: "Cairn's uploader has no such settings" },
   orderedResources: { reason: 'Cairn backs up in its own order' },
   itemOperationTimeout: {
     reason: 'Cairn runs no plugin item operations',
@@ -350,7 +354,9 @@ function backupSpecOf(input: unknown, at: string, found: Findings): BackupSpec {
     return {};
   }
   const spec: Record<string, unknown> = {};
-  for (const field of keptBackupFields) if (!isUnset(input[field])) spec[field] = input[field];
+  for (const field of keptBackupFields)
+    if (!isUnset(input[field]) && !(field in keptDefaults && sameValue(input[field], keptDefaults[field])))
+      spec[field] = input[field];
 
   if (!isUnset(input.ttl)) {
     if (isZeroDuration(input.ttl))
@@ -361,6 +367,25 @@ function backupSpecOf(input: unknown, at: string, found: Findings): BackupSpec {
       );
     else spec.ttl = input.ttl;
   }
+
+  // Velero's old name of defaultVolumesToFsBackup.
+  if (input.defaultVolumesToRestic === true && spec.defaultVolumesToFsBackup === undefined) {
+    spec.defaultVolumesToFsBackup = true;
+    found.warn(`${at}.defaultVolumesToRestic`, 'kept as defaultVolumesToFsBackup, its new name');
+  }
+
+  // Velero's volume policy ConfigMap: kept, but read from Cairn's namespace.
+  if (isRecord(input.resourcePolicy) && typeof input.resourcePolicy.name === 'string') {
+    spec.resourcePolicy = {
+      kind: typeof input.resourcePolicy.kind === 'string' ? input.resourcePolicy.kind : 'ConfigMap',
+      name: input.resourcePolicy.name,
+    };
+    found.warn(
+      `${at}.resourcePolicy`,
+      `kept: Cairn reads ConfigMap ${input.resourcePolicy.name} from its own namespace, not Velero's: copy it there`,
+    );
+  } else if (!isUnset(input.resourcePolicy))
+    found.problem(`${at}.resourcePolicy`, input.resourcePolicy, 'must be an object with kind and name');
 
   const metadata = input.metadata;
   if (isRecord(metadata)) {
@@ -432,6 +457,8 @@ function backupSpecOf(input: unknown, at: string, found: Findings): BackupSpec {
     'labelSelector',
     'orLabelSelectors',
     'hooks',
+    'resourcePolicy',
+    'defaultVolumesToRestic',
   ]);
   for (const [field, value] of Object.entries(input)) {
     if (handled.has(field) || isEmpty(value)) continue;
@@ -651,12 +678,14 @@ const keptStatusFields = [
   'warnings',
 ] as const;
 
+const veleroSnapshots = "Cairn does not take over the counts of a Velero backup's volume snapshots";
+
 /** Velero status fields about work Cairn does not do: why each is dropped (when not 0). */
 const droppedStatusFields: Record<string, string> = {
-  volumeSnapshotsAttempted: volumeSnapshots,
-  volumeSnapshotsCompleted: volumeSnapshots,
-  csiVolumeSnapshotsAttempted: volumeSnapshots,
-  csiVolumeSnapshotsCompleted: volumeSnapshots,
+  volumeSnapshotsAttempted: veleroSnapshots,
+  volumeSnapshotsCompleted: veleroSnapshots,
+  csiVolumeSnapshotsAttempted: veleroSnapshots,
+  csiVolumeSnapshotsCompleted: veleroSnapshots,
   backupItemOperationsAttempted: 'Cairn runs no plugin item operations (such as moving snapshot data)',
   backupItemOperationsCompleted: 'Cairn runs no plugin item operations (such as moving snapshot data)',
   backupItemOperationsFailed: 'Cairn runs no plugin item operations (such as moving snapshot data)',

@@ -77,6 +77,7 @@ const expected = {
     excludedResources: ['storageclasses.storage.k8s.io'],
     labelSelector: 'app=velero,component=server',
     storageLocation: 'aws-primary',
+    defaultVolumesToFsBackup: true,
     ttl: '24h0m0s',
   } satisfies BackupSpec,
 };

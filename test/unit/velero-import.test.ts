@@ -371,6 +371,10 @@ describe('cairn import velero: conversions', () => {
           storageLocation: 'default',
           ttl: '168h0m0s',
           metadata: { labels: { from: 'schedule' } },
+          snapshotVolumes: true,
+          defaultVolumesToFsBackup: true,
+          csiSnapshotTimeout: '20m',
+          resourcePolicy: { kind: 'configmap', name: 'policy' },
           hooks: {
             resources: [
               { name: 'freeze', labelSelector: 'app=db', pre: [{ exec: { command: ['fsfreeze'] } }] },
@@ -384,10 +388,7 @@ describe('cairn import velero: conversions', () => {
       assert.deepEqual(result.object.status, { lastBackup: '2026-05-20T03:00:00Z' });
       assert.deepEqual(specProblems('Schedule', result.object.spec), []);
       for (const field of [
-        'snapshotVolumes',
-        'defaultVolumesToFsBackup',
         'volumeSnapshotLocations',
-        'csiSnapshotTimeout',
         'itemOperationTimeout',
         'datamover',
         'uploaderConfig',
@@ -398,7 +399,13 @@ describe('cairn import velero: conversions', () => {
       ])
         assert.ok(warningAbout(result.warnings, `spec.template.${field}`), `a warning names ${field}`);
       assert.equal(warningAbout(result.warnings, 'spec.template.hooks'), undefined);
-      assert.match(warningAbout(result.warnings, 'spec.template.snapshotVolumes') ?? '', /dropped \(true\)/);
+      // The volume fields Cairn has are kept without a word; the policy ConfigMap is read from Cairn's namespace.
+      for (const field of ['snapshotVolumes', 'defaultVolumesToFsBackup', 'csiSnapshotTimeout'])
+        assert.equal(warningAbout(result.warnings, `spec.template.${field}`), undefined, field);
+      assert.match(
+        warningAbout(result.warnings, 'spec.template.resourcePolicy') ?? '',
+        /kept: Cairn reads ConfigMap policy from its own namespace/,
+      );
       assert.match(
         warningAbout(result.warnings, 'spec.template.excludedNamespaceScopedResources') ?? '',
         /merged into excludedResources/,
@@ -552,18 +559,14 @@ describe('cairn import velero: conversions', () => {
       assert.deepEqual(result.object.spec, {
         includedNamespaces: ['shop'],
         storageLocation: 'default',
+        snapshotVolumes: true,
         ttl: '720h0m0s',
         labelSelector: 'app=web',
       });
       assert.deepEqual(result.object.status, { ...finished, phase: 'Completed' });
       assert.deepEqual(
         result.warnings.map((w) => w.slice(0, w.indexOf(':'))),
-        [
-          'metadata.ownerReferences',
-          'spec.snapshotVolumes',
-          'status.volumeSnapshotsAttempted',
-          'status.volumeSnapshotsCompleted',
-        ],
+        ['metadata.ownerReferences', 'status.volumeSnapshotsAttempted', 'status.volumeSnapshotsCompleted'],
       );
     });
 
