@@ -347,7 +347,7 @@ export const BackupStatusSchema = Type.Object(
       Type.Object(
         {
           attempted: count('CSI snapshots whose data was to be moved (snapshotMoveData, snapshot+move).'),
-          completed: count('Of those, moved into every location and the snapshot deleted.'),
+          completed: count('Of those, moved into every location (then the snapshot is deleted).'),
           failed: count('Of those, not moved (the snapshot kept; an error of the backup).'),
           bytes: count('The bytes read from the moved snapshots, in every location.'),
         },

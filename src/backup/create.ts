@@ -799,6 +799,7 @@ async function backUpPodVolumes(
           log,
           signal: input.signal,
           claims: context.claims,
+          pods: context.pods,
           sink: context.takenSnapshots,
           fsChosen: fsChosenClaims(plan),
           policy: context.policy,
@@ -966,7 +967,7 @@ async function backUpPodVolumes(
   // The claims no backed-up pod mounts.
   await snapshots?.rest();
   // snapshotMoveData: each snapshot's data into the repositories, now that every pod's hooks have run.
-  done.push(...((await snapshots?.moveData()) ?? []));
+  done.push(...((await snapshots?.moveData(signal)) ?? []));
 
   for (const backup of done) {
     const { pod, volume } = backup.spec;

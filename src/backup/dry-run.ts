@@ -15,6 +15,7 @@ import {
   labelledSnapshotClasses,
   MOVED,
   planPodVolumeBackups,
+  snapshotsAskedFor,
   VolumePolicyError,
   type PodVolumeSource,
   type VolumeAction,
@@ -147,7 +148,7 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
     volumePlan.backups = [];
   }
   const classes =
-    policySnapshots(policy) || spec.snapshotVolumes === true
+    policySnapshots(policy) || snapshotsAskedFor(spec).snapshotVolumes
       ? await labelledSnapshotClasses(client, signal)
       : new Map<string, string>();
   for (const [driver, className] of Object.entries(spec.csiSnapshotClasses ?? {}))
@@ -158,18 +159,33 @@ export async function planBackup(input: PlanBackupInput): Promise<BackupDryRun> 
     claims: [...claims.values()],
     fsChosen: fsChosenClaims(volumePlan),
     policy,
-    snapshotVolumes: spec.snapshotVolumes === true,
+    ...snapshotsAskedFor(spec),
     snapshotMoveData: spec.snapshotMoveData === true,
     classes,
     signal,
   });
-  if (!input.nodeAgent)
-    for (const decision of decided.decisions)
-      if (decision.detail?.endsWith(MOVED))
-        decision.detail = decision.detail.replace(
-          MOVED,
-          'kept as a CSI snapshot: no node agent moves data here',
-        );
+  // As the backup decides: moved through a selected running pod that mounts the claim, by a node agent.
+  const mountedByRunningPod = (namespace: string, claim: string) =>
+    selected.some(
+      (pod) =>
+        (pod.metadata.namespace ?? '') === namespace &&
+        (pod.status as { phase?: string } | undefined)?.phase === 'Running' &&
+        ((pod.spec as { volumes?: PodVolumeSource[] } | undefined)?.volumes ?? []).some(
+          (v) => claimOfVolume(pod, v) === claim,
+        ),
+    );
+  for (const decision of decided.decisions) {
+    if (!decision.detail?.endsWith(MOVED)) continue;
+    const claim = claims.get(`${decision.namespace}/${decision.claim ?? ''}`);
+    const kept = !input.nodeAgent
+      ? 'kept as a CSI snapshot: no node agent moves data here'
+      : (claim?.spec as { volumeMode?: string } | undefined)?.volumeMode === 'Block'
+        ? 'kept as a CSI snapshot: a block-mode claim has no files to move'
+        : !mountedByRunningPod(decision.namespace, decision.claim ?? '')
+          ? 'kept as a CSI snapshot: no backed-up running pod mounts the claim, to restore moved data through'
+          : undefined;
+    if (kept) decision.detail = decision.detail.replace(MOVED, kept);
+  }
   const claimDecisions = new Map(decided.decisions.map((d) => [`${d.namespace}/${d.claim ?? ''}`, d]));
   const warnings = [...volumePlan.warnings, ...decided.warnings.map((w) => `${w.namespace}: ${w.message}`)];
   // A claim two pods mount is listed with the first (the one whose volume decides it).

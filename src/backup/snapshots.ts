@@ -24,6 +24,7 @@ import {
   MOVED,
   takeSnapshot,
   policySnapshots,
+  snapshotsAskedFor,
   type ClaimReader,
   type CsiSnapshotRecord,
   type ExposedSnapshot,
@@ -90,7 +91,7 @@ export class ClaimSnapshots {
     },
   ): Promise<ClaimSnapshots> {
     const snapshots = new ClaimSnapshots(input);
-    const wanted = policySnapshots(input.policy) || input.spec.snapshotVolumes === true;
+    const wanted = policySnapshots(input.policy) || snapshotsAskedFor(input.spec).snapshotVolumes;
     const classes = wanted
       ? await labelledSnapshotClasses(input.client, input.signal)
       : new Map<string, string>();
@@ -102,7 +103,7 @@ export class ClaimSnapshots {
       claims: input.claims,
       fsChosen: input.fsChosen,
       policy: input.policy,
-      snapshotVolumes: input.spec.snapshotVolumes === true,
+      ...snapshotsAskedFor(input.spec),
       snapshotMoveData: input.spec.snapshotMoveData === true,
       classes,
       signal: input.signal,
@@ -180,12 +181,13 @@ export class ClaimSnapshots {
   readonly moves = { attempted: 0, completed: 0, failed: 0, bytes: 0 };
 
   /**
-   * Moves the data of the snapshots taken with a backed-up pod into the repositories (data-mover.ts), a
-   * snapshot at a time, after every pod's hooks have run: each one's records (naming that pod), then the
-   * snapshot deleted. A move that fails keeps the snapshot (an error of the backup; the snapshot is still
-   * the claim's backup). Resolves with the records, for the backup's pod volume records.
+   * Moves the data of the snapshots taken with a backed-up running pod into the repositories
+   * (data-mover.ts), a snapshot at a time, after every pod's hooks have run: each one's records (naming
+   * that pod), the temporary objects removed, then the snapshot deleted. A move that fails keeps the
+   * snapshot (an error of the backup; the snapshot is still the claim's backup). `signal` bounds the moves
+   * (the backup's fsBackupTimeout). Resolves with the records, for the backup's pod volume records.
    */
-  async moveData(): Promise<PodVolumeBackup[]> {
+  async moveData(signal?: AbortSignal): Promise<PodVolumeBackup[]> {
     const move = this.#input.move;
     if (!move) return [];
     const out: PodVolumeBackup[] = [];
@@ -193,7 +195,16 @@ export class ClaimSnapshots {
       const { record } = item.taken;
       const namespace = record.namespace;
       const what = `claim ${namespace}/${record.claim}`;
+      const decision = this.decisions.find((d) => d.namespace === namespace && d.claim === record.claim);
+      const kept = (why: string) => {
+        if (decision)
+          decision.detail = (decision.detail ?? '').replace(
+            MOVED,
+            `its data was not moved (${why}): kept as a CSI snapshot`,
+          );
+      };
       let exposed: ExposedSnapshot | undefined;
+      let finished: PodVolumeBackup[] = [];
       this.moves.attempted++;
       try {
         exposed = await exposeSnapshot({
@@ -205,9 +216,9 @@ export class ClaimSnapshots {
           image: move.image,
           imagePullPolicy: move.imagePullPolicy,
           timeoutMs: move.timeoutMs,
-          signal: this.#input.signal,
+          signal,
         });
-        const finished = await move.runner.run(
+        finished = await move.runner.run(
           moveRecords({
             exposed,
             record,
@@ -215,57 +226,86 @@ export class ClaimSnapshots {
             backupUid: this.#input.backupUid,
             locations: move.locations,
           }),
-          { signal: this.#input.signal },
+          { signal },
         );
-        const pod = {
-          namespace,
-          name: item.pod.metadata.name,
-          uid: item.pod.metadata.uid ?? '',
-          volume: item.volume,
-        };
-        out.push(...finished.map((r) => asPodVolume(r, pod, move.locations[0] ?? '')));
-        this.moves.bytes += finished.reduce((n, r) => n + (r.status?.bytes ?? 0), 0);
-        const failed = finished.find((r) => r.status?.phase !== 'Completed');
-        if (failed || finished.length === 0) {
-          this.moves.failed++;
-          this.#input.log({
-            level: 'error',
-            message: `${what}: its snapshot's data was not moved (${failed?.status?.message ?? 'nothing ran'}): the snapshot is kept`,
-            namespace,
-          });
-          continue;
-        }
-        this.moves.completed++;
-        const problems = await deleteSnapshots(this.#input.client, [record]);
-        if (problems.length > 0) {
-          this.#input.results.warning({ namespace }, `${what}: its data was moved; ${problems.join('; ')}`);
-          continue;
-        }
-        this.taken.splice(this.taken.indexOf(item.taken), 1);
-        this.moved++;
-        this.#input.log({
-          level: 'info',
-          message: `${what}: the data of snapshot ${record.snapshotHandle} was moved into the repository (snapshot ${finished[0]?.status?.snapshotID?.slice(0, 8) ?? '?'}), and the CSI snapshot deleted`,
-          namespace,
-        });
+        signal?.throwIfAborted();
       } catch (error) {
         if (this.#input.signal?.aborted) throw error;
         this.moves.failed++;
-        const message = `its snapshot's data was not moved: ${(error as Error).message.replace(`${what}: `, '')}; the snapshot is kept`;
+        const reason = signal?.aborted
+          ? "the backup's fsBackupTimeout passed"
+          : (error as Error).message.replace(`${what}: `, '');
+        kept(reason);
+        const message = `its snapshot's data was not moved: ${reason}; the snapshot is kept`;
         this.#input.results.error({ namespace }, `claim ${record.claim}: ${message}`);
         this.#input.log({ level: 'error', message: `${what}: ${message}`, namespace });
-      } finally {
-        await exposed
-          ?.remove()
-          .catch((error: unknown) =>
-            this.#input.results.warning(
-              { namespace },
-              `${what}: the data mover's objects were not all deleted: ${(error as Error).message}`,
-            ),
-          );
+        await this.#remove(exposed, what, namespace);
+        continue;
       }
+      const pod = {
+        namespace,
+        name: item.pod.metadata.name,
+        uid: item.pod.metadata.uid ?? '',
+        volume: item.volume,
+      };
+      out.push(...finished.map((r) => asPodVolume(r, pod, move.locations[0] ?? '')));
+      this.moves.bytes += finished.reduce((n, r) => n + (r.status?.bytes ?? 0), 0);
+      // The temporary claim was made from the snapshot: it goes before the snapshot does.
+      await this.#remove(exposed, what, namespace);
+      const failed = finished.find((r) => r.status?.phase !== 'Completed');
+      if (failed || finished.length === 0) {
+        // Its failed records are errors of the backup (with the pod volumes').
+        this.moves.failed++;
+        kept(failed?.status?.message ?? 'nothing ran');
+        this.#input.log({
+          level: 'error',
+          message: `${what}: its snapshot's data was not moved (${failed?.status?.message ?? 'nothing ran'}): the snapshot is kept`,
+          namespace,
+        });
+        continue;
+      }
+      this.moves.completed++;
+      const problems = await deleteSnapshots(this.#input.client, [record]);
+      if (problems.length > 0) {
+        this.#input.results.warning({ namespace }, `${what}: its data was moved; ${problems.join('; ')}`);
+        continue;
+      }
+      this.taken.splice(this.taken.indexOf(item.taken), 1);
+      this.moved++;
+      this.#input.log({
+        level: 'info',
+        message: `${what}: the data of snapshot ${record.snapshotHandle} was moved into the repository (snapshot ${finished[0]?.status?.snapshotID?.slice(0, 8) ?? '?'}), and the CSI snapshot deleted`,
+        namespace,
+      });
     }
     return out;
+  }
+
+  /** Removes what exposing a snapshot made; what cannot be is a warning naming the claim. */
+  async #remove(exposed: ExposedSnapshot | undefined, what: string, namespace: string): Promise<void> {
+    await exposed
+      ?.remove()
+      .catch((error: unknown) =>
+        this.#input.results.warning(
+          { namespace },
+          `${what}: the data mover's objects were not all deleted: ${(error as Error).message}`,
+        ),
+      );
+  }
+
+  /** A backed-up running pod that mounts the claim (`first` when it is one), and its volume's name. */
+  #runningMounter(
+    claim: KubeObject,
+    first: KubeObject | undefined,
+  ): { pod: KubeObject; volume: string } | undefined {
+    const namespace = claim.metadata.namespace ?? '';
+    for (const pod of [...(first ? [first] : []), ...(this.#input.pods ?? [])]) {
+      if ((pod.metadata.namespace ?? '') !== namespace) continue;
+      if ((pod.status as { phase?: string } | undefined)?.phase !== 'Running') continue;
+      const volume = podVolumeOfClaim(pod, claim.metadata.name);
+      if (volume) return { pod, volume };
+    }
+    return undefined;
   }
 
   async #take(keys: readonly string[], pod?: KubeObject): Promise<void> {
@@ -290,19 +330,21 @@ export class ClaimSnapshots {
           });
           this.taken.push(taken);
           if (move) {
-            // Moved through the backed-up pod that mounts the claim (a restore fills it through that pod);
-            // without one, or without a node agent, the snapshot is kept as it is.
-            const volume = pod && podVolumeOfClaim(pod, claim.metadata.name);
+            // Moved through a backed-up running pod that mounts the claim (a restore fills it through that
+            // pod); without one, for a block-mode claim, or without a node agent, the snapshot is kept.
+            const mounter = this.#runningMounter(claim, pod);
             const decision = this.decisions.find(
               (d) => d.namespace === namespace && d.claim === claim.metadata.name,
             );
             const kept = !this.#input.move
               ? 'kept as a CSI snapshot: no node agent moves data here'
-              : !(pod && volume)
-                ? 'kept as a CSI snapshot: no backed-up running pod mounts the claim, to restore moved data through'
-                : undefined;
-            if (!kept) this.#toMove.push({ taken, claim, pod: pod as KubeObject, volume: volume as string });
-            else if (decision) decision.detail = (decision.detail ?? '').replace(MOVED, kept);
+              : (claim.spec as { volumeMode?: string } | undefined)?.volumeMode === 'Block'
+                ? 'kept as a CSI snapshot: a block-mode claim has no files to move'
+                : !mounter
+                  ? 'kept as a CSI snapshot: no backed-up running pod mounts the claim, to restore moved data through'
+                  : undefined;
+            if (!kept && mounter) this.#toMove.push({ taken, claim, ...mounter });
+            else if (decision && kept) decision.detail = (decision.detail ?? '').replace(MOVED, kept);
           }
           this.#input.log({
             level: 'info',
@@ -331,6 +373,8 @@ function podVolumeOfClaim(pod: KubeObject, claim: string): string | undefined {
 
 export interface ClaimSnapshotsInput {
   client: KubeClient;
+  /** The backed-up pods: a snapshot's data is moved through a running one that mounts its claim. */
+  pods?: readonly KubeObject[] | undefined;
   /** snapshotMoveData: how each snapshot's data is moved into the repositories. */
   move?:
     | {

@@ -319,12 +319,20 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
     const logLines: string[] = [];
     const hookProblems: { namespace: string; problem: string }[] = [];
     const namespacedPolicy = namespacedPolicyOf(spec);
-    const volumes = new BackedUpVolumes(await readPodVolumeBackups(input.backups, backupName, { signal }));
+    const volumeRecords = await readPodVolumeBackups(input.backups, backupName, { signal });
+    const volumes = new BackedUpVolumes(volumeRecords);
+    // Volumes whose snapshot's data was moved into the repository: their claims are provisioned anew.
+    const movedVolumes = new Set(
+      volumeRecords.flatMap((r) =>
+        r.spec.movedFrom && r.status?.phase === 'Completed' && r.spec.tags?.pv ? [r.spec.tags.pv] : [],
+      ),
+    );
     const snapshots = await readSnapshotRecords(input.backups, backupName, { signal });
     const snapshotOf = new Map(snapshots.map((r) => [`${r.namespace}/${r.claim}`, r]));
     const madeSnapshots: { namespace: string; claim: string; snapshotName: string }[] = [];
     const fillVolumes = input.podVolumes && spec.dryRun !== true ? input.podVolumes : undefined;
     const outcome: RestoreOutcome = await runRestoreEngine({
+      movedVolumes,
       podVolumes: fillVolumes && {
         volumesOf: (namespace, pod) => volumes.of(namespace, pod).map((v) => v.spec.volume),
         wrap: (pod, names) =>

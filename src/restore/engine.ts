@@ -118,6 +118,12 @@ export interface RestoreEngineInput {
    * name), and making the VolumeSnapshot it is restored from in the target namespace (not in a dry run).
    * Their backed-up volumes are not restored: the claim gets a new one, made from the snapshot.
    */
+  /**
+   * The backed-up PersistentVolumes whose data was moved into the repository (snapshotMoveData): not
+   * restored, whatever their reclaim policy; their claims are provisioned anew and filled from the
+   * repository through the pods that mount them.
+   */
+  movedVolumes?: ReadonlySet<string> | undefined;
   claimSnapshots?:
     | {
         of: (sourceNamespace: string, claim: string) => CsiSnapshotRecord | undefined;
@@ -308,7 +314,7 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
     for await (const item of contents.items(PVS, pvContents.preferredVersion, signal ? { signal } : {})) {
       const policy = (item.object.spec as { persistentVolumeReclaimPolicy?: string } | undefined)
         ?.persistentVolumeReclaimPolicy;
-      if (policy === 'Delete') reprovisioned.add(item.name);
+      if (policy === 'Delete' || input.movedVolumes?.has(item.name)) reprovisioned.add(item.name);
       else if (
         order.includes(PVS) &&
         clusterItemSelected(PVS, item.name) &&
@@ -497,6 +503,16 @@ export async function runRestoreEngine(input: RestoreEngineInput): Promise<Resto
       if (gr === PVS && fromSnapshot.has(item.name)) {
         record(
           entry('skipped', { reason: 'its claim is restored from its CSI snapshot, on a new volume' }),
+          listKey,
+        );
+        return;
+      }
+      if (gr === PVS && input.movedVolumes?.has(item.name)) {
+        record(
+          entry('skipped', {
+            reason:
+              'its data was moved into the repository: its claim is provisioned anew and filled from it',
+          }),
           listKey,
         );
         return;

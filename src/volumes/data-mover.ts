@@ -72,10 +72,19 @@ export async function exposeSnapshot(input: ExposeInput): Promise<ExposedSnapsho
   const podPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${name}`;
   const claimPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${name}`;
   const remove = async () => {
-    // The pod first (it holds the claim), at once; then the claim (its volume goes with it, the class's
-    // reclaim policy permitting), then the VolumeSnapshot and content (Retain: the snapshot stays).
-    await client.send({ method: 'DELETE', path: podPath, body: { gracePeriodSeconds: 0 } });
-    await client.send({ method: 'DELETE', path: claimPath });
+    // The pod first (it holds the claim), at once; then the claim (its volume goes with it: Delete), and
+    // once the claim is gone (up to a minute) the VolumeSnapshot and content (Retain: the snapshot stays).
+    for (const [path, body] of [
+      [podPath, { gracePeriodSeconds: 0 }],
+      [claimPath, undefined],
+    ] as const) {
+      const response = await client.send({ method: 'DELETE', path, ...(body ? { body } : {}) });
+      if (response.status >= 300 && response.status !== 404)
+        throw new Error(`deleting ${path} failed: HTTP ${response.status}`);
+    }
+    const goneBy = Date.now() + 60_000;
+    while ((await client.send({ method: 'GET', path: claimPath })).status !== 404 && Date.now() < goneBy)
+      await sleep(input.pollMs ?? 1000);
     await deletePreProvisionedSnapshot(client, { namespace, name });
   };
   try {
@@ -98,12 +107,24 @@ export async function exposeSnapshot(input: ExposeInput): Promise<ExposedSnapsho
         spec: {
           restartPolicy: 'Never',
           terminationGracePeriodSeconds: 0,
+          // It only sleeps: as little as a namespace's restricted Pod Security standard and quotas allow.
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65534,
+            runAsGroup: 65534,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
           containers: [
             {
               name: 'mover',
               image: input.image,
-              ...(input.imagePullPolicy ? { imagePullPolicy: input.imagePullPolicy } : {}),
-              command: ['sleep', '86400'],
+              imagePullPolicy: input.imagePullPolicy ?? 'IfNotPresent',
+              command: ['sleep', '2147483647'],
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+              resources: {
+                requests: { cpu: '10m', memory: '16Mi' },
+                limits: { cpu: '100m', memory: '64Mi' },
+              },
               volumeMounts: [{ name: MOVER_VOLUME, mountPath: '/data', readOnly: true }],
             },
           ],
@@ -133,8 +154,17 @@ export async function exposeSnapshot(input: ExposeInput): Promise<ExposedSnapsho
       path: `/api/v1/persistentvolumes/${encodeURIComponent(volumeName)}`,
       signal,
     });
-    const csi = (pv.spec as { csi?: unknown } | undefined)?.csi !== undefined;
-    return { pod, volumeDir: csi ? `${volumeName}/mount` : volumeName, remove };
+    const pvSpec = pv.spec as { csi?: unknown; persistentVolumeReclaimPolicy?: string } | undefined;
+    // The temporary volume goes with its claim, whatever its class's reclaim policy.
+    if (pvSpec?.persistentVolumeReclaimPolicy !== 'Delete')
+      await client.json({
+        method: 'PATCH',
+        path: `/api/v1/persistentvolumes/${encodeURIComponent(volumeName)}`,
+        contentType: 'application/merge-patch+json',
+        body: { spec: { persistentVolumeReclaimPolicy: 'Delete' } },
+        signal,
+      });
+    return { pod, volumeDir: pvSpec?.csi !== undefined ? `${volumeName}/mount` : volumeName, remove };
   } catch (error) {
     await remove().catch(() => undefined);
     throw error;
@@ -161,7 +191,8 @@ export function moveRecords(input: {
     apiVersion: `${API_GROUP}/${API_VERSION}`,
     kind: 'PodVolumeBackup',
     metadata: {
-      name: `${input.backupName}-move-${record.claim}${location === first ? '' : `-${location}`}`
+      // The mover pod's name is the backup's uid, the namespace and the claim, hashed: unique in the backup.
+      name: `${input.backupName}-${pod.metadata.name}${location === first ? '' : `-${location}`}`
         .slice(0, 253)
         .replace(/[^a-z0-9.-]/g, '-'),
       labels: {
@@ -185,6 +216,8 @@ export function moveRecords(input: {
         'backup-uid': input.backupUid,
         ns: record.namespace,
         pvc: record.claim,
+        // The backed-up PersistentVolume: a restore provisions the claim anew instead of restoring it.
+        pv: record.volume,
         'csi-snapshot': record.snapshotHandle,
       },
     },

@@ -56,6 +56,8 @@ export interface DecideClaimsInput {
   fsChosen: ReadonlyMap<string, FsChosenClaim>;
   policy: VolumePolicy | undefined;
   snapshotVolumes: boolean;
+  /** What messages name as having asked for snapshots: snapshotVolumes (default), or snapshotMoveData. */
+  snapshotVolumesField?: string | undefined;
   /** snapshotMoveData: every snapshot's data is moved (a snapshot+move rule moves its claims' alone). */
   snapshotMoveData?: boolean | undefined;
   /** VolumeSnapshotClass per CSI driver. */
@@ -68,6 +70,19 @@ export interface ClaimDecisions {
   toSnapshot: ClaimToSnapshot[];
   /** Messages worth a warning of the backup (by namespace). */
   warnings: { namespace: string; message: string }[];
+}
+
+/**
+ * Whether a backup snapshots every claim no rule decides: snapshotVolumes, or snapshotMoveData when
+ * snapshotVolumes is unset (moving snapshot data means taking the snapshots); and the field that says so.
+ */
+export function snapshotsAskedFor(spec: {
+  snapshotVolumes?: boolean | undefined;
+  snapshotMoveData?: boolean | undefined;
+}): { snapshotVolumes: boolean; snapshotVolumesField: string } {
+  if (spec.snapshotVolumes === undefined && spec.snapshotMoveData === true)
+    return { snapshotVolumes: true, snapshotVolumesField: 'snapshotMoveData' };
+  return { snapshotVolumes: spec.snapshotVolumes === true, snapshotVolumesField: 'snapshotVolumes' };
 }
 
 /** Whether a policy would snapshot anything, or list VolumeSnapshotClasses for nothing. */
@@ -108,7 +123,7 @@ export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecis
         decide({ action: 'fs-backup', chosenBy: fs.chosenBy, detail: fs.notDone });
         continue;
       }
-      chosenBy = 'snapshotVolumes';
+      chosenBy = input.snapshotVolumesField ?? 'snapshotVolumes';
       note = ` (its files, chosen by ${fs.chosenBy}, are not read: ${fs.notDone?.replace(/^not done: /, '') ?? ''})`;
     } else if (match?.action === 'fs-backup') {
       const detail =
@@ -117,7 +132,11 @@ export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecis
       out.warnings.push({ namespace, message: `claim ${name}: ${match.text} chose fs-backup, ${detail}` });
       continue;
     } else {
-      chosenBy = match ? match.text : input.snapshotVolumes ? 'snapshotVolumes' : undefined;
+      chosenBy = match
+        ? match.text
+        : input.snapshotVolumes
+          ? (input.snapshotVolumesField ?? 'snapshotVolumes')
+          : undefined;
     }
     if (!chosenBy) {
       decide({ action: 'skip', chosenBy: NOTHING_CHOSE });

@@ -261,7 +261,7 @@ describe('CSI volume snapshots', () => {
         name,
         '--include-namespaces',
         ns,
-        '--snapshot-volumes',
+        // Moving snapshot data takes the snapshots: no --snapshot-volumes needed.
         '--snapshot-move-data',
         '--node-agent',
         'local',
@@ -324,7 +324,7 @@ describe('CSI volume snapshots', () => {
     assert.match(
       described.stdout,
       new RegExp(
-        `^ {2}claim ${ns}/data: snapshot, chosen by snapshotVolumes: .*its data moved into the repository$`,
+        `^ {2}claim ${ns}/data: snapshot, chosen by snapshotMoveData: .*its data moved into the repository$`,
         'm',
       ),
     );

@@ -8,8 +8,11 @@ import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, type KubeObject } from '../../src/kube/index.ts';
 import {
+  asPodVolume,
   ClaimReader,
   claimFacts,
+  derivedName,
+  moveRecords,
   decideClaims,
   NOTHING_CHOSE,
   matchVolumePolicy,
@@ -20,7 +23,7 @@ import {
   type PolicyMatch,
   type VolumeFacts,
 } from '../../src/volumes/index.ts';
-import type { VolumePolicy, VolumePolicyConditions } from '../../src/api/index.ts';
+import type { PodVolumeBackup, VolumePolicy, VolumePolicyConditions } from '../../src/api/index.ts';
 
 function problemsOf(text: string): string[] {
   try {
@@ -449,5 +452,69 @@ describe('volume policy: the precedence of a claim, where no snapshot is taken (
       decisions.map((d) => [d.action, d.chosenBy]),
       [['skip', NOTHING_CHOSE]],
     );
+  });
+});
+
+describe('snapshot data movement: its records', () => {
+  const exposed = (namespace: string) => ({
+    pod: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: derivedName('cairn-move', 'uid-1', namespace, 'data'),
+        namespace,
+        uid: `pod-${namespace}`,
+      },
+      spec: { nodeName: 'node-a' },
+    } as KubeObject,
+    volumeDir: 'pv-1/mount',
+    remove: () => Promise.resolve(),
+  });
+  const record = (namespace: string) => ({
+    namespace,
+    claim: 'data',
+    volume: `pv-${namespace}`,
+    driver: 'csi.example',
+    className: 'snap',
+    contentName: 'c',
+    snapshotHandle: `snap-${namespace}`,
+  });
+
+  it('names each record for its namespace and claim, one per location, at the claim repository path', () => {
+    const made = (namespace: string) =>
+      moveRecords({
+        exposed: exposed(namespace),
+        record: record(namespace),
+        backupName: 'nightly',
+        backupUid: 'uid-1',
+        locations: ['a', 'b'],
+      });
+    const shop = made('shop');
+    const web = made('web');
+    // Two namespaces with a claim of the same name: no record shares a name (the server finds records by it).
+    const names = [...shop, ...web].map((r) => r.metadata.name);
+    assert.equal(new Set(names).size, 4, names.join());
+    assert.deepEqual(
+      shop.map((r) => [
+        r.spec.location,
+        r.spec.repository,
+        r.spec.persistentVolumeClaim,
+        r.spec.movedFrom,
+        r.spec.tags?.pv,
+      ]),
+      [
+        ['a', 'shop', 'data', 'snap-shop', 'pv-shop'],
+        ['b', 'shop', 'data', 'snap-shop', 'pv-shop'],
+      ],
+    );
+    // Kept as the volume of the pod that mounts the claim, named as that volume's file-system backup is.
+    const kept = asPodVolume(
+      shop[1] as PodVolumeBackup,
+      { namespace: 'shop', name: 'db-0', uid: 'abcdef123456', volume: 'data' },
+      'a',
+    );
+    assert.equal(kept.metadata.name, 'nightly-abcdef12-data-b');
+    assert.deepEqual(kept.spec.pod, { namespace: 'shop', name: 'db-0', uid: 'abcdef123456' });
+    assert.equal(kept.spec.volumeDir, 'pv-1/mount');
   });
 });
