@@ -204,7 +204,7 @@ export class ClaimSnapshots {
           );
       };
       let exposed: ExposedSnapshot | undefined;
-      let finished: PodVolumeBackup[] = [];
+      let finished: PodVolumeBackup[];
       this.moves.attempted++;
       try {
         exposed = await exposeSnapshot({
