@@ -350,6 +350,9 @@ export const BackupStatusSchema = Type.Object(
           completed: count('Of those, moved into every location (then the snapshot is deleted).'),
           failed: count('Of those, not moved (the snapshot kept; an error of the backup).'),
           bytes: count('The bytes read from the moved snapshots, in every location.'),
+          seconds: Type.Optional(
+            Type.Number({ minimum: 0, description: 'The time the moves took, in seconds, all together.' }),
+          ),
         },
         {
           additionalProperties: false,

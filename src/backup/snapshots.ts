@@ -178,7 +178,7 @@ export class ClaimSnapshots {
   /** How many snapshots had their data moved (and were deleted). */
   moved = 0;
   /** The moves tried, done and failed, and the bytes read (every location's). */
-  readonly moves = { attempted: 0, completed: 0, failed: 0, bytes: 0 };
+  readonly moves = { attempted: 0, completed: 0, failed: 0, bytes: 0, seconds: 0 };
 
   /**
    * Moves the data of the snapshots taken with a backed-up running pod into the repositories
@@ -206,6 +206,8 @@ export class ClaimSnapshots {
       let exposed: ExposedSnapshot | undefined;
       let finished: PodVolumeBackup[];
       this.moves.attempted++;
+      const started = performance.now();
+      const took = () => (this.moves.seconds += Math.round(performance.now() - started) / 1000);
       try {
         exposed = await exposeSnapshot({
           client: this.#input.client,
@@ -236,6 +238,7 @@ export class ClaimSnapshots {
           ? "the backup's fsBackupTimeout passed"
           : (error as Error).message.replace(`${what}: `, '');
         kept(reason);
+        took();
         const message = `its snapshot's data was not moved: ${reason}; the snapshot is kept`;
         this.#input.results.error({ namespace }, `claim ${record.claim}: ${message}`);
         this.#input.log({ level: 'error', message: `${what}: ${message}`, namespace });
@@ -250,6 +253,7 @@ export class ClaimSnapshots {
       };
       out.push(...finished.map((r) => asPodVolume(r, pod, move.locations[0] ?? '')));
       this.moves.bytes += finished.reduce((n, r) => n + (r.status?.bytes ?? 0), 0);
+      took();
       // The temporary claim was made from the snapshot: it goes before the snapshot does.
       await this.#remove(exposed, what, namespace);
       const failed = finished.find((r) => r.status?.phase !== 'Completed');

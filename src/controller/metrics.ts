@@ -80,6 +80,10 @@ export class ServerMetrics {
     'cairn_data_upload_failure_total',
     'CSI snapshots whose data was not moved (the snapshot kept)',
   );
+  readonly dataUploadSeconds = this.#counter(
+    'cairn_data_upload_seconds_total',
+    'Seconds spent moving CSI snapshot data into the repositories (its rate: how busy the moves keep Cairn)',
+  );
   readonly dataUploadBytes = this.#counter(
     'cairn_data_upload_bytes_total',
     'Bytes read from CSI snapshots whose data was moved, in every location',
@@ -163,7 +167,7 @@ export class ServerMetrics {
       /** CSI snapshots attempted and completed. */
       snapshots?: { attempted: number; completed: number } | undefined;
       /** Snapshot data moves: done, failed, bytes read. */
-      moves?: { completed: number; failed: number; bytes: number } | undefined;
+      moves?: { completed: number; failed: number; bytes: number; seconds?: number | undefined } | undefined;
       at: Date;
     },
   ): void {
@@ -178,6 +182,7 @@ export class ServerMetrics {
       this.dataUploadSuccess.inc(labels, outcome.moves.completed);
       this.dataUploadFailure.inc(labels, outcome.moves.failed);
       this.dataUploadBytes.inc(labels, outcome.moves.bytes);
+      this.dataUploadSeconds.inc(labels, outcome.moves.seconds ?? 0);
     }
     if (outcome.phase === 'FailedValidation') {
       this.backupValidationFailure.inc(labels);

@@ -278,18 +278,22 @@ describe('CSI volume snapshots', () => {
     const backup = JSON.parse(made.stdout) as BackupJson & {
       status: {
         podVolumeBackups?: { completed: number };
-        snapshotDataMoves?: { attempted: number; completed: number; failed: number; bytes: number };
+        snapshotDataMoves?: {
+          attempted: number;
+          completed: number;
+          failed: number;
+          bytes: number;
+          seconds?: number;
+        };
       };
     };
     assert.equal(backup.status.phase, 'Completed');
     assert.equal(backup.status.csiVolumeSnapshotsCompleted, 1);
     assert.equal(backup.status.podVolumeBackups?.completed, 1);
+    const moves = backup.status.snapshotDataMoves;
     assert.deepEqual(
-      {
-        ...backup.status.snapshotDataMoves,
-        bytes: (backup.status.snapshotDataMoves?.bytes ?? 0) > 2_000_000,
-      },
-      { attempted: 1, completed: 1, failed: 0, bytes: true },
+      { ...moves, bytes: (moves?.bytes ?? 0) > 2_000_000, seconds: (moves?.seconds ?? 0) > 0 },
+      { attempted: 1, completed: 1, failed: 0, bytes: true, seconds: true },
     );
     // The snapshot is gone (its data is in the repository), and so is everything the mover made.
     await eventually('the moved snapshot and the mover objects to be deleted', async () => {

@@ -167,6 +167,22 @@ describe('the volume policy on the testbed', () => {
       assert.match(out, /^warning: .*: claim local: not snapshotted: its volume \S+ is not a CSI volume$/m);
     });
 
+    it('a claim no snapshot class serves does not match a CSI rule, and follows the next rule (fs-backup)', async () => {
+      const file = await policyFile(
+        'fallback',
+        'version: v1\nvolumePolicies:\n  - conditions: {csi: {}}\n    action: {type: snapshot}\n  - action: {type: fs-backup}\n',
+      );
+      const out = await dryRun(['--volume-policy', file, '--node-agent', 'local']);
+      assert.match(
+        out,
+        /^ {2}volume data \(claim data\): snapshot, chosen by volume policy rule 1 \(csi \{\}\): a CSI snapshot/m,
+      );
+      assert.match(
+        out,
+        /^ {2}volume local \(claim local\): fs-backup, chosen by volume policy rule 2 \(every volume\): its files, with pod .*\/app$/m,
+      );
+    });
+
     it('an fs-backup rule on a claim no pod mounts: not done, with a warning naming the claim', async () => {
       const file = await policyFile(
         'fs',

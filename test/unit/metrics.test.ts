@@ -29,7 +29,7 @@ describe('ServerMetrics', () => {
       items: 338,
       errors: 2,
       snapshots: { attempted: 3, completed: 2 },
-      moves: { completed: 1, failed: 1, bytes: 5000 },
+      moves: { completed: 1, failed: 1, bytes: 5000, seconds: 12.5 },
       at,
     });
     metrics.backupStarted('');
@@ -61,6 +61,7 @@ describe('ServerMetrics', () => {
     assert.equal(sample(text, 'cairn_data_upload_success_total{schedule="nightly"}'), 1);
     assert.equal(sample(text, 'cairn_data_upload_failure_total{schedule="nightly"}'), 1);
     assert.equal(sample(text, 'cairn_data_upload_bytes_total{schedule="nightly"}'), 5000);
+    assert.equal(sample(text, 'cairn_data_upload_seconds_total{schedule="nightly"}'), 12.5);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_count{schedule="nightly"}'), 2);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_sum{schedule="nightly"}'), 32);
     assert.equal(sample(text, 'cairn_backup_duration_seconds_bucket{le="15",schedule="nightly"}'), 1);

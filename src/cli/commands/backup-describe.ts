@@ -321,6 +321,7 @@ export async function describeBackup(
         ['Completed', String(moves.completed)],
         ['Failed', String(moves.failed)],
         ['Bytes', String(moves.bytes)],
+        ...(moves.seconds !== undefined ? [['Seconds', String(moves.seconds)] as [string, string]] : []),
       ],
       '  ',
     );
