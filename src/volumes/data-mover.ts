@@ -8,7 +8,7 @@
 // fills the claim through that pod as it fills any pod volume. The temporary objects are deleted after,
 // and the CSI snapshot too (the data is in the repository now).
 import { setTimeout as delay } from 'node:timers/promises';
-import { API_GROUP, API_VERSION, POD_VOLUME_LABELS, type PodVolumeBackup } from '../api/index.ts';
+import { POD_VOLUME_LABELS, type PodVolumeBackup } from '../api/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 import {
   claimFromSnapshot,
@@ -17,6 +17,7 @@ import {
   preProvisionedSnapshot,
   type CsiSnapshotRecord,
 } from './csi-snapshots.ts';
+import { podVolumeBackupRecord, podVolumeRecordName } from './fs-backup.ts';
 
 /** The label every object the data mover makes carries: the backup's name. */
 export const DATA_MOVER_LABEL = 'cairn.dev/data-mover-backup';
@@ -184,45 +185,21 @@ export function moveRecords(input: {
   locations: readonly string[];
 }): PodVolumeBackup[] {
   const { exposed, record } = input;
-  const pod = exposed.pod;
-  const uid = pod.metadata.uid ?? '';
   const first = input.locations[0] ?? '';
-  return input.locations.map((location) => ({
-    apiVersion: `${API_GROUP}/${API_VERSION}`,
-    kind: 'PodVolumeBackup',
-    metadata: {
-      // The mover pod's name is the backup's uid, the namespace and the claim, hashed: unique in the backup.
-      name: `${input.backupName}-${pod.metadata.name}${location === first ? '' : `-${location}`}`
+  return input.locations.map((location) =>
+    podVolumeBackupRecord(input, exposed.pod, MOVER_VOLUME, {
+      // The mover pod's name hashes the backup's uid, the namespace and the claim: unique in the backup.
+      name: `${input.backupName}-${exposed.pod.metadata.name}${location === first ? '' : `-${location}`}`
         .slice(0, 253)
         .replace(/[^a-z0-9.-]/g, '-'),
-      labels: {
-        [POD_VOLUME_LABELS.backupName]: input.backupName.slice(0, 63),
-        [POD_VOLUME_LABELS.backupUid]: input.backupUid,
-        [POD_VOLUME_LABELS.podUid]: uid,
-      },
-    },
-    spec: {
-      backupName: input.backupName,
-      node: (pod.spec as { nodeName?: string } | undefined)?.nodeName ?? '',
-      pod: { namespace: record.namespace, name: pod.metadata.name, uid },
-      volume: MOVER_VOLUME,
       volumeDir: exposed.volumeDir,
-      persistentVolumeClaim: record.claim,
+      claim: record.claim,
       location,
-      repository: record.namespace,
       movedFrom: record.snapshotHandle,
-      tags: {
-        backup: input.backupName,
-        'backup-uid': input.backupUid,
-        ns: record.namespace,
-        pvc: record.claim,
-        // The backed-up PersistentVolume: a restore provisions the claim anew instead of restoring it.
-        pv: record.volume,
-        'csi-snapshot': record.snapshotHandle,
-      },
-    },
-    status: { phase: 'New' },
-  }));
+      // The backed-up PersistentVolume: a restore provisions the claim anew instead of restoring it.
+      tags: { pv: record.volume, 'csi-snapshot': record.snapshotHandle },
+    }),
+  );
 }
 
 /**
@@ -234,14 +211,11 @@ export function asPodVolume(
   pod: { namespace: string; name: string; uid: string; volume: string },
   first: string,
 ): PodVolumeBackup {
-  const location = moved.spec.location;
   return {
     ...moved,
     metadata: {
       ...moved.metadata,
-      name: `${moved.spec.backupName}-${pod.uid.slice(0, 8)}-${pod.volume}${location === first ? '' : `-${location}`}`
-        .slice(0, 253)
-        .replace(/[^a-z0-9.-]/g, '-'),
+      name: podVolumeRecordName(moved.spec.backupName, pod.uid, pod.volume, moved.spec.location, first),
       labels: { ...moved.metadata.labels, [POD_VOLUME_LABELS.podUid]: pod.uid },
     },
     spec: {

@@ -61,12 +61,39 @@ interface PodFields {
   nodeName?: string;
 }
 
-/** The record of one pod volume (phase New, or Skipped with the reason). */
-function record(
-  input: PlanInput,
+/**
+ * A pod volume record's name: `<backup>-<pod uid prefix>-<volume>`, and for a location other than the
+ * first `-<location>` after it.
+ */
+export function podVolumeRecordName(
+  backupName: string,
+  podUid: string,
+  volume: string,
+  location: string,
+  first: string,
+): string {
+  return `${backupName}-${podUid.slice(0, 8)}-${volume}${location === first ? '' : `-${location}`}`
+    .slice(0, 253)
+    .replace(/[^a-z0-9.-]/g, '-');
+}
+
+/**
+ * The record of one pod volume (phase New, or Skipped with the reason): named by podVolumeRecordName
+ * unless `name` is given, tagged with the backup, the pod, the volume and the claim (and `tags`).
+ */
+export function podVolumeBackupRecord(
+  input: { backupName: string; backupUid: string; locations: readonly string[] },
   pod: KubeObject,
   volume: string,
-  extra: { volumeDir?: string; claim?: string; skipped?: string; location?: string },
+  extra: {
+    volumeDir?: string;
+    claim?: string;
+    skipped?: string;
+    location?: string;
+    name?: string;
+    tags?: Record<string, string>;
+    movedFrom?: string;
+  },
 ): PodVolumeBackup {
   const namespace = pod.metadata.namespace ?? '';
   const uid = pod.metadata.uid ?? '';
@@ -74,13 +101,11 @@ function record(
     extra.skipped === undefined ? { phase: 'New' } : { phase: 'Skipped', message: extra.skipped };
   const first = input.locations[0] ?? '';
   const location = extra.location ?? first;
-  // The first location's record keeps the plain name; another location's adds the location's name.
-  const name = `${input.backupName}-${uid.slice(0, 8)}-${volume}${location === first ? '' : `-${location}`}`;
   return {
     apiVersion: `${API_GROUP}/${API_VERSION}`,
     kind: 'PodVolumeBackup',
     metadata: {
-      name: name.slice(0, 253).replace(/[^a-z0-9.-]/g, '-'),
+      name: extra.name ?? podVolumeRecordName(input.backupName, uid, volume, location, first),
       labels: {
         [POD_VOLUME_LABELS.backupName]: input.backupName.slice(0, 63),
         [POD_VOLUME_LABELS.backupUid]: input.backupUid,
@@ -96,6 +121,7 @@ function record(
       ...(extra.claim !== undefined ? { persistentVolumeClaim: extra.claim } : {}),
       location,
       repository: namespace,
+      ...(extra.movedFrom !== undefined ? { movedFrom: extra.movedFrom } : {}),
       tags: {
         backup: input.backupName,
         'backup-uid': input.backupUid,
@@ -103,6 +129,7 @@ function record(
         pod: pod.metadata.name,
         volume,
         ...(extra.claim !== undefined ? { pvc: extra.claim } : {}),
+        ...extra.tags,
       },
     },
     status,
@@ -176,7 +203,7 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
     for (const name of selection.unknownNames)
       plan.warnings.push(`pod ${where}: its annotation names volume ${name}, which the pod does not have`);
     for (const skipped of selection.skipped) {
-      plan.skipped.push(record(input, pod, skipped.name, { skipped: skipped.reason }));
+      plan.skipped.push(podVolumeBackupRecord(input, pod, skipped.name, { skipped: skipped.reason }));
       if (!skipped.noUserData)
         decide(skipped.name, {
           action: skipped.snapshot ? 'snapshot' : 'skip',
@@ -194,7 +221,7 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
     const node = (pod.spec as PodFields | undefined)?.nodeName;
     for (const volume of selection.chosen) {
       const skip = (reason: string) => {
-        plan.skipped.push(record(input, pod, volume.name, { skipped: reason }));
+        plan.skipped.push(podVolumeBackupRecord(input, pod, volume.name, { skipped: reason }));
         decide(volume.name, {
           action: 'fs-backup',
           chosenBy: volume.chosenBy,
@@ -213,7 +240,7 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
         const first = claimed.get(key);
         if (first !== undefined) {
           plan.skipped.push(
-            record(input, pod, volume.name, {
+            podVolumeBackupRecord(input, pod, volume.name, {
               skipped: `its claim ${volume.claimName} is backed up with pod ${first}`,
             }),
           );
@@ -239,7 +266,7 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
       decide(volume.name, { action: 'fs-backup', chosenBy: volume.chosenBy });
       for (const location of input.locations)
         plan.backups.push(
-          record(input, pod, volume.name, {
+          podVolumeBackupRecord(input, pod, volume.name, {
             volumeDir: volumeDirOf(volume, persistentVolume),
             ...(volume.claimName !== undefined ? { claim: volume.claimName } : {}),
             location,
