@@ -189,7 +189,10 @@ export class CatalogController {
       const finished =
         (phase === 'Completed' || phase === 'PartiallyFailed' || phase === 'Failed') &&
         backup.status?.checksums !== undefined;
-      if (of !== location || !finished || stored.has(name)) {
+      // Another location's backup is that location's sync's to judge: its timer is left as it is (clearing
+      // it here kept a backup whose files were gone from a location for ever, with two locations syncing).
+      if (of !== location) continue;
+      if (!finished || stored.has(name)) {
         this.#missingSince.delete(name);
         continue;
       }

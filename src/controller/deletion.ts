@@ -10,7 +10,7 @@
 import { deleteBackupSnapshots, forgetBackupSnapshots, VolumeRepositories } from '../volumes/index.ts';
 import { secretRepositoryPasswords } from './pod-volumes.ts';
 import { randomBytes } from 'node:crypto';
-import type { Backup, DeleteBackupRequest, Schedule } from '../api/index.ts';
+import { DEFAULT_BACKUP_TTL, type Backup, type DeleteBackupRequest, type Schedule } from '../api/index.ts';
 import { BackupNotFoundError } from '../storage/index.ts';
 import { scheduleOf } from './backup-controller.ts';
 import type { ControllerContext } from './context.ts';
@@ -31,6 +31,9 @@ export function deleteLockUntil(backup: Backup): string | undefined {
   if (!days || !started) return undefined;
   return new Date(new Date(started).getTime() + days * 86_400_000).toISOString();
 }
+
+/** How long a processed DeleteBackupRequest is kept before garbage collection removes it (Velero's). */
+export const PROCESSED_REQUEST_KEPT_MS = 24 * 3_600_000;
 
 export class DeletionController {
   readonly #ctx: ControllerContext;
@@ -215,6 +218,23 @@ export class DeletionController {
     for (const request of this.#requests.list())
       if (request.status?.phase === 'Processed' && (request.status.errors?.length ?? 0) > 0)
         this.#asked.delete(request.spec.backupName);
+    // Processed requests are kept for a day, as Velero keeps them: they say what was deleted and why.
+    for (const request of this.#requests.list()) {
+      const created = Date.parse(request.metadata.creationTimestamp ?? '');
+      if (
+        request.status?.phase !== 'Processed' ||
+        !Number.isFinite(created) ||
+        now.getTime() - created < PROCESSED_REQUEST_KEPT_MS
+      )
+        continue;
+      await deleteResource(this.#ctx, 'DeleteBackupRequest', request.metadata.name, signal).catch(
+        (error: unknown) =>
+          this.#ctx.log({
+            level: 'warning',
+            message: `cannot remove the processed DeleteBackupRequest ${request.metadata.name}: ${(error as Error).message}`,
+          }),
+      );
+    }
     const asked: string[] = [];
     for (const [group, backups] of groups) {
       const policy = group.startsWith('schedule/')
@@ -228,6 +248,7 @@ export class DeletionController {
           phase: b.status?.phase ?? 'Failed',
           ...(b.status?.expiration ? { expiration: b.status.expiration } : {}),
           ...(lock ? { deleteLockUntil: lock } : {}),
+          ttl: b.spec.ttl ?? DEFAULT_BACKUP_TTL,
         };
       });
       for (const decision of decideRetention(retained, policy, now)) {

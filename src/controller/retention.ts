@@ -27,6 +27,8 @@ export interface RetainedBackup {
   expiration?: string;
   /** No deletion before this time (deleteLockDays), ISO 8601. */
   deleteLockUntil?: string;
+  /** Its spec's ttl, for the reason of its deletion ("expired (ttl 720h0m0s)"). */
+  ttl?: string;
 }
 
 export interface RetentionDecision {
@@ -118,6 +120,12 @@ export function decideRetention(
   }
   return backups.map((b) => {
     const why = reasons.get(b.name) ?? [];
-    return { name: b.name, keep: why.length > 0, reasons: why.length > 0 ? why : ['no rule keeps it'] };
+    // Deleted: with no policy, because its TTL ended (the ttl said when known); with one, no rule keeps it.
+    const deleted = policy
+      ? 'no rule keeps it'
+      : b.ttl
+        ? `expired (ttl ${b.ttl})`
+        : `expired (at ${b.expiration ?? '?'})`;
+    return { name: b.name, keep: why.length > 0, reasons: why.length > 0 ? why : [deleted] };
   });
 }

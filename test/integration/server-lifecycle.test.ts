@@ -239,6 +239,14 @@ describe('cairn server: schedules, retention, deletion and catalog sync', () => 
       (await getCr(a, nsA, 'Backup', 'short')) === undefined ? true : undefined,
     );
     assert.ok(!(await storedBackups()).includes('short'));
+    // The request the collector made says why: the TTL ended.
+    const collected = (await listCrs<DeleteBackupRequest>(a, nsA, 'DeleteBackupRequest')).find(
+      (r) => r.spec.backupName === 'short',
+    );
+    assert.match(
+      collected?.metadata.annotations?.['cairn.dev/reason'] ?? '',
+      /garbage collection: expired \(ttl 1h\)/,
+    );
     // The locked one outlived its TTL but stays; a request to delete it is refused, with the reason.
     assert.equal(await phaseOf(a, nsA, 'locked'), 'Completed');
     await createCr(a, nsA, 'DeleteBackupRequest', 'locked-by-hand', { backupName: 'locked' });
@@ -249,10 +257,13 @@ describe('cairn server: schedules, retention, deletion and catalog sync', () => 
     assert.match(refused.status?.errors?.join('\n') ?? '', /locked against deletion until/);
     assert.equal(await phaseOf(a, nsA, 'locked'), 'Completed');
     assert.ok((await storedBackups()).includes('locked'));
-    // Once the lock has passed, the TTL takes it.
+    // Once the lock has passed, the TTL takes it; the requests processed over a day ago are removed.
     offsetMs += 3 * 24 * HOUR;
     await eventually('the unlocked backup to be collected', async () =>
       (await getCr(a, nsA, 'Backup', 'locked')) === undefined ? true : undefined,
+    );
+    await eventually('the processed request of over a day ago to be removed', async () =>
+      (await getCr(a, nsA, 'DeleteBackupRequest', 'locked-by-hand')) === undefined ? true : undefined,
     );
   });
 

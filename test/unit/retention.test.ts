@@ -47,8 +47,22 @@ describe('retention', () => {
       now,
     );
     assert.deepEqual(kept(decisions), ['new']);
-    assert.deepEqual(decisions[0]?.reasons, ['no rule keeps it']);
+    assert.deepEqual(decisions[0]?.reasons, ['expired (at 2026-10-31T00:00:00Z)']);
     assert.deepEqual(decisions[1]?.reasons, ['not expired (until 2026-12-20T00:00:00Z)']);
+    const withTtl = decideRetention(
+      [
+        {
+          name: 'old',
+          startTimestamp: '2026-10-01T00:00:00Z',
+          phase: 'Completed',
+          expiration: '2026-10-01T00:01:00Z',
+          ttl: '1m0s',
+        },
+      ],
+      undefined,
+      now,
+    );
+    assert.deepEqual(withTtl[0]?.reasons, ['expired (ttl 1m0s)']);
   });
 
   it('keeps the last N, the newest of each of the last days, weeks and months, and says which rule keeps each', () => {
