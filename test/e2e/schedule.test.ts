@@ -132,6 +132,14 @@ describe('cairn schedule', () => {
       described.stdout,
       /^ {2}nightly-3\s+Completed\s+.*nothing: deleted at the next collection$/m,
     );
+    // The next run, once the server has set it, in UTC and in the schedule's zone.
+    assert.equal((await cairn(['schedule', 'unpause', 'nightly', '-n', namespace])).code, 0);
+    await patchStatus({ client, namespace }, 'Schedule', 'nightly', { nextRun: '2026-12-08T02:00:00Z' });
+    const next = await cairn(['schedule', 'describe', 'nightly', '-n', namespace]);
+    assert.match(
+      next.stdout,
+      /^Next run:\s+2026-12-08 02:00:00 \+0000 UTC \(2026-12-08 03:00:00 Europe\/Paris\)$/m,
+    );
     const json = await cairn(['schedule', 'describe', 'nightly', '-n', namespace, '-o', 'json']);
     assert.equal(json.code, 0, json.stderr);
     const parsed = JSON.parse(json.stdout) as { backups: { name: string; keep: boolean }[] };

@@ -143,6 +143,19 @@ describe('cairn backup create in server mode', () => {
     );
     assert.equal(quick.code, 0, quick.stderr);
     assert.equal((JSON.parse(quick.stdout) as Backup).metadata.name, 'quick');
+    // As text: how to follow it, with the namespace it is in.
+    const quicker = await cairn(
+      ['backup', 'create', 'quicker', '--include-namespaces', namespace, '-n', namespace, '--no-wait'],
+      env(),
+    );
+    assert.equal(quicker.code, 0, quicker.stderr);
+    assert.match(
+      quicker.stdout,
+      new RegExp(
+        `^Backup "quicker" is (New|InProgress)\\. Run \`kubectl get backups\\.cairn\\.dev quicker -n ${namespace}\` to follow it\\.$`,
+        'm',
+      ),
+    );
     const here = await cairn(
       ['backup', 'create', 'here', '--include-namespaces', namespace, '-n', namespace, '--standalone'],
       env(),

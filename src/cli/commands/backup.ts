@@ -404,7 +404,7 @@ function printBackup(io: CliIO, backup: Backup, output: OutputFormat | undefined
   const status = backup.status ?? {};
   if (!status.phase || status.phase === 'New' || status.phase === 'InProgress') {
     io.stdout.write(
-      `Backup "${name}" is ${status.phase ?? 'New'}. Run \`kubectl get backups.cairn.dev ${name} -n <namespace>\` to follow it.\n`,
+      `Backup "${name}" is ${status.phase ?? 'New'}. Run \`kubectl get backups.cairn.dev ${name} -n ${backup.metadata.namespace ?? 'cairn'}\` to follow it.\n`,
     );
     return;
   }

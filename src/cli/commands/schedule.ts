@@ -225,7 +225,7 @@ function describeCommand(io: CliIO): Command {
       '\nExamples:\n  cairn schedule describe nightly\n  cairn schedule describe nightly -o json',
     )
     .action(async (name: string, options: { namespace: string; output?: OutputFormat }, command: Command) => {
-      const { decideRetention, deleteLockUntil, resourcePath, scheduleOf } =
+      const { decideRetention, deleteLockUntil, parseSchedule, resourcePath, scheduleOf } =
         await import('../../controller/index.ts');
       const client = await clientOf(io, command);
       const [schedule] = await schedulesOf(client, options.namespace, [name]);
@@ -237,6 +237,28 @@ function describeCommand(io: CliIO): Command {
         .sort((a, b) => ((a.status?.startTimestamp ?? '') < (b.status?.startTimestamp ?? '') ? 1 : -1));
       const { spec, status } = schedule;
       const retention = spec.retention;
+      // The next run in the schedule's own zone too, when it has one (CRON_TZ=...).
+      let zone: string | undefined;
+      try {
+        const parsed = parseSchedule(spec.schedule);
+        if (parsed.kind === 'cron' && parsed.timezone !== 'UTC') zone = parsed.timezone;
+      } catch {
+        zone = undefined;
+      }
+      const inZone = (time: string) =>
+        new Intl.DateTimeFormat('sv-SE', {
+          timeZone: zone,
+          year: 'numeric',
+          month: '2-digit',
+          day: '2-digit',
+          hour: '2-digit',
+          minute: '2-digit',
+          second: '2-digit',
+          hourCycle: 'h23',
+        }).format(new Date(time));
+      const nextRun = spec.paused
+        ? '<paused>'
+        : goTime(status?.nextRun) + (zone && status?.nextRun ? ` (${inZone(status.nextRun)} ${zone})` : '');
       const decide = () =>
         decideRetention(
           backups.map((b) => {
@@ -247,6 +269,7 @@ function describeCommand(io: CliIO): Command {
               phase: b.status?.phase ?? 'New',
               ...(b.status?.expiration ? { expiration: b.status.expiration } : {}),
               ...(lock ? { deleteLockUntil: lock } : {}),
+              ...(b.spec.ttl ? { ttl: b.spec.ttl } : {}),
             };
           }),
           retention,
@@ -283,7 +306,7 @@ function describeCommand(io: CliIO): Command {
           ['Paused', String(spec.paused === true)],
           ['Skip immediately', String(spec.skipImmediately === true)],
           ['Last backup', goTime(status?.lastBackup)],
-          ['Next run', spec.paused ? '<paused>' : goTime(status?.nextRun)],
+          ['Next run', nextRun],
           ['Namespaces', (spec.template.includedNamespaces ?? ['*']).join(', ')],
           ['Excluded namespaces', (spec.template.excludedNamespaces ?? []).join(', ') || '<none>'],
           ['Resources', (spec.template.includedResources ?? ['*']).join(', ')],
