@@ -61,6 +61,11 @@ export interface VeleroObject {
 export interface VeleroImportOptions {
   /** The namespace the Cairn object is made for (Cairn's server namespace). */
   namespace: string;
+  /**
+   * Keep a schedule running if Velero's runs (unpaused). Default: every schedule is imported paused, so
+   * that it does not back up beside Velero's until it is unpaused.
+   */
+  unpause?: boolean | undefined;
 }
 
 /**
@@ -500,7 +505,15 @@ export function fromVeleroSchedule(
   if (typeof velero.lastBackup === 'string') status.lastBackup = velero.lastBackup;
   if (typeof velero.lastSkipped === 'string') status.lastSkipped = velero.lastSkipped;
   found.check(statusProblems('Schedule', status), 'status');
-  if (spec.paused !== true)
+  if (spec.paused !== true && !options.unpause) {
+    // Imported paused: Velero's schedule still runs, and both would back up at once.
+    spec.paused = true;
+    found.warn(
+      'spec.paused',
+      `imported paused: pause Velero's schedule (velero schedule pause ${metadata.name}), then start this ` +
+        `one (cairn schedule unpause ${metadata.name}), or import with --unpause`,
+    );
+  } else if (spec.paused !== true)
     found.warn(
       'spec.paused',
       `false: while Velero's schedule runs too, both make backups; pause one of them ` +

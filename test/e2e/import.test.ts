@@ -335,9 +335,10 @@ describe('cairn import velero', () => {
       /^ {2}warning: spec\.credential: unset: Velero used its server's own credentials/m,
     );
     assert.match(result.stdout, /^Schedule shop-daily: created$/m);
+    // Imported paused: Velero's schedule still runs.
     assert.match(
       result.stdout,
-      /^ {2}warning: spec\.paused: false: while Velero's schedule runs too, both make backups/m,
+      /^ {2}warning: spec\.paused: imported paused: pause Velero's schedule \(velero schedule pause shop-daily\), then start this one \(cairn schedule unpause shop-daily\), or import with --unpause$/m,
     );
     assert.match(
       result.stdout,
@@ -364,6 +365,7 @@ describe('cairn import velero', () => {
     assert.equal(schedule?.spec.template.labelSelector, 'app notin (cache)');
     assert.equal(schedule?.spec.useOwnerReferencesInBackup, false);
     assert.equal(schedule?.status?.lastBackup, '2026-05-20T00:00:00Z', "it goes on from Velero's last run");
+    assert.equal(schedule?.spec.paused, true);
 
     const only = await testNamespace(t, client, 'cairn-import');
     const schedules = await cairn([
@@ -375,8 +377,15 @@ describe('cairn import velero', () => {
       only,
       '--kinds',
       'schedules',
+      '--unpause',
     ]);
     assert.equal(schedules.code, 0, schedules.stderr);
+    // With --unpause it runs as Velero's does, and the warning says both make backups.
+    assert.equal((await getCr<Schedule>(client, only, 'Schedule', 'shop-daily'))?.spec.paused, false);
+    assert.match(
+      schedules.stdout,
+      /^ {2}warning: spec\.paused: false: while Velero's schedule runs too, both make backups/m,
+    );
     assert.deepEqual(
       (await listCrs<Schedule>(client, only, 'Schedule')).map((s) => s.metadata.name),
       ['shop-daily'],

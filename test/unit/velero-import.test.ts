@@ -381,7 +381,7 @@ describe('cairn import velero: conversions', () => {
             ],
           },
         },
-        paused: false,
+        paused: true,
         skipImmediately: true,
         useOwnerReferencesInBackup: true,
       });
@@ -410,7 +410,16 @@ describe('cairn import velero: conversions', () => {
         warningAbout(result.warnings, 'spec.template.excludedNamespaceScopedResources') ?? '',
         /merged into excludedResources/,
       );
-      assert.match(warningAbout(result.warnings, 'spec.paused') ?? '', /both make backups/);
+      assert.match(
+        warningAbout(result.warnings, 'spec.paused') ?? '',
+        /^spec\.paused: imported paused: pause Velero's schedule/,
+      );
+      // With unpause, it runs as Velero's does.
+      const running = converted(
+        fromVeleroSchedule(schedule({}, { paused: false }), { ...options, unpause: true }),
+      );
+      assert.equal(running.object.spec.paused, false);
+      assert.match(warningAbout(running.warnings, 'spec.paused') ?? '', /both make backups/);
     });
 
     it("drops Velero's defaults silently: they lose nothing", () => {

@@ -25,6 +25,7 @@ interface ImportFlags {
   kinds: VeleroImportKind[];
   dryRun: boolean;
   output: 'yaml' | 'json';
+  unpause?: boolean;
 }
 
 /** Velero's kinds in the order they are imported: locations before what refers to them. */
@@ -138,7 +139,7 @@ async function convert(
 
   const outcomes: Outcome[] = [];
   for (const { kind, object } of selected) {
-    const result = fromVelero(object, { namespace: flags.namespace });
+    const result = fromVelero(object, { namespace: flags.namespace, unpause: flags.unpause === true });
     const name =
       isRecord(object.metadata) && typeof object.metadata.name === 'string'
         ? object.metadata.name
@@ -266,6 +267,10 @@ export function importCommand(io: CliIO): Command {
         .default([...KIND_ORDER], 'all three'),
     )
     .option('--dry-run', 'print the converted objects instead of creating them', false)
+    .option(
+      '--unpause',
+      "keep a schedule running when Velero's runs (default: imported paused, so it does not back up beside Velero's)",
+    )
     .addOption(
       new Option('-o, --output <format>', 'with --dry-run: yaml or json')
         .choices(['yaml', 'json'])
@@ -282,7 +287,8 @@ Examples:
   cairn import velero -f schedules.yaml -f locations.yaml --dry-run -o json
 
 Label selectors become their text form, provider names Cairn's (aws: s3, gcp: gcs); imported locations are
-plaintext, as Velero's backups are. Fields Cairn does not have are dropped with a warning naming them.
+plaintext, as Velero's backups are. Schedules are imported paused (unpause each once Velero's is paused,
+or import with --unpause). Fields Cairn does not have are dropped with a warning naming them.
 An object of the same name already in -n is skipped, never overwritten. Copy the credential Secrets the
 warnings name into Cairn's namespace. Exit code 1 when an object had problems (it is not created).`,
     )
