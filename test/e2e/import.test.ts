@@ -366,6 +366,25 @@ describe('cairn import velero', () => {
     assert.equal(schedule?.spec.useOwnerReferencesInBackup, false);
     assert.equal(schedule?.status?.lastBackup, '2026-05-20T00:00:00Z', "it goes on from Velero's last run");
     assert.equal(schedule?.spec.paused, true);
+    // A dry run now says what the real run would: those already there are skipped.
+    const again = await cairn([
+      'import',
+      'velero',
+      '--velero-namespace',
+      velero,
+      '-n',
+      namespace,
+      '--dry-run',
+    ]);
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `^Schedule shop-daily: would be skipped: a Schedule of that name is already in namespace ${namespace} \\(not overwritten\\)$`,
+        'm',
+      ),
+    );
+    assert.match(again.stderr, /^BackupLocation minio: would be skipped/m);
+    assert.match(again.stderr, /, 2 skipped \(already there\),/);
 
     const only = await testNamespace(t, client, 'cairn-import');
     const schedules = await cairn([

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type {
   Backup,
+  CairnKind,
   BackupLocation,
   Schedule,
   SpecProblem,
@@ -166,6 +167,37 @@ async function convert(
   return { outcomes, ignored };
 }
 
+/**
+ * Whether an object of that kind and name is already in `namespace`: asked of the cluster when one can be
+ * reached (5 s a question); `false` when it cannot (a dry run of files without a cluster).
+ */
+async function existingIn(
+  clientOf: () => Promise<KubeClient>,
+  namespace: string,
+): Promise<(kind: CairnKind, name: string) => Promise<boolean>> {
+  let client: KubeClient | undefined;
+  try {
+    client = await clientOf();
+  } catch {
+    return () => Promise.resolve(false);
+  }
+  const { resourcePath } = await import('../../controller/index.ts');
+  let reachable = true;
+  return async (kind: CairnKind, name) => {
+    if (!client || !reachable) return false;
+    try {
+      const response = await client.send({
+        path: resourcePath(kind, namespace, name),
+        signal: AbortSignal.timeout(5000),
+      });
+      return response.status === 200;
+    } catch {
+      reachable = false;
+      return false;
+    }
+  };
+}
+
 function printDryRun(io: CliIO, outcomes: Outcome[], flags: ImportFlags): void {
   const objects = outcomes.flatMap((o) => ('object' in o ? [o.object] : []));
   io.stdout.write(formatManifests(objects, flags.output));
@@ -320,10 +352,21 @@ warnings name into Cairn's namespace. Exit code 1 when an object had problems (i
       }
       if (flags.dryRun) {
         printDryRun(io, outcomes, flags);
+        // Where the cluster can be asked, an object already there is said to be skipped, as the real run
+        // skips it; without a cluster (files alone), nothing can be known of it.
+        const exists = await existingIn(clientOf, flags.namespace);
         let warnings = 0;
+        let skipped = 0;
         for (const outcome of outcomes) {
           if (!('object' in outcome)) {
             reportProblems(report, outcome);
+            continue;
+          }
+          if (await exists(outcome.object.kind, outcome.object.metadata.name)) {
+            skipped++;
+            report(
+              `${outcome.label}: would be skipped: a ${outcome.object.kind} of that name is already in namespace ${flags.namespace} (not overwritten)`,
+            );
             continue;
           }
           warnings += outcome.warnings.length;
@@ -331,8 +374,9 @@ warnings name into Cairn's namespace. Exit code 1 when an object had problems (i
           for (const line of outcome.warnings) report(`  warning: ${line}`);
         }
         report(
-          `Dry run, nothing was created: ${plural(outcomes.length - failed, 'object')} to import into ` +
-            `namespace ${flags.namespace}, ${plural(warnings, 'warning')}, ${failed} with problems.`,
+          `Dry run, nothing was created: ${plural(outcomes.length - failed - skipped, 'object')} to import into ` +
+            `namespace ${flags.namespace}${skipped > 0 ? `, ${skipped} skipped (already there)` : ''}, ` +
+            `${plural(warnings, 'warning')}, ${failed} with problems.`,
         );
       } else {
         const counts = await createAll(await clientOf(), report, outcomes, flags.namespace);
