@@ -37,6 +37,13 @@ try {
   );
   process.exit(1);
 }
+// A reader that goes away (`cairn backup create --help | head`) is the end of the output, not an error:
+// stop quietly, as other command-line tools do.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (error) => {
+    if (error?.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
 process.exitCode = await main(process.argv.slice(2), {
   env: process.env,
   stdout: process.stdout,

@@ -1,6 +1,7 @@
 // `cairn location create|get|set-default|delete|key-export` as a user runs them: the locations of
 // standalone mode in config.yaml, one key file per encrypted location, and no key or credential in output.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { keyId } from '../../src/storage/index.ts';
-import { cairn, type CliResult } from '../helpers/cli.ts';
+import { cairn, cairnBin, type CliResult } from '../helpers/cli.ts';
 import { clusterClient, minioOptions, testbedEnv, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 
 interface Standalone {
@@ -413,5 +414,19 @@ describe('cairn location set-default and delete', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /Examples:\n\s+cairn backup /, command);
     }
+  });
+
+  it('ends quietly, exit code 0, when its reader goes away (cairn ... --help | head -1)', async () => {
+    const child = spawn(process.execPath, [cairnBin, 'restore', 'create', '--help'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // The reader takes the first chunk, then closes: the rest of the help meets a closed pipe.
+    await new Promise((done) => child.stdout.once('data', done));
+    child.stdout.destroy();
+    const code = await new Promise((done) => child.on('close', done));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /Unhandled|EPIPE/);
   });
 });
