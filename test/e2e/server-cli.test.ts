@@ -317,5 +317,12 @@ describe('cairn backup create in server mode', () => {
     assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stdout, /Backup "bad" FailedValidation/);
     assert.match(bad.stdout, /invalid: storageLocation: no BackupLocation named "missing"/);
+    assert.match(
+      bad.stdout,
+      new RegExp(
+        `^The Backup resource stays \\(FailedValidation\\) as the record of the refusal; nothing was written\\. Remove it with \`kubectl delete backups\\.cairn\\.dev bad -n ${namespace}\` before using the name again\\.$`,
+        'm',
+      ),
+    );
   });
 });

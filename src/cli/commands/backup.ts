@@ -421,6 +421,15 @@ function printBackup(io: CliIO, backup: Backup, output: OutputFormat | undefined
   }
   if (status.failureReason) io.stdout.write(`  reason: ${status.failureReason}\n`);
   for (const problem of status.validationErrors ?? []) io.stdout.write(`  invalid: ${problem}\n`);
+  // Server mode: the refused Backup resource stays, as Velero's does, the record of the refusal.
+  if (status.phase === 'FailedValidation' && backup.metadata.namespace) {
+    const namespace = backup.metadata.namespace;
+    io.stdout.write(
+      `The Backup resource stays (FailedValidation) as the record of the refusal; nothing was written. ` +
+        `Remove it with \`kubectl delete backups.cairn.dev ${name} -n ${namespace}\` before using the name again.\n`,
+    );
+    return;
+  }
   io.stdout.write(`Run \`cairn backup describe ${name}\` for details.\n`);
 }
 
