@@ -115,8 +115,28 @@ describe('Repository', () => {
     const { backend, repo } = await fresh({ indexMaxBlobs: 12, compression: false });
     for (let n = 0; n < 30; n++) await repo.saveBlob('data', blob(n));
     await repo.flush();
-    assert.equal((await listed(backend, 'index')).length, 3);
-    assert.equal(repo.stats.indexFilesWritten, 3);
+    // Packs of 7 blobs (10 KiB each in 64 KiB packs), and a last one of 2. A file is full, as restic's,
+    // once it holds 12 blobs or more (a pack's blobs stay in one file): which packs share a file depends
+    // on the order their uploads end (7+7, or 7+2+7 when the last, small pack ends first), so the files
+    // are checked for that rule, not counted.
+    const files = await listed(backend, 'index');
+    assert.equal(repo.stats.indexFilesWritten, files.length);
+    const sizes: number[] = [];
+    for (const file of files) {
+      const index = (await repo.loadJson('index', file.name)) as { packs: { blobs: unknown[] }[] };
+      sizes.push(index.packs.reduce((n, pack) => n + pack.blobs.length, 0));
+    }
+    assert.equal(
+      sizes.reduce((a, b) => a + b, 0),
+      30,
+      `every blob is in one index file: ${sizes.join()}`,
+    );
+    assert.ok(sizes.filter((n) => n < 12).length <= 1, `at most the last file is not full: ${sizes.join()}`);
+    assert.ok(
+      sizes.every((n) => n < 12 + 7),
+      `a file is closed once full: ${sizes.join()}`,
+    );
+    assert.ok(files.length >= 2, `30 blobs need at least two files: ${sizes.join()}`);
   });
 
   it('names an index file that is listed but cannot be loaded, when a blob is looked up', async () => {
