@@ -106,26 +106,30 @@ export interface SnapshotTarget {
   className: string;
 }
 
-/** What a claim needs to be snapshotted, or why it cannot be. */
+/**
+ * What a claim needs to be snapshotted, or why it cannot be. Its PersistentVolume is read, unless
+ * `known` gives it as already read (undefined: there is none).
+ */
 export async function snapshotTarget(
   client: KubeClient,
   claim: KubeObject,
   classes: ReadonlyMap<string, string>,
   signal?: AbortSignal,
+  known?: { pv: KubeObject | undefined },
 ): Promise<SnapshotTarget | { skipped: string }> {
   const volumeName = (claim.spec as { volumeName?: string } | undefined)?.volumeName;
   if (!volumeName) return { skipped: 'the claim is not bound to a volume' };
-  let pv: KubeObject;
-  try {
-    pv = await client.json<KubeObject>({
-      path: `/api/v1/persistentvolumes/${encodeURIComponent(volumeName)}`,
-      signal,
-    });
-  } catch (error) {
-    if (error instanceof KubeApiError && error.status === 404)
-      return { skipped: `its volume ${volumeName} is gone` };
-    throw error;
-  }
+  let pv: KubeObject | undefined = known?.pv;
+  if (!known)
+    try {
+      pv = await client.json<KubeObject>({
+        path: `/api/v1/persistentvolumes/${encodeURIComponent(volumeName)}`,
+        signal,
+      });
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+    }
+  if (!pv) return { skipped: `its volume ${volumeName} is gone` };
   const driver = (pv.spec as { csi?: { driver?: string } } | undefined)?.csi?.driver;
   if (!driver) return { skipped: `its volume ${volumeName} is not a CSI volume` };
   const className = classes.get(driver);

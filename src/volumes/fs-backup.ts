@@ -136,6 +136,13 @@ export function podVolumeBackupRecord(
   };
 }
 
+/** The part of a PersistentVolume that places its mount (volumeDirOf), or undefined without one. */
+function volumeOf(pv: KubeObject | undefined): { name: string; csi: boolean } | undefined {
+  return pv
+    ? { name: pv.metadata.name, csi: (pv.spec as { csi?: unknown } | undefined)?.csi !== undefined }
+    : undefined;
+}
+
 /** The PersistentVolume a claim is bound to, or undefined when it is not bound. */
 export async function volumeOfClaim(
   client: KubeClient,
@@ -251,12 +258,10 @@ export async function planPodVolumeBackups(input: PlanInput): Promise<PodVolumeP
           });
           continue;
         }
-        persistentVolume = await volumeOfClaim(
-          input.client,
-          pod.metadata.namespace ?? '',
-          volume.claimName,
-          input.signal,
-        );
+        // Through the reader when there is one: the claim and its volume were read for the policy already.
+        persistentVolume = input.reader
+          ? volumeOf((await input.reader.read(pod.metadata.namespace ?? '', volume.claimName)).pv)
+          : await volumeOfClaim(input.client, pod.metadata.namespace ?? '', volume.claimName, input.signal);
         if (!persistentVolume) {
           skip(`its claim ${volume.claimName} is not bound to a volume`);
           continue;

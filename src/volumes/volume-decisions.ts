@@ -142,7 +142,9 @@ export async function decideClaims(input: DecideClaimsInput): Promise<ClaimDecis
       decide({ action: 'skip', chosenBy: NOTHING_CHOSE });
       continue;
     }
-    const target = await snapshotTarget(input.client, claim, input.classes, input.signal);
+    // The claim's volume as the reader read it (for the policy, or now): read once.
+    const { pv } = await input.reader.read(namespace, name, claim);
+    const target = await snapshotTarget(input.client, claim, input.classes, input.signal, { pv });
     if ('skipped' in target) {
       const detail = `not snapshotted: ${target.skipped}`;
       decide({ action: 'snapshot', chosenBy, detail: detail + note });

@@ -79,6 +79,12 @@ async function checksums(namespace: string, cluster: 'a' | 'b' = 'a'): Promise<s
   return result.stdout;
 }
 
+/** After a test that restores into cluster b: the namespace there, and the backup (and its snapshots). */
+async function cleanUpInB(clientB: KubeClient, env: NodeJS.ProcessEnv, ns: string, backup: string) {
+  await clientB.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
+  await cairn(['backup', 'delete', backup, '--confirm'], env);
+}
+
 const contentPath = (name: string) => `/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/${name}`;
 
 async function snapshotsIn(namespace: string): Promise<KubeObject[]> {
@@ -207,10 +213,7 @@ describe('CSI volume snapshots', () => {
     const before = await checksums(ns);
     const name = `csimig-${uniqueSuffix()}`;
     const clientB = clusterClient('b');
-    t.after(async () => {
-      await clientB.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
-      await cairn(['backup', 'delete', name, '--confirm'], env);
-    });
+    t.after(() => cleanUpInB(clientB, env, ns, name));
     const made = await cairn(
       ['backup', 'create', name, '--include-namespaces', ns, '--snapshot-volumes', '-o', 'json'],
       env,
@@ -250,10 +253,7 @@ describe('CSI volume snapshots', () => {
     const before = await checksums(ns);
     const name = `csimove-${uniqueSuffix()}`;
     const clientB = clusterClient('b');
-    t.after(async () => {
-      await clientB.send({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` });
-      await cairn(['backup', 'delete', name, '--confirm'], env);
-    });
+    t.after(() => cleanUpInB(clientB, env, ns, name));
     const made = await cairn(
       [
         'backup',

@@ -72,6 +72,39 @@ async function stopAgent(agent: { child: ChildProcess }): Promise<void> {
   await exited;
 }
 
+/**
+ * Namespace `app` (deleted after the test) with a claim `data` of the testbed's CSI class and a pod `db`
+ * that writes /data/rows into it; resolves with the file's checksum line.
+ */
+async function csiApp(t: { after: (fn: () => Promise<void>) => void }, app: string) {
+  await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
+  t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
+  await client.json({
+    method: 'POST',
+    path: `/api/v1/namespaces/${app}/persistentvolumeclaims`,
+    body: {
+      metadata: { name: 'data' },
+      spec: {
+        storageClassName: TESTBED_STORAGE.csiClass,
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '16Mi' } },
+      },
+    },
+  });
+  await client.json({
+    method: 'POST',
+    path: `/api/v1/namespaces/${app}/pods`,
+    body: busyboxPod({
+      name: 'db',
+      script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; echo ready; exec sleep 3600',
+      volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
+    }),
+  });
+  await waitForPodReady(client, app, 'db');
+  await waitForPodLine(app, 'db', 'ready');
+  return kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+}
+
 describe('cairn server with the node agent: pod volumes', () => {
   before(async () => {
     client = clusterClient('a');
@@ -374,32 +407,7 @@ describe('cairn server with the node agent: pod volumes', () => {
 
   it('takes the CSI snapshot a volume policy ConfigMap chooses for a Backup resource, restores the claim from it for a Restore, and deletes it for a DeleteBackupRequest', async (t) => {
     const app = `csi-${uniqueSuffix()}`;
-    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
-    t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
-    await client.json({
-      method: 'POST',
-      path: `/api/v1/namespaces/${app}/persistentvolumeclaims`,
-      body: {
-        metadata: { name: 'data' },
-        spec: {
-          storageClassName: TESTBED_STORAGE.csiClass,
-          accessModes: ['ReadWriteOnce'],
-          resources: { requests: { storage: '16Mi' } },
-        },
-      },
-    });
-    await client.json({
-      method: 'POST',
-      path: `/api/v1/namespaces/${app}/pods`,
-      body: busyboxPod({
-        name: 'db',
-        script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; echo ready; exec sleep 3600',
-        volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
-      }),
-    });
-    await waitForPodReady(client, app, 'db');
-    await waitForPodLine(app, 'db', 'ready');
-    const before = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+    const before = await csiApp(t, app);
 
     const name = `csi-${uniqueSuffix()}`;
     // The snapshot is chosen by a volume policy in a ConfigMap of the server's namespace (Velero's
@@ -460,32 +468,7 @@ describe('cairn server with the node agent: pod volumes', () => {
   });
   it("moves a CSI snapshot's data into the repository for a Backup with snapshotMoveData, and restores the claim from it", async (t) => {
     const app = `move-${uniqueSuffix()}`;
-    await client.json({ method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name: app } } });
-    t.after(() => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${app}` }).then(() => undefined));
-    await client.json({
-      method: 'POST',
-      path: `/api/v1/namespaces/${app}/persistentvolumeclaims`,
-      body: {
-        metadata: { name: 'data' },
-        spec: {
-          storageClassName: TESTBED_STORAGE.csiClass,
-          accessModes: ['ReadWriteOnce'],
-          resources: { requests: { storage: '16Mi' } },
-        },
-      },
-    });
-    await client.json({
-      method: 'POST',
-      path: `/api/v1/namespaces/${app}/pods`,
-      body: busyboxPod({
-        name: 'db',
-        script: '[ -e /data/rows ] || seq 1 50000 > /data/rows; echo ready; exec sleep 3600',
-        volumes: { data: { persistentVolumeClaim: { claimName: 'data' } } },
-      }),
-    });
-    await waitForPodReady(client, app, 'db');
-    await waitForPodLine(app, 'db', 'ready');
-    const before = await kubectl(['exec', '-n', app, 'db', '--', 'sha256sum', '/data/rows']);
+    const before = await csiApp(t, app);
     const agent = await startAgent();
     t.after(() => stopAgent(agent));
 
