@@ -299,5 +299,26 @@ describe('the volume policy on the testbed', () => {
         `--volume-policy ${escape(file)}: volumePolicies\\[0\\]\\.action\\.type "snapshots": must be one of`,
       ),
     );
+    // The policy given twice (inline and as a ConfigMap) is refused before anything runs.
+    const good = await policyFile('good', 'version: v1\nvolumePolicies:\n  - action: {type: skip}\n');
+    const both = await cairn(
+      [
+        'backup',
+        'create',
+        `both-${uniqueSuffix()}`,
+        '--include-namespaces',
+        ns,
+        '--volume-policy',
+        good,
+        '--resource-policies-configmap',
+        'volume-policy',
+      ],
+      env,
+    );
+    assert.equal(both.code, 1, both.stdout + both.stderr);
+    assert.match(
+      both.stderr,
+      /--volume-policy and --resource-policies-configmap give the same thing: give one/,
+    );
   });
 });
