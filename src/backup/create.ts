@@ -421,7 +421,17 @@ async function runCreateBackup(
       signal: engineSignal,
     });
     await archive.finish();
-  } catch (error) {
+  } catch (thrown) {
+    // Some steps stopped by the signal throw a bare AbortError ("The operation was aborted") rather than
+    // the signal's reason: the reason (a lost claim, every location failing) is what the user is told.
+    const reason: unknown = engineSignal.reason;
+    const error =
+      thrown instanceof Error &&
+      thrown.name === 'AbortError' &&
+      engineSignal.aborted &&
+      reason instanceof Error
+        ? reason
+        : thrown;
     failureReason = error instanceof Error ? error.message : String(error);
     log({ level: 'error', message: `the backup failed: ${failureReason}` });
     const cause = error instanceof Error ? error : new Error(failureReason);
