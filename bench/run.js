@@ -1,5 +1,5 @@
 // `npm run bench -- <name> [args]`: runs bench/<name>.ts. The benchmarks that need a cluster and object
-// stores (backup, restore, volumes) use the running testbed (eval "$(npm run -s testbed -- up)" first, or let this
+// stores (backup, restore, velero, volumes) use the running testbed (eval "$(npm run -s testbed -- up)" first, or let this
 // start one and leave it running); `startup`, `chunker` and `repo-backup` need none.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, '..');
 const [name, ...args] = process.argv.slice(2);
 if (!name || !existsSync(join(root, 'bench', `${name}.ts`))) {
   console.error(
-    'usage: npm run bench -- <name> [args]   (benchmarks: backup, restore, volumes, startup, chunker, repo-backup)',
+    'usage: npm run bench -- <name> [args]   (benchmarks: backup, restore, velero, volumes, startup, chunker, repo-backup)',
   );
   process.exit(2);
 }

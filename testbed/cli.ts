@@ -35,6 +35,7 @@ import {
 import { ensureClusterPki } from './lib/pki.ts';
 import { isRunning, stopProcess, type ProcessRecord } from './lib/process.ts';
 import { startAzurite, startFakeGcs, startMinio, type StoreState } from './lib/stores.ts';
+import { recordedVeleroServers } from './lib/velero.ts';
 
 const testbedDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(testbedDir, '..');
@@ -121,6 +122,7 @@ function build(): Record<string, string> {
     'helm',
     'node-tools',
     'csi-sidecars',
+    'velero',
   ]) {
     if (!binaries[name]) throw new Error(`testbed build did not report ${name}`);
   }
@@ -292,6 +294,8 @@ function exportsOf(state: TestbedState): string {
   if (a) env.KUBECONFIG = a.kubeconfig;
   if (b) env.KUBECONFIG_B = b.kubeconfig;
   env.CAIRN_TESTBED_STATE = stateDir;
+  // Velero and its AWS plugin, run by the interoperability tests and the Velero benchmark (lib/velero.ts).
+  if (state.binaries.velero) env.CAIRN_VELERO_DIR = state.binaries.velero;
   const lines = Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`);
   // kubectl and helm first on PATH (a state written before helm was built has no helm entry).
   const bins = [state.binaries.kubernetes, state.binaries.helm].filter((dir) => dir !== undefined);
@@ -316,7 +320,8 @@ async function down(): Promise<void> {
       log('no testbed state; nothing to stop');
       return;
     }
-    const processes = allProcesses(state);
+    // Velero servers a killed test or benchmark left running (lib/velero.ts records each while it runs).
+    const processes = [...recordedVeleroServers(stateDir), ...allProcesses(state)];
     await stopAll(processes);
     const survivors = processes.filter(isRunning);
     if (survivors.length > 0) throw new Error(`still running: ${survivors.map((p) => p.pid).join(', ')}`);

@@ -162,6 +162,31 @@ build_csi_sidecars() {
   echo "$out"
 }
 
+# Velero (both lines) and its AWS plugin, into one directory: `velero-<version>` for each, and
+# `plugins/velero-plugin-for-aws` (the directory `velero server --plugin-dir` reads). The version is stamped as
+# Velero's Makefile stamps it.
+build_velero() {
+  local old="$here/go/velero-1.17" next="$here/go/velero-1.18" plugin="$here/go/velero-plugin-for-aws" key out
+  key=$(cat "$old/go.mod" "$old/go.sum" "$next/go.mod" "$next/go.sum" "$plugin/go.mod" "$plugin/go.sum" | sha256sum | cut -c1-12)
+  out="$cache/bin/velero-$key"
+  if [[ -x "$out/velero-$VELERO_VERSION" && -x "$out/velero-$VELERO_NEXT_VERSION" && -x "$out/plugins/velero-plugin-for-aws" ]]; then
+    log "velero: cached"; echo "$out"; return
+  fi
+  log "velero: building velero $VELERO_VERSION and $VELERO_NEXT_VERSION, velero-plugin-for-aws $VELERO_PLUGIN_FOR_AWS_VERSION (long the first time)"
+  local start=$SECONDS dir version
+  for pair in "$old:$VELERO_VERSION" "$next:$VELERO_NEXT_VERSION"; do
+    dir=${pair%%:*} version=${pair##*:}
+    (cd "$dir" && go build -trimpath \
+      -ldflags "-s -w -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$version -X github.com/vmware-tanzu/velero/pkg/buildinfo.GitTreeState=clean" \
+      -o "$out.tmp/velero-$version" github.com/vmware-tanzu/velero/cmd/velero)
+  done
+  (cd "$plugin" && go build -trimpath -ldflags "-s -w" -o "$out.tmp/plugins/velero-plugin-for-aws" \
+    github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws)
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "velero: built in $((SECONDS - start))s"
+  echo "$out"
+}
+
 # Prints name=directory for each component built, on standard output; progress goes to standard error.
 emit() {
   local name=$1 out
@@ -179,6 +204,7 @@ case $what in
   node-tools) emit node-tools build_node_tools ;;
   csi-sidecars) emit csi-sidecars build_csi_sidecars ;;
   kopia) emit kopia build_kopia ;; # not part of all: only the volume-data benchmark runs it
+  velero) emit velero build_velero ;;
   all)
     emit etcd build_etcd
     emit minio install_module minio github.com/minio/minio "$MINIO_VERSION"
@@ -187,6 +213,7 @@ case $what in
     emit helm build_helm
     emit node-tools build_node_tools
     emit csi-sidecars build_csi_sidecars
+    emit velero build_velero
     ;;
-  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm|node-tools|csi-sidecars|kopia]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [all|kubernetes|etcd|minio|fake-gcs-server|helm|node-tools|csi-sidecars|kopia|velero]" >&2; exit 2 ;;
 esac
