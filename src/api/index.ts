@@ -186,3 +186,4 @@ export {
   type VolumePolicyConditions,
   type VolumePolicyRule,
 } from './volume-policy.ts';
+export { ANNOTATIONS, EXCLUDE_FROM_BACKUP_LABELS, LABELS } from './vocabulary.ts';

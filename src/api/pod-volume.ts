@@ -3,13 +3,14 @@
 // restore creates them; the node agent on the pod's node carries them out and writes their status.
 import { Type, type Static } from '@sinclair/typebox';
 import { DnsSubdomain, ObjectMetaSchema, StringEnum, StringMap, Timestamp } from './schema.ts';
+import { LABELS } from './vocabulary.ts';
 
 /** The labels a pod volume resource carries, so a backup's or restore's are listed together. */
 export const POD_VOLUME_LABELS = {
-  backupName: 'cairn.dev/backup-name',
-  backupUid: 'cairn.dev/backup-uid',
-  restoreName: 'cairn.dev/restore-name',
-  restoreUid: 'cairn.dev/restore-uid',
+  backupName: LABELS.backupName,
+  backupUid: LABELS.backupUid,
+  restoreName: LABELS.restoreName,
+  restoreUid: LABELS.restoreUid,
   podUid: 'cairn.dev/pod-uid',
 } as const;
 

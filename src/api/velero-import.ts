@@ -28,6 +28,7 @@ import {
 } from './location.ts';
 import type { Schedule, ScheduleSpec, ScheduleStatus } from './schedule.ts';
 import type { SpecProblem } from './validate.ts';
+import { ANNOTATIONS } from './vocabulary.ts';
 
 /** The Velero kinds `cairn import velero` converts, and the Cairn kind each becomes. */
 export const VELERO_IMPORT_KINDS = {
@@ -38,13 +39,13 @@ export const VELERO_IMPORT_KINDS = {
 export type VeleroImportKind = keyof typeof VELERO_IMPORT_KINDS;
 
 /** On every imported object: where it came from (`velero.io/v1 Schedule velero/nightly`). */
-export const IMPORTED_FROM_ANNOTATION = 'cairn.dev/imported-from';
+export const IMPORTED_FROM_ANNOTATION = ANNOTATIONS.importedFrom;
 /**
  * On imported Backups: the location their files are in. The controllers' mark of a Backup that records a
  * stored backup rather than asks for one (SYNCED_ANNOTATION of src/controller/backup-controller.ts): the
  * Backup controller leaves such a Backup alone, so an imported Backup is never run again by Cairn.
  */
-export const SYNCED_FROM_ANNOTATION = 'cairn.dev/synced-from';
+export const SYNCED_FROM_ANNOTATION = ANNOTATIONS.syncedFrom;
 
 /**
  * A Velero object as read from YAML or from the API server: nothing about its shape is trusted. A field

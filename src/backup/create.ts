@@ -49,6 +49,7 @@ import type { ExecOptions, KubeObject } from '../kube/index.ts';
 import { backupHooksForPod, hookSpecProblems, runHooks } from './hooks.ts';
 import type { HookResult, PodVolumeBackup } from '../api/index.ts';
 import { compileSelection, type ValidationProblem } from './selection.ts';
+import { LABELS } from '../api/index.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -677,7 +678,7 @@ async function runCreateBackup(
       metadata: {
         name,
         uid: input.uid,
-        labels: { ...input.labels, 'velero.io/storage-location': store.location },
+        labels: { ...input.labels, [LABELS.veleroStorageLocation]: store.location },
         creationTimestamp: start.toISOString(),
       },
       spec,

@@ -30,7 +30,7 @@ import {
   type ItemAction,
   type ItemRef,
 } from './item-actions.ts';
-import type { Selection } from './selection.ts';
+import { excludedFromBackupBy, type Selection } from './selection.ts';
 
 export interface BackupProgress {
   itemsBackedUp: number;
@@ -98,6 +98,8 @@ interface ListTarget {
 }
 
 const CRDS = 'customresourcedefinitions.apiextensions.k8s.io';
+/** Every exclude-from-backup label ends so: a raw item without these bytes carries none. */
+const EXCLUDE_MARK = Buffer.from('/exclude-from-backup');
 const itemKey = (groupResource: string, namespace: string | undefined, name: string) =>
   `${groupResource}/${namespace ?? ''}/${name}`;
 const where = (namespace: string | undefined, name: string) => (namespace ? `${namespace}/${name}` : name);
@@ -291,6 +293,12 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
       }
       const namespace = resource.namespaced ? raw.namespace : undefined;
       if (target.keepIsNamespaces && !namespaces.has(namespace ?? '')) continue;
+      // Only an item whose bytes name the label is parsed to see whether it is set.
+      if (
+        raw.bytes.includes(EXCLUDE_MARK) &&
+        excluded(resource, JSON.parse(raw.bytes.toString()) as KubeObject)
+      )
+        continue;
       const here = where(namespace, raw.name);
       if (dedup.relisting && dedup.written.has(here)) continue;
       dedup.written.add(here);
@@ -327,7 +335,23 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
     return true;
   }
 
+  /** Whether an item is left out by its exclude-from-backup label (said in the log). */
+  function excluded(resource: ApiResource, item: KubeObject): boolean {
+    const excludedBy = excludedFromBackupBy(item.metadata.labels);
+    if (!excludedBy) return false;
+    const namespace = resource.namespaced ? item.metadata.namespace : undefined;
+    log({
+      level: 'info',
+      message: `left out ${resource.groupResource} ${where(namespace, item.metadata.name)}: it has the label ${excludedBy}=true`,
+      resource: resource.groupResource,
+      ...(namespace ? { namespace } : {}),
+      name: item.metadata.name,
+    });
+    return true;
+  }
+
   async function write(resource: ApiResource, item: KubeObject): Promise<void> {
+    if (excluded(resource, item)) return;
     const namespace = resource.namespaced ? item.metadata.namespace : undefined;
     if (namespace) itemNamespaces.add(namespace);
     if (remembers(resource.groupResource)) {
@@ -393,6 +417,15 @@ export async function runBackupEngine(input: BackupEngineInput): Promise<BackupO
   const itemNamespaces = new Set<string>();
   if (namespacesResource) {
     await list({ resource: namespacesResource, unfiltered: true }, (ns) => {
+      const excludedBy = excludedFromBackupBy(ns.metadata.labels);
+      if (excludedBy && selection.namespaceSelected(ns.metadata.name)) {
+        log({
+          level: 'info',
+          message: `left out namespace ${ns.metadata.name} and everything in it: it has the label ${excludedBy}=true`,
+          namespace: ns.metadata.name,
+        });
+        return Promise.resolve();
+      }
       if (selection.namespaceSelected(ns.metadata.name)) {
         namespaces.add(ns.metadata.name);
         namespaceObjects.push(ns);

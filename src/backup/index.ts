@@ -3,6 +3,7 @@
 // archive, volumes.
 export {
   compileSelection,
+  excludedFromBackupBy,
   neverByDefault,
   secretsSelection,
   type Selection,

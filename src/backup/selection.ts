@@ -9,7 +9,7 @@
 //   that the resource filters admit; false = none.
 // - Nodes and events are never backed up unless named explicitly in includedResources.
 import { compileNamespaceFilter, type ApiResource, type ResourceMapper } from '../kube/index.ts';
-import { labelSelectorProblem } from '../api/index.ts';
+import { EXCLUDE_FROM_BACKUP_LABELS, labelSelectorProblem } from '../api/index.ts';
 
 export interface SelectionSpec {
   includedNamespaces?: string[] | undefined;
@@ -54,6 +54,12 @@ export interface Selection {
   relatedAdmitted: (resource: ApiResource) => boolean;
   /** Whether the Namespace objects of the selected namespaces are backed up (unless namespaces are excluded). */
   includeNamespaceObjects: boolean;
+}
+
+/** The exclude-from-backup label (EXCLUDE_FROM_BACKUP_LABELS) an object carries set to "true", if any. */
+export function excludedFromBackupBy(labels: Record<string, string> | undefined): string | undefined {
+  if (!labels) return undefined;
+  return EXCLUDE_FROM_BACKUP_LABELS.find((label) => labels[label] === 'true');
 }
 
 /** The names a user may give the core Secret resource by, as kubectl resolves them. */

@@ -12,12 +12,13 @@ import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
 import { patchResource, patchStatus, progressWriter } from './resources.ts';
+import { ANNOTATIONS, LABELS } from '../api/index.ts';
 
-export const SCHEDULE_LABEL = 'cairn.dev/schedule-name';
-export const VELERO_SCHEDULE_LABEL = 'velero.io/schedule-name';
-export const LOCATION_LABEL = 'velero.io/storage-location';
+export const SCHEDULE_LABEL = LABELS.schedule;
+export const VELERO_SCHEDULE_LABEL = LABELS.veleroSchedule;
+export const LOCATION_LABEL = LABELS.veleroStorageLocation;
 /** Set on Backups the catalog sync made: the location they came from. */
-export const SYNCED_ANNOTATION = 'cairn.dev/synced-from';
+export const SYNCED_ANNOTATION = ANNOTATIONS.syncedFrom;
 export const ORPHAN_REASON =
   'the server stopped during the backup (it is not resumed: a backup is one point in time)';
 

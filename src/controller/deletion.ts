@@ -18,9 +18,10 @@ import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
 import { createResource, deleteResource, getResource, patchStatus } from './resources.ts';
 import { decideRetention, type RetainedBackup } from './retention.ts';
+import { LABELS } from '../api/index.ts';
 
-export const BACKUP_NAME_LABEL = 'velero.io/backup-name';
-export const BACKUP_UID_LABEL = 'velero.io/backup-uid';
+export const BACKUP_NAME_LABEL = LABELS.veleroBackupName;
+export const BACKUP_UID_LABEL = LABELS.veleroBackupUid;
 
 const TERMINAL = new Set(['Completed', 'PartiallyFailed', 'Failed', 'FailedValidation']);
 

@@ -11,6 +11,7 @@ import {
 } from '../api/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 import { DEFAULT_METRICS_PORT } from './server.ts';
+import { LABELS } from '../api/index.ts';
 
 export const INSTALL_LABELS = { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/part-of': 'cairn' };
 export const CREDENTIALS_SECRET = 'cairn-credentials';
@@ -310,7 +311,7 @@ export async function uninstall(
   const keys = await client
     .json<{ items: KubeObject[] }>({
       path: `/api/v1/namespaces/${options.namespace}/secrets`,
-      query: { labelSelector: 'cairn.dev/location' },
+      query: { labelSelector: LABELS.location },
       signal: options.signal,
     })
     .then(

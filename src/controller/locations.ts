@@ -14,6 +14,7 @@ import {
   parseCredentials,
   type ObjectStore,
 } from '../storage/index.ts';
+import { LABELS } from '../api/index.ts';
 
 /** The Secret holding a location's encryption key. */
 export const keySecretName = (location: string): string => `cairn-key-${location}`;
@@ -143,7 +144,7 @@ export class ServerLocations {
           kind: 'Secret',
           metadata: {
             name: secretName,
-            labels: { 'app.kubernetes.io/name': 'cairn', 'cairn.dev/location': name },
+            labels: { 'app.kubernetes.io/name': 'cairn', [LABELS.location]: name },
             annotations: { 'cairn.dev/created-by': `cairn server ${randomUUID()}` },
           },
           type: 'Opaque',

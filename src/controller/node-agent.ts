@@ -16,6 +16,7 @@ import { KubeLeaseStore, LeaseConflictError } from './lease-store.ts';
 import { ServerLocations } from './locations.ts';
 import { NODE_LABEL, secretRepositoryPasswords } from './pod-volumes.ts';
 import { patchStatus, resourcePath, type ResourceWriter } from './resources.ts';
+import { LABELS } from '../api/index.ts';
 
 /** The Lease a node agent renews. */
 export const nodeAgentLease = (node: string): string => `cairn-node-agent-${node}`.slice(0, 253);
@@ -207,7 +208,7 @@ async function carryOut(
           },
         ],
         restoreName: restore.spec.restoreName,
-        restoreUid: restore.metadata.labels?.['cairn.dev/restore-uid'] ?? '',
+        restoreUid: restore.metadata.labels?.[LABELS.restoreUid] ?? '',
         backupName: restore.spec.backupName,
         repositories: repos,
         kubeletRoot: options.kubeletRoot,

@@ -16,6 +16,7 @@ import {
   type RepositoryPasswords,
 } from '../volumes/index.ts';
 import { createResource, resourcePath, type ResourceWriter } from './resources.ts';
+import { LABELS } from '../api/index.ts';
 
 /** The label naming the node whose agent carries a pod volume resource out. */
 export const NODE_LABEL = 'cairn.dev/node';
@@ -68,7 +69,7 @@ export function secretRepositoryPasswords(writer: ResourceWriter): RepositoryPas
             kind: 'Secret',
             metadata: {
               name: repositoryPasswordSecret(location, namespace),
-              labels: { 'app.kubernetes.io/name': 'cairn', 'cairn.dev/location': location },
+              labels: { 'app.kubernetes.io/name': 'cairn', [LABELS.location]: location },
               annotations: { 'cairn.dev/repository': `restic/${namespace}/` },
             },
             type: 'Opaque',

@@ -48,12 +48,13 @@ import {
 } from './hooks.ts';
 import { parseTransformRules, rulesFromConfigMap, type TransformRule } from './rules.ts';
 import { compileRestoreSelection, type RestoreProblem } from './selection.ts';
+import { LABELS } from '../api/index.ts';
 
 /** Labels on every restored object, as Velero adds velero.io/backup-name and velero.io/restore-name. */
-export const RESTORE_BACKUP_LABEL = 'cairn.dev/backup-name';
-export const RESTORE_NAME_LABEL = 'cairn.dev/restore-name';
+export const RESTORE_BACKUP_LABEL = LABELS.backupName;
+export const RESTORE_NAME_LABEL = LABELS.restoreName;
 /** Schedules label their backups with this (and Velero's with velero.io/schedule-name). */
-export const SCHEDULE_LABEL = 'cairn.dev/schedule-name';
+export const SCHEDULE_LABEL = LABELS.schedule;
 /** A ConfigMap labelled so holds a storage-class mapping (old: new), like Velero's change-storage-class. */
 export const STORAGE_CLASS_CONFIG_LABEL = 'cairn.dev/change-storage-class';
 
@@ -190,7 +191,7 @@ export async function newestOfSchedule(store: BackupStore, schedule: string, sig
     if (!('backup' in entry) || !entry.backup) continue;
     const backup = entry.backup;
     const labels = backup.metadata.labels ?? {};
-    if (labels[SCHEDULE_LABEL] !== schedule && labels['velero.io/schedule-name'] !== schedule) continue;
+    if (labels[SCHEDULE_LABEL] !== schedule && labels[LABELS.veleroSchedule] !== schedule) continue;
     if (backup.status?.phase !== 'Completed') continue;
     const started = backup.status.startTimestamp ?? '';
     if (!newest || started > (newest.status?.startTimestamp ?? '')) newest = backup;

@@ -14,14 +14,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 import { BackupNotFoundError, type BackupStore } from '../storage/index.ts';
 import { readBackupList } from './pod-volume-records.ts';
+import { LABELS } from '../api/index.ts';
 
 export const SNAPSHOT_CLASS_LABELS = [
   'cairn.dev/csi-volumesnapshot-class',
   'velero.io/csi-volumesnapshot-class',
 ] as const;
 const GROUP_PATH = '/apis/snapshot.storage.k8s.io/v1';
-export const SNAPSHOT_BACKUP_LABEL = 'cairn.dev/backup-name';
-export const SNAPSHOT_RESTORE_LABEL = 'cairn.dev/restore-name';
+export const SNAPSHOT_BACKUP_LABEL = LABELS.backupName;
+export const SNAPSHOT_RESTORE_LABEL = LABELS.restoreName;
 export const DEFAULT_CSI_SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
 
 /** One claim's snapshot, as a backup records it and a restore reads it. */
@@ -179,7 +180,7 @@ export async function takeSnapshot(
         metadata: {
           name,
           namespace,
-          labels: { [SNAPSHOT_BACKUP_LABEL]: input.backupName, 'velero.io/backup-name': input.backupName },
+          labels: { [SNAPSHOT_BACKUP_LABEL]: input.backupName, [LABELS.veleroBackupName]: input.backupName },
           annotations: {
             'cairn.dev/persistent-volume': target.volume,
             ...(input.clusterId ? { [CLUSTER_ID_ANNOTATION]: input.clusterId } : {}),

@@ -8,7 +8,7 @@
 // fills the claim through that pod as it fills any pod volume. The temporary objects are deleted after,
 // and the CSI snapshot too (the data is in the repository now).
 import { setTimeout as delay } from 'node:timers/promises';
-import { POD_VOLUME_LABELS, type PodVolumeBackup } from '../api/index.ts';
+import { EXCLUDE_FROM_BACKUP_LABELS, POD_VOLUME_LABELS, type PodVolumeBackup } from '../api/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 import {
   claimFromSnapshot,
@@ -69,7 +69,11 @@ export async function exposeSnapshot(input: ExposeInput): Promise<ExposedSnapsho
   const { client, record, signal } = input;
   const namespace = record.namespace;
   const name = derivedName('cairn-move', input.backupUid, namespace, record.claim);
-  const labels = { [DATA_MOVER_LABEL]: input.backupName.slice(0, 63) };
+  // Left out of every backup (a second backup of the namespace while the move runs must not take them).
+  const labels = {
+    [DATA_MOVER_LABEL]: input.backupName.slice(0, 63),
+    [EXCLUDE_FROM_BACKUP_LABELS[0]!]: 'true',
+  };
   const podPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${name}`;
   const claimPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${name}`;
   const remove = async () => {

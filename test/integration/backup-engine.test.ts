@@ -188,6 +188,52 @@ describe('the backup engine', () => {
     assert.deepEqual(namespacesIn(excluded.paths), [picked]);
   });
 
+  it('leaves out what carries an exclude-from-backup label set to true (Velero’s or Cairn’s), and a namespace so labelled whole', async (t) => {
+    const ns = await testNamespace(t, client, 'excl');
+    const gone = await testNamespace(t, client, 'excl-ns');
+    const cm = (namespace: string, name: string, labels: Record<string, string>) =>
+      client.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${namespace}/configmaps`,
+        body: { metadata: { name, labels: { app: 'x', ...labels } } },
+      });
+    await cm(ns, 'kept', {});
+    await cm(ns, 'kept-false', { 'velero.io/exclude-from-backup': 'false' });
+    await cm(ns, 'by-velero', { 'velero.io/exclude-from-backup': 'true' });
+    await cm(ns, 'by-cairn', { 'cairn.dev/exclude-from-backup': 'true' });
+    await cm(gone, 'inside', {});
+    await client.json({
+      method: 'PATCH',
+      path: `/api/v1/namespaces/${gone}`,
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { 'velero.io/exclude-from-backup': 'true' } } },
+    });
+    const configMaps = (paths: string[], namespace: string) =>
+      paths
+        .filter((p) => p.startsWith(`resources/configmaps/namespaces/${namespace}/`))
+        .map((p) => p.slice(p.lastIndexOf('/') + 1, -'.json'.length))
+        .filter((name) => name !== 'kube-root-ca.crt')
+        .sort();
+    // Raw copies (one list, no selector), parsed items (two selectors), and items parsed throughout.
+    const cases: [string, SelectionSpec, { copyRawItems?: boolean }][] = [
+      ['raw', { includedNamespaces: [ns, gone] }, {}],
+      ['selectors', { includedNamespaces: [ns, gone], orLabelSelectors: ['app=x', 'app=y'] }, {}],
+      ['parsed', { includedNamespaces: [ns, gone] }, { copyRawItems: false }],
+    ];
+    for (const [how, spec, options] of cases) {
+      const { paths, outcome } = await backup(spec, options);
+      assert.equal(outcome.phase, 'Completed', how);
+      assert.deepEqual(configMaps(paths, ns), ['kept', 'kept-false'], how);
+      assert.deepEqual(configMaps(paths, gone), [], `${how}: nothing of the labelled namespace`);
+      lacks(paths, `resources/namespaces/cluster/${gone}.json`);
+      has(paths, `resources/namespaces/cluster/${ns}.json`);
+      assert.deepEqual(
+        outcome.resourceList['v1/ConfigMap']?.filter((n) => !n.endsWith('kube-root-ca.crt')).sort(),
+        [`${ns}/kept`, `${ns}/kept-false`],
+      );
+    }
+  });
+
   it('excludes secrets by name or by includeSecrets=false', async () => {
     for (const spec of [{ excludedResources: ['secret'] }, { includeSecrets: false }]) {
       const { paths } = await backup({ includedNamespaces: [app.namespace], ...spec });

@@ -60,6 +60,7 @@ import {
   selectorText,
   statusText,
 } from './backup-describe.ts';
+import { LABELS } from '../../api/index.ts';
 
 type SetExitCode = (code: number) => void;
 
@@ -568,7 +569,7 @@ async function deleteThroughServer(
         kind: 'DeleteBackupRequest',
         metadata: {
           generateName: `${name.slice(0, 240)}-`,
-          labels: { 'velero.io/backup-name': name.slice(0, 63) },
+          labels: { [LABELS.veleroBackupName]: name.slice(0, 63) },
         },
         spec: { backupName: name },
       },

@@ -22,6 +22,7 @@ import { progressReporter } from '../progress.ts';
 import { clientVersion } from '../version-info.ts';
 import { addBackupReadCommands } from './backup-read.ts';
 import { verifyCommand } from './backup-verify.ts';
+import { LABELS } from '../../api/index.ts';
 
 export function parseBool(value: string): boolean {
   if (value === 'true') return true;
@@ -466,7 +467,7 @@ async function createThroughServer(
       ...(templateMeta?.labels ?? schedule.metadata.labels ?? {}),
       ...labels,
       [SCHEDULE_LABEL]: options.fromSchedule,
-      'velero.io/schedule-name': options.fromSchedule,
+      [LABELS.veleroSchedule]: options.fromSchedule,
     };
   }
   const name = nameArgument ?? scheduledBackupName(options.fromSchedule ?? 'backup', new Date());
