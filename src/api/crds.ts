@@ -169,6 +169,10 @@ function objectParts(node: Node, path: string): JSONSchemaProps {
   } else if (!out.properties && node.additionalProperties !== false) {
     // An object with no fields named and no map: free-form.
     out['x-kubernetes-preserve-unknown-fields'] = true;
+  } else if (out.properties && node.additionalProperties === false) {
+    // Fields Cairn does not know are kept, not pruned, so that its own check names them (a typo such as
+    // `includedNamespace` then fails validation instead of silently widening a backup to everything).
+    out['x-kubernetes-preserve-unknown-fields'] = true;
   }
   return out;
 }
@@ -192,6 +196,8 @@ export function customResourceDefinition(kind: CairnKind): CustomResourceDefinit
       status: structuralSchema(info.status, 'status'),
     },
     ...(hasRequired(info.spec) ? { required: ['spec'] } : {}),
+    // A misspelt top-level field (`spce`) is kept too, and named by the controller's check (objectProblems).
+    'x-kubernetes-preserve-unknown-fields': true,
   };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',

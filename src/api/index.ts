@@ -64,6 +64,7 @@ export {
 export {
   CAIRN_KINDS,
   specProblems,
+  objectProblems,
   specWithDefaults,
   statusProblems,
   type CairnKind,

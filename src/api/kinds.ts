@@ -203,6 +203,27 @@ export function specProblems(kind: CairnKind, spec: unknown): SpecProblem[] {
   return schemaProblems(CAIRN_KINDS[kind].spec, spec);
 }
 
+/**
+ * What is wrong with an object of a kind as the API server stored it: a top-level field other than
+ * apiVersion, kind, metadata, spec and status, then its spec's problems (paths relative to the spec). The
+ * CRDs keep unknown fields rather than prune them, so a misspelt field is named here.
+ */
+export function objectProblems(kind: CairnKind, object: { spec?: unknown }): SpecProblem[] {
+  const unknown = Object.keys(object)
+    .filter((key) => !TOP_LEVEL_FIELDS.has(key))
+    .map((key) => {
+      const value = (object as Record<string, unknown>)[key];
+      return {
+        field: key,
+        value: typeof value === 'string' ? value : (JSON.stringify(value) ?? ''),
+        message: `is not a field of a ${kind} (it has apiVersion, kind, metadata, spec and status)`,
+      };
+    });
+  return [...unknown, ...specProblems(kind, object.spec ?? {})];
+}
+
+const TOP_LEVEL_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+
 /** What is wrong with a kind's status, field by field (paths relative to the status). */
 export function statusProblems(kind: CairnKind, status: unknown): SpecProblem[] {
   return schemaProblems(CAIRN_KINDS[kind].status, status);

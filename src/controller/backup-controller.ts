@@ -5,7 +5,7 @@
 // marked Failed with that reason (a backup is a point in time; resuming it would not be one).
 import { nodeAgentRuns } from './node-agent.ts';
 import { ClusterPodVolumeBackups } from './pod-volumes.ts';
-import { specProblems, type Backup, type BackupStatus } from '../api/index.ts';
+import { objectProblems, type Backup, type BackupStatus } from '../api/index.ts';
 import { BackupValidationError, createBackup } from '../backup/index.ts';
 import type { BackupStore } from '../storage/index.ts';
 import type { ControllerContext } from './context.ts';
@@ -85,7 +85,7 @@ export class BackupController {
     const schedule = scheduleOf(backup);
     const now = () => this.#ctx.now();
 
-    const problems = specProblems('Backup', backup.spec ?? {}).map(
+    const problems = objectProblems('Backup', backup).map(
       (p) => `${p.field}: ${p.message} (got ${JSON.stringify(p.value)})`,
     );
     const spec = backup.spec ?? {};

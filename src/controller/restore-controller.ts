@@ -6,7 +6,7 @@
 // no files, and the status carries the outcome. A restore left InProgress by a stopped server is Failed.
 import { nodeAgentRuns } from './node-agent.ts';
 import { clusterPodVolumeFill } from './pod-volumes.ts';
-import type { Backup, Restore, RestoreStatus } from '../api/index.ts';
+import { objectProblems, type Backup, type Restore, type RestoreStatus } from '../api/index.ts';
 import { createRestore, RestoreValidationError } from '../restore/index.ts';
 import { MemoryStore, RestoreStore } from '../storage/index.ts';
 import { scheduleOf } from './backup-controller.ts';
@@ -86,7 +86,10 @@ export class RestoreController {
         : (restore.spec.storageLocation ??
           backup.status?.locations?.find((l) => l.phase === 'Completed')?.name ??
           backup.spec?.storageLocation);
-    const problems: string[] = [];
+    // A field the API server kept but Cairn does not know (a typo) is refused, named, before anything runs.
+    const problems: string[] = objectProblems('Restore', restore).map(
+      (p) => `${p.field}: ${p.message} (got ${JSON.stringify(p.value)})`,
+    );
     if (typeof backup === 'string') problems.push(backup);
     else if (!location || !this.#ctx.locations.get(location))
       problems.push(

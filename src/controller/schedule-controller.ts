@@ -5,7 +5,7 @@
 // Time comes from the injected wall clock (`now`), so tests move it by hand.
 import {
   CAIRN_API_VERSION,
-  specProblems,
+  objectProblems,
   type Backup,
   type Schedule,
   type ScheduleStatus,
@@ -55,7 +55,7 @@ export class ScheduleController {
     const name = schedule.metadata.name;
     const status = schedule.status ?? {};
 
-    const problems = specProblems('Schedule', schedule.spec).map(
+    const problems = objectProblems('Schedule', schedule).map(
       (p) => `${p.field}: ${p.message} (got ${JSON.stringify(p.value)})`,
     );
     let parsed: ParsedSchedule | undefined;

@@ -220,13 +220,40 @@ describe('cairn server: backups', () => {
     );
   });
 
+  it('refuses a Backup with a misspelt field, naming it, rather than back up everything (the API server keeps the field)', async () => {
+    // fieldValidation=Ignore: what a client that does not ask for the API server's check sends (kubectl
+    // --validate=false, many libraries); without the kept field the typo would be pruned silently.
+    const create = (name: string, body: Record<string, unknown>) =>
+      client.json({
+        method: 'POST',
+        path: `/apis/cairn.dev/v1/namespaces/${namespace}/backups`,
+        query: { fieldValidation: 'Ignore' },
+        body: { apiVersion: 'cairn.dev/v1', kind: 'Backup', metadata: { name }, ...body },
+      });
+    await create('typo', {
+      spec: { includedNamespace: [appNamespace], hooks: { resources: [{ name: 'h', pree: [] }] } },
+    });
+    await create('toptypo', { spce: { includedNamespaces: [appNamespace] } });
+    const typo = await finished('typo');
+    assert.equal(typo.status?.phase, 'FailedValidation');
+    const errors = typo.status?.validationErrors?.join('\n') ?? '';
+    assert.match(errors, /^includedNamespace: is not a field of this kind/m);
+    assert.match(errors, /^hooks\.resources\[0\]\.pree: is not a field of this kind/m);
+    const top = await finished('toptypo');
+    assert.equal(top.status?.phase, 'FailedValidation');
+    assert.match(top.status?.validationErrors?.join('\n') ?? '', /^spce: is not a field of a Backup/m);
+    for (const name of ['typo', 'toptypo'])
+      assert.ok(!existsSync(join(dir, 'local', 'backups', name)), `nothing of ${name} stored`);
+  });
+
   it('counts what happened in /metrics', async () => {
     const { status, text } = await http(server, '/metrics');
     assert.equal(status, 200);
     const value = (series: string) => metricValue(text, series);
     assert.equal(value('cairn_backup_attempt_total{schedule=""}'), 1);
     assert.equal(value('cairn_backup_success_total{schedule=""}'), 1);
-    assert.equal(value('cairn_backup_validation_failure_total{schedule=""}'), 3);
+    // nowhere, readonly, badselector; typo and toptypo.
+    assert.equal(value('cairn_backup_validation_failure_total{schedule=""}'), 5);
     assert.equal(value('cairn_backup_last_status{schedule=""}'), 0, 'the last backup failed validation');
     assert.ok(value('cairn_backup_last_successful_timestamp{schedule=""}') > 0);
     assert.ok(value('cairn_backup_tarball_size_bytes{schedule=""}') > 0);
