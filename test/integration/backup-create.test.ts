@@ -21,9 +21,9 @@ import {
   FilesystemStore,
   generateLocationKey,
   MemoryStore,
-  withFaults,
   type ObjectStore,
 } from '../../src/storage/index.ts';
+import { withFaults } from '../helpers/faulty-store.ts';
 import { manualClock } from '../helpers/clock.ts';
 import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 import {

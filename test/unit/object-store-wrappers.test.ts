@@ -13,13 +13,13 @@ import {
   ReadOnlyStoreError,
   StoreUnavailableError,
   readOnly,
-  withFaults,
   withPrefix,
   withRetry,
   type ByteRange,
   type ObjectStore,
   type RetryOptions,
 } from '../../src/storage/index.ts';
+import { withFaults } from '../helpers/faulty-store.ts';
 
 const transient = (n: number) => new StoreUnavailableError('memory://memory', `503 slow down (${n})`, true);
 
