@@ -67,12 +67,25 @@ if (needsTestbed) {
   Object.assign(env, parseExports(up.stdout));
 }
 
-const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
-  cwd: root,
-  env,
-  stdio: 'inherit',
-});
-const code = await new Promise((done) => child.on('exit', (c, signal) => done(c ?? (signal ? 1 : 0))));
+/** Runs test files with Node's test runner, `concurrency` files at a time; resolves to its exit code. */
+function runFiles(list, concurrency) {
+  if (list.length === 0) return Promise.resolve(0);
+  const child = spawn(
+    process.execPath,
+    ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...list],
+    { cwd: root, env, stdio: 'inherit' },
+  );
+  return new Promise((done) => child.on('exit', (c, signal) => done(c ?? (signal ? 1 : 0))));
+}
+
+// The tests beside the real Velero run last and alone: a Velero backup lists every resource of the
+// cluster, and another test file removing its CRDs meanwhile (cairn uninstall) fails the list, which
+// Velero counts as an error of the backup.
+const alone = files.filter((f) => f.startsWith('test/interop/'));
+const shared = files.filter((f) => !alone.includes(f));
+const sharedCode = await runFiles(shared, 2);
+const aloneCode = await runFiles(alone, 1);
+const code = sharedCode || aloneCode;
 
 if (startedTestbed && process.env.CAIRN_TESTBED_KEEP !== '1') {
   const down = testbed('down');

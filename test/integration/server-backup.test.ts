@@ -244,6 +244,28 @@ describe('cairn server: backups', () => {
     assert.match(top.status?.validationErrors?.join('\n') ?? '', /^spce: is not a field of a Backup/m);
     for (const name of ['typo', 'toptypo'])
       assert.ok(!existsSync(join(dir, 'local', 'backups', name)), `nothing of ${name} stored`);
+
+    // A Restore too: a misspelt mapping (the CLI flag's plural; the field is namespaceMapping) would otherwise
+    // restore into the original namespaces.
+    await client.json({
+      method: 'POST',
+      path: `/apis/cairn.dev/v1/namespaces/${namespace}/restores`,
+      query: { fieldValidation: 'Ignore' },
+      body: {
+        apiVersion: 'cairn.dev/v1',
+        kind: 'Restore',
+        metadata: { name: 'typo' },
+        spec: { backupName: 'typo', namespaceMappings: { [appNamespace]: 'elsewhere' } },
+      },
+    });
+    const restore = await eventually('the misspelt Restore to be refused', async () => {
+      const r = await client.json<Restore>({ path: resourcePath('Restore', namespace, 'typo') });
+      return r.status?.phase === 'FailedValidation' ? r : undefined;
+    });
+    assert.match(
+      restore.status?.validationErrors?.join('\n') ?? '',
+      /^namespaceMappings: is not a field of this kind/m,
+    );
   });
 
   it('counts what happened in /metrics', async () => {

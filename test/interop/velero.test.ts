@@ -65,6 +65,18 @@ async function velero(
   return server;
 }
 
+/** Fails, with the errors of its log, unless Velero's backup `name` ended Completed. */
+async function veleroCompleted(server: VeleroServer, name: string): Promise<void> {
+  const made = await veleroFinished(server, 'backups', name);
+  if (made.status?.phase === 'Completed') return;
+  const logs = await server.cli(['backup', 'logs', name]).catch((error: unknown) => String(error));
+  const errors = logs
+    .split('\n')
+    .filter((line) => /level=error|"level":"error"/.test(line))
+    .slice(0, 10);
+  assert.fail(`velero backup ${name}: ${JSON.stringify(made.status)}\n${errors.join('\n')}`);
+}
+
 /** Cairn with a config of its own, against cluster a or b, with a plaintext location on the bucket. */
 async function cairnOn(
   t: TestContext,
@@ -207,8 +219,7 @@ for (const version of versions)
       const name = `vb-${uniqueSuffix()}`;
       const server = await velero(t, version, 'a', store);
       await server.cli(['backup', 'create', name, '--include-namespaces', ns, '--wait'], 300_000);
-      const backup = await veleroFinished(server, 'backups', name);
-      assert.equal(backup.status?.phase, 'Completed', JSON.stringify(backup.status));
+      await veleroCompleted(server, name);
       // Two more with Velero's selectors, which it stores as LabelSelector objects.
       const selected = `vs-${uniqueSuffix()}`;
       await server.cli(
@@ -229,10 +240,7 @@ for (const version of versions)
         ],
         300_000,
       );
-      for (const other of [selected, ored]) {
-        const made = await veleroFinished(server, 'backups', other);
-        assert.equal(made.status?.phase, 'Completed', `${other}: ${JSON.stringify(made.status)}`);
-      }
+      for (const other of [selected, ored]) await veleroCompleted(server, other);
       await server.stop();
 
       const run = await cairnOn(t, 'b', store, 'ReadOnly');
