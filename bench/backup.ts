@@ -7,13 +7,14 @@
 // Each runs in its own process; the peak RSS of each is reported. Not a test: it prints, it asserts nothing.
 // `seed` is exported for the restore benchmark (bench/restore.ts), which seeds the same mix of objects.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeClient, loadKubeConfig, type KubeList } from '../src/kube/index.ts';
 import { measure, type Measured } from './measure.ts';
+import { minioConfig } from './setup.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -139,27 +140,7 @@ async function main(): Promise<void> {
     });
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     s3.destroy();
-    const config = join(work, 'config', 'cairn');
-    await mkdir(config, { recursive: true });
-    await writeFile(
-      join(work, 'credentials'),
-      `[default]\naws_access_key_id=${env('AWS_ACCESS_KEY_ID')}\naws_secret_access_key=${env('AWS_SECRET_ACCESS_KEY')}\n`,
-    );
-    await writeFile(
-      join(config, 'config.yaml'),
-      [
-        'locations:',
-        '  - name: minio',
-        `    credentialsFile: ${join(work, 'credentials')}`,
-        '    spec:',
-        '      provider: s3',
-        '      default: true',
-        `      objectStorage: { bucket: ${bucket} }`,
-        `      config: { region: us-east-1, s3Url: "${env('CAIRN_S3_ENDPOINT')}", s3ForcePathStyle: "true" }`,
-        '',
-      ].join('\n'),
-    );
-    const xdg = { XDG_CONFIG_HOME: join(work, 'config'), XDG_DATA_HOME: join(work, 'data') };
+    const xdg = await minioConfig(work, bucket);
 
     // Floor and backup alternate, `runs` times: a run disturbed by the machine shows up as one outlier,
     // and the medians are compared.

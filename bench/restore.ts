@@ -15,17 +15,11 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Restore } from '../src/api/index.ts';
-import {
-  defaultClientBurst,
-  defaultClientQps,
-  KubeClient,
-  loadKubeConfig,
-  type KubeList,
-} from '../src/kube/index.ts';
+import { defaultClientBurst, defaultClientQps, KubeClient, loadKubeConfig } from '../src/kube/index.ts';
 import { seed } from './backup.ts';
+import { emptyTarget as emptyFromB } from './setup.ts';
 import { measure, type Measured } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -56,32 +50,8 @@ const clientOf = (kubeconfig: string) =>
     burst: 1000,
   });
 
-/** Deletes the benchmark's namespaces from cluster b and waits until they are gone. */
-async function emptyTarget(): Promise<void> {
-  const client = clientOf(clusterB);
-  const started = performance.now();
-  const ours = async () =>
-    (await client.json<KubeList>({ path: '/api/v1/namespaces' })).items
-      .map((ns) => ns.metadata.name)
-      .filter((name) => name.startsWith(prefix));
-  const present = await ours();
-  await Promise.all(
-    present.map((name) => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${name}` })),
-  );
-  for (let left = present; left.length > 0; left = await ours()) {
-    if (performance.now() - started > 900_000)
-      throw new Error(`cluster b: ${left.length} namespaces still there after 15 minutes`);
-    await sleep(1000);
-  }
-  client.close();
-  if (present.length > 0) {
-    console.log(
-      `cluster b: ${present.length} namespaces deleted in ${((performance.now() - started) / 1000).toFixed(0)} s`,
-    );
-    // Let the API server, etcd and the controllers finish with the deletions before the next measurement.
-    await sleep(10_000);
-  }
-}
+/** Cluster b emptied of the benchmark's namespaces. */
+const emptyTarget = () => emptyFromB(clusterB, prefix);
 
 interface FloorResult {
   created: number;

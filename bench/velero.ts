@@ -17,16 +17,17 @@
 // Peak RSS: Cairn's process; Velero's server and its plugin processes (each's VmHWM, summed), a server
 // started afresh for each measured run. Not a test: it prints, it asserts nothing.
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Restore } from '../src/api/index.ts';
-import { KubeClient, loadKubeConfig, type KubeList } from '../src/kube/index.ts';
+import { KubeClient, loadKubeConfig } from '../src/kube/index.ts';
 import { startVelero, veleroFinished, veleroVersions, type VeleroServer } from '../testbed/lib/velero.ts';
 import { seed } from './backup.ts';
+import { emptyTarget as emptyFromB, minioConfig } from './setup.ts';
 import { measure, type Measured } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -92,26 +93,8 @@ function timed(server: VeleroServer, cliArgs: string[]): Promise<number> {
   return server.cli(cliArgs, 3_600_000).then(() => (performance.now() - started) / 1000);
 }
 
-/** Deletes the benchmark's namespaces from cluster b and waits until they are gone. */
-async function emptyTarget(): Promise<void> {
-  const client = clientOf(clusterB);
-  const started = performance.now();
-  const ours = async () =>
-    (await client.json<KubeList>({ path: '/api/v1/namespaces' })).items
-      .map((ns) => ns.metadata.name)
-      .filter((name) => name.startsWith(prefix));
-  const present = await ours();
-  await Promise.all(
-    present.map((name) => client.send({ method: 'DELETE', path: `/api/v1/namespaces/${name}` })),
-  );
-  for (let left = present; left.length > 0; left = await ours()) {
-    if (performance.now() - started > 900_000)
-      throw new Error(`cluster b: ${left.length} namespaces still there after 15 minutes`);
-    await sleep(1000);
-  }
-  client.close();
-  if (present.length > 0) await sleep(10_000); // let the API server and etcd settle
-}
+/** Cluster b emptied of the benchmark's namespaces. */
+const emptyTarget = () => emptyFromB(clusterB, prefix);
 
 interface Row {
   what: string;
@@ -152,26 +135,7 @@ async function main(): Promise<void> {
     const cairnBucket = `cairn-bench-${Date.now()}`;
     for (const bucket of [veleroBucket, cairnBucket])
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const xdg = { XDG_CONFIG_HOME: join(work, 'config'), XDG_DATA_HOME: join(work, 'data') };
-    await mkdir(join(work, 'config', 'cairn'), { recursive: true });
-    await writeFile(
-      join(work, 'credentials'),
-      `[default]\naws_access_key_id=${env('AWS_ACCESS_KEY_ID')}\naws_secret_access_key=${env('AWS_SECRET_ACCESS_KEY')}\n`,
-    );
-    await writeFile(
-      join(work, 'config', 'cairn', 'config.yaml'),
-      [
-        'locations:',
-        '  - name: minio',
-        `    credentialsFile: ${join(work, 'credentials')}`,
-        '    spec:',
-        '      provider: s3',
-        '      default: true',
-        `      objectStorage: { bucket: ${cairnBucket} }`,
-        `      config: { region: us-east-1, s3Url: "${env('CAIRN_S3_ENDPOINT')}", s3ForcePathStyle: "true" }`,
-        '',
-      ].join('\n'),
-    );
+    const xdg = await minioConfig(work, cairnBucket);
     const selection = ['--include-namespaces', nsNames.join(',')];
 
     // Backups, alternating: floor, Velero defaults, Velero tuned, Cairn; `runs` times.
