@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeClient, loadKubeConfig, type KubeList } from '../src/kube/index.ts';
 import { measure, type Measured } from './measure.ts';
-import { minioConfig } from './setup.ts';
+import { env, minioConfig } from './setup.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -28,11 +28,6 @@ const profileDir = args.includes('--cpu-prof-dir')
   ? resolve(args[args.indexOf('--cpu-prof-dir') + 1] ?? '.')
   : undefined;
 const namespaces = flag('namespaces', 100);
-const env = (name: string) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: eval "$(npm run -s testbed -- up)" first`);
-  return value;
-};
 
 /** A realistic mix: ConfigMaps of 1-8 KiB, Secrets, Services and ServiceAccounts. */
 function objectFor(i: number, ns: string): { path: string; body: unknown } {

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { Restore } from '../src/api/index.ts';
 import { defaultClientBurst, defaultClientQps, KubeClient, loadKubeConfig } from '../src/kube/index.ts';
 import { seed } from './backup.ts';
-import { emptyTarget as emptyFromB } from './setup.ts';
+import { emptyTarget as emptyFromB, env } from './setup.ts';
 import { measure, type Measured } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,11 +37,6 @@ const profileDir = args.includes('--cpu-prof-dir')
 /** `cairn restore create`'s --concurrency default. */
 const concurrency = 16;
 const prefix = 'restore-bench-';
-const env = (name: string) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: eval "$(npm run -s testbed -- up)" first`);
-  return value;
-};
 const clusterA = env('KUBECONFIG');
 const clusterB = env('KUBECONFIG_B');
 const clientOf = (kubeconfig: string) =>

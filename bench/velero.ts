@@ -27,7 +27,7 @@ import type { Restore } from '../src/api/index.ts';
 import { KubeClient, loadKubeConfig } from '../src/kube/index.ts';
 import { startVelero, veleroFinished, veleroVersions, type VeleroServer } from '../testbed/lib/velero.ts';
 import { seed } from './backup.ts';
-import { emptyTarget as emptyFromB, minioConfig } from './setup.ts';
+import { emptyTarget as emptyFromB, env, minioConfig } from './setup.ts';
 import { measure, type Measured } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -41,11 +41,6 @@ const namespaces = flag('namespaces', 100);
 const runs = Math.max(1, flag('runs', 2));
 const restoreRuns = args.includes('--no-restore') ? 0 : Math.max(1, flag('restore-runs', 1));
 const prefix = 'velero-bench-';
-const env = (name: string) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: eval "$(npm run -s testbed -- up)" first`);
-  return value;
-};
 const clusterA = env('KUBECONFIG');
 const clusterB = env('KUBECONFIG_B');
 const clientOf = (kubeconfig: string) =>

@@ -54,7 +54,6 @@ import { LABELS } from '../api/index.ts';
 export const RESTORE_BACKUP_LABEL = LABELS.backupName;
 export const RESTORE_NAME_LABEL = LABELS.restoreName;
 /** Schedules label their backups with this (and Velero's with velero.io/schedule-name). */
-export const SCHEDULE_LABEL = LABELS.schedule;
 /** A ConfigMap labelled so holds a storage-class mapping (old: new), like Velero's change-storage-class. */
 export const STORAGE_CLASS_CONFIG_LABEL = 'cairn.dev/change-storage-class';
 
@@ -191,7 +190,7 @@ export async function newestOfSchedule(store: BackupStore, schedule: string, sig
     if (!('backup' in entry) || !entry.backup) continue;
     const backup = entry.backup;
     const labels = backup.metadata.labels ?? {};
-    if (labels[SCHEDULE_LABEL] !== schedule && labels[LABELS.veleroSchedule] !== schedule) continue;
+    if (labels[LABELS.schedule] !== schedule && labels[LABELS.veleroSchedule] !== schedule) continue;
     if (backup.status?.phase !== 'Completed') continue;
     const started = backup.status.startTimestamp ?? '';
     if (!newest || started > (newest.status?.startTimestamp ?? '')) newest = backup;

@@ -24,7 +24,6 @@ export {
   RESTORE_NAME_LABEL,
   RestoreSourceError,
   RestoreValidationError,
-  SCHEDULE_LABEL,
   STORAGE_CLASS_CONFIG_LABEL,
   type CreateRestoreInput,
   type RestoreRun,
