@@ -188,3 +188,5 @@ export {
   type VolumePolicyRule,
 } from './volume-policy.ts';
 export { ANNOTATIONS, EXCLUDE_FROM_BACKUP_LABELS, LABELS } from './vocabulary.ts';
+export { backoffMs, type Backoff, type RetryOptions } from './retry.ts';
+export { newestOfSchedule, scheduleOf, unrestorableReason } from './backup-source.ts';

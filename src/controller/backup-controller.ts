@@ -12,18 +12,13 @@ import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
 import { patchResource, patchStatus, progressWriter } from './resources.ts';
-import { ANNOTATIONS, LABELS } from '../api/index.ts';
+import { ANNOTATIONS, LABELS, scheduleOf } from '../api/index.ts';
 
-export const SCHEDULE_LABEL = LABELS.schedule;
-export const VELERO_SCHEDULE_LABEL = LABELS.veleroSchedule;
 export const LOCATION_LABEL = LABELS.veleroStorageLocation;
 /** Set on Backups the catalog sync made: the location they came from. */
 export const SYNCED_ANNOTATION = ANNOTATIONS.syncedFrom;
 export const ORPHAN_REASON =
   'the server stopped during the backup (it is not resumed: a backup is one point in time)';
-
-export const scheduleOf = (backup: { metadata: { labels?: Record<string, string> | undefined } }): string =>
-  backup.metadata.labels?.[SCHEDULE_LABEL] ?? backup.metadata.labels?.[VELERO_SCHEDULE_LABEL] ?? '';
 
 export class BackupController {
   readonly #ctx: ControllerContext;

@@ -12,13 +12,12 @@ import { secretRepositoryPasswords } from './pod-volumes.ts';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_BACKUP_TTL, type Backup, type DeleteBackupRequest, type Schedule } from '../api/index.ts';
 import { BackupNotFoundError } from '../storage/index.ts';
-import { scheduleOf } from './backup-controller.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
 import { createResource, deleteResource, getResource, patchStatus } from './resources.ts';
 import { decideRetention, type RetainedBackup } from './retention.ts';
-import { LABELS } from '../api/index.ts';
+import { LABELS, scheduleOf } from '../api/index.ts';
 
 export const BACKUP_NAME_LABEL = LABELS.veleroBackupName;
 export const BACKUP_UID_LABEL = LABELS.veleroBackupUid;

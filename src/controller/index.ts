@@ -37,7 +37,7 @@ export {
   type StoredLease,
 } from './lease-store.ts';
 export { runServer, DEFAULT_LEASE_NAME, DEFAULT_METRICS_PORT, type ServerOptions } from './server.ts';
-export { BackupController, ORPHAN_REASON, SCHEDULE_LABEL, scheduleOf } from './backup-controller.ts';
+export { BackupController, ORPHAN_REASON } from './backup-controller.ts';
 export { ServerLocations, keySecretName, LocationUnusableError } from './locations.ts';
 export { ServerMetrics } from './metrics.ts';
 export { resourcePath, patchStatus, getResource, createResource, deleteResource } from './resources.ts';

@@ -8,6 +8,7 @@
 // adds, updates and deletes. Errors never end it: it reports them through `log`, waits (1 s doubling to
 // 30 s, reset by progress) and tries again, until the signal aborts.
 // docs/controller.md.
+import { backoffMs } from '../api/index.ts';
 import {
   ClusterUnreachableError,
   KubeApiError,
@@ -40,7 +41,7 @@ export interface InformerOptions<T extends KubeObject> extends InformerHandlers<
   pageSize?: number | undefined;
   /** How long the server keeps one watch open before the informer watches again. Default 300 s. */
   watchTimeoutSeconds?: number | undefined;
-  /** The first wait after an error, doubled with each further error. Default 1 s. */
+  /** The first wait after an error, doubled with each further error, jittered (backoffMs). Default 1 s. */
   minBackoffMs?: number | undefined;
   /** The longest wait after errors. Default 30 s. */
   maxBackoffMs?: number | undefined;
@@ -119,8 +120,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     let failures = 0;
     let mustList = true;
     const backOff = async (what: string, error: unknown) => {
-      const delayMs = Math.min(maxBackoffMs, minBackoffMs * 2 ** failures);
       failures += 1;
+      const delayMs = backoffMs(failures, { baseDelayMs: minBackoffMs, maxDelayMs: maxBackoffMs });
       this.log(`${what} ${this.options.path} failed; trying again in ${delayMs} ms`, error);
       await this.clock.sleep(delayMs, signal);
     };

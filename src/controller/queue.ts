@@ -7,6 +7,7 @@
 //   1000 s, client-go's defaults) until it is forgotten, which a success does.
 // - Time comes from an injected clock, so tests move it by hand.
 import { setMaxListeners } from 'node:events';
+import { backoffMs } from '../api/index.ts';
 import { systemClock, type Clock } from './clock.ts';
 
 export interface WorkQueueOptions {
@@ -99,7 +100,11 @@ export class WorkQueue {
   private nextDelayMs(key: string): number {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
-    return Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** failures);
+    return backoffMs(failures + 1, {
+      baseDelayMs: this.baseDelayMs,
+      maxDelayMs: this.maxDelayMs,
+      jitter: false,
+    });
   }
 
   /** Clears a key's failures: its next back-off starts at the base again. */

@@ -6,10 +6,17 @@
 // no files, and the status carries the outcome. A restore left InProgress by a stopped server is Failed.
 import { nodeAgentRuns } from './node-agent.ts';
 import { clusterPodVolumeFill } from './pod-volumes.ts';
-import { objectProblems, type Backup, type Restore, type RestoreStatus } from '../api/index.ts';
+import {
+  newestOfSchedule,
+  objectProblems,
+  scheduleOf,
+  unrestorableReason,
+  type Backup,
+  type Restore,
+  type RestoreStatus,
+} from '../api/index.ts';
 import { createRestore, RestoreValidationError } from '../restore/index.ts';
 import { MemoryStore, RestoreStore } from '../storage/index.ts';
-import { scheduleOf } from './backup-controller.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
@@ -61,14 +68,10 @@ export class RestoreController {
     if (backupName) {
       const backup = this.#backups.get(`${this.#ctx.namespace}/${backupName}`);
       if (!backup) return `backupName: no Backup named "${backupName}"`;
-      if (backup.status?.phase !== 'Completed' && backup.status?.phase !== 'PartiallyFailed')
-        return `backupName: backup "${backupName}" is ${backup.status?.phase ?? 'New'}, not Completed or PartiallyFailed`;
-      return backup;
+      const unrestorable = unrestorableReason(backup);
+      return unrestorable ? `backupName: ${unrestorable}` : backup;
     }
-    const newest = this.#backups
-      .list()
-      .filter((b) => scheduleOf(b) === scheduleName && b.status?.phase === 'Completed')
-      .sort((x, y) => ((x.status?.startTimestamp ?? '') < (y.status?.startTimestamp ?? '') ? 1 : -1))[0];
+    const newest = newestOfSchedule(this.#backups.list(), scheduleName ?? '');
     return newest ?? `scheduleName: schedule "${scheduleName}" has no Completed backup`;
   }
 

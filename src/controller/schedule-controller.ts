@@ -5,12 +5,13 @@
 // Time comes from the injected wall clock (`now`), so tests move it by hand.
 import {
   CAIRN_API_VERSION,
+  LABELS,
   objectProblems,
+  scheduleOf,
   type Backup,
   type Schedule,
   type ScheduleStatus,
 } from '../api/index.ts';
-import { SCHEDULE_LABEL, VELERO_SCHEDULE_LABEL, scheduleOf } from './backup-controller.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
@@ -129,8 +130,8 @@ export class ScheduleController {
     const { metadata: templateMeta, ...template } = schedule.spec.template;
     const labels = {
       ...(templateMeta?.labels ?? schedule.metadata.labels ?? {}),
-      [SCHEDULE_LABEL]: name,
-      [VELERO_SCHEDULE_LABEL]: name,
+      [LABELS.schedule]: name,
+      [LABELS.veleroSchedule]: name,
     };
     const created = await createResource<Backup>(
       this.#ctx,

@@ -6,6 +6,7 @@ import { maintainRepositories } from './maintenance.ts';
 import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { scheduleOf } from '../api/index.ts';
 import type {
   Backup,
   BackupLocation,
@@ -15,7 +16,7 @@ import type {
   Schedule,
 } from '../api/index.ts';
 import type { KubeClient, KubeObject } from '../kube/index.ts';
-import { BackupController, scheduleOf } from './backup-controller.ts';
+import { BackupController } from './backup-controller.ts';
 import { CatalogController } from './catalog.ts';
 import { DeletionController } from './deletion.ts';
 import { isDownloadPath, serveDownload, type DownloadContext } from './downloads.ts';

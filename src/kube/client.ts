@@ -10,7 +10,8 @@ import { setTimeout as sleepFor } from 'node:timers/promises';
 import { ClusterUnreachableError, KubeApiError, KubeConfigError } from './errors.ts';
 import { execInContainer, type ExecOptions, type ExecResult } from './exec.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';
+import { backoffMs, type RetryOptions } from '../api/index.ts';
+import { defaultRetry, isRetryable, retryAfterMs } from './retry.ts';
 
 export interface KubeRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -151,7 +152,7 @@ export class KubeClient {
         throw outcome.error;
       }
       const hint = 'response' in outcome ? retryAfterMs(outcome.response.headers['retry-after']) : undefined;
-      const delayMs = backoffMs(attempt, this.retry, hint);
+      const delayMs = backoffMs(attempt + 1, this.retry, hint);
       const reason =
         'response' in outcome
           ? `status ${outcome.status}`

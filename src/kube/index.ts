@@ -36,7 +36,7 @@ export {
 export { watch, WatchExpiredError, type WatchEvent, type WatchOptions, type WatchStatus } from './watch.ts';
 export type { KubeList, KubeObject, ObjectMeta } from './object.ts';
 export { RateLimiter, type RateLimiterOptions } from './rate-limit.ts';
-export { backoffMs, defaultRetry, isRetryable, retryAfterMs, type RetryOptions } from './retry.ts';
+export { defaultRetry, isRetryable, retryAfterMs } from './retry.ts';
 export { ClusterUnreachableError, KubeApiError, KubeConfigError, UnknownResourceError } from './errors.ts';
 export { compileNamespaceFilter, type NamespaceFilter, type NamespaceFilterProblem } from './namespaces.ts';
 export { podSetProblems, podSetSelects, type PodSetSpec } from './pod-sets.ts';

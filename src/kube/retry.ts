@@ -1,14 +1,6 @@
 // Which failed requests are worth repeating, and how long to wait before the next try.
+import type { RetryOptions } from '../api/index.ts';
 import { ClusterUnreachableError } from './errors.ts';
-
-export interface RetryOptions {
-  /** Tries in all, the first included. */
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /** Returns a number in [0, 1); injectable for tests. */
-  random?: () => number;
-}
 
 export const defaultRetry: RetryOptions = { attempts: 6, baseDelayMs: 200, maxDelayMs: 10_000 };
 
@@ -55,12 +47,4 @@ export function retryAfterMs(header: string | string[] | undefined): number | un
   const value = Array.isArray(header) ? header[0] : header;
   if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
   return Number(value.trim()) * 1000;
-}
-
-/** Exponential backoff with full jitter; a server's Retry-After wins when it is longer. */
-export function backoffMs(attempt: number, options: RetryOptions, serverHintMs?: number): number {
-  const random = options.random ?? Math.random;
-  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
-  const jittered = ceiling / 2 + (random() * ceiling) / 2;
-  return Math.max(jittered, serverHintMs ?? 0);
 }

@@ -48,7 +48,8 @@ import {
 } from './hooks.ts';
 import { parseTransformRules, rulesFromConfigMap, type TransformRule } from './rules.ts';
 import { compileRestoreSelection, type RestoreProblem } from './selection.ts';
-import { LABELS } from '../api/index.ts';
+import { LABELS, unrestorableReason } from '../api/index.ts';
+import { locateBackup } from './locate.ts';
 
 /** Labels on every restored object, as Velero adds velero.io/backup-name and velero.io/restore-name. */
 export const RESTORE_BACKUP_LABEL = LABELS.backupName;
@@ -63,6 +64,16 @@ export interface CreateRestoreInput {
   spec: RestoreSpec;
   /** The location holding the backup. */
   backups: BackupStore;
+  /**
+   * The backup, when the caller located it already (locateBackup over several locations): it is not
+   * looked up again in `backups`.
+   */
+  backup?: Backup | undefined;
+  /**
+   * The spec's transformRules, when the caller parsed them already (so that problems name the file they
+   * came from): they are not parsed again.
+   */
+  transformRules?: readonly TransformRule[] | undefined;
   /** Where the restore is recorded; nothing is recorded for a dry run. */
   records: RestoreStore;
   now: () => Date;
@@ -165,7 +176,8 @@ function validateSpec(input: CreateRestoreInput): { problems: RestoreProblem[]; 
       problems.push({ field: 'storageClassMapping', value: `${from}=${to}`, message: 'needs old=new' });
   }
   let rules: TransformRule[] = [];
-  if (spec.transformRules !== undefined) {
+  if (input.transformRules) rules = [...input.transformRules];
+  else if (spec.transformRules !== undefined) {
     try {
       rules = parseTransformRules(spec.transformRules, 'transformRules');
     } catch (error) {
@@ -181,21 +193,6 @@ function validateSpec(input: CreateRestoreInput): { problems: RestoreProblem[]; 
       message: 'must be a whole number ≥ 1',
     });
   return { problems, rules };
-}
-
-/** The newest Completed backup of a schedule in this location. */
-export async function newestOfSchedule(store: BackupStore, schedule: string, signal?: AbortSignal) {
-  let newest: Backup | undefined;
-  for await (const entry of store.listBackups({ signal })) {
-    if (!('backup' in entry) || !entry.backup) continue;
-    const backup = entry.backup;
-    const labels = backup.metadata.labels ?? {};
-    if (labels[LABELS.schedule] !== schedule && labels[LABELS.veleroSchedule] !== schedule) continue;
-    if (backup.status?.phase !== 'Completed') continue;
-    const started = backup.status.startTimestamp ?? '';
-    if (!newest || started > (newest.status?.startTimestamp ?? '')) newest = backup;
-  }
-  return newest;
 }
 
 /** Reads ConfigMaps labelled as storage-class mappings in the config namespace; explicit mappings win. */
@@ -235,9 +232,7 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
       { field: 'name', value: input.name, message: 'a restore of that name already exists' },
     ]);
 
-  const backup = spec.backupName
-    ? await input.backups.getBackup(spec.backupName, { signal })
-    : await newestOfSchedule(input.backups, spec.scheduleName ?? '', signal);
+  const backup = input.backup ?? (await locateBackup([input.backups], spec, signal))?.backup;
   if (!backup) {
     throw new RestoreValidationError([
       spec.backupName
@@ -253,16 +248,11 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
           },
     ]);
   }
-  const phase = backup.status?.phase;
-  if (phase !== 'Completed' && phase !== 'PartiallyFailed') {
+  const unrestorable = unrestorableReason(backup);
+  if (unrestorable)
     throw new RestoreValidationError([
-      {
-        field: 'backupName',
-        value: backup.metadata.name,
-        message: `the backup is ${phase ?? 'unfinished'}; only Completed and PartiallyFailed backups are restored`,
-      },
+      { field: 'backupName', value: backup.metadata.name, message: unrestorable },
     ]);
-  }
   const backupName = backup.metadata.name;
   const resolvedSpec: RestoreSpec = { ...spec, backupName, storageLocation: input.backups.location };
 

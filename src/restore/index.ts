@@ -17,9 +17,9 @@ export {
   type RestoreOutcome,
   type RestoreProgress,
 } from './engine.ts';
+export { locateBackup, type LocatedBackup } from './locate.ts';
 export {
   createRestore,
-  newestOfSchedule,
   RESTORE_BACKUP_LABEL,
   RESTORE_NAME_LABEL,
   RestoreSourceError,

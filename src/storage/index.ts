@@ -33,7 +33,7 @@ export { FilesystemStore, type FilesystemStoreOptions } from './filesystem-store
 export type { S3StoreOptions } from './s3-store.ts';
 export type { AzureStoreOptions } from './azure-store.ts';
 export type { GcsStoreOptions } from './gcs-store.ts';
-export { isTransient, readOnly, withPrefix, withRetry, type RetryOptions } from './wrappers.ts';
+export { isTransient, readOnly, withPrefix, withRetry, type StoreRetryOptions } from './wrappers.ts';
 export {
   BACKUP_DATA_FILES,
   BACKUPS_PREFIX,

@@ -1,7 +1,7 @@
 // Opening a backup location's object store from its spec and credentials: the driver for the provider,
 // then the wrappers (key prefix, read-only, retry). Shared by the CLI's standalone mode and the server.
 // The cloud drivers are imported on demand: each loads an SDK that costs 0.2-0.3 s and tens of MB.
-import type { BackupLocationSpec } from '../api/index.ts';
+import type { BackupLocationSpec, RetryOptions } from '../api/index.ts';
 import { FilesystemStore } from './filesystem-store.ts';
 import { s3Description, type ObjectStore } from './object-store.ts';
 import { openedOnFirstUse, readOnly, withPrefix, withRetry } from './wrappers.ts';
@@ -79,7 +79,7 @@ export function parseCredentials(
 export interface OpenLocationOptions {
   credentials?: LocationCredentials | undefined;
   /** Retry transient failures (default: 3 tries, 500 ms doubling; the cloud SDKs retry inside too). */
-  retry?: { attempts: number; baseDelayMs: number; maxDelayMs: number } | undefined;
+  retry?: RetryOptions | undefined;
 }
 
 export async function openObjectStore(

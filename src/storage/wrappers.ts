@@ -2,6 +2,7 @@
 // a bucket, a read-only view, retry of transient failures, and (for tests) injected faults.
 import { buffer } from 'node:stream/consumers';
 import { setTimeout as delay } from 'node:timers/promises';
+import { backoffMs, type RetryOptions } from '../api/index.ts';
 import {
   ContentLengthMismatchError,
   InvalidKeyError,
@@ -148,18 +149,10 @@ export function readOnly(store: ObjectStore): ObjectStore {
   };
 }
 
-export interface RetryOptions {
-  /** Tries per operation, the first included. */
-  attempts: number;
-  /** The wait before the second try; doubled for each further try. */
-  baseDelayMs: number;
-  /** The longest wait between tries. */
-  maxDelayMs: number;
-  /** Waits; rejects when the signal aborts. Default: a timer. */
+/** How a store's operations are retried; `sleep` waits and rejects when the signal aborts (default: a timer). */
+export type StoreRetryOptions = RetryOptions & {
   sleep?: ((ms: number, signal: AbortSignal | undefined) => Promise<void>) | undefined;
-  /** A number in [0, 1) for the jitter. Default: Math.random. */
-  random?: (() => number) | undefined;
-}
+};
 
 /** Whether trying again may help: a StoreUnavailableError marked transient (network, 5xx, throttling). */
 export function isTransient(error: unknown): boolean {
@@ -177,14 +170,11 @@ export function isTransient(error: unknown): boolean {
  * try. A retried write-once put that finds its key taken reads the object back: if it holds exactly the
  * body, the earlier try succeeded and so does this.
  */
-export function withRetry(store: ObjectStore, options: RetryOptions): ObjectStore {
+export function withRetry(store: ObjectStore, options: StoreRetryOptions): ObjectStore {
   const sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }));
   const sign = store.signedUrl;
-  const random = options.random ?? Math.random;
-  const wait = (failures: number, signal: AbortSignal | undefined) => {
-    const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (failures - 1));
-    return sleep(Math.round(ceiling / 2 + (random() * ceiling) / 2), signal);
-  };
+  const wait = (failures: number, signal: AbortSignal | undefined) =>
+    sleep(backoffMs(failures, options), signal);
   const giveUp = (error: unknown, tries: number) =>
     error instanceof StoreUnavailableError && error.transient
       ? new StoreUnavailableError(

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  backoffMs,
-  ClusterUnreachableError,
-  isRetryable,
-  RateLimiter,
-  retryAfterMs,
-} from '../../src/kube/index.ts';
+import { backoffMs } from '../../src/api/index.ts';
+import { ClusterUnreachableError, isRetryable, RateLimiter, retryAfterMs } from '../../src/kube/index.ts';
 
 /** A clock that only moves when the limiter sleeps. */
 function fakeClock() {
@@ -88,10 +83,14 @@ describe('retry policy', () => {
   it('backs off exponentially with jitter, capped, and waits at least as long as Retry-After', () => {
     const options = { attempts: 6, baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.5 };
     assert.deepEqual(
-      [0, 1, 2, 3, 4, 5].map((a) => backoffMs(a, options)),
+      [1, 2, 3, 4, 5, 6].map((failures) => backoffMs(failures, options)),
       [75, 150, 300, 600, 750, 750],
     );
-    assert.equal(backoffMs(0, options, 3000), 3000);
+    assert.equal(backoffMs(1, options, 3000), 3000);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((failures) => backoffMs(failures, { ...options, jitter: false })),
+      [100, 200, 400, 800, 1000],
+    );
     assert.equal(retryAfterMs('3'), 3000);
     assert.equal(retryAfterMs(['2']), 2000);
     assert.equal(retryAfterMs('Wed, 21 Oct 2026 07:28:00 GMT'), undefined);

@@ -17,7 +17,7 @@ import {
   withRetry,
   type ByteRange,
   type ObjectStore,
-  type RetryOptions,
+  type StoreRetryOptions,
 } from '../../src/storage/index.ts';
 import { withFaults } from '../helpers/faulty-store.ts';
 
@@ -58,9 +58,9 @@ function recordingRanges(store: ObjectStore): { store: ObjectStore; ranges: (Byt
 }
 
 /** Retry options that record the waits instead of waiting. */
-function recorded(attempts: number, extra: Partial<RetryOptions> = {}) {
+function recorded(attempts: number, extra: Partial<StoreRetryOptions> = {}) {
   const sleeps: number[] = [];
-  const options: RetryOptions = {
+  const options: StoreRetryOptions = {
     attempts,
     baseDelayMs: 100,
     maxDelayMs: 1000,

@@ -443,7 +443,7 @@ async function createThroughServer(
   hooks: BackupSpec['hooks'] | undefined,
 ): Promise<Backup> {
   const { createAndFollow } = await import('../server-mode.ts');
-  const { resourcePath, scheduledBackupName, SCHEDULE_LABEL } = await import('../../controller/index.ts');
+  const { resourcePath, scheduledBackupName } = await import('../../controller/index.ts');
   let spec: BackupSpec = { ...specFromOptions(options), ...(hooks ? { hooks } : {}) };
   let labels = options.labels ?? {};
   if (options.fromSchedule) {
@@ -466,7 +466,7 @@ async function createThroughServer(
     labels = {
       ...(templateMeta?.labels ?? schedule.metadata.labels ?? {}),
       ...labels,
-      [SCHEDULE_LABEL]: options.fromSchedule,
+      [LABELS.schedule]: options.fromSchedule,
       [LABELS.veleroSchedule]: options.fromSchedule,
     };
   }

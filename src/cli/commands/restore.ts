@@ -14,11 +14,12 @@ import {
   type ClusterConflictPolicy,
   type HookResult,
   type NamespacedConflictPolicy,
+  type Backup,
   type Restore,
   type RestoreCounts,
   type RestoreSpec,
 } from '../../api/index.ts';
-import type { ItemOutcome } from '../../restore/index.ts';
+import type { ItemOutcome, TransformRule } from '../../restore/index.ts';
 import type { ObjectStore, RestoreStore } from '../../storage/index.ts';
 import { clientVersion } from '../version-info.ts';
 import type { KubeClient } from '../../kube/index.ts';
@@ -285,6 +286,7 @@ Examples:
         const name = nameArg ?? defaultRestoreName(source, new Date());
 
         let transformRules: string | undefined;
+        let parsedRules: TransformRule[] | undefined;
         if (options.transform) {
           const flag = `--transform ${options.transform}`;
           try {
@@ -295,10 +297,10 @@ Examples:
               code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : messageOf(error);
             throw new Error(`${flag}: ${reason}`, { cause: error });
           }
-          // Checked here too, so that a problem names the file (the engine only sees the text).
+          // Parsed here (once), so that a problem names the file; createRestore takes the parsed rules.
           const { parseTransformRules } = await import('../../restore/index.ts');
           try {
-            parseTransformRules(transformRules, flag);
+            parsedRules = parseTransformRules(transformRules, flag);
           } catch (error) {
             throw new Error(messageOf(error), { cause: error });
           }
@@ -369,29 +371,24 @@ Examples:
           return;
         }
 
-        // The location holding the backup: the one named, or the first that has it.
+        // The location holding the backup: the one named, or the first that has it (for a schedule: the
+        // one with its newest Completed backup). createRestore names what it cannot find.
         const catalog = await openCatalog(io, options.storageLocation);
         let store = catalog.stores[0];
+        let backup: Backup | undefined;
         if (options.fromBackup && !options.storageLocation) {
           const copies = await copiesOf(catalog, options.fromBackup);
           if (copies.length === 0) {
             reportUnavailable(io, catalog, setExitCode);
             throw notFound([options.fromBackup], catalog);
           }
-          store = copies.find((c) => isCommitted(c))?.store ?? store;
+          const committed = copies.find((c) => isCommitted(c));
+          if (committed) ({ store, backup } = { store: committed.store, backup: committed.entry.backup });
         }
         if (options.fromSchedule && !options.storageLocation) {
-          // The location with the newest Completed backup of the schedule.
-          const { newestOfSchedule } = await import('../../restore/index.ts');
-          let newest = '';
-          for (const candidate of catalog.stores) {
-            const found = await newestOfSchedule(candidate, options.fromSchedule);
-            const started = found?.status?.startTimestamp ?? '';
-            if (found && started > newest) {
-              newest = started;
-              store = candidate;
-            }
-          }
+          const { locateBackup } = await import('../../restore/index.ts');
+          const located = await locateBackup(catalog.stores, spec);
+          if (located) ({ store, backup } = located);
         }
         if (!store) throw new Error('no backup location could be opened');
 
@@ -405,6 +402,8 @@ Examples:
           name,
           spec,
           backups: store,
+          backup,
+          transformRules: parsedRules,
           records: await openRecords(io),
           now: () => new Date(),
           uid: randomUUID(),

@@ -225,8 +225,9 @@ function describeCommand(io: CliIO): Command {
       '\nExamples:\n  cairn schedule describe nightly\n  cairn schedule describe nightly -o json',
     )
     .action(async (name: string, options: { namespace: string; output?: OutputFormat }, command: Command) => {
-      const { decideRetention, deleteLockUntil, parseSchedule, resourcePath, scheduleOf } =
+      const { decideRetention, deleteLockUntil, parseSchedule, resourcePath } =
         await import('../../controller/index.ts');
+      const { scheduleOf } = await import('../../api/index.ts');
       const client = await clientOf(io, command);
       const [schedule] = await schedulesOf(client, options.namespace, [name]);
       if (!schedule) return;
