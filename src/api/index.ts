@@ -190,3 +190,18 @@ export {
 export { ANNOTATIONS, EXCLUDE_FROM_BACKUP_LABELS, LABELS } from './vocabulary.ts';
 export { backoffMs, type Backoff, type RetryOptions } from './retry.ts';
 export { newestOfSchedule, scheduleOf, unrestorableReason } from './backup-source.ts';
+export type {
+  BackupDetail,
+  BackupList,
+  BackupRow,
+  DashboardChange,
+  DashboardError,
+  DashboardOverview,
+  DashboardSession,
+  LocationRow,
+  PreviewEntry,
+  RestorePreview,
+  RestoreRequest,
+  RestoreState,
+  ScheduleRow,
+} from './dashboard.ts';

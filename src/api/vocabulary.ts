@@ -33,4 +33,6 @@ export const ANNOTATIONS = {
   syncedFrom: 'cairn.dev/synced-from',
   /** An object `cairn import velero` made: the Velero object it came from. */
   importedFrom: 'cairn.dev/imported-from',
+  /** A Restore, Backup or DeleteBackupRequest the dashboard made: the user who asked for it. */
+  requestedBy: 'cairn.dev/requested-by',
 } as const;

@@ -1,7 +1,7 @@
 // What the server hands to users over HTTP, so they never need the store's credentials: a backup's logs
 // and results, decrypted. The caller is authenticated by its bearer token (a TokenReview) and authorized
 // by a SubjectAccessReview on the backup: `get` on `backups/logs` (or `backups/results`) in group
-// cairn.dev, in the server's namespace — an RBAC rule grants it:
+// cairn.dev, in the server's namespace (access.ts) — an RBAC rule grants it:
 //   - apiGroups: [cairn.dev]
 //     resources: [backups/logs, backups/results]
 //     verbs: [get]
@@ -10,30 +10,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { API_GROUP } from '../api/index.ts';
-import { KubeApiError, type KubeClient } from '../kube/index.ts';
+import { KubeApiError } from '../kube/index.ts';
+import { UnauthenticatedError, type Access, type User } from './access.ts';
 import type { ServerLocations } from './locations.ts';
 
 const PATH = /^\/v1\/namespaces\/([^/]+)\/backups\/([^/]+)\/(logs|results)$/;
 
 export interface DownloadContext {
-  client: KubeClient;
+  access: Access;
   namespace: string;
   /** The locations as the leader sees them; undefined on a standby (which sends callers to the leader). */
   locations: () => ServerLocations | undefined;
   /** The backup's locations in order of preference (from its resource), or undefined when there is none. */
   backupLocations: (name: string) => string[] | undefined;
-}
-
-interface TokenReview {
-  status?: {
-    authenticated?: boolean;
-    user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
-    error?: string;
-  };
-}
-
-interface SubjectAccessReview {
-  status?: { allowed?: boolean; denied?: boolean; reason?: string };
 }
 
 /** Whether this request is one for downloads (so the HTTP handler routes it here). */
@@ -60,50 +49,28 @@ export async function serveDownload(
   const [, namespace = '', name = '', file = 'logs'] = parts;
   if (namespace !== ctx.namespace)
     return answer(res, 404, `this server serves namespace ${ctx.namespace}, not ${namespace}`);
-  const auth = req.headers.authorization ?? '';
-  const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
-  if (!token) return answer(res, 401, 'a bearer token is needed (Authorization: Bearer <token>)');
   try {
-    const review = await ctx.client.json<TokenReview>({
-      method: 'POST',
-      path: '/apis/authentication.k8s.io/v1/tokenreviews',
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    let user: User;
+    try {
+      user = await ctx.access.authenticate(req.headers.authorization);
+    } catch (error) {
+      if (error instanceof UnauthenticatedError) return answer(res, 401, error.message);
+      throw error;
+    }
+    const access = await ctx.access.decide(user, {
+      group: API_GROUP,
+      resource: 'backups',
+      subresource: file,
+      verb: 'get',
+      namespace,
+      name,
     });
-    const user = review.status?.user;
-    if (!review.status?.authenticated || !user?.username)
-      return answer(
-        res,
-        401,
-        `the token is not valid${review.status?.error ? `: ${review.status.error}` : ''}`,
-      );
-    const access = await ctx.client.json<SubjectAccessReview>({
-      method: 'POST',
-      path: '/apis/authorization.k8s.io/v1/subjectaccessreviews',
-      body: {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: user.username,
-          ...(user.uid ? { uid: user.uid } : {}),
-          groups: user.groups ?? [],
-          ...(user.extra ? { extra: user.extra } : {}),
-          resourceAttributes: {
-            group: API_GROUP,
-            resource: 'backups',
-            subresource: file,
-            verb: 'get',
-            namespace,
-            name,
-          },
-        },
-      },
-    });
-    if (!access.status?.allowed)
+    if (!access.allowed)
       return answer(
         res,
         403,
         `${user.username} may not get backups/${file} "${name}" in namespace ${namespace}` +
-          (access.status?.reason ? ` (${access.status.reason})` : ''),
+          (access.reason ? ` (${access.reason})` : ''),
       );
     const locations = ctx.locations();
     if (!locations) return answer(res, 503, 'this replica is a standby: ask the leader');

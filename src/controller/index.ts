@@ -61,7 +61,7 @@ export {
   type InstallOptions,
 } from './install.ts';
 export { RestoreController, RESTORE_ORPHAN_REASON } from './restore-controller.ts';
-export { ScheduleController } from './schedule-controller.ts';
+export { backupOfSchedule, ScheduleController } from './schedule-controller.ts';
 export { DeletionController, deleteLockUntil } from './deletion.ts';
 export { CatalogController } from './catalog.ts';
 export {
@@ -79,3 +79,12 @@ export {
   repositoryPasswordSecret,
   secretRepositoryPasswords,
 } from './pod-volumes.ts';
+export {
+  Access,
+  UnauthenticatedError,
+  type AccessOptions,
+  type Decision,
+  type ResourceAttributes,
+  type User,
+} from './access.ts';
+export { isDashboardPath, serveDashboard, type DashboardContext, type DashboardServed } from './dashboard.ts';

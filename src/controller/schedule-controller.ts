@@ -28,6 +28,43 @@ import {
 /** A due schedule waits this long for its running backup before it looks again. */
 const BUSY_RETRY_MS = 10_000;
 
+/**
+ * The Backup a schedule makes at `now`: its template's spec, its template's labels (or the schedule's)
+ * plus the schedule-name labels, its annotations, owned by the schedule when useOwnerReferencesInBackup.
+ * Named `<schedule>-<YYYYMMDDhhmmss>`. Also what "run now" makes (the dashboard, `backup create
+ * --from-schedule`).
+ */
+export function backupOfSchedule(schedule: Schedule, now: Date): Pick<Backup, 'metadata' | 'spec'> {
+  const name = schedule.metadata.name;
+  const { metadata: templateMeta, ...template } = schedule.spec.template;
+  const labels = {
+    ...(templateMeta?.labels ?? schedule.metadata.labels ?? {}),
+    [LABELS.schedule]: name,
+    [LABELS.veleroSchedule]: name,
+  };
+  return {
+    metadata: {
+      name: scheduledBackupName(name, now),
+      labels,
+      ...(schedule.metadata.annotations ? { annotations: schedule.metadata.annotations } : {}),
+      ...(schedule.spec.useOwnerReferencesInBackup && schedule.metadata.uid
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: CAIRN_API_VERSION,
+                kind: 'Schedule',
+                name,
+                uid: schedule.metadata.uid,
+                controller: true,
+              },
+            ],
+          }
+        : {}),
+    },
+    spec: template,
+  };
+}
+
 export class ScheduleController {
   readonly #ctx: ControllerContext;
   readonly #schedules: Informer<Schedule>;
@@ -126,39 +163,9 @@ export class ScheduleController {
       if (Object.keys(update).length > 0) await patchStatus(this.#ctx, 'Schedule', name, update, { signal });
       return { requeueAfterMs: Math.min(BUSY_RETRY_MS, this.#resyncMs) };
     }
-    const backupName = scheduledBackupName(name, now);
-    const { metadata: templateMeta, ...template } = schedule.spec.template;
-    const labels = {
-      ...(templateMeta?.labels ?? schedule.metadata.labels ?? {}),
-      [LABELS.schedule]: name,
-      [LABELS.veleroSchedule]: name,
-    };
-    const created = await createResource<Backup>(
-      this.#ctx,
-      'Backup',
-      {
-        metadata: {
-          name: backupName,
-          labels,
-          ...(schedule.metadata.annotations ? { annotations: schedule.metadata.annotations } : {}),
-          ...(schedule.spec.useOwnerReferencesInBackup && schedule.metadata.uid
-            ? {
-                ownerReferences: [
-                  {
-                    apiVersion: CAIRN_API_VERSION,
-                    kind: 'Schedule',
-                    name,
-                    uid: schedule.metadata.uid,
-                    controller: true,
-                  },
-                ],
-              }
-            : {}),
-        },
-        spec: template,
-      },
-      signal,
-    );
+    const backup = backupOfSchedule(schedule, now);
+    const backupName = backup.metadata.name;
+    const created = await createResource<Backup>(this.#ctx, 'Backup', backup, signal);
     this.#ctx.log({
       level: 'info',
       message: created

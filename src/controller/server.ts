@@ -3,13 +3,14 @@
 // lease. On SIGTERM (the signal) the leader stops taking work, lets running work end as Failed with a
 // reason, and releases the lease so a standby takes over at once.
 import { maintainRepositories } from './maintenance.ts';
-import { setMaxListeners } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { scheduleOf } from '../api/index.ts';
 import type {
   Backup,
   BackupLocation,
+  DashboardChange,
   CairnKind,
   DeleteBackupRequest,
   Restore,
@@ -24,6 +25,8 @@ import { RestoreController } from './restore-controller.ts';
 import { ScheduleController } from './schedule-controller.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { ControllerContext, ServerLogEntry } from './context.ts';
+import { Access } from './access.ts';
+import { isDashboardPath, serveDashboard, type DashboardContext, type DashboardServed } from './dashboard.ts';
 import { Informer, objectKey } from './informer.ts';
 import { runLeaderElection } from './leader.ts';
 import { ServerLocations } from './locations.ts';
@@ -65,6 +68,8 @@ export interface ServerOptions {
   log?: ((entry: ServerLogEntry) => void) | undefined;
   /** The image of the init container restored pods wait in for their volumes' files (needs /bin/sh). */
   restoreHelperImage?: string | undefined;
+  /** The dashboard's built pages. Default: dist/ui of the package. */
+  dashboardAssets?: string | undefined;
   /** Told the listener's address once it listens. */
   onListening?: ((address: { host: string; port: number }) => void) | undefined;
   signal: AbortSignal;
@@ -76,8 +81,8 @@ export const DEFAULT_METRICS_PORT = 8085;
 interface ServerState {
   leading: boolean;
   synced: boolean;
-  /** The leader's view, once synced: for the download endpoints. */
-  served?: { locations: ServerLocations; backups: Informer<Backup> } | undefined;
+  /** The leader's view, once synced: for the download endpoints and the dashboard. */
+  served?: DashboardServed | undefined;
 }
 export const DEFAULT_LEASE_NAME = 'cairn-server';
 
@@ -132,7 +137,7 @@ async function lead(
   options: ServerOptions,
   shared: { clock: Clock; log: (entry: ServerLogEntry) => void; metrics: ServerMetrics },
   leading: AbortSignal,
-  onSynced: (served: NonNullable<ServerState['served']>) => void,
+  onSynced: (served: DashboardServed) => void,
 ): Promise<void> {
   // Everything below stops when leadership ends, or when this work fails: a leader that cannot run its
   // controllers must not keep the lease (leader election steps down once this returns).
@@ -153,6 +158,13 @@ async function lead(
   };
   // Keys are the informers' cache keys (`namespace/name`). Each informer feeds its kind's queue; a
   // Backup's change also wakes its schedule (a running backup holds the next run back).
+  // Every change is also told to the dashboard's live updates.
+  const changes = new EventEmitter();
+  changes.setMaxListeners(0);
+  const told = (kind: CairnKind, type: DashboardChange['type'], object: KubeObject) => {
+    if (kind === 'Backup' || kind === 'Schedule' || kind === 'BackupLocation' || kind === 'Restore')
+      changes.emit('change', { kind, name: object.metadata.name, type } satisfies DashboardChange, object);
+  };
   const feeding = <T extends KubeObject>(kind: CairnKind, into: WorkQueue, also?: (object: T) => void) =>
     new Informer<T>({
       client,
@@ -162,12 +174,17 @@ async function lead(
       onAdd: (object) => {
         into.add(objectKey(object));
         also?.(object);
+        told(kind, 'ADDED', object);
       },
       onUpdate: (_old, object) => {
         into.add(objectKey(object));
         also?.(object);
+        told(kind, 'MODIFIED', object);
       },
-      onDelete: (object) => into.add(objectKey(object)),
+      onDelete: (object) => {
+        into.add(objectKey(object));
+        told(kind, 'DELETED', object);
+      },
     });
   const locations = feeding<BackupLocation>('BackupLocation', queues.locations);
   const backups = feeding<Backup>('Backup', queues.backups, (backup) => {
@@ -216,7 +233,7 @@ async function lead(
   try {
     await Promise.race([Promise.all(informers.map((i) => i.hasSynced)), aborted(signal)]);
     if (signal.aborted) return;
-    onSynced({ locations: ctx.locations, backups });
+    onSynced({ stores: ctx.locations, backups, schedules, locations, restores, changes });
     await backupController.failOrphans(signal);
     await restoreController.failOrphans(signal);
     await Promise.all([
@@ -281,10 +298,11 @@ const aborted = (signal: AbortSignal) =>
   });
 
 async function listen(options: ServerOptions, metrics: ServerMetrics, state: ServerState): Promise<Server> {
+  const access = new Access({ client: options.client, clock: options.clock });
   const downloads: DownloadContext = {
-    client: options.client,
+    access,
     namespace: options.namespace,
-    locations: () => state.served?.locations,
+    locations: () => state.served?.stores,
     backupLocations: (name) => {
       const backup = state.served?.backups.get(`${options.namespace}/${name}`);
       if (!backup) return undefined;
@@ -292,8 +310,20 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
       return stored?.length ? stored : [backup.spec?.storageLocation ?? ''];
     },
   };
+  const dashboard: DashboardContext = {
+    client: options.client,
+    namespace: options.namespace,
+    access,
+    now: options.now ?? (() => new Date()),
+    served: () => state.served,
+    assetsDir: options.dashboardAssets,
+  };
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (isDashboardPath(path)) {
+      serveDashboard(dashboard, req, res).catch(() => res.destroy());
+      return;
+    }
     if (req.method === 'GET' && isDownloadPath(path)) {
       serveDownload(downloads, req, res).catch(() => res.destroy());
       return;
