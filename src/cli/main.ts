@@ -73,6 +73,12 @@ const COMMANDS: TopLevelCommand[] = [
     load: async (io) => (await import('./commands/server.ts')).serverCommand(io),
   },
   {
+    name: 'dashboard',
+    usage: '[options]',
+    summary: "Open the server's web dashboard, acting as you (a local proxy adds your bearer token)",
+    load: async (io) => (await import('./commands/dashboard.ts')).dashboardCommand(io),
+  },
+  {
     name: 'node-agent',
     usage: '[options]',
     summary: 'Back up and restore the files of pod volumes on this node, for the server (one per node)',

@@ -3,6 +3,7 @@
 // instead of running the engines here, and --wait follows their status with the same progress display.
 // --standalone runs here whatever is installed; --server insists on the server.
 import { CAIRN_API_VERSION, type Backup, type Restore } from '../api/index.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { KubeApiError, KubeClient } from '../kube/index.ts';
 import type { CliIO } from './io.ts';
@@ -106,4 +107,24 @@ export async function createAndFollow<T extends Tracked>(
   } finally {
     progress.end();
   }
+}
+
+/**
+ * The bearer token the server's HTTP endpoints (logs, dashboard) authenticate the user by: the
+ * kubeconfig user's token, or the one its exec plugin or auth provider yields. Client certificates prove
+ * who the user is to the API server only and cannot be passed on.
+ */
+export async function bearerTokenOf(kc: KubeConfig): Promise<string> {
+  const https: { headers?: Record<string, string | number | string[]> } = { headers: {} };
+  await kc.applyToHTTPSOptions(https);
+  const header = https.headers?.Authorization ?? https.headers?.authorization;
+  const token =
+    kc.getCurrentUser()?.token ??
+    (typeof header === 'string' ? /^Bearer (.+)$/.exec(header)?.[1] : undefined);
+  if (!token)
+    throw new Error(
+      'the kubeconfig has no bearer token for this user (client certificates cannot be passed on): ' +
+        'use a token, e.g. `kubectl create token <serviceaccount>` in a kubeconfig user, or --token-file',
+    );
+  return token;
 }

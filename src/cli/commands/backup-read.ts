@@ -599,19 +599,8 @@ async function logsFromServer(
   options: { serverUrl: string; namespace: string },
   name: string,
 ): Promise<NodeJS.ReadableStream> {
-  const kc = await kubeConfigOf(io, command);
-  // The user's token: in the kubeconfig, or from its exec plugin / auth provider (as a header).
-  const https: { headers?: Record<string, string | number | string[]> } = { headers: {} };
-  await kc.applyToHTTPSOptions(https);
-  const header = https.headers?.Authorization ?? https.headers?.authorization;
-  const token =
-    kc.getCurrentUser()?.token ??
-    (typeof header === 'string' ? /^Bearer (.+)$/.exec(header)?.[1] : undefined);
-  if (!token)
-    throw new Error(
-      'the kubeconfig has no bearer token for this user (client certificates cannot be passed on): ' +
-        'use a token, e.g. `kubectl create token <serviceaccount>` in a kubeconfig user',
-    );
+  const { bearerTokenOf } = await import('../server-mode.ts');
+  const token = await bearerTokenOf(await kubeConfigOf(io, command));
   const url = `${options.serverUrl.replace(/\/+$/, '')}/v1/namespaces/${encodeURIComponent(options.namespace)}/backups/${encodeURIComponent(name)}/logs`;
   let res: Response;
   try {
