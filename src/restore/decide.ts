@@ -1,6 +1,6 @@
 // What the restore does with one item, given the live object of the same name (or none): a pure decision,
 // the same in a dry run and in a real restore, so that the plan is what the restore then does. The engine
-// carries it out (engine.ts). docs/restore.md#conflicts explains each outcome.
+// carries it out (apply.ts). docs/restore.md#conflicts explains each outcome.
 import type { ClusterConflictPolicy, NamespacedConflictPolicy } from '../api/index.ts';
 import type { KubeObject } from '../kube/index.ts';
 import { DEFAULT_DIFF_MAX, diffItems, type DiffEntry } from './diff.ts';

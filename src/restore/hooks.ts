@@ -14,10 +14,10 @@
 // error and no further restore hook starts in any pod. Cairn also watches each init hook's container end
 // and records its exit code, which Velero does not.
 import { createHash } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
   parseGoDuration,
   parseHookCommand,
+  systemClock,
   type HookResult,
   type RestoreResourceHook,
 } from '../api/index.ts';
@@ -461,10 +461,6 @@ export interface RestoreHookRun {
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
 }
 
-// Ends early, without an error, when the restore is stopped: the wait loop then says so.
-const defaultSleep = (ms: number, signal?: AbortSignal) =>
-  delay(ms, undefined, { signal }).catch(() => undefined);
-
 /**
  * Runs the restored pods' hooks, pods side by side: for each pod, waits for its init hooks' containers to
  * end (recording each exit code), then runs its exec hooks in order, each once its container runs (or is
@@ -473,8 +469,10 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
  * stops every hook not yet started (NotRun), as Velero does.
  */
 export async function runRestoreHooks(run: RestoreHookRun): Promise<HookResult[]> {
-  const now = run.now ?? Date.now;
-  const sleep = run.sleep ?? defaultSleep;
+  const now = run.now ?? (() => systemClock.now());
+  // The machine's sleep ends early, without an error, when the restore is stopped: the wait loop then
+  // says so.
+  const sleep = run.sleep ?? ((ms: number, signal?: AbortSignal) => systemClock.sleep(ms, signal));
   const pollMs = run.pollMs ?? 1000;
   const reportMs = run.reportMs ?? 30_000;
   let stopped: string | undefined;

@@ -1,7 +1,8 @@
 // The order in which a restore applies resources (docs/restore.md, "Order"). Velero's priorities: what
 // others depend on first (definitions, namespaces, storage, identities and permissions, configuration),
 // then the workloads, then everything else alphabetically, then a short tail of kinds that reference
-// everything else.
+// everything else. And the stages that order is restored in: what depends on none of each other goes
+// side by side.
 
 /** Velero's high-priority list, in order (pkg/cmd/server/config/config.go). */
 export const DEFAULT_HIGH_PRIORITIES: readonly string[] = [
@@ -85,4 +86,30 @@ export function restoreOrder(groupResources: Iterable<string>, priorities: Prior
   const low = priorities.low.filter((gr) => present.has(gr) && !high.includes(gr));
   const rest = [...present].filter((gr) => !high.includes(gr) && !low.includes(gr)).sort();
   return [...high, ...rest, ...low];
+}
+
+/**
+ * What is restored on its own, wherever a custom priority list puts it: everything after the
+ * definitions may be one of their custom objects, and everything after the namespaces may live in one.
+ */
+const ALONE: ReadonlySet<string> = new Set(['customresourcedefinitions.apiextensions.k8s.io', 'namespaces']);
+
+/**
+ * A restore order cut into stages, restored one after the other; the resources of one stage are restored
+ * side by side. Each prioritized resource (high or low) is a stage of its own and waits for the one
+ * before, as in Velero. The others depend on none of each other: those between two prioritized ones (in
+ * restoreOrder, all the rest) share a stage, cut only by the definitions and the namespaces.
+ */
+export function restoreStages(order: readonly string[], priorities: Priorities): string[][] {
+  const prioritized = new Set([...priorities.high, ...priorities.low]);
+  const stages: string[][] = [];
+  let shared: string[] | undefined;
+  for (const gr of order) {
+    if (prioritized.has(gr) || ALONE.has(gr)) {
+      stages.push([gr]);
+      shared = undefined;
+    } else if (shared) shared.push(gr);
+    else stages.push((shared = [gr]));
+  }
+  return stages;
 }

@@ -1,7 +1,7 @@
 // Which cluster-scoped objects a restored object needs, so that they come along when cluster-scoped
 // objects are restored only as related items (auto mode, or a --cluster-resource-scope list): a claim's
 // volume and storage class, a volume's storage class, a StatefulSet's claim templates' storage classes, a
-// RoleBinding's ClusterRole. (A custom object's definition follows from its resource, in engine.ts.)
+// RoleBinding's ClusterRole. (A custom object's definition follows from its resource, in scope.ts.)
 // Names are the target's: a storage class after the restore's storage-class mapping.
 import type { KubeObject } from '../kube/index.ts';
 import type { TransformOptions } from './transform.ts';

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { readArchive } from '../../src/archive/index.ts';
@@ -1539,5 +1540,99 @@ describe('restoring over live objects', () => {
     );
     assert.equal((await a.send({ path: `${gizmos}/g` })).status, 200);
     assert.deepEqual(done, outcomes(dry.plan), 'the restore did what the dry run planned');
+  });
+});
+
+describe('restoring side by side', () => {
+  /**
+   * `client`, counting the requests in flight into `namespace`'s collections by resource, and what was
+   * in flight together. Each such request waits 50 ms first: requests to the testbed are over before the
+   * restore has read the next item from disk, so that without the wait nothing would be seen together.
+   */
+  function watched(client: KubeClient, namespace: string) {
+    const inFlight = new Map<string, number>();
+    const together: string[][] = [];
+    let most = 0;
+    const resourceOf = (path: string) => new RegExp(`/namespaces/${namespace}/([^/?]+)`).exec(path)?.[1];
+    const count = <T>(path: string, request: () => Promise<T>) => {
+      const resource = resourceOf(path);
+      if (resource === undefined) return request();
+      inFlight.set(resource, (inFlight.get(resource) ?? 0) + 1);
+      most = Math.max(
+        most,
+        [...inFlight.values()].reduce((s, n) => s + n, 0),
+      );
+      together.push([...inFlight.keys()].sort());
+      const done = () => {
+        const left = (inFlight.get(resource) ?? 1) - 1;
+        if (left === 0) inFlight.delete(resource);
+        else inFlight.set(resource, left);
+      };
+      return delay(50).then(request).finally(done);
+    };
+    const proxy = new Proxy(client, {
+      get(target, property, receiver) {
+        if (property === 'json')
+          return (req: Parameters<KubeClient['json']>[0]) => count(req.path, () => target.json(req));
+        if (property === 'send')
+          return (req: Parameters<KubeClient['send']>[0]) => count(req.path, () => target.send(req));
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    return { client: proxy, together, most: () => most };
+  }
+
+  it('restores the resources outside the priorities side by side, the prioritized ones alone, never more than the concurrency in flight, the plan in restore order', async (t) => {
+    const ns = await testNamespace(t, a, 'sidebyside');
+    const made: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) {
+      const name = `item-${String(i).padStart(2, '0')}`;
+      const post = (path: string, body: Record<string, unknown>) =>
+        a.json({ method: 'POST', path, body: { metadata: { name }, ...body } });
+      made.push(
+        post(`/api/v1/namespaces/${ns}/configmaps`, { data: { i: String(i) } }),
+        post(`/api/v1/namespaces/${ns}/secrets`, { stringData: { i: String(i) } }),
+        post(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, {
+          spec: { podSelector: { matchLabels: { i: String(i) } } },
+        }),
+        post(`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`, {
+          spec: { maxUnavailable: 1, selector: { matchLabels: { i: String(i) } } },
+        }),
+      );
+    }
+    await Promise.all(made);
+    const name = await backup(a, [ns]);
+    const target = await testNamespace(t, a, 'sidebyside-copy');
+    const seen = watched(a, target);
+    const { restore: result, plan } = await restore(seen.client, {
+      backupName: name,
+      includedNamespaces: [ns],
+      namespaceMapping: { [ns]: target },
+    });
+    assert.equal(result.status?.phase, 'Completed', JSON.stringify(result.status));
+
+    assert.equal(seen.most(), 8, 'as many in flight as the concurrency (8), never more');
+    const tail = ['networkpolicies', 'poddisruptionbudgets'];
+    assert.ok(
+      seen.together.some((resources) => tail.every((r) => resources.includes(r))),
+      'network policies and disruption budgets were restored side by side',
+    );
+    for (const prioritized of ['secrets', 'configmaps'])
+      assert.ok(
+        seen.together.every((resources) => !resources.includes(prioritized) || resources.length === 1),
+        `${prioritized} were restored alone`,
+      );
+    const restored = plan.filter((e) => e.namespace === target && e.outcome === 'created');
+    const order = restored.map((e) => e.groupResource).filter((gr, i, all) => all[i - 1] !== gr);
+    assert.deepEqual(order, [
+      'secrets',
+      'configmaps',
+      'networkpolicies.networking.k8s.io',
+      'poddisruptionbudgets.policy',
+    ]);
+    const names = restored.filter((e) => e.groupResource === 'configmaps').map((e) => e.name);
+    assert.deepEqual(names, [...names].sort(), 'the items of a resource in the backup order');
+    assert.equal(names.length, 12);
   });
 });
