@@ -2,8 +2,9 @@
 // structural (every node typed, no $ref, no additionalProperties: false, maps as additionalProperties), so
 // TypeBox's JSON Schema is converted node by node: unions of string literals become enums, records become
 // additionalProperties maps, free-form values x-kubernetes-preserve-unknown-fields; descriptions, defaults,
-// enums, formats, patterns and bounds are kept. A keyword the conversion does not know is an error, never
-// silently dropped. `npm run gen-crds` writes these to deploy/crds; `cairn install` renders them.
+// enums, formats and bounds are kept. A pattern with a message of ours becomes a CEL rule carrying that
+// message, so that the API server's refusal reads "not a duration (examples: 720h, ...)" rather than the
+// regular expression. A keyword the conversion does not know is an error, never silently dropped. `npm run gen-crds` writes these to deploy/crds; `cairn install` renders them.
 import type { TSchema } from '@sinclair/typebox';
 import { API_GROUP, API_VERSION } from './backup.ts';
 import { CAIRN_KINDS, type CairnKind, type PrinterColumn } from './kinds.ts';
@@ -28,6 +29,7 @@ export interface JSONSchemaProps {
   maxItems?: number;
   'x-kubernetes-preserve-unknown-fields'?: true;
   'x-kubernetes-int-or-string'?: true;
+  'x-kubernetes-validations'?: { rule: string; message: string }[];
 }
 
 export interface CustomResourceDefinition {
@@ -103,6 +105,19 @@ export function structuralSchema(schema: TSchema, path = ''): JSONSchemaProps {
   const out: JSONSchemaProps = {};
   const keptOut = out as Record<string, unknown>;
   for (const key of kept) if (node[key] !== undefined) keptOut[key] = structuredClone(node[key]);
+  // Inside a list the API server counts a rule's cost once per possible item: there the pattern stays.
+  const inList = path.includes('[]') || path.includes('[*]');
+  if (typeof node.pattern === 'string' && typeof node.errorMessage === 'string' && !inList) {
+    // A raw CEL string: the pattern's backslashes stay as they are. RE2 (CEL's) reads these patterns as
+    // JSON Schema's ECMA dialect does. A bounded length keeps the rule within the API server's cost budget.
+    if (node.pattern.includes("'")) throw new Error(`a pattern with a quote cannot be a CEL rule (at ${at})`);
+    if (typeof node.maxLength !== 'number')
+      throw new Error(`a pattern with a message needs a maxLength (at ${at})`);
+    delete out.pattern;
+    out['x-kubernetes-validations'] = [
+      { rule: `self.matches(r'${node.pattern}')`, message: node.errorMessage },
+    ];
+  }
 
   if (Array.isArray(node.anyOf)) {
     const members = node.anyOf as unknown[];

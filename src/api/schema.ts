@@ -50,6 +50,7 @@ export const GO_DURATION_PATTERN = '^(0|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))
 /** A Go duration, as Velero's metav1.Duration fields (ttl, validationFrequency) are written. */
 export const GoDuration = (options: StringOptions & ProblemOptions = {}) =>
   Type.String({
+    maxLength: 64,
     pattern: GO_DURATION_PATTERN,
     errorMessage: 'not a duration (examples: 720h, 24h30m, 90s)',
     ...options,

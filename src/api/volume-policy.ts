@@ -58,6 +58,7 @@ export const VolumePolicyConditionsSchema = Type.Object(
   {
     capacity: Type.Optional(
       Type.String({
+        maxLength: 128,
         pattern: CAPACITY_PATTERN,
         errorMessage: 'not a capacity range "min,max" (quantities such as 10Gi; either side may be empty)',
         description:
@@ -152,6 +153,7 @@ export const ResourcePolicyRefSchema = Type.Object(
   {
     apiGroup: Type.Optional(Type.String()),
     kind: Type.String({
+      maxLength: 16,
       pattern: '^[Cc][Oo][Nn][Ff][Ii][Gg][Mm][Aa][Pp]$',
       errorMessage: 'must be ConfigMap: a volume policy is read from a ConfigMap',
       description: 'ConfigMap (any case).',

@@ -218,6 +218,13 @@ describe('cairn server: backups', () => {
       (e: unknown) =>
         e instanceof KubeApiError && e.status === 422 && /spec\.includedNamespaces/.test(e.message),
     );
+    // The refusal of a pattern says what is wanted, not the regular expression.
+    await assert.rejects(createBackup('negative', { ttl: '-1h' }), (e: unknown) => {
+      assert.ok(e instanceof KubeApiError && e.status === 422, String(e));
+      assert.match(e.message, /spec\.ttl: Invalid value: .*not a duration \(examples: 720h, 24h30m, 90s\)/);
+      assert.doesNotMatch(e.message, /should match/);
+      return true;
+    });
   });
 
   it('refuses a Backup with a misspelt field, naming it, rather than back up everything (the API server keeps the field)', async () => {
