@@ -51,7 +51,7 @@ export const BackupLocationSpecSchema = Type.Object(
       StringMap({
         description:
           "Provider settings, as strings (Velero's convention). fs: path; s3: region, s3Url, " +
-          's3ForcePathStyle; azure: storageAccountURL; gcs: endpoint, project.',
+          's3ForcePathStyle; azure: storageAccount, storageAccountURI, storageAccountKeyEnvVar; gcs: endpoint, project.',
       }),
     ),
     credential: Type.Optional(

@@ -535,7 +535,7 @@ export function fromVeleroSchedule(
 const configKeys: Record<BackupLocationSpec['provider'], readonly string[]> = {
   fs: ['path'],
   s3: ['region', 's3Url', 's3ForcePathStyle'],
-  azure: ['storageAccountURL'],
+  azure: ['storageAccount', 'storageAccountURI', 'storageAccountKeyEnvVar'],
   gcs: ['endpoint', 'project'],
 };
 
@@ -617,11 +617,20 @@ export function fromVeleroBackupStorageLocation(
       "unset: Velero used its server's own credentials (by default the Secret cloud-credentials, key " +
         "cloud); without a credential Cairn uses the environment's (instance role, workload identity)",
     );
-  if (provider === 'azure')
+  if (provider === 'azure') {
+    if (!config?.storageAccount)
+      found.problem(
+        'spec.config.storageAccount',
+        config?.storageAccount,
+        'is needed: Cairn reaches the storage account by name (resourceGroup and subscriptionId are not used)',
+      );
     found.warn(
       'spec.credential',
-      'Cairn reads AZURE_STORAGE_CONNECTION_STRING=... from the Secret, not the AZURE_* keys Velero reads',
+      'Cairn reads AZURE_STORAGE_CONNECTION_STRING=..., or the storage account key ' +
+        `${config?.storageAccountKeyEnvVar ?? 'AZURE_STORAGE_ACCOUNT_ACCESS_KEY'}=... (Velero's ` +
+        'storageAccountKeyEnvVar), from the Secret; not a service principal (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET)',
     );
+  }
 
   if (!isUnset(source.default)) spec.default = source.default;
   if (!isUnset(source.accessMode)) spec.accessMode = source.accessMode;

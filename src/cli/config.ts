@@ -155,7 +155,12 @@ export async function openLocation(
         `location "${location.name}": the credentials file ${location.credentialsFile} does not exist`,
       );
     }
-    credentials = parseCredentials(location.spec.provider, readFileSync(location.credentialsFile, 'utf8'));
+    credentials = parseCredentials(
+      location.spec.provider,
+      readFileSync(location.credentialsFile, 'utf8'),
+      'default',
+      location.spec.config,
+    );
   }
   const store = await openObjectStore(location.spec, { credentials });
   const key = location.spec.plaintext

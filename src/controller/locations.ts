@@ -85,7 +85,12 @@ export class ServerLocations {
           `credential Secret "${spec.credential.name}" has no key "${spec.credential.key}"`,
         );
       try {
-        credentials = parseCredentials(spec.provider, Buffer.from(encoded, 'base64').toString('utf8'));
+        credentials = parseCredentials(
+          spec.provider,
+          Buffer.from(encoded, 'base64').toString('utf8'),
+          'default',
+          spec.config,
+        );
       } catch (error) {
         throw new LocationUnusableError(
           name,

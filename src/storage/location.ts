@@ -24,12 +24,15 @@ export class LocationConfigError extends Error {
 /**
  * Parses a credentials file's text for a provider: S3 takes the AWS shared-credentials format Velero uses
  * (`[default]` with aws_access_key_id, aws_secret_access_key, aws_session_token); Azure takes
- * KEY=VALUE lines with AZURE_STORAGE_CONNECTION_STRING; GCS takes a service-account JSON key.
+ * KEY=VALUE lines with AZURE_STORAGE_CONNECTION_STRING, or, as Velero's Azure plugin reads a storage
+ * account key, the location's config.storageAccount and a line AZURE_STORAGE_ACCOUNT_ACCESS_KEY (or the
+ * variable config.storageAccountKeyEnvVar names); GCS takes a service-account JSON key.
  */
 export function parseCredentials(
   provider: BackupLocationSpec['provider'],
   text: string,
   profile = 'default',
+  config: Record<string, string> = {},
 ): LocationCredentials {
   if (provider === 's3') {
     const values: Record<string, string> = {};
@@ -55,13 +58,7 @@ export function parseCredentials(
     }
     return { kind: 's3', accessKeyId, secretAccessKey, sessionToken: values.aws_session_token };
   }
-  if (provider === 'azure') {
-    const line = text.split('\n').find((l) => l.trim().startsWith('AZURE_STORAGE_CONNECTION_STRING='));
-    const connectionString = line?.trim().slice('AZURE_STORAGE_CONNECTION_STRING='.length);
-    if (!connectionString)
-      throw new LocationConfigError('credentials', 'needs a line AZURE_STORAGE_CONNECTION_STRING=...');
-    return { kind: 'azure', connectionString };
-  }
+  if (provider === 'azure') return { kind: 'azure', connectionString: azureConnectionString(text, config) };
   if (provider === 'gcs') {
     let key: { client_email?: string; private_key?: string };
     try {
@@ -74,6 +71,33 @@ export function parseCredentials(
     return { kind: 'gcs', client_email: key.client_email, private_key: key.private_key };
   }
   throw new LocationConfigError('credentials', `an ${provider} location takes no credentials`);
+}
+
+function azureConnectionString(text: string, config: Record<string, string>): string {
+  const values = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const eq = line.indexOf('=');
+    if (eq > 0 && !line.startsWith('#')) values.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  const given = values.get('AZURE_STORAGE_CONNECTION_STRING');
+  if (given) return given;
+  const keyVariable = config.storageAccountKeyEnvVar ?? 'AZURE_STORAGE_ACCOUNT_ACCESS_KEY';
+  const key = values.get(keyVariable);
+  const account = config.storageAccount;
+  if (key && account) {
+    // Velero's storageAccountURI names the blob endpoint of another cloud or a private endpoint.
+    const endpoint = config.storageAccountURI
+      ? `BlobEndpoint=${config.storageAccountURI}`
+      : 'EndpointSuffix=core.windows.net';
+    return `DefaultEndpointsProtocol=https;AccountName=${account};AccountKey=${key};${endpoint}`;
+  }
+  throw new LocationConfigError(
+    'credentials',
+    'needs a line AZURE_STORAGE_CONNECTION_STRING=..., or config.storageAccount and a line ' +
+      `${keyVariable}=<the account's key>` +
+      (values.has('AZURE_CLIENT_ID') ? ' (a service principal, AZURE_CLIENT_ID, is not read)' : ''),
+  );
 }
 
 export interface OpenLocationOptions {

@@ -220,10 +220,60 @@ describe('cairn import velero: conversions', () => {
       ['velero.io/azure', 'azure'],
     ]) {
       it(`maps provider ${velero} to ${cairn}`, () => {
-        const result = converted(fromVeleroBackupStorageLocation(location({ provider: velero }), options));
+        const config = cairn === 'azure' ? { config: { storageAccount: 'backupsacct' } } : {};
+        const result = converted(
+          fromVeleroBackupStorageLocation(location({ provider: velero, ...config }), options),
+        );
         assert.equal(result.object.spec.provider, cairn);
       });
     }
+
+    it('converts an Azure location by its storage account, saying which Secret keys Cairn reads, and refuses one without', () => {
+      const result = converted(
+        fromVeleroBackupStorageLocation(
+          location({
+            provider: 'velero.io/azure',
+            config: {
+              resourceGroup: 'rg-backups',
+              subscriptionId: '0000-1111',
+              storageAccount: 'backupsacct',
+              storageAccountKeyEnvVar: 'AZURE_STORAGE_KEY',
+            },
+          }),
+          options,
+        ),
+      );
+      assert.deepEqual(result.object.spec.config, {
+        resourceGroup: 'rg-backups',
+        subscriptionId: '0000-1111',
+        storageAccount: 'backupsacct',
+        storageAccountKeyEnvVar: 'AZURE_STORAGE_KEY',
+      });
+      assert.match(
+        warningAbout(result.warnings, 'spec.config') ?? '',
+        /Cairn ignores resourceGroup, subscriptionId/,
+      );
+      assert.match(
+        result.warnings.filter((w) => w.startsWith('spec.credential:')).join('\n'),
+        /AZURE_STORAGE_KEY=\.\.\. \(Velero's storageAccountKeyEnvVar\)/,
+      );
+      assert.deepEqual(
+        problems(
+          fromVeleroBackupStorageLocation(
+            location({ provider: 'azure', config: { resourceGroup: 'rg' } }),
+            options,
+          ),
+        ),
+        [
+          {
+            field: 'spec.config.storageAccount',
+            value: '',
+            message:
+              'is needed: Cairn reaches the storage account by name (resourceGroup and subscriptionId are not used)',
+          },
+        ],
+      );
+    });
 
     it('refuses a provider Cairn has no counterpart of, naming it', () => {
       assert.deepEqual(

@@ -139,7 +139,7 @@ async function locationFromFlags(
       const { readFileSync } = await import('node:fs');
       const { parseCredentials } = await import('../../storage/index.ts');
       try {
-        parseCredentials(provider, readFileSync(credentialsFile, 'utf8'));
+        parseCredentials(provider, readFileSync(credentialsFile, 'utf8'), 'default', config);
       } catch (error) {
         // The parser's messages name what is missing, never the secrets themselves.
         const message = error instanceof Error ? error.message.replace(/^credentials: /, '') : String(error);
