@@ -227,8 +227,8 @@ class Elector {
 /**
  * Takes part in the election until `signal` aborts or leadership is lost. While this replica leads,
  * `onStartedLeading`'s work runs. Resolves once the work has returned and, when stopping, the lease is
- * released. A server exits when leadership is lost (result `end: 'lost'`), as Kubernetes' own
- * controllers do, and starts from a fresh list.
+ * released. When leadership is lost (result `end: 'lost'`) the caller decides: `cairn server` campaigns
+ * again in the same process, and its controllers start from a fresh list when it leads again.
  */
 export async function runLeaderElection(options: LeaderElectionOptions): Promise<LeaderElectionResult> {
   const leaseDurationMs = options.leaseDurationMs ?? defaultLeaseDurationMs;

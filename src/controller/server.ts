@@ -1,6 +1,6 @@
 // `cairn server`: every controller, behind leader election, plus one HTTP listener for /healthz, /readyz
 // and /metrics. Replicas that do not lead keep their listener up (healthy, not ready) and wait for the
-// lease. On SIGTERM (the signal) the leader stops taking work, lets running work end as Failed with a
+// lease; a leader that loses it goes back to waiting, in the same process. On SIGTERM (the signal) the leader stops taking work, lets running work end as Failed with a
 // reason, and releases the lease so a standby takes over at once.
 import { maintainRepositories } from './maintenance.ts';
 import { EventEmitter, setMaxListeners } from 'node:events';
@@ -95,35 +95,49 @@ export async function runServer(options: ServerOptions): Promise<void> {
 
   const http = await listen(options, metrics, state);
   try {
-    await runLeaderElection({
-      client: options.client,
-      namespace: options.namespace,
-      name: options.leaseName ?? DEFAULT_LEASE_NAME,
-      identity: options.identity,
-      leaseDurationMs: options.leaseDurationMs,
-      renewDeadlineMs: options.renewDeadlineMs,
-      retryPeriodMs: options.retryPeriodMs,
-      clock,
-      signal: options.signal,
-      log: (message, error) =>
-        log({ level: 'warning', message: error ? `${message}: ${(error as Error).message}` : message }),
-      onNewLeader: (identity) => log({ level: 'info', message: `the leader is ${identity}` }),
-      onStartedLeading: async (signal) => {
-        state.leading = true;
-        log({ level: 'info', message: `${options.identity} leads: starting the controllers` });
-        try {
-          await lead(options, { clock, log, metrics }, signal, (served) => {
-            state.synced = true;
-            state.served = served;
-          });
-        } finally {
-          state.leading = false;
-          state.synced = false;
-          state.served = undefined;
-        }
-      },
-      onStoppedLeading: () => log({ level: 'info', message: `${options.identity} stopped leading` }),
-    });
+    // Leadership lost (the API server did not answer within the renew deadline: an upgrade of the control
+    // plane, a network partition) is not the end of the process: it campaigns again, as a standby would,
+    // and leads again once the API server answers and no other replica took the lease.
+    while (!options.signal.aborted) {
+      const election = await runLeaderElection({
+        client: options.client,
+        namespace: options.namespace,
+        name: options.leaseName ?? DEFAULT_LEASE_NAME,
+        identity: options.identity,
+        leaseDurationMs: options.leaseDurationMs,
+        renewDeadlineMs: options.renewDeadlineMs,
+        retryPeriodMs: options.retryPeriodMs,
+        clock,
+        signal: options.signal,
+        log: (message, error) =>
+          log({ level: 'warning', message: error ? `${message}: ${(error as Error).message}` : message }),
+        onNewLeader: (identity) => log({ level: 'info', message: `the leader is ${identity}` }),
+        onStartedLeading: async (signal) => {
+          state.leading = true;
+          log({ level: 'info', message: `${options.identity} leads: starting the controllers` });
+          try {
+            await lead(options, { clock, log, metrics }, signal, (served) => {
+              state.synced = true;
+              state.served = served;
+            });
+          } finally {
+            state.leading = false;
+            state.synced = false;
+            state.served = undefined;
+          }
+        },
+        onStoppedLeading: () => log({ level: 'info', message: `${options.identity} stopped leading` }),
+      });
+      if (options.signal.aborted) break;
+      log({
+        level: 'warning',
+        message:
+          election.end === 'lost'
+            ? `${options.identity} lost the lease (the API server did not answer in time); campaigning again`
+            : `${options.identity} stopped leading (its work ended); campaigning again`,
+      });
+      await clock.sleep(options.retryPeriodMs ?? 2_000, options.signal);
+    }
   } finally {
     // Open connections (a log being streamed) would hold close() up: they are ended first.
     const closed = new Promise<void>((resolve) => http.close(() => resolve()));

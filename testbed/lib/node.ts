@@ -601,8 +601,13 @@ async function startStorage(options: {
   start('snapshot-controller', join(binaries.csiSidecars, 'snapshot-controller'), [
     `--kubeconfig=${kubeconfig}`,
     // It serves the whole cluster: with a lease, a second one (a test's) takes turns instead of racing.
+    // A leader that misses its renew deadline exits (client-go's rule): on two loaded cores the default
+    // 10 s was missed once and the cluster was left with no snapshot controller, so the deadlines are long.
     '--leader-election=true',
     '--leader-election-namespace=kube-system',
+    '--leader-election-lease-duration=90s',
+    '--leader-election-renew-deadline=60s',
+    '--leader-election-retry-period=5s',
     '--v=2',
   ]);
   start('local-provisioner', join(binaries.nodeTools, 'local-provisioner'), [
