@@ -140,6 +140,12 @@ describe('the backup engine', () => {
     has(shop.paths, `resources/configmaps/namespaces/${ns}/settings.json`);
     has(shop.paths, `resources/namespaces/cluster/${ns}.json`); // the namespace itself carries no such label
     lacks(shop.paths, `resources/pods/namespaces/${ns}/db.json`);
+    // The widgets match; their definition does not carry the label, and comes with them (as Velero's).
+    has(shop.paths, `resources/widgets.${app.crdGroup}/namespaces/${ns}/blue.json`);
+    has(
+      shop.paths,
+      `resources/customresourcedefinitions.apiextensions.k8s.io/cluster/widgets.${app.crdGroup}.json`,
+    );
     const either = await backup({ includedNamespaces: [ns], orLabelSelectors: ['app=shop', 'app=db'] });
     has(either.paths, `resources/pods/namespaces/${ns}/db.json`);
     has(either.paths, `resources/configmaps/namespaces/${ns}/settings.json`);
