@@ -1,7 +1,7 @@
 // The dashboard's API (served by runServer under /ui/api) against the testbed: answers for an operator and
 // for a tenant bound to one namespace, each decided by the real API server's TokenReview and
 // SubjectAccessReview; a schedule whose backup failed shown unhealthy; a restore previewed and run;
-// refusals naming what the user may not do; live updates. The pages themselves: test/e2e/dashboard.test.ts.
+// refusals naming what the user may not do; live updates. The pages themselves: test/browser/dashboard.test.ts.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
