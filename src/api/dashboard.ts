@@ -4,6 +4,7 @@ import type { Backup, BackupPhase } from './backup.ts';
 import type { HookResult } from './hooks.ts';
 import type { PodVolumeBackup } from './pod-volume.ts';
 import type { NamespacedConflictPolicy, RestorePhase } from './restore.ts';
+import type { Schedule } from './schedule.ts';
 
 /** GET /ui/api/session: who is looking, and which buttons to show. */
 export interface DashboardSession {
@@ -17,6 +18,8 @@ export interface DashboardSession {
     createRestore: boolean;
     /** May pause, resume and edit schedules. */
     patchSchedules: boolean;
+    /** May make schedules (create schedules.cairn.dev). */
+    createSchedules: boolean;
     /** May run a schedule now (create backups.cairn.dev). */
     createBackups: boolean;
     /** May delete backups (create deletebackuprequests.cairn.dev). */
@@ -77,6 +80,29 @@ export interface LocationRow {
   /** Bytes of the backups stored there, as their statuses record them. */
   usedBytes: number;
   backups: number;
+}
+
+/** GET /ui/api/schedules/<name>: a schedule's row and resource (the edit form starts from its spec). */
+export interface ScheduleDetail {
+  row: ScheduleRow;
+  schedule: Schedule;
+}
+
+/**
+ * POST /ui/api/schedules (name needed) and PUT /ui/api/schedules/<name> (name absent): the schedule's
+ * fields the dashboard edits. On PUT, a field left out keeps its value; `null` clears an optional one.
+ */
+export interface ScheduleRequest {
+  name?: string | undefined;
+  /** Cron (five fields, CRON_TZ=, @daily, @every 6h). */
+  schedule?: string | undefined;
+  paused?: boolean | undefined;
+  includedNamespaces?: string[] | null | undefined;
+  excludedNamespaces?: string[] | null | undefined;
+  labelSelector?: string | null | undefined;
+  /** A Go duration ("720h"). */
+  ttl?: string | null | undefined;
+  storageLocation?: string | null | undefined;
 }
 
 /** GET /ui/api/overview. */

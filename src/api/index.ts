@@ -203,5 +203,7 @@ export type {
   RestorePreview,
   RestoreRequest,
   RestoreState,
+  ScheduleDetail,
+  ScheduleRequest,
   ScheduleRow,
 } from './dashboard.ts';

@@ -35,6 +35,14 @@ import {
   type RestoreSpec,
   type RestoreState,
   type Schedule,
+  type ScheduleDetail,
+  type ScheduleRequest,
+  type ScheduleSpec,
+  dnsLabelProblem,
+  parseGoDuration,
+  problemText,
+  ScheduleSpecSchema,
+  schemaProblems,
 } from '../api/index.ts';
 import { discover, KubeApiError, type KubeClient } from '../kube/index.ts';
 import { createRestore, formatDiff, RestoreValidationError } from '../restore/index.ts';
@@ -46,6 +54,7 @@ import type { Informer } from './informer.ts';
 import type { ServerLocations } from './locations.ts';
 import { resourcePath } from './resources.ts';
 import { backupOfSchedule } from './schedule-controller.ts';
+import { parseSchedule } from './schedule-timing.ts';
 
 /** The leader's caches and stores, once synced; a standby has none (and answers 503). */
 export interface DashboardServed {
@@ -263,6 +272,22 @@ async function serveApi(ctx: DashboardContext, req: IncomingMessage, res: Server
       return json(res, 200, restoreState(restore));
     }
   }
+  if (first === 'schedules' && method === 'POST' && route.length === 1)
+    return json(res, 201, await createSchedule(ctx, served, view, await bodyOf(req)));
+  if (first === 'schedules' && route.length === 2 && name !== undefined) {
+    const schedule = served.schedules.get(`${ctx.namespace}/${name}`);
+    if (!schedule || !scheduleVisible(view, schedule))
+      throw new HttpError(404, `no schedule named "${name}"`);
+    if (method === 'GET') {
+      const detail: ScheduleDetail = {
+        row: scheduleRow(schedule, visibleBackups(served, view), ctx.now()),
+        schedule,
+      };
+      return json(res, 200, detail);
+    }
+    if (method === 'PUT')
+      return json(res, 200, await editSchedule(ctx, served, view, schedule, await bodyOf(req)));
+  }
   if (first === 'schedules' && method === 'POST' && route.length === 3 && name !== undefined) {
     const schedule = served.schedules.get(`${ctx.namespace}/${name}`);
     if (!schedule || !scheduleVisible(view, schedule))
@@ -277,9 +302,10 @@ async function serveApi(ctx: DashboardContext, req: IncomingMessage, res: Server
 async function sessionOf(ctx: DashboardContext, view: View): Promise<DashboardSession> {
   const may = (verb: string, resource: string) =>
     allowed(ctx, view.user, { verb, group: API_GROUP, resource });
-  const [createRestores, patchSchedules, createBackups, deleteBackups] = await Promise.all([
+  const [createRestores, patchSchedules, createSchedules, createBackups, deleteBackups] = await Promise.all([
     may('create', 'restores'),
     may('patch', 'schedules'),
+    may('create', 'schedules'),
     may('create', 'backups'),
     may('create', 'deletebackuprequests'),
   ]);
@@ -290,6 +316,7 @@ async function sessionOf(ctx: DashboardContext, view: View): Promise<DashboardSe
       listAll: view.all,
       createRestore: createRestores || (!view.all && view.namespaces.size > 0),
       patchSchedules,
+      createSchedules,
       createBackups,
       deleteBackups,
     },
@@ -656,6 +683,128 @@ async function runSchedule(ctx: DashboardContext, view: View, schedule: Schedule
     },
   });
   return backupRow(created);
+}
+
+/** A schedule request checked field by field, each problem naming the field and the value. */
+function scheduleRequestOf(body: unknown, creating: boolean): ScheduleRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, 'the request body must be an object');
+  const fields = body as Record<string, unknown>;
+  const known = [
+    'schedule',
+    'paused',
+    'includedNamespaces',
+    'excludedNamespaces',
+    'labelSelector',
+    'ttl',
+    'storageLocation',
+  ];
+  for (const field of Object.keys(fields))
+    if (!known.includes(field) && !(creating && field === 'name'))
+      throw new HttpError(400, `${field}: is not a field of a schedule request`);
+  const bad = (field: string, wanted: string): never => {
+    throw new HttpError(400, `${field}: must be ${wanted}, got ${JSON.stringify(fields[field])}`);
+  };
+  const optional = (field: string, check: (v: unknown) => boolean, wanted: string) => {
+    const value = fields[field];
+    if (value !== undefined && value !== null && !check(value)) bad(field, wanted);
+  };
+  const isString = (v: unknown) => typeof v === 'string' && v !== '';
+  const isNames = (v: unknown) => Array.isArray(v) && v.every(isString);
+  if (creating) {
+    const problem = typeof fields.name === 'string' ? dnsLabelProblem(fields.name) : 'is needed';
+    if (problem) throw new HttpError(400, `name: ${problem} (got ${JSON.stringify(fields.name)})`);
+    if (!isString(fields.schedule)) bad('schedule', 'a cron expression (e.g. "0 3 * * *", @daily)');
+  }
+  optional('schedule', isString, 'a cron expression');
+  if (typeof fields.schedule === 'string')
+    try {
+      parseSchedule(fields.schedule);
+    } catch (error) {
+      throw new HttpError(400, `schedule: ${(error as Error).message}`);
+    }
+  optional('paused', (v) => typeof v === 'boolean', 'true or false');
+  optional('includedNamespaces', isNames, 'a list of namespace names');
+  optional('excludedNamespaces', isNames, 'a list of namespace names');
+  optional('labelSelector', (v) => typeof v === 'string', 'a label selector');
+  optional(
+    'ttl',
+    (v) => typeof v === 'string' && parseGoDuration(v) !== undefined,
+    'a duration (720h, 24h30m)',
+  );
+  optional('storageLocation', isString, "a BackupLocation's name");
+  return fields;
+}
+
+/** The request applied to a spec: a field given replaces, `null` clears, a field left out stays. */
+function applyScheduleRequest(spec: ScheduleSpec, request: ScheduleRequest): ScheduleSpec {
+  const template: Record<string, unknown> = { ...spec.template };
+  for (const field of [
+    'includedNamespaces',
+    'excludedNamespaces',
+    'labelSelector',
+    'ttl',
+    'storageLocation',
+  ] as const) {
+    const value = request[field];
+    if (value === undefined) continue;
+    // null, or an empty list, clears the field.
+    if (value === null || (Array.isArray(value) && value.length === 0)) delete template[field];
+    else template[field] = value;
+  }
+  return {
+    ...spec,
+    ...(request.schedule !== undefined ? { schedule: request.schedule } : {}),
+    ...(request.paused !== undefined && request.paused !== null ? { paused: request.paused } : {}),
+    template: template,
+  };
+}
+
+function checkedSpec(spec: ScheduleSpec): ScheduleSpec {
+  const problems = schemaProblems(ScheduleSpecSchema, spec, { prefix: 'spec' });
+  if (problems.length > 0) throw new HttpError(400, problems.map(problemText).join('; '));
+  return spec;
+}
+
+async function createSchedule(ctx: DashboardContext, served: DashboardServed, view: View, body: unknown) {
+  if (!(await allowed(ctx, view.user, { verb: 'create', group: API_GROUP, resource: 'schedules' })))
+    throw new HttpError(403, `${view.user.username} may not create schedules`);
+  const request = scheduleRequestOf(body, true);
+  const name = request.name ?? '';
+  if (served.schedules.get(`${ctx.namespace}/${name}`))
+    throw new HttpError(409, `a schedule named "${name}" exists`);
+  const spec = checkedSpec(applyScheduleRequest({ schedule: request.schedule ?? '', template: {} }, request));
+  const created = await ctx.client.json<Schedule>({
+    method: 'POST',
+    path: resourcePath('Schedule', ctx.namespace),
+    body: {
+      apiVersion: CAIRN_API_VERSION,
+      kind: 'Schedule',
+      metadata: { name, annotations: { [REQUESTED_BY]: view.user.username } },
+      spec,
+    },
+  });
+  return scheduleRow(created, [], ctx.now());
+}
+
+async function editSchedule(
+  ctx: DashboardContext,
+  served: DashboardServed,
+  view: View,
+  schedule: Schedule,
+  body: unknown,
+) {
+  const name = schedule.metadata.name;
+  if (!(await allowed(ctx, view.user, { verb: 'patch', group: API_GROUP, resource: 'schedules', name })))
+    throw new HttpError(403, `${view.user.username} may not patch schedule "${name}"`);
+  const spec = checkedSpec(applyScheduleRequest(schedule.spec, scheduleRequestOf(body, false)));
+  // The whole spec, at the version read: an edit made meanwhile by someone else is refused (409), not lost.
+  const updated = await ctx.client.json<Schedule>({
+    method: 'PUT',
+    path: resourcePath('Schedule', ctx.namespace, name),
+    body: { ...schedule, spec },
+  });
+  return scheduleRow(updated, visibleBackups(served, view), ctx.now());
 }
 
 // --- Live updates ----------------------------------------------------------------------------------------

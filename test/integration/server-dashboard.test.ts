@@ -16,6 +16,9 @@ import type {
   Restore,
   RestorePreview,
   RestoreState,
+  Schedule,
+  ScheduleDetail,
+  ScheduleRow,
 } from '../../src/api/index.ts';
 import { resourcePath } from '../../src/controller/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
@@ -117,7 +120,7 @@ describe('the dashboard API', () => {
     };
     tokens.operator = await account(namespace, 'operator', [
       cairnRead,
-      { apiGroups: ['cairn.dev'], resources: ['schedules'], verbs: ['patch'] },
+      { apiGroups: ['cairn.dev'], resources: ['schedules'], verbs: ['patch', 'create'] },
     ]);
     tokens.tenant = await account(shop, 'tenant', [
       { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
@@ -185,6 +188,7 @@ describe('the dashboard API', () => {
       listAll: true,
       createRestore: false,
       patchSchedules: true,
+      createSchedules: true,
       createBackups: false,
       deleteBackups: false,
     });
@@ -357,6 +361,58 @@ describe('the dashboard API', () => {
     assert.equal(overview.nextRun, undefined, 'a paused schedule has no next run');
     assert.equal((await call('POST', '/ui/api/schedules/shop-nightly/resume', tokens.operator)).status, 200);
     assert.equal((await call('POST', '/ui/api/schedules/shop-nightly/pause', tokens.tenant)).status, 403);
+  });
+
+  it('makes and edits a schedule for a user who may, refusing bad fields by name', async () => {
+    const make = (body: unknown, token = tokens.operator) =>
+      call<ScheduleRow>('POST', '/ui/api/schedules', token, body);
+    const weekly = {
+      name: 'weekly',
+      schedule: '0 4 * * 0',
+      paused: true,
+      includedNamespaces: [shop],
+      ttl: '168h',
+    };
+    assert.equal((await make(weekly, tokens.tenant)).status, 403);
+    const refusals = [
+      [{ ...weekly, schedule: '0 4 * *' }, /^schedule: /],
+      [{ ...weekly, ttl: 'a week' }, /^ttl: must be a duration \(720h, 24h30m\), got "a week"/],
+      [{ ...weekly, name: 'Weekly!' }, /^name: /],
+      [{ ...weekly, includeNamespaces: [shop] }, /^includeNamespaces: is not a field of a schedule request/],
+    ] as const;
+    for (const [body, message] of refusals) {
+      const refused = await make(body);
+      assert.equal(refused.status, 400, JSON.stringify(body));
+      assert.match(refused.body.error ?? '', message);
+    }
+    const made = await make(weekly);
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.deepEqual([made.body.name, made.body.paused], ['weekly', true]);
+    assert.equal((await make(weekly)).status, 409);
+    const stored = await client.json<Schedule>({ path: resourcePath('Schedule', namespace, 'weekly') });
+    assert.equal(
+      stored.metadata.annotations?.['cairn.dev/requested-by'],
+      `system:serviceaccount:${namespace}:operator`,
+    );
+    assert.deepEqual([stored.spec.template.includedNamespaces, stored.spec.template.ttl], [[shop], '168h']);
+
+    const detail = await eventually('the server to see the schedule', async () => {
+      const answer = await call<ScheduleDetail>('GET', '/ui/api/schedules/weekly', tokens.operator);
+      return answer.status === 200 ? answer.body : undefined;
+    });
+    assert.equal(detail.schedule.spec.schedule, '0 4 * * 0');
+    const edited = await call<ScheduleRow>('PUT', '/ui/api/schedules/weekly', tokens.operator, {
+      schedule: '0 5 * * 0',
+      ttl: null,
+    });
+    assert.equal(edited.status, 200, JSON.stringify(edited.body));
+    const after = await client.json<Schedule>({ path: resourcePath('Schedule', namespace, 'weekly') });
+    assert.equal(after.spec.schedule, '0 5 * * 0');
+    assert.deepEqual(after.spec.template.includedNamespaces, [shop]);
+    assert.equal(after.spec.template.ttl, '720h0m0s', 'null clears the ttl: the default holds');
+    assert.equal(after.spec.paused, true, 'a field left out keeps its value');
+    const renamed = await call('PUT', '/ui/api/schedules/weekly', tokens.operator, { name: 'other' });
+    assert.equal(renamed.status, 400);
   });
 
   it('serves the pages under /ui/, and nothing outside them', async () => {
