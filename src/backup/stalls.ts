@@ -1,21 +1,14 @@
 // Which location a backup is waiting for. Each location's upload reads the archive through a meter that
-// notes when it last took bytes; a location that has bytes waiting and has taken none for STALL_NOTICE_MS
-// is stalled, and progress says so ("waiting for location minio: 30 s") until it moves again.
-import { Transform } from 'node:stream';
+// notes when it last took bytes (MultiLocationWriter's uploads, in src/storage); a location that has
+// bytes waiting and has taken none for STALL_NOTICE_MS is stalled, and progress says so ("waiting for
+// location minio: 30 s") until it moves again.
+import type { UploadMeter } from '../storage/index.ts';
 import type { Sleep } from './claims.ts';
 
 /** How long a location may take no bytes, with bytes waiting, before progress names it. */
 export const STALL_NOTICE_MS = 10_000;
 /** How often the watcher looks. */
 const LOOK_EVERY_MS = 1_000;
-
-export interface UploadMeter {
-  location: string;
-  /** When the upload last took bytes (ms since the epoch). */
-  lastTaken: number;
-  /** Whether bytes are waiting for it. */
-  waiting: () => boolean;
-}
 
 export interface Stall {
   location: string;
@@ -33,16 +26,6 @@ export function longestStall(meters: readonly UploadMeter[], now: number): Stall
     if (!worst || seconds > worst.seconds) worst = { location: meter.location, seconds };
   }
   return worst;
-}
-
-/** A pass-through that notes in `meter` when bytes go through it (when the upload takes them). */
-export function meterStream(meter: UploadMeter, now: () => number): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      meter.lastTaken = now();
-      callback(null, chunk);
-    },
-  });
 }
 
 /**

@@ -1,5 +1,6 @@
 // Object stores behind one small interface (filesystem, S3, Azure Blob, GCS, memory), the wrappers that
-// add a key prefix, read-only views and retry, and (later) the backup-store layout on top of them.
+// add a key prefix, read-only views and retry, the backup-store layout on top of them, and the writer of
+// one backup into several locations at once.
 // Imports api. See docs/storage.md.
 export type {
   ByteRange,
@@ -78,6 +79,14 @@ export {
   type StoredFile,
   type VerificationRecord,
 } from './backup-store.ts';
+export {
+  EveryLocationFailedError,
+  MultiLocationWriter,
+  type FilesFor,
+  type LocationOutcome,
+  type MultiLocationWriterOptions,
+  type UploadMeter,
+} from './multi-writer.ts';
 export {
   DEFAULT_CHUNK_SIZE,
   decryptBuffer,
