@@ -42,6 +42,8 @@ export class DeletionController {
   readonly #schedules: Informer<Schedule>;
   /** Backups garbage collection asked to delete, until they are gone (or their request ended). */
   readonly #asked = new Set<string>();
+  /** Failed backups whose incomplete uploads were aborted in every location (abortStaleUploads). */
+  readonly #swept = new Set<string>();
 
   constructor(
     ctx: ControllerContext,
@@ -273,7 +275,51 @@ export class DeletionController {
         asked.push(decision.name);
       }
     }
+    await this.abortStaleUploads(signal);
     return asked;
+  }
+
+  /**
+   * Aborts the incomplete uploads (S3 multipart) of Failed backups in their writable locations: a writer
+   * killed mid-upload leaves one, invisible to listings, kept and billed until aborted. Each backup once
+   * per process (a Failed backup gets no new uploads). A location that fails is logged and tried again at
+   * the next round.
+   */
+  async abortStaleUploads(signal: AbortSignal): Promise<number> {
+    let aborted = 0;
+    for (const backup of this.#backups.list()) {
+      const name = backup.metadata.name;
+      if (backup.status?.phase !== 'Failed' || this.#swept.has(name)) continue;
+      const where = backup.status.locations?.map((l) => l.name) ?? [backup.spec.storageLocation ?? ''];
+      let swept = true;
+      for (const location of where) {
+        const spec = this.#ctx.locations.get(location)?.spec;
+        if (!spec || spec.accessMode === 'ReadOnly') continue;
+        try {
+          const store = await this.#ctx.locations.open(location, {
+            createKey: false,
+            withoutKey: true,
+            signal,
+          });
+          const count = await store.abortUploads(name, { signal });
+          if (count > 0)
+            this.#ctx.log({
+              level: 'info',
+              message: `location ${location}: aborted ${count} incomplete upload(s) of failed backup ${name}`,
+            });
+          aborted += count;
+        } catch (error) {
+          if (signal.aborted) throw error;
+          swept = false;
+          this.#ctx.log({
+            level: 'warning',
+            message: `location ${location}: cannot abort the incomplete uploads of backup ${name}: ${(error as Error).message}`,
+          });
+        }
+      }
+      if (swept) this.#swept.add(name);
+    }
+    return aborted;
   }
 
   /** Creates a DeleteBackupRequest for a backup (Velero's naming: `<backup>-<5 random characters>`). */

@@ -12,6 +12,7 @@ import { decryptStream, encryptStream, keyId } from './encryption.ts';
 import { TamperedObjectError, TruncatedObjectError } from './encryption-errors.ts';
 import { ObjectExistsError, ObjectNotFoundError } from './errors.ts';
 import {
+  BACKUP_DATA_FILES,
   BACKUPS_PREFIX,
   backupKeys,
   backupNameOfPrefix,
@@ -714,15 +715,33 @@ export class BackupStore {
   }
 
   /** Deletes a backup: its metadata first (it stops being listed), then every other file. */
-  async deleteBackup(name: string, options: SignalOptions = {}): Promise<{ deleted: number }> {
+  /**
+   * Aborts the incomplete uploads of a backup's files: a writer killed mid-upload leaves an S3 multipart
+   * upload, invisible to listings but kept (and billed) until aborted. Asked file by file, because MinIO
+   * lists uploads only by their exact key.
+   */
+  async abortUploads(name: string, options: SignalOptions = {}): Promise<number> {
+    const abort = this.store.abortIncompleteUploads;
+    if (!abort) return 0;
+    const keys = backupKeys(name);
+    let aborted = 0;
+    for (const file of BACKUP_DATA_FILES) aborted += await abort.call(this.store, keys[file], options);
+    return aborted;
+  }
+
+  async deleteBackup(
+    name: string,
+    options: SignalOptions = {},
+  ): Promise<{ deleted: number; uploadsAborted: number }> {
     const keys = backupKeys(name);
     const present: string[] = [];
     for await (const entry of this.store.list(keys.dir, options))
       if (entry.type === 'object') present.push(entry.key);
-    if (present.length === 0) throw new BackupNotFoundError(this.location, name);
+    const aborted = await this.abortUploads(name, options);
+    if (present.length === 0 && aborted === 0) throw new BackupNotFoundError(this.location, name);
     if (present.includes(keys.metadata)) await this.store.delete(keys.metadata, options);
     for (const key of present) if (key !== keys.metadata) await this.store.delete(key, options);
-    return { deleted: present.length };
+    return { deleted: present.length, uploadsAborted: aborted };
   }
 }
 

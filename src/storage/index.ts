@@ -3,6 +3,7 @@
 // one backup into several locations at once.
 // Imports api. See docs/storage.md.
 export type {
+  AbortUploadsOptions,
   ByteRange,
   GetOptions,
   ListEntry,

@@ -131,7 +131,7 @@ export async function openObjectStore(
       store = openedOnFirstUse(
         s3Description(s3.bucket, s3.region, s3.endpoint),
         async () => new (await import('./s3-store.ts')).S3Store(s3),
-        { signedUrls: true },
+        { signedUrls: true, incompleteUploads: true },
       );
       break;
     }

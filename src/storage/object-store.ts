@@ -98,6 +98,17 @@ export interface ObjectStore {
   delete(key: string, options?: SignalOptions): Promise<void>;
   /** A URL that GETs the object without credentials until it expires; absent where the store has none. */
   signedUrl?: ((key: string, options: SignedUrlOptions) => Promise<string>) | undefined;
+  /**
+   * Aborts the uploads under `prefix` that were started and never completed (S3 multipart uploads, whose
+   * parts the store keeps, and bills, until they are aborted), those started before `olderThan` when it
+   * is given; resolves with how many. Absent where a failed upload leaves nothing behind (filesystem,
+   * memory; Azure and GCS drop uncommitted blocks and sessions after a week by themselves).
+   */
+  abortIncompleteUploads?: ((prefix: string, options?: AbortUploadsOptions) => Promise<number>) | undefined;
+}
+
+export interface AbortUploadsOptions extends SignalOptions {
+  olderThan?: Date | undefined;
 }
 
 /** Why `key` is not a valid object key, or undefined when it is. */

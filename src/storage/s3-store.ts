@@ -3,13 +3,16 @@
 // upload above (parts held in memory: partSize x 4). ifAbsent is S3's conditional write
 // (`If-None-Match: *`), honoured by PutObject and CompleteMultipartUpload alike.
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  type ListMultipartUploadsCommandOutput,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -44,6 +47,7 @@ import {
   type ObjectStore,
   type PutBody,
   type PutOptions,
+  type AbortUploadsOptions,
   type SignalOptions,
   type SignedUrlOptions,
 } from './object-store.ts';
@@ -252,6 +256,49 @@ export class S3Store implements ObjectStore {
       yield* mergeEntries(objects, prefixes);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
+  }
+
+  async abortIncompleteUploads(prefix: string, options: AbortUploadsOptions = {}): Promise<number> {
+    checkPrefix(this.description, prefix);
+    const { signal, olderThan } = options;
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page: ListMultipartUploadsCommandOutput;
+      try {
+        const list = new ListMultipartUploadsCommand({
+          Bucket: this.#bucket,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        });
+        page = await this.#client.send(list, abortSignalOption(signal));
+      } catch (error) {
+        signal?.throwIfAborted();
+        throw this.#mapError(error, 'list uploads', undefined);
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId) continue;
+        if (olderThan && upload.Initiated && upload.Initiated >= olderThan) continue;
+        try {
+          const abort = new AbortMultipartUploadCommand({
+            Bucket: this.#bucket,
+            Key: upload.Key,
+            UploadId: upload.UploadId,
+          });
+          await this.#client.send(abort, abortSignalOption(signal));
+          aborted += 1;
+        } catch (error) {
+          signal?.throwIfAborted();
+          if (statusOf(error) === 404) continue; // completed or aborted meanwhile
+          throw this.#mapError(error, 'abort upload', upload.Key);
+        }
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    return aborted;
   }
 
   async delete(key: string, options: SignalOptions = {}): Promise<void> {

@@ -34,7 +34,7 @@ import {
 export function openedOnFirstUse(
   description: string,
   open: () => Promise<ObjectStore>,
-  options: { signedUrls: boolean },
+  options: { signedUrls: boolean; incompleteUploads?: boolean },
 ): ObjectStore {
   let opened: Promise<ObjectStore> | undefined;
   const store = () => (opened ??= open());
@@ -55,6 +55,9 @@ export function openedOnFirstUse(
           return opened.signedUrl(key, urlOptions);
         }
       : undefined,
+    abortIncompleteUploads: options.incompleteUploads
+      ? async (prefix, abortOptions) => (await store()).abortIncompleteUploads?.(prefix, abortOptions) ?? 0
+      : undefined,
   };
 }
 
@@ -74,6 +77,7 @@ export function withPrefix(store: ObjectStore, prefix: string): ObjectStore {
   };
   const relabel = (error: unknown) => relabelError(error, description, root);
   const sign = store.signedUrl;
+  const abortUploads = store.abortIncompleteUploads;
   return {
     description,
     put: async (key, body, options) => store.put(full(key), body, options).catch(rethrow(relabel)),
@@ -96,6 +100,12 @@ export function withPrefix(store: ObjectStore, prefix: string): ObjectStore {
     },
     delete: async (key, options) => store.delete(full(key), options).catch(rethrow(relabel)),
     signedUrl: sign && (async (key, options) => sign.call(store, full(key), options)),
+    abortIncompleteUploads:
+      abortUploads &&
+      (async (uploadsPrefix, options) => {
+        checkPrefix(description, uploadsPrefix);
+        return abortUploads.call(store, root + uploadsPrefix, options).catch(rethrow(relabel));
+      }),
   };
 }
 
@@ -135,7 +145,10 @@ function relabelError(error: unknown, description: string, root: string): unknow
   return error;
 }
 
-/** The store with put and delete refused (ReadOnlyStoreError, nothing changes); reads pass through. */
+/**
+ * The store with put and delete refused (ReadOnlyStoreError, nothing changes); reads pass through. It has
+ * no abortIncompleteUploads: a read-only view never touches another writer's uploads.
+ */
 export function readOnly(store: ObjectStore): ObjectStore {
   const sign = store.signedUrl;
   return {
@@ -173,6 +186,7 @@ export function isTransient(error: unknown): boolean {
 export function withRetry(store: ObjectStore, options: StoreRetryOptions): ObjectStore {
   const sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }));
   const sign = store.signedUrl;
+  const abortUploads = store.abortIncompleteUploads;
   const wait = (failures: number, signal: AbortSignal | undefined) =>
     sleep(backoffMs(failures, options), signal);
   const giveUp = (error: unknown, tries: number) =>
@@ -242,5 +256,7 @@ export function withRetry(store: ObjectStore, options: StoreRetryOptions): Objec
     delete: (key, o) => retrying(o?.signal, () => store.delete(key, o)),
     list,
     signedUrl: sign && ((key, o) => retrying(undefined, () => sign.call(store, key, o))),
+    abortIncompleteUploads:
+      abortUploads && ((prefix, o) => retrying(o?.signal, () => abortUploads.call(store, prefix, o))),
   };
 }
