@@ -9,6 +9,9 @@ import type {
   RestorePreview,
   RestoreRequest,
   RestoreState,
+  ScheduleDetail,
+  ScheduleRequest,
+  ScheduleRow,
 } from '../api/index.ts';
 
 export class ApiError extends Error {
@@ -67,7 +70,7 @@ export class DashboardApi {
   }
 
   async #request(
-    method: 'GET' | 'POST' | 'DELETE',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     options: { body?: unknown; signal?: AbortSignal | undefined } = {},
   ): Promise<Response> {
@@ -96,7 +99,7 @@ export class DashboardApi {
   }
 
   async #json<T>(
-    method: 'GET' | 'POST' | 'DELETE',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     options: { body?: unknown; signal?: AbortSignal | undefined } = {},
   ): Promise<T> {
@@ -140,5 +143,15 @@ export class DashboardApi {
   }
   scheduleAction(name: string, action: 'pause' | 'resume' | 'run'): Promise<void> {
     return this.#act('POST', `schedules/${encodeURIComponent(name)}/${action}`);
+  }
+  schedule(name: string, signal?: AbortSignal): Promise<ScheduleDetail> {
+    return this.#json('GET', `schedules/${encodeURIComponent(name)}`, { signal });
+  }
+  createSchedule(request: ScheduleRequest): Promise<ScheduleRow> {
+    return this.#json('POST', 'schedules', { body: request });
+  }
+  /** Changes the fields the request holds; `null` clears one. */
+  editSchedule(name: string, request: ScheduleRequest): Promise<ScheduleRow> {
+    return this.#json('PUT', `schedules/${encodeURIComponent(name)}`, { body: request });
   }
 }

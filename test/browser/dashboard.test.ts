@@ -2,7 +2,8 @@
 // driven by playwright-core, against runServer on the testbed serving the pages `npm run build` made.
 // Users sign in with ServiceAccount tokens, as a person without `cairn dashboard` would: an operator sees a
 // schedule whose backup failed in red and restores a namespace through the wizard after its preview; a
-// tenant bound to a Role in one namespace sees only that namespace and cannot restore into another.
+// tenant bound to a Role in one namespace sees only that namespace and cannot restore into another; an
+// operator makes a schedule through the form and edits it.
 // Every page is saved as a screenshot under test-artifacts/dashboard/.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { Backup, DashboardSession } from '../../src/api/index.ts';
+import type { Backup, DashboardSession, Schedule } from '../../src/api/index.ts';
 import { resourcePath } from '../../src/controller/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { repoRoot } from '../helpers/cli.ts';
@@ -128,7 +129,7 @@ describe('the dashboard in a browser', () => {
         resources: ['backups', 'schedules', 'backuplocations', 'restores', 'backups/logs'],
         verbs: ['get', 'list', 'watch'],
       },
-      { apiGroups: ['cairn.dev'], resources: ['schedules'], verbs: ['patch'] },
+      { apiGroups: ['cairn.dev'], resources: ['schedules'], verbs: ['patch', 'create'] },
       {
         apiGroups: ['cairn.dev'],
         resources: ['restores', 'backups', 'deletebackuprequests'],
@@ -172,9 +173,10 @@ describe('the dashboard in a browser', () => {
     assert.equal(made.status?.phase, 'Completed', JSON.stringify(made.status));
     nightly = made.metadata.name;
     // RBAC reaches the authorizer a moment after the bindings are made.
-    await eventually('the operator to be recognized', async () =>
-      (await session(tokens.operator ?? ''))?.can.createRestore ? true : undefined,
-    );
+    await eventually('the operator to be recognized', async () => {
+      const can = (await session(tokens.operator ?? ''))?.can;
+      return can?.createRestore && can.createSchedules ? true : undefined;
+    });
     await eventually('the tenant to be recognized', async () =>
       (await session(tokens.tenant ?? ''))?.namespaces?.includes(shop) ? true : undefined,
     );
@@ -271,6 +273,85 @@ describe('the dashboard in a browser', () => {
     await page.getByRole('link', { name: 'Backups' }).click();
     await page.getByRole('link', { name: nightly }).waitFor();
     await screenshot(page, 'backups-phone');
+    await page.context().close();
+  });
+
+  it("makes a schedule through the form, showing the server's refusal of a bad cron, then edits its cron", async () => {
+    const page = await signedIn(tokens.operator ?? '', '#/schedules');
+    const list = page.getByRole('region', { name: 'Schedules' });
+    await list.getByRole('rowheader', { name: 'shop-nightly' }).waitFor();
+    // The focused element's id, or its aria-label (the page's code runs in the browser, so it is text).
+    const focused = () =>
+      page.evaluate<string>(
+        "(e => e?.id || e?.getAttribute('aria-label') || e?.tagName || '')(document.activeElement)",
+      );
+
+    await page.getByRole('button', { name: 'New schedule' }).click();
+    const form = page.getByRole('form', { name: 'New schedule' });
+    await form.waitFor();
+    assert.equal(await focused(), 'schedule-name', 'the focus moves to the form');
+    await form.getByLabel('Name (required)').fill('weekly');
+    await form.getByLabel(/^Cron schedule/).fill('0 25 * * *');
+    await form.getByRole('checkbox', { name: /^Paused/ }).check();
+    await form.getByLabel('Namespaces to include').fill(shop);
+    await form.getByLabel('Keep each backup for (TTL)').fill('168h');
+    await form.getByLabel('Storage location').selectOption('local');
+    await form.getByRole('button', { name: 'Create schedule' }).click();
+    const refusal = form.getByRole('alert').filter({ hasText: 'Could not create the schedule' });
+    await refusal.waitFor();
+    assert.match((await refusal.textContent()) ?? '', /schedule: .*Invalid value for hour: 25/);
+    assert.equal(await form.getByLabel(/^Cron schedule/).getAttribute('aria-invalid'), 'true');
+    await screenshot(page, 'schedules-new');
+
+    await form.getByLabel(/^Cron schedule/).fill('0 4 * * 0');
+    await form.getByRole('button', { name: 'Create schedule' }).click();
+    await page.getByRole('status').filter({ hasText: 'Created schedule weekly.' }).waitFor();
+    const weekly = list.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'weekly' }) });
+    await weekly.getByText('0 4 * * 0').waitFor();
+    assert.equal(await focused(), 'Schedules', 'the focus is back on the list');
+    assert.equal(await page.getByRole('form').count(), 0, 'the form is closed');
+    const path = `${resourcePath('Schedule', namespace)}/weekly`;
+    const made = await client.json<Schedule>({ path });
+    assert.equal(made.spec.schedule, '0 4 * * 0');
+    assert.equal(made.spec.paused, true);
+    // The fields filled in (the API server adds the CRD's defaults to the others).
+    const { includedNamespaces, ttl, storageLocation, labelSelector } = made.spec.template;
+    assert.deepEqual(
+      { includedNamespaces, ttl, storageLocation, labelSelector },
+      { includedNamespaces: [shop], ttl: '168h', storageLocation: 'local', labelSelector: undefined },
+    );
+
+    await weekly.getByRole('button', { name: 'Edit weekly' }).click();
+    const edit = page.getByRole('form', { name: 'Edit schedule weekly' });
+    const cron = edit.getByLabel(/^Cron schedule/);
+    await page.waitForFunction("document.querySelector('#schedule-cron')?.value === '0 4 * * 0'");
+    assert.equal(await focused(), 'schedule-cron', 'the focus moves to the prefilled form');
+    assert.equal(await edit.getByLabel('Name (required)').count(), 0, 'the name cannot be changed');
+    assert.equal(await edit.getByLabel('Namespaces to include').inputValue(), shop);
+    assert.equal(await edit.getByLabel('Storage location').inputValue(), 'local');
+    await cron.fill('30 5 * * 1');
+    await screenshot(page, 'schedule-edit');
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'schedule-edit-phone');
+    await page.setViewportSize(DESKTOP);
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: 'Saved schedule weekly: changed cron schedule.' })
+      .waitFor();
+    await weekly.getByText('30 5 * * 1').waitFor();
+    assert.equal(await focused(), 'Schedules', 'the focus is back on the list');
+    const edited = await client.json<Schedule>({ path });
+    assert.equal(edited.spec.schedule, '30 5 * * 1');
+    assert.equal(edited.spec.paused, true, 'a field not changed stays');
+    assert.deepEqual(edited.spec.template, made.spec.template);
+
+    // Escape closes the form and gives the focus back to the button that opened it.
+    await page.getByRole('button', { name: 'New schedule' }).click();
+    await page.getByRole('form', { name: 'New schedule' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('form').waitFor({ state: 'detached' });
+    assert.equal(await focused(), 'new-schedule');
     await page.context().close();
   });
 

@@ -89,6 +89,26 @@ describe("the dashboard's API client", () => {
       { method: 'POST', url: '/ui/api/schedules/night%2Fly/run', body: '' },
     ]);
   });
+
+  it('sends a new schedule with POST, and an edit with PUT, clearing a field with null', async () => {
+    const requests: { method: string | undefined; url: string | undefined; body: string }[] = [];
+    handler = (req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        requests.push({ method: req.method, url: req.url, body });
+        res.statusCode = req.method === 'POST' ? 201 : 200;
+        res.end(JSON.stringify({ name: 'nightly', schedule: '@daily', paused: false, healthy: true }));
+      });
+    };
+    const api = new DashboardApi({ base, token: () => undefined });
+    assert.equal((await api.createSchedule({ name: 'nightly', schedule: '@daily' })).name, 'nightly');
+    await api.editSchedule('night ly', { schedule: '@hourly', ttl: null });
+    assert.deepEqual(requests, [
+      { method: 'POST', url: '/ui/api/schedules', body: '{"name":"nightly","schedule":"@daily"}' },
+      { method: 'PUT', url: '/ui/api/schedules/night%20ly', body: '{"schedule":"@hourly","ttl":null}' },
+    ]);
+  });
 });
 
 describe('the event-stream reader', () => {
