@@ -4,7 +4,8 @@
 // reason, and releases the lease so a standby takes over at once.
 import { maintainRepositories } from './maintenance.ts';
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { scheduleOf } from '../api/index.ts';
 import type {
@@ -68,10 +69,16 @@ export interface ServerOptions {
   log?: ((entry: ServerLogEntry) => void) | undefined;
   /** The image of the init container restored pods wait in for their volumes' files (needs /bin/sh). */
   restoreHelperImage?: string | undefined;
+  /**
+   * Serve the listener over TLS with this certificate and key (PEM): bearer tokens (the log downloads, the
+   * dashboard) then never travel in clear. Unset: plain HTTP, for a loopback address or a mesh that
+   * encrypts.
+   */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   /** The dashboard's built pages. Default: dist/ui of the package. */
   dashboardAssets?: string | undefined;
   /** Told the listener's address once it listens. */
-  onListening?: ((address: { host: string; port: number }) => void) | undefined;
+  onListening?: ((address: { host: string; port: number; tls: boolean }) => void) | undefined;
   signal: AbortSignal;
 }
 
@@ -332,7 +339,7 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
     served: () => state.served,
     assetsDir: options.dashboardAssets,
   };
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (isDashboardPath(path)) {
       serveDashboard(dashboard, req, res).catch(() => res.destroy());
@@ -362,13 +369,14 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
     } else {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
     }
-  });
+  };
+  const server = options.tls ? createTlsServer(options.tls, handle) : createServer(handle);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? DEFAULT_METRICS_PORT, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  options.onListening?.({ host, port: address.port });
+  options.onListening?.({ host, port: address.port, tls: options.tls !== undefined });
   return server;
 }

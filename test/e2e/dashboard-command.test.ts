@@ -3,15 +3,15 @@
 // a proxy that would listen beyond loopback, of a missing token file, and of a kubeconfig without a token.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import type { DashboardSession } from '../../src/api/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { cairn, cairnBin, repoRoot } from '../helpers/cli.ts';
 import { installCrds, startServer, type RunningServer } from '../helpers/server.ts';
-import { clusterClient, uniqueSuffix } from '../helpers/testbed.ts';
+import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
 let server: RunningServer;
@@ -56,33 +56,8 @@ describe('cairn dashboard', () => {
   });
 
   it("proxies the dashboard with the token added: the API answers as the token's user", async (t) => {
-    const proxy = spawn(
-      process.execPath,
-      [
-        cairnBin,
-        'dashboard',
-        '--server-url',
-        `http://127.0.0.1:${server.port}`,
-        '--port',
-        '0',
-        '--no-open',
-        '--token-file',
-        tokenFile,
-      ],
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const exited = new Promise<number | null>((resolve) => proxy.on('exit', resolve));
-    t.after(() => proxy.kill('SIGTERM'));
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      proxy.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const found = /(http:\/\/127\.0\.0\.1:\d+\/ui\/) \(Ctrl-C to stop\)/.exec(stderr)?.[1];
-        if (found) resolve(found);
-      });
-      proxy.on('exit', () => reject(new Error(`cairn dashboard exited: ${stderr}`)));
-    });
-    const session = await fetch(new URL('api/session', url));
+    const { url, stop } = await proxyTo(t, `http://127.0.0.1:${server.port}`);
+    const session = await leading(url);
     assert.equal(session.status, 200, await session.clone().text());
     const body = (await session.json()) as DashboardSession;
     assert.equal(body.user, `system:serviceaccount:${namespace}:viewer`);
@@ -90,8 +65,39 @@ describe('cairn dashboard', () => {
     const root = await fetch(new URL('/', url), { redirect: 'manual' });
     assert.deepEqual([root.status, root.headers.get('location')], [302, '/ui/']);
     assert.equal((await fetch(new URL('/metrics', url))).status, 404, 'only /ui is proxied');
-    proxy.kill('SIGTERM');
-    assert.equal(await exited, 0, 'Ctrl-C stops it cleanly');
+    assert.equal(await stop(), 0, 'Ctrl-C stops it cleanly');
+  });
+
+  it('reaches a server serving TLS when told its CA, and says why not otherwise', async (t) => {
+    const pki = join(testbedEnv('CAIRN_TESTBED_STATE'), 'cluster-a', 'pki');
+    // The testbed API server's certificate names 127.0.0.1: good enough for a server on loopback.
+    const tls = {
+      cert: await readFile(join(pki, 'apiserver.crt')),
+      key: await readFile(join(pki, 'apiserver.key')),
+    };
+    const secure = await startServer({
+      client: clusterClient('a'),
+      namespace,
+      identity: 'dashboard-tls',
+      leaseName: 'cairn-server-tls', // its own lease: it leads beside the plain one
+      tls,
+    });
+    t.after(() => secure.stop());
+    const trusted = await proxyTo(t, `https://127.0.0.1:${secure.port}`, [
+      '--server-ca-file',
+      join(pki, 'ca.crt'),
+    ]);
+    const session = await leading(trusted.url);
+    assert.equal(session.status, 200, await session.clone().text());
+    await trusted.stop();
+    const untrusted = await proxyTo(t, `https://127.0.0.1:${secure.port}`);
+    const refused = await fetch(new URL('api/session', untrusted.url));
+    assert.equal(refused.status, 502);
+    assert.match(
+      ((await refused.json()) as { error: string }).error,
+      /cannot reach the server at https:\/\/127\.0\.0\.1:\d+: .*certificate/,
+    );
+    await untrusted.stop();
   });
 
   it('refuses to listen beyond loopback, a missing token file, and a kubeconfig user without a token', async () => {
@@ -110,3 +116,48 @@ describe('cairn dashboard', () => {
     assert.match(certificate.stderr, /the kubeconfig has no bearer token for this user/);
   });
 });
+
+/** Runs `cairn dashboard` against `serverUrl`; resolves with its URL, and a stop that returns the exit code. */
+async function proxyTo(t: TestContext, serverUrl: string, extra: string[] = []) {
+  const proxy = spawn(
+    process.execPath,
+    [
+      cairnBin,
+      'dashboard',
+      '--server-url',
+      serverUrl,
+      '--port',
+      '0',
+      '--no-open',
+      '--token-file',
+      tokenFile,
+      ...extra,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<number | null>((resolve) => proxy.on('exit', resolve));
+  t.after(() => proxy.kill('SIGTERM'));
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    proxy.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const found = /(http:\/\/127\.0\.0\.1:\d+\/ui\/) \(Ctrl-C to stop\)/.exec(stderr)?.[1];
+      if (found) resolve(found);
+    });
+    proxy.on('exit', () => reject(new Error(`cairn dashboard exited: ${stderr}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      proxy.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** The session through the proxy, once the server leads (a standby answers 503 until then). */
+const leading = (url: string) =>
+  eventually('the server to lead', async () => {
+    const session = await fetch(new URL('api/session', url));
+    return session.status === 503 ? undefined : session;
+  });

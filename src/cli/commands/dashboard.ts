@@ -17,6 +17,7 @@ interface DashboardOptions {
   port: number;
   token?: string;
   tokenFile?: string;
+  serverCaFile?: string;
   open: boolean;
 }
 
@@ -66,6 +67,10 @@ export function dashboardCommand(io: CliIO): Command {
     .option('--port <port>', 'the local port (0 picks a free one)', parsePort, 8086)
     .option('--token <token>', "the bearer token to act with (default: the kubeconfig user's)")
     .option('--token-file <file>', 'read the bearer token from a file')
+    .option(
+      '--server-ca-file <file>',
+      "trust this CA (PEM) for an https server URL (the server's --tls-cert-file)",
+    )
     .option('--no-open', 'print the URL; do not open a browser')
     .addHelpText(
       'after',
@@ -89,7 +94,10 @@ Examples:
         );
       const token = await tokenOf(io, command, options);
       const target = new URL(options.serverUrl);
-      const proxy = createServer((req, res) => forward(target, token, req, res));
+      const ca = options.serverCaFile
+        ? await readOption('--server-ca-file', options.serverCaFile)
+        : undefined;
+      const proxy = createServer((req, res) => forward(target, token, ca, req, res));
       await new Promise<void>((resolve, reject) => {
         proxy.once('error', reject);
         proxy.listen(options.port, options.address, () => resolve());
@@ -115,24 +123,29 @@ Examples:
 async function tokenOf(io: CliIO, command: Command, options: DashboardOptions): Promise<string> {
   if (options.token && options.tokenFile) throw new Error('--token and --token-file exclude each other');
   if (options.token) return options.token;
-  if (options.tokenFile) {
-    try {
-      return (await readFile(options.tokenFile, 'utf8')).trim();
-    } catch (error) {
-      throw new Error(
-        `--token-file ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-        {
-          cause: error,
-        },
-      );
-    }
-  }
+  if (options.tokenFile) return (await readOption('--token-file', options.tokenFile)).toString('utf8').trim();
   const { bearerTokenOf } = await import('../server-mode.ts');
   return bearerTokenOf(await kubeConfigOf(io, command));
 }
 
+async function readOption(flag: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new Error(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
 /** One request to the server, with the token; the answer streamed back (live updates stay open). */
-function forward(target: URL, token: string, req: IncomingMessage, res: ServerResponse): void {
+function forward(
+  target: URL,
+  token: string,
+  ca: Buffer | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const path = req.url ?? '/';
   if (path === '/' || path === '') {
     res.writeHead(302, { Location: '/ui/' }).end();
@@ -149,13 +162,17 @@ function forward(target: URL, token: string, req: IncomingMessage, res: ServerRe
     if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
   headers.authorization = `Bearer ${token}`;
   const send = target.protocol === 'https:' ? requestTls : request;
-  const upstream = send(new URL(path, target), { method: req.method, headers }, (answer) => {
-    const passed: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(answer.headers))
-      if (value !== undefined && !HOP_BY_HOP.has(name)) passed[name] = value;
-    res.writeHead(answer.statusCode ?? 502, passed);
-    answer.pipe(res);
-  });
+  const upstream = send(
+    new URL(path, target),
+    { method: req.method, headers, ...(ca ? { ca } : {}) },
+    (answer) => {
+      const passed: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(answer.headers))
+        if (value !== undefined && !HOP_BY_HOP.has(name)) passed[name] = value;
+      res.writeHead(answer.statusCode ?? 502, passed);
+      answer.pipe(res);
+    },
+  );
   upstream.on('error', (error) => {
     if (res.headersSent) res.destroy();
     else

@@ -2,6 +2,7 @@
 // kubeconfig), with leader election so that several replicas can run and one works. Stops on SIGTERM or
 // SIGINT: running work ends Failed with a reason and the lease is released.
 import { hostname } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import type { CliIO } from '../io.ts';
 import { kubeConfigOf, parseDuration } from '../options.ts';
@@ -20,6 +21,8 @@ interface ServerCommandOptions {
   gcInterval: number;
   repoMaintenanceInterval: number;
   restoreHelperImage: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
 }
 
 function parseWhole(value: string): number {
@@ -38,6 +41,26 @@ function parseAddress(value: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** The listener's certificate and key, read once at start; both flags or neither. */
+async function tlsOf(options: ServerCommandOptions): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (!options.tlsCertFile !== !options.tlsKeyFile)
+    throw new Error('--tls-cert-file and --tls-key-file go together: give both, or neither');
+  if (!options.tlsCertFile || !options.tlsKeyFile) return undefined;
+  const read = async (flag: string, file: string) => {
+    try {
+      return await readFile(file);
+    } catch (error) {
+      throw new Error(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+        cause: error,
+      });
+    }
+  };
+  return {
+    cert: await read('--tls-cert-file', options.tlsCertFile),
+    key: await read('--tls-key-file', options.tlsKeyFile),
+  };
+}
+
 export function serverCommand(io: CliIO): Command {
   return new Command('server')
     .description(
@@ -45,6 +68,11 @@ export function serverCommand(io: CliIO): Command {
     )
     .option('-n, --namespace <ns>', "the namespace of Cairn's resources, Lease and Secrets", 'cairn')
     .option('--metrics-address <host:port>', 'where /metrics, /healthz and /readyz listen', ':8085')
+    .option(
+      '--tls-cert-file <file>',
+      'serve the listener over TLS with this certificate (PEM; with --tls-key-file)',
+    )
+    .option('--tls-key-file <file>', "the certificate's private key (PEM)")
     .option('--backup-workers <n>', 'backups run at once', parseWhole, 1)
     .option('--identity <name>', "this replica's name in the lease (default: <hostname>_<pid>)")
     .option('--client-qps <n>', 'requests per second to the API server', parseWhole, 100)
@@ -76,14 +104,18 @@ Examples:
   cairn server                                   in the cluster (cairn install deploys it so)
   cairn server --kubeconfig ~/.kube/config -n cairn --metrics-address 127.0.0.1:8085
   curl -s localhost:8085/metrics | grep cairn_backup_
+  cairn server --tls-cert-file /tls/tls.crt --tls-key-file /tls/tls.key    (HTTPS: tokens never in clear)
 
 Endpoints: /healthz (200 while the process runs), /readyz (200 on the replica that leads, 503 on a
-standby), /metrics (Prometheus text; docs/metrics.md).`,
+standby), /metrics (Prometheus text; docs/metrics.md), a backup's logs and results for authorized
+bearer tokens, and the web dashboard under /ui/ (docs/dashboard.md). Bearer tokens travel on this
+listener: outside a loopback address, serve it over TLS.`,
     )
     .action(async (options: ServerCommandOptions, command: Command) => {
       const { KubeClient } = await import('../../kube/index.ts');
       const { runServer } = await import('../../controller/index.ts');
       const { host, port } = parseAddress(options.metricsAddress);
+      const tls = await tlsOf(options);
       const client = new KubeClient(await kubeConfigOf(io, command), {
         qps: options.clientQps,
         burst: options.clientBurst,
@@ -106,6 +138,7 @@ standby), /metrics (Prometheus text; docs/metrics.md).`,
           writer: `cairn server ${clientVersion()} (${identity})`,
           host,
           port,
+          tls,
           backupWorkers: options.backupWorkers,
           leaseDurationMs: options.leaseDuration,
           renewDeadlineMs: options.renewDeadline,
@@ -117,7 +150,7 @@ standby), /metrics (Prometheus text; docs/metrics.md).`,
           log: (entry) => io.stderr.write(`${new Date().toISOString()} ${entry.level} ${entry.message}\n`),
           onListening: (address) =>
             io.stderr.write(
-              `${new Date().toISOString()} info cairn server ${clientVersion()} (${identity}) in namespace ${options.namespace}, listening on ${address.host}:${address.port}\n`,
+              `${new Date().toISOString()} info cairn server ${clientVersion()} (${identity}) in namespace ${options.namespace}, listening on ${address.host}:${address.port}${address.tls ? ' (TLS)' : ''}\n`,
             ),
         });
       } finally {
