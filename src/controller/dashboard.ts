@@ -91,6 +91,15 @@ class HttpError extends Error {
   }
 }
 
+/** A path segment decoded; a malformed percent-encoding is the caller's error (400), not the server's. */
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `the path is not valid percent-encoding: ${segment}`);
+  }
+}
+
 const json = (res: ServerResponse, status: number, body: unknown): void => {
   res
     .writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' })
@@ -119,9 +128,13 @@ export async function serveDashboard(
     if (error instanceof HttpError) return json(res, error.status, { error: error.message });
     if (error instanceof UnauthenticatedError) return json(res, 401, { error: error.message });
     if (error instanceof RestoreValidationError) return json(res, 400, { error: error.message });
-    const message =
-      error instanceof KubeApiError ? `the API server refused: ${error.message}` : (error as Error).message;
-    json(res, 502, { error: message });
+    if (error instanceof KubeApiError) {
+      // The API server's own refusals of what the user asked (a conflict, an invalid object) are the
+      // user's to see as such; anything else is the server failing.
+      const passed = error.status === 409 || error.status === 422;
+      return json(res, passed ? error.status : 502, { error: `the API server refused: ${error.message}` });
+    }
+    json(res, 502, { error: (error as Error).message });
   }
 }
 
@@ -152,7 +165,7 @@ async function serveAsset(
 ): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'the pages are read only');
   const root = ctx.assetsDir ?? defaultAssetsDir();
-  const relative = normalize(decodeURIComponent(path.slice('/ui/'.length)) || 'index.html');
+  const relative = normalize(decoded(path.slice('/ui/'.length)) || 'index.html');
   if (relative.startsWith('..') || relative.includes(`${sep}..`)) throw new HttpError(400, 'not a page');
   const file = join(root, relative);
   const found = await stat(file).catch(() => undefined);
@@ -232,7 +245,7 @@ async function serveApi(ctx: DashboardContext, req: IncomingMessage, res: Server
   const served = ctx.served();
   if (!served) throw new HttpError(503, 'this replica is a standby: ask the leader');
   const view = await viewOf(ctx, user);
-  const route = url.pathname.slice('/ui/api/'.length).split('/').map(decodeURIComponent);
+  const route = url.pathname.slice('/ui/api/'.length).split('/').map(decoded);
   const method = req.method ?? 'GET';
   const [first, name, action] = route;
 
@@ -736,16 +749,19 @@ function scheduleRequestOf(body: unknown, creating: boolean): ScheduleRequest {
   return fields;
 }
 
+/** The fields of a schedule's backup template the dashboard edits. */
+const TEMPLATE_FIELDS = [
+  'includedNamespaces',
+  'excludedNamespaces',
+  'labelSelector',
+  'ttl',
+  'storageLocation',
+] as const;
+
 /** The request applied to a spec: a field given replaces, `null` clears, a field left out stays. */
 function applyScheduleRequest(spec: ScheduleSpec, request: ScheduleRequest): ScheduleSpec {
   const template: Record<string, unknown> = { ...spec.template };
-  for (const field of [
-    'includedNamespaces',
-    'excludedNamespaces',
-    'labelSelector',
-    'ttl',
-    'storageLocation',
-  ] as const) {
+  for (const field of TEMPLATE_FIELDS) {
     const value = request[field];
     if (value === undefined) continue;
     // null, or an empty list, clears the field.
@@ -797,12 +813,26 @@ async function editSchedule(
   const name = schedule.metadata.name;
   if (!(await allowed(ctx, view.user, { verb: 'patch', group: API_GROUP, resource: 'schedules', name })))
     throw new HttpError(403, `${view.user.username} may not patch schedule "${name}"`);
-  const spec = checkedSpec(applyScheduleRequest(schedule.spec, scheduleRequestOf(body, false)));
-  // The whole spec, at the version read: an edit made meanwhile by someone else is refused (409), not lost.
+  const request = scheduleRequestOf(body, false);
+  checkedSpec(applyScheduleRequest(schedule.spec, request));
+  // A merge patch of the fields given (null removes one): the controller's status writes never conflict
+  // with it, and another user's edit of other fields meanwhile is kept.
+  const template: Record<string, unknown> = {};
+  for (const field of TEMPLATE_FIELDS) {
+    const value = request[field];
+    if (value !== undefined) template[field] = Array.isArray(value) && value.length === 0 ? null : value;
+  }
   const updated = await ctx.client.json<Schedule>({
-    method: 'PUT',
+    method: 'PATCH',
     path: resourcePath('Schedule', ctx.namespace, name),
-    body: { ...schedule, spec },
+    contentType: 'application/merge-patch+json',
+    body: {
+      spec: {
+        ...(request.schedule !== undefined ? { schedule: request.schedule } : {}),
+        ...(typeof request.paused === 'boolean' ? { paused: request.paused } : {}),
+        ...(Object.keys(template).length > 0 ? { template } : {}),
+      },
+    },
   });
   return scheduleRow(updated, visibleBackups(served, view), ctx.now());
 }

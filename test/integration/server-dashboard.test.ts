@@ -424,5 +424,7 @@ describe('the dashboard API', () => {
     assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.equal((await server.get('/ui/%2e%2e%2fpackage.json')).status, 400);
     assert.equal((await server.get('/ui/missing.js')).status, 404);
+    assert.equal((await server.get('/ui/%zz')).status, 400, "a malformed path is the caller's error");
+    assert.equal((await server.get('/ui/api/backups/%zz')).status, 401, 'no token: refused before anything');
   });
 });
