@@ -129,7 +129,7 @@ describe('CSI volume snapshots', () => {
       ['backup', 'create', name, '--include-namespaces', ns, '--snapshot-volumes', '-o', 'json'],
       env,
     );
-    assert.equal(made.code, 0, made.stdout + made.stderr);
+    assert.equal(made.code, 0, made.stdout + made.stderr + (await failureDetails(made, name, env)));
     const backup = JSON.parse(made.stdout) as BackupJson;
     assert.equal(backup.status.phase, 'Completed');
     assert.equal(backup.status.csiVolumeSnapshotsAttempted, 1);
@@ -218,7 +218,7 @@ describe('CSI volume snapshots', () => {
       ['backup', 'create', name, '--include-namespaces', ns, '--snapshot-volumes', '-o', 'json'],
       env,
     );
-    assert.equal(made.code, 0, made.stdout + made.stderr);
+    assert.equal(made.code, 0, made.stdout + made.stderr + (await failureDetails(made, name, env)));
     assert.equal((JSON.parse(made.stdout) as BackupJson).status.csiVolumeSnapshotsCompleted, 1);
 
     const restored = await cairn(['restore', 'create', `r-${name}`, '--from-backup', name, '-o', 'json'], {
@@ -274,7 +274,7 @@ describe('CSI volume snapshots', () => {
       ],
       env,
     );
-    assert.equal(made.code, 0, made.stdout + made.stderr);
+    assert.equal(made.code, 0, made.stdout + made.stderr + (await failureDetails(made, name, env)));
     const backup = JSON.parse(made.stdout) as BackupJson & {
       status: {
         podVolumeBackups?: { completed: number };
@@ -421,3 +421,15 @@ describe('CSI volume snapshots', () => {
     });
   });
 });
+
+/** A failed backup's errors and log (describe --details, logs), for the assertion's message. */
+async function failureDetails(
+  made: { code: number },
+  name: string,
+  env: Record<string, string | undefined>,
+): Promise<string> {
+  if (made.code === 0) return '';
+  const describe = await cairn(['backup', 'describe', name, '--details'], env);
+  const logs = await cairn(['backup', 'logs', name], env);
+  return `\n--- describe --details\n${describe.stdout}${describe.stderr}\n--- logs\n${logs.stdout.split('\n').slice(-40).join('\n')}`;
+}
