@@ -375,22 +375,33 @@ describe('CSI volume snapshots', () => {
     const env = await home(t);
     const ns = await testNamespace(t, client, 'csislow');
     await appWithClaim(ns);
-    const name = `csislow-${uniqueSuffix()}`;
-    const made = await cairn(
-      [
-        'backup',
-        'create',
-        name,
-        '--include-namespaces',
-        ns,
-        '--snapshot-volumes',
-        '--csi-snapshot-timeout',
-        '1ms',
-        '-o',
-        'json',
-      ],
-      env,
-    );
+    // With a 1 ms timeout the first look at the VolumeSnapshot decides; on a loaded machine the driver can
+    // finish before the backup first looks, and a snapshot seen ready is not late. Such a run is made
+    // again (at most three in all), and the snapshot it took is its backup's, deleted with it.
+    let name = '';
+    let made = { code: 0, stdout: '', stderr: '' };
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      name = `csislow-${uniqueSuffix()}`;
+      made = await cairn(
+        [
+          'backup',
+          'create',
+          name,
+          '--include-namespaces',
+          ns,
+          '--snapshot-volumes',
+          '--csi-snapshot-timeout',
+          '1ms',
+          '-o',
+          'json',
+        ],
+        env,
+      );
+      if ((JSON.parse(made.stdout) as BackupJson).status.phase !== 'Completed') break;
+      t.diagnostic(`attempt ${attempt}: the snapshot was ready at the first look; trying again`);
+      const removed = await cairn(['backup', 'delete', name, '--confirm'], env);
+      assert.equal(removed.code, 0, removed.stderr);
+    }
     const backup = JSON.parse(made.stdout) as BackupJson;
     assert.equal(backup.status.phase, 'PartiallyFailed', made.stderr);
     assert.equal(backup.status.csiVolumeSnapshotsAttempted, 1);
