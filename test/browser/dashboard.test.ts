@@ -16,6 +16,7 @@ import type { Backup, DashboardSession, Schedule } from '../../src/api/index.ts'
 import { resourcePath } from '../../src/controller/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { repoRoot } from '../helpers/cli.ts';
+import { grantRole, serviceAccountToken } from '../helpers/rbac.ts';
 import { createCr, installCrds, startServer, type RunningServer } from '../helpers/server.ts';
 import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
 
@@ -36,44 +37,6 @@ let nightly: string; // the backup shop-nightly made
 const tokens: Record<string, string> = {};
 /** Errors thrown in any page: a test fails on any. */
 const pageErrors: string[] = [];
-
-interface Subject {
-  name: string;
-  namespace: string;
-}
-
-async function grant(ns: string, role: string, subject: Subject, rules: unknown[]): Promise<void> {
-  await client.json({
-    method: 'POST',
-    path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
-    body: { metadata: { name: role }, rules },
-  });
-  await client.json({
-    method: 'POST',
-    path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
-    body: {
-      metadata: { name: role },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
-      subjects: [{ kind: 'ServiceAccount', ...subject }],
-    },
-  });
-}
-
-/** A ServiceAccount with a Role of `rules` in its namespace, and a token of it. */
-async function account(subject: Subject, rules: unknown[]): Promise<string> {
-  await client.json({
-    method: 'POST',
-    path: `/api/v1/namespaces/${subject.namespace}/serviceaccounts`,
-    body: { metadata: { name: subject.name } },
-  });
-  await grant(subject.namespace, subject.name, subject, rules);
-  const request = await client.json<{ status: { token: string } }>({
-    method: 'POST',
-    path: `/api/v1/namespaces/${subject.namespace}/serviceaccounts/${subject.name}/token`,
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
-  return request.status.token;
-}
 
 async function session(token: string): Promise<DashboardSession | undefined> {
   const res = await fetch(`http://127.0.0.1:${server.port}/ui/api/session`, {
@@ -123,7 +86,7 @@ describe('the dashboard in a browser', () => {
       default: true,
     });
     const operator = { name: 'operator', namespace };
-    tokens.operator = await account(operator, [
+    tokens.operator = await serviceAccountToken(client, operator, [
       {
         apiGroups: ['cairn.dev'],
         resources: ['backups', 'schedules', 'backuplocations', 'restores', 'backups/logs'],
@@ -137,10 +100,10 @@ describe('the dashboard in a browser', () => {
       },
     ]);
     // So that the operator sees the item lists of shop's backups (a backup holds its Secrets).
-    await grant(shop, 'operator-secrets', operator, [
+    await grantRole(client, shop, 'operator-secrets', operator, [
       { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
     ]);
-    tokens.tenant = await account({ name: 'tenant', namespace: shop }, [
+    tokens.tenant = await serviceAccountToken(client, { name: 'tenant', namespace: shop }, [
       { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
       { apiGroups: [''], resources: ['configmaps', 'serviceaccounts'], verbs: ['create', 'get', 'list'] },
     ]);

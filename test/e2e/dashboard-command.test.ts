@@ -10,6 +10,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import type { DashboardSession } from '../../src/api/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { cairn, cairnBin, repoRoot } from '../helpers/cli.ts';
+import { serviceAccountToken } from '../helpers/rbac.ts';
 import { installCrds, startServer, type RunningServer } from '../helpers/server.ts';
 import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
@@ -29,23 +30,10 @@ describe('cairn dashboard', () => {
       path: '/api/v1/namespaces',
       body: { metadata: { name: namespace } },
     });
-    await client.json({
-      method: 'POST',
-      path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
-      body: { metadata: { name: 'viewer' } },
-    });
-    const request = await client.json<{ status: { token: string } }>({
-      method: 'POST',
-      path: `/api/v1/namespaces/${namespace}/serviceaccounts/viewer/token`,
-      body: {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: { expirationSeconds: 600 },
-      },
-    });
+    const token = await serviceAccountToken(client, { name: 'viewer', namespace });
     dir = await mkdtemp(join(tmpdir(), 'cairn-dashboard-cli-'));
     tokenFile = join(dir, 'viewer.token');
-    await writeFile(tokenFile, `${request.status.token}\n`, { mode: 0o600 });
+    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     server = await startServer({ client: clusterClient('a'), namespace, identity: 'dashboard-cli' });
   });
 

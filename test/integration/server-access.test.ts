@@ -5,6 +5,7 @@ import { before, describe, it } from 'node:test';
 import { Access, UnauthenticatedError } from '../../src/controller/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { manualClock } from '../helpers/clock.ts';
+import { grantRole, serviceAccountToken } from '../helpers/rbac.ts';
 import { clusterClient, eventually, testNamespace } from '../helpers/testbed.ts';
 
 let client: KubeClient;
@@ -13,27 +14,15 @@ before(() => {
   client = clusterClient('a');
 });
 
-async function tokenOf(namespace: string, account: string): Promise<string> {
-  await client.json({
-    method: 'POST',
-    path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
-    body: { metadata: { name: account } },
-  });
-  const request = await client.json<{ status: { token: string } }>({
-    method: 'POST',
-    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${account}/token`,
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
-  });
-  return request.status.token;
-}
-
 const readSecrets = (namespace: string) => ({ verb: 'list', group: '', resource: 'secrets', namespace });
 
 describe('access: TokenReview and SubjectAccessReview', () => {
   it("names the token's user, and refuses a missing or unknown token", async (t) => {
     const namespace = await testNamespace(t, client, 'access');
     const access = new Access({ client });
-    const user = await access.authenticate(`Bearer ${await tokenOf(namespace, 'alice')}`);
+    const user = await access.authenticate(
+      `Bearer ${await serviceAccountToken(client, { name: 'alice', namespace })}`,
+    );
     assert.equal(user.username, `system:serviceaccount:${namespace}:alice`);
     assert.ok(user.groups.includes(`system:serviceaccounts:${namespace}`));
     await assert.rejects(access.authenticate(undefined), UnauthenticatedError);
@@ -45,9 +34,13 @@ describe('access: TokenReview and SubjectAccessReview', () => {
     const namespace = await testNamespace(t, client, 'access');
     const elsewhere = await testNamespace(t, client, 'access');
     const access = new Access({ client, allowedTtlMs: 0, deniedTtlMs: 0 });
-    const bob = await access.authenticate(`Bearer ${await tokenOf(namespace, 'bob')}`);
+    const bob = await access.authenticate(
+      `Bearer ${await serviceAccountToken(client, { name: 'bob', namespace })}`,
+    );
     assert.equal((await access.decide(bob, readSecrets(namespace))).allowed, false);
-    await bind(namespace, 'bob', [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }]);
+    await grantRole(client, namespace, 'bob', { name: 'bob', namespace }, [
+      { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
+    ]);
     await eventually('the binding to reach the authorizer', async () =>
       (await access.decide(bob, readSecrets(namespace))).allowed ? true : undefined,
     );
@@ -59,8 +52,12 @@ describe('access: TokenReview and SubjectAccessReview', () => {
     const namespace = await testNamespace(t, client, 'access');
     const time = manualClock(1_000_000);
     const access = new Access({ client, clock: time.clock, allowedTtlMs: 10_000, deniedTtlMs: 0 });
-    const carol = await access.authenticate(`Bearer ${await tokenOf(namespace, 'carol')}`);
-    await bind(namespace, 'carol', [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }]);
+    const carol = await access.authenticate(
+      `Bearer ${await serviceAccountToken(client, { name: 'carol', namespace })}`,
+    );
+    await grantRole(client, namespace, 'carol', { name: 'carol', namespace }, [
+      { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
+    ]);
     await eventually('the binding to reach the authorizer', async () =>
       (await access.decide(carol, readSecrets(namespace))).allowed ? true : undefined,
     );
@@ -78,20 +75,3 @@ describe('access: TokenReview and SubjectAccessReview', () => {
     assert.equal((await access.decide(carol, readSecrets(namespace))).allowed, false, 'asked again after');
   });
 });
-
-async function bind(namespace: string, account: string, rules: unknown[]): Promise<void> {
-  await client.json({
-    method: 'POST',
-    path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`,
-    body: { metadata: { name: account }, rules },
-  });
-  await client.json({
-    method: 'POST',
-    path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`,
-    body: {
-      metadata: { name: account },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
-      subjects: [{ kind: 'ServiceAccount', name: account, namespace }],
-    },
-  });
-}

@@ -22,6 +22,7 @@ import type {
 } from '../../src/api/index.ts';
 import { resourcePath } from '../../src/controller/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
+import { grantRole, serviceAccountToken } from '../helpers/rbac.ts';
 import { createCr, installCrds, startServer, type RunningServer } from '../helpers/server.ts';
 import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
 
@@ -50,39 +51,6 @@ async function call<T>(method: string, path: string, token: string | undefined, 
     // text answers (logs, pages)
   }
   return { status: res.status, body: parsed as T & { error?: string } };
-}
-
-async function grant(ns: string, role: string, serviceAccount: string, rules: unknown[]): Promise<void> {
-  await client.json({
-    method: 'POST',
-    path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
-    body: { metadata: { name: role }, rules },
-  });
-  await client.json({
-    method: 'POST',
-    path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
-    body: {
-      metadata: { name: role },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
-      subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: ns }],
-    },
-  });
-}
-
-/** A ServiceAccount in `ns` with a Role of `rules` there (none when empty), and a token of it. */
-async function account(ns: string, name: string, rules: unknown[]): Promise<string> {
-  await client.json({
-    method: 'POST',
-    path: `/api/v1/namespaces/${ns}/serviceaccounts`,
-    body: { metadata: { name } },
-  });
-  if (rules.length > 0) await grant(ns, name, name, rules);
-  const request = await client.json<{ status: { token: string } }>({
-    method: 'POST',
-    path: `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`,
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
-  return request.status.token;
 }
 
 const finishedBackup = (name: string) =>
@@ -118,15 +86,15 @@ describe('the dashboard API', () => {
       resources: ['backups', 'schedules', 'backuplocations', 'restores', 'backups/logs'],
       verbs: ['get', 'list', 'watch'],
     };
-    tokens.operator = await account(namespace, 'operator', [
+    tokens.operator = await serviceAccountToken(client, { name: 'operator', namespace: namespace }, [
       cairnRead,
       { apiGroups: ['cairn.dev'], resources: ['schedules'], verbs: ['patch', 'create'] },
     ]);
-    tokens.tenant = await account(shop, 'tenant', [
+    tokens.tenant = await serviceAccountToken(client, { name: 'tenant', namespace: shop }, [
       { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
       { apiGroups: [''], resources: ['configmaps', 'serviceaccounts'], verbs: ['create', 'get', 'list'] },
     ]);
-    tokens.stranger = await account(other, 'stranger', []);
+    tokens.stranger = await serviceAccountToken(client, { name: 'stranger', namespace: other }, []);
     const pages = join(dir, 'ui');
     await mkdir(join(pages, 'assets'), { recursive: true });
     await writeFile(join(pages, 'index.html'), '<!doctype html><html><title>Cairn</title></html>');
@@ -272,7 +240,7 @@ describe('the dashboard API', () => {
       noRbac.body.error ?? '',
       /may not create (roles|rolebindings)\.rbac\.authorization\.k8s\.io in namespace/,
     );
-    await grant(shop, 'tenant-rbac', 'tenant', [
+    await grantRole(client, shop, 'tenant-rbac', { name: 'tenant', namespace: shop }, [
       { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: ['create'] },
     ]);
     const preview = await eventually('the grant to reach the authorizer', async () => {
