@@ -52,7 +52,9 @@ function parseExports(text) {
   return env;
 }
 
-const needsTestbed = !noTestbed && files.some((f) => !f.startsWith('test/unit/'));
+// Unit tests and the property-based bad-input tests (test/fuzz) need no testbed.
+const needsTestbed =
+  !noTestbed && files.some((f) => !f.startsWith('test/unit/') && !f.startsWith('test/fuzz/'));
 let startedTestbed = false;
 const env = { ...process.env };
 if (needsTestbed) {

@@ -47,6 +47,20 @@ export {
   type DeleteBackupRequestSpec,
   type DeleteBackupRequestStatus,
 } from './delete-backup-request.ts';
+export {
+  DOWNLOAD_FAILURE_REASONS,
+  DOWNLOAD_REQUEST_PHASES,
+  DOWNLOAD_TARGET_KINDS,
+  DownloadRequestSchema,
+  DownloadRequestSpecSchema,
+  DownloadRequestStatusSchema,
+  type DownloadFailureReason,
+  type DownloadRequest,
+  type DownloadRequestPhase,
+  type DownloadRequestSpec,
+  type DownloadRequestStatus,
+  type DownloadTargetKind,
+} from './download-request.ts';
 export { formatGoDuration, parseGoDuration } from './duration.ts';
 export {
   POD_VOLUME_LABELS,
@@ -188,6 +202,15 @@ export {
   type VolumePolicyRule,
 } from './volume-policy.ts';
 export { ANNOTATIONS, EXCLUDE_FROM_BACKUP_LABELS, LABELS } from './vocabulary.ts';
+export {
+  creatorAnnotation,
+  DELEGATE_VERB,
+  parseCreator,
+  RESTORE_CREATOR_POLICY,
+  restoreCreatorPolicy,
+  type AdmissionObject,
+  type RestoreCreator,
+} from './admission.ts';
 export { backoffMs, type Backoff, type RetryOptions } from './retry.ts';
 export { newestOfSchedule, scheduleOf, unrestorableReason } from './backup-source.ts';
 export type {

@@ -3,6 +3,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { BackupSpecSchema, BackupStatusSchema } from './backup.ts';
 import { DeleteBackupRequestSpecSchema, DeleteBackupRequestStatusSchema } from './delete-backup-request.ts';
+import { DownloadRequestSpecSchema, DownloadRequestStatusSchema } from './download-request.ts';
 import { BackupLocationSpecSchema, BackupLocationStatusSchema } from './location.ts';
 import {
   PodVolumeBackupSpecSchema,
@@ -154,6 +155,28 @@ export const CAIRN_KINDS = {
     printerColumns: [
       { name: 'Backup', type: 'string', jsonPath: '.spec.backupName', description: 'The backup to delete.' },
       { name: 'Status', type: 'string', jsonPath: '.status.phase', description: 'The phase.' },
+      created('Age'),
+    ],
+  },
+  DownloadRequest: {
+    kind: 'DownloadRequest',
+    plural: 'downloadrequests',
+    singular: 'downloadrequest',
+    shortNames: ['cdr'],
+    description:
+      'A request for one file of a Backup or Restore (its log, results, ...), which the server answers with a short-lived URL that serves it decrypted.',
+    spec: DownloadRequestSpecSchema,
+    status: DownloadRequestStatusSchema,
+    printerColumns: [
+      { name: 'Kind', type: 'string', jsonPath: '.spec.target.kind', description: 'The file asked for.' },
+      {
+        name: 'Target',
+        type: 'string',
+        jsonPath: '.spec.target.name',
+        description: 'The Backup or Restore.',
+      },
+      { name: 'Status', type: 'string', jsonPath: '.status.phase', description: 'The phase.' },
+      { name: 'Expires', type: 'string', jsonPath: '.status.expiration', description: 'When the URL ends.' },
       created('Age'),
     ],
   },

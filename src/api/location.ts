@@ -1,9 +1,11 @@
 // The BackupLocation kind (cairn.dev/v1): where backups are stored. Velero's BackupStorageLocation fields
 // where the meaning is the same (provider, objectStorage, config, credential, default, accessMode,
 // validationFrequency, backupSyncPeriod), plus Cairn's `plaintext` (store without encryption, for Velero
-// interoperability). One schema per spec and status gives the types, the validation and the CRD.
+// interoperability) and `requestTimeout`/`idleTimeout` (how long a store call may hang). One schema per
+// spec and status gives the types, the validation and the CRD.
 import { Type, type Static } from '@sinclair/typebox';
 import { DnsSubdomain, GoDuration, ObjectMetaSchema, StringEnum, StringMap, Timestamp } from './schema.ts';
+import { parseGoDuration } from './duration.ts';
 import type { SpecProblem } from './validate.ts';
 
 export const LOCATION_PROVIDERS = ['fs', 's3', 'azure', 'gcs'] as const;
@@ -85,6 +87,20 @@ export const BackupLocationSpecSchema = Type.Object(
           "How often the location's backups are synced into the cluster as Backup resources. Unset: 1m; 0: never.",
       }),
     ),
+    requestTimeout: Type.Optional(
+      GoDuration({
+        description:
+          'How long a request to the store may go unanswered before it is aborted (and retried); it also ' +
+          "bounds the server's availability check. Unset: 60s.",
+      }),
+    ),
+    idleTimeout: Type.Optional(
+      GoDuration({
+        description:
+          'How long an upload or download may move no bytes while waiting for the store before it is ' +
+          'aborted; a transfer that keeps moving never times out. Unset: 60s.',
+      }),
+    ),
     plaintext: Type.Optional(
       Type.Boolean({
         default: false,
@@ -153,6 +169,11 @@ export function locationProblems(spec: BackupLocationSpec): SpecProblem[] {
       value: '',
       message: 'an s3 location needs a region (or an s3Url)',
     });
+  }
+  for (const field of ['requestTimeout', 'idleTimeout'] as const) {
+    const value = spec[field];
+    if (value !== undefined && !parseGoDuration(value))
+      problems.push({ field, value, message: 'not a positive duration (examples: 60s, 5m)' });
   }
   if (spec.accessMode !== undefined && spec.accessMode !== 'ReadWrite' && spec.accessMode !== 'ReadOnly') {
     problems.push({

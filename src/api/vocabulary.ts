@@ -24,6 +24,12 @@ export const LABELS = {
   veleroStorageLocation: 'velero.io/storage-location',
   /** A location's Secret or repository objects: the location's name. */
   location: 'cairn.dev/location',
+  /**
+   * A Secret of a location's credentials that Cairn made (`location create --credentials-file`, `install
+   * --readonly-secret-file`): the location's name. Apart from `location`, which marks the Secrets uninstall
+   * must not delete without --delete-keys.
+   */
+  credentialsOf: 'cairn.dev/credentials-of',
   /** Leaves an object out of every backup when "true" (Cairn's and Velero's). */
   excludeFromBackup: EXCLUDE_FROM_BACKUP_LABELS,
 } as const;
@@ -35,4 +41,10 @@ export const ANNOTATIONS = {
   importedFrom: 'cairn.dev/imported-from',
   /** A Restore, Backup or DeleteBackupRequest the dashboard made: the user who asked for it. */
   requestedBy: 'cairn.dev/requested-by',
+  /**
+   * A Restore: who created it, as the API server authenticated them (`{"username":…,"groups":[…]}`),
+   * vouched for by the admission policy `cairn-restore-creator` (admission.ts). The server restores only
+   * what that user may write.
+   */
+  creator: 'cairn.dev/creator',
 } as const;

@@ -44,7 +44,7 @@ import { builtinItemActions, type ItemAction } from './item-actions.ts';
 import { backUpPodVolumes, type VolumeOutcome } from './pod-volumes.ts';
 import { compileSelection, type Selection, type ValidationProblem } from './selection.ts';
 import type { TakenSnapshot } from './snapshots.ts';
-import { watchStalls, type Stall } from './stalls.ts';
+import { STALL_LOG_EVERY_MS, watchStalls, type Stall } from './stalls.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -86,6 +86,12 @@ export interface CreateBackupInput {
   /** Called once the name is claimed in every location and the backup starts. */
   onStarted?: (() => void) | undefined;
   onProgress?: ((progress: BackupProgress) => void) | undefined;
+  /**
+   * Awaited once every file is verified, right before the commits, while the claims are still kept alive:
+   * the server waits here until it leads again after losing its lease. A rejection fails the backup with
+   * its error, nothing committed.
+   */
+  beforeCommit?: (() => Promise<void>) | undefined;
   /** Progress of the pod volume backups, once the API objects are stored. */
   onVolumeProgress?:
     ((progress: { volumesDone: number; volumes: number; bytesDone: number }) => void) | undefined;
@@ -237,6 +243,7 @@ async function runCreateBackup(
     await smallFiles(run, { outcome: archived.outcome, results, volumes, takenSnapshots, decisions }),
   );
   await run.writer.verify();
+  await input.beforeCommit?.();
   // The heartbeat stops before any commit, and every refresh in flight has settled: nothing rewrites a claim
   // after its commit. Right before the commits each claim is checked to be still this writer's: a location
   // where the backup was deleted while it ran gets no commit, and the backup fails.
@@ -481,6 +488,9 @@ class ProgressReport {
 function watchForStalls(run: BackupRun, claiming: Promise<void>, progress: ProgressReport): () => void {
   const stop = new AbortController();
   const nowMs = () => run.input.now().getTime();
+  // The log says so when a stall begins, and again every STALL_LOG_EVERY_MS while it lasts: a stall the
+  // location's idle timeout ends has its length in the log before the failure.
+  let logged: Stall | undefined;
   void claiming.then(
     () =>
       watchStalls({
@@ -489,11 +499,17 @@ function watchForStalls(run: BackupRun, claiming: Promise<void>, progress: Progr
         sleep: sleepOf(run.input),
         signal: stop.signal,
         onChange: (next) => {
-          if (next && next.location !== progress.stall?.location)
+          if (
+            next &&
+            (next.location !== logged?.location || next.seconds - logged.seconds >= STALL_LOG_EVERY_MS / 1000)
+          ) {
+            logged = next;
             run.log({
               level: 'warning',
-              message: `location ${next.location} has taken no bytes for ${next.seconds} s`,
+              message: `location ${next.location}: no progress for ${next.seconds} s`,
             });
+          }
+          if (!next) logged = undefined;
           progress.stalled(next);
         },
       }),
@@ -606,6 +622,11 @@ function locationResults(writer: MultiLocationWriter): LocationResult[] {
   });
 }
 
+/** Why each location failed, for a failureReason that names them: "location minio: …; location b: …". */
+function eachReason(locations: readonly LocationResult[]): string {
+  return locations.map((l) => `location ${l.name}: ${l.message ?? 'failed'}`).join('; ');
+}
+
 /** The backup's status, the same in every location (each adds its encryption and checksums). */
 function backupStatus(
   run: BackupRun,
@@ -644,7 +665,7 @@ function backupStatus(
     ...(failureReason
       ? { failureReason }
       : allLocationsFailed
-        ? { failureReason: 'no location stored the backup' }
+        ? { failureReason: `no location stored the backup (${eachReason(locations)})` }
         : {}),
     startTimestamp: start.toISOString(),
     completionTimestamp: context.completion.toISOString(),

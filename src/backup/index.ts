@@ -37,7 +37,7 @@ export {
   type PlanBackupInput,
   type PlannedVolume,
 } from './dry-run.ts';
-export { STALL_NOTICE_MS } from './stalls.ts';
+export { STALL_LOG_EVERY_MS, STALL_NOTICE_MS } from './stalls.ts';
 export {
   CLAIM_HEARTBEAT_INTERVAL_MS,
   CLAIM_STALE_AFTER_MS,

@@ -1,12 +1,15 @@
 // Which location a backup is waiting for. Each location's upload reads the archive through a meter that
 // notes when it last took bytes (MultiLocationWriter's uploads, in src/storage); a location that has
 // bytes waiting and has taken none for STALL_NOTICE_MS is stalled, and progress says so ("waiting for
-// location minio: 30 s") until it moves again.
+// location minio: 30 s") until it moves again; the backup's log says "location minio: no progress for
+// 10 s" when it begins, and again every STALL_LOG_EVERY_MS while it lasts.
 import type { UploadMeter } from '../storage/index.ts';
 import type { Sleep } from './claims.ts';
 
 /** How long a location may take no bytes, with bytes waiting, before progress names it. */
 export const STALL_NOTICE_MS = 10_000;
+/** How often the backup's log says again that a location is still stalled. */
+export const STALL_LOG_EVERY_MS = 30_000;
 /** How often the watcher looks. */
 const LOOK_EVERY_MS = 1_000;
 

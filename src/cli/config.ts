@@ -162,7 +162,7 @@ export async function openLocation(
       location.spec.config,
     );
   }
-  const store = await openObjectStore(location.spec, { credentials });
+  const store = await openObjectStore(location.spec, { credentials, location: location.name });
   const key = location.spec.plaintext
     ? undefined
     : (locationKey(env, location.name, { create: false }) ?? options.newKey);

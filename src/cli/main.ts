@@ -43,7 +43,7 @@ const COMMANDS: TopLevelCommand[] = [
   {
     name: 'location',
     usage: '<command>',
-    summary: 'Configure backup locations (standalone mode)',
+    summary: "Configure backup locations: this machine's, or the server's BackupLocations",
     load: async (io, setExitCode) =>
       (await import('./commands/location.ts')).locationCommand(io, setExitCode),
   },

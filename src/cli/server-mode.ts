@@ -2,7 +2,13 @@
 // by --namespace, default `cairn`), `backup create` and `restore create` create resources for the server
 // instead of running the engines here, and --wait follows their status with the same progress display.
 // --standalone runs here whatever is installed; --server insists on the server.
-import { CAIRN_API_VERSION, type Backup, type Restore } from '../api/index.ts';
+import {
+  ANNOTATIONS,
+  CAIRN_API_VERSION,
+  creatorAnnotation,
+  type Backup,
+  type Restore,
+} from '../api/index.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { KubeApiError, KubeClient } from '../kube/index.ts';
@@ -41,6 +47,23 @@ export async function serverClient(
       );
     return undefined;
   }
+}
+
+/**
+ * The annotation that names the user as a Restore's creator: who the API server says this client is (a
+ * SelfSubjectReview, as `kubectl auth whoami`), which the admission policy cairn-restore-creator compares
+ * with the request's user; the server then restores only what that user may write.
+ */
+export async function creatorAnnotations(client: KubeClient): Promise<Record<string, string>> {
+  const review = await client.json<{ status?: { userInfo?: { username?: string; groups?: string[] } } }>({
+    method: 'POST',
+    path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+  });
+  const user = review.status?.userInfo;
+  if (!user?.username)
+    throw new Error('the API server did not say who this kubeconfig user is (SelfSubjectReview)');
+  return { [ANNOTATIONS.creator]: creatorAnnotation({ username: user.username, groups: user.groups ?? [] }) };
 }
 
 type Tracked = Backup | Restore;

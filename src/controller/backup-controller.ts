@@ -1,17 +1,20 @@
 // The Backup controller: a phase machine over the same engine the CLI's standalone mode runs
 // (createBackup). New → (validation) → InProgress → Completed, PartiallyFailed or Failed; a bad spec is
 // FailedValidation with its reasons, nothing written. Progress goes to status at most once a second.
-// A backup found InProgress when this replica starts leading was left by a server that stopped: it is
-// marked Failed with that reason (a backup is a point in time; resuming it would not be one).
+// A backup found InProgress when this replica starts leading was left by a server that stopped (or lost
+// its lease to this one): it is marked Failed with that reason (a backup is a point in time; resuming it
+// would not be one). A backup this process runs outlives the leadership that started it (backup-runs.ts):
+// its reads wait out an API server outage and its status writes are tried until they land.
 import { nodeAgentRuns } from './node-agent.ts';
 import { ClusterPodVolumeBackups } from './pod-volumes.ts';
 import { objectProblems, type Backup, type BackupStatus } from '../api/index.ts';
 import { BackupValidationError, createBackup } from '../backup/index.ts';
 import type { BackupStore } from '../storage/index.ts';
+import { TakeoverError, type BackupRuns } from './backup-runs.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
-import { patchResource, patchStatus, progressWriter } from './resources.ts';
+import { patchResource, patchStatus, progressWriter, writeUntilLanded } from './resources.ts';
 import { ANNOTATIONS, LABELS, scheduleOf } from '../api/index.ts';
 
 export const LOCATION_LABEL = LABELS.veleroStorageLocation;
@@ -19,23 +22,26 @@ export const LOCATION_LABEL = LABELS.veleroStorageLocation;
 export const SYNCED_ANNOTATION = ANNOTATIONS.syncedFrom;
 export const ORPHAN_REASON =
   'the server stopped during the backup (it is not resumed: a backup is one point in time)';
+/** A read of a running backup that has failed this often is said to wait for the API server. */
+const WAIT_LOG_AFTER_TRIES = 5;
 
 export class BackupController {
   readonly #ctx: ControllerContext;
   readonly #backups: Informer<Backup>;
-  /** Backups this replica runs now. */
-  readonly #running = new Set<string>();
+  /** Backups this process runs now, whichever of its leaderships started them. */
+  readonly #runs: BackupRuns;
 
-  constructor(ctx: ControllerContext, backups: Informer<Backup>) {
+  constructor(ctx: ControllerContext, backups: Informer<Backup>, runs: BackupRuns) {
     this.#ctx = ctx;
     this.#backups = backups;
+    this.#runs = runs;
   }
 
   /** Marks Failed every InProgress backup this replica does not run (call once leading, after sync). */
   async failOrphans(signal: AbortSignal): Promise<void> {
     for (const backup of this.#backups.list()) {
       const name = backup.metadata.name;
-      if (backup.status?.phase !== 'InProgress' || this.#running.has(name)) continue;
+      if (backup.status?.phase !== 'InProgress' || this.#runs.has(name)) continue;
       this.#ctx.log({
         level: 'warning',
         message: `backup ${name} was InProgress when this server started leading: marking it Failed`,
@@ -73,11 +79,10 @@ export class BackupController {
     const backup = this.#backups.get(key);
     if (!backup) return;
     const name = backup.metadata.name;
-    if ((backup.status?.phase ?? 'New') !== 'New' || this.#running.has(name)) return;
+    if ((backup.status?.phase ?? 'New') !== 'New' || this.#runs.has(name)) return;
     if (backup.metadata.deletionTimestamp) return;
     // Made by the catalog sync from a stored backup: its status follows from the store, not from a run.
     if (backup.metadata.annotations?.[SYNCED_ANNOTATION] !== undefined) return;
-    const schedule = scheduleOf(backup);
     const now = () => this.#ctx.now();
 
     const problems = objectProblems('Backup', backup).map(
@@ -113,18 +118,39 @@ export class BackupController {
       { resourceVersion: backup.metadata.resourceVersion, signal },
     );
     if (started === false) return { requeueAfterMs: 100 };
-    this.#running.add(name);
+    // While this replica leads, the queue waits for the backup (backupWorkers at a time). When it stops
+    // leading but goes on (the API server away), the backup runs on in this process and the queue lets go.
+    await this.#runs.start(name, signal, (runSignal) => this.#run(backup, locationNames, runSignal));
+  }
+
+  /** Runs a claimed backup to its end and writes its status; never throws. */
+  async #run(backup: Backup, locationNames: string[], signal: AbortSignal): Promise<void> {
+    const name = backup.metadata.name;
+    const schedule = scheduleOf(backup);
+    const now = () => this.#ctx.now();
+    const spec = backup.spec ?? {};
+    // The backup's reads wait out an API server that cannot be reached, saying so once per read that
+    // waits longer than a client would usually try; its writes are tried until they land.
+    const client = this.#ctx.client.waitingForServer((event) => {
+      if (event.attempt === WAIT_LOG_AFTER_TRIES)
+        this.#ctx.log({
+          level: 'warning',
+          message: `backup ${name}: waiting for the API server (${event.method} ${event.path}: ${event.reason})`,
+        });
+    });
     // Where it went, on the resource itself (Velero's label and field): what the catalog sync and
     // `kubectl get` read.
-    await patchResource(
-      this.#ctx,
-      'Backup',
-      name,
-      {
-        metadata: { labels: { [LOCATION_LABEL]: locationNames[0] ?? '' } },
-        spec: { storageLocation: locationNames[0], storageLocations: locationNames },
-      },
-      signal,
+    const recorded = this.#landed(`backup ${name}: recording its locations`, (s) =>
+      patchResource(
+        this.#ctx,
+        'Backup',
+        name,
+        {
+          metadata: { labels: { [LOCATION_LABEL]: locationNames[0] ?? '' } },
+          spec: { storageLocation: locationNames[0], storageLocations: locationNames },
+        },
+        s,
+      ),
     ).catch((error: unknown) =>
       this.#ctx.log({
         level: 'warning',
@@ -140,12 +166,13 @@ export class BackupController {
           locationNames.map((l) => this.#ctx.locations.open(l, { createKey: true, signal })),
         );
       } catch (error) {
-        await this.#finish(backup, { phase: 'Failed', failureReason: (error as Error).message }, signal);
+        await recorded;
+        await this.#finish(backup, { phase: 'Failed', failureReason: (error as Error).message });
         return;
       }
       const progress = progressWriter(this.#ctx, { kind: 'Backup', name, signal });
       const result = await createBackup({
-        client: this.#ctx.client,
+        client,
         namespace: this.#ctx.namespace,
         moverImage: this.#ctx.restoreHelperImage,
         name,
@@ -157,25 +184,24 @@ export class BackupController {
         sleep: (ms, wait) => this.#ctx.clock.sleep(ms, wait),
         uid: backup.metadata.uid ?? name,
         podVolumes: new ClusterPodVolumeBackups({
-          writer: this.#ctx,
+          writer: { ...this.#ctx, client },
           owner: { kind: 'Backup', name, uid: backup.metadata.uid ?? name },
           sleep: (ms, wait) => this.#ctx.clock.sleep(ms, wait),
           agentRuns: (node, wait) =>
-            nodeAgentRuns(this.#ctx.client, this.#ctx.namespace, node, () => this.#ctx.clock.now(), wait),
+            nodeAgentRuns(client, this.#ctx.namespace, node, () => this.#ctx.clock.now(), wait),
         }),
         signal,
         // Counted once the engine's own validation passed and the name is claimed (as Velero counts).
         onStarted: () => this.#ctx.metrics.backupStarted(schedule),
         onProgress: ({ itemsBackedUp, totalItems }) => progress.update({ itemsBackedUp, totalItems }),
+        // A replica that lost its lease commits only once it leads again (backup-runs.ts).
+        beforeCommit: () => this.#runs.led(signal),
       });
       await progress.flush();
       const status = result.status ?? {};
       const stopped = signal.aborted && status.phase === 'Failed';
-      await this.#finish(
-        backup,
-        { ...status, ...(stopped ? { failureReason: ORPHAN_REASON } : {}) },
-        AbortSignal.timeout(10_000),
-      );
+      await recorded;
+      await this.#finish(backup, { ...status, ...(stopped ? { failureReason: stopReason(signal) } : {}) });
       this.#ctx.metrics.backupEnded(schedule, {
         phase: status.phase === 'Completed' || status.phase === 'PartiallyFailed' ? status.phase : 'Failed',
         seconds: (this.#ctx.clock.now() - startedAt) / 1000,
@@ -195,22 +221,19 @@ export class BackupController {
       });
       this.#ctx.log({ level: 'info', message: `backup ${name} ${status.phase}` });
     } catch (error) {
+      await recorded;
       if (error instanceof BackupValidationError) {
         await this.#invalid(
           backup,
           error.problems.map((p) => `${p.field}: ${p.message} (got ${JSON.stringify(p.value)})`),
-          signal,
-        );
+          this.#runs.writeSignal,
+        ).catch((failed: unknown) => this.#unwritten(name, failed));
         return;
       }
-      await this.#finish(
-        backup,
-        { phase: 'Failed', failureReason: (error as Error).message },
-        AbortSignal.timeout(10_000),
-      );
+      const failureReason = signal.aborted ? stopReason(signal) : (error as Error).message;
+      await this.#finish(backup, { phase: 'Failed', failureReason });
       this.#ctx.metrics.backupEnded(schedule, { phase: 'Failed', at: now() });
-    } finally {
-      this.#running.delete(name);
+      this.#ctx.log({ level: 'info', message: `backup ${name} Failed: ${failureReason}` });
     }
   }
 
@@ -236,16 +259,38 @@ export class BackupController {
     });
   }
 
-  async #finish(backup: Backup, status: BackupStatus, signal: AbortSignal): Promise<void> {
-    await patchStatus(
-      this.#ctx,
-      'Backup',
-      backup.metadata.name,
-      {
-        ...status,
-        completionTimestamp: status.completionTimestamp ?? this.#ctx.now().toISOString(),
-      },
-      { signal },
-    );
+  /**
+   * Writes the backup's last status, trying until the API server takes it (or the process has stopped
+   * and its grace period passed).
+   */
+  async #finish(backup: Backup, status: BackupStatus): Promise<void> {
+    const name = backup.metadata.name;
+    await this.#landed(`backup ${name}: writing its status (${status.phase ?? 'Failed'})`, (signal) =>
+      patchStatus(
+        this.#ctx,
+        'Backup',
+        name,
+        { ...status, completionTimestamp: status.completionTimestamp ?? this.#ctx.now().toISOString() },
+        { signal },
+      ),
+    ).catch((error: unknown) => this.#unwritten(name, error));
   }
+
+  #landed<T>(what: string, write: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const log = (message: string) => this.#ctx.log({ level: 'warning', message });
+    return writeUntilLanded({ clock: this.#ctx.clock, log, what }, write, this.#runs.writeSignal);
+  }
+
+  #unwritten(name: string, error: unknown): void {
+    this.#ctx.log({
+      level: 'error',
+      message: `backup ${name}: cannot write its status: ${(error as Error).message}`,
+    });
+  }
+}
+
+/** Why a run stopped by its signal failed: another replica took over, or the server stopped. */
+function stopReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof TakeoverError ? reason.message : ORPHAN_REASON;
 }

@@ -17,6 +17,8 @@ import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
 import { createResource, deleteResource, patchStatus } from './resources.ts';
 import { parseGoDuration } from '../api/index.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, locationTimeouts } from '../storage/index.ts';
+import { deadlineSignal } from './clock.ts';
 
 const DEFAULT_INTERVAL_MS = 60_000;
 
@@ -83,13 +85,35 @@ export class CatalogController {
     const now = this.#ctx.now();
     let entries: { name: string; backup: Backup }[] = [];
     let message: string | undefined;
+    // The check: the location opens and answers its first listing within its request timeout. The rest
+    // of the listing (the sync) is bounded request by request by the store's own timeouts. Each location
+    // has a worker of its own (server.ts), so a slow one holds up no other.
+    let checkMs = DEFAULT_REQUEST_TIMEOUT_MS;
     try {
-      const store = await this.#ctx.locations.open(name, { createKey: false, withoutKey: true, signal });
-      for await (const entry of store.listBackups({ signal }))
-        if (entry.complete) entries.push({ name: entry.name, backup: entry.backup });
+      checkMs = locationTimeouts(location.spec).requestMs;
+    } catch {
+      // An invalid timeout: opening the location fails below, naming the field.
+    }
+    const check = deadlineSignal(this.#ctx.clock, checkMs, signal);
+    try {
+      const store = await this.#ctx.locations.open(name, {
+        createKey: false,
+        withoutKey: true,
+        signal: check.signal,
+      });
+      const listing = store.listBackups({ signal: check.signal })[Symbol.asyncIterator]();
+      let next = await listing.next();
+      check.disarm();
+      for (; !next.done; next = await listing.next())
+        if (next.value.complete) entries.push({ name: next.value.name, backup: next.value.backup });
     } catch (error) {
-      message = (error as Error).message;
+      message =
+        check.signal.aborted && !signal.aborted
+          ? `the availability check did not finish in ${checkMs / 1000} s (the location's requestTimeout)`
+          : (error as Error).message;
       entries = [];
+    } finally {
+      check.clear();
     }
     const available = message === undefined;
     this.#ctx.metrics.locationStatus.set({ backup_location_name: name }, available ? 1 : 0);

@@ -6,13 +6,14 @@ export { systemClock, type Clock };
 
 /**
  * A signal that aborts when `parent` does or when `ms` have passed on `clock`, whichever is first.
- * `clear()` stops the timer; call it once the guarded work is over.
+ * `clear()` stops the timer; call it once the guarded work is over. `disarm()` stops only the timer: the
+ * signal goes on following `parent` (work whose first step had the deadline, and whose rest has not).
  */
 export function deadlineSignal(
   clock: Clock,
   ms: number,
   parent: AbortSignal,
-): { signal: AbortSignal; clear: () => void } {
+): { signal: AbortSignal; clear: () => void; disarm: () => void } {
   const controller = new AbortController();
   const timer = new AbortController();
   // Listeners, not AbortSignal.any: these signals are made every few seconds for as long as a server runs.
@@ -27,6 +28,7 @@ export function deadlineSignal(
   });
   return {
     signal: controller.signal,
+    disarm: () => timer.abort(),
     clear: () => {
       timer.abort();
       parent.removeEventListener('abort', onParent);

@@ -1,5 +1,6 @@
 // What every controller of the server is given: the API server (as the server's own identity), its
 // namespace, the clock, the locations, the metrics and the log.
+import type { Access } from './access.ts';
 import type { Clock } from './clock.ts';
 import type { ServerLocations } from './locations.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -25,4 +26,9 @@ export interface ControllerContext extends ResourceWriter {
   writer: string;
   /** The image of the init container restored pods wait in for their volumes (needs /bin/sh). */
   restoreHelperImage?: string | undefined;
+  /**
+   * Tenant-safe restore: restores write only what their creator may, asked of SubjectAccessReviews
+   * through this. Undefined: restores write what the server may (--no-restore-access-checks).
+   */
+  restoreAccess?: Access | undefined;
 }

@@ -19,6 +19,7 @@ import {
   API_GROUP,
   CAIRN_API_VERSION,
   ANNOTATIONS,
+  creatorAnnotation,
   LABELS,
   type Backup,
   type BackupDetail,
@@ -75,6 +76,8 @@ export interface DashboardContext {
   served: () => DashboardServed | undefined;
   /** The built pages. Default: dist/ui of the package. */
   assetsDir?: string | undefined;
+  /** Whether restores write only what their creator may (the server's restoreAccessChecks). Default true. */
+  restoreAccessChecks?: boolean | undefined;
 }
 
 /** Whether a request is the dashboard's (so the HTTP listener routes it here). */
@@ -608,6 +611,14 @@ async function previewRestore(
     now: ctx.now,
     uid: randomUUID(),
     configNamespace: ctx.namespace,
+    // The plan shows what the restore will do: what the user may not write fails in it too.
+    permissions:
+      ctx.restoreAccessChecks === false
+        ? undefined
+        : {
+            user: view.user.username,
+            allowed: async (request, signal) => (await ctx.access.decide(view.user, request, signal)).allowed,
+          },
   });
   const counts: Record<string, number> = {};
   for (const entry of run.plan) counts[entry.outcome] = (counts[entry.outcome] ?? 0) + 1;
@@ -641,7 +652,12 @@ async function startRestore(
       kind: 'Restore',
       metadata: {
         generateName: `${backup.metadata.name.slice(0, 200)}-`,
-        annotations: { [REQUESTED_BY]: view.user.username },
+        // The server creates it on the user's behalf (it may delegate): the user is its creator, and the
+        // restore writes only what they may (docs/security.md#tenant-safe-restore).
+        annotations: {
+          [REQUESTED_BY]: view.user.username,
+          [ANNOTATIONS.creator]: creatorAnnotation(view.user),
+        },
       },
       spec,
     },

@@ -6,12 +6,19 @@
 //     resources: [backups/logs, backups/results]
 //     verbs: [get]
 // Paths: GET /v1/namespaces/<ns>/backups/<name>/logs and .../results.
+//
+// And the files of DownloadRequests: GET /v1/downloads/<grant>, for anyone holding the URL the
+// DownloadRequest controller wrote (the grant is signed, names one file and expires; download-grants.ts).
+// No bearer token: RBAC was asked when the DownloadRequest was created, and client-certificate users,
+// who have no token to pass on, can use it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { API_GROUP } from '../api/index.ts';
 import { KubeApiError } from '../kube/index.ts';
 import { UnauthenticatedError, type Access, type User } from './access.ts';
+import { GrantRefusedError, type DownloadGrant, type DownloadGrants } from './download-grants.ts';
+import { contentTypeOf, DOWNLOAD_TARGETS, openTargetFile } from './download-targets.ts';
 import type { ServerLocations } from './locations.ts';
 
 const PATH = /^\/v1\/namespaces\/([^/]+)\/backups\/([^/]+)\/(logs|results)$/;
@@ -106,5 +113,58 @@ export async function serveDownload(
         : (error as Error).message;
     if (!res.headersSent) answer(res, 502, message);
     else res.destroy();
+  }
+}
+
+const GRANT_PREFIX = '/v1/downloads/';
+
+/** Whether this request is for a DownloadRequest's file (so the HTTP handler routes it here). */
+export const isGrantedDownloadPath = (path: string): boolean => path.startsWith(GRANT_PREFIX);
+
+export interface GrantedDownloadContext {
+  grants: DownloadGrants;
+  namespace: string;
+  now: () => Date;
+  /** The locations as the leader sees them; undefined on a standby (which sends callers to the leader). */
+  locations: () => ServerLocations | undefined;
+}
+
+/** Serves the file a grant names, decompressed; never throws (errors become answers). */
+export async function serveGrantedDownload(
+  ctx: GrantedDownloadContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const token = (req.url ?? '').split('?')[0]?.slice(GRANT_PREFIX.length) ?? '';
+  // A standby holds no grants (the key is the leader's): it says where to go rather than "forged".
+  const locations = ctx.locations();
+  if (!locations) return answer(res, 503, 'this replica is a standby: ask the leader');
+  let grant: DownloadGrant;
+  try {
+    grant = ctx.grants.verify(token, ctx.now().getTime());
+  } catch (error) {
+    if (error instanceof GrantRefusedError) return answer(res, 403, error.message);
+    return answer(res, 403, 'the download URL is not one this server signed');
+  }
+  if (grant.namespace !== ctx.namespace)
+    return answer(res, 403, `the download URL is for namespace ${grant.namespace}, not ${ctx.namespace}`);
+  const target = DOWNLOAD_TARGETS[grant.kind];
+  let stream: NodeJS.ReadableStream;
+  try {
+    const store = await locations.open(grant.location, { createKey: false });
+    stream = await openTargetFile(store, grant.kind, grant.name);
+  } catch (error) {
+    return answer(
+      res,
+      404,
+      `the ${target.what} of ${target.of.toLowerCase()} "${grant.name}" cannot be read from location "${grant.location}": ${(error as Error).message}`,
+    );
+  }
+  res.writeHead(200, { 'Content-Type': contentTypeOf(grant.kind), 'Cache-Control': 'no-store' });
+  try {
+    await pipeline(stream, createGunzip(), res);
+  } catch (error) {
+    // Headers are gone: a cut connection is how the client learns the file did not end well.
+    res.destroy(error as Error);
   }
 }

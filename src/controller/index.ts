@@ -37,8 +37,16 @@ export {
   type StoredLease,
 } from './lease-store.ts';
 export { runServer, DEFAULT_LEASE_NAME, DEFAULT_METRICS_PORT, type ServerOptions } from './server.ts';
+export {
+  CA_CONFIGMAP,
+  CA_KEY,
+  SERVER_SERVICE,
+  TLS_SECRET,
+  isLoopbackHost,
+  plainTokenRefusal,
+} from './transport.ts';
 export { BackupController, ORPHAN_REASON } from './backup-controller.ts';
-export { ServerLocations, keySecretName, LocationUnusableError } from './locations.ts';
+export { ServerLocations, credentialsSecretName, keySecretName, LocationUnusableError } from './locations.ts';
 export { ServerMetrics } from './metrics.ts';
 export { resourcePath, patchStatus, getResource, createResource, deleteResource } from './resources.ts';
 export {
@@ -60,9 +68,27 @@ export {
   INSTALL_LABELS,
   type InstallOptions,
 } from './install.ts';
+export {
+  nodeAgentClusterRules,
+  nodeAgentNamespaceRules,
+  rbacManifests,
+  serverClusterRules,
+  serverNamespaceRules,
+  serverRestoreRules,
+  NODE_AGENT_ACCOUNT,
+  SERVER_ACCOUNT,
+  SERVER_RESTORE_ROLE,
+  type PolicyRule,
+} from './rbac.ts';
 export { RestoreController, RESTORE_ORPHAN_REASON } from './restore-controller.ts';
 export { backupOfSchedule, ScheduleController } from './schedule-controller.ts';
 export { DeletionController, deleteLockUntil } from './deletion.ts';
+export { DownloadGrants, GrantRefusedError, type DownloadGrant } from './download-grants.ts';
+export {
+  DEFAULT_DOWNLOAD_EXPIRY_MS,
+  DownloadRequestController,
+  defaultAdvertiseUrl,
+} from './download-requests.ts';
 export { CatalogController } from './catalog.ts';
 export {
   nodeAgentLease,

@@ -6,12 +6,16 @@ import { DEFAULT_KUBELET_ROOT } from '../volumes/index.ts';
 import {
   CAIRN_API_VERSION,
   customResourceDefinitions,
+  restoreCreatorPolicy,
   type BackupLocationSpec,
   type CustomResourceDefinition,
 } from '../api/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 import { DEFAULT_METRICS_PORT } from './server.ts';
+import { CA_CONFIGMAP, SERVER_SERVICE, TLS_SECRET } from './transport.ts';
+import { credentialsSecretName } from './locations.ts';
 import { LABELS } from '../api/index.ts';
+import { NODE_AGENT_ACCOUNT, rbacManifests, SERVER_ACCOUNT } from './rbac.ts';
 
 export const INSTALL_LABELS = { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/part-of': 'cairn' };
 export const CREDENTIALS_SECRET = 'cairn-credentials';
@@ -24,6 +28,11 @@ export interface InstallOptions {
   location?: { name: string; spec: BackupLocationSpec } | undefined;
   /** The credentials file's content (goes into the Secret `cairn-credentials`, key `cloud`). */
   credentials?: string | undefined;
+  /**
+   * A ReadOnly location beside it (a mirror of another cluster's bucket, to restore from), and its
+   * credentials file's content (the Secret `cairn-credentials-<name>`, key `cloud`).
+   */
+  readOnlyLocation?: { name: string; spec: BackupLocationSpec; credentials?: string | undefined } | undefined;
   /** Replicas of the server (one leads). Default 1. */
   replicas?: number | undefined;
   /** The kubelet's --root-dir on the nodes, for the node agent. Default /var/lib/kubelet. */
@@ -47,36 +56,13 @@ export function installManifests(options: InstallOptions): Manifest[] {
       ...crd,
       metadata: { ...crd.metadata, labels: { ...crd.metadata.labels, ...INSTALL_LABELS } },
     })),
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta('cairn', namespace) },
-    // Backups read every resource; restores write every resource (RBAC objects too, hence bind and
-    // escalate). `*` matches subresources too (pods/exec, serviceaccounts/token): RBAC cannot subtract,
-    // so this is close to cluster-admin, as Velero's is; no impersonate (docs/server.md).
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: meta('cairn-server'),
-      rules: [
-        {
-          apiGroups: ['*'],
-          resources: ['*'],
-          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-        },
-        {
-          apiGroups: ['rbac.authorization.k8s.io'],
-          resources: ['clusterroles', 'roles'],
-          verbs: ['bind', 'escalate'],
-        },
-        { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-        { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: meta('cairn-server'),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cairn-server' },
-      subjects: [{ kind: 'ServiceAccount', name: 'cairn', namespace }],
-    },
+    // The admission policy that records who created each Restore (tenant-safe restore, docs/security.md).
+    ...restoreCreatorPolicy().map((object): Manifest => ({
+      ...object,
+      metadata: meta(object.metadata.name),
+    })),
+    // The ServiceAccounts, roles and bindings of the server and the node agent (rbac.ts says why each rule).
+    ...rbacManifests(namespace, INSTALL_LABELS),
   ];
   if (options.credentials !== undefined)
     objects.push({
@@ -93,6 +79,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
       metadata: meta(options.location.name, namespace),
       spec: options.location.spec,
     });
+  if (options.readOnlyLocation) objects.push(...readOnlyLocationObjects(options.readOnlyLocation, namespace));
   const fsPath = options.location?.spec.provider === 'fs' ? options.location.spec.config?.path : undefined;
   objects.push({
     apiVersion: 'apps/v1',
@@ -110,10 +97,11 @@ export function installManifests(options: InstallOptions): Manifest[] {
             'prometheus.io/scrape': 'true',
             'prometheus.io/port': String(DEFAULT_METRICS_PORT),
             'prometheus.io/path': '/metrics',
+            'prometheus.io/scheme': 'https',
           },
         },
         spec: {
-          serviceAccountName: 'cairn',
+          serviceAccountName: SERVER_ACCOUNT,
           securityContext: {
             runAsNonRoot: true,
             runAsUser: 65532,
@@ -124,11 +112,19 @@ export function installManifests(options: InstallOptions): Manifest[] {
               name: 'cairn',
               image: options.image,
               args: ['server', '--namespace', namespace, '--metrics-address', `:${DEFAULT_METRICS_PORT}`],
-              ports: [{ name: 'metrics', containerPort: DEFAULT_METRICS_PORT }],
+              // HTTPS with the certificate the server makes (the Secret cairn-server-tls, docs/server.md).
+              ports: [{ name: 'https', containerPort: DEFAULT_METRICS_PORT }],
               // Healthy while running; /readyz is 200 on the leader only (for a leader-only Service), so it
-              // is not the readiness probe: a standby must not block a rollout.
-              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 20 },
-              readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10 },
+              // is not the readiness probe: a standby must not block a rollout. The kubelet does not
+              // verify a probe's certificate.
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'https', scheme: 'HTTPS' },
+                periodSeconds: 20,
+              },
+              readinessProbe: {
+                httpGet: { path: '/healthz', port: 'https', scheme: 'HTTPS' },
+                periodSeconds: 10,
+              },
               resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
               securityContext: {
                 allowPrivilegeEscalation: false,
@@ -150,8 +146,95 @@ export function installManifests(options: InstallOptions): Manifest[] {
       },
     },
   });
+  objects.push(...serverAccess(namespace));
   objects.push(nodeAgentDaemonSet(options));
   return objects;
+}
+
+/**
+ * The server's HTTPS endpoint (log downloads, the dashboard) as a Service, whose DNS names the server's
+ * certificate carries; and the right of every authenticated user to read the CA that certificate is
+ * verified by (the ConfigMap cairn-ca, which the CLI reads); and the server's right to write both.
+ */
+function serverAccess(namespace: string): Manifest[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(SERVER_SERVICE, namespace),
+      spec: {
+        selector: { 'app.kubernetes.io/name': 'cairn', 'app.kubernetes.io/component': 'server' },
+        ports: [{ name: 'https', port: DEFAULT_METRICS_PORT, targetPort: 'https', protocol: 'TCP' }],
+      },
+    },
+    // The server keeps its certificate in a Secret and publishes the CA in a ConfigMap (serving-cert.ts).
+    // `create` cannot be limited to a name; the rest is.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(TLS_SECRET, namespace),
+      rules: [
+        { apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['create'] },
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [TLS_SECRET], verbs: ['get', 'patch'] },
+        {
+          apiGroups: [''],
+          resources: ['configmaps'],
+          resourceNames: [CA_CONFIGMAP],
+          verbs: ['get', 'patch'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(TLS_SECRET, namespace),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: TLS_SECRET },
+      subjects: [{ kind: 'ServiceAccount', name: 'cairn', namespace }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(CA_CONFIGMAP, namespace),
+      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [CA_CONFIGMAP], verbs: ['get'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(CA_CONFIGMAP, namespace),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: CA_CONFIGMAP },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
+    },
+  ];
+}
+
+/** The ReadOnly location and the Secret of its credentials (labelled as `cairn location create` labels it). */
+function readOnlyLocationObjects(
+  location: NonNullable<InstallOptions['readOnlyLocation']>,
+  namespace: string,
+): Manifest[] {
+  const secret = credentialsSecretName(location.name);
+  const spec: BackupLocationSpec = {
+    ...location.spec,
+    accessMode: 'ReadOnly',
+    ...(location.credentials !== undefined ? { credential: { name: secret, key: CREDENTIALS_KEY } } : {}),
+  };
+  return [
+    ...(location.credentials !== undefined
+      ? [
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: {
+              ...meta(secret, namespace),
+              labels: { ...INSTALL_LABELS, [LABELS.credentialsOf]: location.name },
+            },
+            type: 'Opaque',
+            data: { [CREDENTIALS_KEY]: Buffer.from(location.credentials).toString('base64') },
+          },
+        ]
+      : []),
+    { apiVersion: CAIRN_API_VERSION, kind: 'BackupLocation', metadata: meta(location.name, namespace), spec },
+  ];
 }
 
 /**
@@ -174,7 +257,7 @@ function nodeAgentDaemonSet(options: InstallOptions): Manifest {
       template: {
         metadata: { labels: { ...INSTALL_LABELS, 'app.kubernetes.io/component': 'node-agent' } },
         spec: {
-          serviceAccountName: 'cairn',
+          serviceAccountName: NODE_AGENT_ACCOUNT,
           // Every node, tainted or not: a pod anywhere may have volumes to back up.
           tolerations: [{ operator: 'Exists' }],
           containers: [
@@ -223,6 +306,16 @@ function pathOf(object: Manifest): string {
       return `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}`;
     case 'ClusterRoleBinding':
       return `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${name}`;
+    case 'Service':
+      return `/api/v1${ns}/services/${name}`;
+    case 'Role':
+      return `/apis/rbac.authorization.k8s.io/v1${ns}/roles/${name}`;
+    case 'RoleBinding':
+      return `/apis/rbac.authorization.k8s.io/v1${ns}/rolebindings/${name}`;
+    case 'ValidatingAdmissionPolicy':
+      return `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${name}`;
+    case 'ValidatingAdmissionPolicyBinding':
+      return `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${name}`;
     case 'BackupLocation':
       return `/apis/${CAIRN_API_VERSION}${ns}/backuplocations/${name}`;
     case 'Deployment':
@@ -330,9 +423,17 @@ export async function uninstall(
     'ClusterRole',
     'Namespace',
     'CustomResourceDefinition',
+    // Kept with the CRDs: Restores that stay keep a creator nobody can forge.
+    'ValidatingAdmissionPolicyBinding',
+    'ValidatingAdmissionPolicy',
   ];
+  const withCrds = new Set([
+    'CustomResourceDefinition',
+    'ValidatingAdmissionPolicyBinding',
+    'ValidatingAdmissionPolicy',
+  ]);
   for (const kind of order) {
-    if (kind === 'CustomResourceDefinition' && options.keepCrds) continue;
+    if (withCrds.has(kind) && options.keepCrds) continue;
     for (const object of objects.filter((o) => o.kind === kind)) {
       try {
         await client.json({ method: 'DELETE', path: pathOf(object), signal: options.signal });

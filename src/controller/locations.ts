@@ -13,12 +13,21 @@ import {
   openObjectStore,
   parseCredentials,
   type ObjectStore,
+  type StallNotice,
+  type StoreActivity,
 } from '../storage/index.ts';
+import type { Clock } from './clock.ts';
 import { LABELS } from '../api/index.ts';
 
 /** The Secret holding a location's encryption key. */
 export const keySecretName = (location: string): string => `cairn-key-${location}`;
 export const KEY_SECRET_DATA = 'key';
+
+/**
+ * The Secret Cairn makes for a location's credentials file (`cairn location create --credentials-file` in
+ * server mode, `cairn install --readonly-secret-file`), data key CREDENTIALS_KEY as install's Secret.
+ */
+export const credentialsSecretName = (location: string): string => `cairn-credentials-${location}`;
 
 /** A location cannot be opened: the message names the location and what is missing. */
 export class LocationUnusableError extends Error {
@@ -41,6 +50,12 @@ export interface ServerLocationsOptions {
   list: () => BackupLocation[];
   /** Told when the server makes a location's key (it must be exported, or backups die with the cluster). */
   onKeyCreated?: ((location: string, secret: string) => void) | undefined;
+  /** The timers of the stores' timeouts. Default: the machine's. */
+  clock?: Clock | undefined;
+  /** Where the stores register their calls in flight (the metrics). */
+  activity?: StoreActivity | undefined;
+  /** Told while a store call makes no progress, before it times out (the server logs it). */
+  onStall?: ((notice: StallNotice) => void) | undefined;
 }
 
 export class ServerLocations {
@@ -98,7 +113,8 @@ export class ServerLocations {
         );
       }
     }
-    const store = await openObjectStore(spec, { credentials });
+    const { clock, activity, onStall } = this.#options;
+    const store = await openObjectStore(spec, { credentials, location: name, clock, activity, onStall });
     // The catalog (metadata) is readable without the key; the archive and logs are not.
     const key = spec.plaintext || options.withoutKey ? undefined : await this.#key(name, store, options);
     return new BackupStore({ location: name, store, key, keySource: this.#keySource(name) });

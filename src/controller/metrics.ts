@@ -2,6 +2,8 @@
 // prefix `cairn_` instead of `velero_`, so dashboards and alerts port by renaming the prefix; Cairn's
 // additions (per-location bytes and objects) carry names of their own. docs/metrics.md lists them all.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { StoreActivity } from '../storage/index.ts';
+import { systemClock, type Clock } from './clock.ts';
 
 /** A backup or restore not made by a schedule is counted under schedule="" (as Velero does). */
 const SCHEDULE = ['schedule'] as const;
@@ -15,6 +17,12 @@ export type RestoreOutcomePhase = BackupOutcomePhase;
 
 export class ServerMetrics {
   readonly registry = new Registry();
+  /** The ages of store calls in flight are read on this clock. */
+  readonly #clock: Clock;
+
+  constructor(options: { clock?: Clock | undefined } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   readonly backupTotal = this.#gauge('cairn_backup_total', 'Current number of existent backups');
   readonly backupAttempt = this.#counter('cairn_backup_attempt_total', 'Total number of attempted backups');
@@ -148,6 +156,32 @@ export class ServerMetrics {
     'Backups stored in a backup location',
     ['backup_location_name'],
   );
+
+  /** The object-store calls in flight: every location's store registers its calls here (withTimeouts). */
+  readonly storeActivity = new StoreActivity();
+  readonly storeOperationsInFlight = new Gauge({
+    name: 'cairn_object_store_operations_in_flight',
+    help: 'Object-store calls in flight, by location and operation (put, get, head, list, delete, ...)',
+    labelNames: ['backup_location_name', 'operation'] as const,
+    registers: [this.registry],
+    // Read at each scrape: a call's life is seconds, a scrape's interval longer.
+    collect: () => {
+      this.storeOperationsInFlight.reset();
+      for (const { location, operation, count } of this.storeActivity.snapshot(this.#clock.now()).inFlight)
+        this.storeOperationsInFlight.set({ backup_location_name: location, operation }, count);
+    },
+  });
+  readonly storeOldestOperationAge = new Gauge({
+    name: 'cairn_object_store_oldest_operation_age_seconds',
+    help: 'Seconds since the oldest object-store call in flight in the location started (0: none)',
+    labelNames: ['backup_location_name'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.storeOldestOperationAge.reset();
+      for (const { location, seconds } of this.storeActivity.snapshot(this.#clock.now()).oldest)
+        this.storeOldestOperationAge.set({ backup_location_name: location }, seconds);
+    },
+  });
 
   /** A backup started. */
   backupStarted(schedule: string): void {

@@ -1,8 +1,16 @@
 // Reading and writing Cairn's own resources (cairn.dev/v1) through the API server: paths, status patches
 // with optimistic concurrency, creates and deletes. The controllers' only way to change their resources.
 import type { Clock } from './clock.ts';
-import { API_GROUP, API_VERSION, CAIRN_API_VERSION, CAIRN_KINDS, type CairnKind } from '../api/index.ts';
-import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
+import {
+  API_GROUP,
+  API_VERSION,
+  backoffMs,
+  CAIRN_API_VERSION,
+  CAIRN_KINDS,
+  type Backoff,
+  type CairnKind,
+} from '../api/index.ts';
+import { ClusterUnreachableError, KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 
 /** `/apis/cairn.dev/v1/namespaces/<ns>/<plural>[/<name>]`. */
 export function resourcePath(kind: CairnKind, namespace: string, name?: string): string {
@@ -136,4 +144,45 @@ export function progressWriter(
     },
     flush: () => writing.then(() => undefined),
   };
+}
+
+/** The waits between tries of writeUntilLanded: as the API client's own, at most 10 s apart. */
+const landingBackoff: Backoff = { baseDelayMs: 200, maxDelayMs: 10_000 };
+
+/** Whether a failed write may land if tried again: the server away, overloaded or restarting. */
+function isPassing(error: unknown): boolean {
+  if (error instanceof ClusterUnreachableError) return true;
+  return error instanceof KubeApiError && (error.status === 429 || error.status >= 500);
+}
+
+/**
+ * Tries a write until the API server takes it, for writes that must not be lost to an outage (a backup's
+ * locations and final status): while the server cannot be reached or answers 429 or 5xx, it waits by
+ * backoffMs, saying once that it waits and once that the write landed. Any other error (the object gone,
+ * a patch refused) is thrown at once, and so is the signal's reason when it aborts. Only for writes that
+ * are safe to repeat, such as merge patches of absolute values: a try whose answer was lost may have
+ * landed.
+ */
+export async function writeUntilLanded<T>(
+  how: { clock: Clock; log: (message: string) => void; what: string },
+  write: (signal: AbortSignal) => Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  for (let failures = 0; ;) {
+    signal.throwIfAborted();
+    try {
+      const written = await write(signal);
+      if (failures > 0) how.log(`${how.what}: written after ${failures + 1} tries`);
+      return written;
+    } catch (error) {
+      signal.throwIfAborted();
+      if (!isPassing(error)) throw error;
+      failures += 1;
+      if (failures === 1)
+        how.log(
+          `${how.what}: not written yet (${(error as Error).message}); trying again until the API server takes it`,
+        );
+      await how.clock.sleep(backoffMs(failures, landingBackoff), signal);
+    }
+  }
 }

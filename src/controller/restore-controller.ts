@@ -7,15 +7,19 @@
 import { nodeAgentRuns } from './node-agent.ts';
 import { clusterPodVolumeFill } from './pod-volumes.ts';
 import {
+  ANNOTATIONS,
   newestOfSchedule,
   objectProblems,
+  parseCreator,
+  RESTORE_CREATOR_POLICY,
   scheduleOf,
   unrestorableReason,
   type Backup,
   type Restore,
   type RestoreStatus,
 } from '../api/index.ts';
-import { createRestore, RestoreValidationError } from '../restore/index.ts';
+import { KubeApiError } from '../kube/index.ts';
+import { createRestore, RestoreValidationError, type RestorePermissions } from '../restore/index.ts';
 import { MemoryStore, RestoreStore } from '../storage/index.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
@@ -98,7 +102,9 @@ export class RestoreController {
       problems.push(
         `storageLocation: no BackupLocation "${location ?? ''}" holds backup "${backup.metadata.name}"`,
       );
-    if (problems.length > 0 || typeof backup === 'string' || !location)
+    const permissions = await this.#permissionsOf(restore, signal);
+    if (typeof permissions === 'string') problems.push(permissions);
+    if (problems.length > 0 || typeof backup === 'string' || !location || typeof permissions === 'string')
       return this.#invalid(restore, problems, signal);
 
     const started = await patchStatus(
@@ -150,6 +156,7 @@ export class RestoreController {
           : undefined,
         signal,
         onProgress: (p) => progress.update({ ...p }),
+        permissions,
       });
       await progress.flush();
       const status: RestoreStatus = run.restore.status ?? {};
@@ -189,6 +196,58 @@ export class RestoreController {
       this.#ctx.metrics.restoreEnded(schedule, { phase: 'Failed' });
     } finally {
       this.#running.delete(name);
+    }
+  }
+
+  /**
+   * Whom the restore writes for (tenant-safe restore, docs/security.md): the creator its annotation
+   * names, which the admission policy vouches for; undefined when it writes as the server (checks off, or
+   * a Restore made without the annotation by a user who may delegate, whom the policy alone lets do
+   * that); a string when it cannot run: the policy is missing, or the annotation is not a creator.
+   */
+  async #permissionsOf(
+    restore: Restore,
+    signal: AbortSignal,
+  ): Promise<RestorePermissions | string | undefined> {
+    const access = this.#ctx.restoreAccess;
+    if (!access) return undefined;
+    // Without the policy in force, the annotation proves nothing, and its absence nothing either.
+    const missing = await this.#policyMissing(signal);
+    if (missing) return missing;
+    const annotation = restore.metadata.annotations?.[ANNOTATIONS.creator];
+    if (annotation === undefined) return undefined;
+    const creator = parseCreator(annotation);
+    if ('problem' in creator) return creator.problem;
+    return {
+      user: creator.username,
+      allowed: async (request, s) => (await access.decide(creator, request, s)).allowed,
+    };
+  }
+
+  /** Why the admission policy that vouches for creators is not in force, or undefined when it is. */
+  async #policyMissing(signal: AbortSignal): Promise<string | undefined> {
+    const base = '/apis/admissionregistration.k8s.io/v1';
+    const unsafe =
+      `so the Restore's creator cannot be trusted: run \`cairn install\` (or the Helm chart) again, or start the ` +
+      'server with --no-restore-access-checks (unsafe where tenants create Restores)';
+    try {
+      await this.#ctx.client.json({
+        path: `${base}/validatingadmissionpolicies/${RESTORE_CREATOR_POLICY}`,
+        signal,
+      });
+      const binding = await this.#ctx.client.json<{
+        spec?: { policyName?: string; validationActions?: string[] };
+      }>({ path: `${base}/validatingadmissionpolicybindings/${RESTORE_CREATOR_POLICY}`, signal });
+      if (
+        binding.spec?.policyName !== RESTORE_CREATOR_POLICY ||
+        !binding.spec.validationActions?.includes('Deny')
+      )
+        return `the ValidatingAdmissionPolicyBinding ${RESTORE_CREATOR_POLICY} does not deny by policy ${RESTORE_CREATOR_POLICY}, ${unsafe}`;
+      return undefined;
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404)
+        return `the ValidatingAdmissionPolicy ${RESTORE_CREATOR_POLICY} or its binding is not installed, ${unsafe}`;
+      throw error;
     }
   }
 

@@ -14,14 +14,28 @@ import type {
   DashboardChange,
   CairnKind,
   DeleteBackupRequest,
+  DownloadRequest,
   Restore,
   Schedule,
 } from '../api/index.ts';
 import type { KubeClient, KubeObject } from '../kube/index.ts';
 import { BackupController } from './backup-controller.ts';
+import { BackupRuns } from './backup-runs.ts';
 import { CatalogController } from './catalog.ts';
 import { DeletionController } from './deletion.ts';
-import { isDownloadPath, serveDownload, type DownloadContext } from './downloads.ts';
+import {
+  isDownloadPath,
+  isGrantedDownloadPath,
+  serveDownload,
+  serveGrantedDownload,
+  type DownloadContext,
+} from './downloads.ts';
+import { DownloadGrants } from './download-grants.ts';
+import {
+  DEFAULT_DOWNLOAD_EXPIRY_MS,
+  defaultAdvertiseUrl,
+  DownloadRequestController,
+} from './download-requests.ts';
 import { RestoreController } from './restore-controller.ts';
 import { ScheduleController } from './schedule-controller.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -34,6 +48,7 @@ import { ServerLocations } from './locations.ts';
 import { ServerMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
 import { resourcePath } from './resources.ts';
+import { plainTokenRefusal } from './transport.ts';
 
 export interface ServerOptions {
   client: KubeClient;
@@ -70,14 +85,30 @@ export interface ServerOptions {
   /** The image of the init container restored pods wait in for their volumes' files (needs /bin/sh). */
   restoreHelperImage?: string | undefined;
   /**
-   * Serve the listener over TLS with this certificate and key (PEM): bearer tokens (the log downloads, the
-   * dashboard) then never travel in clear. Unset: plain HTTP, for a loopback address or a mesh that
-   * encrypts.
+   * Tenant-safe restore (docs/security.md): a Restore writes only what its creator (the annotation
+   * cairn.dev/creator, vouched for by the admission policy cairn-restore-creator) may write, asked of
+   * SubjectAccessReviews. Default true; false writes whatever the server may, unsafe where tenants create
+   * Restores.
    */
-  tls?: { cert: Buffer; key: Buffer } | undefined;
+  restoreAccessChecks?: boolean | undefined;
+  /**
+   * Serve the listener over TLS, so that bearer tokens (the log downloads, the dashboard) never travel in
+   * clear: with this certificate and key (PEM), or `{ selfMade }` with the server's own, kept in the
+   * Secret cairn-server-tls and its CA published in the ConfigMap cairn-ca (serving-cert.ts). Unset:
+   * plain HTTP, for a loopback address; a request with a token that reaches it by another address is
+   * refused (transport.ts).
+   */
+  tls?: { cert: Buffer; key: Buffer } | { selfMade: { extraNames?: string[] | undefined } } | undefined;
+  /**
+   * The origin of DownloadRequests' URLs (`cairn server --advertise-url`). Default: the listener's own
+   * URL on a loopback address, else http(s)://cairn.<namespace>.svc:<port>.
+   */
+  advertiseUrl?: string | undefined;
+  /** How long a DownloadRequest's URL works, and the request is kept. Default 10 min (Velero's). */
+  downloadExpiryMs?: number | undefined;
   /** The dashboard's built pages. Default: dist/ui of the package. */
   dashboardAssets?: string | undefined;
-  /** Told the listener's address once it listens. */
+  /** Told the listener's address once it listens (`tls`: it serves HTTPS). */
   onListening?: ((address: { host: string; port: number; tls: boolean }) => void) | undefined;
   signal: AbortSignal;
 }
@@ -90,17 +121,34 @@ interface ServerState {
   synced: boolean;
   /** The leader's view, once synced: for the download endpoints and the dashboard. */
   served?: DashboardServed | undefined;
+  /** Signs the URLs of DownloadRequests (a key of this process) and checks them when fetched. */
+  grants: DownloadGrants;
+  /** The origin of those URLs, known once the listener listens. */
+  advertiseUrl: string;
 }
 export const DEFAULT_LEASE_NAME = 'cairn-server';
+/**
+ * Locations checked and synced at once: a worker each, up to this many, so that a slow or unreachable
+ * location (each check bounded by its requestTimeout, each sync request by the store's timeouts) delays
+ * no other location's check or sync. The queue never hands one location to two workers.
+ */
+const LOCATION_WORKERS = 32;
 
 /** Runs the server until `signal` aborts; resolves once it has stopped and released its lease. */
 export async function runServer(options: ServerOptions): Promise<void> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
-  const metrics = new ServerMetrics();
-  const state: ServerState = { leading: false, synced: false };
+  const metrics = new ServerMetrics({ clock });
+  // Backups outlive the leadership that started them (backup-runs.ts).
+  const runs = new BackupRuns({ identity: options.identity, signal: options.signal, clock });
+  const state: ServerState = {
+    leading: false,
+    synced: false,
+    grants: new DownloadGrants(),
+    advertiseUrl: '',
+  };
 
-  const http = await listen(options, metrics, state);
+  const http = await listen(options, await servingTls(options, log), metrics, state);
   try {
     // Leadership lost (the API server did not answer within the renew deadline: an upgrade of the control
     // plane, a network partition) is not the end of the process: it campaigns again, as a standby would,
@@ -118,12 +166,16 @@ export async function runServer(options: ServerOptions): Promise<void> {
         signal: options.signal,
         log: (message, error) =>
           log({ level: 'warning', message: error ? `${message}: ${(error as Error).message}` : message }),
-        onNewLeader: (identity) => log({ level: 'info', message: `the leader is ${identity}` }),
+        onNewLeader: (identity) => {
+          log({ level: 'info', message: `the leader is ${identity}` });
+          runs.observed(identity);
+        },
         onStartedLeading: async (signal) => {
           state.leading = true;
+          runs.leading(signal);
           log({ level: 'info', message: `${options.identity} leads: starting the controllers` });
           try {
-            await lead(options, { clock, log, metrics }, signal, (served) => {
+            await lead(options, { clock, log, metrics, state, runs }, signal, (served) => {
               state.synced = true;
               state.served = served;
             });
@@ -145,6 +197,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
       });
       await clock.sleep(options.retryPeriodMs ?? 2_000, options.signal);
     }
+    await runs.settled();
   } finally {
     // Open connections (a log being streamed) would hold close() up: they are ended first.
     const closed = new Promise<void>((resolve) => http.close(() => resolve()));
@@ -156,7 +209,13 @@ export async function runServer(options: ServerOptions): Promise<void> {
 /** The leader's work: informers, queues and controllers, until `signal` aborts. */
 async function lead(
   options: ServerOptions,
-  shared: { clock: Clock; log: (entry: ServerLogEntry) => void; metrics: ServerMetrics },
+  shared: {
+    clock: Clock;
+    log: (entry: ServerLogEntry) => void;
+    metrics: ServerMetrics;
+    state: Pick<ServerState, 'grants' | 'advertiseUrl'>;
+    runs: BackupRuns;
+  },
   leading: AbortSignal,
   onSynced: (served: DashboardServed) => void,
 ): Promise<void> {
@@ -176,6 +235,7 @@ async function lead(
     requests: queue(),
     locations: queue(),
     restores: queue(),
+    downloads: queue(),
   };
   // Keys are the informers' cache keys (`namespace/name`). Each informer feeds its kind's queue; a
   // Backup's change also wakes its schedule (a running backup holds the next run back).
@@ -215,7 +275,8 @@ async function lead(
   const schedules = feeding<Schedule>('Schedule', queues.schedules);
   const requests = feeding<DeleteBackupRequest>('DeleteBackupRequest', queues.requests);
   const restores = feeding<Restore>('Restore', queues.restores);
-  const informers = [locations, backups, schedules, requests, restores];
+  const downloadRequests = feeding<DownloadRequest>('DownloadRequest', queues.downloads);
+  const informers = [locations, backups, schedules, requests, restores, downloadRequests];
 
   const ctx: ControllerContext = {
     client,
@@ -226,10 +287,15 @@ async function lead(
     log: shared.log,
     writer: options.writer,
     restoreHelperImage: options.restoreHelperImage,
+    restoreAccess:
+      options.restoreAccessChecks === false ? undefined : new Access({ client, clock: shared.clock }),
     locations: new ServerLocations({
       client,
       namespace,
       list: () => locations.list(),
+      clock: shared.clock,
+      activity: shared.metrics.storeActivity,
+      onStall: (notice) => shared.log({ level: 'warning', message: notice.message }),
       onKeyCreated: (location, secret) =>
         shared.log({
           level: 'warning',
@@ -240,10 +306,19 @@ async function lead(
     }),
   };
   const resyncMs = options.resyncMs ?? 30_000;
-  const backupController = new BackupController(ctx, backups);
+  const backupController = new BackupController(ctx, backups, shared.runs);
   const scheduleController = new ScheduleController(ctx, { schedules, backups }, { resyncMs });
   const deletion = new DeletionController(ctx, { requests, backups, schedules });
   const restoreController = new RestoreController(ctx, { restores, backups });
+  const downloadController = new DownloadRequestController(
+    ctx,
+    { requests: downloadRequests, backups, restores },
+    {
+      grants: shared.state.grants,
+      baseUrl: () => shared.state.advertiseUrl,
+      expiryMs: options.downloadExpiryMs ?? DEFAULT_DOWNLOAD_EXPIRY_MS,
+    },
+  );
   const catalog = new CatalogController(
     ctx,
     { locations, backups },
@@ -262,7 +337,8 @@ async function lead(
       queues.backups.run(options.backupWorkers ?? 1, (key, s) => backupController.reconcile(key, s), signal),
       queues.schedules.run(1, (key, s) => scheduleController.reconcile(key, s), signal),
       queues.requests.run(1, (key, s) => deletion.reconcile(key, s), signal),
-      queues.locations.run(1, (key, s) => catalog.reconcile(key, s), signal),
+      queues.downloads.run(1, (key, s) => downloadController.reconcile(key, s), signal),
+      queues.locations.run(LOCATION_WORKERS, (key, s) => catalog.reconcile(key, s), signal),
       collectGarbage(deletion, options.gcIntervalMs ?? 60 * 60_000, shared, signal),
       maintainOnSchedule(ctx, options.repoMaintenanceIntervalMs ?? 24 * 60 * 60_000, signal),
     ]);
@@ -318,7 +394,31 @@ const aborted = (signal: AbortSignal) =>
     else signal.addEventListener('abort', () => resolve(), { once: true });
   });
 
-async function listen(options: ServerOptions, metrics: ServerMetrics, state: ServerState): Promise<Server> {
+/** The listener's certificate and key: the ones given, the server's own (made if need be), or none. */
+async function servingTls(
+  options: ServerOptions,
+  log: (entry: ServerLogEntry) => void,
+): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (!options.tls || !('selfMade' in options.tls)) return options.tls;
+  // Loaded only here: the X.509 library is needed by nothing else.
+  const { ensureServingCertificate } = await import('./serving-cert.ts');
+  const { cert, key } = await ensureServingCertificate({
+    client: options.client,
+    namespace: options.namespace,
+    extraNames: options.tls.selfMade.extraNames,
+    now: options.now ?? (() => new Date()),
+    log,
+    signal: options.signal,
+  });
+  return { cert, key };
+}
+
+async function listen(
+  options: ServerOptions,
+  tls: { cert: Buffer; key: Buffer } | undefined,
+  metrics: ServerMetrics,
+  state: ServerState,
+): Promise<Server> {
   const access = new Access({ client: options.client, clock: options.clock });
   const downloads: DownloadContext = {
     access,
@@ -331,6 +431,12 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
       return stored?.length ? stored : [backup.spec?.storageLocation ?? ''];
     },
   };
+  const granted = {
+    grants: state.grants,
+    namespace: options.namespace,
+    now: options.now ?? (() => new Date()),
+    locations: () => state.served?.stores,
+  };
   const dashboard: DashboardContext = {
     client: options.client,
     namespace: options.namespace,
@@ -338,11 +444,25 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
     now: options.now ?? (() => new Date()),
     served: () => state.served,
     assetsDir: options.dashboardAssets,
+    restoreAccessChecks: options.restoreAccessChecks !== false,
   };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const refusal = plainTokenRefusal({
+      encrypted: tls !== undefined,
+      localAddress: req.socket.localAddress,
+      hasToken: req.headers.authorization !== undefined,
+    });
+    if (refusal) {
+      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${refusal}\n`);
+      return;
+    }
     if (isDashboardPath(path)) {
       serveDashboard(dashboard, req, res).catch(() => res.destroy());
+      return;
+    }
+    if (req.method === 'GET' && isGrantedDownloadPath(path)) {
+      serveGrantedDownload(granted, req, res).catch(() => res.destroy());
       return;
     }
     if (req.method === 'GET' && isDownloadPath(path)) {
@@ -370,13 +490,21 @@ async function listen(options: ServerOptions, metrics: ServerMetrics, state: Ser
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
     }
   };
-  const server = options.tls ? createTlsServer(options.tls, handle) : createServer(handle);
+  const server = tls ? createTlsServer(tls, handle) : createServer(handle);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? DEFAULT_METRICS_PORT, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  options.onListening?.({ host, port: address.port, tls: options.tls !== undefined });
+  state.advertiseUrl =
+    options.advertiseUrl ??
+    defaultAdvertiseUrl({
+      host,
+      port: address.port,
+      tls: tls !== undefined,
+      namespace: options.namespace,
+    });
+  options.onListening?.({ host, port: address.port, tls: tls !== undefined });
   return server;
 }

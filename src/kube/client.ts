@@ -109,6 +109,8 @@ export class KubeClient {
   /** One connection pool per set of TLS credentials (they change only when the kubeconfig's do). */
   private readonly agents = new Map<string, HttpAgent>();
   private lastTls: { values: unknown[]; agent: HttpAgent | undefined } | undefined;
+  /** Whether a server that cannot be reached is waited for rather than counted against the tries. */
+  private waitsForServer = false;
 
   constructor(kc: KubeConfig, options: KubeClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -125,6 +127,20 @@ export class KubeClient {
     this.onRetry = options.onRetry;
   }
 
+  /**
+   * This client (its credentials, rate limit and connections) waiting out an API server that cannot be
+   * reached, as during a control-plane upgrade: a request whose connection fails, where repeating it is
+   * safe (isRetryable), is tried again, at most `maxDelayMs` apart, until its signal aborts; only the
+   * server's answers count against the tries, so an aggregated API that answers 503 still fails in the
+   * usual time. `onRetry` is told of every wait. For work that must outlive an outage (the server's
+   * backups); everything else fails fast. Closing it closes this client's connections.
+   */
+  waitingForServer(onRetry?: (event: RetryEvent) => void): KubeClient {
+    const patient = Object.create(KubeClient.prototype) as KubeClient;
+    Object.assign(patient, this, { waitsForServer: true, onRetry: onRetry ?? this.onRetry });
+    return patient;
+  }
+
   /** Runs a command in a running container (pods/exec over WebSocket); see exec.ts. */
   exec(options: ExecOptions): Promise<ExecResult> {
     return execInContainer(this.kc, options);
@@ -137,6 +153,7 @@ export class KubeClient {
    */
   async send(req: KubeRequest): Promise<KubeResponse> {
     const method = req.method ?? 'GET';
+    let counted = 0;
     for (let attempt = 0; ; attempt++) {
       await this.limiter.acquire(req.signal);
       let outcome: { status: number; response: KubeResponse } | { error: unknown };
@@ -146,7 +163,8 @@ export class KubeClient {
       } catch (error) {
         outcome = { error };
       }
-      const last = attempt + 1 >= this.retry.attempts;
+      if (!(this.waitsForServer && 'error' in outcome)) counted += 1;
+      const last = counted >= this.retry.attempts;
       if (last || req.signal?.aborted || !isRetryable(method, outcome)) {
         if ('response' in outcome) return outcome.response;
         throw outcome.error;

@@ -39,12 +39,14 @@ export function encodeConfig(config: RepoConfig, key: MasterKey, random?: Random
 /** Decrypts and checks a config file. MacError with the wrong key; CorruptDataError for a bad document. */
 export function decodeConfig(bytes: Buffer, key: MasterKey): RepoConfig {
   const plaintext = decrypt(key, bytes, 'config');
-  let json: { version?: unknown; id?: unknown; chunker_polynomial?: unknown };
+  let json: { version?: unknown; id?: unknown; chunker_polynomial?: unknown } | null;
   try {
     json = JSON.parse(plaintext.toString('utf8')) as typeof json;
   } catch (error) {
     throw new CorruptDataError('config', 'it is not JSON', { cause: error });
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new CorruptDataError('config', 'it is not a JSON object');
   if (json.version !== 1 && json.version !== 2)
     throw new CorruptDataError(
       'config',

@@ -403,6 +403,10 @@ class Restorer {
       this.#problem(rel || '/', error);
       return;
     }
+    // A tree holds each name once (restic writes them sorted and unique). A second entry of a name is
+    // refused: a symlink replacing a directory whose files are still to be written (they are written a
+    // batch later) would have them written wherever the symlink points, outside the target.
+    const seen = new Set<string>();
     for (const node of nodes) {
       signal?.throwIfAborted();
       if (include.length > 0 && node.name !== include[0]) continue;
@@ -411,6 +415,11 @@ class Restorer {
         this.#problem(childRel, `${JSON.stringify(node.name)} is not a file name`);
         continue;
       }
+      if (seen.has(node.name)) {
+        this.#problem(childRel, `a second entry named ${JSON.stringify(node.name)} in one directory`);
+        continue;
+      }
+      seen.add(node.name);
       const childAbs = join(abs, node.name);
       switch (node.type) {
         case 'dir':

@@ -153,6 +153,8 @@ export class ItemExecutor {
 
   private async update(live: KubeObject, diff: DiffEntry[]): Promise<void> {
     const { report } = this.app;
+    const refused = await this.refusal('update');
+    if (refused) return report.fail(refused, diff);
     if (this.ctx.dryRun) {
       // The API server validates the update without storing it: what it refuses, the plan says.
       try {
@@ -188,6 +190,8 @@ export class ItemExecutor {
     const { report } = this.app;
     const { dryRun } = this.ctx;
     const reason = `${this.policy}: ${immutable.join(', ')} cannot change in place, so it is deleted and created again`;
+    const mayNot = await this.refusal('delete');
+    if (mayNot) return report.fail(mayNot, diff);
     // Nothing is deleted that the backup's object could not replace (as far as a dry run tells).
     const refused = await this.createRefused(live);
     if (refused)
@@ -218,6 +222,19 @@ export class ItemExecutor {
     }
   }
 
+  /** Why the Restore's creator may not `verb` this item's resource in its namespace, if they may not. */
+  private refusal(verb: 'update' | 'delete', subresource?: string): Promise<string | undefined> {
+    const { resource, targetNamespace } = this.app;
+    return this.ctx.refusal({
+      verb,
+      group: resource.group,
+      resource: resource.resource,
+      subresource,
+      namespace: targetNamespace,
+      name: this.object.metadata.name,
+    });
+  }
+
   private readLive(): Promise<KubeObject | undefined> {
     return this.ctx.readLive(this.app.resource, this.app.targetNamespace, this.object.metadata.name);
   }
@@ -246,6 +263,15 @@ export class ItemExecutor {
   private async restoreStatus(applied: KubeObject): Promise<void> {
     const { status } = this.app.desired;
     if (!this.ctx.input.selection.statusRestored(this.app.gr) || status === undefined) return;
+    const notRestored = (why: string) =>
+      this.ctx.log({
+        level: 'warning',
+        message: `${this.app.report.what}: its status could not be restored: ${why}`,
+        ...this.app.report.inNamespace,
+      });
+    // As a failed write of the status: the object is restored, its status is not.
+    const refused = await this.refusal('update', 'status');
+    if (refused) return notRestored(refused);
     try {
       await this.ctx.client.json({
         method: 'PUT',
@@ -254,11 +280,7 @@ export class ItemExecutor {
         signal: this.ctx.signal,
       });
     } catch (error) {
-      this.ctx.log({
-        level: 'warning',
-        message: `${this.app.report.what}: its status could not be restored: ${message(error)}`,
-        ...this.app.report.inNamespace,
-      });
+      notRestored(message(error));
     }
   }
 

@@ -10,6 +10,7 @@ import {
   type KubeObject,
   type ResourceMapper,
 } from '../kube/index.ts';
+import { PermissionCheck, type AccessRequest } from './permissions.ts';
 import type { Recorder } from './recorder.ts';
 import type { RestoreEngineInput, RestoreLogEntry } from './types.ts';
 
@@ -27,6 +28,7 @@ export class RestoreContext {
   readonly sleep: (ms: number) => Promise<void>;
   /** The target cluster's discovery: read again once restored definitions are served. */
   mapper: ResourceMapper;
+  private readonly permissions: PermissionCheck | undefined;
 
   constructor(input: RestoreEngineInput, recorder: Recorder) {
     this.input = input;
@@ -37,6 +39,15 @@ export class RestoreContext {
     this.now = input.now ?? (() => systemClock.now());
     this.sleep = input.sleep ?? ((ms) => systemClock.sleep(ms, input.signal));
     this.mapper = input.mapper;
+    this.permissions = input.permissions ? new PermissionCheck(input.permissions) : undefined;
+  }
+
+  /**
+   * Why the Restore's creator may not do what `request` asks (server mode's tenant-safe restore), or
+   * undefined when they may, or when the restore is not checked (standalone mode).
+   */
+  refusal(request: AccessRequest): Promise<string | undefined> {
+    return this.permissions?.refusal(request, this.signal) ?? Promise.resolve(undefined);
   }
 
   log(entry: RestoreLogEntry): void {

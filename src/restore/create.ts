@@ -46,6 +46,7 @@ import {
   restoreHooksForPod,
   runRestoreHooks,
 } from './hooks.ts';
+import { PermissionCheck, type RestorePermissions } from './permissions.ts';
 import { parseTransformRules, rulesFromConfigMap, type TransformRule } from './rules.ts';
 import { compileRestoreSelection, type RestoreProblem } from './selection.ts';
 import { LABELS, unrestorableReason } from '../api/index.ts';
@@ -110,6 +111,11 @@ export interface CreateRestoreInput {
    * instead of reading the archive again, and the caller closes it.
    */
   contents?: BackupContents | undefined;
+  /**
+   * Server mode: write only what the Restore's creator may (objects, namespaces, exec hooks), each
+   * refusal an item's error (permissions.ts). Absent: standalone mode, the user's own client.
+   */
+  permissions?: RestorePermissions | undefined;
 }
 
 export interface RestoreRun {
@@ -388,6 +394,7 @@ export async function createRestore(input: CreateRestoreInput): Promise<RestoreR
         input.onLog?.({ ...entry, time });
       },
       signal,
+      permissions: input.permissions,
     });
     const hookLog = (message: string, level: 'info' | 'warning' | 'error' = 'info', namespace?: string) => {
       const entry = { level, message, ...(namespace ? { namespace } : {}) } as const;
@@ -565,6 +572,7 @@ async function runHooksOfPods(
 ): Promise<HookResult[]> {
   const count = outcome.podsWithHooks.reduce((n, p) => n + p.hooks.init.length + p.hooks.exec.length, 0);
   log(`running ${count} restore hooks in ${outcome.podsWithHooks.length} pods`);
+  const permissions = input.permissions ? new PermissionCheck(input.permissions) : undefined;
   const results = await runRestoreHooks({
     pods: outcome.podsWithHooks.map((pod) => ({
       ...pod,
@@ -575,7 +583,15 @@ async function runHooksOfPods(
         path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
         signal,
       }),
-    exec: (options) => input.client.exec(options),
+    exec: async (options) => {
+      // A command run in a pod is the creator's as much as the pod is: it needs their pods/exec.
+      const refused = await permissions?.refusal(
+        { verb: 'create', group: '', resource: 'pods', subresource: 'exec', namespace: options.namespace },
+        options.signal,
+      );
+      if (refused) throw new Error(refused);
+      return input.client.exec(options);
+    },
     log: (message, level, namespace) => log(message, level, namespace),
     signal: input.signal,
   });

@@ -18,6 +18,7 @@ export {
   type RestoreProgress,
 } from './engine.ts';
 export { locateBackup, type LocatedBackup } from './locate.ts';
+export type { AccessRequest, RestorePermissions } from './permissions.ts';
 export {
   createRestore,
   RESTORE_BACKUP_LABEL,

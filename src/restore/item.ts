@@ -54,6 +54,15 @@ export class ItemRestorer {
       podHasWork: pod.volumes.length > 0 || pod.hooks !== undefined,
     });
     if (skipped) return report.record('skipped', { reason: skipped });
+    // Asked before anything is read or made for the item: what its creator may not write, the restore
+    // neither writes nor looks at (a dry run's plan would show live objects' differences).
+    const refused = await ctx.refusal({
+      verb: 'create',
+      group: resource.group,
+      resource: resource.resource,
+      namespace: targetNamespace,
+    });
+    if (refused) return report.fail(refused);
 
     if (targetNamespace !== undefined) {
       const problem = await this.namespaces.ensure(targetNamespace);

@@ -43,8 +43,15 @@ export class TargetNamespaces {
     const { ctx } = this;
     const resource = ctx.mapper.byGroupResource(NAMESPACES);
     if (!resource) return;
-    for (const target of this.targets) {
-      if (!(await ctx.readLive(resource, undefined, target))) continue;
+    const existing: string[] = [];
+    for (const target of this.targets)
+      if (await ctx.readLive(resource, undefined, target)) existing.push(target);
+    // Before any is deleted: a restore that may not replace every namespace it names replaces none.
+    for (const target of existing) {
+      const refused = await ctx.refusal({ verb: 'delete', group: '', resource: 'namespaces', name: target });
+      if (refused) throw new Error(`${refused}; nothing was restored`);
+    }
+    for (const target of existing) {
       this.deleting.add(target);
       ctx.recorder.record(
         { outcome: 'deleted', groupResource: NAMESPACES, name: target, reason: 'delete-and-restore' },
@@ -109,6 +116,12 @@ export class TargetNamespaces {
     const resource = ctx.mapper.byGroupResource(NAMESPACES);
     if (!resource) return 'the cluster serves no namespaces';
     if (this.willExist.has(target)) return undefined;
+    // A creator who may not create namespaces restores only into namespaces that exist.
+    const refused = await ctx.refusal({ verb: 'create', group: '', resource: 'namespaces' });
+    if (refused) {
+      const live = this.deleting.has(target) ? undefined : await ctx.readLive(resource, undefined, target);
+      return live ? this.existing(target, live) : `cannot create namespace ${target}: ${refused}`;
+    }
     if (ctx.dryRun) {
       const live = this.deleting.has(target) ? undefined : await ctx.readLive(resource, undefined, target);
       if (live) return this.existing(target, live);

@@ -10,6 +10,7 @@ import type { CsiSnapshotRecord } from '../volumes/index.ts';
 import type { BackupContents } from './contents.ts';
 import type { DiffEntry } from './diff.ts';
 import type { PodRestoreHooks } from './hooks.ts';
+import type { RestorePermissions } from './permissions.ts';
 import type { Priorities } from './order.ts';
 import type { TransformRule } from './rules.ts';
 import type { RestoreSelection } from './selection.ts';
@@ -114,6 +115,12 @@ export interface RestoreEngineInput {
    */
   timeoutsMs?:
     { definitionEstablished?: number; namespaceDeleted?: number; objectDeleted?: number } | undefined;
+  /**
+   * Server mode: the Restore's creator, and whether they may write what the restore is about to write
+   * (permissions.ts). Absent: everything the client may write is written (standalone mode, where the
+   * client is the user's own).
+   */
+  permissions?: RestorePermissions | undefined;
 }
 
 export interface RestoreOutcome {

@@ -167,6 +167,23 @@ export class ChecksumMismatchError extends Error {
   }
 }
 
+/**
+ * A metadata file of the location (velero-backup.json) is not in its format: not JSON, or not the object
+ * it must be. Whoever wrote it (a damaged store, a foreign tool), the backup cannot be read from it.
+ */
+export class CorruptMetadataError extends Error {
+  override readonly name = 'CorruptMetadataError';
+  readonly location: string;
+  readonly key: string;
+  readonly reason: string;
+  constructor(location: string, key: string, reason: string, options?: { cause?: unknown }) {
+    super(`${key} in location "${location}" is corrupt: ${reason}`, options);
+    this.location = location;
+    this.key = key;
+    this.reason = reason;
+  }
+}
+
 /** A stored file is damaged or cut short: decryption found it so (the error is its cause). */
 /** A file the backup's checksum manifest lists is not in the location: it was written, and is gone. */
 export class MissingFileError extends Error {
@@ -377,8 +394,9 @@ export class BackupStore {
   async #metadata(options: SignalOptions): Promise<LocationMetadata | undefined> {
     try {
       const bytes = await buffer(await this.store.get(LOCATION_METADATA_KEY, options));
-      const parsed = JSON.parse(bytes.toString('utf8')) as Partial<LocationMetadata>;
-      return typeof parsed.encryption?.keyId === 'string' ? (parsed as LocationMetadata) : undefined;
+      const parsed = JSON.parse(bytes.toString('utf8')) as Partial<LocationMetadata> | null;
+      // A record that is not ours (not an object, no key id) is no record, as one that is not JSON.
+      return typeof parsed?.encryption?.keyId === 'string' ? (parsed as LocationMetadata) : undefined;
     } catch (error) {
       if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
       throw error;
@@ -469,10 +487,13 @@ export class BackupStore {
     return this.#readJson<BackupClaim>(backupKeys(name).claim, options);
   }
 
-  /** A small JSON object of ours; undefined when it is absent or not JSON. */
-  async #readJson<T>(key: string, options: SignalOptions): Promise<T | undefined> {
+  /** A small JSON object of ours; undefined when it is absent, not JSON, or not an object. */
+  async #readJson<T extends object>(key: string, options: SignalOptions): Promise<T | undefined> {
     try {
-      return JSON.parse((await buffer(await this.store.get(key, options))).toString('utf8')) as T;
+      const value = JSON.parse(
+        (await buffer(await this.store.get(key, options))).toString('utf8'),
+      ) as unknown;
+      return isRecord(value) ? (value as T) : undefined;
     } catch (error) {
       if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
       throw error;
@@ -529,11 +550,16 @@ export class BackupStore {
     }
     if (recorded && createHash('sha256').update(bytes).digest('hex') !== recorded)
       throw new ChecksumManifestError(this.location, key, 'is not the one written (its SHA-256 differs)');
+    let manifest: unknown;
     try {
-      return JSON.parse(bytes.toString('utf8')) as ChecksumManifest;
+      manifest = JSON.parse(bytes.toString('utf8'));
     } catch {
       throw new ChecksumManifestError(this.location, key, 'is not valid JSON');
     }
+    const problem = manifestProblem(manifest);
+    if (problem)
+      throw new ChecksumManifestError(this.location, key, `is not a checksum manifest: ${problem}`);
+    return manifest as ChecksumManifest;
   }
 
   /**
@@ -614,14 +640,23 @@ export class BackupStore {
 
   /** The committed backup's metadata (selectors as text, whoever wrote it), or undefined when there is none. */
   async getBackup(name: string, options: SignalOptions = {}): Promise<Backup | undefined> {
+    const key = backupKeys(name).metadata;
+    let bytes: Buffer;
     try {
-      return fromStoredBackup(
-        JSON.parse((await buffer(await this.store.get(backupKeys(name).metadata, options))).toString('utf8')),
-      );
+      bytes = await buffer(await this.store.get(key, options));
     } catch (error) {
       if (error instanceof ObjectNotFoundError) return undefined;
       throw error;
     }
+    let stored: unknown;
+    try {
+      stored = JSON.parse(bytes.toString('utf8'));
+    } catch (error) {
+      throw new CorruptMetadataError(this.location, key, 'it is not JSON', { cause: error });
+    }
+    const problem = storedBackupProblem(stored);
+    if (problem) throw new CorruptMetadataError(this.location, key, problem);
+    return fromStoredBackup(stored);
   }
 
   /** Every backup in the location, complete or not, by name. */
@@ -743,6 +778,36 @@ export class BackupStore {
     for (const key of present) if (key !== keys.metadata) await this.store.delete(key, options);
     return { deleted: present.length, uploadsAborted: aborted };
   }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Why a velero-backup.json's JSON cannot be a Backup (the fields every reader relies on), or undefined. */
+function storedBackupProblem(stored: unknown): string | undefined {
+  if (!isRecord(stored)) return 'it is not a JSON object';
+  if (!isRecord(stored['metadata']) || typeof stored['metadata']['name'] !== 'string')
+    return 'it has no metadata.name';
+  for (const field of ['spec', 'status'])
+    if (stored[field] !== undefined && stored[field] !== null && !isRecord(stored[field]))
+      return `its ${field} is not an object`;
+  const encryption = (stored['status'] as Record<string, unknown> | null | undefined)?.['encryption'];
+  if (
+    encryption !== undefined &&
+    encryption !== null &&
+    (!isRecord(encryption) || typeof encryption['keyId'] !== 'string')
+  )
+    return 'its status.encryption has no keyId';
+  return undefined;
+}
+
+/** Why a checksum manifest's JSON is not one (every file with a SHA-256 and a size), or undefined. */
+function manifestProblem(manifest: unknown): string | undefined {
+  if (!isRecord(manifest) || !isRecord(manifest['files'])) return 'it has no files object';
+  for (const [file, sum] of Object.entries(manifest['files']))
+    if (!isRecord(sum) || typeof sum['sha256'] !== 'string' || !Number.isSafeInteger(sum['size']))
+      return `file ${JSON.stringify(file)} has no sha256 and size`;
+  return undefined;
 }
 
 /** The manifest's stored bytes: stable JSON, so its SHA-256 can go into the backup's status. */

@@ -81,7 +81,8 @@ export class InvalidKeyError extends ObjectStoreError {
  * `transient` says whether trying again later may succeed (network and 5xx: yes; a missing bucket: no).
  */
 export class StoreUnavailableError extends ObjectStoreError {
-  override readonly name = 'StoreUnavailableError';
+  // Widened to string: StoreTimeoutError is one, with a name of its own.
+  override readonly name: string = 'StoreUnavailableError';
   readonly reason: string;
   readonly transient: boolean;
   readonly key: string | undefined;
@@ -100,6 +101,48 @@ export class StoreUnavailableError extends ObjectStoreError {
     this.reason = reason;
     this.transient = transient;
     this.key = key;
+  }
+}
+
+/**
+ * A store operation that got no answer within the request timeout, or whose body moved no bytes for the
+ * idle timeout while the other side waited (withTimeouts): it was aborted. Transient (withRetry tries
+ * again) unless it is what withRetry gave up with. `key` is the operation's key (a list's prefix).
+ */
+export class StoreTimeoutError extends StoreUnavailableError {
+  override readonly name = 'StoreTimeoutError';
+  /** The location's name, as its messages and metrics name it. */
+  readonly location: string;
+  readonly operation: string;
+  /** Which limit passed: `request` (no answer) or `idle` (a body that moved no bytes). */
+  readonly limit: 'request' | 'idle';
+  readonly limitMs: number;
+  /** The tries withRetry made before it gave up with this error; undefined for one call's timeout. */
+  readonly attempts: number | undefined;
+  constructor(details: {
+    store: string;
+    location: string;
+    operation: string;
+    key: string;
+    limit: 'request' | 'idle';
+    limitMs: number;
+    /** Tries made, when withRetry gave up: the error is then not transient. */
+    attempts?: number | undefined;
+    cause?: unknown;
+  }) {
+    const { store, location, operation, key, limit, limitMs, attempts } = details;
+    const seconds = `${Number((limitMs / 1000).toFixed(3))} s`;
+    const what = limit === 'request' ? `no answer in ${seconds}` : `no progress for ${seconds}`;
+    const reason =
+      `location "${location}": ${operation} ${JSON.stringify(key)}: ${what} ` +
+      `(${limit} timeout${attempts === undefined ? '' : `, ${attempts} attempts`})`;
+    super(store, reason, attempts === undefined, key, 'cause' in details ? { cause: details.cause } : {});
+    this.message = reason;
+    this.location = location;
+    this.operation = operation;
+    this.limit = limit;
+    this.limitMs = limitMs;
+    this.attempts = attempts;
   }
 }
 

@@ -1,6 +1,6 @@
 // Object stores behind one small interface (filesystem, S3, Azure Blob, GCS, memory), the wrappers that
-// add a key prefix, read-only views and retry, the backup-store layout on top of them, and the writer of
-// one backup into several locations at once.
+// add a key prefix, read-only views, retry and timeouts, the backup-store layout on top of them, and the
+// writer of one backup into several locations at once.
 // Imports api. See docs/storage.md.
 export type {
   AbortUploadsOptions,
@@ -26,8 +26,17 @@ export {
   ReadOnlyStoreError,
   StoreAccessDeniedError,
   StoreRequestError,
+  StoreTimeoutError,
   StoreUnavailableError,
 } from './errors.ts';
+export { StoreActivity, type ActivitySnapshot, type StoreOperation } from './activity.ts';
+export {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  withTimeouts,
+  type StallNotice,
+  type StoreTimeoutOptions,
+} from './timeouts.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.ts';
 export { FilesystemStore, type FilesystemStoreOptions } from './filesystem-store.ts';
 // The cloud drivers are not re-exported as values: importing them loads their SDKs. openObjectStore
@@ -61,6 +70,7 @@ export {
   ClaimLostError,
   BackupNotFoundError,
   BackupStore,
+  CorruptMetadataError,
   ChecksumManifestError,
   ChecksumMismatchError,
   ENCRYPTION_ALGORITHM,
@@ -109,6 +119,7 @@ export {
 } from './encryption-errors.ts';
 export {
   LocationConfigError,
+  locationTimeouts,
   openObjectStore,
   parseCredentials,
   type LocationCredentials,

@@ -1,9 +1,17 @@
 // Opening a backup location's object store from its spec and credentials: the driver for the provider,
-// then the wrappers (key prefix, read-only, retry). Shared by the CLI's standalone mode and the server.
+// then the wrappers (timeouts, retry, key prefix, read-only). Shared by the CLI's standalone mode and the
+// server.
 // The cloud drivers are imported on demand: each loads an SDK that costs 0.2-0.3 s and tens of MB.
-import type { BackupLocationSpec, RetryOptions } from '../api/index.ts';
+import { parseGoDuration, type BackupLocationSpec, type Clock, type RetryOptions } from '../api/index.ts';
+import type { StoreActivity } from './activity.ts';
 import { FilesystemStore } from './filesystem-store.ts';
 import { s3Description, type ObjectStore } from './object-store.ts';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  withTimeouts,
+  type StallNotice,
+} from './timeouts.ts';
 import { openedOnFirstUse, readOnly, withPrefix, withRetry } from './wrappers.ts';
 
 /** A location's credentials, read by the caller from a file (standalone) or a Secret (server). */
@@ -104,6 +112,29 @@ export interface OpenLocationOptions {
   credentials?: LocationCredentials | undefined;
   /** Retry transient failures (default: 3 tries, 500 ms doubling; the cloud SDKs retry inside too). */
   retry?: RetryOptions | undefined;
+  /** The location's name, for the timeouts' messages, notices and metrics. Default: the store's description. */
+  location?: string | undefined;
+  /** Timers of the timeouts. Default: the machine's. */
+  clock?: Clock | undefined;
+  /** Where calls in flight are registered (the server's metrics). */
+  activity?: StoreActivity | undefined;
+  /** Told while a call makes no progress, before it times out. */
+  onStall?: ((notice: StallNotice) => void) | undefined;
+}
+
+/** A location's timeouts: its spec's requestTimeout and idleTimeout, or the defaults (60 s each). */
+export function locationTimeouts(spec: BackupLocationSpec): { requestMs: number; idleMs: number } {
+  const of = (field: 'requestTimeout' | 'idleTimeout', fallback: number) => {
+    const value = spec[field];
+    if (value === undefined) return fallback;
+    const ms = parseGoDuration(value);
+    if (!ms) throw new LocationConfigError(field, `${JSON.stringify(value)} is not a positive duration`);
+    return ms;
+  };
+  return {
+    requestMs: of('requestTimeout', DEFAULT_REQUEST_TIMEOUT_MS),
+    idleMs: of('idleTimeout', DEFAULT_IDLE_TIMEOUT_MS),
+  };
 }
 
 export async function openObjectStore(
@@ -154,6 +185,14 @@ export async function openObjectStore(
       break;
     }
   }
+  // Each try is bounded on its own, and a timeout is retried like any transient failure.
+  store = withTimeouts(store, {
+    ...locationTimeouts(spec),
+    location: options.location ?? store.description,
+    clock: options.clock,
+    activity: options.activity,
+    onStall: options.onStall,
+  });
   store = withRetry(store, options.retry ?? { attempts: 3, baseDelayMs: 500, maxDelayMs: 5000 });
   store = withPrefix(store, spec.objectStorage?.prefix ?? '');
   return spec.accessMode === 'ReadOnly' ? readOnly(store) : store;

@@ -61,7 +61,10 @@ export class EveryLocationFailedError extends Error {
   /** Each location's reason, by name. */
   readonly reasons: Readonly<Record<string, string>>;
   constructor(file: BackupDataFile, reasons: Record<string, string>) {
-    super(`every location failed to store the ${file}`);
+    // Each location's reason in the message too: it becomes the backup's failureReason, which must name
+    // the location that failed and why (a timeout, a full disk) without a look at the locations' list.
+    const each = Object.entries(reasons).map(([location, reason]) => `location ${location}: ${reason}`);
+    super(`every location failed to store the ${file} (${each.join('; ')})`);
     this.file = file;
     this.reasons = reasons;
   }

@@ -10,6 +10,7 @@ import {
   ObjectNotFoundError,
   RangeNotSatisfiableError,
   ReadOnlyStoreError,
+  StoreTimeoutError,
   StoreUnavailableError,
 } from './errors.ts';
 import {
@@ -134,6 +135,13 @@ function relabelError(error: unknown, description: string, root: string): unknow
     );
   if (error instanceof ContentLengthMismatchError)
     return new ContentLengthMismatchError(description, strip(error.key), error.expected, error.actual);
+  if (error instanceof StoreTimeoutError)
+    return new StoreTimeoutError({
+      ...timeoutDetails(error),
+      store: description,
+      key: strip(error.key ?? ''),
+      cause: error,
+    });
   if (error instanceof StoreUnavailableError)
     return new StoreUnavailableError(
       description,
@@ -143,6 +151,12 @@ function relabelError(error: unknown, description: string, root: string): unknow
       cause,
     );
   return error;
+}
+
+/** What a StoreTimeoutError was made of, to make another like it. */
+function timeoutDetails(error: StoreTimeoutError): ConstructorParameters<typeof StoreTimeoutError>[0] {
+  const { store, location, operation, limit, limitMs, attempts } = error;
+  return { store, location, operation, key: error.key ?? '', limit, limitMs, attempts };
 }
 
 /**
@@ -167,7 +181,10 @@ export type StoreRetryOptions = RetryOptions & {
   sleep?: ((ms: number, signal: AbortSignal | undefined) => Promise<void>) | undefined;
 };
 
-/** Whether trying again may help: a StoreUnavailableError marked transient (network, 5xx, throttling). */
+/**
+ * Whether trying again may help: a StoreUnavailableError marked transient (network, 5xx, throttling, a
+ * timeout of withTimeouts).
+ */
 export function isTransient(error: unknown): boolean {
   return error instanceof StoreUnavailableError && error.transient;
 }
@@ -190,15 +207,17 @@ export function withRetry(store: ObjectStore, options: StoreRetryOptions): Objec
   const wait = (failures: number, signal: AbortSignal | undefined) =>
     sleep(backoffMs(failures, options), signal);
   const giveUp = (error: unknown, tries: number) =>
-    error instanceof StoreUnavailableError && error.transient
-      ? new StoreUnavailableError(
-          error.store,
-          `gave up after ${tries} attempts: ${error.reason}`,
-          false,
-          error.key,
-          { cause: error },
-        )
-      : error;
+    error instanceof StoreTimeoutError
+      ? new StoreTimeoutError({ ...timeoutDetails(error), attempts: tries, cause: error })
+      : error instanceof StoreUnavailableError && error.transient
+        ? new StoreUnavailableError(
+            error.store,
+            `gave up after ${tries} attempts: ${error.reason}`,
+            false,
+            error.key,
+            { cause: error },
+          )
+        : error;
 
   async function retrying<T>(signal: AbortSignal | undefined, operation: (attempt: number) => Promise<T>) {
     for (let attempt = 1; ; attempt++) {

@@ -36,6 +36,8 @@ function startServer(namespace: string, identity: string, qps: number): ServerPr
       identity,
       '--metrics-address',
       '127.0.0.1:0',
+      // Plain HTTP on loopback: these tests ask /readyz only (server-tls.test.ts covers the certificate).
+      '--insecure-http',
       '--client-qps',
       String(qps),
       '--client-burst',

@@ -57,13 +57,32 @@ describe('cairn install, server and uninstall', () => {
       objects.map((o) => o.kind),
       [
         'Namespace',
-        ...Array<string>(7).fill('CustomResourceDefinition'),
-        'ServiceAccount',
+        ...Array<string>(8).fill('CustomResourceDefinition'),
+        // Tenant-safe restore: the API server vouches for a Restore's creator.
+        'ValidatingAdmissionPolicy',
+        'ValidatingAdmissionPolicyBinding',
+        'ServiceAccount', // the server
+        'ServiceAccount', // the node agent
+        // src/controller/rbac.ts: the server's reads, its restores' writes, its namespace; the node agent's.
         'ClusterRole',
         'ClusterRoleBinding',
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'Role',
+        'RoleBinding',
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'Role',
+        'RoleBinding',
         'Secret',
         'BackupLocation',
         'Deployment',
+        'Service',
+        // The server's own certificate (cairn-server-tls) and its published CA (cairn-ca).
+        'Role',
+        'RoleBinding',
+        'Role',
+        'RoleBinding',
         'DaemonSet',
       ],
     );
@@ -78,8 +97,10 @@ describe('cairn install, server and uninstall', () => {
           o.kind === 'Namespace' ||
           o.kind.startsWith('Cluster') ||
           o.kind === 'CustomResourceDefinition' ||
+          o.kind.startsWith('ValidatingAdmissionPolicy') ||
           o.metadata.namespace === namespace,
       ),
+      'every namespaced object is in the install namespace',
     );
 
     const bad = await cairn(['install', '--dry-run', '--location-provider', 's3', '--bucket', 'b']);
@@ -120,7 +141,18 @@ describe('cairn install, server and uninstall', () => {
 
     const server = spawn(
       process.execPath,
-      [cairnBin, 'server', '--namespace', namespace, '--metrics-address', '127.0.0.1:0', '--identity', 'e2e'],
+      // Plain HTTP on loopback: the certificate the server makes is server-tls.test.ts's subject.
+      [
+        cairnBin,
+        'server',
+        '--namespace',
+        namespace,
+        '--metrics-address',
+        '127.0.0.1:0',
+        '--insecure-http',
+        '--identity',
+        'e2e',
+      ],
       { cwd: repoRoot, env: process.env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';

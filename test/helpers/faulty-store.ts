@@ -1,5 +1,7 @@
 // A store with injected faults, for tests of what Cairn does when an object store fails: the `call`-th
-// call of a method throws, before reaching the store or after it did the work (a lost response).
+// call of a method throws, before reaching the store or after it did the work (a lost response); or
+// chosen calls stall, as on a stopped or black-holed store (withStalls).
+import { PassThrough } from 'node:stream';
 import type { ObjectStore } from '../../src/storage/index.ts';
 
 export type StoreMethod = 'put' | 'get' | 'head' | 'list' | 'delete';
@@ -50,6 +52,65 @@ export function withFaults(store: ObjectStore, plan: readonly Fault[]): FaultySt
         yield entry;
         if (fault) throw fault.error;
       }
+    },
+    signedUrl: sign && ((key, o) => sign.call(store, key, o)),
+  };
+}
+
+/**
+ * How a stalled call of withStalls behaves: `answer` never answers; `deaf` never answers and ignores its
+ * signal too (a driver that cannot be aborted); `body` moves part of its body and then no more (a get's
+ * stream gives its first chunk, a put reads the first chunk of its body).
+ */
+export type StallMode = 'answer' | 'deaf' | 'body';
+
+/**
+ * The store with the calls `stallOf` picks stalled, as a stopped process or a black-holed endpoint
+ * stalls them (see StallMode). A stalled call that hears its signal rejects with the signal's reason.
+ */
+export function withStalls(
+  store: ObjectStore,
+  stallOf: (method: StoreMethod, key: string) => StallMode | undefined,
+): ObjectStore {
+  const never = (signal: AbortSignal | undefined, deaf: boolean) =>
+    new Promise<never>((_resolve, reject) => {
+      if (!deaf) signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+  async function stalled<T>(
+    method: StoreMethod,
+    key: string,
+    signal: AbortSignal | undefined,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const mode = stallOf(method, key);
+    if (mode === 'answer' || mode === 'deaf') return never(signal, mode === 'deaf');
+    return call();
+  }
+  const sign = store.signedUrl;
+  return {
+    description: store.description,
+    head: (key, o) => stalled('head', key, o?.signal, () => store.head(key, o)),
+    delete: (key, o) => stalled('delete', key, o?.signal, () => store.delete(key, o)),
+    async put(key, body, o) {
+      if (stallOf('put', key) !== 'body' || Buffer.isBuffer(body))
+        return stalled('put', key, o?.signal, () => store.put(key, body, o));
+      await new Promise<void>((resolve) => body.once('readable', resolve));
+      body.read();
+      return never(o?.signal, false);
+    },
+    async get(key, o) {
+      if (stallOf('get', key) !== 'body') return stalled('get', key, o?.signal, () => store.get(key, o));
+      const whole = await store.get(key, o);
+      const first: Buffer = await new Promise((resolve) => whole.once('data', resolve));
+      whole.destroy();
+      const stream = new PassThrough();
+      stream.write(first);
+      o?.signal?.addEventListener('abort', () => stream.destroy(o.signal?.reason as Error), { once: true });
+      return stream;
+    },
+    async *list(prefix, o) {
+      if (stallOf('list', prefix)) await never(o?.signal, stallOf('list', prefix) === 'deaf');
+      yield* store.list(prefix, o);
     },
     signedUrl: sign && ((key, o) => sign.call(store, key, o)),
   };

@@ -1,6 +1,8 @@
 // ServiceAccounts, Roles and tokens for the tests that act as a user other than the admin (the server's
 // HTTP endpoints decide by TokenReview and SubjectAccessReview).
-import type { KubeClient } from '../../src/kube/index.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeConfig } from '../../src/kube/index.ts';
+import { testbedEnv } from './testbed.ts';
 
 export interface ServiceAccountRef {
   name: string;
@@ -52,4 +54,19 @@ export async function serviceAccountToken(
     body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
   });
   return request.status.token;
+}
+
+/** A client of the testbed's cluster a that presents `token` instead of the admin's credentials. */
+export function clientWithToken(token: string): KubeClient {
+  const admin = loadKubeConfig({ kubeconfig: testbedEnv('KUBECONFIG'), env: {} });
+  const cluster = admin.getCurrentCluster();
+  if (!cluster) throw new Error('the testbed kubeconfig has no current cluster');
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'token', token }],
+    contexts: [{ name: 'token', cluster: cluster.name, user: 'token' }],
+    currentContext: 'token',
+  });
+  return new KubeClient(kc);
 }

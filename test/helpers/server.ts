@@ -1,15 +1,23 @@
 // Running Cairn's server in a test: its CRDs installed in a testbed cluster, runServer started in this
 // process (as `cairn server` runs it) with short timings, and small helpers for its resources.
-import { CAIRN_API_VERSION, customResourceDefinitions, type CairnKind } from '../../src/api/index.ts';
+import {
+  CAIRN_API_VERSION,
+  customResourceDefinitions,
+  restoreCreatorPolicy,
+  type CairnKind,
+} from '../../src/api/index.ts';
 import { applyInstall, resourcePath, runServer, type ServerOptions } from '../../src/controller/index.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../src/kube/index.ts';
 
-/** Applies Cairn's CRDs (as `cairn install` does) and waits until the API server serves them. */
+/**
+ * Applies Cairn's CRDs and the admission policy that records a Restore's creator (as `cairn install`
+ * does), and waits until the API server serves them.
+ */
 export async function installCrds(client: KubeClient): Promise<void> {
-  await applyInstall(
-    client,
-    customResourceDefinitions().map((crd) => ({ ...crd })),
-  );
+  await applyInstall(client, [
+    ...customResourceDefinitions().map((crd) => ({ ...crd })),
+    ...restoreCreatorPolicy().map((object) => ({ ...object })),
+  ]);
 }
 
 export interface RunningServer {

@@ -18,7 +18,7 @@ import {
   RestoreValidationError,
   type TransformOptions,
 } from '../../src/restore/index.ts';
-import type { RestoreSpec } from '../../src/api/index.ts';
+import type { Backup, RestoreSpec } from '../../src/api/index.ts';
 import {
   BackupStore,
   FilesystemStore,
@@ -26,9 +26,12 @@ import {
   MemoryStore,
   RestoreStore,
   backupKeys,
+  manifestBytes,
+  type ChecksumManifest,
 } from '../../src/storage/index.ts';
 import { addRestoreExtras, createApp, deleteAppClusterObjects, type App } from '../helpers/app.ts';
 import { flip, rejection } from '../helpers/bytes.ts';
+import { Outcomes, recordReliability } from '../helpers/reliability.ts';
 import { clusterClient, eventually, testNamespace, uniqueSuffix } from '../helpers/testbed.ts';
 import { veleroBucket } from '../helpers/velero-fixture.ts';
 
@@ -670,6 +673,103 @@ describe('bad input', () => {
     assert.ok(error instanceof RestoreSourceError, String(error));
     assert.match((error as Error).message, /nothing was restored/);
     assert.equal((await a.send({ path: `/api/v1/namespaces/${target}` })).status, 404, 'nothing was applied');
+  });
+
+  it('refuses an encrypted archive with one byte flipped anywhere, its checksums rewritten to match, applying nothing', async (t) => {
+    // Whoever can write the bucket can also rewrite the checksum manifest and velero-backup.json to match
+    // a changed archive: then only the encryption's authentication stands between the change and the cluster.
+    const ns = await testNamespace(t, a, 'tamper');
+    for (const name of ['x', 'y'])
+      await a.json({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        body: { metadata: { name }, data: { v: 'x'.repeat(100_000) } },
+      });
+    const store = new MemoryStore();
+    const location = new BackupStore({ location: 'mem', store, key: generateLocationKey() });
+    const name = `b-${uniqueSuffix()}`;
+    await createBackup({
+      client: a,
+      name,
+      spec: { includedNamespaces: [ns] },
+      stores: [location],
+      now: () => new Date(),
+      writer: 'test',
+      uid: 'u',
+    });
+    const { buffer } = await import('node:stream/consumers');
+    const { createHash } = await import('node:crypto');
+    const keys = backupKeys(name);
+    const stored = await buffer(await store.get(keys.archive));
+    const manifest = JSON.parse(
+      (await buffer(await store.get(keys.checksums))).toString(),
+    ) as ChecksumManifest;
+    const metadata = JSON.parse((await buffer(await store.get(keys.metadata))).toString()) as Backup;
+    const archiveFile = keys.archive.slice(keys.archive.lastIndexOf('/') + 1);
+    const replace = async (key: string, bytes: Buffer) => {
+      await store.delete(key);
+      await store.put(key, bytes);
+    };
+    // The header (magic, version, chunk size, key id, salt), the first chunk, the middle, the last tag.
+    const positions = [
+      0,
+      8,
+      12,
+      16,
+      40,
+      54,
+      1000,
+      Math.floor(stored.length / 2),
+      stored.length - 16,
+      stored.length - 1,
+    ];
+    const outcomes = new Outcomes();
+    for (const at of positions) {
+      const tampered = flip(stored, at);
+      const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+      const forged: ChecksumManifest = {
+        ...manifest,
+        files: { ...manifest.files, [archiveFile]: { sha256: sha256(tampered), size: tampered.length } },
+      };
+      await replace(keys.archive, tampered);
+      await replace(keys.checksums, manifestBytes(forged));
+      await replace(
+        keys.metadata,
+        Buffer.from(
+          JSON.stringify({
+            ...metadata,
+            status: { ...metadata.status, checksums: sha256(manifestBytes(forged)) },
+          }),
+        ),
+      );
+      const target = `tamper-${uniqueSuffix()}`;
+      const error = await rejection(
+        restore(a, { backupName: name, namespaceMapping: { [ns]: target } }, { store: location }),
+      );
+      assert.ok(error instanceof RestoreSourceError, `byte ${at}: ${String(error)}`);
+      assert.match((error as Error).message, /nothing was restored/);
+      outcomes.add(
+        `${(error as Error).name} (${String(((error as Error).cause as Error | undefined)?.name ?? '')})`,
+      );
+      assert.equal(
+        (await a.send({ path: `/api/v1/namespaces/${target}` })).status,
+        404,
+        `byte ${at}: nothing applied`,
+      );
+      const created = await a.json<{ items: unknown[] }>({
+        path: `/api/v1/configmaps?labelSelector=${encodeURIComponent(`${RESTORE_BACKUP_LABEL}=${name}`)}`,
+      });
+      assert.equal(created.items.length, 0, `byte ${at}: no object of the backup restored anywhere`);
+    }
+    recordReliability({
+      section: 'Security',
+      subject: 'restore (createRestore) of an encrypted backup, cluster a',
+      tried:
+        'one byte flipped in the archive (header, chunks, last tag), checksum manifest and velero-backup.json rewritten to match',
+      cases: outcomes.cases,
+      outcome: `refused before applying: ${outcomes.summary().replace(/^refused: /, '')}`,
+      lost: 'nothing: no object created (the mapped namespace never appeared)',
+    });
   });
 
   it('names a missing backup, a bad policy and a bad selector, applying nothing', async () => {

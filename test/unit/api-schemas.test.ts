@@ -68,6 +68,7 @@ describe('api schemas', () => {
           'schedules.cairn.dev',
           'backuplocations.cairn.dev',
           'deletebackuprequests.cairn.dev',
+          'downloadrequests.cairn.dev',
           'podvolumebackups.cairn.dev',
           'podvolumerestores.cairn.dev',
         ],
@@ -89,7 +90,7 @@ describe('api schemas', () => {
 
     it("give short names that clash with no other's, and printer columns that point at real fields", () => {
       const shortNames = customResourceDefinitions().flatMap((crd) => crd.spec.names.shortNames);
-      assert.deepEqual(shortNames, ['cbk', 'crs', 'csch', 'cbsl', 'cdbr', 'cpvb', 'cpvr']);
+      assert.deepEqual(shortNames, ['cbk', 'crs', 'csch', 'cbsl', 'cdbr', 'cdr', 'cpvb', 'cpvr']);
       // Velero's short names and the core ones that could be confused with them.
       for (const taken of ['bsl', 'vsl', 'ssr', 'cs', 'cm', 'crd', 'crds', 'sts', 'svc', 'pvb', 'pvr'])
         assert.ok(!shortNames.includes(taken), taken);
@@ -247,6 +248,7 @@ describe('api schemas', () => {
           validationFrequency: '5m',
         },
         DeleteBackupRequest: { backupName: 'shop-20260520' },
+        DownloadRequest: { target: { kind: 'BackupLog', name: 'shop-20260520' } },
         PodVolumeBackup: {
           backupName: 'shop-20260520',
           node: 'node-a',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServerMetrics } from '../../src/controller/metrics.ts';
+import { manualClock } from '../helpers/clock.ts';
 
 /** The value of one sample line of the exposition, or undefined when it is absent. */
 function sample(text: string, series: string): number | undefined {
@@ -86,6 +87,27 @@ describe('ServerMetrics', () => {
     assert.equal(sample(text, 'cairn_backup_location_status_gauge{backup_location_name="default"}'), 1);
     assert.equal(sample(text, 'cairn_backup_location_status_gauge{backup_location_name="dr"}'), 0);
     assert.match(metrics.contentType, /^text\/plain/);
+  });
+
+  it('shows the store calls in flight per location and operation, and the age of the oldest, at each scrape', async () => {
+    const time = manualClock(1_000_000);
+    const metrics = new ServerMetrics({ clock: time.clock });
+    const endPut = metrics.storeActivity.begin('minio', 'put', time.clock.now());
+    await time.advance(30_000);
+    const endHead = metrics.storeActivity.begin('minio', 'head', time.clock.now());
+    await time.advance(12_000);
+    let text = await metrics.text();
+    const inFlight = (operation: string) =>
+      sample(
+        text,
+        `cairn_object_store_operations_in_flight{backup_location_name="minio",operation="${operation}"}`,
+      );
+    const oldest = 'cairn_object_store_oldest_operation_age_seconds{backup_location_name="minio"}';
+    assert.deepEqual([inFlight('put'), inFlight('head'), sample(text, oldest)], [1, 1, 42]);
+    endPut();
+    endHead();
+    text = await metrics.text();
+    assert.deepEqual([inFlight('put'), inFlight('head'), sample(text, oldest)], [0, 0, 0]);
   });
 
   it('keeps each registry apart, so two servers in one process do not share counts', async () => {

@@ -214,7 +214,11 @@ for (const [kind, open] of [
       assert.ok(writer.signal.aborted);
       const reason: unknown = writer.signal.reason;
       assert.ok(reason instanceof EveryLocationFailedError);
-      assert.equal(reason.message, 'every location failed to store the archive');
+      assert.equal(
+        reason.message,
+        'every location failed to store the archive (location a: storing the archive failed: disk full; ' +
+          'location b: storing the archive failed: quota exceeded)',
+      );
       assert.deepEqual(reason.reasons, {
         a: 'storing the archive failed: disk full',
         b: 'storing the archive failed: quota exceeded',

@@ -1,5 +1,6 @@
-// The reference stores run the conformance suite: memory, the filesystem in a temporary directory, and
-// withPrefix over memory. The filesystem store's own promises (paths, temporary files) follow.
+// The reference stores run the conformance suite: memory, the filesystem in a temporary directory,
+// withPrefix and withRetry over memory, and withTimeouts over the filesystem. The filesystem store's own
+// promises (paths, temporary files) follow.
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import {
   MemoryStore,
   withPrefix,
   withRetry,
+  withTimeouts,
 } from '../../src/storage/index.ts';
 import { objectStoreConformance } from '../conformance/object-store.ts';
 
@@ -42,6 +44,13 @@ objectStoreConformance('withRetry over MemoryStore', () =>
     cleanup: async () => {},
   }),
 );
+
+// Timeouts far longer than any call here: the wrapper must change nothing of the contract.
+objectStoreConformance('withTimeouts over FilesystemStore', async () => {
+  const { root, cleanup } = await tempRoot();
+  const store = new FilesystemStore({ root: join(root, 'store') });
+  return { store: withTimeouts(store, { location: 'fs', requestMs: 60_000, idleMs: 60_000 }), cleanup };
+});
 
 describe('FilesystemStore on disk', () => {
   async function fresh(t: TestContext) {

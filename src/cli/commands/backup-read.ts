@@ -7,10 +7,11 @@ import { Command, Option } from 'commander';
 import { createWriteStream, existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createInterface } from 'node:readline';
-import { Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
@@ -19,13 +20,14 @@ import {
   logLineMessage,
   type Backup,
   type DeleteBackupRequest,
+  type DownloadTargetKind,
   type PodVolumeBackup,
 } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import type { HookResult } from '../../api/index.ts';
 import type { CliIO } from '../io.ts';
 import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
-import type { KubeClient } from '../../kube/index.ts';
+import type { KubeClient, KubeObject } from '../../kube/index.ts';
 import type { VolumeDecision } from '../../volumes/index.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
@@ -190,6 +192,11 @@ function describeCommand(io: CliIO, setExitCode: SetExitCode): Command {
       .argument('<name>', 'the backup')
       .option('--details', 'also list every item backed up, by resource')
       .addOption(locationOption())
+      .option(
+        '--server-url <url>',
+        "server mode, --details: reach the server's file URLs here (e.g. https://127.0.0.1:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
+      )
+      .option('--server-ca-file <file>', "trust this CA (PEM) for the server's certificate (with --details)")
       .addOption(
         new Option('-o, --output <format>', 'print the Backup object as json or yaml').argParser(
           parseOutputFormat,
@@ -198,15 +205,20 @@ function describeCommand(io: CliIO, setExitCode: SetExitCode): Command {
       .addHelpText(
         'after',
         `
+In server mode --details reads the backup's files (results, resource list, hooks, volumes) through
+the server: a DownloadRequest each, answered with a short-lived URL that serves the file decrypted.
+
 Examples:
   cairn backup describe shop
   cairn backup describe shop --details
+  cairn backup describe shop --details --server-url https://127.0.0.1:8085
   cairn backup describe shop --storage-location minio -o yaml`,
       ),
   ).action(
     async (
       name: string,
-      options: LocationOption & ModeOptions & { details?: boolean; output?: OutputFormat },
+      options: LocationOption &
+        ModeOptions & { details?: boolean; output?: OutputFormat; serverUrl?: string; serverCaFile?: string },
       command: Command,
     ) => {
       checkName(name);
@@ -215,7 +227,7 @@ Examples:
       const server = await serverClient(io, command, options);
       if (server) {
         refuseLocationFlag(options);
-        await describeFromServer(io, server, name, options, now);
+        await describeFromServer(io, server, name, options, { now, command, setExitCode });
         return;
       }
       const catalog = await openCatalog(io, options.storageLocation);
@@ -251,99 +263,137 @@ Examples:
         return;
       }
       io.stdout.write(await describeBackup(primary, copies, catalog, now));
-      const status = primary.entry.backup.status ?? {};
-      const reading = `from location "${primary.location}"`;
-      // The results and the resource list are optional files (Velero writes them late, and a backup that
-      // failed early may have neither): a missing one is shown as none; one that cannot be read is an error.
-      try {
-        const results = fromStoredResults(await readJsonFile(primary.store, name, 'results'));
-        io.stdout.write('\n' + resultLines('Errors', status.errors ?? 0, results.errors));
-        io.stdout.write(resultLines('Warnings', status.warnings ?? 0, results.warnings));
-      } catch (error) {
-        io.stdout.write(`\nErrors:    ${status.errors ?? 0}\nWarnings:  ${status.warnings ?? 0}\n`);
-        io.stderr.write(`error: cannot read the results ${reading}: ${messageOf(error)}\n`);
-        setExitCode(1);
-      }
-      if (!options.details) return;
-      try {
-        const resources = ((await readJsonFile(primary.store, name, 'resourceList')) ?? {}) as Record<
-          string,
-          string[]
-        >;
-        io.stdout.write('\nResource list:\n');
-        const kinds = Object.keys(resources).sort();
-        if (kinds.length === 0) io.stdout.write('  <none>\n');
-        for (const kind of kinds)
-          io.stdout.write(`  ${kind}:\n${(resources[kind] ?? []).map((item) => `    - ${item}\n`).join('')}`);
-      } catch (error) {
-        io.stderr.write(`error: cannot read the resource list ${reading}: ${messageOf(error)}\n`);
-        setExitCode(1);
-      }
-      if (status.hookStatus)
-        try {
-          const hooks = ((await readJsonFile(primary.store, name, 'hookResults')) ?? []) as HookResult[];
-          io.stdout.write('\nHooks:\n' + hookLines(hooks));
-        } catch (error) {
-          io.stderr.write(`error: cannot read the hook results ${reading}: ${messageOf(error)}\n`);
-          setExitCode(1);
-        }
-      if (status.csiVolumeSnapshotsAttempted !== undefined)
-        try {
-          const { readSnapshotRecords } = await import('../../volumes/index.ts');
-          const records = await readSnapshotRecords(primary.store, name);
-          io.stdout.write(
-            '\nCSI volume snapshots:\n' +
-              (records.length === 0
-                ? '  <none> (the failed ones are in the errors above)\n'
-                : records
-                    .map(
-                      (r) =>
-                        `  ${r.namespace}/${r.claim}: snapshot ${r.snapshotHandle} of volume ${r.volume || '?'} (driver ${r.driver}, class ${r.className}, VolumeSnapshotContent ${r.contentName}${r.restoreSize ? `, size ${r.restoreSize}` : ''})\n`,
-                    )
-                    .join('')),
-          );
-        } catch (error) {
-          io.stderr.write(`error: cannot read the CSI snapshot records ${reading}: ${messageOf(error)}\n`);
-          setExitCode(1);
-        }
-      try {
-        const decisions = (await readJsonFile(primary.store, name, 'volumeDecisions')) as
-          VolumeDecision[] | undefined;
-        if (decisions) {
-          const { decisionLine } = await import('../../volumes/index.ts');
-          io.stdout.write(
-            '\nVolumes (the action for each, and what chose it):\n' +
-              decisions.map((d) => `  ${decisionLine(d)}\n`).join(''),
-          );
-        }
-      } catch (error) {
-        io.stderr.write(`error: cannot read the volume decisions ${reading}: ${messageOf(error)}\n`);
-        setExitCode(1);
-      }
-      if (!status.podVolumeBackups) return;
-      try {
-        const records = ((await readJsonFile(primary.store, name, 'podVolumeBackups')) ??
-          []) as PodVolumeBackup[];
-        // Each location's copy lists the volume data that location holds: say which one this is.
-        const several = (primary.entry.backup.spec.storageLocations?.length ?? 1) > 1;
-        io.stdout.write(
-          `\nPod volumes${several ? ` (their data in location "${primary.location}")` : ''}:\n` +
-            podVolumeLines(records),
-        );
-      } catch (error) {
-        io.stderr.write(`error: cannot read the pod volume records ${reading}: ${messageOf(error)}\n`);
-        setExitCode(1);
-      }
+      await writeBackupFiles(
+        io,
+        {
+          backup: primary.entry.backup,
+          read: (file) => readJsonFile(primary.store, name, file),
+          reading: `from location "${primary.location}"`,
+          location: primary.location,
+          details: options.details === true,
+        },
+        setExitCode,
+      );
     },
   );
 }
 
+/** The files of a backup `describe` shows, by their name in the backup store. */
+type DescribedFile =
+  | 'results'
+  | 'resourceList'
+  | 'podVolumeBackups'
+  | 'hookResults'
+  | 'volumeDecisions'
+  | 'csiVolumeSnapshots'
+  | 'csiVolumeSnapshotContents';
+
+/**
+ * The part of `describe` read from the backup's files: its results, and with --details its resource
+ * list, hooks, CSI snapshots, volume decisions and pod volumes. `read` gives a file parsed, or undefined
+ * when the backup has none: from a location here, or through the server's DownloadRequests.
+ */
+async function writeBackupFiles(
+  io: CliIO,
+  shown: {
+    backup: Backup;
+    read: (file: DescribedFile) => Promise<unknown>;
+    /** `from location "x"`, for the messages of files that cannot be read. */
+    reading: string;
+    location: string;
+    details: boolean;
+  },
+  setExitCode: SetExitCode,
+): Promise<void> {
+  const { backup, read, reading } = shown;
+  const status = backup.status ?? {};
+  // The results and the resource list are optional files (Velero writes them late, and a backup that
+  // failed early may have neither): a missing one is shown as none; one that cannot be read is an error.
+  try {
+    const results = fromStoredResults(await read('results'));
+    io.stdout.write('\n' + resultLines('Errors', status.errors ?? 0, results.errors));
+    io.stdout.write(resultLines('Warnings', status.warnings ?? 0, results.warnings));
+  } catch (error) {
+    io.stdout.write(`\nErrors:    ${status.errors ?? 0}\nWarnings:  ${status.warnings ?? 0}\n`);
+    io.stderr.write(`error: cannot read the results ${reading}: ${messageOf(error)}\n`);
+    setExitCode(1);
+  }
+  if (!shown.details) return;
+  try {
+    const resources = ((await read('resourceList')) ?? {}) as Record<string, string[]>;
+    io.stdout.write('\nResource list:\n');
+    const kinds = Object.keys(resources).sort();
+    if (kinds.length === 0) io.stdout.write('  <none>\n');
+    for (const kind of kinds)
+      io.stdout.write(`  ${kind}:\n${(resources[kind] ?? []).map((item) => `    - ${item}\n`).join('')}`);
+  } catch (error) {
+    io.stderr.write(`error: cannot read the resource list ${reading}: ${messageOf(error)}\n`);
+    setExitCode(1);
+  }
+  if (status.hookStatus)
+    try {
+      const hooks = ((await read('hookResults')) ?? []) as HookResult[];
+      io.stdout.write('\nHooks:\n' + hookLines(hooks));
+    } catch (error) {
+      io.stderr.write(`error: cannot read the hook results ${reading}: ${messageOf(error)}\n`);
+      setExitCode(1);
+    }
+  if (status.csiVolumeSnapshotsAttempted !== undefined)
+    try {
+      const { snapshotRecords } = await import('../../volumes/index.ts');
+      const list = async (file: DescribedFile) => {
+        const items = await read(file);
+        return (Array.isArray(items) ? items : []) as KubeObject[];
+      };
+      const records = snapshotRecords(
+        await list('csiVolumeSnapshots'),
+        await list('csiVolumeSnapshotContents'),
+      );
+      io.stdout.write(
+        '\nCSI volume snapshots:\n' +
+          (records.length === 0
+            ? '  <none> (the failed ones are in the errors above)\n'
+            : records
+                .map(
+                  (r) =>
+                    `  ${r.namespace}/${r.claim}: snapshot ${r.snapshotHandle} of volume ${r.volume || '?'} (driver ${r.driver}, class ${r.className}, VolumeSnapshotContent ${r.contentName}${r.restoreSize ? `, size ${r.restoreSize}` : ''})\n`,
+                )
+                .join('')),
+      );
+    } catch (error) {
+      io.stderr.write(`error: cannot read the CSI snapshot records ${reading}: ${messageOf(error)}\n`);
+      setExitCode(1);
+    }
+  try {
+    const decisions = (await read('volumeDecisions')) as VolumeDecision[] | undefined;
+    if (decisions) {
+      const { decisionLine } = await import('../../volumes/index.ts');
+      io.stdout.write(
+        '\nVolumes (the action for each, and what chose it):\n' +
+          decisions.map((d) => `  ${decisionLine(d)}\n`).join(''),
+      );
+    }
+  } catch (error) {
+    io.stderr.write(`error: cannot read the volume decisions ${reading}: ${messageOf(error)}\n`);
+    setExitCode(1);
+  }
+  if (!status.podVolumeBackups) return;
+  try {
+    const records = ((await read('podVolumeBackups')) ?? []) as PodVolumeBackup[];
+    // Each location's copy lists the volume data that location holds: say which one this is.
+    const several = (backup.spec.storageLocations?.length ?? 1) > 1;
+    io.stdout.write(
+      `\nPod volumes${several ? ` (their data in location "${shown.location}")` : ''}:\n` +
+        podVolumeLines(records),
+    );
+  } catch (error) {
+    io.stderr.write(`error: cannot read the pod volume records ${reading}: ${messageOf(error)}\n`);
+    setExitCode(1);
+  }
+}
+
 /** A gzipped JSON file of a backup, decrypted; undefined when the backup has no such file. */
-async function readJsonFile(
-  store: BackupStore,
-  name: string,
-  file: 'results' | 'resourceList' | 'podVolumeBackups' | 'hookResults' | 'volumeDecisions',
-): Promise<unknown> {
+async function readJsonFile(store: BackupStore, name: string, file: DescribedFile): Promise<unknown> {
   const { ObjectNotFoundError } = await import('../../storage/index.ts');
   let stream: Readable;
   try {
@@ -383,29 +433,62 @@ function logsCommand(io: CliIO, setExitCode: SetExitCode): Command {
     )
     .option(
       '--server-url <url>',
-      "server mode: read it through Cairn's server (e.g. http://localhost:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
+      "server mode: read it through Cairn's server (e.g. https://localhost:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
     )
-    .option('-n, --namespace <ns>', "the server's namespace (with --server-url)", 'cairn')
+    .option(
+      '--server-ca-file <file>',
+      "trust this CA (PEM) for the server's certificate (default: the one in ConfigMap cairn-ca of its namespace)",
+    )
+    .option('--server', "read it through Cairn's server (fails when it is not installed)")
+    .option('--standalone', 'read it from the locations configured here, even when a server is installed')
+    .option('-n, --namespace <ns>', "the server's namespace (server mode, --server-url)", 'cairn')
     .addHelpText(
       'after',
       `
-With --server-url the server reads the log from the backup's location for you: no store credentials or
+In server mode (a server installed in --namespace, default cairn) the log comes through the server, as
+Velero's does: a DownloadRequest, which the server answers with a short-lived URL of its own that serves
+the log decrypted; any kubeconfig that may create DownloadRequests there works, client certificates
+included. --server-url replaces the URL's origin (from outside the cluster, after kubectl port-forward).
+
+Without a server you can see, --server-url alone reads the log from the backup's location for you: no store credentials or
 key are needed here. It checks your kubeconfig's bearer token with the API server (TokenReview) and
-that you may get backups/logs in its namespace (SubjectAccessReview).
+that you may get backups/logs in its namespace (SubjectAccessReview). The token goes over HTTPS (or plain
+HTTP to a loopback address only); the server's certificate is verified against the CA it publishes in
+the ConfigMap cairn-ca of its namespace, read with your kubeconfig, unless --server-ca-file is given.
 
 Examples:
   cairn backup logs shop
   cairn backup logs shop -o json | jq -r 'select(.level != "info") | .msg'
-  cairn backup logs nightly-20261130020000 --server-url http://localhost:8085`,
+  cairn backup logs shop --server-url https://127.0.0.1:8085      (server mode, through a port-forward)
+  cairn backup logs nightly-20261130020000 --server-url https://localhost:8085`,
     )
     .action(
       async (
         name: string,
-        options: LocationOption & { output: 'text' | 'json'; serverUrl?: string; namespace: string },
+        options: LocationOption &
+          ModeOptions & {
+            output: 'text' | 'json';
+            serverUrl?: string;
+            serverCaFile?: string;
+          },
         command: Command,
       ) => {
+        checkName(name);
         let input: NodeJS.ReadableStream;
-        if (options.serverUrl) {
+        const { serverClient } = await import('../server-mode.ts');
+        const server = await serverClient(io, command, options);
+        if (server) {
+          refuseLocationFlag(options);
+          const { ServerFiles } = await import('../server-files.ts');
+          const files = new ServerFiles({
+            client: server,
+            namespace: options.namespace,
+            serverUrl: options.serverUrl,
+            serverCaFile: options.serverCaFile,
+            kubeConfig: () => kubeConfigOf(io, command),
+          });
+          input = await files.open('BackupLog', name);
+        } else if (options.serverUrl) {
           input = await logsFromServer(io, command, { ...options, serverUrl: options.serverUrl }, name);
         } else {
           const { copy } = await committedCopy(io, name, options, setExitCode);
@@ -485,13 +568,15 @@ async function describeFromServer(
   io: CliIO,
   client: KubeClient,
   name: string,
-  options: ModeOptions & { details?: boolean; output?: OutputFormat },
-  now: Date,
+  options: ModeOptions & {
+    details?: boolean;
+    output?: OutputFormat;
+    serverUrl?: string;
+    serverCaFile?: string;
+  },
+  context: { now: Date; command: Command; setExitCode: SetExitCode },
 ): Promise<void> {
-  if (options.details)
-    throw new Error(
-      "--details lists the archive's items: run it where the location is configured (--standalone), or read the resource list through the server later",
-    );
+  const { now } = context;
   const { KubeApiError } = await import('../../kube/index.ts');
   const { resourcePath } = await import('../../controller/index.ts');
   let backup: Backup;
@@ -524,7 +609,63 @@ async function describeFromServer(
   for (const problem of backup.status?.validationErrors ?? [])
     io.stdout.write(`Validation error: ${problem}\n`);
   if (backup.status?.failureReason) io.stdout.write(`Failure reason: ${backup.status.failureReason}\n`);
+  if (!options.details) return;
+  // The files through the server's DownloadRequests, each asked for at once (the server answers them in
+  // turn), then printed in order.
+  const { ServerFiles } = await import('../server-files.ts');
+  const files = new ServerFiles({
+    client,
+    namespace: options.namespace,
+    serverUrl: options.serverUrl,
+    serverCaFile: options.serverCaFile,
+    kubeConfig: () => kubeConfigOf(io, context.command),
+  });
+  const asked = new Map<DescribedFile, Promise<unknown>>();
+  const read = (file: DescribedFile): Promise<unknown> => {
+    let pending = asked.get(file);
+    if (!pending) {
+      pending = files.json(SERVER_FILE_KINDS[file], name);
+      // Handled where it is awaited; until then a refusal must not count as unhandled.
+      pending.catch(() => undefined);
+      asked.set(file, pending);
+    }
+    return pending;
+  };
+  const status = backup.status ?? {};
+  for (const file of [
+    'results',
+    'resourceList',
+    ...(status.hookStatus ? (['hookResults'] as const) : []),
+    ...(status.csiVolumeSnapshotsAttempted !== undefined
+      ? (['csiVolumeSnapshots', 'csiVolumeSnapshotContents'] as const)
+      : []),
+    'volumeDecisions',
+    ...(status.podVolumeBackups ? (['podVolumeBackups'] as const) : []),
+  ] as const)
+    void read(file);
+  await writeBackupFiles(
+    io,
+    {
+      backup,
+      read,
+      reading: `through the server (namespace ${options.namespace})`,
+      location: primary.location,
+      details: true,
+    },
+    context.setExitCode,
+  );
 }
+
+/** The DownloadRequest kind of each file `describe --details` reads. */
+const SERVER_FILE_KINDS: Readonly<Record<DescribedFile, DownloadTargetKind>> = {
+  results: 'BackupResults',
+  resourceList: 'BackupResourceList',
+  hookResults: 'BackupHookResults',
+  podVolumeBackups: 'BackupPodVolumeBackups',
+  volumeDecisions: 'BackupVolumeDecisions',
+  csiVolumeSnapshots: 'CSIBackupVolumeSnapshots',
+  csiVolumeSnapshotContents: 'CSIBackupVolumeSnapshotContents',
+};
 
 /** `backup delete` in server mode: a DeleteBackupRequest per backup, each followed until Processed. */
 async function deleteThroughServer(
@@ -592,27 +733,50 @@ async function deleteThroughServer(
   }
 }
 
-/** A backup's log through the server's authorized endpoint, with the kubeconfig's bearer token. */
+/**
+ * A backup's log through the server's authorized endpoint, with the kubeconfig's bearer token, over HTTPS
+ * verified against the server's published CA (server-trust.ts). node:https rather than fetch: fetch takes
+ * no CA of its own.
+ */
 async function logsFromServer(
   io: CliIO,
   command: Command,
-  options: { serverUrl: string; namespace: string },
+  options: { serverUrl: string; namespace: string; serverCaFile?: string | undefined },
   name: string,
 ): Promise<NodeJS.ReadableStream> {
   const { bearerTokenOf } = await import('../server-mode.ts');
+  const { serverTrust } = await import('../server-trust.ts');
+  const trust = await serverTrust({
+    serverUrl: options.serverUrl,
+    flag: '--server-url',
+    namespace: options.namespace,
+    caFile: options.serverCaFile,
+    kubeConfig: () => kubeConfigOf(io, command),
+  });
   const token = await bearerTokenOf(await kubeConfigOf(io, command));
-  const url = `${options.serverUrl.replace(/\/+$/, '')}/v1/namespaces/${encodeURIComponent(options.namespace)}/backups/${encodeURIComponent(name)}/logs`;
-  let res: Response;
+  const url = new URL(
+    `${trust.url.pathname.replace(/\/+$/, '')}/v1/namespaces/${encodeURIComponent(options.namespace)}/backups/${encodeURIComponent(name)}/logs`,
+    trust.url,
+  );
+  const get = url.protocol === 'https:' ? httpsGet : httpGet;
+  let res: IncomingMessage;
   try {
-    res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
-  } catch (error) {
-    throw new Error(`cannot reach the server at ${options.serverUrl}: ${(error as Error).message}`, {
-      cause: error,
+    res = await new Promise<IncomingMessage>((resolve, reject) => {
+      get(
+        url,
+        { headers: { Authorization: `Bearer ${token}` }, ...(trust.ca ? { ca: trust.ca } : {}) },
+        resolve,
+      ).on('error', reject);
     });
+  } catch (error) {
+    throw new Error(
+      `cannot reach the server at ${options.serverUrl}: ${(error as Error).message} (verified against ${trust.against})`,
+      { cause: error },
+    );
   }
-  if (!res.ok || !res.body)
-    throw new Error(`the server answered ${res.status}: ${(await res.text()).trim()}`);
-  return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+  if (res.statusCode !== 200)
+    throw new Error(`the server answered ${res.statusCode}: ${(await buffer(res)).toString('utf8').trim()}`);
+  return res;
 }
 
 function downloadCommand(io: CliIO, setExitCode: SetExitCode): Command {

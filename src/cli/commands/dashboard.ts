@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CliIO } from '../io.ts';
 import { kubeConfigOf } from '../options.ts';
+import type { ServerTrust } from '../server-trust.ts';
 
 interface DashboardOptions {
   serverUrl: string;
@@ -18,6 +19,7 @@ interface DashboardOptions {
   token?: string;
   tokenFile?: string;
   serverCaFile?: string;
+  namespace: string;
   open: boolean;
 }
 
@@ -33,7 +35,7 @@ function parseServerUrl(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new InvalidArgumentError(`"${value}" is not a URL (e.g. http://127.0.0.1:8085)`);
+    throw new InvalidArgumentError(`"${value}" is not a URL (e.g. https://127.0.0.1:8085)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new InvalidArgumentError(`"${value}": the server's URL is http:// or https://`);
@@ -59,17 +61,18 @@ export function dashboardCommand(io: CliIO): Command {
   return new Command('dashboard')
     .description("Open the server's web dashboard, acting as you (a local proxy adds your bearer token)")
     .addOption(
-      new Option('--server-url <url>', "the server's HTTP listener (its --metrics-address)")
+      new Option('--server-url <url>', "the server's listener (its --metrics-address)")
         .argParser(parseServerUrl)
-        .default('http://127.0.0.1:8085'),
+        .default('https://127.0.0.1:8085'),
     )
+    .option('-n, --namespace <ns>', "the server's namespace: where its CA is published", 'cairn')
     .option('--address <ip>', 'where the local proxy listens (a loopback address)', '127.0.0.1')
     .option('--port <port>', 'the local port (0 picks a free one)', parsePort, 8086)
     .option('--token <token>', "the bearer token to act with (default: the kubeconfig user's)")
     .option('--token-file <file>', 'read the bearer token from a file')
     .option(
       '--server-ca-file <file>',
-      "trust this CA (PEM) for an https server URL (the server's --tls-cert-file)",
+      "trust this CA (PEM) for the server's certificate (default: the one in ConfigMap cairn-ca of its namespace)",
     )
     .option('--no-open', 'print the URL; do not open a browser')
     .addHelpText(
@@ -80,11 +83,15 @@ location and restore for a user who may list Backups in the server's namespace; 
 namespaces otherwise. The proxy listens on a loopback address only; anyone on this machine who can reach
 it acts as you, as with \`kubectl proxy\`.
 
+The token goes to the server over HTTPS (plain HTTP only to a loopback address). The server's certificate
+is verified against the CA it publishes in the ConfigMap cairn-ca of its namespace (-n), read with your
+kubeconfig, unless --server-ca-file is given.
+
 For a server in a cluster, forward its port first: kubectl -n cairn port-forward deploy/cairn 8085.
 
 Examples:
   cairn dashboard
-  cairn dashboard --server-url http://127.0.0.1:8085 --no-open
+  cairn dashboard --server-url https://127.0.0.1:8085 -n cairn --no-open
   cairn dashboard --token-file ~/.kube/cairn-viewer.token --port 9000`,
     )
     .action(async (options: DashboardOptions, command: Command) => {
@@ -92,12 +99,16 @@ Examples:
         throw new Error(
           `--address ${options.address}: the proxy acts as you, so it listens on a loopback address only`,
         );
+      const { serverTrust } = await import('../server-trust.ts');
+      const trust = await serverTrust({
+        serverUrl: options.serverUrl,
+        flag: '--server-url',
+        namespace: options.namespace,
+        caFile: options.serverCaFile,
+        kubeConfig: () => kubeConfigOf(io, command),
+      });
       const token = await tokenOf(io, command, options);
-      const target = new URL(options.serverUrl);
-      const ca = options.serverCaFile
-        ? await readOption('--server-ca-file', options.serverCaFile)
-        : undefined;
-      const proxy = createServer((req, res) => forward(target, token, ca, req, res));
+      const proxy = createServer((req, res) => forward(trust, token, req, res));
       await new Promise<void>((resolve, reject) => {
         proxy.once('error', reject);
         proxy.listen(options.port, options.address, () => resolve());
@@ -139,13 +150,8 @@ async function readOption(flag: string, file: string): Promise<Buffer> {
 }
 
 /** One request to the server, with the token; the answer streamed back (live updates stay open). */
-function forward(
-  target: URL,
-  token: string,
-  ca: Buffer | undefined,
-  req: IncomingMessage,
-  res: ServerResponse,
-): void {
+function forward(trust: ServerTrust, token: string, req: IncomingMessage, res: ServerResponse): void {
+  const { url: target, ca } = trust;
   const path = req.url ?? '/';
   if (path === '/' || path === '') {
     res.writeHead(302, { Location: '/ui/' }).end();
@@ -176,9 +182,11 @@ function forward(
   upstream.on('error', (error) => {
     if (res.headersSent) res.destroy();
     else
-      res
-        .writeHead(502, { 'Content-Type': 'application/json; charset=utf-8' })
-        .end(JSON.stringify({ error: `cannot reach the server at ${target.origin}: ${error.message}` }));
+      res.writeHead(502, { 'Content-Type': 'application/json; charset=utf-8' }).end(
+        JSON.stringify({
+          error: `cannot reach the server at ${target.origin}: ${error.message} (verified against ${trust.against})`,
+        }),
+      );
   });
   res.on('close', () => upstream.destroy());
   req.pipe(upstream);

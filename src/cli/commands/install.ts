@@ -9,8 +9,9 @@ import { kubeConfigOf } from '../options.ts';
 import { formatManifests } from '../output.ts';
 import { clientVersion } from '../version-info.ts';
 import { parseConfigPairs } from './location-config.ts';
+import { addReadOnlyOptions, READONLY_REDACTED, type ReadOnlyFlags } from './install-readonly.ts';
 
-interface InstallFlags {
+interface InstallFlags extends ReadOnlyFlags {
   namespace: string;
   image: string;
   locationProvider?: string;
@@ -31,7 +32,7 @@ export const DEFAULT_IMAGE = `ghcr.io/cairn-dev/cairn:v${clientVersion().replace
 const REDACTED = '<redacted: the content of --secret-file>';
 
 export function installCommand(io: CliIO): Command {
-  return new Command('install')
+  return addReadOnlyOptions(new Command('install'))
     .description(
       "Install Cairn's server in the cluster: namespace, CRDs, RBAC, a backup location, the Deployment",
     )
@@ -69,6 +70,13 @@ Examples:
   cairn install --location-provider s3 --bucket backups --location-config region=eu-west-1 --secret-file ./aws-credentials
   cairn install --location-provider s3 --bucket backups --location-config region=us-east-1,s3Url=http://minio:9000,s3ForcePathStyle=true --secret-file ./minio
   cairn install --dry-run -o yaml > cairn.yaml      (for GitOps: add the credentials Secret yourself)
+  cairn install --location-provider s3 --bucket dr-backups --location-config region=eu-west-1 --secret-file ./dr \\
+      --readonly-location prod --readonly-provider s3 --readonly-bucket prod-backups \\
+      --readonly-config region=eu-west-1 --readonly-secret-file ./prod-readonly
+
+--readonly-location adds a ReadOnly location beside the default one: another cluster's bucket, whose
+backups this cluster lists and restores but never writes or deletes. Copy that cluster's key Secret
+cairn-key-<its location> here as cairn-key-<name> to restore encrypted backups.
 
 The server makes each location's encryption key on first use, in the Secret cairn-key-<location>:
 copy it somewhere safe (kubectl get secret -n cairn cairn-key-default -o yaml). A cluster that restores
@@ -115,18 +123,29 @@ another's backups needs the same Secret.`,
           });
         }
       }
+      const { readOnlyLocationOf } = await import('./install-readonly.ts');
+      const readOnlyLocation = await readOnlyLocationOf(flags, { defaultName: location?.name });
       const objects = installManifests({
         namespace: flags.namespace,
         image: flags.image,
         location,
         credentials,
+        readOnlyLocation,
         replicas: flags.replicas,
         kubeletRoot: flags.kubeletRoot,
       });
       if (flags.dryRun) {
         const printed = objects.map((o) =>
           o.kind === 'Secret'
-            ? { ...o, data: Object.fromEntries(Object.keys(o.data as object).map((k) => [k, REDACTED])) }
+            ? {
+                ...o,
+                data: Object.fromEntries(
+                  Object.keys(o.data as object).map((k) => [
+                    k,
+                    o.metadata.name === CREDENTIALS_SECRET ? REDACTED : READONLY_REDACTED,
+                  ]),
+                ),
+              }
             : o,
         );
         io.stdout.write(formatManifests(printed, flags.output));
@@ -147,6 +166,11 @@ another's backups needs the same Secret.`,
             : ' Create a BackupLocation before the first backup.') +
           '\nIts encryption key is made on first use in Secret cairn-key-default: keep a copy, losing it loses the backups.\n',
       );
+      if (readOnlyLocation)
+        io.stdout.write(
+          `ReadOnly location "${readOnlyLocation.name}" (${readOnlyLocation.spec.provider} ${readOnlyLocation.spec.objectStorage?.bucket ?? ''}) ` +
+            `is installed too: restoring its encrypted backups needs their key in Secret cairn-key-${readOnlyLocation.name}.\n`,
+        );
     });
 }
 

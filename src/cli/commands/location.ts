@@ -1,42 +1,37 @@
 // `cairn location ...`: the backup locations of standalone mode, kept in config.ts's config.yaml with one
-// key file per encrypted location. Output never shows a key or credentials, except `key-export`, whose
-// whole purpose is to print the key. Heavy modules (config.ts loads the storage drivers) are imported
-// inside the actions, so `--help` stays fast.
+// key file per encrypted location; or, with Cairn's server installed (serverClient's detection, as
+// `backup create`), the server's BackupLocation resources (location-server.ts). Output never shows a key
+// or credentials, except standalone `key-export`, whose whole purpose is to print the key. Heavy modules
+// (config.ts loads the storage drivers) are imported inside the actions, so `--help` stays fast.
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import {
-  backupNameProblem,
-  locationProblems,
-  normalizeProvider,
-  type AccessMode,
-  type BackupLocationSpec,
-  type LocationProvider,
-  type SpecProblem,
-} from '../../api/index.ts';
 import type { ConfiguredLocation } from '../config.ts';
 import type { CliIO } from '../io.ts';
+import { addModeOptions, type ModeOptions } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatTable } from '../table.ts';
 import { confirmDeletion } from './backup-catalog.ts';
-import { keyFileOf, markDefault, parseConfigPairs } from './location-config.ts';
+import {
+  keyFileOf,
+  LocationValidationError,
+  markDefault,
+  parseConfigPairs,
+  whereOf,
+} from './location-config.ts';
+import {
+  flagsOf,
+  locationFromFlags,
+  mergeSetFlags,
+  parseSecretKeyRef,
+  type LocationFlags,
+  type SetFlags,
+} from './location-flags.ts';
+import type { ServerTarget } from './location-server.ts';
 
 type SetExitCode = (code: number) => void;
 
 /** How long `location create` waits for the store to answer before warning that it is not reachable. */
 const REACHABILITY_TIMEOUT_MS = 10_000;
-
-/** The location request is invalid; nothing was written. main() prints each problem. */
-export class LocationValidationError extends Error {
-  override readonly name = 'LocationValidationError';
-  readonly problems: SpecProblem[];
-  constructor(problems: SpecProblem[]) {
-    super(
-      `the location is invalid: ${problems.map((p) => `${p.field} "${p.value}": ${p.message}`).join('; ')}`,
-    );
-    this.problems = problems;
-  }
-}
 
 export class LocationExistsError extends Error {
   override readonly name = 'LocationExistsError';
@@ -52,156 +47,133 @@ export class LocationKeyError extends Error {
   override readonly name = 'LocationKeyError';
 }
 
-/** The flag that sets each spec field, to point the user at it. */
-const flagOf: Record<string, string> = {
-  name: 'NAME',
-  provider: '--provider',
-  'objectStorage.bucket': '--bucket',
-  'config.path': '--path',
-  'config.region': '--config region=...',
-  accessMode: '--access-mode',
-  credentials: '--credentials-file',
-};
-
-const withFlag = (problem: SpecProblem): SpecProblem => {
-  const flag = flagOf[problem.field];
-  return flag ? { ...problem, message: `${problem.message} (${flag})` } : problem;
-};
-
-interface CreateOptions {
-  provider: string;
-  bucket?: string;
-  prefix?: string;
-  config?: Record<string, string>;
-  path?: string;
-  credentialsFile?: string;
-  accessMode: string;
-  plaintext?: boolean;
-  default?: boolean;
+/**
+ * The server to work through (serverClient: --server, --standalone, or whether one is installed), or
+ * undefined to work on this machine's configuration.
+ */
+async function serverOf(
+  io: CliIO,
+  command: Command,
+  options: ModeOptions,
+): Promise<ServerTarget | undefined> {
+  const { serverClient } = await import('../server-mode.ts');
+  const client = await serverClient(io, command, options);
+  return client ? { client, namespace: options.namespace } : undefined;
 }
 
-/** The location the flags describe, or every problem with them. */
-async function locationFromFlags(
-  name: string,
-  options: CreateOptions,
-): Promise<{ location?: ConfiguredLocation; problems: SpecProblem[] }> {
-  const problems: SpecProblem[] = [];
-  const nameProblem = backupNameProblem(name);
-  if (nameProblem) problems.push({ field: 'name', value: name, message: nameProblem });
-  const provider = normalizeProvider(options.provider);
-  if (!provider) {
-    problems.push({
-      field: 'provider',
-      value: options.provider,
-      message: "must be one of fs, s3, azure, gcs (or Velero's aws, gcp)",
-    });
-  }
-  const config = { ...options.config };
-  if (options.path !== undefined) config.path = options.path;
-  // Relative to where the command runs, stored absolute: later commands run from anywhere.
-  if (config.path) config.path = resolve(config.path);
-  const spec: BackupLocationSpec = {
-    provider: provider ?? (options.provider as LocationProvider),
-    ...(options.bucket !== undefined
-      ? { objectStorage: { bucket: options.bucket, ...(options.prefix ? { prefix: options.prefix } : {}) } }
-      : {}),
-    ...(Object.keys(config).length > 0 ? { config } : {}),
-    ...(options.default ? { default: true } : {}),
-    accessMode: options.accessMode as AccessMode,
-    ...(options.plaintext ? { plaintext: true } : {}),
-  };
-  // The other checks depend on the provider: with an unknown one, its own problem is the one to fix.
-  if (provider) problems.push(...locationProblems(spec));
-  if (provider === 'fs' && (options.bucket !== undefined || options.prefix !== undefined)) {
-    problems.push({
-      field: 'objectStorage.bucket',
-      value: options.bucket ?? options.prefix ?? '',
-      message: 'an fs location takes a directory (--path), not a bucket or prefix',
-    });
-  }
-  if (options.prefix !== undefined && options.bucket === undefined && provider !== 'fs') {
-    problems.push({
-      field: 'objectStorage.prefix',
-      value: options.prefix,
-      message: 'a prefix needs a bucket',
-    });
-  }
-  let credentialsFile: string | undefined;
-  if (options.credentialsFile !== undefined) {
-    credentialsFile = resolve(options.credentialsFile);
-    if (!existsSync(credentialsFile)) {
-      problems.push({
-        field: 'credentials',
-        value: options.credentialsFile,
-        message: 'the file does not exist',
-      });
-    } else if (provider) {
-      const { readFileSync } = await import('node:fs');
-      const { parseCredentials } = await import('../../storage/index.ts');
-      try {
-        parseCredentials(provider, readFileSync(credentialsFile, 'utf8'), 'default', config);
-      } catch (error) {
-        // The parser's messages name what is missing, never the secrets themselves.
-        const message = error instanceof Error ? error.message.replace(/^credentials: /, '') : String(error);
-        problems.push({ field: 'credentials', value: options.credentialsFile, message });
-      }
-    }
-  }
-  if (problems.length > 0) return { problems: problems.map(withFlag) };
-  return { location: { name, spec, ...(credentialsFile ? { credentialsFile } : {}) }, problems };
+/** How long a call to the location's store may hang (both modes): its spec's requestTimeout and idleTimeout. */
+function addTimeoutOptions(command: Command): Command {
+  return command
+    .option(
+      '--request-timeout <duration>',
+      'abort (and retry) a request the store leaves unanswered this long (default 60s); also bounds the check',
+    )
+    .option(
+      '--idle-timeout <duration>',
+      'fail an upload or download that moves no bytes this long while waiting for the store (default 60s)',
+    );
 }
+
+/**
+ * The flags of the server's locations only: a Secret for the credentials, and the server's timers (with
+ * the store timeouts of both modes, addTimeoutOptions, so that create and set have them all).
+ */
+function addServerFieldOptions(command: Command): Command {
+  return addTimeoutOptions(command)
+    .option(
+      '--credential <secret/key>',
+      "server mode: the credentials are in this key of an existing Secret of the server's namespace " +
+        "(Velero's SECRET=KEY is accepted)",
+      parseSecretKeyRef,
+    )
+    .option(
+      '--backup-sync-period <duration>',
+      'server mode: how often its backups are synced into the cluster as Backup resources (default 1m, 0: never)',
+    )
+    .option(
+      '--validation-frequency <duration>',
+      'server mode: how often the server checks that it is available (default 1m, 0: never)',
+    );
+}
+
+const CREDENTIALS_FILE_HELP =
+  'S3: AWS credentials file ([default] aws_access_key_id=...); Azure: AZURE_STORAGE_CONNECTION_STRING=...; ' +
+  'GCS: service-account JSON. Standalone: referenced by path, never copied; server mode: copied into the ' +
+  'Secret cairn-credentials-NAME';
 
 function createCommand(io: CliIO): Command {
-  return new Command('create')
-    .description('Add a backup location: a directory, or a bucket of S3, Azure Blob Storage or GCS')
-    .argument('<name>', 'the location name (lower-case letters, digits and "-")')
-    .requiredOption('--provider <provider>', "fs, s3, azure or gcs (Velero's aws and gcp are accepted)")
-    .option('--bucket <bucket>', 'the bucket (S3, GCS) or container (Azure)')
-    .option('--prefix <prefix>', 'a key prefix inside the bucket')
-    .option('--path <dir>', 'the directory of an fs location (same as --config path=DIR)')
-    .option(
-      '--config <k=v,...>',
-      'provider settings: fs: path; s3: region, s3Url, s3ForcePathStyle; gcs: endpoint, project',
-      parseConfigPairs,
-    )
-    .option(
-      '--credentials-file <file>',
-      'S3: AWS credentials file ([default] aws_access_key_id=...); Azure: AZURE_STORAGE_CONNECTION_STRING=...; ' +
-        'GCS: service-account JSON. Referenced by path, never copied',
-    )
-    .addOption(
-      new Option('--access-mode <mode>', 'ReadOnly: restore from it, never write or delete').default(
-        'ReadWrite',
-      ),
-    )
-    .option('--plaintext', 'store backups unencrypted, readable by Velero (Secrets included)')
-    .option('--default', 'make it the default location of `backup create`')
+  return addServerFieldOptions(
+    addModeOptions(
+      new Command('create')
+        .description(
+          'Add a backup location: a directory, or a bucket of S3, Azure Blob Storage or GCS (with a server ' +
+            'installed: a BackupLocation resource)',
+        )
+        .argument('<name>', 'the location name (lower-case letters, digits and "-")')
+        .requiredOption('--provider <provider>', "fs, s3, azure or gcs (Velero's aws and gcp are accepted)")
+        .option('--bucket <bucket>', 'the bucket (S3, GCS) or container (Azure)')
+        .option('--prefix <prefix>', 'a key prefix inside the bucket')
+        .option(
+          '--path <dir>',
+          "the directory of an fs location (same as --config path=DIR; server mode: the server pod's)",
+        )
+        .option(
+          '--config <k=v,...>',
+          'provider settings: fs: path; s3: region, s3Url, s3ForcePathStyle; gcs: endpoint, project',
+          parseConfigPairs,
+        )
+        .option('--credentials-file <file>', CREDENTIALS_FILE_HELP)
+        .addOption(
+          new Option('--access-mode <mode>', 'ReadOnly: restore from it, never write or delete').default(
+            'ReadWrite',
+          ),
+        )
+        .option('--plaintext', 'store backups unencrypted, readable by Velero (Secrets included)')
+        .option('--default', 'make it the default location of `backup create`'),
+    ),
+  )
     .addHelpText(
       'after',
       `
-Each location that is not --plaintext gets its own 32-byte encryption key, in
+Standalone, each location that is not --plaintext gets its own 32-byte encryption key, in
 $XDG_CONFIG_HOME/cairn/keys/NAME.key. Losing the key loses the backups: save it with
 \`cairn location key-export NAME\`.
+
+With Cairn's server installed (cairn install; --server insists, --standalone overrides), it creates a
+BackupLocation in the server's namespace (-n), and a credentials file becomes the Secret
+cairn-credentials-NAME. The server makes the key on the location's first backup, in the Secret
+cairn-key-NAME. A ReadOnly location (another cluster's backups) needs that cluster's key in that Secret.
 
 Examples:
   cairn location create nas --provider fs --path /mnt/nas/cairn
   cairn location create minio --provider aws --bucket backups --credentials-file ~/.aws/credentials \\
       --config region=us-east-1,s3Url=http://minio:9000,s3ForcePathStyle=true
   cairn location create velero --provider gcp --bucket velero-backups --prefix cluster-1 \\
-      --plaintext --access-mode ReadOnly`,
+      --plaintext --access-mode ReadOnly
+  cairn location create dr --server --provider aws --bucket prod-backups --config region=eu-west-1 \\
+      --credentials-file ./prod-readonly-credentials --access-mode ReadOnly --backup-sync-period 5m
+  cairn location create secondary --server --provider gcp --bucket backups-2 --credential gcs-sa/key.json \\
+      --default --validation-frequency 10m`,
     )
-    .action(async (name: string, options: CreateOptions) => {
+    .action(async (name: string, options: LocationFlags & ModeOptions, command: Command) => {
+      const server = await serverOf(io, command, options);
+      if (server) {
+        const { createLocation } = await import('./location-server.ts');
+        await createLocation(io, server, name, options);
+        return;
+      }
       const { locationKey, openLocation, saveConfig, withDefaultLocation } = await import('../config.ts');
       const { keyId, LocationKeyMismatchError } = await import('../../storage/index.ts');
-      const { location, problems } = await locationFromFlags(name, options);
-      if (!location) throw new LocationValidationError(problems);
+      const { spec, credentialsFile, problems } = await locationFromFlags(name, options, 'standalone');
+      if (!spec) throw new LocationValidationError(problems);
+      const location: ConfiguredLocation = { name, spec, ...(credentialsFile ? { credentialsFile } : {}) };
       // The embedded default location stays configured beside the new one.
       const config = withDefaultLocation(io.env);
       if (config.locations.some((l) => l.name === name)) throw new LocationExistsError(name);
       config.locations.push(location);
       if (location.spec.default) markDefault(config, name);
       saveConfig(io.env, config);
-      io.stdout.write(`Backup location "${name}" created: ${whereOf(location)}.\n`);
+      io.stdout.write(`Backup location "${name}" created: ${whereOf(location.spec)}.\n`);
 
       // Reachable, and holding encrypted backups already (another machine's)? A warning, not a failure:
       // the store may be down for now, and the config is written.
@@ -241,15 +213,6 @@ Examples:
     });
 }
 
-/** Where a location stores: `fs /dir`, `s3://bucket/prefix`. */
-function whereOf(location: ConfiguredLocation): string {
-  const { spec } = location;
-  if (spec.provider === 'fs') return spec.config?.path ?? '';
-  const scheme = spec.provider === 'gcs' ? 'gs' : spec.provider;
-  const prefix = spec.objectStorage?.prefix ? `/${spec.objectStorage.prefix.replace(/^\/+|\/+$/g, '')}` : '';
-  return `${scheme}://${spec.objectStorage?.bucket ?? ''}${prefix}`;
-}
-
 /** How the location encrypts: its key id, "plaintext", or that the key is not made yet. */
 async function encryptionOf(io: CliIO, location: ConfiguredLocation): Promise<string> {
   if (location.spec.plaintext) return 'plaintext';
@@ -260,9 +223,13 @@ async function encryptionOf(io: CliIO, location: ConfiguredLocation): Promise<st
 }
 
 function getCommand(io: CliIO): Command {
-  return new Command('get')
-    .description('List the backup locations')
-    .argument('[name]', 'only this location')
+  return addModeOptions(
+    new Command('get')
+      .description(
+        "List the backup locations (with a server installed: its BackupLocations, with each one's phase)",
+      )
+      .argument('[name]', 'only this location'),
+  )
     .addOption(
       new Option('-o, --output <format>', 'table, json or yaml')
         .argParser(parseOutputFormat)
@@ -271,74 +238,153 @@ function getCommand(io: CliIO): Command {
     .addHelpText(
       'after',
       `
+With Cairn's server installed, the BackupLocation resources of its namespace (-n): PHASE is Available or
+Unavailable as the server last found it (at LAST VALIDATED; the reason follows the table), and -o json|yaml
+prints the resources.
+
 Examples:
   cairn location get
-  cairn location get minio -o yaml`,
+  cairn location get minio -o yaml
+  cairn location get --server -n backup-system
+  cairn location get --standalone`,
     )
-    .action(async (name: string | undefined, options: { output: OutputFormat }) => {
-      const { findLocation, withDefaultLocation } = await import('../config.ts');
-      const config = withDefaultLocation(io.env);
-      const locations = name === undefined ? config.locations : [findLocation(config, name)];
-      const defaultName = findLocation(config, undefined).name;
-      const encryption = await Promise.all(locations.map((l) => encryptionOf(io, l)));
-      if (options.output !== 'table') {
-        const items = await Promise.all(
-          locations.map(async (location, i) => ({
-            apiVersion: 'cairn.dev/v1',
-            kind: 'BackupLocation',
-            metadata: { name: location.name },
-            spec: location.spec,
-            status: {
-              default: location.name === defaultName,
-              encryption: location.spec.plaintext
-                ? 'plaintext'
-                : {
-                    algorithm: 'AES-256-GCM',
-                    keyId: encryption[i],
-                    keyFile: await keyFileOf(io.env, location.name),
-                  },
-              ...(location.credentialsFile ? { credentialsFile: location.credentialsFile } : {}),
-            },
-          })),
-        );
+    .action(
+      async (name: string | undefined, options: ModeOptions & { output: OutputFormat }, command: Command) => {
+        const server = await serverOf(io, command, options);
+        if (server) {
+          const { getLocations } = await import('./location-server.ts');
+          await getLocations(io, server, { name, output: options.output });
+          return;
+        }
+        const { findLocation, withDefaultLocation } = await import('../config.ts');
+        const config = withDefaultLocation(io.env);
+        const locations = name === undefined ? config.locations : [findLocation(config, name)];
+        const defaultName = findLocation(config, undefined).name;
+        const encryption = await Promise.all(locations.map((l) => encryptionOf(io, l)));
+        if (options.output !== 'table') {
+          const items = await Promise.all(
+            locations.map(async (location, i) => ({
+              apiVersion: 'cairn.dev/v1',
+              kind: 'BackupLocation',
+              metadata: { name: location.name },
+              spec: location.spec,
+              status: {
+                default: location.name === defaultName,
+                encryption: location.spec.plaintext
+                  ? 'plaintext'
+                  : {
+                      algorithm: 'AES-256-GCM',
+                      keyId: encryption[i],
+                      keyFile: await keyFileOf(io.env, location.name),
+                    },
+                ...(location.credentialsFile ? { credentialsFile: location.credentialsFile } : {}),
+              },
+            })),
+          );
+          io.stdout.write(
+            formatStructured(
+              name === undefined ? { apiVersion: 'v1', kind: 'List', items } : items[0],
+              options.output,
+            ),
+          );
+          return;
+        }
         io.stdout.write(
-          formatStructured(
-            name === undefined ? { apiVersion: 'v1', kind: 'List', items } : items[0],
-            options.output,
+          formatTable(
+            ['NAME', 'PROVIDER', 'BUCKET/PATH', 'PREFIX', 'ACCESS MODE', 'DEFAULT', 'ENCRYPTION'],
+            locations.map((location, i) => [
+              location.name,
+              location.spec.provider,
+              location.spec.provider === 'fs'
+                ? (location.spec.config?.path ?? '')
+                : (location.spec.objectStorage?.bucket ?? ''),
+              location.spec.objectStorage?.prefix || '<none>',
+              location.spec.accessMode ?? 'ReadWrite',
+              location.name === defaultName ? 'true' : 'false',
+              encryption[i] ?? '',
+            ]),
           ),
         );
+      },
+    );
+}
+
+function setCommand(io: CliIO): Command {
+  return addServerFieldOptions(
+    addModeOptions(
+      new Command('set')
+        .description(
+          "Change a location's settings, credentials, access mode or default mark (not where it stores)",
+        )
+        .argument('<name>', 'the location')
+        .option('--config <k=v,...>', 'provider settings to set (the others stay)', parseConfigPairs)
+        .option('--credentials-file <file>', CREDENTIALS_FILE_HELP)
+        .option('--access-mode <mode>', 'ReadWrite, or ReadOnly: restore from it, never write or delete')
+        .option('--default', 'make it the default location (the previous default loses the mark)'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      `
+A location's provider, bucket, prefix and encryption are what its backups are: they do not change (create
+another location instead). Only the fields given change. With Cairn's server installed, it changes the
+BackupLocation with a merge patch; --default takes the mark from the location that had it, as Velero does.
+
+Examples:
+  cairn location set minio --default
+  cairn location set minio --credentials-file ~/.aws/new-credentials
+  cairn location set minio --request-timeout 2m --idle-timeout 5m
+  cairn location set dr --server --access-mode ReadWrite --backup-sync-period 0
+  cairn location set primary -n backup-system --credential cloud-credentials/aws --validation-frequency 5m`,
+    )
+    .action(async (name: string, options: SetFlags & ModeOptions, command: Command) => {
+      const server = await serverOf(io, command, options);
+      if (server) {
+        const { setLocation } = await import('./location-server.ts');
+        await setLocation(io, server, name, options);
         return;
       }
-      io.stdout.write(
-        formatTable(
-          ['NAME', 'PROVIDER', 'BUCKET/PATH', 'PREFIX', 'ACCESS MODE', 'DEFAULT', 'ENCRYPTION'],
-          locations.map((location, i) => [
-            location.name,
-            location.spec.provider,
-            location.spec.provider === 'fs'
-              ? (location.spec.config?.path ?? '')
-              : (location.spec.objectStorage?.bucket ?? ''),
-            location.spec.objectStorage?.prefix || '<none>',
-            location.spec.accessMode ?? 'ReadWrite',
-            location.name === defaultName ? 'true' : 'false',
-            encryption[i] ?? '',
-          ]),
-        ),
+      const { findLocation, saveConfig, withDefaultLocation } = await import('../config.ts');
+      const config = withDefaultLocation(io.env);
+      const current = findLocation(config, name);
+      const before = {
+        ...flagsOf(current.spec),
+        ...(current.credentialsFile ? { credentialsFile: current.credentialsFile } : {}),
+      };
+      const { spec, credentialsFile, problems } = await locationFromFlags(
+        name,
+        mergeSetFlags(before, options),
+        'standalone',
       );
+      if (!spec) throw new LocationValidationError(problems);
+      const updated: ConfiguredLocation = { name, spec, ...(credentialsFile ? { credentialsFile } : {}) };
+      config.locations = config.locations.map((l) => (l.name === name ? updated : l));
+      if (spec.default) markDefault(config, name);
+      saveConfig(io.env, config);
+      io.stdout.write(`Backup location "${name}" changed.\n`);
     });
 }
 
 function setDefaultCommand(io: CliIO): Command {
-  return new Command('set-default')
-    .description('Make a location the default of `backup create`')
-    .argument('<name>', 'the location')
+  return addModeOptions(
+    new Command('set-default')
+      .description('Make a location the default of `backup create` (the same as `set NAME --default`)')
+      .argument('<name>', 'the location'),
+  )
     .addHelpText(
       'after',
       `
 Examples:
-  cairn location set-default minio`,
+  cairn location set-default minio
+  cairn location set-default secondary --server -n backup-system`,
     )
-    .action(async (name: string) => {
+    .action(async (name: string, options: ModeOptions, command: Command) => {
+      const server = await serverOf(io, command, options);
+      if (server) {
+        const { setLocation } = await import('./location-server.ts');
+        await setLocation(io, server, name, { default: true });
+        return;
+      }
       const { findLocation, saveConfig, withDefaultLocation } = await import('../config.ts');
       const config = withDefaultLocation(io.env);
       findLocation(config, name);
@@ -349,21 +395,36 @@ Examples:
 }
 
 function deleteCommand(io: CliIO): Command {
-  return new Command('delete')
-    .description('Remove a location from the configuration; its stored backups and its key file stay')
-    .argument('<name>', 'the location')
-    .option('--confirm', 'remove without asking')
+  return addModeOptions(
+    new Command('delete')
+      .description(
+        'Remove a location (standalone: from the configuration; server: its BackupLocation); stored backups and keys stay',
+      )
+      .argument('<name>', 'the location')
+      .option('--confirm', 'remove without asking'),
+  )
     .addHelpText(
       'after',
       `
-Only the configuration changes: no stored backup is deleted, and the key file stays, so
+Standalone, only the configuration changes: no stored backup is deleted, and the key file stays, so
 \`cairn location create\` with the same name and settings reads the backups again.
+
+With Cairn's server installed, the BackupLocation is deleted, with the credentials Secret \`location
+create\` made for it. Its stored backups and its key Secret cairn-key-NAME stay, and so do the Backup
+resources synced from it: restores from them fail until a location of that name exists again.
 
 Examples:
   cairn location delete old-nas
-  cairn location delete old-nas --confirm`,
+  cairn location delete old-nas --confirm
+  cairn location delete dr --server -n backup-system --confirm`,
     )
-    .action(async (name: string, options: { confirm?: boolean }) => {
+    .action(async (name: string, options: ModeOptions & { confirm?: boolean }, command: Command) => {
+      const server = await serverOf(io, command, options);
+      if (server) {
+        const { deleteLocation } = await import('./location-server.ts');
+        await deleteLocation(io, server, name, { confirm: options.confirm === true });
+        return;
+      }
       const { findLocation, saveConfig, withDefaultLocation } = await import('../config.ts');
       const config = withDefaultLocation(io.env);
       const location = findLocation(config, name);
@@ -381,7 +442,7 @@ Examples:
       if (nextDefault) markDefault(config, nextDefault.name);
       saveConfig(io.env, config);
       io.stdout.write(
-        `Backup location "${name}" removed from the configuration; its backups in ${whereOf(location)} were not touched.\n`,
+        `Backup location "${name}" removed from the configuration; its backups in ${whereOf(location.spec)} were not touched.\n`,
       );
       const keyFile = await keyFileOf(io.env, name);
       if (existsSync(keyFile))
@@ -395,20 +456,36 @@ Examples:
 }
 
 function keyExportCommand(io: CliIO): Command {
-  return new Command('key-export')
-    .description("Print a location's encryption key (base64) for safekeeping")
-    .argument('<name>', 'the location')
+  return addModeOptions(
+    new Command('key-export')
+      .description("Print a standalone location's encryption key (base64) for safekeeping")
+      .argument('<name>', 'the location'),
+  )
     .addHelpText(
       'after',
       `
 The only command that prints a key. Store it where the backups are not: with the key and the
 location's files, anyone can read every backed-up object, Secrets included.
 
+With Cairn's server installed, a location's key is the Secret cairn-key-NAME of the server's namespace,
+which the CLI does not print: it says how to copy the Secret. --standalone exports this machine's key.
+
 Examples:
   cairn location key-export default > default.key
-  cairn location key-export minio | gpg --encrypt -r ops@example.com > minio.key.gpg`,
+  cairn location key-export minio | gpg --encrypt -r ops@example.com > minio.key.gpg
+  cairn location key-export minio --standalone`,
     )
-    .action(async (name: string) => {
+    .action(async (name: string, options: ModeOptions, command: Command) => {
+      const server = await serverOf(io, command, options);
+      if (server) {
+        const { keySecretName } = await import('../../controller/index.ts');
+        const secret = keySecretName(name);
+        throw new LocationKeyError(
+          `in server mode the key of location "${name}" is the Secret ${secret} in namespace ${server.namespace} ` +
+            `(data "key": the same text key-export prints), and this command does not print it. Copy it with ` +
+            `\`kubectl get secret -n ${server.namespace} ${secret} -o yaml\`; --standalone exports a standalone location's key`,
+        );
+      }
       const { findLocation, locationKey, withDefaultLocation } = await import('../config.ts');
       const location = findLocation(withDefaultLocation(io.env), name);
       if (location.spec.plaintext)
@@ -428,9 +505,12 @@ Examples:
 
 export function locationCommand(io: CliIO, _setExitCode: SetExitCode): Command {
   return new Command('location')
-    .description('Configure backup locations (standalone mode)')
+    .description(
+      "Configure backup locations: this machine's, or the server's BackupLocations when it is installed",
+    )
     .addCommand(createCommand(io))
     .addCommand(getCommand(io))
+    .addCommand(setCommand(io))
     .addCommand(setDefaultCommand(io))
     .addCommand(deleteCommand(io))
     .addCommand(keyExportCommand(io));

@@ -262,7 +262,9 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
         'after',
         `
 Server mode: when Cairn's server is installed (its Deployment in --namespace, default cairn), the
-restore is a Restore resource the server runs (--standalone runs it here; --server insists).
+restore is a Restore resource the server runs (--standalone runs it here; --server insists). The
+Restore records you as its creator (the annotation cairn.dev/creator, checked by the API server), and
+the server restores only what you may write yourself; standalone, your own credentials write.
 
 Examples:
   cairn restore create --from-backup nightly-20261124
@@ -341,13 +343,13 @@ Examples:
         const { serverClient } = await import('../server-mode.ts');
         const server = await serverClient(io, command, options);
         if (server) {
-          const { createAndFollow } = await import('../server-mode.ts');
+          const { createAndFollow, creatorAnnotations } = await import('../server-mode.ts');
           const restore = await createAndFollow<Restore>(server, io, {
             namespace: options.namespace,
             kind: 'Restore',
             plural: 'restores',
             object: {
-              metadata: { name },
+              metadata: { name, annotations: await creatorAnnotations(server) },
               spec: {
                 ...spec,
                 ...(options.storageLocation ? { storageLocation: options.storageLocation } : {}),
@@ -519,6 +521,8 @@ async function restoresOf(
   options: ModeOptions,
 ): Promise<{
   server: boolean;
+  /** Server mode: the client the server's resources are read with. */
+  client?: KubeClient | undefined;
   list: () => Promise<Restore[]>;
   get: (name: string) => Promise<Restore | undefined>;
 }> {
@@ -529,6 +533,7 @@ async function restoresOf(
     const writer = { client, namespace: options.namespace };
     return {
       server: true,
+      client,
       list: async () =>
         (await client.json<{ items: Restore[] }>({ path: resourcePath('Restore', options.namespace) })).items,
       get: (name) => getResource<Restore>(writer, 'Restore', name),
@@ -590,6 +595,61 @@ async function transformationsOf(spec: RestoreSpec): Promise<string> {
   return parts.length > 0 ? parts.join('; ') : '<none>';
 }
 
+interface ServerUrlOptions {
+  serverUrl?: string;
+  serverCaFile?: string;
+}
+
+const serverUrlOption = () =>
+  new Option(
+    '--server-url <url>',
+    "server mode: reach the server's file URLs here (e.g. https://127.0.0.1:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
+  ).argParser(nonEmpty);
+
+const serverCaFileOption = () =>
+  new Option(
+    '--server-ca-file <file>',
+    "server mode: trust this CA (PEM) for the server's certificate (default: the one in ConfigMap cairn-ca)",
+  ).argParser(nonEmpty);
+
+/**
+ * A restore's record files: this machine's records, or (given the server's client) the ones the server
+ * keeps in the backup's location, through DownloadRequests. The log comes as text, the others parsed.
+ */
+async function recordReader(
+  io: CliIO,
+  command: Command,
+  options: ServerUrlOptions & { namespace: string; name: string; client?: KubeClient | undefined },
+): Promise<(file: 'logs' | 'results' | 'resourceList' | 'hooks') => Promise<unknown>> {
+  const { name, client } = options;
+  if (!client) {
+    const records = await openRecords(io);
+    return async (file) => {
+      const text = (await records.readFile(name, file)).toString('utf8');
+      return file === 'logs' ? text : (JSON.parse(text) as unknown);
+    };
+  }
+  const { ServerFiles } = await import('../server-files.ts');
+  const { buffer } = await import('node:stream/consumers');
+  const files = new ServerFiles({
+    client,
+    namespace: options.namespace,
+    serverUrl: options.serverUrl,
+    serverCaFile: options.serverCaFile,
+    kubeConfig: () => kubeConfigOf(io, command),
+  });
+  const KINDS = {
+    logs: 'RestoreLog',
+    results: 'RestoreResults',
+    resourceList: 'RestoreResourceList',
+    hooks: 'RestoreHookResults',
+  } as const;
+  return async (file) => {
+    const text = (await buffer(await files.open(KINDS[file], name))).toString('utf8');
+    return file === 'logs' ? text : (JSON.parse(text) as unknown);
+  };
+}
+
 function describeCommand(io: CliIO): Command {
   return addModeOptions(
     new Command('describe')
@@ -598,21 +658,28 @@ function describeCommand(io: CliIO): Command {
   )
     .option('--details', 'also list every item and its outcome')
     .addOption(new Option('-o, --output <format>', 'json or yaml').argParser(parseOutputFormat))
+    .addOption(serverUrlOption())
+    .addOption(serverCaFileOption())
     .addHelpText(
       'after',
-      '\nExamples:\n  cairn restore describe shop-20261125101500\n  cairn restore describe shop-copy --details',
+      `
+In server mode the warnings and errors, and with --details every item, come from the restore's files,
+which the server keeps in the backup's location: read through the server (a DownloadRequest each,
+answered with a short-lived URL of its own). A restore from a ReadOnly location keeps no files: its
+status has the counts.
+
+Examples:
+  cairn restore describe shop-20261125101500
+  cairn restore describe shop-copy --details
+  cairn restore describe shop-copy --details --server-url https://127.0.0.1:8085`,
     )
     .action(
       async (
         name: string,
-        options: ModeOptions & { details?: boolean; output?: OutputFormat },
+        options: ModeOptions & ServerUrlOptions & { details?: boolean; output?: OutputFormat },
         command: Command,
       ) => {
         const source = await restoresOf(io, command, options);
-        if (source.server && options.details)
-          throw new Error(
-            "--details reads the restore's record files, which the server keeps in the backup's location: run it where that location is configured (--standalone)",
-          );
         const restore = await source.get(name);
         if (!restore)
           throw new Error(
@@ -696,35 +763,31 @@ function describeCommand(io: CliIO): Command {
             ].map(([k, v]) => [k, v === '' ? '<none>' : v] as const),
           ),
         );
-        if (source.server) {
+        if (source.server && !options.details) {
           // The messages are in the record files, in the location; the counts are in the status.
           io.stdout.write(`\nWarnings:  ${status.warnings ?? 0}\n\nErrors:    ${status.errors ?? 0}\n`);
           for (const problem of status.validationErrors ?? []) io.stdout.write(`  invalid: ${problem}\n`);
           return;
         }
-        const records = await openRecords(io);
-        const results = fromStoredResults(
-          JSON.parse((await records.readFile(name, 'results')).toString('utf8')),
-        );
+        const readRecord = await recordReader(io, command, { ...options, name, client: source.client });
+        const results = fromStoredResults(await readRecord('results'));
         io.stdout.write(
           `\n${indentContinuations(resultLines('Warnings', status.warnings ?? 0, results.warnings))}`,
         );
         io.stdout.write(
           `\n${indentContinuations(resultLines('Errors', status.errors ?? 0, results.errors))}`,
         );
+        if (source.server)
+          for (const problem of status.validationErrors ?? []) io.stdout.write(`  invalid: ${problem}\n`);
         if (options.details) {
-          const resourceList = JSON.parse(
-            (await records.readFile(name, 'resourceList')).toString('utf8'),
-          ) as Record<string, string[]>;
+          const resourceList = (await readRecord('resourceList')) as Record<string, string[]>;
           io.stdout.write('\nItems:\n');
           for (const [kind, items] of Object.entries(resourceList)) {
             io.stdout.write(`  ${kind}:\n`);
             for (const item of items) io.stdout.write(`    - ${item}\n`);
           }
           if (status.hookStatus) {
-            const hooks = JSON.parse(
-              (await records.readFile(name, 'hooks')).toString('utf8'),
-            ) as HookResult[];
+            const hooks = (await readRecord('hooks')) as HookResult[];
             io.stdout.write('\nHooks:\n' + hookLines(hooks));
           }
         }
@@ -733,14 +796,34 @@ function describeCommand(io: CliIO): Command {
 }
 
 function logsCommand(io: CliIO): Command {
-  return new Command('logs')
-    .description("Print a restore's log")
-    .argument('<name>', 'the restore')
-    .addHelpText('after', '\nExamples:\n  cairn restore logs shop-20261125101500')
-    .action(async (name: string) => {
-      const records = await openRecords(io);
-      if (!(await records.exists(name))) throw new Error(`no restore named "${name}"`);
-      const lines = (await records.readFile(name, 'logs')).toString('utf8').split('\n').filter(Boolean);
+  return addModeOptions(
+    new Command('logs').description("Print a restore's log").argument('<name>', 'the restore'),
+  )
+    .addOption(serverUrlOption())
+    .addOption(serverCaFileOption())
+    .addHelpText(
+      'after',
+      `
+In server mode the log is the one the server keeps in the backup's location, read through the server (a
+DownloadRequest, answered with a short-lived URL of its own); any kubeconfig that may create
+DownloadRequests in its namespace works, client certificates included.
+
+Examples:
+  cairn restore logs shop-20261125101500
+  cairn restore logs shop-copy --server-url https://127.0.0.1:8085     (server mode, through a port-forward)`,
+    )
+    .action(async (name: string, options: ModeOptions & ServerUrlOptions, command: Command) => {
+      const { serverClient } = await import('../server-mode.ts');
+      const client = await serverClient(io, command, options);
+      let text: string;
+      if (client) {
+        text = (await (await recordReader(io, command, { ...options, name, client }))('logs')) as string;
+      } else {
+        const records = await openRecords(io);
+        if (!(await records.exists(name))) throw new Error(`no restore named "${name}"`);
+        text = (await records.readFile(name, 'logs')).toString('utf8');
+      }
+      const lines = text.split('\n').filter(Boolean);
       if (lines.length === 0)
         io.stderr.write(
           `The log of restore "${name}" is empty: it logged no warnings, errors or deletions (\`cairn restore describe ${name} --details\` lists every item).\n`,

@@ -3,7 +3,8 @@
 // SIGINT: running work ends Failed with a reason and the lease is released.
 import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import { isIP } from 'node:net';
+import { Command, InvalidArgumentError } from 'commander';
 import type { CliIO } from '../io.ts';
 import { kubeConfigOf, parseDuration } from '../options.ts';
 import { clientVersion } from '../version-info.ts';
@@ -21,14 +22,34 @@ interface ServerCommandOptions {
   gcInterval: number;
   repoMaintenanceInterval: number;
   restoreHelperImage: string;
+  /** False with --no-restore-access-checks. */
+  restoreAccessChecks: boolean;
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  tlsSan: string[];
+  insecureHttp?: boolean;
+  advertiseUrl?: string;
 }
 
 function parseWhole(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`expected a whole number above 0, got "${value}"`);
   return n;
+}
+
+/** --advertise-url: an http(s) URL (an origin, and perhaps a path prefix), without its trailing slash. */
+function parseAdvertiseUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a URL (e.g. https://cairn.cairn.svc:8085)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError(`"${value}": the URL must be http:// or https://`);
+  if (url.search || url.hash)
+    throw new InvalidArgumentError(`"${value}": give an origin (and a path prefix), no ?query or #fragment`);
+  return value.replace(/\/+$/, '');
 }
 
 /** `host:port` or `:port` (all interfaces). */
@@ -41,11 +62,32 @@ function parseAddress(value: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** The listener's certificate and key, read once at start; both flags or neither. */
-async function tlsOf(options: ServerCommandOptions): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+/** A --tls-san value: a DNS name (a leading `*.` allowed) or an IP address. */
+function parseSan(value: string, previous: string[]): string[] {
+  const dns = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
+  if (!isIP(value) && !dns.test(value))
+    throw new InvalidArgumentError(`--tls-san "${value}": expected a DNS name or an IP address`);
+  return [...previous, value];
+}
+
+/**
+ * How the listener serves: the certificate files given (read once at start; both flags or neither), plain
+ * HTTP with --insecure-http, or else the server's own certificate (made and kept in a Secret).
+ */
+async function tlsOf(
+  options: ServerCommandOptions,
+): Promise<{ cert: Buffer; key: Buffer } | { selfMade: { extraNames: string[] } } | undefined> {
   if (!options.tlsCertFile !== !options.tlsKeyFile)
     throw new Error('--tls-cert-file and --tls-key-file go together: give both, or neither');
-  if (!options.tlsCertFile || !options.tlsKeyFile) return undefined;
+  const given = options.tlsCertFile ? '--tls-cert-file' : undefined;
+  if (options.insecureHttp && (given || options.tlsSan.length))
+    throw new Error(`--insecure-http serves no certificate: it excludes ${given ?? '--tls-san'}`);
+  if (given && options.tlsSan.length)
+    throw new Error(
+      '--tls-san names the self-made certificate: it excludes --tls-cert-file (put them in yours)',
+    );
+  if (options.insecureHttp) return undefined;
+  if (!options.tlsCertFile || !options.tlsKeyFile) return { selfMade: { extraNames: options.tlsSan } };
   const read = async (flag: string, file: string) => {
     try {
       return await readFile(file);
@@ -67,12 +109,31 @@ export function serverCommand(io: CliIO): Command {
       'Run the controllers: Backups, BackupLocations and the rest of cairn.dev/v1 in one namespace, with leader election',
     )
     .option('-n, --namespace <ns>', "the namespace of Cairn's resources, Lease and Secrets", 'cairn')
-    .option('--metrics-address <host:port>', 'where /metrics, /healthz and /readyz listen', ':8085')
+    .option(
+      '--metrics-address <host:port>',
+      'the listener (HTTPS): /metrics, /healthz, /readyz, the log downloads and the dashboard',
+      ':8085',
+    )
     .option(
       '--tls-cert-file <file>',
-      'serve the listener over TLS with this certificate (PEM; with --tls-key-file)',
+      'serve the listener with this certificate (PEM; with --tls-key-file) instead of the self-made one',
     )
     .option('--tls-key-file <file>', "the certificate's private key (PEM)")
+    .option(
+      '--tls-san <name>',
+      'another DNS name or IP address for the self-made certificate (repeatable)',
+      parseSan,
+      [],
+    )
+    .option(
+      '--insecure-http',
+      'INSECURE: serve plain HTTP, no certificate; requests with a bearer token are then refused unless they come over loopback',
+    )
+    .option(
+      '--advertise-url <url>',
+      "where users reach the listener: the origin of DownloadRequests' URLs (default: the listener's own URL on a loopback address, else https://cairn.<namespace>.svc:<port>)",
+      parseAdvertiseUrl,
+    )
     .option('--backup-workers <n>', 'backups run at once', parseWhole, 1)
     .option('--identity <name>', "this replica's name in the lease (default: <hostname>_<pid>)")
     .option('--client-qps <n>', 'requests per second to the API server', parseWhole, 100)
@@ -97,25 +158,44 @@ export function serverCommand(io: CliIO): Command {
       'the image of the init container restored pods wait in until the node agent has filled their volumes (needs /bin/sh)',
       `ghcr.io/cairn-dev/cairn:v${clientVersion().replace(/^v/, '')}`,
     )
+    .option(
+      '--no-restore-access-checks',
+      "restore whatever the server may write, not only what each Restore's creator may (unsafe where tenants create Restores; docs/security.md)",
+    )
     .addHelpText(
       'after',
       `
 Examples:
   cairn server                                   in the cluster (cairn install deploys it so)
   cairn server --kubeconfig ~/.kube/config -n cairn --metrics-address 127.0.0.1:8085
-  curl -s localhost:8085/metrics | grep cairn_backup_
-  cairn server --tls-cert-file /tls/tls.crt --tls-key-file /tls/tls.key    (HTTPS: tokens never in clear)
+  cairn server --tls-cert-file /tls/tls.crt --tls-key-file /tls/tls.key    (your certificate, e.g. cert-manager's)
+  cairn server --tls-san cairn.example.com       (the self-made certificate, also for this name)
+  cairn server --advertise-url https://cairn.example.com    (DownloadRequests' URLs start with it)
+  cairn server --no-restore-access-checks        (Restores write all the server may: trusted users only)
+  curl -s --cacert <(kubectl -n cairn get configmap cairn-ca -o jsonpath='{.data.ca\\.crt}') https://localhost:8085/metrics
+
+The listener serves HTTPS. Without --tls-cert-file, the server makes its own certificate (a CA and a
+certificate it signs for cairn.<ns>.svc, cairn.<ns>.svc.cluster.local, localhost, 127.0.0.1, ::1 and
+each --tls-san), valid a year, kept in the Secret cairn-server-tls so every replica serves the same one,
+and made again on start when less than 30 days are left. Its CA is published in the ConfigMap cairn-ca
+(key ca.crt), which every authenticated user may read: the CLI trusts it (docs/server.md).
 
 Endpoints: /healthz (200 while the process runs), /readyz (200 on the replica that leads, 503 on a
 standby), /metrics (Prometheus text; docs/metrics.md), a backup's logs and results for authorized
-bearer tokens, and the web dashboard under /ui/ (docs/dashboard.md). Bearer tokens travel on this
-listener: outside a loopback address, serve it over TLS.`,
+bearer tokens, the files of DownloadRequests under /v1/downloads/ (the signed URL is the grant: logs,
+results and describe --details for every user), and the web dashboard under /ui/ (docs/dashboard.md). A request carrying a bearer token
+over plain HTTP (--insecure-http) is refused unless it came over loopback.`,
     )
     .action(async (options: ServerCommandOptions, command: Command) => {
       const { KubeClient } = await import('../../kube/index.ts');
-      const { runServer } = await import('../../controller/index.ts');
+      const { runServer, isLoopbackHost } = await import('../../controller/index.ts');
       const { host, port } = parseAddress(options.metricsAddress);
       const tls = await tlsOf(options);
+      if (!tls && !isLoopbackHost(host))
+        io.stderr.write(
+          `${new Date().toISOString()} warning --insecure-http on ${host}: plain HTTP outside loopback; ` +
+            'requests with a bearer token (log downloads, the dashboard) will be refused\n',
+        );
       const client = new KubeClient(await kubeConfigOf(io, command), {
         qps: options.clientQps,
         burst: options.clientBurst,
@@ -139,6 +219,7 @@ listener: outside a loopback address, serve it over TLS.`,
           host,
           port,
           tls,
+          advertiseUrl: options.advertiseUrl,
           backupWorkers: options.backupWorkers,
           leaseDurationMs: options.leaseDuration,
           renewDeadlineMs: options.renewDeadline,
@@ -146,6 +227,7 @@ listener: outside a loopback address, serve it over TLS.`,
           gcIntervalMs: options.gcInterval,
           repoMaintenanceIntervalMs: options.repoMaintenanceInterval,
           restoreHelperImage: options.restoreHelperImage,
+          restoreAccessChecks: options.restoreAccessChecks,
           signal: stop.signal,
           log: (entry) => io.stderr.write(`${new Date().toISOString()} ${entry.level} ${entry.message}\n`),
           onListening: (address) =>

@@ -1,0 +1,57 @@
+// The grants in DownloadRequests' URLs: one file, until a time, signed by one process's key; and the
+// origin those URLs get when `cairn server --advertise-url` gives none.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  DownloadGrants,
+  GrantRefusedError,
+  defaultAdvertiseUrl,
+  type DownloadGrant,
+} from '../../src/controller/index.ts';
+
+const grant: DownloadGrant = {
+  namespace: 'cairn',
+  kind: 'BackupLog',
+  name: 'shop',
+  location: 'primary',
+  expires: Date.parse('2026-12-01T10:10:00Z'),
+};
+const before = Date.parse('2026-12-01T10:00:00Z');
+
+describe('download grants', () => {
+  it('give back what was signed, until it expires', () => {
+    const grants = new DownloadGrants();
+    const token = grants.sign(grant);
+    assert.match(token, /^[\w-]+\.[\w-]+$/, 'URL-safe, no padding');
+    assert.deepEqual(grants.verify(token, before), grant);
+    assert.throws(
+      () => grants.verify(token, grant.expires),
+      (error: Error) =>
+        error instanceof GrantRefusedError &&
+        error.message ===
+          'the download URL expired at 2026-12-01T10:10:00.000Z: create a new DownloadRequest',
+    );
+  });
+
+  it("refuse an altered payload, an altered signature, and another process's grant", () => {
+    const grants = new DownloadGrants();
+    const [payload = '', signature = ''] = grants.sign(grant).split('.');
+    const longer = Buffer.from(
+      JSON.stringify(['cairn', 'BackupLog', 'shop', 'primary', grant.expires + 86_400_000]),
+    ).toString('base64url');
+    const other = new DownloadGrants().sign(grant);
+    for (const token of [`${longer}.${signature}`, `${payload}.${signature.slice(1)}`, other, '', 'a.b.c'])
+      assert.throws(() => grants.verify(token, before), GrantRefusedError, token);
+  });
+});
+
+describe('the default advertised URL', () => {
+  it('is the listener on loopback, else the Service in the namespace', () => {
+    const at = (host: string, tls: boolean) =>
+      defaultAdvertiseUrl({ host, port: 8085, tls, namespace: 'ops' });
+    assert.equal(at('127.0.0.1', false), 'http://127.0.0.1:8085');
+    assert.equal(at('::1', true), 'https://[::1]:8085');
+    assert.equal(at('0.0.0.0', true), 'https://cairn.ops.svc:8085');
+    assert.equal(at('10.1.2.3', false), 'http://cairn.ops.svc:8085');
+  });
+});
