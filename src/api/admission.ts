@@ -1,7 +1,8 @@
 // Who created a Restore, recorded so that it cannot be forged: the Restore carries its creator's identity
 // in the annotation `cairn.dev/creator`, and the ValidatingAdmissionPolicy `cairn-restore-creator` (run by
 // the API server itself, so no webhook server is needed) refuses a Restore whose annotation is not the
-// identity the API server authenticated for that very request, and any update that changes it. Only a
+// identity the API server authenticated for that very request, any update that changes it, and any
+// change of its spec by someone other than that creator (it would run with the creator's rights). Only a
 // user who may `delegate` restores (the server, which creates the dashboard's Restores on behalf of the
 // person signed in; cluster-admins) may name someone else or leave it out. The server then restores only
 // what that user may write (docs/security.md#tenant-safe-restore).
@@ -102,6 +103,17 @@ export function restoreCreatorPolicy(): AdmissionObject[] {
         {
           expression: `request.operation != 'UPDATE' || variables.creator == ${CREATOR.replace('object.', 'oldObject.')}`,
           message: `metadata.annotations[${ANNOTATIONS.creator}] cannot change: it records who created the Restore`,
+          reason: 'Forbidden',
+        },
+        {
+          // The restore runs with the creator's rights: a spec someone else wrote would borrow them. The
+          // server's status writes go to the status subresource, which this policy does not match.
+          expression:
+            "request.operation != 'UPDATE' || object.spec == oldObject.spec || " +
+            'variables.creator == variables.requester || variables.delegates',
+          messageExpression:
+            `'spec cannot change: only the creator of the Restore (' + variables.creator + ') may change what it ` +
+            `restores, and you are ' + variables.requester`,
           reason: 'Forbidden',
         },
       ],

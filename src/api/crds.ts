@@ -29,7 +29,7 @@ export interface JSONSchemaProps {
   maxItems?: number;
   'x-kubernetes-preserve-unknown-fields'?: true;
   'x-kubernetes-int-or-string'?: true;
-  'x-kubernetes-validations'?: { rule: string; message: string }[];
+  'x-kubernetes-validations'?: { rule: string; message: string; messageExpression?: string }[];
 }
 
 export interface CustomResourceDefinition {
@@ -114,8 +114,15 @@ export function structuralSchema(schema: TSchema, path = ''): JSONSchemaProps {
     if (typeof node.maxLength !== 'number')
       throw new Error(`a pattern with a message needs a maxLength (at ${at})`);
     delete out.pattern;
+    // The API server's message names the field and the type it got ("string"), not the value: the
+    // messageExpression puts the value in front of the message, as Cairn's own problems write it.
+    const literal = `'${node.errorMessage.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
     out['x-kubernetes-validations'] = [
-      { rule: `self.matches(r'${node.pattern}')`, message: node.errorMessage },
+      {
+        rule: `self.matches(r'${node.pattern}')`,
+        message: node.errorMessage,
+        messageExpression: `'"' + self + '": ' + ${literal}`,
+      },
     ];
   }
 

@@ -1,6 +1,6 @@
 // Standalone mode's configuration: the backup locations a user has set up, in
-// $XDG_CONFIG_HOME/cairn/config.yaml (default ~/.config/cairn), each location's encryption key in
-// $XDG_CONFIG_HOME/cairn/keys/<name>.key (mode 0600), and the embedded default location `default`, a
+// $XDG_CONFIG_HOME/cairn/config.yaml (default ~/.config/cairn), each location's encryption keyring (its
+// current key and the keys rotated away from) in $XDG_CONFIG_HOME/cairn/keys/<name>.key (mode 0600), and the embedded default location `default`, a
 // directory at $XDG_DATA_HOME/cairn/locations/default (default ~/.local/share/cairn), so `cairn backup
 // create` works with no set-up. Nothing here is written by a command that only reads, or that is refused:
 // the default location and a new key are saved by the first backup, once it is valid.
@@ -11,10 +11,14 @@ import { parse, stringify } from 'yaml';
 import { locationProblems, type BackupLocationSpec } from '../api/index.ts';
 import {
   BackupStore,
+  formatKeyring,
   generateLocationKey,
+  KeyringFormatError,
   LocationKeyMismatchError,
   openObjectStore,
   parseCredentials,
+  parseKeyring,
+  type LocationKeyring,
 } from '../storage/index.ts';
 import type { RepositoryPasswords } from '../volumes/index.ts';
 
@@ -99,18 +103,60 @@ export function findLocation(config: CliConfig, name: string | undefined): Confi
   return location;
 }
 
-/** The location's key: read from its key file, or made (and saved, mode 0600) when `create` is set. */
-export function locationKey(env: Env, name: string, options: { create: boolean }): Buffer | undefined {
+/**
+ * The location's keyring: read from its key file (a file of one key is a ring of one), or a new key made
+ * (and saved, mode 0600) when `create` is set.
+ */
+export function locationKeyring(
+  env: Env,
+  name: string,
+  options: { create: boolean },
+): LocationKeyring | undefined {
   const file = keyFile(env, name);
   if (existsSync(file)) {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (key.length !== 32) throw new ConfigError(`the key file ${file} does not hold a 32-byte key`);
-    return key;
+    try {
+      return parseKeyring(readFileSync(file, 'utf8'), `the key file ${file}`);
+    } catch (error) {
+      if (error instanceof KeyringFormatError) throw new ConfigError(error.message, { cause: error });
+      throw error;
+    }
   }
   if (!options.create) return undefined;
   const key = generateLocationKey();
   saveLocationKey(env, name, key);
-  return key;
+  return parseKeyring(key.toString('base64'), `the key file ${file}`);
+}
+
+/**
+ * Replaces a location's key file with `ring` (a rotation): written to <file>.new and renamed over the
+ * file, so a crash leaves the old ring or the new one, never half of one. A <file>.new that exists is
+ * another rotation's, running or interrupted, and refuses this one.
+ */
+export async function replaceLocationKeyring(env: Env, name: string, ring: LocationKeyring): Promise<void> {
+  const file = keyFile(env, name);
+  const next = `${file}.new`;
+  let handle;
+  try {
+    handle = await open(next, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new ConfigError(
+      `${next} exists: another \`cairn location rotate-key\` is running, or one was interrupted ` +
+        '(then delete it and run the command again)',
+      { cause: error },
+    );
+  }
+  try {
+    await handle.writeFile(formatKeyring(ring));
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(next, file);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await unlink(next).catch(() => undefined);
+    throw error;
+  }
 }
 
 /**
@@ -163,13 +209,12 @@ export async function openLocation(
     );
   }
   const store = await openObjectStore(location.spec, { credentials, location: location.name });
-  const key = location.spec.plaintext
-    ? undefined
-    : (locationKey(env, location.name, { create: false }) ?? options.newKey);
+  const ring = location.spec.plaintext ? undefined : locationKeyring(env, location.name, { create: false });
   return new BackupStore({
     location: location.name,
     store,
-    key,
+    key: location.spec.plaintext ? undefined : (ring?.current ?? options.newKey),
+    retiredKeys: ring?.retired,
     keySource: `the key file ${keyFile(env, location.name)}`,
   });
 }
@@ -188,7 +233,7 @@ export async function openForBackup(
 ): Promise<{ stores: BackupStore[]; save: () => string[] }> {
   const newKeys = new Map<string, Buffer>();
   for (const location of locations) {
-    if (!location.spec.plaintext && !locationKey(env, location.name, { create: false }))
+    if (!location.spec.plaintext && !locationKeyring(env, location.name, { create: false }))
       newKeys.set(location.name, generateLocationKey());
   }
   const stores = await Promise.all(

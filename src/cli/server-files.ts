@@ -20,7 +20,7 @@ export interface ServerFilesOptions {
   serverCaFile?: string | undefined;
   /** For reading that published CA. */
   kubeConfig: () => Promise<KubeConfig>;
-  /** How long the server has to answer a request. Default 60 s. */
+  /** How long the server has to answer a request, and the longest silence while its file is fetched. Default 60 s. */
   timeoutMs?: number | undefined;
 }
 
@@ -108,42 +108,28 @@ export class ServerFiles {
     return current;
   }
 
-  /** GETs the URL (its origin replaced by --server-url), verifying an https server. */
+  /**
+   * GETs the URL (its origin replaced by --server-url), verifying an https server, and over plain HTTP to a
+   * loopback address only: the URL is the grant, as good as a token for its file.
+   */
   async #fetch(request: string, downloadURL: string): Promise<IncomingMessage> {
     const url = this.#url(downloadURL);
-    let ca: Buffer | undefined;
-    let against = 'nothing: plain HTTP';
-    if (url.protocol === 'https:') {
-      const { serverTrust } = await import('./server-trust.ts');
-      const trust = await serverTrust({
-        serverUrl: url.origin,
-        flag: this.#options.serverUrl ? '--server-url' : `the URL of DownloadRequest "${request}"`,
-        namespace: this.#options.namespace,
-        caFile: this.#options.serverCaFile,
-        kubeConfig: this.#options.kubeConfig,
-      });
-      ca = trust.ca;
-      against = trust.against;
-    }
-    const get = url.protocol === 'https:' ? httpsGet : httpGet;
-    let res: IncomingMessage;
-    try {
-      res = await new Promise<IncomingMessage>((resolve, reject) => {
-        get(url, ca ? { ca } : {}, resolve).on('error', reject);
-      });
-    } catch (error) {
-      throw new Error(
-        `cannot reach the server at ${url.origin} for DownloadRequest "${request}": ${(error as Error).message} ` +
-          `(verified against ${against}). From outside the cluster, forward its port ` +
-          `(kubectl -n ${this.#options.namespace} port-forward deploy/cairn 8085) and add --server-url https://127.0.0.1:8085`,
-        { cause: error },
-      );
-    }
-    if (res.statusCode !== 200)
-      throw new Error(
-        `the server answered ${res.statusCode} for DownloadRequest "${request}": ${(await buffer(res)).toString('utf8').trim()}`,
-      );
-    return res;
+    const { serverTrust } = await import('./server-trust.ts');
+    const trust = await serverTrust({
+      serverUrl: url.origin,
+      flag: this.#options.serverUrl ? '--server-url' : `the URL of DownloadRequest "${request}"`,
+      namespace: this.#options.namespace,
+      caFile: this.#options.serverCaFile,
+      carrying: 'a download URL (its grant reads the file as a token would)',
+      kubeConfig: this.#options.kubeConfig,
+    });
+    return fetchDownload(url, {
+      request,
+      namespace: this.#options.namespace,
+      ca: trust.ca,
+      against: trust.against,
+      idleMs: this.#options.timeoutMs ?? 60_000,
+    });
   }
 
   #url(downloadURL: string): URL {
@@ -168,3 +154,64 @@ export class ServerFiles {
     return new URL(`${base.pathname.replace(/\/+$/, '')}${tail}`, base);
   }
 }
+
+export interface FetchDownloadOptions {
+  /** The DownloadRequest's name, and the server's namespace, for the messages. */
+  request: string;
+  namespace: string;
+  /** The CA to verify an https server by; undefined: the system's. */
+  ca?: Buffer | undefined;
+  /** What the server is verified against, for the message of a failed connection. */
+  against: string;
+  /** The longest silence (connecting, waiting for the answer, between two chunks of the file). */
+  idleMs: number;
+}
+
+/**
+ * The answer of a download URL, a stream of the file; rejects (or, once it streams, fails the stream)
+ * naming the request when the server cannot be reached, answers otherwise than 200, or sends nothing for
+ * `idleMs`: a black-holed server would otherwise keep the CLI waiting forever.
+ */
+export async function fetchDownload(url: URL, options: FetchDownloadOptions): Promise<IncomingMessage> {
+  const { request, namespace } = options;
+  // The path is the grant: messages name the URL without it.
+  const prefix = '/v1/downloads/';
+  const shown = `${url.origin}${url.pathname.slice(0, url.pathname.indexOf(prefix) + prefix.length)}…`;
+  const get = url.protocol === 'https:' ? httpsGet : httpGet;
+  let res: IncomingMessage;
+  try {
+    res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = get(url, options.ca ? { ca: options.ca } : {}, (answer) => {
+        // From now on a silence fails the stream its reader holds.
+        req.removeAllListeners('timeout');
+        req.setTimeout(options.idleMs, () =>
+          answer.destroy(silence(shown, request, options.idleMs, 'in the middle of the file')),
+        );
+        resolve(answer);
+      });
+      req.on('error', reject);
+      // The socket's idle timer: connecting and waiting for the answer alike.
+      req.setTimeout(options.idleMs, () =>
+        req.destroy(silence(shown, request, options.idleMs, 'before answering')),
+      );
+    });
+  } catch (error) {
+    throw new Error(
+      `cannot reach the server at ${shown} for DownloadRequest "${request}": ${(error as Error).message} ` +
+        `(verified against ${options.against}). From outside the cluster, forward its port ` +
+        `(kubectl -n ${namespace} port-forward deploy/cairn 8085) and add --server-url https://127.0.0.1:8085`,
+      { cause: error },
+    );
+  }
+  if (res.statusCode !== 200)
+    throw new Error(
+      `the server answered ${res.statusCode} for DownloadRequest "${request}": ${(await buffer(res)).toString('utf8').trim()}`,
+    );
+  return res;
+}
+
+const silence = (shown: string, request: string, idleMs: number, when: string): Error =>
+  new Error(
+    `the server at ${shown} sent nothing for ${idleMs / 1000}s ${when} (DownloadRequest "${request}"): ` +
+      'is it overloaded, or is something between here and it dropping the connection?',
+  );

@@ -1,9 +1,10 @@
 // Where the CLI may send a bearer token (`backup logs --server-url`, `cairn dashboard`), and whom it
 // trusts there. A token goes over plain HTTP to a loopback address only (a port-forward, a server on this
 // machine). Over HTTPS the server is verified against --server-ca-file, else against the CA the server
-// publishes in the ConfigMap cairn-ca of its namespace, read through the API server with the kubeconfig
-// (as kubectl trusts the API server by the kubeconfig's CA), else against the system's CAs (a certificate
-// from a public CA, or one the user installed).
+// publishes in the ConfigMap cairn-ca of its namespace (a bundle after a renewal: Node's TLS trusts every
+// certificate of a PEM `ca`), read through the API server with the kubeconfig (as kubectl trusts the API
+// server by the kubeconfig's CA), else against the system's CAs (a certificate from a public CA, or one
+// the user installed).
 import { readFile } from 'node:fs/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, KubeClient } from '../kube/index.ts';
@@ -15,12 +16,21 @@ export interface ServerTrustOptions {
   /** The server's namespace: where its ConfigMap cairn-ca is. */
   namespace: string;
   caFile?: string | undefined;
+  /** What the URL will carry, for the refusal of plain HTTP off loopback. Default 'a bearer token'. */
+  carrying?: string | undefined;
   /** The kubeconfig to read the ConfigMap with: loaded for an https URL without caFile only. */
   kubeConfig: () => Promise<KubeConfig>;
 }
 
-/** Refuses a URL a token must not be sent to: plain HTTP to a host that is not loopback. */
-export async function checkTokenUrl(flag: string, serverUrl: string): Promise<URL> {
+/**
+ * Refuses a URL a token (or a download URL's grant, which reads a file as a token would) must not be sent
+ * to: plain HTTP to a host that is not loopback.
+ */
+export async function checkTokenUrl(
+  flag: string,
+  serverUrl: string,
+  carrying = 'a bearer token',
+): Promise<URL> {
   const { isLoopbackHost } = await import('../controller/index.ts');
   let url: URL;
   try {
@@ -34,7 +44,7 @@ export async function checkTokenUrl(flag: string, serverUrl: string): Promise<UR
     );
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname))
     throw new Error(
-      `${flag} ${serverUrl}: refusing to send a bearer token over plain HTTP to ${url.hostname}, which is not ` +
+      `${flag} ${serverUrl}: refusing to send ${carrying} over plain HTTP to ${url.hostname}, which is not ` +
         `loopback; use https:// (the server serves HTTPS; docs/server.md)`,
     );
   return url;
@@ -50,7 +60,7 @@ export interface ServerTrust {
 
 /** Whom to trust at the server's URL; checks the URL first (checkTokenUrl). */
 export async function serverTrust(options: ServerTrustOptions): Promise<ServerTrust> {
-  const url = await checkTokenUrl(options.flag, options.serverUrl);
+  const url = await checkTokenUrl(options.flag, options.serverUrl, options.carrying);
   if (url.protocol !== 'https:') return { url, ca: undefined, against: 'nothing: plain HTTP on loopback' };
   if (options.caFile) {
     try {

@@ -10,11 +10,18 @@ import { ClusterPodVolumeBackups } from './pod-volumes.ts';
 import { objectProblems, type Backup, type BackupStatus } from '../api/index.ts';
 import { BackupValidationError, createBackup } from '../backup/index.ts';
 import type { BackupStore } from '../storage/index.ts';
-import { TakeoverError, type BackupRuns } from './backup-runs.ts';
+import { SupersededError, TakeoverError, type BackupRuns } from './backup-runs.ts';
 import type { ControllerContext } from './context.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
-import { patchResource, patchStatus, progressWriter, writeUntilLanded } from './resources.ts';
+import {
+  getResource,
+  patchResource,
+  patchStatus,
+  patchStatusWhile,
+  progressWriter,
+  writeUntilLanded,
+} from './resources.ts';
 import { ANNOTATIONS, LABELS, scheduleOf } from '../api/index.ts';
 
 export const LOCATION_LABEL = LABELS.veleroStorageLocation;
@@ -42,12 +49,10 @@ export class BackupController {
     for (const backup of this.#backups.list()) {
       const name = backup.metadata.name;
       if (backup.status?.phase !== 'InProgress' || this.#runs.has(name)) continue;
-      this.#ctx.log({
-        level: 'warning',
-        message: `backup ${name} was InProgress when this server started leading: marking it Failed`,
-      });
       try {
-        await patchStatus(
+        // The cache may be older than the Backup: a run of this process whose last write was retried
+        // through an outage may have landed Completed since. Only the InProgress seen is failed.
+        const { written } = await patchStatusWhile<BackupStatus>(
           this.#ctx,
           'Backup',
           name,
@@ -56,8 +61,13 @@ export class BackupController {
             failureReason: ORPHAN_REASON,
             completionTimestamp: this.#ctx.now().toISOString(),
           },
-          { signal },
+          { known: backup, holds: (s) => s?.phase === 'InProgress' && !this.#runs.has(name), signal },
         );
+        if (!written) continue;
+        this.#ctx.log({
+          level: 'warning',
+          message: `backup ${name} was InProgress when this server started leading: marked it Failed`,
+        });
       } catch (error) {
         // Gone meanwhile, or the API server failed: the next start tries again; the controllers must
         // start anyway.
@@ -194,8 +204,16 @@ export class BackupController {
         // Counted once the engine's own validation passed and the name is claimed (as Velero counts).
         onStarted: () => this.#ctx.metrics.backupStarted(schedule),
         onProgress: ({ itemsBackedUp, totalItems }) => progress.update({ itemsBackedUp, totalItems }),
-        // A replica that lost its lease commits only once it leads again (backup-runs.ts).
-        beforeCommit: () => this.#runs.led(signal),
+        // A replica that lost its lease commits only once it leads again (backup-runs.ts), and only while its
+        // Backup is still InProgress: a replica that led meanwhile and released the lease (so that this one
+        // never saw it hold it) failed the backup as an orphan.
+        beforeCommit: async () => {
+          await this.#runs.led(signal);
+          const writer = { client, namespace: this.#ctx.namespace };
+          const current = await getResource<Backup>(writer, 'Backup', name, signal);
+          if (current && current.status?.phase !== 'InProgress')
+            throw new SupersededError(current.status?.phase ?? 'New');
+        },
       });
       await progress.flush();
       const status = result.status ?? {};
@@ -265,15 +283,28 @@ export class BackupController {
    */
   async #finish(backup: Backup, status: BackupStatus): Promise<void> {
     const name = backup.metadata.name;
-    await this.#landed(`backup ${name}: writing its status (${status.phase ?? 'Failed'})`, (signal) =>
-      patchStatus(
-        this.#ctx,
-        'Backup',
-        name,
-        { ...status, completionTimestamp: status.completionTimestamp ?? this.#ctx.now().toISOString() },
-        { signal },
-      ),
+    const final = {
+      ...status,
+      completionTimestamp: status.completionTimestamp ?? this.#ctx.now().toISOString(),
+    };
+    // Only over InProgress, read afresh and guarded by its resourceVersion: another server that led
+    // meanwhile may have failed the backup, and no success of this run lands over that. A Failed does
+    // replace a Failed: this run's reason says more than "the server stopped".
+    const result = await this.#landed(
+      `backup ${name}: writing its status (${final.phase ?? 'Failed'})`,
+      (signal) =>
+        patchStatusWhile<BackupStatus>(this.#ctx, 'Backup', name, final, {
+          holds: (s) => s?.phase === 'InProgress' || (s?.phase === 'Failed' && final.phase === 'Failed'),
+          signal,
+        }),
     ).catch((error: unknown) => this.#unwritten(name, error));
+    // A try whose answer was lost may have landed: finding its own status is no conflict.
+    const found = result && !result.written ? result.current : undefined;
+    if (found && found.completionTimestamp !== final.completionTimestamp)
+      this.#ctx.log({
+        level: 'warning',
+        message: `backup ${name}: its status (${final.phase ?? 'Failed'}) is not written: another server marked it ${found.phase ?? 'New'} meanwhile`,
+      });
   }
 
   #landed<T>(what: string, write: (signal: AbortSignal) => Promise<T>): Promise<T> {

@@ -4,7 +4,9 @@
 // wait for the API server to come back. Before committing, a backup waits until this process leads again.
 // Another replica seen holding the lease meanwhile took over the controllers (and failed this backup as
 // an orphan, backup-controller.ts): the backup stops and fails, naming it, and commits nothing, so that no
-// backup is committed by two replicas or stored Completed while its Backup says Failed. docs/server.md.
+// backup is committed by two replicas or stored Completed while its Backup says Failed. A replica that led
+// and released the lease cleanly is never seen holding it: the backup, before committing, reads its Backup
+// and commits only while it is still InProgress (SupersededError otherwise). docs/server.md.
 import type { Clock } from './clock.ts';
 
 /** Another replica led while this backup ran. */
@@ -15,6 +17,20 @@ export class TakeoverError extends Error {
   constructor(holder: string) {
     super(`another server (${holder}) took over leadership while this backup was running`);
     this.holder = holder;
+  }
+}
+
+/**
+ * The Backup left InProgress while this process ran it: a replica that led meanwhile failed it as an
+ * orphan, and released the lease before this process could see it hold it.
+ */
+export class SupersededError extends Error {
+  override readonly name = 'SupersededError';
+  /** The Backup's phase as found before the commit. */
+  readonly phase: string;
+  constructor(phase: string) {
+    super(`another server led while this backup was running and marked it ${phase}; nothing is committed`);
+    this.phase = phase;
   }
 }
 

@@ -1,6 +1,8 @@
 // The grants in DownloadRequests' URLs: `<payload>.<signature>`, both base64url, the payload a JSON record
-// of one file (the target's kind and name, the location it was found in, the namespace) and its expiry, the
-// signature an HMAC-SHA256 of the payload. Whoever holds the URL may read that one file until then, and
+// of one file (the target's kind, name and uid, the location it was found in, the namespace) and its
+// expiry, the signature an HMAC-SHA256 of the payload (compared in constant time). The uid binds the grant
+// to the one Backup or Restore it was made for: one deleted and created again under the same name within
+// the grant's life is another object, whose files the grant does not open. Whoever holds the URL may read that one file until then, and
 // nothing else: the DownloadRequest was the authorization (RBAC on creating it), the URL carries it.
 //
 // The key is random per server process, never stored: the URL is served by the leader that signed it
@@ -16,6 +18,8 @@ export interface DownloadGrant {
   namespace: string;
   kind: DownloadTargetKind;
   name: string;
+  /** The Backup's or Restore's metadata.uid when the grant was made. */
+  uid: string;
   /** The BackupLocation the file was found in. */
   location: string;
   expires: number;
@@ -41,7 +45,7 @@ export class DownloadGrants {
 
   sign(grant: DownloadGrant): string {
     const payload = Buffer.from(
-      JSON.stringify([grant.namespace, grant.kind, grant.name, grant.location, grant.expires]),
+      JSON.stringify([grant.namespace, grant.kind, grant.name, grant.uid, grant.location, grant.expires]),
     ).toString('base64url');
     return `${payload}.${this.#mac(payload).toString('base64url')}`;
   }
@@ -55,14 +59,14 @@ export class DownloadGrants {
       throw new GrantRefusedError(
         'the download URL is not one this server signed (altered, or from before a restart)',
       );
-    const [namespace, kind, name, location, expires] = JSON.parse(
+    const [namespace, kind, name, uid, location, expires] = JSON.parse(
       Buffer.from(payload, 'base64url').toString('utf8'),
-    ) as [string, string, string, string, number];
+    ) as [string, string, string, string, string, number];
     if (!KINDS.has(kind)) throw new GrantRefusedError(`the download URL names an unknown kind "${kind}"`);
     if (!(expires > now))
       throw new GrantRefusedError(
         `the download URL expired at ${new Date(expires).toISOString()}: create a new DownloadRequest`,
       );
-    return { namespace, kind: kind as DownloadTargetKind, name, location, expires };
+    return { namespace, kind: kind as DownloadTargetKind, name, uid, location, expires };
   }
 }

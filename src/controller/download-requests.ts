@@ -4,15 +4,10 @@
 // be read). The file is opened once here, so a Processed request's URL serves something. Every request is
 // deleted once its expiration has passed (Velero's controller does the same), Failed ones included.
 import type { Backup, DownloadRequest, DownloadRequestStatus, Restore } from '../api/index.ts';
-import {
-  BackupNotFoundError,
-  ObjectNotFoundError,
-  RestoreStore,
-  type BackupStore,
-} from '../storage/index.ts';
+import { BackupNotFoundError, ObjectNotFoundError } from '../storage/index.ts';
 import type { ControllerContext } from './context.ts';
 import type { DownloadGrants } from './download-grants.ts';
-import { DOWNLOAD_TARGETS, openTargetFile } from './download-targets.ts';
+import { DOWNLOAD_TARGETS, openTargetFile, recordsRestore } from './download-targets.ts';
 import type { Informer } from './informer.ts';
 import type { ProcessResult } from './queue.ts';
 import { deleteResource, patchStatus } from './resources.ts';
@@ -29,7 +24,8 @@ export interface DownloadRequestOptions {
 }
 
 type Found =
-  { location: string } | { reason: 'TargetNotFound' | 'FileNotFound' | 'Unreadable'; message: string };
+  | { location: string; uid: string }
+  | { reason: 'TargetNotFound' | 'FileNotFound' | 'Unreadable'; message: string };
 
 export class DownloadRequestController {
   readonly #ctx: ControllerContext;
@@ -74,7 +70,14 @@ export class DownloadRequestController {
         ? {
             phase: 'Processed',
             downloadURL: `${this.#options.baseUrl().replace(/\/+$/, '')}/v1/downloads/${this.#options.grants.sign(
-              { namespace: this.#ctx.namespace, kind, name: target, location: found.location, expires },
+              {
+                namespace: this.#ctx.namespace,
+                kind,
+                name: target,
+                uid: found.uid,
+                location: found.location,
+                expires,
+              },
             )}`,
             expiration: new Date(expires).toISOString(),
           }
@@ -99,28 +102,30 @@ export class DownloadRequestController {
     const target = DOWNLOAD_TARGETS[kind];
     const namespace = this.#ctx.namespace;
     let candidates: string[];
-    let restore: Restore | undefined;
+    let uid: string;
     if (target.of === 'Backup') {
       const backup = this.#backups.get(`${namespace}/${name}`);
       if (!backup)
         return { reason: 'TargetNotFound', message: `no Backup named "${name}" in namespace ${namespace}` };
       candidates = backupLocations(backup);
+      uid = backup.metadata.uid ?? '';
     } else {
-      restore = this.#restores.get(`${namespace}/${name}`);
+      const restore = this.#restores.get(`${namespace}/${name}`);
       if (!restore)
         return { reason: 'TargetNotFound', message: `no Restore named "${name}" in namespace ${namespace}` };
       candidates = this.#restoreLocations(restore);
+      uid = restore.metadata.uid ?? '';
     }
     const problems: string[] = [];
     for (const location of candidates) {
       try {
         const store = await this.#ctx.locations.open(location, { createKey: false, signal });
-        if (restore && !(await this.#recordsRestore(store, restore, signal))) continue;
+        if (target.of === 'Restore' && !(await recordsRestore(store, name, uid, signal))) continue;
         const stream = await openTargetFile(store, kind, name, signal);
         // Opened is enough: the endpoint reads it when the URL is fetched.
         stream.on('error', () => undefined);
         stream.destroy();
-        return { location };
+        return { location, uid };
       } catch (error) {
         if (error instanceof ObjectNotFoundError || error instanceof BackupNotFoundError) continue;
         problems.push(`location "${location}": ${(error as Error).message}`);
@@ -156,12 +161,6 @@ export class DownloadRequestController {
       .map((l) => l.metadata.name);
     const first = [restore.spec.storageLocation ?? '', ...(backup ? backupLocations(backup) : [])];
     return [...new Set([...first, ...writable])].filter((l) => writable.includes(l));
-  }
-
-  /** Whether this store holds this restore's record (not one of the same name by another cluster). */
-  async #recordsRestore(store: BackupStore, restore: Restore, signal: AbortSignal): Promise<boolean> {
-    const record = await new RestoreStore(store.store).get(restore.metadata.name, { signal });
-    return record !== undefined && (!restore.metadata.uid || record.metadata.uid === restore.metadata.uid);
   }
 }
 

@@ -4,7 +4,13 @@
 // check it is there; the download endpoint opens it again to stream it.
 import type { Readable } from 'node:stream';
 import type { DownloadTargetKind } from '../api/index.ts';
-import { restoreKeys, type BackupDataFile, type BackupStore, type RestoreFile } from '../storage/index.ts';
+import {
+  restoreKeys,
+  RestoreStore,
+  type BackupDataFile,
+  type BackupStore,
+  type RestoreFile,
+} from '../storage/index.ts';
 
 type Target =
   { of: 'Backup'; file: BackupDataFile; what: string } | { of: 'Restore'; file: RestoreFile; what: string };
@@ -46,4 +52,19 @@ export async function openTargetFile(
   return target.of === 'Backup'
     ? store.openFile(name, target.file, { signal })
     : store.store.get(restoreKeys(name)[target.file], { signal });
+}
+
+/**
+ * Whether this store holds the record of the restore with this uid under its name, not one of the same
+ * name by another cluster sharing the location (or one this cluster deleted and made again). An empty uid
+ * (an object no API server stored) matches any record.
+ */
+export async function recordsRestore(
+  store: BackupStore,
+  name: string,
+  uid: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const record = await new RestoreStore(store.store).get(name, { signal });
+  return record !== undefined && (!uid || record.metadata.uid === uid);
 }

@@ -10,7 +10,9 @@
 // And the files of DownloadRequests: GET /v1/downloads/<grant>, for anyone holding the URL the
 // DownloadRequest controller wrote (the grant is signed, names one file and expires; download-grants.ts).
 // No bearer token: RBAC was asked when the DownloadRequest was created, and client-certificate users,
-// who have no token to pass on, can use it.
+// who have no token to pass on, can use it. The grant is as good as a token for that file, so it is
+// refused over plain HTTP off loopback (transport.ts), and it opens only the Backup or Restore it was made
+// for: the one with its uid, still there (a restore's record in the location carrying that uid too).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -18,8 +20,9 @@ import { API_GROUP } from '../api/index.ts';
 import { KubeApiError } from '../kube/index.ts';
 import { UnauthenticatedError, type Access, type User } from './access.ts';
 import { GrantRefusedError, type DownloadGrant, type DownloadGrants } from './download-grants.ts';
-import { contentTypeOf, DOWNLOAD_TARGETS, openTargetFile } from './download-targets.ts';
+import { contentTypeOf, DOWNLOAD_TARGETS, openTargetFile, recordsRestore } from './download-targets.ts';
 import type { ServerLocations } from './locations.ts';
+import { plainGrantRefusal } from './transport.ts';
 
 const PATH = /^\/v1\/namespaces\/([^/]+)\/backups\/([^/]+)\/(logs|results)$/;
 
@@ -125,8 +128,12 @@ export interface GrantedDownloadContext {
   grants: DownloadGrants;
   namespace: string;
   now: () => Date;
+  /** Whether the listener serves TLS. */
+  encrypted: boolean;
   /** The locations as the leader sees them; undefined on a standby (which sends callers to the leader). */
   locations: () => ServerLocations | undefined;
+  /** The uid of the Backup or Restore of that name as the leader sees it; undefined when there is none. */
+  uidOf: (of: 'Backup' | 'Restore', name: string) => string | undefined;
 }
 
 /** Serves the file a grant names, decompressed; never throws (errors become answers). */
@@ -136,6 +143,8 @@ export async function serveGrantedDownload(
   res: ServerResponse,
 ): Promise<void> {
   const token = (req.url ?? '').split('?')[0]?.slice(GRANT_PREFIX.length) ?? '';
+  const plain = plainGrantRefusal({ encrypted: ctx.encrypted, localAddress: req.socket.localAddress });
+  if (plain) return answer(res, 400, plain);
   // A standby holds no grants (the key is the leader's): it says where to go rather than "forged".
   const locations = ctx.locations();
   if (!locations) return answer(res, 503, 'this replica is a standby: ask the leader');
@@ -149,9 +158,28 @@ export async function serveGrantedDownload(
   if (grant.namespace !== ctx.namespace)
     return answer(res, 403, `the download URL is for namespace ${grant.namespace}, not ${ctx.namespace}`);
   const target = DOWNLOAD_TARGETS[grant.kind];
+  const what = `${target.of.toLowerCase()} "${grant.name}"`;
+  const uid = ctx.uidOf(target.of, grant.name);
+  if (uid !== grant.uid)
+    return answer(
+      res,
+      410,
+      `the download URL is for ${what} with uid ${grant.uid}, which ` +
+        (uid === undefined
+          ? 'no longer exists'
+          : `was deleted (the ${target.of} of that name now has uid ${uid})`) +
+        ': create a new DownloadRequest',
+    );
   let stream: NodeJS.ReadableStream;
   try {
     const store = await locations.open(grant.location, { createKey: false });
+    if (target.of === 'Restore' && !(await recordsRestore(store, grant.name, grant.uid)))
+      return answer(
+        res,
+        410,
+        `location "${grant.location}" no longer holds the record of ${what} with uid ${grant.uid} ` +
+          '(another restore of that name wrote there): create a new DownloadRequest',
+      );
     stream = await openTargetFile(store, grant.kind, grant.name);
   } catch (error) {
     return answer(

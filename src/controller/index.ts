@@ -43,6 +43,7 @@ export {
   SERVER_SERVICE,
   TLS_SECRET,
   isLoopbackHost,
+  plainGrantRefusal,
   plainTokenRefusal,
 } from './transport.ts';
 export { BackupController, ORPHAN_REASON } from './backup-controller.ts';
@@ -94,6 +95,7 @@ export {
   nodeAgentLease,
   nodeAgentRuns,
   runNodeAgent,
+  AGENT_ORPHAN_MESSAGE,
   NODE_AGENT_RENEW_MS,
   NODE_AGENT_STALE_MS,
   type NodeAgentOptions,
@@ -102,6 +104,7 @@ export {
   ClusterPodVolumeBackups,
   clusterPodVolumeFill,
   NODE_LABEL,
+  NO_AGENT_MESSAGE,
   repositoryPasswordSecret,
   secretRepositoryPasswords,
 } from './pod-volumes.ts';

@@ -1,7 +1,8 @@
 // Backup locations as the server sees them: BackupLocation resources in its namespace, their credentials
 // in Secrets (spec.credential), and each location's encryption key in a Secret of its own,
-// `cairn-key-<location>` (data `key`: the key in base64, the same text as a standalone key file, so
-// `cairn location key-export` output moves between the two). The server never prints a key or a credential.
+// `cairn-key-<location>` (data `key`: the location's keyring, its current key first and then the keys
+// rotated away from, each in base64: the same text as a standalone key file, so `cairn location key-export`
+// output moves between the two; `cairn location rotate-key` rotates it). The server never prints a key or a credential.
 // A location that already holds encrypted backups gets no new key: its own must be put in the Secret.
 import { randomUUID } from 'node:crypto';
 import type { BackupLocation } from '../api/index.ts';
@@ -9,7 +10,10 @@ import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts
 import {
   BackupStore,
   generateLocationKey,
+  KeyringFormatError,
   LocationKeyMismatchError,
+  LocationKeyring,
+  parseKeyring,
   openObjectStore,
   parseCredentials,
   type ObjectStore,
@@ -17,7 +21,7 @@ import {
   type StoreActivity,
 } from '../storage/index.ts';
 import type { Clock } from './clock.ts';
-import { LABELS } from '../api/index.ts';
+import { LABELS, objectProblems } from '../api/index.ts';
 
 /** The Secret holding a location's encryption key. */
 export const keySecretName = (location: string): string => `cairn-key-${location}`;
@@ -89,6 +93,14 @@ export class ServerLocations {
   ): Promise<BackupStore> {
     const location = this.get(name);
     if (!location) throw new LocationUnusableError(name, 'no BackupLocation of that name');
+    // A field the API server kept but Cairn does not know (a typo: `acessMode: ReadOnly`) makes the location
+    // unusable, named, rather than used as if the field were unset (written to, in that example).
+    const problems = objectProblems('BackupLocation', location);
+    if (problems.length > 0)
+      throw new LocationUnusableError(
+        name,
+        `its spec is invalid: ${problems.map((p) => `${p.field}: ${p.message} (got ${JSON.stringify(p.value)})`).join('; ')}`,
+      );
     const { spec } = location;
     let credentials;
     if (spec.credential) {
@@ -116,30 +128,38 @@ export class ServerLocations {
     const { clock, activity, onStall } = this.#options;
     const store = await openObjectStore(spec, { credentials, location: name, clock, activity, onStall });
     // The catalog (metadata) is readable without the key; the archive and logs are not.
-    const key = spec.plaintext || options.withoutKey ? undefined : await this.#key(name, store, options);
-    return new BackupStore({ location: name, store, key, keySource: this.#keySource(name) });
+    const ring = spec.plaintext || options.withoutKey ? undefined : await this.#keyring(name, store, options);
+    return new BackupStore({
+      location: name,
+      store,
+      key: ring?.current,
+      retiredKeys: ring?.retired,
+      keySource: this.#keySource(name),
+    });
   }
 
   #keySource(name: string): string {
     return `Secret "${keySecretName(name)}" (data "${KEY_SECRET_DATA}") in namespace ${this.#options.namespace}`;
   }
 
-  async #key(
+  async #keyring(
     name: string,
     store: ObjectStore,
     options: { createKey: boolean; signal?: AbortSignal | undefined },
-  ): Promise<Buffer> {
+  ): Promise<LocationKeyring> {
     const secretName = keySecretName(name);
     const secret = await this.#secret(secretName, options.signal);
     const encoded = secret?.data?.[KEY_SECRET_DATA];
     if (encoded !== undefined) {
-      const key = Buffer.from(Buffer.from(encoded, 'base64').toString('utf8').trim(), 'base64');
-      if (key.length !== 32)
-        throw new LocationUnusableError(
-          name,
-          `Secret "${secretName}" does not hold a 32-byte key in "${KEY_SECRET_DATA}"`,
+      try {
+        return parseKeyring(
+          Buffer.from(encoded, 'base64').toString('utf8'),
+          `Secret "${secretName}" ("${KEY_SECRET_DATA}")`,
         );
-      return key;
+      } catch (error) {
+        if (!(error instanceof KeyringFormatError)) throw error;
+        throw new LocationUnusableError(name, error.message, { cause: error });
+      }
     }
     if (!options.createKey)
       throw new LocationUnusableError(
@@ -175,11 +195,11 @@ export class ServerLocations {
     } catch (error) {
       // Another replica made it first: use that one.
       if (error instanceof KubeApiError && error.status === 409)
-        return this.#key(name, store, { ...options, createKey: false });
+        return this.#keyring(name, store, { ...options, createKey: false });
       throw error;
     }
     this.#options.onKeyCreated?.(name, secretName);
-    return key;
+    return new LocationKeyring(key);
   }
 
   async #secret(name: string, signal: AbortSignal | undefined): Promise<SecretObject | undefined> {

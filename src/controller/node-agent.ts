@@ -23,6 +23,8 @@ export const nodeAgentLease = (node: string): string => `cairn-node-agent-${node
 /** How often the agent renews its lease; the server takes a lease older than 4 renewals as no agent. */
 export const NODE_AGENT_RENEW_MS = 5_000;
 export const NODE_AGENT_STALE_MS = 4 * NODE_AGENT_RENEW_MS;
+/** Why a volume's backup or restore failed when the agent carrying it out stopped midway. */
+export const AGENT_ORPHAN_MESSAGE = 'the node agent stopped while it ran this volume (it is not resumed)';
 
 export interface NodeAgentOptions {
   client: KubeClient;
@@ -56,6 +58,7 @@ export async function runNodeAgent(options: NodeAgentOptions): Promise<void> {
   const heartbeat = keepLease(options);
   options.log({ level: 'info', message: `node agent on node ${node}, kubelet root ${options.kubeletRoot}` });
   try {
+    await failLeftovers(options, writer);
     while (!signal.aborted) {
       try {
         for (const work of await newWork(writer, node, signal)) {
@@ -99,6 +102,56 @@ async function newWork(writer: ResourceWriter, node: string, signal: AbortSignal
       if ((object.status?.phase ?? 'New') === 'New') work.push({ kind, object });
   }
   return work;
+}
+
+/**
+ * Marks Failed, with the reason, the work of this node left InProgress: one agent runs per node (a
+ * DaemonSet replaces its pod only once the old one is gone), so it was taken by an agent that was killed
+ * before it wrote the outcome. Left so, the server would wait for it for ever. It is not resumed: a
+ * volume backup is one point in time, and what the killed agent uploaded is unreferenced data that the
+ * repository's maintenance prunes.
+ */
+async function failLeftovers(options: NodeAgentOptions, writer: ResourceWriter): Promise<void> {
+  for (const kind of ['PodVolumeBackup', 'PodVolumeRestore'] as const) {
+    let list: { items: (PodVolumeBackup | PodVolumeRestore)[] };
+    try {
+      list = await writer.client.json({
+        path: resourcePath(kind, writer.namespace),
+        query: { labelSelector: `${NODE_LABEL}=${options.node}` },
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (options.signal.aborted) return;
+      // Not fatal: new work must still be taken; the next start tries again.
+      options.log({
+        level: 'warning',
+        message: `cannot list the ${kind}s left InProgress: ${(error as Error).message}`,
+      });
+      continue;
+    }
+    for (const object of list.items) {
+      if (object.status?.phase !== 'InProgress') continue;
+      const name = object.metadata.name;
+      options.log({ level: 'warning', message: `${kind} ${name} was left InProgress: marking it Failed` });
+      await patchStatus(
+        writer,
+        kind,
+        name,
+        {
+          phase: 'Failed',
+          message: `${AGENT_ORPHAN_MESSAGE}: taken on node ${object.status.node ?? options.node} at ${object.status.startTimestamp ?? '<unknown>'}`,
+          completionTimestamp: options.now().toISOString(),
+        },
+        // Only the version read: a write meanwhile (the outcome, after all) wins.
+        { resourceVersion: object.metadata.resourceVersion, signal: options.signal },
+      ).catch((error: unknown) =>
+        options.log({
+          level: 'warning',
+          message: `cannot mark ${kind} ${name} Failed: ${(error as Error).message}`,
+        }),
+      );
+    }
+  }
 }
 
 /** The repositories of a location, opened once (the location's store with its credentials). */

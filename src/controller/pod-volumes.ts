@@ -15,12 +15,14 @@ import {
   type PodVolumeBackupRunner,
   type RepositoryPasswords,
 } from '../volumes/index.ts';
-import { createResource, resourcePath, type ResourceWriter } from './resources.ts';
+import { createResource, patchStatus, resourcePath, type ResourceWriter } from './resources.ts';
 import { LABELS } from '../api/index.ts';
 
 /** The label naming the node whose agent carries a pod volume resource out. */
 export const NODE_LABEL = 'cairn.dev/node';
 const TERMINAL: readonly (PodVolumePhase | undefined)[] = ['Completed', 'Failed'];
+/** The start of the message of a volume failed for want of a node agent, followed by the node's name. */
+export const NO_AGENT_MESSAGE = 'no node agent runs on node';
 
 /** The Secret holding a repository's password. */
 export const repositoryPasswordSecret = (location: string, namespace: string): string =>
@@ -155,7 +157,43 @@ async function waitForAll<T extends PodVolumeBackup | PodVolumeRestore>(
     const done = [...latest.values()].filter((item) => TERMINAL.includes(item.status?.phase)).length;
     onProgress?.(done);
     if (done === created.length) return created.map((item) => latest.get(item.metadata.name) ?? item);
+    await failWithoutAgent(options, kind, [...latest.values()], signal);
     await options.sleep(options.pollMs ?? 1000, signal).catch(() => undefined);
+  }
+}
+
+/**
+ * Marks Failed, with the reason, the resources not done whose node no longer has an agent (its Lease went
+ * stale: the agent was killed and none came back, or the node is gone). An agent that comes back marks
+ * what it left InProgress itself (node-agent.ts); without this, the backup or restore would wait for one
+ * for ever. The write is guarded by the version read: an outcome written meanwhile wins.
+ */
+async function failWithoutAgent(
+  options: ClusterRunnerOptions,
+  kind: 'PodVolumeBackup' | 'PodVolumeRestore',
+  items: (PodVolumeBackup | PodVolumeRestore)[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const agents = new Map<string, boolean>();
+  for (const item of items) {
+    const node = item.metadata.labels?.[NODE_LABEL];
+    if (TERMINAL.includes(item.status?.phase) || !node || !item.metadata.resourceVersion) continue;
+    if (!agents.has(node)) {
+      try {
+        agents.set(node, await options.agentRuns(node, signal));
+      } catch {
+        // The API server failed the read: no verdict; asked again on the next round.
+        agents.set(node, true);
+      }
+    }
+    if (agents.get(node)) continue;
+    await patchStatus(
+      options.writer,
+      kind,
+      item.metadata.name,
+      { phase: 'Failed', message: `${NO_AGENT_MESSAGE} ${node} any more (it stopped, and none came back)` },
+      { resourceVersion: item.metadata.resourceVersion, signal },
+    ).catch(() => undefined); // looked at again on the next round
   }
 }
 
@@ -182,7 +220,7 @@ export class ClusterPodVolumeBackups implements PodVolumeBackupRunner {
       if (!agents.get(node)) {
         failed.push({
           ...backup,
-          status: { phase: 'Failed', message: `no node agent runs on node ${node}` },
+          status: { phase: 'Failed', message: `${NO_AGENT_MESSAGE} ${node}` },
         });
         continue;
       }
@@ -252,7 +290,7 @@ export function clusterPodVolumeFill(
         };
         if (!node || !(await options.agentRuns(node, signal))) {
           const message = node
-            ? `no node agent runs on node ${node}`
+            ? `${NO_AGENT_MESSAGE} ${node}`
             : 'the pod was not scheduled to a node in time';
           failed.push({ ...record, status: { phase: 'Failed', message } });
           continue;

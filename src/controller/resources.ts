@@ -51,6 +51,44 @@ export async function patchStatus(
   }
 }
 
+/** How often patchStatusWhile reads the object again after a 409 before it gives up. */
+const STATUS_CONFLICT_TRIES = 10;
+
+/**
+ * Merges `status` into the object's status only while `holds` is true of the status the object has: each
+ * write carries the resourceVersion it was decided on (first `known`'s, a cached copy, then that of a fresh
+ * read after each 409), so that no write decided on an old copy lands over a newer status (a backup's
+ * Completed or another server's Failed). Resolves with whether it wrote and the status it decided on.
+ */
+export async function patchStatusWhile<S extends { phase?: string | undefined }>(
+  writer: ResourceWriter,
+  kind: CairnKind,
+  name: string,
+  status: Record<string, unknown>,
+  options: {
+    holds: (current: S | undefined) => boolean;
+    known?: (KubeObject & { status?: S | undefined }) | undefined;
+    signal?: AbortSignal | undefined;
+  },
+): Promise<{ written: boolean; current: S | undefined }> {
+  let current = options.known;
+  for (let tries = 0; tries < STATUS_CONFLICT_TRIES; tries++) {
+    current ??= await getResource<KubeObject & { status?: S }>(writer, kind, name, options.signal);
+    // Gone: nothing to write over.
+    if (!current) return { written: false, current: undefined };
+    if (!options.holds(current.status)) return { written: false, current: current.status };
+    const written = await patchStatus(writer, kind, name, status, {
+      resourceVersion: current.metadata.resourceVersion,
+      signal: options.signal,
+    });
+    if (written !== false) return { written: true, current: current.status };
+    current = undefined;
+  }
+  throw new Error(
+    `${kind} ${name} changed ${STATUS_CONFLICT_TRIES} times while its status was being written; not written`,
+  );
+}
+
 /** Merges `patch` into the resource (its metadata and spec; status goes through patchStatus). */
 export async function patchResource(
   writer: ResourceWriter,

@@ -5,7 +5,7 @@
 import { maintainRepositories } from './maintenance.ts';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { createServer as createTlsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { scheduleOf } from '../api/index.ts';
 import type {
@@ -29,6 +29,7 @@ import {
   serveDownload,
   serveGrantedDownload,
   type DownloadContext,
+  type GrantedDownloadContext,
 } from './downloads.ts';
 import { DownloadGrants } from './download-grants.ts';
 import {
@@ -94,11 +95,15 @@ export interface ServerOptions {
   /**
    * Serve the listener over TLS, so that bearer tokens (the log downloads, the dashboard) never travel in
    * clear: with this certificate and key (PEM), or `{ selfMade }` with the server's own, kept in the
-   * Secret cairn-server-tls and its CA published in the ConfigMap cairn-ca (serving-cert.ts). Unset:
-   * plain HTTP, for a loopback address; a request with a token that reaches it by another address is
-   * refused (transport.ts).
+   * Secret cairn-server-tls and its CA published in the ConfigMap cairn-ca (serving-cert.ts), checked
+   * every `checkIntervalMs` (default 1 h) for a renewal due or made by another replica. Unset: plain
+   * HTTP, for a loopback address; a request with a token that reaches it by another address is refused
+   * (transport.ts).
    */
-  tls?: { cert: Buffer; key: Buffer } | { selfMade: { extraNames?: string[] | undefined } } | undefined;
+  tls?:
+    | { cert: Buffer; key: Buffer }
+    | { selfMade: { extraNames?: string[] | undefined; checkIntervalMs?: number | undefined } }
+    | undefined;
   /**
    * The origin of DownloadRequests' URLs (`cairn server --advertise-url`). Default: the listener's own
    * URL on a loopback address, else http(s)://cairn.<namespace>.svc:<port>.
@@ -148,7 +153,17 @@ export async function runServer(options: ServerOptions): Promise<void> {
     advertiseUrl: '',
   };
 
-  const http = await listen(options, await servingTls(options, log), metrics, state);
+  const tls = await servingTls(options, log);
+  const http = await listen(options, tls, metrics, state);
+  // Ends with the server, however it ends.
+  const keeping = new AbortController();
+  const certificateKept = keepServingTls(options, {
+    log,
+    clock,
+    http,
+    tls,
+    signal: AbortSignal.any([options.signal, keeping.signal]),
+  });
   try {
     // Leadership lost (the API server did not answer within the renew deadline: an upgrade of the control
     // plane, a network partition) is not the end of the process: it campaigns again, as a standby would,
@@ -203,6 +218,8 @@ export async function runServer(options: ServerOptions): Promise<void> {
     const closed = new Promise<void>((resolve) => http.close(() => resolve()));
     http.closeAllConnections();
     await closed;
+    keeping.abort();
+    await certificateKept;
   }
 }
 
@@ -413,6 +430,35 @@ async function servingTls(
   return { cert, key };
 }
 
+/** The server's own certificate, checked until the server stops: a renewed one is served from then on. */
+async function keepServingTls(
+  options: ServerOptions,
+  how: {
+    log: (entry: ServerLogEntry) => void;
+    clock: Clock;
+    http: Server;
+    tls: { cert: Buffer; key: Buffer } | undefined;
+    signal: AbortSignal;
+  },
+): Promise<void> {
+  const { http, tls } = how;
+  if (!options.tls || !('selfMade' in options.tls) || !tls || !(http instanceof HttpsServer)) return;
+  const { DEFAULT_CHECK_INTERVAL_MS, keepServingCertificate } = await import('./serving-cert.ts');
+  await keepServingCertificate({
+    client: options.client,
+    namespace: options.namespace,
+    extraNames: options.tls.selfMade.extraNames,
+    now: options.now ?? (() => new Date()),
+    log: how.log,
+    signal: how.signal,
+    served: tls,
+    intervalMs: options.tls.selfMade.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS,
+    clock: how.clock,
+    // New connections get the renewed certificate; open ones keep theirs.
+    onChange: ({ cert, key }) => http.setSecureContext({ cert, key }),
+  });
+}
+
 async function listen(
   options: ServerOptions,
   tls: { cert: Buffer; key: Buffer } | undefined,
@@ -431,11 +477,17 @@ async function listen(
       return stored?.length ? stored : [backup.spec?.storageLocation ?? ''];
     },
   };
-  const granted = {
+  const granted: GrantedDownloadContext = {
     grants: state.grants,
     namespace: options.namespace,
     now: options.now ?? (() => new Date()),
+    encrypted: tls !== undefined,
     locations: () => state.served?.stores,
+    uidOf: (of, name) => {
+      const informer = of === 'Backup' ? state.served?.backups : state.served?.restores;
+      const object = informer?.get(`${options.namespace}/${name}`);
+      return object ? (object.metadata.uid ?? '') : undefined;
+    },
   };
   const dashboard: DashboardContext = {
     client: options.client,

@@ -5,10 +5,14 @@
 // published in the ConfigMap `cairn-ca` (key ca.crt), which users may read without reading Secrets: the
 // CLI verifies the server against it.
 //
-// Both certificates are valid for a year and are made again together, on start, when less than 30 days
-// are left or a name is missing. The CA's private key is never kept: it signs one certificate and is
-// dropped, so nothing that reads the Secret can sign another name. Replicas starting at once race to
-// create the Secret: the loser (409) reads and serves the winner's.
+// Both certificates are valid for a year and are made again together, on start and at every check of a
+// running server (hourly: keepServingCertificate), when less than 30 days are left or a name is missing.
+// The CA's private key is never kept: it signs one certificate and is dropped, so nothing that reads the
+// Secret can sign another name. So a renewal makes a new CA, and the ConfigMap publishes a bundle: the new
+// CA first, then each earlier one until it (and the certificate it signed, made with it) expires, so that
+// a replica still serving the earlier certificate until its next check stays trusted. Replicas starting at
+// once race to create the Secret: the loser (409) reads and serves the winner's. A running server that
+// finds another certificate in the Secret (another replica renewed it) serves that one from then on.
 //
 // Node's crypto cannot write certificates: @peculiar/x509 (typed, WebCrypto-based) builds them. It
 // needs a Reflect polyfill (its dependency tsyringe does), imported before it.
@@ -18,6 +22,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/index.ts';
 import type { ServerLogEntry } from './context.ts';
+import type { Clock } from './clock.ts';
 import { CA_CONFIGMAP, CA_KEY, SERVER_SERVICE, TLS_SECRET } from './transport.ts';
 
 const VALID_DAYS = 365;
@@ -69,6 +74,8 @@ export async function ensureServingCertificate(
   const path = `/api/v1/namespaces/${namespace}/secrets`;
   const existing = await getOrUndefined<Secret>(client, `${path}/${TLS_SECRET}`, signal);
   let served = existing && fromSecret(existing);
+  // The CA of the certificate replaced, if any: published beside the new one until it expires.
+  const previous = served?.ca;
   const stale = served && staleness(served.cert, names, options.now());
   if (!served || stale) {
     const made = await makeCertificate(names, options.now());
@@ -93,8 +100,48 @@ export async function ensureServingCertificate(
         });
     }
   }
-  await publishCa(client, namespace, served.ca, signal);
+  await publishCa(client, namespace, { ca: served.ca, previous, now: options.now(), signal });
   return served;
+}
+
+/** How often a running server checks the Secret by default. */
+export const DEFAULT_CHECK_INTERVAL_MS = 60 * 60_000;
+
+/**
+ * Checks the Secret every `intervalMs` as on start (ensureServingCertificate: renewed when due, the CA
+ * bundle published) and hands `onChange` a certificate other than the one served: renewed here, or by
+ * another replica. Runs until `signal` aborts; a failed check is logged and tried at the next.
+ */
+export async function keepServingCertificate(
+  options: ServingCertificateOptions & {
+    served: Pick<ServingCertificate, 'cert' | 'key'>;
+    intervalMs: number;
+    clock: Clock;
+    onChange: (renewed: ServingCertificate) => void;
+  },
+): Promise<void> {
+  const signal = options.signal ?? new AbortController().signal;
+  let served: Pick<ServingCertificate, 'cert' | 'key'> = options.served;
+  for (;;) {
+    await options.clock.sleep(options.intervalMs, signal);
+    if (signal.aborted) return;
+    try {
+      const current = await ensureServingCertificate(options);
+      if (current.cert.equals(served.cert) && current.key.equals(served.key)) continue;
+      options.onChange(current);
+      served = current;
+      options.log({
+        level: 'info',
+        message: `serving the certificate now in Secret ${options.namespace}/${TLS_SECRET}`,
+      });
+    } catch (error) {
+      if (signal.aborted) return;
+      options.log({
+        level: 'warning',
+        message: `checking the serving certificate in Secret ${options.namespace}/${TLS_SECRET} failed (tried again in ${options.intervalMs} ms): ${(error as Error).message}`,
+      });
+    }
+  }
 }
 
 /** Why the certificate must be made again, or undefined while it serves. */
@@ -141,15 +188,18 @@ function secretOf(namespace: string, made: ServingCertificate, resourceVersion?:
   };
 }
 
-/** The ConfigMap `cairn-ca` holds this CA: created, or updated when it holds another. */
+/**
+ * The ConfigMap `cairn-ca` holds this CA first, then `previous` and the CAs it held already, each until it
+ * expires: created, or updated when it holds another bundle. Node's TLS (the CLI's trust, server-trust.ts)
+ * takes every certificate of a PEM bundle as a CA.
+ */
 async function publishCa(
   client: KubeClient,
   namespace: string,
-  ca: Buffer,
-  signal: AbortSignal | undefined,
+  options: { ca: Buffer; previous: Buffer | undefined; now: Date; signal: AbortSignal | undefined },
 ): Promise<void> {
+  const { signal } = options;
   const path = `/api/v1/namespaces/${namespace}/configmaps`;
-  const pem = ca.toString('utf8');
   // Two tries: a 409 means another replica wrote it a moment ago, with the same Secret's CA.
   for (let attempt = 0; attempt < 2; attempt++) {
     const existing = await getOrUndefined<KubeObject & { data?: Record<string, string> }>(
@@ -157,6 +207,7 @@ async function publishCa(
       `${path}/${CA_CONFIGMAP}`,
       signal,
     );
+    const pem = caBundle(options.ca, [options.previous, existing?.data?.[CA_KEY]], options.now);
     if (existing?.data?.[CA_KEY] === pem) return;
     const body = {
       apiVersion: 'v1',
@@ -178,6 +229,44 @@ async function publishCa(
       if (!(error instanceof KubeApiError && error.status === 409) || attempt === 1) throw error;
     }
   }
+}
+
+/**
+ * Earlier CAs kept in the bundle at most: the newest. Replicas given different --tls-san lists renew the
+ * certificate in turn at each hourly check; the bundle must not grow for a year with them.
+ */
+const MAX_EARLIER_CAS = 8;
+
+/**
+ * `ca` (as it is), then the other certificates of `earlier` (PEM, newest first) not yet expired at `now`,
+ * once each, at most MAX_EARLIER_CAS of them.
+ */
+export function caBundle(ca: Buffer, earlier: readonly (Buffer | string | undefined)[], now: Date): string {
+  const first = new X509Certificate(ca);
+  const seen = new Set([first.fingerprint256]);
+  const kept = [ca.toString('utf8').trimEnd() + '\n'];
+  for (const pem of earlier) {
+    if (pem === undefined) continue;
+    let blocks: ArrayBuffer[];
+    try {
+      blocks = x509.PemConverter.decode(pem.toString());
+    } catch {
+      continue; // Not PEM: nothing worth keeping.
+    }
+    for (const der of blocks) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509Certificate(Buffer.from(der));
+      } catch {
+        continue;
+      }
+      if (seen.has(cert.fingerprint256) || Date.parse(cert.validTo) <= now.getTime()) continue;
+      if (kept.length > MAX_EARLIER_CAS) return kept.join('');
+      seen.add(cert.fingerprint256);
+      kept.push(cert.toString().trimEnd() + '\n');
+    }
+  }
+  return kept.join('');
 }
 
 /**

@@ -1,4 +1,4 @@
-// Which connections may carry a bearer token to the server, and the names of its own TLS material. A
+// Which connections may carry a bearer token (or a download URL's grant, as good as one) to the server, and the names of its own TLS material. A
 // token in clear text is safe only where it never leaves the machine: over TLS, or on a loopback address
 // (the testbed, a developer's laptop, and `kubectl port-forward`, which reaches the pod's own loopback).
 // The server and the CLI both decide by these functions. Kept apart from serving-cert.ts so that the CLI
@@ -37,5 +37,24 @@ export function plainTokenRefusal(request: {
   return (
     `refused: a bearer token arrived over plain HTTP at ${request.localAddress ?? 'an unknown address'}, ` +
     `which is not loopback; tokens go over HTTPS only (serve the listener over TLS: docs/server.md)`
+  );
+}
+
+/**
+ * Why a request for a DownloadRequest's file (/v1/downloads/<grant>) must be refused, or undefined when it
+ * may be served: its path is the grant, which reads the file as a token would, so it goes in clear text to
+ * a loopback address only, as tokens do (plainTokenRefusal). Refused before the grant is looked at.
+ */
+export function plainGrantRefusal(request: {
+  encrypted: boolean;
+  /** The server's end of the connection (req.socket.localAddress). */
+  localAddress: string | undefined;
+}): string | undefined {
+  if (request.encrypted) return undefined;
+  if (request.localAddress !== undefined && isLoopbackHost(request.localAddress)) return undefined;
+  return (
+    `refused: a download URL arrived over plain HTTP at ${request.localAddress ?? 'an unknown address'}, ` +
+    `which is not loopback; its grant reads the file as a token would, so downloads go over HTTPS only ` +
+    `(serve the listener over TLS: docs/server.md)`
   );
 }

@@ -111,6 +111,13 @@ export class KubeClient {
   private lastTls: { values: unknown[]; agent: HttpAgent | undefined } | undefined;
   /** Whether a server that cannot be reached is waited for rather than counted against the tries. */
   private waitsForServer = false;
+  /**
+   * The paths the server answered with Retry-After: until when (performance.now) and the send that was
+   * told. The server asked this client to wait, not only that request: another request for the path (a
+   * lease campaign after a throttled renewal, a watch after a throttled one) waits as well. Shared with
+   * waitingForServer()'s copy.
+   */
+  private readonly throttled = new Map<string, { until: number; by: object }>();
 
   constructor(kc: KubeConfig, options: KubeClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -149,12 +156,15 @@ export class KubeClient {
   /**
    * Sends a request under the client's rate limit, repeating it on 429 (after Retry-After), 503, other 5xx
    * and dropped connections where that is safe (see isRetryable). Resolves with the last answer, whatever
-   * its status; rejects when the server cannot be reached after every try.
+   * its status; rejects when the server cannot be reached after every try. A path the server gave this
+   * client a Retry-After for is not asked again before that, by any request.
    */
   async send(req: KubeRequest): Promise<KubeResponse> {
     const method = req.method ?? 'GET';
+    const self = {};
     let counted = 0;
     for (let attempt = 0; ; attempt++) {
+      await this.retryAfterOf(req, self);
       await this.limiter.acquire(req.signal);
       let outcome: { status: number; response: KubeResponse } | { error: unknown };
       try {
@@ -164,12 +174,13 @@ export class KubeClient {
         outcome = { error };
       }
       if (!(this.waitsForServer && 'error' in outcome)) counted += 1;
+      const hint = 'response' in outcome ? retryAfterMs(outcome.response.headers['retry-after']) : undefined;
+      if (hint !== undefined) this.noteRetryAfter(req.path, hint, self);
       const last = counted >= this.retry.attempts;
       if (last || req.signal?.aborted || !isRetryable(method, outcome)) {
         if ('response' in outcome) return outcome.response;
         throw outcome.error;
       }
-      const hint = 'response' in outcome ? retryAfterMs(outcome.response.headers['retry-after']) : undefined;
       const delayMs = backoffMs(attempt + 1, this.retry, hint);
       const reason =
         'response' in outcome
@@ -213,6 +224,8 @@ export class KubeClient {
    * destroys it; aborting req.signal destroys it too.
    */
   async stream(req: KubeRequest): Promise<IncomingMessage> {
+    const self = {};
+    await this.retryAfterOf(req, self);
     await this.limiter.acquire(req.signal);
     const { url, options, payload } = await this.prepare(req);
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
@@ -234,7 +247,27 @@ export class KubeClient {
     } catch (cause) {
       throw new ClusterUnreachableError(this.server, { cause });
     }
+    // A stream is never repeated here, but whoever watches again waits as long as the server said.
+    const hint = retryAfterMs(res.headers['retry-after']);
+    if (hint !== undefined) this.noteRetryAfter(req.path, hint, self);
     throw apiError(req, status, Buffer.concat(chunks));
+  }
+
+  /** Waits out a Retry-After the server gave for the request's path, unless `self` was told it (and waited). */
+  private async retryAfterOf(req: KubeRequest, self: object): Promise<void> {
+    const told = this.throttled.get(req.path);
+    if (told === undefined) return;
+    const left = told.until - performance.now();
+    if (left <= 0) this.throttled.delete(req.path);
+    else if (told.by !== self) await this.sleep(Math.ceil(left), req.signal);
+  }
+
+  private noteRetryAfter(path: string, ms: number, by: object): void {
+    const now = performance.now();
+    // Paths never asked again would stay: the expired ones go whenever one is added.
+    for (const [key, told] of this.throttled) if (told.until <= now) this.throttled.delete(key);
+    const until = now + ms;
+    if ((this.throttled.get(path)?.until ?? 0) < until) this.throttled.set(path, { until, by });
   }
 
   /** The URL, the options (credentials, pooled agent, headers) and the body of a request. */

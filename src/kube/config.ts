@@ -60,7 +60,9 @@ export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
   }
   const [first, ...rest] = files === 'in-cluster' ? [] : files;
   if (first !== undefined && !existsSync(first)) {
-    throw new KubeConfigError(`kubeconfig ${first} does not exist`);
+    throw new KubeConfigError(
+      options.kubeconfig ? `--kubeconfig "${first}": no such file` : `kubeconfig ${first} does not exist`,
+    );
   }
   const { KubeConfig } = library();
   const kc = new KubeConfig();
@@ -79,7 +81,7 @@ export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
     const names = kc.getContexts().map((c) => c.name);
     if (!names.includes(options.context)) {
       throw new KubeConfigError(
-        `context "${options.context}" is not in the kubeconfig (contexts: ${names.join(', ') || 'none'})`,
+        `--context: context "${options.context}" is not in the kubeconfig (contexts: ${names.join(', ') || 'none'})`,
       );
     }
     kc.setCurrentContext(options.context);

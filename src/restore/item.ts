@@ -7,6 +7,7 @@ import type { ContentItem } from './contents.ts';
 import type { RestoreContext } from './context.ts';
 import { desiredObject, type PodWork } from './desired.ts';
 import type { TargetNamespaces } from './namespaces.ts';
+import { rbacEscalations } from './permissions.ts';
 import type { PlanPosition } from './recorder.ts';
 import { CLUSTER_ROLES, clusterRoleKeptByTarget } from './related.ts';
 import { CRDS, type RestoreScope } from './scope.ts';
@@ -63,6 +64,15 @@ export class ItemRestorer {
       namespace: targetNamespace,
     });
     if (refused) return report.fail(refused);
+    // A backup is a copy of its source: what the creator could not read there (another team's Secrets),
+    // mapping it into a namespace of theirs must not let them read either.
+    const unreadable = await ctx.refusal({
+      verb: 'get',
+      group: resource.group,
+      resource: resource.resource,
+      namespace: item.namespace,
+    });
+    if (unreadable) return report.fail(unreadable);
 
     if (targetNamespace !== undefined) {
       const problem = await this.namespaces.ensure(targetNamespace);
@@ -77,6 +87,11 @@ export class ItemRestorer {
       reprovisioned: scope.reprovisioned,
     });
     if ('problem' in desired) return report.fail(desired.problem);
+    // Asked of the object as it would be written: a transformation rule may have changed its roleRef.
+    for (const request of rbacEscalations(gr, desired.object, targetNamespace)) {
+      const escalates = await ctx.refusal(request);
+      if (escalates) return report.fail(escalates);
+    }
     const executor = new ItemExecutor(ctx, {
       gr,
       resource,

@@ -9,7 +9,8 @@
 
 /** One question, as a SubjectAccessReview's resourceAttributes asks it. */
 export interface AccessRequest {
-  verb: 'create' | 'update' | 'delete';
+  /** `get`: the item as it was in its source namespace; `bind`, `escalate`: RBAC's own (rbacEscalations). */
+  verb: 'create' | 'update' | 'delete' | 'get' | 'bind' | 'escalate';
   /** The API group; '' for the core group. */
   group: string;
   resource: string;
@@ -52,8 +53,42 @@ export class PermissionCheck {
       answer.catch(() => this.answers.delete(key));
     }
     if (await answer) return undefined;
-    return `${this.permissions.user} may not ${describe(request)} (the restore writes only what the Restore's creator may)`;
+    const why =
+      request.verb === 'get'
+        ? "the restore copies only what the Restore's creator may read where it was backed up"
+        : "the restore writes only what the Restore's creator may";
+    return `${this.permissions.user} may not ${describe(request)} (${why})`;
   }
+}
+
+const RBAC = 'rbac.authorization.k8s.io';
+
+/**
+ * What RBAC itself asks before it lets someone write a role or a binding, asked for the creator: the API
+ * server asks it of whoever sends the request, which for a restore is the server's account, and that holds
+ * `bind` and `escalate`, so without these a namespace admin could restore a RoleBinding to cluster-admin
+ * into their namespace. A binding needs `bind` on the role it names (as the API server's check asks it: in
+ * the binding's namespace, at cluster scope for a ClusterRoleBinding); a role needs `escalate` on itself.
+ * Stricter than the API server, which also lets through a role (or a binding of one) whose every rule the
+ * user holds already: that comparison of rule sets is RBAC's internals, `bind` and `escalate` are its
+ * documented verbs for the purpose (docs/security.md#tenant-safe-restore).
+ */
+export function rbacEscalations(
+  groupResource: string,
+  object: { metadata: { name: string }; roleRef?: unknown },
+  namespace: string | undefined,
+): AccessRequest[] {
+  const dot = groupResource.indexOf('.');
+  const [resource, group] = [groupResource.slice(0, dot), groupResource.slice(dot + 1)];
+  if (dot < 0 || group !== RBAC) return [];
+  if (resource === 'roles' || resource === 'clusterroles')
+    return [{ verb: 'escalate', group, resource, namespace, name: object.metadata.name }];
+  if (resource !== 'rolebindings' && resource !== 'clusterrolebindings') return [];
+  const roleRef = (object.roleRef ?? {}) as { apiGroup?: unknown; kind?: unknown; name?: unknown };
+  const name = typeof roleRef.name === 'string' ? roleRef.name : '';
+  // An unknown kind is asked about as a ClusterRole: the API server refuses the object anyway.
+  const roleResource = roleRef.kind === 'Role' ? 'roles' : 'clusterroles';
+  return [{ verb: 'bind', group: RBAC, resource: roleResource, namespace, name }];
 }
 
 /** "create deployments.apps in namespace shop", "create persistentvolumes at cluster scope". */

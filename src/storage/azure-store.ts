@@ -1,5 +1,5 @@
 // Azure Blob Storage (and Azurite): block blobs in one container. Buffers go up in one Put Blob; streams
-// are staged as blocks (blockSize x 4 bytes in memory) and committed last, so a failed or aborted put
+// are staged as blocks (blockSize x 5 bytes in memory: four in flight, one filling) and committed last, so a failed or aborted put
 // leaves only uncommitted blocks, which the service discards. ifAbsent is `If-None-Match: *` on the Put
 // Blob or on the final Put Block List.
 import {
@@ -7,6 +7,7 @@ import {
   BlobServiceClient,
   StorageSharedKeyCredential,
   type BlobItem,
+  type BlockBlobClient,
   type ContainerClient,
 } from '@azure/storage-blob';
 import { Readable, addAbortSignal } from 'node:stream';
@@ -22,6 +23,7 @@ import {
 } from './errors.ts';
 import {
   abortSignalOption,
+  bufferPieces,
   checkBufferLength,
   checkKey,
   checkLength,
@@ -89,20 +91,74 @@ export class AzureStore implements ObjectStore {
     signal?.throwIfAborted();
     const blob = this.#container.getBlockBlobClient(key);
     const conditions = options.ifAbsent ? { ifNoneMatch: '*' } : {};
+    // Told as a Buffer's bytes are sent, and as each block of a stream is staged.
+    const onProgress = () => options.onProgress?.();
     try {
       if (Buffer.isBuffer(body)) {
         checkBufferLength(this.description, key, body, options.contentLength);
-        await blob.upload(body, body.length, { conditions, ...abortSignalOption(signal) });
+        // A large one goes as a stream of pieces, made again for each try: the SDK tells the progress of a
+        // stream's bytes as they are sent, and of a Buffer's all at once before.
+        const sent =
+          body.length > 256 * 1024 ? () => Readable.from(bufferPieces(body), { objectMode: false }) : body;
+        await blob.upload(sent, body.length, { conditions, onProgress, ...abortSignalOption(signal) });
         return;
       }
       const checked = checkLength(this.description, key, body, options.contentLength);
       // uploadStream does not pass the signal to the blocks it stages: stop the body to stop them.
       if (signal) addAbortSignal(signal, checked);
-      await blob.uploadStream(checked, this.#blockSize, 4, { conditions, ...abortSignalOption(signal) });
+      await this.#uploadBlocks(blob, checked, { conditions, onProgress, ...abortSignalOption(signal) });
     } catch (error) {
       signal?.throwIfAborted();
       throw this.#mapError(error, 'put', key);
     }
+  }
+
+  /**
+   * Stages `body` as blocks of blockSize, four at a time, reading on only while fewer are in flight, then
+   * commits them. By hand rather than uploadStream, which stages each block as a Buffer, whose progress
+   * the SDK tells all at once before sending it: on a slow link minutes would pass with none. A block
+   * goes here as a stream of pieces, told as they are sent, and made again for each try.
+   */
+  async #uploadBlocks(
+    blob: BlockBlobClient,
+    body: Readable,
+    options: { conditions: { ifNoneMatch?: string }; onProgress: () => void; abortSignal?: AbortSignal },
+  ): Promise<void> {
+    const { conditions, ...stageOptions } = options;
+    const ids: string[] = [];
+    const staging = new Set<Promise<unknown>>();
+    const stage = async (block: Buffer) => {
+      while (staging.size >= 4) await Promise.race(staging);
+      // Block ids are base64 of one length within a blob.
+      const id = Buffer.from(String(ids.length).padStart(8, '0')).toString('base64');
+      ids.push(id);
+      const pieces = () => Readable.from(bufferPieces(block), { objectMode: false });
+      const staged = blob.stageBlock(id, pieces, block.length, stageOptions);
+      staging.add(staged);
+      staged.then(
+        () => staging.delete(staged),
+        (error: unknown) => body.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
+    };
+    let held: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      held.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size < this.#blockSize) continue;
+      const bytes = Buffer.concat(held);
+      let at = 0;
+      for (; bytes.length - at >= this.#blockSize; at += this.#blockSize)
+        await stage(bytes.subarray(at, at + this.#blockSize));
+      held = [bytes.subarray(at)];
+      size = bytes.length - at;
+    }
+    if (size > 0) await stage(Buffer.concat(held));
+    await Promise.all(staging);
+    await blob.commitBlockList(ids, {
+      conditions,
+      ...(options.abortSignal && { abortSignal: options.abortSignal }),
+    });
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {

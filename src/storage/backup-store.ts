@@ -2,13 +2,15 @@
 // (docs/design/backup-store.md). Claim the name → write each data file (encrypted with the location's
 // key unless the location is plaintext) → verify each against its SHA-256 → write the checksum manifest →
 // write velero-backup.json. Nothing is ever rewritten; a backup without velero-backup.json is incomplete.
-// An encrypted location records its key id at its first backup (metadata/cairn-location.json) and refuses
-// a writer or reader holding another key, so a location never holds backups under two keys.
+// An encrypted location records its key id at its first backup (metadata/cairn-location.json), and each key
+// it rotates to at that key's first backup (metadata/keys/<keyId>.json), and refuses a writer holding a key
+// it has not seen: a rotated key is accepted because its keyring holds a key the location knows. Each
+// backup is read with the key its velero-backup.json names, current or retired.
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { fromStoredBackup, toStoredBackup, type Backup } from '../api/index.ts';
-import { decryptStream, encryptStream, keyId } from './encryption.ts';
+import { decryptStream, encryptBuffer, encryptStream, keyId } from './encryption.ts';
 import { TamperedObjectError, TruncatedObjectError } from './encryption-errors.ts';
 import { ObjectExistsError, ObjectNotFoundError } from './errors.ts';
 import {
@@ -18,6 +20,8 @@ import {
   backupNameOfPrefix,
   LOCATION_METADATA_KEY,
   fileNameOfKey,
+  LOCATION_KEYS_PREFIX,
+  locationKeyRecordKey,
   type BackupDataFile,
 } from './layout.ts';
 import type { ObjectStore, SignalOptions } from './object-store.ts';
@@ -31,8 +35,10 @@ export interface BackupStoreOptions {
   /** The location's name, for messages and results. */
   location: string;
   store: ObjectStore;
-  /** The location's 32-byte key; absent for a plaintext (Velero-compatible) location. */
+  /** The location's current 32-byte key, which encrypts; absent for a plaintext (Velero-compatible) location. */
   key?: Buffer | undefined;
+  /** Keys the location was rotated away from (the keyring's retired keys): they only read backups. */
+  retiredKeys?: readonly Buffer[] | undefined;
   /** Where the key is kept, for the message that says how to put the right one there: "the key file …". */
   keySource?: string | undefined;
 }
@@ -42,6 +48,17 @@ export interface LocationMetadata {
   kind: 'CairnLocation';
   version: 1;
   encryption: { algorithm: string; keyId: string };
+}
+
+/**
+ * The record of a key the location was rotated to (metadata/keys/<keyId>.json, docs/formats/location.md),
+ * written once, by the key's first backup; `follows` is the id of the known key its keyring retired.
+ */
+export interface LocationKeyRecord {
+  kind: 'CairnLocationKey';
+  version: 1;
+  encryption: { algorithm: string; keyId: string };
+  follows: string;
 }
 
 export interface StoredFile {
@@ -116,6 +133,21 @@ export class ClaimLostError extends Error {
     this.location = location;
     this.backup = backup;
   }
+}
+
+/** A small record of the location's (pretty JSON, as a user reads it in a bucket browser). */
+function jsonBytes(value: object): Buffer {
+  return Buffer.from(JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * The newest key of the chain of rotations from `first`: the key no record follows. When two rotations
+ * forked from one key (two machines rotated apart), the later-listed tip.
+ */
+function newestKeyId(first: string, records: readonly LocationKeyRecord[]): string {
+  const followed = new Set(records.map((r) => r.follows));
+  const ids = [first, ...records.map((r) => r.encryption.keyId)];
+  return ids.filter((id) => !followed.has(id)).at(-1) ?? first;
 }
 
 /** Whether two claims are the same writer's run of a backup (the heartbeat apart). */
@@ -355,13 +387,20 @@ export class BackupStore {
   readonly location: string;
   readonly store: ObjectStore;
   readonly #key: Buffer | undefined;
+  readonly #retiredKeys: readonly Buffer[];
   readonly #keySource: string | undefined;
 
   constructor(options: BackupStoreOptions) {
     this.location = options.location;
     this.store = options.store;
     this.#key = options.key;
+    this.#retiredKeys = options.key ? (options.retiredKeys ?? []) : [];
     this.#keySource = options.keySource;
+  }
+
+  /** The key of this id among the current and retired keys, if this store holds it. */
+  #keyOf(id: string): Buffer | undefined {
+    return [...(this.#key ? [this.#key] : []), ...this.#retiredKeys].find((key) => keyId(key) === id);
   }
 
   /** How this location encrypts, for the backup's status; undefined for a plaintext location. */
@@ -370,22 +409,55 @@ export class BackupStore {
   }
 
   /**
-   * The id of the key the location's backups are encrypted with: from its record, or (a location written
-   * before records, or never by an encrypted writer) from the first encrypted backup found; undefined
-   * when it holds no encrypted backup.
+   * The id of the key the location's backups are encrypted with: the newest key it was rotated to, else
+   * its record's, else (a location written before records, or never by an encrypted writer) the first
+   * encrypted backup's; undefined when it holds no encrypted backup.
    */
   async expectedKeyId(options: SignalOptions = {}): Promise<string | undefined> {
-    return (await this.#metadata(options))?.encryption.keyId ?? (await this.#keyIdOfBackups(options));
+    const first = (await this.#metadata(options))?.encryption.keyId;
+    if (first === undefined) return this.#keyIdOfBackups(options);
+    return newestKeyId(first, await this.#keyRecords(options));
+  }
+
+  /** The ids of every key the location has seen: its record's and those it was rotated to. */
+  async knownKeyIds(options: SignalOptions = {}): Promise<string[]> {
+    const first = (await this.#metadata(options))?.encryption.keyId;
+    if (first === undefined) return [];
+    return [first, ...(await this.#keyRecords(options)).map((r) => r.encryption.keyId)];
+  }
+
+  /**
+   * How many committed backups each key id encrypts (read from their velero-backup.json): what dropping a
+   * retired key would leave unreadable. Plaintext backups are not counted.
+   */
+  async backupsPerKeyId(options: SignalOptions = {}): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for await (const entry of this.listBackups(options)) {
+      const id = entry.complete ? entry.backup.status?.encryption?.keyId : undefined;
+      if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** The records of metadata/keys/; one that is not ours (not JSON, no key id) is no record. */
+  async #keyRecords(options: SignalOptions): Promise<LocationKeyRecord[]> {
+    const records: LocationKeyRecord[] = [];
+    for await (const entry of this.store.list(LOCATION_KEYS_PREFIX, options)) {
+      if (entry.type !== 'object') continue;
+      const record = await this.#readJson<Partial<LocationKeyRecord>>(entry.key, options);
+      if (typeof record?.encryption?.keyId === 'string' && typeof record.follows === 'string')
+        records.push(record as LocationKeyRecord);
+    }
+    return records;
   }
 
   async #keyIdOfBackups(options: SignalOptions): Promise<string | undefined> {
-    const given = this.#key ? keyId(this.#key) : undefined;
     let found: string | undefined;
     for await (const entry of this.listBackups(options)) {
       const id = entry.complete ? entry.backup.status?.encryption?.keyId : undefined;
       if (id === undefined) continue;
-      // A location that already holds backups under several keys takes the one given, if it is one of them.
-      if (id === given) return id;
+      // A location that already holds backups under several keys takes one given, if it is one of them.
+      if (this.#keyOf(id)) return id;
       found ??= id;
     }
     return found;
@@ -404,35 +476,54 @@ export class BackupStore {
   }
 
   /**
-   * Before the first write of a backup: refuses a key other than the location's (LocationKeyMismatchError),
-   * and records this key as the location's when it has none recorded yet (write-once: of two first
-   * writers, the second reads the first one's record).
+   * Before the first write of a backup: refuses a key the location has not seen (LocationKeyMismatchError),
+   * and records the key when the location has none recorded yet (write-once: of two first writers, the
+   * second reads the first one's record). A key whose keyring retired a key the location knows (a rotated
+   * key) is recorded under metadata/keys/ and accepted from then on.
    */
   async #holdKey(options: SignalOptions): Promise<void> {
     if (!this.#key) return;
     const given = keyId(this.#key);
-    const recorded = await this.#metadata(options);
-    if (recorded) {
-      if (recorded.encryption.keyId !== given) throw this.#mismatch(recorded.encryption.keyId);
-      return;
+    let first = (await this.#metadata(options))?.encryption.keyId;
+    if (first === undefined) {
+      // A location written before records: its backups say which key it has.
+      const expected = await this.#keyIdOfBackups(options);
+      if (expected !== undefined && !this.#keyOf(expected)) throw this.#mismatch(expected);
+      first = await this.#writeRecord(expected ?? given, options);
     }
-    // A location written before records: its backups say which key it has.
-    const expected = await this.#keyIdOfBackups(options);
-    if (expected !== undefined && expected !== given) throw this.#mismatch(expected);
+    if (first === given) return;
+    const records = await this.#keyRecords(options);
+    const known = [first, ...records.map((r) => r.encryption.keyId)];
+    if (known.includes(given)) return;
+    const follows = this.#retiredKeys.map((key) => keyId(key)).find((id) => known.includes(id));
+    if (follows === undefined) throw this.#mismatch(newestKeyId(first, records));
+    const record: LocationKeyRecord = {
+      kind: 'CairnLocationKey',
+      version: 1,
+      encryption: { algorithm: ENCRYPTION_ALGORITHM, keyId: given },
+      follows,
+    };
+    try {
+      await this.store.put(locationKeyRecordKey(given), jsonBytes(record), { ...options, ifAbsent: true });
+    } catch (error) {
+      // Another writer with the same key recorded it first: the same key id, so the same answer.
+      if (!(error instanceof ObjectExistsError)) throw error;
+    }
+  }
+
+  /** Writes the location record naming `id` unless one exists; the recorded key id either way. */
+  async #writeRecord(id: string, options: SignalOptions): Promise<string> {
     const metadata: LocationMetadata = {
       kind: 'CairnLocation',
       version: 1,
-      encryption: { algorithm: ENCRYPTION_ALGORITHM, keyId: given },
+      encryption: { algorithm: ENCRYPTION_ALGORITHM, keyId: id },
     };
     try {
-      await this.store.put(LOCATION_METADATA_KEY, Buffer.from(JSON.stringify(metadata, null, 2) + '\n'), {
-        ...options,
-        ifAbsent: true,
-      });
+      await this.store.put(LOCATION_METADATA_KEY, jsonBytes(metadata), { ...options, ifAbsent: true });
+      return id;
     } catch (error) {
       if (!(error instanceof ObjectExistsError)) throw error;
-      const winner = await this.#metadata(options);
-      if (winner && winner.encryption.keyId !== given) throw this.#mismatch(winner.encryption.keyId);
+      return (await this.#metadata(options))?.encryption.keyId ?? id;
     }
   }
 
@@ -513,11 +604,17 @@ export class BackupStore {
     options: SignalOptions & { retainUntil?: Date | undefined } = {},
   ): Promise<StoredFile> {
     const key = backupKeys(name)[file];
-    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    if (Buffer.isBuffer(body)) {
+      // Stored as a Buffer, not a stream: the store's retry (withRetry) tries a Buffer again after a
+      // timeout or a 5xx, and a stream only once. Small files (logs, results, lists) come so.
+      const stored = this.#key ? encryptBuffer(this.#key, body) : body;
+      await this.store.put(key, stored, { ...options, ifAbsent: true });
+      return { file, key, sha256: createHash('sha256').update(stored).digest('hex'), size: stored.length };
+    }
     const digest = digestStream();
     const stages: NodeJS.ReadWriteStream[] = this.#key ? [encryptStream(this.#key)] : [];
     const out = new PassThrough();
-    pipeline([source, ...stages, digest.stream, out], () => {
+    pipeline([body, ...stages, digest.stream, out], () => {
       // Errors reach `out`, which put() reads: the put fails and stores nothing.
     });
     await this.store.put(key, out, { ...options, ifAbsent: true });
@@ -712,8 +809,9 @@ export class BackupStore {
     const encryption = backup.status?.encryption;
     // Refused before the object is opened, so no stream is left open behind the error.
     if (encryption && !this.#key) throw new MissingKeyError(this.location, name, encryption.keyId);
-    if (encryption && this.#key && encryption.keyId !== keyId(this.#key))
-      throw this.#mismatch(encryption.keyId, name);
+    // The key the backup names, current or retired: backups written before a rotation stay readable.
+    const readKey = encryption ? this.#keyOf(encryption.keyId) : undefined;
+    if (encryption && !readKey) throw this.#mismatch(encryption.keyId, name);
     const key = backupKeys(name)[file];
     const expected = (await this.readManifest(backup, options))?.files[fileNameOfKey(key)];
     let stream: Readable;
@@ -729,7 +827,7 @@ export class BackupStore {
       stages.push(
         checkingStream(expected, (actual) => new ChecksumMismatchError(this.location, key, expected, actual)),
       );
-    if (encryption && this.#key) stages.push(decryptStream(this.#key));
+    if (readKey) stages.push(decryptStream(readKey));
     const last = stages.at(-1);
     if (!last) return stream;
     const out = new PassThrough();

@@ -4,23 +4,9 @@
 // Objects are private to the user that writes them (files 0600, the directories it makes 0700): a backup
 // archive or a restore record can hold Secrets (plaintext locations, restore logs).
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import {
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import {
   InvalidKeyError,
@@ -32,6 +18,7 @@ import {
   messageOf,
 } from './errors.ts';
 import {
+  bufferPieces,
   checkBufferLength,
   checkKey,
   checkLength,
@@ -61,6 +48,29 @@ const tmpDir = '.tmp';
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
+/**
+ * Writes `chunks` to the new file `path` (failing if it exists), flushed to disk, telling `onProgress`
+ * after each write. By hand rather than writeFile or a write stream: neither tells when bytes are written.
+ */
+async function writeNew(
+  path: string,
+  chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
+  signal: AbortSignal | undefined,
+  onProgress: (() => void) | undefined,
+): Promise<void> {
+  const handle = await open(path, 'wx', FILE_MODE);
+  try {
+    for await (const chunk of chunks) {
+      signal?.throwIfAborted();
+      for (let at = 0; at < chunk.length;) at += (await handle.write(chunk, at)).bytesWritten;
+      onProgress?.();
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -84,12 +94,11 @@ export class FilesystemStore implements ObjectStore {
       await mkdir(dirname(tmp), { recursive: true, mode: DIR_MODE });
       if (Buffer.isBuffer(body)) {
         checkBufferLength(this.description, key, body, options.contentLength);
-        await writeFile(tmp, body, { flag: 'wx', flush: true, signal, mode: FILE_MODE });
+        await writeNew(tmp, bufferPieces(body, 1024 * 1024), signal, options.onProgress);
       } else {
         const checked = checkLength(this.description, key, body, options.contentLength);
-        await pipeline(checked, createWriteStream(tmp, { flags: 'wx', flush: true, mode: FILE_MODE }), {
-          signal,
-        });
+        if (signal) addAbortSignal(signal, checked); // a stalled body ends with the call
+        await writeNew(tmp, checked, signal, options.onProgress);
       }
       signal?.throwIfAborted();
       await this.#commit(key, tmp, target, options.ifAbsent ?? false);
@@ -270,6 +279,11 @@ export class FilesystemStore implements ObjectStore {
       });
     if (code === 'EACCES' || code === 'EPERM')
       return new StoreAccessDeniedError(this.description, key, messageOf(error), { cause: error });
+    // Said in words: "ENOSPC" alone does not tell a user what to do about it.
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      return new StoreUnavailableError(this.description, `out of space (${messageOf(error)})`, false, key, {
+        cause: error,
+      });
     if (code !== undefined && code.startsWith('E'))
       return new StoreUnavailableError(this.description, messageOf(error), false, key, { cause: error });
     return error;

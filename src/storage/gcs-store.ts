@@ -16,6 +16,7 @@ import {
   networkErrorCode,
 } from './errors.ts';
 import {
+  bufferPieces,
   checkBufferLength,
   checkKey,
   checkLength,
@@ -89,12 +90,13 @@ export class GcsStore implements ObjectStore {
     const { signal } = options;
     signal?.throwIfAborted();
     if (Buffer.isBuffer(body)) checkBufferLength(this.description, key, body, options.contentLength);
+    // A Buffer goes in pieces, so that its progress is told as fetch takes them.
     const data = Buffer.isBuffer(body)
-      ? Readable.from([body])
+      ? Readable.from(bufferPieces(body), { objectMode: false })
       : checkLength(this.description, key, body, options.contentLength);
     if (signal) addAbortSignal(signal, data); // a stalled body must not outlive the aborted request
     try {
-      await this.#upload(key, data, options.ifAbsent ?? false, signal);
+      await this.#upload(key, data, options.ifAbsent ?? false, signal, options.onProgress);
     } catch (error) {
       signal?.throwIfAborted();
       throw this.#mapError(error, 'put', key);
@@ -106,12 +108,14 @@ export class GcsStore implements ObjectStore {
    * library's createWriteStream: that one leaves its request open forever when the body fails or is
    * aborted. Multipart rather than a media upload, because fake-gcs-server honours ifGenerationMatch
    * only on multipart uploads. Checks the stored CRC32C against the bytes sent, as the library does.
+   * `onProgress` is told each time fetch has taken a chunk for the request.
    */
   async #upload(
     key: string,
     data: Readable,
     ifAbsent: boolean,
     signal: AbortSignal | undefined,
+    onProgress: (() => void) | undefined,
   ): Promise<void> {
     const url = new URL(
       `${this.#storage.apiEndpoint}/upload/storage/v1/b/${encodeURIComponent(this.#bucket.name)}/o`,
@@ -131,6 +135,7 @@ export class GcsStore implements ObjectStore {
         for await (const chunk of data) {
           crc32c.update(chunk as Buffer);
           yield chunk as Buffer;
+          onProgress?.(); // asked for the next chunk: this one was taken
         }
       } catch (error) {
         bodyError = error;

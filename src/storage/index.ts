@@ -50,6 +50,8 @@ export {
   BACKUPS_PREFIX,
   backupKeys,
   LOCATION_METADATA_KEY,
+  LOCATION_KEYS_PREFIX,
+  locationKeyRecordKey,
   backupNameOfPrefix,
   RESTORES_PREFIX,
   restoreKeys,
@@ -86,6 +88,7 @@ export {
   type BackupStoreOptions,
   type ChecksumManifest,
   type LocationMetadata,
+  type LocationKeyRecord,
   type EntryOptions,
   type StoredFile,
   type VerificationRecord,
@@ -108,6 +111,7 @@ export {
   keyId,
   type EncryptOptions,
 } from './encryption.ts';
+export { formatKeyring, KeyringFormatError, LocationKeyring, parseKeyring } from './keyring.ts';
 export {
   EncryptionError,
   InvalidKeyError as InvalidEncryptionKeyError,

@@ -6,6 +6,13 @@
 /** The location's record: the id of the key its backups are encrypted with (docs/formats/location.md). */
 export const LOCATION_METADATA_KEY = 'metadata/cairn-location.json';
 
+/** The records of the keys a location was rotated to, one per key (docs/formats/location.md). */
+export const LOCATION_KEYS_PREFIX = 'metadata/keys/';
+
+export function locationKeyRecordKey(keyId: string): string {
+  return `${LOCATION_KEYS_PREFIX}${keyId}.json`;
+}
+
 export const BACKUPS_PREFIX = 'backups/';
 
 /** The files of one backup that hold its data, in the order they are written. */

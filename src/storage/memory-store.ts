@@ -59,7 +59,10 @@ export class MemoryStore implements ObjectStore {
       const checked = checkLength(this.description, key, body, options.contentLength);
       if (options.signal) addAbortSignal(options.signal, checked);
       try {
-        for await (const chunk of checked) chunks.push(Buffer.from(chunk as Uint8Array));
+        for await (const chunk of checked) {
+          chunks.push(Buffer.from(chunk as Uint8Array));
+          options.onProgress?.();
+        }
       } catch (error) {
         options.signal?.throwIfAborted();
         throw error;
@@ -70,6 +73,7 @@ export class MemoryStore implements ObjectStore {
     // The check and the write happen in one turn of the event loop: atomic.
     if (options.ifAbsent && this.#objects.has(key)) throw new ObjectExistsError(this.description, key);
     this.#objects.set(key, { data, lastModified: this.#now() });
+    if (Buffer.isBuffer(body)) options.onProgress?.();
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {

@@ -37,6 +37,12 @@ export interface PutOptions extends SignalOptions {
    * ignore it. A backup's delete lock (deleteLockDays) sets it.
    */
   retainUntil?: Date | undefined;
+  /**
+   * Told each time the store has taken more of the body (bytes sent or written, a block staged), by the
+   * drivers that can tell: withTimeouts counts it as progress, so an upload is not idle while a driver
+   * sends parts it holds in memory after it stopped reading the body, nor while it sends a large Buffer.
+   */
+  onProgress?: (() => void) | undefined;
 }
 
 /** Bytes of an object: `length` bytes from `offset`, or from `offset` to the object's end. */
@@ -312,6 +318,15 @@ export function checkLength(
   // the error surfaces to whoever reads `check`.
   pipeline(body, check, () => {});
   return check;
+}
+
+/**
+ * A Buffer body in pieces of `size` bytes (views, not copies), for the drivers that send or write a large
+ * Buffer a piece at a time so as to tell its progress (PutOptions.onProgress).
+ */
+export function* bufferPieces(body: Uint8Array, size = 256 * 1024): Generator<Buffer> {
+  for (let at = 0; at < body.length; at += size)
+    yield Buffer.from(body.buffer, body.byteOffset + at, Math.min(size, body.length - at));
 }
 
 /** Throws ContentLengthMismatchError when a Buffer body's length differs from `expected`. */

@@ -1,7 +1,7 @@
 // Amazon S3 and compatible services (MinIO, Ceph RGW, ...). Buffers go up in one PutObject; streams go
 // through lib-storage's Upload, which sends one PutObject for a body under one part and a multipart
-// upload above (parts held in memory: partSize x 4). ifAbsent is S3's conditional write
-// (`If-None-Match: *`), honoured by PutObject and CompleteMultipartUpload alike.
+// upload above (parts held in memory: partSize x 4), each of its requests tried up to 10 times. ifAbsent
+// is S3's conditional write (`If-None-Match: *`), honoured by PutObject and CompleteMultipartUpload alike.
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable, addAbortSignal } from 'node:stream';
 import {
   ObjectExistsError,
@@ -30,6 +31,7 @@ import {
 } from './errors.ts';
 import {
   abortSignalOption,
+  bufferPieces,
   checkBufferLength,
   checkKey,
   checkLength,
@@ -66,11 +68,34 @@ export interface S3StoreOptions {
   partSize?: number | undefined;
   /** Keys per list request, at most 1,000. Default: 1,000. */
   listPageSize?: number | undefined;
+  /**
+   * Tries of each request of a stream's upload (its PutObject, or each part of a multipart upload), with
+   * the SDK's backoff (up to 20 s between tries). Default: 10.
+   */
+  uploadAttempts?: number | undefined;
 }
+
+/**
+ * A stream is uploaded once (withRetry cannot replay it), so its requests, each with its bytes in memory,
+ * are the ones tried again: many times, as a store restarting or throttling takes seconds to come back.
+ * The location's idle timeout still bounds the whole (bytes wait while the SDK backs off).
+ */
+const DEFAULT_UPLOAD_ATTEMPTS = 10;
+
+/** Bytes of a body in memory sent at a time when its put wants progress (see s3Client). */
+const PROGRESS_PIECE_BYTES = 256 * 1024;
+
+/**
+ * The onProgress of the put a request is sent for: in the put's async context, so that the requests
+ * lib-storage's Upload sends for it (its parts) find it as well as the put's own PutObject.
+ */
+const putProgress = new AsyncLocalStorage<() => void>();
 
 export class S3Store implements ObjectStore {
   readonly description: string;
   readonly #client: S3Client;
+  /** The client of streams' uploads: the same, with more tries per request. */
+  readonly #uploadClient: S3Client;
   readonly #bucket: string;
   readonly #partSize: number;
   readonly #pageSize: number;
@@ -80,33 +105,8 @@ export class S3Store implements ObjectStore {
     this.#partSize = options.partSize ?? 8 * 1024 * 1024;
     this.#pageSize = options.listPageSize ?? 1000;
     this.description = s3Description(options.bucket, options.region, options.endpoint);
-    this.#client = new S3Client({
-      region: options.region,
-      ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
-      ...(options.forcePathStyle !== undefined && { forcePathStyle: options.forcePathStyle }),
-      ...(options.credentials && {
-        credentials: {
-          accessKeyId: options.credentials.accessKeyId,
-          secretAccessKey: options.credentials.secretAccessKey,
-          ...(options.credentials.sessionToken !== undefined && {
-            sessionToken: options.credentials.sessionToken,
-          }),
-        },
-      }),
-    });
-    // Bodies are sent with an unsigned payload: the signature covers the request, not a SHA-256 of every
-    // part, which the SDK would otherwise compute on the main thread for each 8 MiB (the archive is already
-    // hashed once by the backup store). Each part still carries the SDK's CRC32 checksum, which the
-    // service verifies, and every backup file is read back and checked against its SHA-256.
-    this.#client.middlewareStack.add(
-      (next) => (args) => {
-        const request = args.request as { headers?: Record<string, string>; body?: unknown };
-        if (request.headers && request.body instanceof Uint8Array)
-          request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-        return next(args);
-      },
-      { step: 'build', name: 'cairnUnsignedPayload' },
-    );
+    this.#client = s3Client(options);
+    this.#uploadClient = s3Client(options, options.uploadAttempts ?? DEFAULT_UPLOAD_ATTEMPTS);
   }
 
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
@@ -121,16 +121,18 @@ export class S3Store implements ObjectStore {
         ? { ObjectLockMode: 'COMPLIANCE' as const, ObjectLockRetainUntilDate: options.retainUntil }
         : {}),
     };
+    const { onProgress } = options;
     try {
       if (Buffer.isBuffer(body)) {
         checkBufferLength(this.description, key, body, options.contentLength);
         const command = new PutObjectCommand({ ...params, Body: body, ContentLength: body.length });
-        await this.#client.send(command, abortSignalOption(signal));
+        const send = () => this.#client.send(command, abortSignalOption(signal));
+        await (onProgress ? putProgress.run(onProgress, send) : send());
         return;
       }
       const checked = checkLength(this.description, key, body, options.contentLength);
       const upload = new Upload({
-        client: this.#client,
+        client: this.#uploadClient,
         params: { ...params, Body: checked },
         partSize: this.#partSize,
         queueSize: 4,
@@ -144,7 +146,7 @@ export class S3Store implements ObjectStore {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        await upload.done();
+        await (onProgress ? putProgress.run(onProgress, () => upload.done()) : upload.done());
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -320,9 +322,10 @@ export class S3Store implements ObjectStore {
     return getSignedUrl(this.#client, command, { expiresIn: options.expiresInSeconds });
   }
 
-  /** Closes the client's idle connections. */
+  /** Closes the clients' idle connections. */
   destroy(): void {
     this.#client.destroy();
+    this.#uploadClient.destroy();
   }
 
   #mapError(error: unknown, operation: string, key: string | undefined): unknown {
@@ -345,6 +348,16 @@ export class S3Store implements ObjectStore {
       return new ObjectExistsError(this.description, key, options);
     if (status === 409 && code === 'ConditionalRequestConflict')
       return new StoreUnavailableError(this.description, 'a concurrent write conflicted', true, key, options);
+    // MinIO's full disks (XMinioStorageFull) and Ceph RGW's full pools answer 507 Insufficient Storage:
+    // not transient (space must be freed), and said in words.
+    if (status === 507 || code === 'XMinioStorageFull')
+      return new StoreUnavailableError(
+        this.description,
+        `out of space (${status} ${code}: ${messageOf(error)})`,
+        false,
+        key,
+        options,
+      );
     if (status === 401 || status === 403 || code === 'CredentialsProviderError')
       return new StoreAccessDeniedError(this.description, key, `${code}: ${messageOf(error)}`, options);
     if (status !== undefined && (status >= 500 || status === 429))
@@ -369,6 +382,69 @@ export class S3Store implements ObjectStore {
       );
     return error;
   }
+}
+
+/** An S3 client of the store's options; `maxAttempts` tries per request (default: the SDK's, 3). */
+function s3Client(options: S3StoreOptions, maxAttempts?: number): S3Client {
+  const client = new S3Client({
+    region: options.region,
+    ...(maxAttempts !== undefined && { maxAttempts }),
+    ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
+    ...(options.forcePathStyle !== undefined && { forcePathStyle: options.forcePathStyle }),
+    ...(options.credentials && {
+      credentials: {
+        accessKeyId: options.credentials.accessKeyId,
+        secretAccessKey: options.credentials.secretAccessKey,
+        ...(options.credentials.sessionToken !== undefined && {
+          sessionToken: options.credentials.sessionToken,
+        }),
+      },
+    }),
+  });
+  // Bodies are sent with an unsigned payload: the signature covers the request, not a SHA-256 of every
+  // part, which the SDK would otherwise compute on the main thread for each 8 MiB (the archive is already
+  // hashed once by the backup store). Each part still carries the SDK's CRC32 checksum, which the
+  // service verifies, and every backup file is read back and checked against its SHA-256.
+  client.middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (request.headers && request.body instanceof Uint8Array)
+        request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'cairnUnsignedPayload' },
+  );
+  // A body in memory (a Buffer's PutObject, a part of an Upload) goes as a stream of pieces when its put
+  // wants progress, each piece told as the socket takes it: the SDK's Node handler writes a Buffer whole
+  // and tells nothing, and lib-storage's httpUploadProgress comes only once a part is stored, with four
+  // parts sharing the link, so on a slow one minutes pass between two. Below signing and retry: each
+  // try sends its own stream of the same bytes.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const onProgress = putProgress.getStore();
+      const request = args.request as { body?: unknown };
+      const body = request.body;
+      if (!onProgress || !(body instanceof Uint8Array) || body.length <= PROGRESS_PIECE_BYTES)
+        return next(args);
+      function* told(bytes: Uint8Array, tell: () => void) {
+        for (const piece of bufferPieces(bytes, PROGRESS_PIECE_BYTES)) {
+          yield piece;
+          tell(); // asked for the next piece: this one was taken
+        }
+      }
+      request.body = Readable.from(told(body, onProgress), {
+        objectMode: false,
+        highWaterMark: PROGRESS_PIECE_BYTES,
+      });
+      try {
+        return await next(args);
+      } finally {
+        request.body = body;
+      }
+    },
+    { step: 'deserialize', name: 'cairnUploadProgress' },
+  );
+  return client;
 }
 
 function statusOf(error: unknown): number | undefined {

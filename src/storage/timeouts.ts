@@ -4,7 +4,9 @@
 // goes into the driver, and so into its SDK, fetch or stream) and fails with StoreTimeoutError, naming
 // the location, the operation, the key and the limit. Only idleness counts for a body: a large upload that
 // keeps moving never times out, and neither does one whose producer is slow (nothing waits for the store
-// then). While a call makes no progress it is told (onStall) every NOTICE_EVERY_MS, or at half the limit
+// then). A body moves as the driver reads it, and as the driver tells (PutOptions.onProgress) that it sent
+// or wrote bytes: S3 and Azure stop reading while they send the parts they hold, and a Buffer is taken
+// whole. While a call makes no progress it is told (onStall) every NOTICE_EVERY_MS, or at half the limit
 // when that is shorter, until it moves or fails. Each call is registered in a StoreActivity while it runs.
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { systemClock, type Clock } from '../api/index.ts';
@@ -18,6 +20,13 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const NOTICE_EVERY_MS = 30_000;
 /** How often a watch looks at its call: a stream's wait may begin and end between two looks. */
 const LOOK_EVERY_MS = 1_000;
+/**
+ * A put of a larger Buffer is bounded like a stream's, by the idle limit between two progress reports of
+ * its driver, rather than by the request limit over the whole: a 16 MiB restic pack on a slow link takes
+ * minutes while it moves. Progress, not a limit scaled with the size: that would need a slowest rate to
+ * assume, and would let a dead store hold a large put for as long. Small ones are answered in one go.
+ */
+const LARGE_BUFFER_BYTES = 1024 * 1024;
 
 /** A call that has made no progress for a while, and has not failed yet. */
 export interface StallNotice {
@@ -71,9 +80,9 @@ interface Watch {
 
 /**
  * The store with every call bounded: `requestMs` for an answer (head, delete, a list page, a get until
- * its stream, a put of a Buffer, signedUrl, abortIncompleteUploads), `idleMs` for a get or put stream
- * that moves no bytes while the other side waits for it, and for the answer once a put's body is all
- * taken. Put it under withRetry: a timeout is transient, so the calls withRetry repeats are tried again.
+ * its stream, a put of a Buffer up to 1 MiB, signedUrl, abortIncompleteUploads), `idleMs` for a get or
+ * put stream, or a larger Buffer, that moves no bytes while the other side waits for it, and for the
+ * answer since the last bytes moved once a put's body is all taken. Put it under withRetry: a timeout is transient, so the calls withRetry repeats are tried again.
  */
 export function withTimeouts(store: ObjectStore, options: StoreTimeoutOptions): ObjectStore {
   const clock = options.clock ?? systemClock;
@@ -151,7 +160,11 @@ export function withTimeouts(store: ObjectStore, options: StoreTimeoutOptions): 
           });
         }
         const nextEvent = Math.min(since + limitMs, since + (notices + 1) * every) - now;
-        await clock.sleep(Math.max(1, Math.min(nextEvent, LOOK_EVERY_MS, limitMs / 4)), ended.signal);
+        // Unref'd: a get stream its caller abandoned (neither read to the end nor destroyed) must not keep
+        // the process alive through its watch.
+        await clock.sleep(Math.max(1, Math.min(nextEvent, LOOK_EVERY_MS, limitMs / 4)), ended.signal, {
+          unref: true,
+        });
       }
     })();
 
@@ -211,14 +224,29 @@ export function withTimeouts(store: ObjectStore, options: StoreTimeoutOptions): 
   return {
     description: store.description,
     async put(key, body, putOptions = {}) {
-      if (Buffer.isBuffer(body))
+      if (Buffer.isBuffer(body) && body.length <= LARGE_BUFFER_BYTES)
         return bounded('put', key, putOptions.signal, (signal) =>
           store.put(key, body, { ...putOptions, signal }),
         );
       const watched = watch('put', key, putOptions.signal);
+      const onProgress = () => {
+        watched.progress();
+        putOptions.onProgress?.();
+      };
+      const driverOptions = { ...putOptions, signal: watched.signal, onProgress };
+      if (Buffer.isBuffer(body)) {
+        // The store has every byte from the start: it is waited for throughout, and moves as it tells.
+        watched.expect('idle');
+        try {
+          return await watched.race(store.put(key, body, driverOptions));
+        } finally {
+          watched.end();
+        }
+      }
       const taken = tap(watched);
       // The store waits on nothing while the producer has given nothing; it is the one waited for while
-      // bytes are buffered for it, or once the body has ended (its answer).
+      // bytes are buffered for it, or once the body has ended (the parts it still sends, which it tells
+      // of, then its answer).
       watched.expect(
         'idle',
         () => taken.writableEnded || taken.writableLength > 0 || taken.readableLength > 0,
@@ -226,7 +254,7 @@ export function withTimeouts(store: ObjectStore, options: StoreTimeoutOptions): 
       );
       pipeline(body, taken, () => undefined); // an error reaches the driver through `taken`
       try {
-        return await watched.race(store.put(key, taken, { ...putOptions, signal: watched.signal }));
+        return await watched.race(store.put(key, taken, driverOptions));
       } finally {
         watched.end();
       }
@@ -252,6 +280,8 @@ export function withTimeouts(store: ObjectStore, options: StoreTimeoutOptions): 
         (error) => guarded.destroy(error),
       );
       pipeline(source, guarded, () => watched.end());
+      // A caller that destroys the stream early ends the watch too.
+      guarded.once('close', () => watched.end());
       return guarded;
     },
     head: (key, o) => bounded('head', key, o?.signal, (signal) => store.head(key, { ...o, signal })),

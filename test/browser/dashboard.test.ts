@@ -99,9 +99,12 @@ describe('the dashboard in a browser', () => {
         verbs: ['create'],
       },
     ]);
-    // So that the operator sees the item lists of shop's backups (a backup holds its Secrets).
+    // So that the operator sees the item lists of shop's backups (a backup holds its Secrets), and may
+    // restore into shop as its admin: a restore writes only what its creator may (tenant-safe restore),
+    // and shop holds this very Role and RoleBinding (bind and escalate).
     await grantRole(client, shop, 'operator-secrets', operator, [
       { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
+      { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
     ]);
     tokens.tenant = await serviceAccountToken(client, { name: 'tenant', namespace: shop }, [
       { apiGroups: [''], resources: ['secrets'], verbs: ['list'] },
@@ -339,7 +342,17 @@ describe('the dashboard in a browser', () => {
     await page.getByRole('button', { name: 'Restore', exact: true }).click();
     await page.waitForURL(/#\/restores\//);
     await page.getByText('The restore has ended.').waitFor({ timeout: 60_000 });
-    assert.match((await page.getByRole('main').getByRole('status').textContent()) ?? '', /Completed/);
+    const restoreName = decodeURIComponent(/#\/restores\/([^/?]+)/.exec(page.url())?.[1] ?? '');
+    // What the dashboard shows of the restore, items and errors included, to explain a failure.
+    const restore = await fetch(
+      `http://127.0.0.1:${server.port}/ui/api/restores/${encodeURIComponent(restoreName)}`,
+      { headers: { Authorization: `Bearer ${tokens.operator ?? ''}` } },
+    ).then((res) => res.text());
+    assert.match(
+      (await page.getByRole('main').getByRole('status').textContent()) ?? '',
+      /Completed/,
+      restore,
+    );
     await screenshot(page, 'restore-progress');
     const back = await client.json<{ data: Record<string, string> }>({
       path: `/api/v1/namespaces/${shop}/configmaps/settings`,

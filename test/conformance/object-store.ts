@@ -55,6 +55,18 @@ export function objectStoreConformance(name: string, open: OpenStore): void {
       assert.deepEqual(warnings, []);
     });
 
+    it('tells the progress of a put as it takes the body, of a large Buffer and of a stream', async (t) => {
+      const store = await fresh(t);
+      let told = 0;
+      const onProgress = () => void told++;
+      await store.put('packs/buffer', randomBytes(3 * MiB), { onProgress });
+      assert.ok(told >= 1, `told ${told} times of a 3 MiB Buffer`);
+      told = 0;
+      await store.put('packs/stream', generated(12 * MiB).stream, { onProgress });
+      assert.ok(told >= 2, `told ${told} times of a 12 MiB stream`);
+      assert.equal((await store.head('packs/stream'))?.size, 12 * MiB);
+    });
+
     it('reads a range from the middle, to the end, the first byte and the last byte', async (t) => {
       const store = await fresh(t);
       const body = randomBytes(1000);

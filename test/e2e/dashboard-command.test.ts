@@ -97,7 +97,7 @@ describe('cairn dashboard', () => {
     );
     const missing = await cairn(['dashboard', '--no-open', '--token-file', join(dir, 'nope')]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /--token-file .*nope: ENOENT/);
+    assert.match(missing.stderr, /option '--token-file <file>' argument '.*nope' is invalid\. no such file/);
     // The testbed's admin kubeconfig authenticates by client certificate, which cannot be passed on.
     const certificate = await cairn(['dashboard', '--no-open']);
     assert.equal(certificate.code, 1);

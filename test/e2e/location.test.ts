@@ -209,7 +209,10 @@ describe('cairn location create', () => {
       'RO',
     );
     assert.equal(badMode.code, 1);
-    assert.match(badMode.stderr, /accessMode "RO": must be ReadWrite or ReadOnly/);
+    assert.match(
+      badMode.stderr,
+      /option '--access-mode <mode>' argument 'RO' is invalid\. Allowed choices are ReadWrite, ReadOnly/,
+    );
     const badName = await s.run('location', 'create', '../x', '--provider', 'fs', '--path', s.root);
     assert.equal(badName.code, 1);
     assert.match(badName.stderr, /name "\.\.\/x": must consist of lower-case letters/);

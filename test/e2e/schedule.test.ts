@@ -45,7 +45,7 @@ describe('cairn schedule', () => {
       namespace,
     ]);
     assert.equal(badTtl.code, 1);
-    assert.match(badTtl.stderr, /template\.ttl "a week"/);
+    assert.match(badTtl.stderr, /option '--ttl <duration>' argument 'a week' is invalid/);
   });
 
   it('creates a schedule with its template and retention, lists it, pauses and unpauses it', async () => {

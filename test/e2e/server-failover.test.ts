@@ -3,7 +3,6 @@
 // standby takes the lease once it expires, marks the backup Failed with the reason (never stuck
 // InProgress), and goes on with new work.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,60 +10,26 @@ import { after, before, describe, it } from 'node:test';
 import type { Backup } from '../../src/api/index.ts';
 import { ORPHAN_REASON } from '../../src/controller/index.ts';
 import type { KubeClient, KubeObject } from '../../src/kube/index.ts';
-import { cairnBin, repoRoot } from '../helpers/cli.ts';
+import { leads, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { createCr, getCr, installCrds } from '../helpers/server.ts';
 import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
 
 const LEASE_SECONDS = 4;
 
-interface ServerProcess {
-  child: ChildProcess;
-  stderr: () => string;
-  port: Promise<string>;
-  exited: Promise<number | null>;
-}
-
 function startServer(namespace: string, identity: string, qps: number): ServerProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      cairnBin,
-      'server',
-      '--namespace',
-      namespace,
-      '--identity',
-      identity,
-      '--metrics-address',
-      '127.0.0.1:0',
-      // Plain HTTP on loopback: these tests ask /readyz only (server-tls.test.ts covers the certificate).
-      '--insecure-http',
-      '--client-qps',
-      String(qps),
-      '--client-burst',
-      '1',
-      '--lease-duration',
-      `${LEASE_SECONDS}s`,
-      '--renew-deadline',
-      '3s',
-      '--retry-period',
-      '500ms',
-    ],
-    { cwd: repoRoot, env: process.env, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return {
-    child,
-    stderr: () => stderr,
-    port: eventually(`${identity} to listen`, () =>
-      Promise.resolve(/listening on 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]),
-    ),
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-  };
+  return startServerProcess(namespace, identity, [
+    '--client-qps',
+    String(qps),
+    '--client-burst',
+    '1',
+    '--lease-duration',
+    `${LEASE_SECONDS}s`,
+    '--renew-deadline',
+    '3s',
+    '--retry-period',
+    '500ms',
+  ]);
 }
-
-const ready = async (server: ServerProcess) =>
-  (await fetch(`http://127.0.0.1:${await server.port}/readyz`)).status === 200;
 
 interface Lease extends KubeObject {
   spec: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
@@ -103,11 +68,11 @@ describe('cairn server failover', () => {
     // The leader's client is slow (5 requests/s): a backup of the whole cluster takes many seconds.
     const first = startServer(namespace, 'first', 5);
     servers.push(first);
-    await eventually('first to lead', async () => ((await ready(first)) ? true : undefined));
+    await eventually('first to lead', async () => ((await leads(first)) ? true : undefined));
     const second = startServer(namespace, 'second', 50);
     servers.push(second);
     await second.port;
-    assert.equal(await ready(second), false, 'the second replica stands by');
+    assert.equal(await leads(second), false, 'the second replica stands by');
 
     await createCr(client, namespace, 'Backup', 'everything', {});
     await eventually('the backup to start', async () =>
@@ -131,7 +96,7 @@ describe('cairn server failover', () => {
       60_000,
     );
     assert.equal(backup.status?.failureReason, ORPHAN_REASON);
-    assert.ok(await ready(second), 'the standby leads');
+    assert.ok(await leads(second), 'the standby leads');
     const after = await client.json<Lease>({
       path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/cairn-server`,
     });

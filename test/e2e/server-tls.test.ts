@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { get, type RequestOptions } from 'node:https';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { createServer as createHttpsServer, get, type RequestOptions } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +18,8 @@ import type { Backup } from '../../src/api/index.ts';
 import { installManifests } from '../../src/controller/index.ts';
 import type { KubeClient, KubeObject } from '../../src/kube/index.ts';
 import { cairn, cairnBin, repoRoot } from '../helpers/cli.ts';
-import { createCr, getCr, installCrds } from '../helpers/server.ts';
+import { ensureServingCertificate } from '../../src/controller/serving-cert.ts';
+import { createCr, getCr, installCrds, startServer as startInProcess } from '../helpers/server.ts';
 import { clusterClient, eventually, testbedEnv, uniqueSuffix } from '../helpers/testbed.ts';
 
 let client: KubeClient;
@@ -252,37 +254,68 @@ describe("cairn server's own certificate", () => {
     }
   });
 
-  it('refuses a token that reaches plain HTTP by an address that is not loopback', async (t) => {
-    const address = Object.values(networkInterfaces())
-      .flat()
-      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-    if (!address) return t.skip('this machine has no non-loopback IPv4 address');
-    const server = await startServer([
-      '--metrics-address',
-      '0.0.0.0:0',
-      '--insecure-http',
-      '--identity',
-      'tls-plain',
-    ]);
+  it("publishes the CAs of the old and the renewed certificate, and a running server serves another replica's renewal", async () => {
+    const running = await startInProcess({
+      client,
+      namespace,
+      identity: 'tls-keeps',
+      tls: { selfMade: { checkIntervalMs: 200 } },
+    });
     try {
-      assert.match(server.stderr(), /warning --insecure-http on 0\.0\.0\.0: plain HTTP outside loopback/);
-      const logs = `/v1/namespaces/${namespace}/backups/first/logs`;
-      const headers = { Authorization: 'Bearer not-a-real-token' };
-      const outside = await fetch(`http://${address}:${server.port}${logs}`, { headers });
-      assert.equal(outside.status, 400);
-      assert.match(
-        await outside.text(),
-        new RegExp(
-          `bearer token arrived over plain HTTP at ${address.replaceAll('.', '\\.')}, which is not loopback`,
-        ),
+      const secretCert = async () => {
+        const secret = await client.json<{ data: Record<string, string> }>({ path: secretPath() });
+        return {
+          cert: Buffer.from(secret.data['tls.crt'] ?? '', 'base64'),
+          key: Buffer.from(secret.data['tls.key'] ?? '', 'base64'),
+        };
+      };
+      const old = await secretCert();
+      const url = `https://127.0.0.1:${running.port}/healthz`;
+      const caNow = async () =>
+        (await client.json<{ data: Record<string, string> }>({ path: configMapPath() })).data['ca.crt'] ?? '';
+      assert.equal(
+        (await httpsGet(url, { ca: await caNow(), agent: false })).peer.fingerprint256,
+        new X509Certificate(old.cert).fingerprint256,
       );
-      // Over loopback the same request goes on to the TokenReview, which refuses the made-up token.
-      const inside = await fetch(`http://127.0.0.1:${server.port}${logs}`, { headers });
-      assert.equal(inside.status, 401);
-      // What carries no token is served by any address (the kubelet's probes, Prometheus).
-      assert.equal((await fetch(`http://${address}:${server.port}/healthz`)).status, 200);
+
+      // Another replica, started with a name the certificate lacks, renews it: a new CA.
+      const renewed = await ensureServingCertificate({
+        client,
+        namespace,
+        extraNames: ['renewed.example.com'],
+        now: () => new Date(),
+        log: () => undefined,
+      });
+      assert.equal(renewed.cert.equals(old.cert), false);
+      const bundle = await caNow();
+      assert.ok(bundle.startsWith(renewed.ca.toString().trimEnd()), 'the new CA comes first');
+
+      // The bundle verifies the old certificate, still served by replicas that have not checked yet...
+      const oldServer = createHttpsServer({ cert: old.cert, key: old.key }, (_req, res) => res.end('old\n'));
+      await new Promise<void>((resolve) => oldServer.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = oldServer.address() as AddressInfo;
+        const served = await httpsGet(`https://127.0.0.1:${port}/`, { ca: bundle, agent: false });
+        assert.equal(served.text, 'old\n');
+      } finally {
+        oldServer.close();
+      }
+      // ...and the renewed one, which the running server serves from its next check on.
+      const newPrint = new X509Certificate(renewed.cert).fingerprint256;
+      await eventually('the running server to serve the renewed certificate', async () =>
+        // A new connection each time: an open one keeps the certificate it began with.
+        (await httpsGet(url, { ca: bundle, agent: false })).peer.fingerprint256 === newPrint
+          ? true
+          : undefined,
+      );
+      assert.ok(
+        running.logs.some((l) =>
+          l.includes(`serving the certificate now in Secret ${namespace}/cairn-server-tls`),
+        ),
+        running.logs.join('\n'),
+      );
     } finally {
-      assert.equal(await server.stop(), 0, server.stderr());
+      await running.stop();
     }
   });
 

@@ -2,7 +2,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ClusterUnreachableError, KubeApiError, KubeClient, type RetryEvent } from '../../src/kube/index.ts';
-import { startFaultProxy, type Fault, type FaultProxy } from '../helpers/fault-proxy.ts';
+import {
+  retryAfterViolations,
+  startFaultProxy,
+  type Fault,
+  type FaultProxy,
+} from '../helpers/fault-proxy.ts';
 import { uniqueSuffix } from '../helpers/testbed.ts';
 
 function clientThrough(proxy: FaultProxy, events: RetryEvent[], slept: number[]) {
@@ -38,6 +43,23 @@ describe('retries against the API server', () => {
       ],
     );
     assert.ok(slept.filter((ms) => ms >= 3000).length === 2, `waits ${slept.join(', ')}`);
+  });
+
+  it("holds another request for a throttled path until the first one's Retry-After has passed", async (t) => {
+    const proxy = await startFaultProxy((_req, i): Fault =>
+      i === 0 ? { status: 429, retryAfterSeconds: 2 } : undefined,
+    );
+    t.after(() => proxy.close());
+    // One try: the first request gives up with the 429; the second, a new request, still waits.
+    const client = new KubeClient(proxy.kubeConfig, {
+      retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 100 },
+    });
+    t.after(() => client.close());
+    assert.equal((await client.send({ path: '/api/v1/namespaces/default' })).status, 429);
+    assert.equal((await client.send({ path: '/api/v1/namespaces/default' })).status, 200);
+    assert.equal((await client.send({ path: '/api/v1/namespaces/kube-system' })).status, 200);
+    assert.deepEqual(retryAfterViolations(proxy.requests), []);
+    assert.equal(proxy.requests.length, 3);
   });
 
   it('repeats a GET whose connection dropped', async (t) => {

@@ -240,8 +240,15 @@ describe('the dashboard API', () => {
       noRbac.body.error ?? '',
       /may not create (roles|rolebindings)\.rbac\.authorization\.k8s\.io in namespace/,
     );
+    // Its Role restored needs `escalate` on it, its RoleBinding `bind` on the Role: RBAC's own verbs, which
+    // the server asks for the creator (docs/security.md#tenant-safe-restore).
     await grantRole(client, shop, 'tenant-rbac', { name: 'tenant', namespace: shop }, [
-      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: ['create'] },
+      {
+        apiGroups: ['rbac.authorization.k8s.io'],
+        resources: ['roles', 'rolebindings'],
+        verbs: ['create', 'get'],
+      },
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['escalate', 'bind'] },
     ]);
     const preview = await eventually('the grant to reach the authorizer', async () => {
       const answer = await call<RestorePreview>('POST', '/ui/api/restores/preview', tokens.tenant, {

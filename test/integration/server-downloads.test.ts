@@ -1,6 +1,7 @@
 // DownloadRequests against the testbed, with a real server (runServer): the server answers a request for
 // a backup's or restore's file with a URL of its own that serves it decrypted; says clearly when the
-// target or the file is missing; refuses a URL that was altered or has expired; and removes each request
+// target or the file is missing; refuses a URL that was altered or has expired, or whose restore was
+// deleted and created again under the same name; and removes each request
 // once it has expired (a short expiry is injected rather than waited for).
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { Backup, DownloadRequest, Restore } from '../../src/api/index.ts';
+import { resourcePath } from '../../src/controller/index.ts';
 import type { KubeClient } from '../../src/kube/index.ts';
 import { createCr, getCr, installCrds, startServer, type RunningServer } from '../helpers/server.ts';
 import { clusterClient, eventually, uniqueSuffix } from '../helpers/testbed.ts';
@@ -124,6 +126,51 @@ describe('cairn server: DownloadRequests', () => {
       assert.ok(items['v1/ConfigMap']?.includes(`${copy}/settings(created)`), JSON.stringify(items));
     } finally {
       await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${copy}` });
+    }
+  });
+
+  it('refuses the URL of a restore deleted and created again under the same name, naming the uid', async () => {
+    const again = `${namespace}-again`;
+    const spec = {
+      backupName: 'web',
+      includedResources: ['configmaps'],
+      namespaceMapping: { [namespace]: again },
+    };
+    const ended = () =>
+      eventually('restore again to end', async () => {
+        const restore = await getCr<Restore>(client, namespace, 'Restore', 'again');
+        const phase = restore?.status?.phase;
+        return phase && !['New', 'InProgress'].includes(phase) ? restore : undefined;
+      });
+    try {
+      await createCr(client, namespace, 'Restore', 'again', spec);
+      const first = await ended();
+      assert.equal(first?.status?.phase, 'Completed', JSON.stringify(first?.status));
+      const results = await ask('again-results', 'RestoreResults', 'again');
+      assert.equal(results.status?.phase, 'Processed', JSON.stringify(results.status));
+      const url = results.status?.downloadURL ?? '';
+      assert.equal((await fetch(url)).status, 200);
+
+      await client.send({ method: 'DELETE', path: resourcePath('Restore', namespace, 'again') });
+      await eventually('restore again to be gone', async () =>
+        (await getCr(client, namespace, 'Restore', 'again')) === undefined ? true : undefined,
+      );
+      await createCr(client, namespace, 'Restore', 'again', spec);
+      const refused = await eventually('the URL to be refused', async () => {
+        const res = await fetch(url);
+        return res.status === 200 ? undefined : { status: res.status, text: await res.text() };
+      });
+      assert.equal(refused.status, 410, refused.text);
+      assert.match(
+        refused.text,
+        new RegExp(
+          `^the download URL is for restore "again" with uid ${first.metadata.uid}, which (no longer exists|was deleted)`,
+        ),
+      );
+      // (It finds its objects there already: ended is enough, before its namespace goes.)
+      await ended();
+    } finally {
+      await client.send({ method: 'DELETE', path: `/api/v1/namespaces/${again}` });
     }
   });
 

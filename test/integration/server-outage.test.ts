@@ -169,6 +169,32 @@ describe('cairn server across an API server outage', () => {
     );
   });
 
+  it('fails a backup that a server which led and released the lease during the outage failed, and commits nothing', async () => {
+    await eventually('the server to lead', async () => ((await ready(server)) ? true : undefined));
+    const held = await backupIntoOutage('released');
+    // It leads while the first server cannot see the lease, fails the backup as an orphan, and stops
+    // cleanly: the lease is released (no holder), so the first server never sees who held it.
+    const passing = await startServer({ client: admin, namespace, identity: 'passing' });
+    await eventually('the passing server to lead', async () => ((await ready(passing)) ? true : undefined));
+    await eventually('the passing server to fail the backup as an orphan', async () =>
+      (await phaseOf('released'))?.failureReason === ORPHAN_REASON ? true : undefined,
+    );
+    await passing.stop();
+    held.resolve();
+    down = false;
+    const status = await eventually('the backup to end', async () => {
+      const s = await phaseOf('released');
+      return s?.failureReason === ORPHAN_REASON ? undefined : s;
+    });
+    assert.equal(status.phase, 'Failed', JSON.stringify(status));
+    assert.equal(
+      status.failureReason,
+      'another server led while this backup was running and marked it Failed; nothing is committed',
+    );
+    assert.equal(await stored('released', 'metadata'), false, 'nothing is committed');
+    assert.equal((await phaseOf('released'))?.phase, 'Failed');
+  });
+
   it('fails a backup whose lease another server took during the outage, naming it, and commits nothing', async () => {
     await eventually('the server to lead', async () => ((await ready(server)) ? true : undefined));
     const held = await backupIntoOutage('taken');

@@ -171,6 +171,7 @@ describe('api schemas', () => {
         {
           rule: "self.matches(r'^(0|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$')",
           message: 'not a duration (examples: 720h, 24h30m, 90s)',
+          messageExpression: `'"' + self + '": ' + 'not a duration (examples: 720h, 24h30m, 90s)'`,
         },
       ]);
       const locations = spec?.properties?.template?.properties?.storageLocations?.items;

@@ -20,12 +20,14 @@ import {
   NoChecksumsError,
 } from '../../src/storage/backup-store.ts';
 import { generateLocationKey, keyId } from '../../src/storage/encryption.ts';
-import { ObjectExistsError, ObjectNotFoundError } from '../../src/storage/errors.ts';
+import { ObjectExistsError, ObjectNotFoundError, StoreUnavailableError } from '../../src/storage/errors.ts';
 import { FilesystemStore } from '../../src/storage/filesystem-store.ts';
 import { MemoryStore } from '../../src/storage/memory-store.ts';
 import { LOCATION_METADATA_KEY } from '../../src/storage/layout.ts';
 import type { ObjectStore } from '../../src/storage/object-store.ts';
 import { buffer } from 'node:stream/consumers';
+import { withRetry } from '../../src/storage/wrappers.ts';
+import { withFaults } from '../helpers/faulty-store.ts';
 
 function backupObject(name: string, encryption?: { algorithm: string; keyId: string }): Backup {
   return {
@@ -398,6 +400,27 @@ for (const [kind, open] of [
     });
   });
 }
+
+describe("a backup's small files", () => {
+  for (const encrypted of [false, true])
+    it(`are tried again after a transient failure (${encrypted ? 'encrypted' : 'plaintext'})`, async () => {
+      const faulty = withFaults(new MemoryStore(), [
+        {
+          method: 'put',
+          call: 1,
+          error: new StoreUnavailableError('memory', '503 SlowDown', true, 'backups/b/b-logs.gz'),
+        },
+      ]);
+      const backups = new BackupStore({
+        location: 'flaky',
+        store: withRetry(faulty, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 }),
+        ...(encrypted ? { key: generateLocationKey() } : {}),
+      });
+      const stored = await backups.writeFile('b', 'logs', Buffer.from('{"level":"info"}\n'));
+      assert.equal(faulty.calls.put, 2);
+      await backups.verify(stored);
+    });
+});
 
 describe('listing a location with many backups', () => {
   it('lists every backup in key order, complete or not, across read batches', async () => {

@@ -13,6 +13,7 @@ const grant: DownloadGrant = {
   namespace: 'cairn',
   kind: 'BackupLog',
   name: 'shop',
+  uid: '9d5c6a1e-0b7e-4c43-9a58-3f1f1d3c2b10',
   location: 'primary',
   expires: Date.parse('2026-12-01T10:10:00Z'),
 };
@@ -37,11 +38,23 @@ describe('download grants', () => {
     const grants = new DownloadGrants();
     const [payload = '', signature = ''] = grants.sign(grant).split('.');
     const longer = Buffer.from(
-      JSON.stringify(['cairn', 'BackupLog', 'shop', 'primary', grant.expires + 86_400_000]),
+      JSON.stringify(['cairn', 'BackupLog', 'shop', grant.uid, 'primary', grant.expires + 86_400_000]),
     ).toString('base64url');
     const other = new DownloadGrants().sign(grant);
     for (const token of [`${longer}.${signature}`, `${payload}.${signature.slice(1)}`, other, '', 'a.b.c'])
       assert.throws(() => grants.verify(token, before), GrantRefusedError, token);
+  });
+
+  it('are bound to the uid of the object they were made for, which no other signed grant carries', () => {
+    const grants = new DownloadGrants();
+    const token = grants.sign(grant);
+    assert.equal(grants.verify(token, before).uid, grant.uid);
+    const [, signature = ''] = token.split('.');
+    // The same name's next object, the signature kept: refused.
+    const recreated = Buffer.from(
+      JSON.stringify(['cairn', 'BackupLog', 'shop', 'another-uid', 'primary', grant.expires]),
+    ).toString('base64url');
+    assert.throws(() => grants.verify(`${recreated}.${signature}`, before), GrantRefusedError);
   });
 });
 

@@ -71,7 +71,7 @@ describe('loadKubeConfig', () => {
       () => loadKubeConfig({ kubeconfig: join(dir, 'absent'), env: {} }),
       (error: unknown) =>
         error instanceof KubeConfigError &&
-        error.message === `kubeconfig ${join(dir, 'absent')} does not exist`,
+        error.message === `--kubeconfig "${join(dir, 'absent')}": no such file`,
     );
   });
 

@@ -1,12 +1,17 @@
 // withTimeouts over the reference store, with chosen calls stalled (test/helpers/faulty-store.ts) and a
 // clock the test moves: a call that gets no answer, or a body that stops moving while the other side
 // waits, fails with StoreTimeoutError naming the location, the operation, the key and the limit, and is
-// noticed while it lasts; a slow producer or reader, and a long transfer that keeps moving, never time
-// out; withRetry tries a timed-out call again; the calls in flight are counted while they run.
+// noticed while it lasts; a slow producer or reader, and a long transfer that keeps moving (a large
+// Buffer, or parts sent after the body ended, as the driver tells), never time out; an abandoned get
+// stream does not hold the process; withRetry tries a timed-out call again; the calls in flight are
+// counted while they run.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
+import type { Clock } from '../../src/api/index.ts';
 import {
   MemoryStore,
   StoreActivity,
@@ -46,6 +51,30 @@ async function stalledStore(
     onStall: (notice) => notices.push(notice),
   });
   return { time, notices, activity, memory, store };
+}
+
+/**
+ * The memory store behind a slow link: a put takes its whole body at once (as S3 and Azure buffer parts
+ * and blocks, or as a Buffer is given), then sends it in `steps` of 10 s on `clock`, telling its progress
+ * after each of the first `toldSteps` of them.
+ */
+function slowLink(memory: MemoryStore, clock: Clock, steps: number, toldSteps = steps): ObjectStore {
+  return {
+    description: memory.description,
+    get: (key, o) => memory.get(key, o),
+    head: (key, o) => memory.head(key, o),
+    list: (prefix, o) => memory.list(prefix, o),
+    delete: (key, o) => memory.delete(key, o),
+    async put(key, body, o = {}) {
+      const bytes = Buffer.isBuffer(body) ? body : await buffer(body);
+      for (let step = 1; step <= steps; step++) {
+        await clock.sleep(10 * SECOND, o.signal);
+        o.signal?.throwIfAborted();
+        if (step <= toldSteps) o.onProgress?.();
+      }
+      await memory.put(key, bytes, { ...o, onProgress: undefined });
+    },
+  };
 }
 
 /** Whether `promise` has settled, without waiting for it. */
@@ -173,6 +202,76 @@ describe('withTimeouts', () => {
     await putting;
     assert.equal((await memory.head('backups/c/c.tar.gz'))?.size, 33 * 1024);
     assert.deepEqual(notices, []);
+  });
+
+  it('never fails a put of a large Buffer that keeps moving, and fails one that stops, with the idle limit', async () => {
+    const time = manualClock(0);
+    const memory = new MemoryStore();
+    const slow = (toldSteps: number) =>
+      withTimeouts(slowLink(memory, time.clock, 12, toldSteps), {
+        location: 'minio',
+        requestMs: 60 * SECOND,
+        idleMs: 60 * SECOND,
+        clock: time.clock,
+      });
+    // A 16 MiB restic pack that takes two minutes, telling its progress every 10 s.
+    const pack = Buffer.alloc(16 * 1024 * 1024, 5);
+    const putting = slow(12).put('restic/data/00/pack', pack);
+    for (let i = 0; i < 13; i++) await time.advance(10 * SECOND);
+    await putting;
+    assert.equal((await memory.head('restic/data/00/pack'))?.size, pack.length);
+
+    // One whose store goes quiet after 30 s fails 60 s later, not before.
+    const stopping = slow(3).put('restic/data/01/pack', pack);
+    stopping.catch(() => undefined);
+    for (let i = 0; i < 8; i++) await time.advance(10 * SECOND);
+    assert.equal(await settled(stopping), false, 'not before 60 s without progress');
+    await time.advance(10 * SECOND);
+    const error = timeoutOf(await stopping.catch((e: unknown) => e));
+    assert.deepEqual([error.limit, error.limitMs], ['idle', 60 * SECOND]);
+  });
+
+  it('never fails a put stream whose store still sends the parts it holds after the body ended, telling as it goes', async () => {
+    const time = manualClock(0);
+    const memory = new MemoryStore();
+    const store = withTimeouts(slowLink(memory, time.clock, 12), {
+      location: 'minio',
+      idleMs: 30 * SECOND,
+      clock: time.clock,
+    });
+    const putting = store.put('backups/d/d.tar.gz', Readable.from([Buffer.alloc(32 * 1024 * 1024, 1)]));
+    for (let i = 0; i < 13; i++) await time.advance(10 * SECOND);
+    await putting;
+    assert.equal((await memory.head('backups/d/d.tar.gz'))?.size, 32 * 1024 * 1024);
+  });
+
+  it('does not keep the process alive through a get stream its caller abandoned', async (t) => {
+    // A child process reads one chunk of a get stream, then neither reads on nor destroys it: it must
+    // exit by itself. The deadline is generous; the assertion is that it exited, not how fast.
+    const script = `
+      import { mkdtempSync } from 'node:fs';
+      import { tmpdir } from 'node:os';
+      import { join } from 'node:path';
+      import { FilesystemStore, withTimeouts } from ${JSON.stringify(new URL('../../src/storage/index.ts', import.meta.url).href)};
+      const store = withTimeouts(new FilesystemStore({ root: mkdtempSync(join(tmpdir(), 'cairn-abandon-')) }), {
+        location: 'fs',
+      });
+      await store.put('big', Buffer.alloc(4 * 1024 * 1024, 1));
+      const stream = await store.get('big');
+      await new Promise((resolve) => stream.once('readable', resolve));
+      stream.read();
+      console.log('abandoned');
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const deadline = AbortSignal.timeout(60 * SECOND);
+    const [code] = await once(child, 'exit', { signal: deadline }).catch(() => [undefined]);
+    assert.equal(out.trim(), 'abandoned');
+    assert.equal(code, 0, 'the process did not exit by itself within 60 s');
   });
 
   it('bounds each page of a listing, not the time the caller takes between entries', async () => {

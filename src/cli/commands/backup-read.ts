@@ -26,7 +26,16 @@ import {
 import type { BackupStore } from '../../storage/index.ts';
 import type { HookResult } from '../../api/index.ts';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, kubeConfigOf, nonEmpty, type ModeOptions } from '../options.ts';
+import {
+  addModeOptions,
+  existingFile,
+  httpUrl,
+  kubeConfigOf,
+  namespaceName,
+  objectName,
+  writableFile,
+  type ModeOptions,
+} from '../options.ts';
 import type { KubeClient, KubeObject } from '../../kube/index.ts';
 import type { VolumeDecision } from '../../volumes/index.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
@@ -77,7 +86,7 @@ const locationOption = () =>
   new Option(
     '--storage-location <name>',
     'read only this location (default: every configured location)',
-  ).argParser(nonEmpty);
+  ).argParser(objectName);
 
 /** The committed copy to read `name` from, in config order; errors when there is none. */
 export async function committedCopy(
@@ -195,8 +204,13 @@ function describeCommand(io: CliIO, setExitCode: SetExitCode): Command {
       .option(
         '--server-url <url>',
         "server mode, --details: reach the server's file URLs here (e.g. https://127.0.0.1:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
+        httpUrl,
       )
-      .option('--server-ca-file <file>', "trust this CA (PEM) for the server's certificate (with --details)")
+      .option(
+        '--server-ca-file <file>',
+        "trust this CA (PEM) for the server's certificate (with --details)",
+        existingFile,
+      )
       .addOption(
         new Option('-o, --output <format>', 'print the Backup object as json or yaml').argParser(
           parseOutputFormat,
@@ -434,14 +448,21 @@ function logsCommand(io: CliIO, setExitCode: SetExitCode): Command {
     .option(
       '--server-url <url>',
       "server mode: read it through Cairn's server (e.g. https://localhost:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
+      httpUrl,
     )
     .option(
       '--server-ca-file <file>',
       "trust this CA (PEM) for the server's certificate (default: the one in ConfigMap cairn-ca of its namespace)",
+      existingFile,
     )
     .option('--server', "read it through Cairn's server (fails when it is not installed)")
     .option('--standalone', 'read it from the locations configured here, even when a server is installed')
-    .option('-n, --namespace <ns>', "the server's namespace (server mode, --server-url)", 'cairn')
+    .option(
+      '-n, --namespace <ns>',
+      "the server's namespace (server mode, --server-url)",
+      namespaceName,
+      'cairn',
+    )
     .addHelpText(
       'after',
       `
@@ -783,7 +804,7 @@ function downloadCommand(io: CliIO, setExitCode: SetExitCode): Command {
   return new Command('download')
     .description("Write a backup's archive (Velero format, decrypted) to a file")
     .argument('<name>', 'the backup')
-    .option('-o, --output <file>', 'the file to write (default: ./NAME-data.tar.gz)')
+    .option('-o, --output <file>', 'the file to write (default: ./NAME-data.tar.gz)', writableFile)
     .option('--force', 'overwrite the file if it exists')
     .addOption(locationOption())
     .addHelpText(
@@ -842,7 +863,7 @@ function deleteCommand(io: CliIO, setExitCode: SetExitCode): Command {
       new Option(
         '--storage-location <name>',
         'delete only from this location (default: every location)',
-      ).argParser(nonEmpty),
+      ).argParser(objectName),
     )
     .addHelpText(
       'after',

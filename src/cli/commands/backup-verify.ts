@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf, nonEmpty } from '../options.ts';
+import { kubeConfigOf, objectName } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { progressReporter } from '../progress.ts';
 import {
@@ -98,7 +98,7 @@ export function verifyCommand(io: CliIO, setExitCode: (code: number) => void): C
     .option(
       '--storage-location <location>',
       'the location holding the backup (default: the first that has it)',
-      nonEmpty,
+      objectName,
     )
     .option(
       '--in-place',

@@ -9,13 +9,17 @@ import type { BackupStore } from '../../storage/index.ts';
 import type { PlannedVolume } from '../../backup/index.ts';
 import type { CliIO } from '../io.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
+import { collectLabelSelectors, labelSelector } from '../flag-values.ts';
 import {
   addModeOptions,
-  collectList,
-  collectValue,
+  collectNamespaces,
+  collectObjectNames,
+  existingFile,
+  goDuration,
   kubeConfigOf,
-  nonEmpty,
+  objectName,
   pairsParser,
+  resourcesParser,
   type ModeOptions,
 } from '../options.ts';
 import { progressReporter } from '../progress.ts';
@@ -95,33 +99,37 @@ export function addBackupSpecOptions(command: Command): Command {
     .option(
       '--include-namespaces <list>',
       'namespaces to back up, names or globs (default: all)',
-      collectList,
+      collectNamespaces,
     )
-    .option('--exclude-namespaces <list>', 'namespaces to leave out, names or globs', collectList)
+    .option('--exclude-namespaces <list>', 'namespaces to leave out, names or globs', collectNamespaces)
     .option(
       '--include-resources <list>',
       'resources to back up: plural, singular, short or resource.group names (default: all)',
-      collectList,
+      resourcesParser(),
     )
     .option(
       '--exclude-resources <list>',
       'resources to leave out (e.g. secret, events.events.k8s.io)',
-      collectList,
+      resourcesParser(),
     )
     .option(
       '--include-cluster-resources [bool]',
       'cluster-scoped objects: true = all, false = none (default: those related to the selection)',
       parseBool,
     )
-    .option('-l, --selector <selector>', 'only objects with these labels (app=web,tier!=db)', nonEmpty)
-    .option('--or-selector <selector>', 'objects matching any of these selectors (repeatable)', collectValue)
+    .option('-l, --selector <selector>', 'only objects with these labels (app=web,tier!=db)', labelSelector)
+    .option(
+      '--or-selector <selector>',
+      'objects matching any of these selectors (repeatable)',
+      collectLabelSelectors,
+    )
     .option('--include-secrets [bool]', 'false leaves every Secret out', parseBool)
-    .option('--ttl <duration>', 'how long the backup is kept', '720h0m0s')
+    .option('--ttl <duration>', 'how long the backup is kept', goDuration, '720h0m0s')
     .option('--labels <list>', 'labels of the backup (key=value,...)', parseLabels)
     .option(
       '--storage-location <list>',
       'the locations to write to, all in one pass (default: the default location)',
-      collectList,
+      collectObjectNames,
     )
     .addOption(
       new Option(
@@ -138,7 +146,11 @@ export function addBackupSpecOptions(command: Command): Command {
         "pod's backup.cairn.dev/backup-volumes annotation names)",
       parseBool,
     )
-    .option('--fs-backup-timeout <duration>', 'how long to wait for the pod volume backups (default 4h)')
+    .option(
+      '--fs-backup-timeout <duration>',
+      'how long to wait for the pod volume backups (default 4h)',
+      goDuration,
+    )
     .option(
       '--snapshot-volumes [bool]',
       'take a CSI snapshot of each backed-up claim whose driver has a labelled VolumeSnapshotClass',
@@ -153,15 +165,18 @@ export function addBackupSpecOptions(command: Command): Command {
     .option(
       '--csi-snapshot-timeout <duration>',
       'how long to wait for each CSI snapshot to be ready (default 10m)',
+      goDuration,
     )
     .option(
       '--volume-policy <file>',
       "how each volume's data is backed up, rule by rule: a YAML file in Velero's resource-policy format " +
         '(version: v1, volumePolicies: [...]), kept in the spec (docs/volumes.md)',
+      existingFile,
     )
     .option(
       '--resource-policies-configmap <name>',
       "Velero's: a ConfigMap in Cairn's namespace whose one key holds the volume policy, read when the backup starts",
+      objectName,
     );
 }
 
@@ -239,7 +254,7 @@ function createCommand(io: CliIO, setExitCode: (code: number) => void): Command 
         ),
     ),
   )
-    .option('--from-schedule <schedule>', "server mode: back up now with a schedule's template")
+    .option('--from-schedule <schedule>', "server mode: back up now with a schedule's template", objectName)
     .option('--client-qps <n>', 'requests per second to the API server', parsePositiveInt, 100)
     .option('--client-burst <n>', 'requests the client may send at once', parsePositiveInt, 200)
     .addOption(
@@ -260,6 +275,7 @@ function createCommand(io: CliIO, setExitCode: (code: number) => void): Command 
     .option(
       '--hooks <file>',
       'backup hook sets: a Backup manifest (its spec.hooks), or the hooks object itself (resources: [...])',
+      existingFile,
     )
     .option(
       '--dry-run',

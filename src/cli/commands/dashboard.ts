@@ -9,7 +9,7 @@ import { request as requestTls } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf } from '../options.ts';
+import { existingFile, kubeConfigOf, namespaceName } from '../options.ts';
 import type { ServerTrust } from '../server-trust.ts';
 
 interface DashboardOptions {
@@ -65,14 +65,20 @@ export function dashboardCommand(io: CliIO): Command {
         .argParser(parseServerUrl)
         .default('https://127.0.0.1:8085'),
     )
-    .option('-n, --namespace <ns>', "the server's namespace: where its CA is published", 'cairn')
+    .option(
+      '-n, --namespace <ns>',
+      "the server's namespace: where its CA is published",
+      namespaceName,
+      'cairn',
+    )
     .option('--address <ip>', 'where the local proxy listens (a loopback address)', '127.0.0.1')
     .option('--port <port>', 'the local port (0 picks a free one)', parsePort, 8086)
     .option('--token <token>', "the bearer token to act with (default: the kubeconfig user's)")
-    .option('--token-file <file>', 'read the bearer token from a file')
+    .option('--token-file <file>', 'read the bearer token from a file', existingFile)
     .option(
       '--server-ca-file <file>',
       "trust this CA (PEM) for the server's certificate (default: the one in ConfigMap cairn-ca of its namespace)",
+      existingFile,
     )
     .option('--no-open', 'print the URL; do not open a browser')
     .addHelpText(

@@ -10,7 +10,7 @@ import type { HookPod, PodBackupHooks, PodExecHook } from '../../backup/index.ts
 import type { PodRestoreHooks, RestoreExecHook, RestoreInitHook } from '../../restore/index.ts';
 import type { CliIO } from '../io.ts';
 import { isRecord, readManifests } from '../manifests.ts';
-import { nonEmpty } from '../options.ts';
+import { existingFile } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 
 type SetExitCode = (code: number) => void;
@@ -100,14 +100,22 @@ export function hooksCommand(io: CliIO, setExitCode: SetExitCode): Command {
     )
     .addOption(
       new Option('-f, --filename <file>', 'a manifest: Pods, workloads with pod templates, Lists (repeat it)')
-        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), nonEmpty(value)])
+        .argParser((value: string, previous: string[] | undefined) => [
+          ...(previous ?? []),
+          existingFile(value),
+        ])
         .makeOptionMandatory(),
     )
     .option(
       '--backup <file>',
       'a Backup or Schedule manifest whose hook sets (spec.hooks.resources) apply too',
+      existingFile,
     )
-    .option('--restore <file>', 'a Restore manifest whose hook sets (spec.hooks.resources) apply too')
+    .option(
+      '--restore <file>',
+      'a Restore manifest whose hook sets (spec.hooks.resources) apply too',
+      existingFile,
+    )
     .addOption(
       new Option('-o, --output <format>', 'table, json or yaml')
         .argParser(parseOutputFormat)

@@ -15,7 +15,7 @@ import type {
 } from '../../api/index.ts';
 import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
-import { collectValue, kubeConfigOf, listItems } from '../options.ts';
+import { collectValue, existingFile, kubeConfigOf, listItems, namespaceName } from '../options.ts';
 import { formatManifests } from '../output.ts';
 import { isRecord, readManifests } from '../manifests.ts';
 
@@ -289,10 +289,22 @@ export function importCommand(io: CliIO): Command {
       new Option(
         '-f, --filename <file>',
         "read Velero's objects from a YAML file instead of the cluster (repeatable; multi-document or a List)",
-      ).argParser(collectValue),
+      ).argParser((value: string, previous: string[] | undefined) =>
+        collectValue(existingFile(value), previous),
+      ),
     )
-    .option('--velero-namespace <ns>', "Velero's namespace, read when no -f is given", 'velero')
-    .option('-n, --namespace <ns>', "Cairn's namespace, where the objects are created", 'cairn')
+    .option(
+      '--velero-namespace <ns>',
+      "Velero's namespace, read when no -f is given",
+      namespaceName,
+      'velero',
+    )
+    .option(
+      '-n, --namespace <ns>',
+      "Cairn's namespace, where the objects are created",
+      namespaceName,
+      'cairn',
+    )
     .addOption(
       new Option('--kinds <kinds>', 'comma-separated: schedules, backupstoragelocations (bsl), backups')
         .argParser(parseKinds)

@@ -3,6 +3,7 @@
 // Its flags are the default location's with a `readonly-` prefix, so each problem names the flag to fix.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { existingFile } from '../options.ts';
 import type { BackupLocationSpec, SpecProblem } from '../../api/index.ts';
 import { LocationValidationError, parseConfigPairs } from './location-config.ts';
 
@@ -36,7 +37,11 @@ export function addReadOnlyOptions(command: Command): Command {
     .option('--readonly-bucket <bucket>', 'its bucket (S3, GCS) or container (Azure)')
     .option('--readonly-prefix <prefix>', 'its key prefix in the bucket')
     .option('--readonly-config <k=v,...>', 'its provider settings: region, s3Url...', parseConfigPairs)
-    .option('--readonly-secret-file <file>', 'its credentials (the Secret cairn-credentials-<name>)')
+    .option(
+      '--readonly-secret-file <file>',
+      'its credentials (the Secret cairn-credentials-<name>)',
+      existingFile,
+    )
     .option('--readonly-plaintext', 'its backups are unencrypted (a Velero bucket)');
 }
 

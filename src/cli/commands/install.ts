@@ -2,10 +2,10 @@
 // its credentials, the Deployment), printed with --dry-run or applied; uninstall removes it and leaves
 // the stored backups alone.
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackupLocationSpec } from '../../api/index.ts';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf } from '../options.ts';
+import { existingFile, kubeConfigOf, namespaceName } from '../options.ts';
 import { formatManifests } from '../output.ts';
 import { clientVersion } from '../version-info.ts';
 import { parseConfigPairs } from './location-config.ts';
@@ -31,12 +31,18 @@ export const DEFAULT_IMAGE = `ghcr.io/cairn-dev/cairn:v${clientVersion().replace
 /** Shown in place of credentials in printed manifests: not valid base64, so it cannot be applied by mistake. */
 const REDACTED = '<redacted: the content of --secret-file>';
 
+function parseReplicas(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number above 0');
+  return n;
+}
+
 export function installCommand(io: CliIO): Command {
   return addReadOnlyOptions(new Command('install'))
     .description(
       "Install Cairn's server in the cluster: namespace, CRDs, RBAC, a backup location, the Deployment",
     )
-    .option('-n, --namespace <ns>', "the server's namespace", 'cairn')
+    .option('-n, --namespace <ns>', "the server's namespace", namespaceName, 'cairn')
     .option('--image <image>', 'the server image', DEFAULT_IMAGE)
     .option('--location-provider <provider>', 'the default location: s3, azure, gcs or fs')
     .option('--bucket <bucket>', 'its bucket (S3, GCS) or container (Azure)')
@@ -49,9 +55,10 @@ export function installCommand(io: CliIO): Command {
     .option(
       '--secret-file <file>',
       "the location's credentials (AWS credentials file, Azure env file, GCS JSON key)",
+      existingFile,
     )
     .option('--plaintext', 'store backups unencrypted (readable by Velero)', false)
-    .option('--replicas <n>', 'server replicas (one leads, the others stand by)', (v) => Number(v), 1)
+    .option('--replicas <n>', 'server replicas (one leads, the others stand by)', parseReplicas, 1)
     .option(
       '--kubelet-root <dir>',
       "the kubelet's --root-dir on the nodes, for the node agent",
@@ -186,7 +193,7 @@ export function uninstallCommand(io: CliIO): Command {
     .description(
       "Remove Cairn's server, CRDs and namespace from the cluster; stored backups stay where they are",
     )
-    .option('-n, --namespace <ns>', "the server's namespace", 'cairn')
+    .option('-n, --namespace <ns>', "the server's namespace", namespaceName, 'cairn')
     .option('--keep-crds', 'keep the CRDs (and so every Cairn resource in other namespaces)', false)
     .option('--confirm', 'do not ask (required when not on a terminal)', false)
     .option('--delete-keys', "also delete the locations' encryption key Secrets (keep a copy first)", false)

@@ -18,6 +18,11 @@ export class LocationValidationError extends Error {
   }
 }
 
+/** key-export or rotate-key of a location without a key (or a plaintext one). */
+export class LocationKeyError extends Error {
+  override readonly name = 'LocationKeyError';
+}
+
 /** The location's key file (config.ts's keyFile), loaded lazily so `--help` does not load the storage layer. */
 export async function keyFileOf(env: Env, name: string): Promise<string> {
   const { keyFile } = await import('../config.ts');

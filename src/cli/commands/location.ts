@@ -7,12 +7,13 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import type { ConfiguredLocation } from '../config.ts';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, type ModeOptions } from '../options.ts';
+import { addModeOptions, existingFile, goDuration, type ModeOptions } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatTable } from '../table.ts';
 import { confirmDeletion } from './backup-catalog.ts';
 import {
   keyFileOf,
+  LocationKeyError,
   LocationValidationError,
   markDefault,
   parseConfigPairs,
@@ -27,6 +28,7 @@ import {
   type SetFlags,
 } from './location-flags.ts';
 import type { ServerTarget } from './location-server.ts';
+import { rotateKeyCommand } from './location-keys.ts';
 
 type SetExitCode = (code: number) => void;
 
@@ -42,10 +44,7 @@ export class LocationExistsError extends Error {
   }
 }
 
-/** key-export of a location without a key. */
-export class LocationKeyError extends Error {
-  override readonly name = 'LocationKeyError';
-}
+export { LocationKeyError } from './location-config.ts';
 
 /**
  * The server to work through (serverClient: --server, --standalone, or whether one is installed), or
@@ -67,10 +66,12 @@ function addTimeoutOptions(command: Command): Command {
     .option(
       '--request-timeout <duration>',
       'abort (and retry) a request the store leaves unanswered this long (default 60s); also bounds the check',
+      goDuration,
     )
     .option(
       '--idle-timeout <duration>',
       'fail an upload or download that moves no bytes this long while waiting for the store (default 60s)',
+      goDuration,
     );
 }
 
@@ -89,10 +90,12 @@ function addServerFieldOptions(command: Command): Command {
     .option(
       '--backup-sync-period <duration>',
       'server mode: how often its backups are synced into the cluster as Backup resources (default 1m, 0: never)',
+      goDuration,
     )
     .option(
       '--validation-frequency <duration>',
       'server mode: how often the server checks that it is available (default 1m, 0: never)',
+      goDuration,
     );
 }
 
@@ -122,11 +125,11 @@ function createCommand(io: CliIO): Command {
           'provider settings: fs: path; s3: region, s3Url, s3ForcePathStyle; gcs: endpoint, project',
           parseConfigPairs,
         )
-        .option('--credentials-file <file>', CREDENTIALS_FILE_HELP)
+        .option('--credentials-file <file>', CREDENTIALS_FILE_HELP, existingFile)
         .addOption(
-          new Option('--access-mode <mode>', 'ReadOnly: restore from it, never write or delete').default(
-            'ReadWrite',
-          ),
+          new Option('--access-mode <mode>', 'ReadOnly: restore from it, never write or delete')
+            .choices(['ReadWrite', 'ReadOnly'])
+            .default('ReadWrite'),
         )
         .option('--plaintext', 'store backups unencrypted, readable by Velero (Secrets included)')
         .option('--default', 'make it the default location of `backup create`'),
@@ -162,8 +165,8 @@ Examples:
         await createLocation(io, server, name, options);
         return;
       }
-      const { locationKey, openLocation, saveConfig, withDefaultLocation } = await import('../config.ts');
-      const { keyId, LocationKeyMismatchError } = await import('../../storage/index.ts');
+      const { locationKeyring, openLocation, saveConfig, withDefaultLocation } = await import('../config.ts');
+      const { LocationKeyMismatchError } = await import('../../storage/index.ts');
       const { spec, credentialsFile, problems } = await locationFromFlags(name, options, 'standalone');
       if (!spec) throw new LocationValidationError(problems);
       const location: ConfiguredLocation = { name, spec, ...(credentialsFile ? { credentialsFile } : {}) };
@@ -197,8 +200,7 @@ Examples:
         );
         return;
       }
-      const key = locationKey(io.env, name, { create: true });
-      const id = key ? keyId(key) : '?';
+      const id = locationKeyring(io.env, name, { create: true })?.currentId ?? '?';
       if (expectedKeyId !== undefined && expectedKeyId !== id) {
         io.stderr.write(
           `warning: ${new LocationKeyMismatchError({ location: name, expectedKeyId, givenKeyId: id, keySource: `the key file ${keyFile}` }).message}.\n`,
@@ -216,10 +218,8 @@ Examples:
 /** How the location encrypts: its key id, "plaintext", or that the key is not made yet. */
 async function encryptionOf(io: CliIO, location: ConfiguredLocation): Promise<string> {
   if (location.spec.plaintext) return 'plaintext';
-  const { locationKey } = await import('../config.ts');
-  const { keyId } = await import('../../storage/index.ts');
-  const key = locationKey(io.env, location.name, { create: false });
-  return key ? keyId(key) : 'no key yet';
+  const { locationKeyring } = await import('../config.ts');
+  return locationKeyring(io.env, location.name, { create: false })?.currentId ?? 'no key yet';
 }
 
 function getCommand(io: CliIO): Command {
@@ -256,7 +256,7 @@ Examples:
           await getLocations(io, server, { name, output: options.output });
           return;
         }
-        const { findLocation, withDefaultLocation } = await import('../config.ts');
+        const { findLocation, locationKeyring, withDefaultLocation } = await import('../config.ts');
         const config = withDefaultLocation(io.env);
         const locations = name === undefined ? config.locations : [findLocation(config, name)];
         const defaultName = findLocation(config, undefined).name;
@@ -275,6 +275,8 @@ Examples:
                   : {
                       algorithm: 'AES-256-GCM',
                       keyId: encryption[i],
+                      retiredKeyIds:
+                        locationKeyring(io.env, location.name, { create: false })?.retiredIds ?? [],
                       keyFile: await keyFileOf(io.env, location.name),
                     },
                 ...(location.credentialsFile ? { credentialsFile: location.credentialsFile } : {}),
@@ -318,8 +320,13 @@ function setCommand(io: CliIO): Command {
         )
         .argument('<name>', 'the location')
         .option('--config <k=v,...>', 'provider settings to set (the others stay)', parseConfigPairs)
-        .option('--credentials-file <file>', CREDENTIALS_FILE_HELP)
-        .option('--access-mode <mode>', 'ReadWrite, or ReadOnly: restore from it, never write or delete')
+        .option('--credentials-file <file>', CREDENTIALS_FILE_HELP, existingFile)
+        .addOption(
+          new Option(
+            '--access-mode <mode>',
+            'ReadWrite, or ReadOnly: restore from it, never write or delete',
+          ).choices(['ReadWrite', 'ReadOnly']),
+        )
         .option('--default', 'make it the default location (the previous default loses the mark)'),
     ),
   )
@@ -458,14 +465,17 @@ Examples:
 function keyExportCommand(io: CliIO): Command {
   return addModeOptions(
     new Command('key-export')
-      .description("Print a standalone location's encryption key (base64) for safekeeping")
+      .description("Print a standalone location's encryption keyring (base64 keys) for safekeeping")
       .argument('<name>', 'the location'),
   )
     .addHelpText(
       'after',
       `
 The only command that prints a key. Store it where the backups are not: with the key and the
-location's files, anyone can read every backed-up object, Secrets included.
+location's files, anyone can read every backed-up object, Secrets included. After a
+\`cairn location rotate-key\`, it prints the whole keyring: the current key on the first line, then the
+retired keys that read the older backups (a \`#\` line between them names their key ids). Export it
+again after every rotation.
 
 With Cairn's server installed, a location's key is the Secret cairn-key-NAME of the server's namespace,
 which the CLI does not print: it says how to copy the Secret. --standalone exports this machine's key.
@@ -486,20 +496,21 @@ Examples:
             `\`kubectl get secret -n ${server.namespace} ${secret} -o yaml\`; --standalone exports a standalone location's key`,
         );
       }
-      const { findLocation, locationKey, withDefaultLocation } = await import('../config.ts');
+      const { findLocation, locationKeyring, withDefaultLocation } = await import('../config.ts');
+      const { formatKeyring } = await import('../../storage/index.ts');
       const location = findLocation(withDefaultLocation(io.env), name);
       if (location.spec.plaintext)
         throw new LocationKeyError(
           `location "${name}" is plaintext: its backups are not encrypted and it has no key`,
         );
-      const key = locationKey(io.env, name, { create: false });
-      if (!key) {
+      const ring = locationKeyring(io.env, name, { create: false });
+      if (!ring) {
         throw new LocationKeyError(
           `location "${name}" has no key yet (${await keyFileOf(io.env, name)} does not exist): ` +
             'it is made by the first backup into the location',
         );
       }
-      io.stdout.write(key.toString('base64') + '\n');
+      io.stdout.write(formatKeyring(ring));
     });
 }
 
@@ -513,5 +524,6 @@ export function locationCommand(io: CliIO, _setExitCode: SetExitCode): Command {
     .addCommand(setCommand(io))
     .addCommand(setDefaultCommand(io))
     .addCommand(deleteCommand(io))
-    .addCommand(keyExportCommand(io));
+    .addCommand(keyExportCommand(io))
+    .addCommand(rotateKeyCommand(io));
 }

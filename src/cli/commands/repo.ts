@@ -4,7 +4,7 @@
 // layers'; this file parses flags and prints.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, collectList, nonEmpty, type ModeOptions } from '../options.ts';
+import { addModeOptions, collectList, nonEmpty, objectName, type ModeOptions } from '../options.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
 import type { CheckProblem, ForgetPolicy, MaintenanceProgress } from '../../repo/index.ts';
@@ -28,7 +28,7 @@ const locationOption = () =>
   new Option(
     '--storage-location <name>',
     'the location whose repositories to use (default: the default location)',
-  ).argParser(nonEmpty);
+  ).argParser(objectName);
 
 const outputOption = (what: string, table = false) => {
   const option = new Option('-o, --output <format>', what).argParser(parseOutputFormat);

@@ -25,13 +25,17 @@ import { clientVersion } from '../version-info.ts';
 import type { KubeClient } from '../../kube/index.ts';
 import type { PodToFill } from '../../volumes/index.ts';
 import type { CliIO } from '../io.ts';
+import { collectLabelSelectors, labelSelector } from '../flag-values.ts';
 import {
   addModeOptions,
-  collectList,
-  collectValue,
+  collectNamespaces,
+  existingFile,
+  httpUrl,
   kubeConfigOf,
-  nonEmpty,
+  namespaceName,
+  objectName,
   pairsParser,
+  resourcesParser,
   type ModeOptions,
 } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
@@ -58,6 +62,15 @@ const exitCodeOf = (phase: string | undefined) =>
 function parseMapping(separator: ':' | '=') {
   const what = separator === ':' ? 'a mapping (source:target)' : 'a mapping (old=new)';
   return pairsParser({ separator, what, valueRequired: true });
+}
+
+/** --transform-configmap: NAME, or NAMESPACE/NAME. */
+function configMapRef(value: string): string {
+  const [first = '', second] = value.split('/', 2);
+  if (second === undefined) return objectName(first);
+  namespaceName(first);
+  objectName(second);
+  return value;
 }
 
 function parsePositive(value: string): number {
@@ -156,35 +169,47 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
         'Restore API objects from a backup into the current cluster (or preview it with --dry-run)',
       )
       .argument('[name]', 'the restore name (default: <backup>-<YYYYMMDDhhmmss>)')
-      .addOption(new Option('--from-backup <backup>', 'the backup to restore').conflicts('fromSchedule'))
-      .option('--from-schedule <schedule>', 'restore the newest Completed backup of this schedule')
+      .addOption(
+        new Option('--from-backup <backup>', 'the backup to restore')
+          .argParser(namespaceName)
+          .conflicts('fromSchedule'),
+      )
+      .option(
+        '--from-schedule <schedule>',
+        'restore the newest Completed backup of this schedule',
+        objectName,
+      )
       .option(
         '--storage-location <location>',
         'the location holding the backup (default: search every location)',
-        nonEmpty,
+        objectName,
       )
       .option(
         '--include-namespaces <list>',
         'namespaces to restore, names or globs (default: all)',
-        collectList,
+        collectNamespaces,
       )
-      .option('--exclude-namespaces <list>', 'namespaces to leave out', collectList)
+      .option('--exclude-namespaces <list>', 'namespaces to leave out', collectNamespaces)
       .option(
         '--include-resources <list>',
         'resources to restore (plural, singular, short or resource.group)',
-        collectList,
+        resourcesParser(),
       )
-      .option('--exclude-resources <list>', 'resources to leave out', collectList)
+      .option('--exclude-resources <list>', 'resources to leave out', resourcesParser())
       .option(
         '--include-cluster-resources [bool]',
         'cluster-scoped objects: true = all, false = none (default: those related to restored objects)',
         parseBool,
       )
-      .option('-l, --selector <selector>', 'only objects whose backed-up labels match (app=web)', nonEmpty)
+      .option(
+        '-l, --selector <selector>',
+        'only objects whose backed-up labels match (app=web)',
+        labelSelector,
+      )
       .option(
         '--or-selector <selector>',
         'objects matching any of these selectors (repeatable)',
-        collectValue,
+        collectLabelSelectors,
       )
       .option(
         '--namespace-mappings <list>',
@@ -192,7 +217,11 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
         parseMapping(':'),
       )
       .option('--storage-class-mappings <list>', 'change storage classes: old=new,...', parseMapping('='))
-      .option('--restore-status <list>', 'resources whose backed-up status is restored too', collectList)
+      .option(
+        '--restore-status <list>',
+        'resources whose backed-up status is restored too',
+        resourcesParser(),
+      )
       .option('--preserve-nodeports [bool]', 'keep the node ports of Services', parseBool)
       .addOption(
         new Option(
@@ -215,18 +244,23 @@ function createCommand(io: CliIO, setExitCode: SetExitCode): Command {
       .option(
         '--cluster-resource-scope <list>',
         'only these cluster-scoped kinds (e.g. storageclasses,clusterroles)',
-        collectList,
+        resourcesParser(),
       )
-      .option('--transform <file>', "transformation rules (Velero's resource-modifier format)")
-      .option('--transform-configmap <namespace/name>', 'transformation rules held by a ConfigMap')
+      .option('--transform <file>', "transformation rules (Velero's resource-modifier format)", existingFile)
+      .option(
+        '--transform-configmap <namespace/name>',
+        'transformation rules held by a ConfigMap',
+        configMapRef,
+      )
       .option(
         '--resource-priorities <list>',
         'the restore order: resources first, "-", then the last ones',
-        collectList,
+        resourcesParser({ separator: '-' }),
       )
       .option(
         '--hooks <file>',
         'restore hook sets: a Restore manifest (its spec.hooks), or the hooks object itself (resources: [...])',
+        existingFile,
       )
       .option('--dry-run', 'print what the restore would do against the live cluster, and change nothing')
       .option('--concurrency <n>', 'items of one resource applied at once', parsePositive, 16)
@@ -604,13 +638,13 @@ const serverUrlOption = () =>
   new Option(
     '--server-url <url>',
     "server mode: reach the server's file URLs here (e.g. https://127.0.0.1:8085 after kubectl port-forward -n cairn deploy/cairn 8085)",
-  ).argParser(nonEmpty);
+  ).argParser(httpUrl);
 
 const serverCaFileOption = () =>
   new Option(
     '--server-ca-file <file>',
     "server mode: trust this CA (PEM) for the server's certificate (default: the one in ConfigMap cairn-ca)",
-  ).argParser(nonEmpty);
+  ).argParser(existingFile);
 
 /**
  * A restore's record files: this machine's records, or (given the server's client) the ones the server

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backup, RetentionPolicy, Schedule, ScheduleSpec } from '../../api/index.ts';
 import type { KubeClient } from '../../kube/index.ts';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf } from '../options.ts';
+import { kubeConfigOf, namespaceName } from '../options.ts';
 import { formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
 import { formatFields, formatTable } from '../table.ts';
 import {
@@ -40,7 +40,8 @@ function count(value: string): number {
   return n;
 }
 
-const namespaceOption = () => new Option('-n, --namespace <ns>', "the server's namespace").default('cairn');
+const namespaceOption = () =>
+  new Option('-n, --namespace <ns>', "the server's namespace").argParser(namespaceName).default('cairn');
 
 async function clientOf(io: CliIO, command: Command): Promise<KubeClient> {
   const { KubeClient } = await import('../../kube/index.ts');

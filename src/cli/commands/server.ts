@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import type { CliIO } from '../io.ts';
-import { kubeConfigOf, parseDuration } from '../options.ts';
+import { existingFile, kubeConfigOf, namespaceName, objectName, parseDuration } from '../options.ts';
 import { clientVersion } from '../version-info.ts';
 
 interface ServerCommandOptions {
@@ -33,7 +33,7 @@ interface ServerCommandOptions {
 
 function parseWhole(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a whole number above 0, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number above 0');
   return n;
 }
 
@@ -57,7 +57,7 @@ function parseAddress(value: string): { host: string; port: number } {
   const colon = value.lastIndexOf(':');
   const port = Number(value.slice(colon + 1));
   if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`--metrics-address "${value}": expected host:port or :port`);
+    throw new InvalidArgumentError('expected host:port or :port');
   const host = value.slice(0, colon) || '0.0.0.0';
   return { host, port };
 }
@@ -108,17 +108,24 @@ export function serverCommand(io: CliIO): Command {
     .description(
       'Run the controllers: Backups, BackupLocations and the rest of cairn.dev/v1 in one namespace, with leader election',
     )
-    .option('-n, --namespace <ns>', "the namespace of Cairn's resources, Lease and Secrets", 'cairn')
+    .option(
+      '-n, --namespace <ns>',
+      "the namespace of Cairn's resources, Lease and Secrets",
+      namespaceName,
+      'cairn',
+    )
     .option(
       '--metrics-address <host:port>',
       'the listener (HTTPS): /metrics, /healthz, /readyz, the log downloads and the dashboard',
+      (value: string) => (parseAddress(value), value),
       ':8085',
     )
     .option(
       '--tls-cert-file <file>',
       'serve the listener with this certificate (PEM; with --tls-key-file) instead of the self-made one',
+      existingFile,
     )
-    .option('--tls-key-file <file>', "the certificate's private key (PEM)")
+    .option('--tls-key-file <file>', "the certificate's private key (PEM)", existingFile)
     .option(
       '--tls-san <name>',
       'another DNS name or IP address for the self-made certificate (repeatable)',
@@ -256,8 +263,8 @@ export function nodeAgentCommand(io: CliIO): Command {
       "Carry out the PodVolumeBackups and PodVolumeRestores of this node: read and write pod volumes' files " +
         "where the kubelet mounts them, in the locations' volume-data repositories",
     )
-    .option('-n, --namespace <ns>', "the server's namespace", 'cairn')
-    .option('--node <name>', "this node's name (default: $NODE_NAME, then the host name)")
+    .option('-n, --namespace <ns>', "the server's namespace", namespaceName, 'cairn')
+    .option('--node <name>', "this node's name (default: $NODE_NAME, then the host name)", objectName)
     .option(
       '--kubelet-root <dir>',
       "the kubelet's --root-dir (in a DaemonSet: where it is mounted)",

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { CliIO } from '../io.ts';
-import { addModeOptions, nonEmpty, type ModeOptions } from '../options.ts';
+import { addModeOptions, objectName, type ModeOptions } from '../options.ts';
 import type { Backup } from '../../api/index.ts';
 import type { BackupStore } from '../../storage/index.ts';
 import { formatBytes, formatStructured, parseOutputFormat, type OutputFormat } from '../output.ts';
@@ -188,7 +188,7 @@ const locationOption = () =>
   new Option(
     '--storage-location <name>',
     'read the backup from this location (default: every configured location)',
-  ).argParser(nonEmpty);
+  ).argParser(objectName);
 
 function lsCommand(io: CliIO, setExitCode: SetExitCode): Command {
   return new Command('ls')
