@@ -21,11 +21,12 @@ func main() {
 		fmt.Println(version)
 		return
 	}
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	// After the handlers are installed: a test waits for this line before it signals.
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "Warning: pause should be the first process")
 	}
-	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	for sig := range signals {
 		if sig == syscall.SIGCHLD {
 			reap()
