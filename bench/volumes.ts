@@ -332,13 +332,21 @@ function dataBase(): string {
   return statfsSync(base).type === TMPFS_MAGIC ? '/var/tmp' : base;
 }
 
+// As bin/cairn.js runs the node agent: with Node's compile cache, for the process and its worker threads.
+const cairnEnv = { NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') };
 const cairn: Tool = {
   name: 'Cairn',
   async init() {}, // the first backup makes the repository, as a volume's first backup does
   backup: (repo, source) =>
-    run([process.execPath, 'bench/volumes-cairn.ts', 'backup', ...cairnArgs(repo), '--source', source]),
+    run(
+      [process.execPath, 'bench/volumes-cairn.ts', 'backup', ...cairnArgs(repo), '--source', source],
+      cairnEnv,
+    ),
   restore: (repo, target) =>
-    run([process.execPath, 'bench/volumes-cairn.ts', 'restore', ...cairnArgs(repo), '--target', target]),
+    run(
+      [process.execPath, 'bench/volumes-cairn.ts', 'restore', ...cairnArgs(repo), '--target', target],
+      cairnEnv,
+    ),
   prefix: (repo) => `restic/${repo}/`,
 };
 const cairnPassword = randomBytes(16).toString('hex');

@@ -3,10 +3,12 @@
 //
 // The snapshot's root tree holds the directory's entries (not a node for the directory itself). The
 // walk goes depth-first in byte order of the names; each directory's tree blob is saved once its entries
-// are done (bottom-up), so memory holds one node list per directory level, never the whole tree. Files
-// are read a few at a time (`concurrency`): streamed through reused buffers, cut by restic's chunker with
-// the repository's polynomial, each chunk saved as a data blob (the repository hashes it and skips what
-// it has). With a parent snapshot, a file whose node there has the same size, mtime, ctime and inode,
+// are done (bottom-up). The walk does not wait for a directory's files before it goes on to the next
+// one, so memory holds the node lists of the directories whose files are still being read (bounded by
+// the files read at once, times the depth), never the whole tree. Files are read a few at a time
+// (`concurrency` on the main thread, and up to WORKER_FILES larger ones handed to chunk workers):
+// streamed through reused buffers, cut by restic's chunker with the repository's polynomial, each chunk
+// saved as a data blob (the repository hashes it and skips what it has). With a parent snapshot, a file whose node there has the same size, mtime, ctime and inode,
 // and whose blobs the index lists, is not read: its content ids are taken over (restic's change
 // detection). Sockets are skipped and hard links are recorded, not followed, as restic does. What cannot
 // be read (a file, a directory, a name that is not UTF-8) is left out and reported in `errors`; the
@@ -21,6 +23,7 @@ import { ChunkWorkers, WorkerReadError, type WorkerChunk } from './chunk-workers
 import { systemClock, systemIdentity, type Clock, type Identity, type SignalOptions } from './environment.ts';
 import { Semaphore, throttle } from './limit.ts';
 import { localUtcOffset, nodeFromStat, nodeTypeOf, readAccountNames, type AccountNames } from './node-fs.ts';
+import { sha256 } from './ids.ts';
 import { polynomialFromHex } from './polynomial.ts';
 import type { Repo } from './repo.ts';
 import { loadSnapshot, newSnapshotJson } from './snapshot.ts';
@@ -171,6 +174,7 @@ export async function backupDirectory(repo: Repo, options: BackupOptions): Promi
     const snapshotId = await repo.saveJson('snapshots', json, { signal });
     return { snapshotId, treeId, stats: archiver.stats, errors: archiver.errors };
   } finally {
+    repo.dropTreePacks?.();
     await workers?.close();
     await lock.release();
   }
@@ -191,6 +195,18 @@ interface ArchiverSettings {
 
 /** Parent trees of subdirectories loaded ahead of the walk, per directory. */
 const PREFETCH_TREES = 8;
+/**
+ * Files handed to the chunk workers at once (each holds a descriptor; the workers read one file each and
+ * keep a second queued, the rest wait for them): enough that the walk seldom waits for the workers.
+ */
+const WORKER_FILES = 16;
+/**
+ * Files waiting for a worker slot, not yet opened (their path and lstat, and their directory's pending
+ * node list): a few megabytes at most.
+ */
+const WORKER_LINE = 4096;
+/** Small files read and waiting for a worker to seal them, at most (at most 64 KiB each). */
+const SEALING_FILES = 256;
 /** Files up to this size are read whole by synchronous calls (#readSmall). */
 const SYNC_READ_MAX = 64 * 1024;
 /** Reads at most this much per read call. */
@@ -245,7 +261,16 @@ class Archiver {
   readonly #repo: Repo;
   readonly #settings: ArchiverSettings;
   readonly #chunker: Chunker;
+  /** Slots of the files read on the main thread (all of them without workers). */
   readonly #slots: Semaphore;
+  /** Slots of the files handed to the chunk workers. */
+  readonly #workerSlots: Semaphore;
+  /** Places in the line of files waiting for a worker slot. */
+  readonly #workerLine: Semaphore;
+  /** Slots of the small files read here and sealed by the workers. */
+  readonly #sealSlots: Semaphore;
+  /** The first failure that ends the backup; the walk stops at it. */
+  #failed: { error: unknown } | undefined;
   readonly #small: BufferPool;
   readonly #large: BufferPool;
   /** Files being read, so that a failing backup waits for them before it lets go of the lock. */
@@ -262,6 +287,9 @@ class Archiver {
     this.#settings = settings;
     this.#chunker = new Chunker(polynomialFromHex(repo.config.chunkerPolynomial));
     this.#slots = new Semaphore(settings.concurrency);
+    this.#workerSlots = new Semaphore(WORKER_FILES);
+    this.#workerLine = new Semaphore(WORKER_LINE);
+    this.#sealSlots = new Semaphore(SEALING_FILES);
     this.#small = new BufferPool(SMALL_BUFFER, settings.concurrency + 1);
     this.#large = new BufferPool(MAX_CHUNK_SIZE, 2 * settings.concurrency);
     const { onProgress } = settings;
@@ -282,9 +310,10 @@ class Archiver {
   async run(parentTree: string | undefined): Promise<string> {
     const scan = this.#settings.onProgress ? this.#scan() : undefined;
     try {
-      const tree = await this.#dir(this.#settings.source, '', parentTree, true);
+      const { tree } = await this.#walk(this.#settings.source, '', parentTree, true);
+      const id = await tree;
       this.#progress.flush();
-      return tree as string;
+      return id as string;
     } catch (error) {
       await Promise.allSettled(this.#reading);
       throw error;
@@ -305,23 +334,27 @@ class Archiver {
   }
 
   /**
-   * Saves the tree of the directory `abs` (`rel` from the source) and the trees below it; returns its
-   * id, or undefined when the directory cannot be listed (reported; thrown for the source itself).
+   * Walks the directory `abs` (`rel` from the source): returns once every entry below it has been
+   * started, with `tree`, which settles with the id of its saved tree once they are all done (undefined
+   * when the directory cannot be listed: reported; thrown for the source itself). The walk goes on to
+   * the next directory while the files of this one are still being read, so a large file in a worker
+   * does not hold up the small files after it (the main thread's work), and the reverse.
    */
-  async #dir(
+  async #walk(
     abs: string,
     rel: string,
     parentTree: string | undefined,
     root = false,
-  ): Promise<string | undefined> {
+  ): Promise<{ tree: Promise<string | undefined> }> {
     const { signal, exclude } = this.#settings;
+    this.#throwIfFailed();
     let names: Buffer[];
     try {
       names = await readdir(abs, { encoding: 'buffer' });
     } catch (error) {
       if (root) throw error;
       this.#error(rel, error);
-      return undefined;
+      return { tree: Promise.resolve(undefined) };
     }
     names.sort((a, b) => Buffer.compare(a, b));
     const items: { name: string; rel: string; abs: string }[] = [];
@@ -355,6 +388,7 @@ class Archiver {
     const entries: Promise<Node | undefined>[] = [];
     for (const { name, rel: childRel, abs: childAbs } of items) {
       signal.throwIfAborted();
+      this.#throwIfFailed();
       // Synchronous: an lstat is a microsecond or two against the dentry cache, and a thread-pool round
       // trip per entry cost more CPU than that and set the pace of a tree of small files.
       let stats: BigIntStats;
@@ -372,28 +406,49 @@ class Archiver {
       } else if (type === 'dir') {
         const node = this.#node(name, stats);
         if (before?.type === 'dir' && before.subtree) prefetch(++subdirectories + PREFETCH_TREES);
-        const subtree = await this.#dir(
+        const { tree } = await this.#walk(
           childAbs,
           childRel,
           before?.type === 'dir' ? before.subtree : undefined,
         );
-        if (subtree === undefined) continue;
-        node.subtree = subtree;
-        if (!before) this.stats.dirsNew++;
-        else if (before.subtree === subtree) this.stats.dirsUnmodified++;
-        else this.stats.dirsChanged++;
-        entries.push(Promise.resolve(node));
-      } else if (type === 'file') {
-        await this.#slots.acquire(signal);
-        const saving = this.#file(childAbs, childRel, name, stats, before).finally(() =>
-          this.#slots.release(),
+        entries.push(
+          this.#watch(
+            tree.then((subtree) => {
+              if (subtree === undefined) return undefined;
+              node.subtree = subtree;
+              if (!before) this.stats.dirsNew++;
+              else if (before.subtree === subtree) this.stats.dirsUnmodified++;
+              else this.stats.dirsChanged++;
+              return node;
+            }),
+          ),
         );
+      } else if (type === 'file') {
+        let saving: Promise<Node | undefined>;
+        if (this.#settings.workers && Number(stats.size) > SYNC_READ_MAX) {
+          // A file for the chunk workers waits in line for them (it is opened only once a worker slot is
+          // free) while the walk goes on: the main thread reads the small files after it meanwhile,
+          // instead of idling while the workers are behind. Only the line's length holds up the walk.
+          await this.#workerLine.acquire(signal);
+          saving = this.#workerSlots
+            .acquire(signal)
+            .then(() =>
+              this.#file(childAbs, childRel, name, stats, before).finally(() => this.#workerSlots.release()),
+            )
+            .finally(() => this.#workerLine.release());
+        } else {
+          // With workers, a small file (read and hashed here at once) waits mostly for a worker to seal
+          // it: many are under way at once, or the round trips set the pace.
+          const slots = this.#settings.workers ? this.#sealSlots : this.#slots;
+          await slots.acquire(signal);
+          saving = this.#file(childAbs, childRel, name, stats, before).finally(() => slots.release());
+        }
         this.#reading.add(saving);
         void saving.then(
           () => this.#reading.delete(saving),
           () => this.#reading.delete(saving),
         );
-        entries.push(saving);
+        entries.push(this.#watch(saving));
       } else {
         let linkTarget: string | undefined;
         if (type === 'symlink') {
@@ -408,15 +463,31 @@ class Archiver {
       }
     }
     for (const tree of parentSubtrees.slice(0, prefetched)) this.#prefetched.delete(tree); // not walked
-    const nodes = (await Promise.all(entries)).filter((node) => node !== undefined);
-    const blob = encodeTree(nodes);
-    const saved = await this.#repo.saveBlob('tree', blob, { signal });
-    if (!saved.known) {
-      this.stats.treeBlobsAdded++;
-      this.stats.plaintextBytesAdded += blob.length;
-      this.stats.bytesAdded += saved.storedBytes;
-    }
-    return saved.id;
+    const tree = Promise.all(entries).then(async (done) => {
+      const blob = encodeTree(done.filter((node) => node !== undefined));
+      const saved = await this.#repo.saveBlob('tree', blob, { signal });
+      if (!saved.known) {
+        this.stats.treeBlobsAdded++;
+        this.stats.plaintextBytesAdded += blob.length;
+        this.stats.bytesAdded += saved.storedBytes;
+      }
+      return saved.id;
+    });
+    return { tree: this.#watch(tree) };
+  }
+
+  /**
+   * `work`, watched: its failure (one that ends the backup: a file that cannot be read is reported, not
+   * thrown) stops the walk at its next entry, and is never an unhandled rejection while the directory
+   * that waits for it is still being walked.
+   */
+  #watch<T>(work: Promise<T>): Promise<T> {
+    work.catch((error: unknown) => (this.#failed ??= { error }));
+    return work;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failed) throw this.#failed.error;
   }
 
   /** Starts loading a parent tree that the walk will ask #previousNodes for. */
@@ -714,7 +785,28 @@ class Archiver {
   }
 
   async #saveChunk(chunk: Buffer): Promise<string> {
-    const saved = await this.#repo.saveBlob('data', chunk, { signal: this.#settings.signal });
+    const { workers, signal } = this.#settings;
+    const repo = this.#repo;
+    // With workers, a chunk read here (a small file's) is hashed here and sealed there, when new.
+    const id = workers && repo.saveBlobSealedBy ? sha256(chunk) : undefined;
+    const saved =
+      workers && repo.saveBlobSealedBy && id
+        ? await repo.saveBlobSealedBy(
+            'data',
+            id,
+            chunk.length,
+            async (compress) => {
+              const { ciphertext, uncompressedLength } = await workers.seal(chunk, compress);
+              return {
+                type: 'data',
+                id,
+                ciphertext: Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length),
+                uncompressedLength,
+              };
+            },
+            { signal },
+          )
+        : await repo.saveBlob('data', chunk, { signal });
     if (!saved.known) {
       this.stats.dataBlobsAdded++;
       this.stats.plaintextBytesAdded += chunk.length;
@@ -741,7 +833,7 @@ class Archiver {
         if (entry.isDirectory()) await walk(join(abs, entry.name), childRel);
         else if (entry.isFile()) {
           total.files++;
-          // Synchronous, as the walk's (#dir); the readdir above lets the backup run between directories.
+          // Synchronous, as the walk's (#walk); the readdir above lets the backup run between directories.
           total.bytes += lstatSync(join(abs, entry.name), { throwIfNoEntry: false })?.size ?? 0;
         }
       }

@@ -12,6 +12,9 @@
 //   worker → main: { op: 'end', file, size } or { op: 'error', file, message, code }: reading is over
 //   main → worker: { op: 'cancel', file }                 stop: the worker answers { op: 'cancelled', file }
 //                                                        and reads no more of it
+// and, for blobs the main thread read and hashed itself (small files), in batches:
+//   main → worker: { op: 'sealBatch', batch, blobs: [{ plaintext, compress }] }
+//   worker → main: { op: 'sealedBatch', batch, sealed: [{ ciphertext, uncompressedLength }] }, in order
 // At most MAX_UNDECIDED chunks wait for their decision; the worker reads on only below that, so memory
 // stays at a few chunks and a backlog of uploads (the main thread then decides later) slows it down.
 import { readSync } from 'node:fs';
@@ -32,7 +35,14 @@ export type ToWorker =
   | { op: 'file'; file: number; fd: number }
   | { op: 'seal'; file: number; seq: number; compress: boolean }
   | { op: 'drop'; file: number; seq: number }
-  | { op: 'cancel'; file: number };
+  | { op: 'cancel'; file: number }
+  | { op: 'sealBatch'; batch: number; blobs: { plaintext: Uint8Array; compress: boolean }[] };
+
+/** A blob sealed for the main thread: its stored bytes and, when compressed, its plaintext length. */
+export interface WorkerSealed {
+  ciphertext: Uint8Array;
+  uncompressedLength: number | undefined;
+}
 
 export type FromWorker =
   | { op: 'chunk'; file: number; seq: number; id: string; length: number }
@@ -45,6 +55,7 @@ export type FromWorker =
     }
   | { op: 'end'; file: number; size: number }
   | { op: 'cancelled'; file: number }
+  | { op: 'sealedBatch'; batch: number; sealed: WorkerSealed[] }
   | { op: 'error'; file: number; message: string; code: string | undefined };
 
 const MAX_UNDECIDED = 3;
@@ -88,6 +99,23 @@ port.on('message', (message: ToWorker) => {
   if (message.op === 'file') {
     files.push(message);
     if (!running) void run();
+    return;
+  }
+  if (message.op === 'sealBatch') {
+    const sealed: WorkerSealed[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const { plaintext, compress } of message.blobs) {
+      const { ciphertext, uncompressedLength } = sealBlobSync(
+        key,
+        { type: 'data', id: '', plaintext },
+        { compress },
+      );
+      // A buffer of its own moves without a copy; a slice of Node's pool is copied.
+      if (ciphertext.byteOffset === 0 && ciphertext.buffer.byteLength === ciphertext.length)
+        transfer.push(ciphertext.buffer as ArrayBuffer);
+      sealed.push({ ciphertext, uncompressedLength });
+    }
+    post({ op: 'sealedBatch', batch: message.batch, sealed }, transfer);
     return;
   }
   if (message.op === 'cancel') {

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { MasterKey } from './crypto.ts';
 import type { BlobType, SealedBlob } from './pack.ts';
-import type { ChunkWorkerData, FromWorker, ToWorker } from './chunk-worker.ts';
+import type { ChunkWorkerData, FromWorker, ToWorker, WorkerSealed } from './chunk-worker.ts';
 
 /** A chunk a worker cut and hashed; exactly one of `seal` and `drop` must be called. */
 export interface WorkerChunk {
@@ -49,16 +49,37 @@ interface Thread {
   jobs: Map<number, FileJob>;
   /** Files handed over and not yet read to their end. */
   queued: number;
+  /** Batches of blobs to seal handed over and not answered yet. */
+  sealing: Map<number, SealRequest[]>;
   failed: Error | undefined;
 }
+
+interface SealRequest {
+  plaintext: Uint8Array;
+  compress: boolean;
+  resolve: (sealed: WorkerSealed) => void;
+  reject: (error: Error) => void;
+}
+
+/** Blobs to seal sent in one message at most: a message per blob cost the main thread more than sealing it. */
+const SEAL_BATCH = 64;
 
 const WORKER_URL = new URL(
   import.meta.url.endsWith('.ts') ? './chunk-worker.ts' : './chunk-worker.js',
   import.meta.url,
 );
 
-/** How long the main thread is watched before its load decides on an extra worker. */
-const LOAD_WINDOW_MS = 500;
+/**
+ * How long the main thread is watched before its load decides on an extra worker; while files wait for
+ * a worker, it is looked at again this often.
+ */
+const LOAD_WINDOW_MS = 250;
+/**
+ * The main thread's load below which an extra worker starts. In a full backup the main thread, past the
+ * small files, is busy 20-60% of the time (the packs, uploads, and the garbage of both), while the worker
+ * chunking the large files is the bottleneck (measured); at 0.5 the extra worker hardly ever started.
+ */
+const MAIN_BUSY = 0.75;
 
 export class ChunkWorkers {
   readonly #count: number;
@@ -70,11 +91,17 @@ export class ChunkWorkers {
   #nextFile = 0;
   #closed = false;
   #load = performance.eventLoopUtilization();
+  /** Set while files wait and an extra worker may start: #dispatch runs again when it fires. */
+  #recheck: NodeJS.Timeout | undefined;
+  /** Blobs to seal not sent yet: sent together at the end of this turn of the event loop. */
+  #sealBatch: SealRequest[] = [];
+  #nextBatch = 0;
 
   /**
-   * `count` workers start as files come; up to `extra` more only while the main thread is mostly idle
-   * (its event loop busy less than half the time over the last half second or more), as in an
-   * incremental backup where the workers read changed files and the main thread has little to store.
+   * `count` workers start (the first at once, the others as files come); up to `extra` more only while
+   * files wait and the main thread is not busy (its event loop busy less than MAIN_BUSY of the time over
+   * the last LOAD_WINDOW_MS or more), as in an incremental backup where the workers read changed files
+   * and the main thread has little to store.
    */
   constructor(count: number, options: { polynomial: string; key: MasterKey; extra?: number | undefined }) {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`${count} chunk workers: give 1 or more`);
@@ -84,6 +111,9 @@ export class ChunkWorkers {
       polynomial: options.polynomial,
       key: options.key,
     };
+    // The first worker starts now: loading its modules (a few hundred milliseconds of CPU) then overlaps
+    // the index's loading and the walk's start, instead of delaying the first large file.
+    this.#start();
   }
 
   /**
@@ -130,6 +160,44 @@ export class ChunkWorkers {
   }
 
   /**
+   * Compresses (when `compress`) and encrypts a blob the main thread read and hashed itself (a small
+   * file's) in a worker: sealing is most of a small file's CPU, and the main thread has the rest (the
+   * walk, reading, hashing, the index, the packs and their uploads). Blobs asked for in one turn of the
+   * event loop go in one message, to the worker with the fewest batches under way.
+   */
+  seal(plaintext: Uint8Array, compress: boolean): Promise<WorkerSealed> {
+    if (this.#closed) return Promise.reject(new Error('the chunk workers are closed'));
+    return new Promise((resolve, reject) => {
+      this.#sealBatch.push({ plaintext, compress, resolve, reject });
+      if (this.#sealBatch.length >= SEAL_BATCH) this.#sendSeals();
+      else if (this.#sealBatch.length === 1) setImmediate(() => this.#sendSeals());
+    });
+  }
+
+  #sendSeals(): void {
+    const requests = this.#sealBatch;
+    if (requests.length === 0) return;
+    this.#sealBatch = [];
+    const healthy = this.#threads.filter((t) => !t.failed);
+    const thread = healthy.reduce<Thread | undefined>(
+      (best, t) => (best && best.sealing.size <= t.sealing.size ? best : t),
+      undefined,
+    );
+    if (this.#closed || !thread) {
+      const error = this.#threads[0]?.failed ?? new Error('the chunk workers are closed');
+      for (const request of requests) request.reject(error);
+      return;
+    }
+    const batch = this.#nextBatch++;
+    thread.sealing.set(batch, requests);
+    this.#send(thread, {
+      op: 'sealBatch',
+      batch,
+      blobs: requests.map(({ plaintext, compress }) => ({ plaintext, compress })),
+    });
+  }
+
+  /**
    * Hands waiting files to workers: an idle one, a new one (up to `count`, then `extra` more while the
    * main thread is idle), or else one with a single file under way (so it never waits between files).
    */
@@ -143,7 +211,7 @@ export class ChunkWorkers {
       // Every worker failed: their error fails the file (while one is healthy, the file waits for it).
       if (!thread && this.#threads.length > 0 && this.#threads.every((t) => t.failed))
         thread = this.#threads[0];
-      if (!thread) return;
+      if (!thread) break;
       const waiting = this.#waiting.shift() as Waiting;
       waiting.thread = thread;
       const { file, fd, job } = waiting;
@@ -156,11 +224,28 @@ export class ChunkWorkers {
       thread.queued++;
       this.#send(thread, { op: 'file', file, fd });
     }
+    // Files wait for a busy worker: look at the main thread's load again soon, not only when a file
+    // ends (a large file takes seconds), so that an extra worker starts as soon as it is idle.
+    const more = this.#threads.length < this.#count + this.#extra;
+    if (this.#waiting.length > 0 && more && !this.#closed && !this.#recheck) {
+      this.#recheck = setTimeout(() => {
+        this.#recheck = undefined;
+        this.#dispatch();
+      }, LOAD_WINDOW_MS);
+      this.#recheck.unref();
+    }
   }
 
   /** Stops the workers; what is under way fails. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#recheck);
+    const closed = new Error('the chunk workers are closed');
+    for (const request of this.#sealBatch.splice(0)) request.reject(closed);
+    for (const thread of this.#threads) {
+      for (const requests of thread.sealing.values()) for (const request of requests) request.reject(closed);
+      thread.sealing.clear();
+    }
     await Promise.all(this.#threads.map((thread) => thread.worker.terminate()));
   }
 
@@ -168,22 +253,27 @@ export class ChunkWorkers {
     if (!thread.failed) thread.worker.postMessage(message);
   }
 
-  /** Whether the main thread's event loop was busy less than half the time since the last look. */
+  /**
+   * Whether the main thread's event loop was busy less than MAIN_BUSY of the time since the last look:
+   * then a worker more, on a machine with a core for it, does not slow the main thread much.
+   */
   #mainThreadIdle(): boolean {
     const now = performance.eventLoopUtilization();
     const window = performance.eventLoopUtilization(now, this.#load);
     if (window.idle + window.active < LOAD_WINDOW_MS) return false;
     this.#load = now;
-    return window.utilization < 0.5;
+    return window.utilization < MAIN_BUSY;
   }
 
   #start(): Thread {
     const worker = new Worker(WORKER_URL, { workerData: this.#data });
-    const thread: Thread = { worker, jobs: new Map(), queued: 0, failed: undefined };
+    const thread: Thread = { worker, jobs: new Map(), queued: 0, sealing: new Map(), failed: undefined };
     worker.on('message', (message: FromWorker) => this.#receive(thread, message));
     const fail = (error: Error) => {
       if (thread.failed) return;
       thread.failed = error;
+      for (const requests of thread.sealing.values()) for (const request of requests) request.reject(error);
+      thread.sealing.clear();
       for (const job of thread.jobs.values()) {
         for (const sealing of job.sealing.values()) sealing.reject(error);
         if (!job.done) job.reject(error);
@@ -201,6 +291,16 @@ export class ChunkWorkers {
   }
 
   #receive(thread: Thread, message: FromWorker): void {
+    if (message.op === 'sealedBatch') {
+      const requests = thread.sealing.get(message.batch) ?? [];
+      thread.sealing.delete(message.batch);
+      requests.forEach((request, i) => {
+        const sealed = message.sealed[i];
+        if (sealed) request.resolve(sealed);
+        else request.reject(new Error('a chunk worker answered a batch of blobs to seal short'));
+      });
+      return;
+    }
     const job = thread.jobs.get(message.file);
     if (!job) return;
     const { file } = message;

@@ -61,6 +61,8 @@ export interface Repo {
     options?: SaveBlobOptions,
   ): Promise<SaveBlobResult>;
   readonly blobSealing?: { key: MasterKey; compression: boolean; systemRandom: boolean };
+  /** Lets go of what was kept to read trees faster (Repository's whole tree packs); a backup or a restore calls it when done. */
+  dropTreePacks?(): void;
   /** The blob's verified plaintext; BlobNotFoundError when the index does not list it. */
   loadBlob(type: BlobType, id: string, options?: SignalOptions): Promise<Buffer>;
   hasBlob(type: BlobType, id: string, options?: SignalOptions): Promise<boolean>;

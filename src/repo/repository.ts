@@ -51,6 +51,7 @@ import {
   type SealedBlob,
 } from './pack.ts';
 import { PackUploader } from './pack-uploader.ts';
+import { TreePacks } from './tree-packs.ts';
 import type { ListableType, Repo, RepoStats, SaveBlobOptions, SaveBlobResult, UnpackedType } from './repo.ts';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.ts';
 
@@ -91,6 +92,8 @@ export interface InitOptions extends OpenOptions {
 type Settings = Required<{ [K in keyof RepositoryOptions]-?: Exclude<RepositoryOptions[K], undefined> }>;
 
 const MiB = 1024 * 1024;
+/** Tree packs kept whole in memory (tree-packs.ts): two packs of the default size. */
+const TREE_PACK_BYTES = 32 * MiB;
 
 function settingsOf(options: RepositoryOptions): Settings {
   const uploadConcurrency = options.uploadConcurrency ?? 2;
@@ -133,6 +136,8 @@ export class Repository implements Repo {
   /** `type:id` of blobs added to packs that are not yet in the master index. */
   readonly #pending = new Set<string>();
   readonly #uploader: PackUploader;
+  /** Tree packs read whole, for the trees of a parent snapshot or a restore (tree-packs.ts). */
+  readonly #treePacks: TreePacks;
   /** Uploaded packs not yet in an index file. */
   #unindexed: IndexPack[] = [];
   #unindexedBlobs = 0;
@@ -154,6 +159,7 @@ export class Repository implements Repo {
     this.#keyName = opened.keyName;
     this.#settings = settings;
     if (opened.indexLoaded) this.#indexLoading = Promise.resolve();
+    this.#treePacks = new TreePacks(backend, TREE_PACK_BYTES);
     this.#uploader = new PackUploader({
       concurrency: settings.uploadConcurrency,
       maxPending: settings.maxPendingPacks,
@@ -340,6 +346,9 @@ export class Repository implements Repo {
     let lastError: unknown;
     for (const entry of entries) {
       try {
+        const kept =
+          type === 'tree' ? await this.#treePacks.ciphertext(entry.pack, entry, options) : undefined;
+        if (kept) return await openBlob(this.#key, entry.pack, entry, kept);
         return await loadPackedBlob(this.backend, this.#key, entry.pack, entry, options);
       } catch (error) {
         options.signal?.throwIfAborted();
@@ -347,6 +356,10 @@ export class Repository implements Repo {
       }
     }
     throw lastError;
+  }
+
+  dropTreePacks(): void {
+    this.#treePacks.clear();
   }
 
   async hasBlob(type: BlobType, id: string, options: SignalOptions = {}): Promise<boolean> {

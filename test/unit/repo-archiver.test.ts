@@ -20,9 +20,12 @@ import {
   polynomialToHex,
   randomPolynomial,
   readFile,
+  RepositoryFailedError,
   restoreSnapshot,
   sha256,
+  type Handle,
   type Identity,
+  type SignalOptions,
 } from '../../src/repo/index.ts';
 import { NON_ASCII, assertSameTree, makeRichTree } from '../helpers/rich-tree.ts';
 
@@ -238,6 +241,81 @@ describe('the archiver and the restorer', () => {
     const target = join(work, 'restored');
     assert.deepEqual((await restoreSnapshot(inWorkers, { snapshotId: a.snapshotId, target })).problems, []);
     await assertSameTree(source, target);
+  });
+
+  it('store the same trees when the walk goes on past files waiting for the workers, with and without a parent', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    // First a directory of more larger files than the workers take at once (16), so that files wait in
+    // line while the walk goes on; then more small files than are sealed at once (256), in nested
+    // directories, which the walk reaches while the workers still have the larger ones.
+    await mkdir(join(source, 'a-larger'), { recursive: true });
+    const shared = randomBytes(700 * 1024);
+    for (let i = 0; i < 24; i++)
+      await writeFile(
+        join(source, 'a-larger', `f${String(i).padStart(2, '0')}`),
+        i % 4 === 0 ? Buffer.concat([Buffer.from([i]), shared]) : randomBytes(65 * 1024 + i * 20_000),
+      );
+    for (let i = 0; i < 6; i++)
+      for (let j = 0; j < 3; j++) {
+        const dir = join(source, `b-small-${i}`, `c${j}`);
+        await mkdir(dir, { recursive: true });
+        for (let k = 0; k < 20; k++)
+          await writeFile(join(dir, `s${k}`), `small ${i} ${j} ${k}\n`.repeat(k + 1));
+      }
+    const { repo: inWorkers } = await newRepo(new MemoryBackend(), FIXED_POLYNOMIAL);
+    const { repo: onMain } = await newRepo(new MemoryBackend(), FIXED_POLYNOMIAL);
+    const time = new Date('2026-12-07T10:00:00Z');
+    const a = await backupDirectory(inWorkers, { source, identity, time, workers: 1 });
+    const b = await backupDirectory(onMain, { source, identity, time, workers: 0 });
+    assert.deepEqual(a.errors, []);
+    assert.equal(a.stats.totalFiles, 24 + 360);
+    assert.equal(a.treeId, b.treeId, 'the same trees, whatever order the files were done in');
+    assert.equal(a.stats.dataBlobsAdded, b.stats.dataBlobsAdded);
+    assert.equal(a.stats.treeBlobsAdded, b.stats.treeBlobsAdded);
+
+    // Some files change; the backups with a parent read only those, and again agree.
+    await writeFile(join(source, 'a-larger', 'f03'), randomBytes(300 * 1024));
+    await writeFile(join(source, 'b-small-4', 'c1', 's7'), 'changed\n');
+    const c = await backupDirectory(inWorkers, { source, identity, time, workers: 1, parent: a.snapshotId });
+    const d = await backupDirectory(onMain, { source, identity, time, workers: 0, parent: b.snapshotId });
+    assert.equal(c.treeId, d.treeId);
+    assert.notEqual(c.treeId, a.treeId);
+    assert.equal(c.stats.filesChanged, 2);
+    assert.equal(c.stats.filesUnmodified, 24 + 360 - 2);
+    assert.equal(c.stats.dirsChanged, 3, 'a-larger, b-small-4 and b-small-4/c1 (the root is no node)');
+    const target = join(work, 'restored');
+    assert.deepEqual((await restoreSnapshot(inWorkers, { snapshotId: c.snapshotId, target })).problems, []);
+    await assertSameTree(source, target);
+  });
+
+  it('fail a backup whose packs cannot be stored, stopping the walk, with files still in line for the workers', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    for (let d = 0; d < 4; d++) {
+      await mkdir(join(source, `d${d}`), { recursive: true });
+      for (let i = 0; i < 20; i++) await writeFile(join(source, `d${d}`, `f${i}`), randomBytes(300 * 1024));
+    }
+    let reads = 0;
+    class FailingBackend extends MemoryBackend {
+      override save(handle: Handle, bytes: Buffer, options?: SignalOptions): Promise<void> {
+        if (handle.type === 'data') return Promise.reject(new Error('the store is full'));
+        return super.save(handle, bytes, options);
+      }
+    }
+    const { repo } = await newRepo(new FailingBackend());
+    await assert.rejects(
+      backupDirectory(repo, {
+        source,
+        identity,
+        workers: 1,
+        onProgress: (progress) => (reads = progress.filesDone),
+        progressIntervalMs: 0,
+      }),
+      (error: unknown) =>
+        error instanceof RepositoryFailedError && /the store is full/.test(String(error.cause)),
+    );
+    assert.ok(reads < 80, `the walk stopped: ${reads} of 80 files were done`);
   });
 
   it('leave out what the exclude function names, and restore a single path', async (t) => {
