@@ -149,7 +149,7 @@ describe('whole tree packs', () => {
   });
 
   it('fall back to the blob’s own read when its pack is missing, whose error names the file', async (t) => {
-    const { work, source, backend, first } = await backedUp(t);
+    const { work, backend, first } = await backedUp(t);
     for await (const { name } of backend.list('data')) await backend.remove({ type: 'data', name });
     const again = await Repository.open(backend, { password: 'tree packs', identity });
     const { problems } = await restoreSnapshot(again, {
