@@ -354,7 +354,7 @@ export async function backUpPodVolume(input: BackUpPodVolumeInput): Promise<PodV
       hostname: SNAPSHOT_HOST,
       tags: Object.entries(spec.tags ?? {}).map(([k, v]) => `${k}=${v}`),
       ...(parent ? { parent: parent.id } : {}),
-      exclude: (relative: string) => relative === MARKER_DIR,
+      excludePaths: [MARKER_DIR],
       onProgress: (p) =>
         input.onProgress?.({
           bytesDone: p.bytesDone,

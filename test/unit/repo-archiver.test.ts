@@ -318,6 +318,38 @@ describe('the archiver and the restorer', () => {
     assert.ok(reads < 80, `the walk stopped: ${reads} of 80 files were done`);
   });
 
+  it('count the source for progress beside the backup, leaving out excluded paths, on a worker or not', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(join(source, 'keep', 'deeper'), { recursive: true });
+    await mkdir(join(source, '.cairn'), { recursive: true });
+    await writeFile(join(source, 'keep', 'a'), 'a'.repeat(1000));
+    await writeFile(join(source, 'keep', 'deeper', 'b'), 'b'.repeat(2000));
+    await writeFile(join(source, 'c'), 'c'.repeat(3000));
+    await writeFile(join(source, '.cairn', 'marker'), 'x'.repeat(500));
+    for (const leaveOut of [
+      { excludePaths: ['.cairn'] }, // counted on a worker thread
+      { exclude: (path: string) => path === '.cairn' }, // counted on the main thread
+    ]) {
+      const { repo } = await newRepo();
+      const totals: ({ files: number; bytes: number } | undefined)[] = [];
+      const result = await backupDirectory(repo, {
+        source,
+        identity,
+        ...leaveOut,
+        onProgress: (progress) => totals.push(progress.total),
+        progressIntervalMs: 0,
+      });
+      assert.equal(result.stats.totalFiles, 3);
+      assert.deepEqual(totals.at(-1), { files: 3, bytes: 6000 }, 'the last report has the whole count');
+      const paths: string[] = [];
+      for await (const entry of listSnapshot(repo, result.snapshotId, '/', { recursive: true }))
+        paths.push(entry.path);
+      assert.ok(!paths.some((path) => path.includes('.cairn')), `not in the snapshot: ${paths.join(', ')}`);
+      assert.ok(paths.includes('/keep/deeper/b'), paths.join(', '));
+    }
+  });
+
   it('leave out what the exclude function names, and restore a single path', async (t) => {
     const work = await scratch(t);
     const source = join(work, 'source');
