@@ -2,7 +2,8 @@
 // reads a range of a pack, opens the files its blobs go to, and hands the bytes (transferred, not copied)
 // with the descriptors and offsets to the worker with the fewest ranges under way; the worker verifies
 // each blob, writes it, and answers with an outcome per blob. The main thread keeps the reads, the files'
-// opening, renaming and metadata.
+// opening, renaming and metadata. Workers beyond the count asked for (`extra`) start while the main
+// thread is mostly idle, as chunk-workers.ts's do for backups.
 import { Worker } from 'node:worker_threads';
 import type { MasterKey } from './crypto.ts';
 import type { BlobOutcome, BlobWorkerData, FromBlobWorker, RangeBlob, ToBlobWorker } from './blob-worker.ts';
@@ -20,17 +21,50 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
+/** How long the main thread is watched before its load decides on an extra worker. */
+const LOAD_WINDOW_MS = 500;
+
+export interface BlobWorkersOptions {
+  /** Workers that may start beyond `count`, one at a time, while the main thread is mostly idle. Default 0. */
+  extra?: number | undefined;
+  /**
+   * Whether the main thread is idle enough for an extra worker. Default: it used less than half a core
+   * over the last half second or more (its CPU time, process.threadCpuUsage).
+   */
+  mainThreadIdle?: (() => boolean) | undefined;
+}
+
 export class BlobWorkers {
   readonly #count: number;
+  readonly #extra: number;
+  readonly #mainThreadIdle: () => boolean;
   readonly #data: BlobWorkerData;
   readonly #threads: Thread[] = [];
   #nextJob = 0;
   #closed = false;
+  /** When the main thread's load was last looked at, and its CPU time then. */
+  #lookedAt = performance.now();
+  #cpu = process.threadCpuUsage();
 
-  constructor(count: number, key: MasterKey) {
+  /**
+   * `count` workers start as ranges come (a new one while none is free); up to `extra` more while the
+   * main thread is mostly idle: in a restore of large files the workers' writes set the pace and the
+   * main thread, which only reads the packs, has time to spare.
+   */
+  constructor(count: number, key: MasterKey, options: BlobWorkersOptions = {}) {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`${count} blob workers: give 1 or more`);
+    const extra = options.extra ?? 0;
+    if (!Number.isInteger(extra) || extra < 0)
+      throw new RangeError(`${extra} extra blob workers: give 0 or more`);
     this.#count = count;
+    this.#extra = extra;
+    this.#mainThreadIdle = options.mainThreadIdle ?? (() => this.#lightlyLoaded());
     this.#data = { key };
+  }
+
+  /** The workers running. */
+  get running(): number {
+    return this.#threads.length;
   }
 
   /**
@@ -63,10 +97,34 @@ export class BlobWorkers {
     await Promise.all(this.#threads.map((thread) => thread.worker.terminate()));
   }
 
+  /**
+   * A free worker; else a new one (up to `count`, then up to `extra` more while the main thread is
+   * idle); else the one with the fewest ranges under way.
+   */
   #pick(): Thread {
-    if (this.#threads.length < this.#count && !this.#threads.some((t) => t.jobs.size === 0))
-      return this.#start();
+    if (!this.#threads.some((t) => t.jobs.size === 0)) {
+      if (this.#threads.length < this.#count) return this.#start();
+      if (this.#threads.length < this.#count + this.#extra && this.#mainThreadIdle()) return this.#start();
+    }
     return this.#threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+  }
+
+  /**
+   * Whether the main thread used less than half a core since the last look (half a second or more ago).
+   * Its CPU time, not its event loop's utilization (chunk-workers.ts's measure): on a machine whose
+   * cores are all taken, the time the thread waits for one counts as event-loop activity; in a restore
+   * of large files on two busy cores the main thread's event loop was 45-95% active while it used
+   * 20-40% of a core (measured).
+   */
+  #lightlyLoaded(): boolean {
+    const now = performance.now();
+    if (now - this.#lookedAt < LOAD_WINDOW_MS) return false;
+    const cpu = process.threadCpuUsage();
+    const usedMs = (cpu.user + cpu.system - this.#cpu.user - this.#cpu.system) / 1000;
+    const windowMs = now - this.#lookedAt;
+    this.#lookedAt = now;
+    this.#cpu = cpu;
+    return usedMs < windowMs / 2;
   }
 
   /** A worker that failed is dropped: the next range starts another. */

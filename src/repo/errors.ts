@@ -89,8 +89,28 @@ export class ShortFileError extends RepoError {
   override readonly name = 'ShortFileError';
   readonly backend: string;
   readonly path: string;
-  constructor(backend: string, path: string, wanted: number, size: number) {
-    super(`file ${path} in ${backend} is ${size} bytes long, shorter than the ${wanted} bytes asked for`);
+  constructor(backend: string, path: string, wanted: number, size: number, options?: { cause?: unknown }) {
+    super(
+      `file ${path} in ${backend} is ${size} bytes long, shorter than the ${wanted} bytes asked for`,
+      options,
+    );
+    this.backend = backend;
+    this.path = path;
+  }
+}
+
+/**
+ * A range read that brought more bytes than asked for: storage that answered with another range than the
+ * one requested. Nothing read is returned.
+ */
+export class LongReadError extends RepoError {
+  override readonly name = 'LongReadError';
+  readonly backend: string;
+  readonly path: string;
+  constructor(backend: string, path: string, offset: number, wanted: number) {
+    super(
+      `reading ${wanted} bytes at offset ${offset} of file ${path} in ${backend} brought more bytes than that`,
+    );
     this.backend = backend;
     this.path = path;
   }

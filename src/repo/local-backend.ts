@@ -102,7 +102,8 @@ export class LocalBackend implements Backend {
         const wanted = (options?.offset ?? 0) + (options?.length ?? 0);
         throw new ShortFileError(this.description, relative, wanted, size);
       }
-      const buffer = Buffer.allocUnsafe(range.end - range.start);
+      // Memory of its own (not a slice of Node's pool), so a blob worker can take it without a copy.
+      const buffer = Buffer.allocUnsafeSlow(range.end - range.start);
       let done = 0;
       while (done < buffer.length) {
         options?.signal?.throwIfAborted();

@@ -7,10 +7,10 @@
 // BATCH_BLOBS blob references each), as restic's filerestorer does: the blobs a batch needs are grouped by
 // the pack the index puts them in, and each pack is read once per batch, by one ranged read covering the
 // blobs needed from it (split where the gap between needed blobs passes MAX_GAP, or the range would pass
-// MAX_RANGE or `maxPackBytes`). A few ranges are read at once (`concurrency`), and the bytes of pack data
-// held at once stay within `maxPackBytes`. Each blob is verified (MAC, then SHA-256 against its id) before
-// a byte of it is written, then written to every place of every file of the batch that holds it. One
-// batch is written while the walk plans the next.
+// MAX_RANGE, MAX_RANGE_BLOBS or `maxPackBytes`). A few ranges are read at once (`concurrency`), and the
+// bytes of pack data held at once stay within `maxPackBytes`. Each blob is verified (MAC, then SHA-256
+// against its id) before a byte of it is written, then written to every place of every file of the batch
+// that holds it. One batch is written while the walk plans the next.
 //
 // A file is written under a temporary name beside its own and renamed only once all its blobs passed, so
 // a file whose data failed never appears under its name. A blob of zeros is not written but skipped over
@@ -114,7 +114,8 @@ export interface RestoreOptions extends SignalOptions {
   sparse?: boolean | undefined;
   /**
    * Worker threads that verify and write the blobs (blob-workers.ts). Default: the machine's available
-   * parallelism less one, 1 to 4; 0 does that work on the main thread.
+   * parallelism less one, 1 to 4, and one more (at most 4 in all) while the main thread is mostly idle;
+   * a number is exactly that many; 0 does that work on the main thread.
    */
   workers?: number | undefined;
   /** 'best-effort' (default) skips owner changes the process may not make; 'required' reports them. */
@@ -156,9 +157,14 @@ async function restore(
   if (include.length > 0) await lookupPath(repo, tree, options.include as string, { signal }); // exists?
   const target = resolve(options.target);
   await mkdir(target, { recursive: true });
-  const workerCount = options.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1));
+  // One core stays the main thread's (reads, files' opening and renaming, metadata), which is busy in a
+  // restore of many small files; one more worker (at most 4 in all) starts while it is idle, as in a
+  // restore of large files, where the workers' writes set the pace.
+  const cores = availableParallelism();
+  const workerCount = options.workers ?? Math.max(1, Math.min(4, cores - 1));
+  const extra = options.workers === undefined ? Math.max(0, Math.min(4, cores) - workerCount) : 0;
   const key = repo.blobSealing?.key;
-  const workers = workerCount > 0 && key ? new BlobWorkers(workerCount, key) : undefined;
+  const workers = workerCount > 0 && key ? new BlobWorkers(workerCount, key, { extra }) : undefined;
   const restorer = new Restorer(repo, {
     workers,
     signal,
@@ -210,6 +216,12 @@ const BATCH_BLOBS = 65_536;
 const MAX_GAP = 1 * MiB;
 /** The longest range read at once (and never more than maxPackBytes, unless one blob is). */
 const MAX_RANGE = 16 * MiB;
+/**
+ * The most blobs a range covers. A batch of small files is otherwise one range of one pack: read, then
+ * written by one worker, then its files finished (renamed, their metadata set) on the main thread, each
+ * step waiting for the one before; in several ranges the steps overlap.
+ */
+const MAX_RANGE_BLOBS = 64;
 
 /** A file of a batch: where it goes, and how many of its blob references are not yet written. */
 interface PlannedFile {
@@ -309,7 +321,8 @@ function packRanges(blobs: Iterable<PlannedBlob>, maxRange: number): PackRange[]
         range &&
         offset >= range.offset + range.length &&
         offset - (range.offset + range.length) <= MAX_GAP &&
-        end - range.offset <= maxRange
+        end - range.offset <= maxRange &&
+        range.blobs.length < MAX_RANGE_BLOBS
       ) {
         range.length = end - range.offset;
         range.blobs.push(blob);

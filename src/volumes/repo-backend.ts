@@ -2,11 +2,13 @@
 // so one repository format works on every driver (filesystem, S3, Azure Blob, GCS). Each namespace's
 // repository is under `restic/<namespace>/` of the location (inside its prefix), where Velero keeps its
 // restic repositories. The store's own wrappers (retry, read-only) apply underneath.
+import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import {
   FileExistsError,
   FileNotFoundError,
   handlePath,
+  LongReadError,
   ShortFileError,
   type Backend,
   type FileInfo,
@@ -17,6 +19,7 @@ import {
 import {
   ObjectExistsError,
   ObjectNotFoundError,
+  RangeNotSatisfiableError,
   withPrefix,
   type ObjectStore,
   type SignalOptions,
@@ -59,17 +62,44 @@ export class StoreBackend implements Backend {
     const key = handlePath(handle);
     const offset = options?.offset ?? 0;
     const length = options?.length;
-    let bytes: Buffer;
+    if (length === 0) return this.#loadNothing(key, offset, options);
     try {
       const range = offset === 0 && length === undefined ? undefined : { offset, length };
-      bytes = await buffer(await this.#store.get(key, { signal: options?.signal, range }));
+      const body = await this.#store.get(key, { signal: options?.signal, range });
+      if (length === undefined) return await buffer(body);
+      return await this.#readExactly(body, key, offset, length);
     } catch (error) {
       if (error instanceof ObjectNotFoundError)
         throw new FileNotFoundError(this.description, key, { cause: error });
+      if (error instanceof RangeNotSatisfiableError)
+        throw new ShortFileError(this.description, key, offset + (length ?? 0), error.size, { cause: error });
       throw error;
     }
-    if (length !== undefined && bytes.length < length)
-      throw new ShortFileError(this.description, key, offset + length, offset + bytes.length);
+  }
+
+  /** An empty range: the stores refuse one, so the object's size says whether it lies inside. */
+  async #loadNothing(key: string, offset: number, options?: SignalOptions): Promise<Buffer> {
+    const info = await this.#store.head(key, options);
+    if (!info) throw new FileNotFoundError(this.description, key);
+    if (offset > info.size) throw new ShortFileError(this.description, key, offset, info.size);
+    return Buffer.alloc(0);
+  }
+
+  /**
+   * A body of known length, read straight into one buffer that owns its memory (allocUnsafeSlow), so a
+   * blob worker takes it without a copy (BlobWorkers.open). stream/consumers' buffer() collects the
+   * chunks into a Blob and copies them out again, which cost a restore's main thread about 5%.
+   */
+  async #readExactly(body: Readable, key: string, offset: number, length: number): Promise<Buffer> {
+    const bytes = Buffer.allocUnsafeSlow(length);
+    let done = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      // Leaving the loop by throwing destroys the body (and frees its connection).
+      if (chunk.length > length - done) throw new LongReadError(this.description, key, offset, length);
+      bytes.set(chunk, done);
+      done += chunk.length;
+    }
+    if (done < length) throw new ShortFileError(this.description, key, offset + length, offset + done);
     return bytes;
   }
 
