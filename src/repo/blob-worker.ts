@@ -4,13 +4,19 @@
 // are most of a restore's CPU; here they run beside the main thread, which reads the packs, opens,
 // renames and finishes the files.
 //
-// Protocol: main → worker { op: 'range', job, bytes, blobs, sparse } (bytes transferred);
+// Protocol: main → worker { op: 'range', job, bytes, blobs, sparse, ownership } (bytes transferred);
 //           worker → main { op: 'done', job, outcomes } (an outcome per blob, in order).
 // A blob that fails a check is written nowhere. With `sparse`, a blob of zeros is written nowhere either
 // (the file keeps a hole; the restorer truncates it to its length at the end).
-import { writeSync } from 'node:fs';
+//
+// A small file whose one blob is in the range (`finish`) is done here whole: made under its temporary
+// name, written, closed, renamed into place and given its owner, mode and times. In a restore of many
+// small files those calls were most of the main thread's time, and it set the pace while the workers
+// idled.
+import { closeSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { masterKeyFromClone, type ClonedMasterKey } from './crypto.ts';
+import { applyMetadata, replaceSync, type NodeMetadata } from './node-fs.ts';
 import { allZero, openBlobSync, type BlobType } from './pack.ts';
 
 /** What the main thread passes to a new worker. */
@@ -31,7 +37,24 @@ export interface RangeBlob {
   uncompressedLength?: number | undefined;
   /** Flat pairs: a file's descriptor, then the offset in that file to write the plaintext at. */
   writes: number[];
+  /** Files of this one blob to make here whole (see the file's header). */
+  finish?: FinishFile[] | undefined;
 }
+
+/** A file that is this blob alone: made at `temp`, renamed to `path`, its metadata `node`'s. */
+export interface FinishFile {
+  temp: string;
+  path: string;
+  /** Its length (a hole of zeros is truncated to it). */
+  size: number;
+  /** Only what applyMetadata needs: a whole node (its content ids, names) cost more to send. */
+  node: NodeMetadata;
+}
+
+/** A FinishFile's end: in place (with the metadata calls that failed), or removed for `message`. */
+export type FinishOutcome =
+  | { ok: true; problems: { operation: string; message: string }[] }
+  | { ok: false; message: string; code: string | undefined };
 
 export type BlobOutcome =
   | {
@@ -42,6 +65,8 @@ export type BlobOutcome =
       zero: boolean;
       /** Writes that failed, by their index in `writes` (of pairs), with the system's message and code. */
       failed?: { write: number; message: string; code: string | undefined }[];
+      /** An outcome per `finish` file, in order. */
+      finished?: FinishOutcome[];
     }
   | { ok: false; message: string };
 
@@ -51,6 +76,8 @@ export type ToBlobWorker = {
   bytes: Uint8Array;
   blobs: RangeBlob[];
   sparse: boolean;
+  /** applyMetadata's: 'required' reports an owner that could not be set. */
+  ownership: 'best-effort' | 'required';
 };
 export type FromBlobWorker = { op: 'done'; job: number; outcomes: BlobOutcome[] };
 
@@ -82,7 +109,51 @@ port.on('message', (message: ToBlobWorker) => {
           const { message: text, code } = error as NodeJS.ErrnoException;
           failed.push({ write: i / 2, message: text, code });
         }
-    return { ok: true, length: plaintext.length, zero, ...(failed.length > 0 && { failed }) };
+    const finished = blob.finish?.map((file) => finish(file, plaintext, zero, message.ownership));
+    return {
+      ok: true,
+      length: plaintext.length,
+      zero,
+      ...(failed.length > 0 && { failed }),
+      ...(finished && { finished }),
+    };
   });
   port.postMessage({ op: 'done', job: message.job, outcomes } satisfies FromBlobWorker);
 });
+
+/** Makes a FinishFile: its content, its name, its metadata; removes the temporary file when that fails. */
+function finish(
+  file: FinishFile,
+  plaintext: Buffer,
+  zero: boolean,
+  ownership: 'best-effort' | 'required',
+): FinishOutcome {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file.temp, 'wx', 0o600);
+    if (!zero) writeAll(fd, plaintext, 0);
+    if (zero || plaintext.length < file.size) ftruncateSync(fd, file.size);
+    closeSync(fd);
+    fd = undefined;
+    replaceSync(file.path, (path) => renameSync(file.temp, path));
+  } catch (error) {
+    if (fd !== undefined)
+      try {
+        closeSync(fd);
+      } catch {
+        // removed all the same
+      }
+    try {
+      unlinkSync(file.temp);
+    } catch {
+      // never made, or renamed already
+    }
+    const { message, code } = error as NodeJS.ErrnoException;
+    return { ok: false, message, code };
+  }
+  const problems = applyMetadata(file.path, file.node, { ownership }).map((problem) => ({
+    operation: problem.operation,
+    message: problem.error.message,
+  }));
+  return { ok: true, problems };
+}

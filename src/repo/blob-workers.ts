@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { MasterKey } from './crypto.ts';
 import type { BlobOutcome, BlobWorkerData, FromBlobWorker, RangeBlob, ToBlobWorker } from './blob-worker.ts';
 
-export type { BlobOutcome, RangeBlob } from './blob-worker.ts';
+export type { BlobOutcome, FinishFile, FinishOutcome, RangeBlob } from './blob-worker.ts';
 
 interface Thread {
   worker: Worker;
@@ -70,9 +70,15 @@ export class BlobWorkers {
   /**
    * Opens the blobs of `bytes` (a range of a pack) and writes each to its places. `bytes` is handed to
    * the worker and unusable here afterwards. Settles once every write of the range is done (or failed):
-   * until then the descriptors must stay open.
+   * until then the descriptors must stay open. A blob's `finish` files are made there whole, their
+   * metadata set by `ownership`'s rule.
    */
-  open(bytes: Buffer, blobs: RangeBlob[], sparse: boolean): Promise<BlobOutcome[]> {
+  open(
+    bytes: Buffer,
+    blobs: RangeBlob[],
+    sparse: boolean,
+    ownership: 'best-effort' | 'required' = 'best-effort',
+  ): Promise<BlobOutcome[]> {
     if (this.#closed) return Promise.reject(new Error('the blob workers are closed'));
     const thread = this.#pick();
     if (thread.failed) return Promise.reject(thread.failed);
@@ -86,7 +92,7 @@ export class BlobWorkers {
     const job = this.#nextJob++;
     return new Promise((resolve, reject) => {
       thread.jobs.set(job, { resolve, reject });
-      const message: ToBlobWorker = { op: 'range', job, bytes: view, blobs, sparse };
+      const message: ToBlobWorker = { op: 'range', job, bytes: view, blobs, sparse, ownership };
       thread.worker.postMessage(message, [view.buffer]);
     });
   }

@@ -2,7 +2,7 @@
 // archiver make it, and a node's metadata put back on a restored entry as restic's RestoreMetadata does.
 // Not done here (Node.js has no API for them): extended attributes (restic reads them on Linux; a caller
 // may pass them in), creating device nodes and fifos (the restorer's job).
-import { chmodSync, lchownSync, lutimesSync, utimesSync, type BigIntStats } from 'node:fs';
+import { chmodSync, lchownSync, lutimesSync, rmSync, utimesSync, type BigIntStats } from 'node:fs';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
@@ -242,6 +242,9 @@ export function utimesSeconds(time: NodeTime): string {
   return String(Number(seconds) + Number(nanos) / 1e9);
 }
 
+/** What applyMetadata puts back of a node. */
+export type NodeMetadata = Pick<Node, 'type' | 'mode' | 'uid' | 'gid' | 'atime' | 'mtime'>;
+
 /**
  * Puts a node's metadata on the entry at `path`, as restic's RestoreMetadata: owner (lchown), mode (chmod
  * with the permission, setuid, setgid and sticky bits; not for symlinks), then access and modification
@@ -250,7 +253,7 @@ export function utimesSeconds(time: NodeTime): string {
  */
 export function applyMetadata(
   path: string,
-  node: Node,
+  node: NodeMetadata,
   options: ApplyMetadataOptions = {},
 ): MetadataProblem[] {
   // Synchronous calls: three metadata syscalls on a local file take a few microseconds, and three
@@ -273,4 +276,19 @@ export function applyMetadata(
     node.type === 'symlink' ? lutimesSync(path, atime, mtime) : utimesSync(path, atime, mtime),
   );
   return problems;
+}
+
+/**
+ * Makes `path` by `make`, and when something is in the way (a file, a directory, even a full one),
+ * removes it and makes it again: a restore replaces what is there (the restorer and its blob workers).
+ */
+export function replaceSync(path: string, make: (path: string) => void): void {
+  try {
+    make(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw error;
+    rmSync(path, { recursive: true, force: true });
+    make(path);
+  }
 }

@@ -4,7 +4,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile as readFileFs, readdir, rm, writeFile } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile as readFileFs,
+  readdir,
+  rm,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -348,6 +358,36 @@ describe('the archiver and the restorer', () => {
       assert.ok(!paths.some((path) => path.includes('.cairn')), `not in the snapshot: ${paths.join(', ')}`);
       assert.ok(paths.includes('/keep/deeper/b'), paths.join(', '));
     }
+  });
+
+  it('restore small files whole in the blob workers: contents, zeros, modes, times, hard links, what is in the way', async (t) => {
+    const work = await scratch(t);
+    const source = join(work, 'source');
+    await mkdir(join(source, 'd'), { recursive: true });
+    await writeFile(join(source, 'zeros-1'), Buffer.alloc(10_000)); // one blob of zeros, two files
+    await writeFile(join(source, 'd', 'zeros-2'), Buffer.alloc(10_000));
+    await writeFile(join(source, 'private'), 'private\n', { mode: 0o600 });
+    await writeFile(join(source, 'd', 'script'), '#!/bin/sh\n', { mode: 0o755 });
+    await writeFile(join(source, 'linked'), 'linked\n');
+    await link(join(source, 'linked'), join(source, 'd', 'linked-too'));
+    for (let i = 0; i < 40; i++) await writeFile(join(source, 'd', `f${i}`), `file ${i}\n`.repeat(i + 1));
+    await utimes(join(source, 'private'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+    const { repo } = await newRepo();
+    const { snapshotId } = await backupDirectory(repo, { source, identity, workers: 0 });
+    const target = join(work, 'restored');
+    // Something in the way of two files: a directory (with a file in it) and a file.
+    await mkdir(join(target, 'd', 'f7', 'inside'), { recursive: true });
+    await writeFile(join(target, 'private'), 'old');
+    const result = await restoreSnapshot(repo, { snapshotId, target, workers: 1 });
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.stats.files, 45);
+    assert.equal(result.stats.hardLinks, 1);
+    assert.equal(result.stats.sparseBytes, 20_000, 'the zeros are holes');
+    await assertSameTree(source, target);
+    const left = (await readdir(target, { recursive: true })).filter((name) =>
+      name.includes('.cairn-restore'),
+    );
+    assert.deepEqual(left, [], 'no temporary file left');
   });
 
   it('leave out what the exclude function names, and restore a single path', async (t) => {
