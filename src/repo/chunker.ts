@@ -12,7 +12,7 @@
 // way. restic's mod table also carries the 8 bits to cancel above the degree; here a mask clears them.
 import { InvalidPolynomialError, polynomialDegree, polynomialMod, polynomialToHex } from './polynomial.ts';
 
-const WINDOW_SIZE = 64;
+export const WINDOW_SIZE = 64;
 
 export const MIN_CHUNK_SIZE = 512 * 1024;
 export const MAX_CHUNK_SIZE = 8 * 1024 * 1024;
@@ -29,7 +29,7 @@ export interface ChunkerOptions {
 }
 
 /** restic's two tables for a polynomial, each entry split into its high and low 32 bits. */
-interface Tables {
+export interface Tables {
   /** The fingerprint of byte b followed by 63 zero bytes: xor it in to slide b out of the window. */
   outHi: Int32Array;
   outLo: Int32Array;
@@ -41,7 +41,7 @@ interface Tables {
 // Tables are pure functions of the polynomial; a repository has one, so this stays tiny.
 const tableCache = new Map<bigint, Tables>();
 
-function tablesFor(polynomial: bigint): Tables {
+export function tablesFor(polynomial: bigint): Tables {
   const cached = tableCache.get(polynomial);
   if (cached) return cached;
   const degree = BigInt(polynomialDegree(polynomial));
