@@ -27,6 +27,12 @@ export interface LoadOptions extends SignalOptions {
   offset?: number | undefined;
   /** How many bytes to read; ShortFileError if the file ends first. Default: to the end. */
   length?: number | undefined;
+  /**
+   * A buffer the caller lends for the bytes, at least `length` long: the result may then be a view of it
+   * from its start (a restore uses its buffers again instead of making new ones for every range). A
+   * backend may ignore it; the caller tells by the result's memory.
+   */
+  into?: Buffer | undefined;
 }
 
 /**

@@ -78,8 +78,16 @@ export type ToBlobWorker = {
   sparse: boolean;
   /** applyMetadata's: 'required' reports an owner that could not be set. */
   ownership: 'best-effort' | 'required';
+  /** Send `bytes`' memory back once done (the main thread uses it again for another range). */
+  recycle: boolean;
 };
-export type FromBlobWorker = { op: 'done'; job: number; outcomes: BlobOutcome[] };
+export type FromBlobWorker = {
+  op: 'done';
+  job: number;
+  outcomes: BlobOutcome[];
+  /** `bytes`' memory, moved back when the main thread asked for it (nothing here refers to it any more). */
+  returned?: ArrayBuffer | undefined;
+};
 
 const port = parentPort;
 if (!port) throw new Error('blob-worker.ts runs as a worker thread (blob-workers.ts starts it)');
@@ -118,7 +126,13 @@ port.on('message', (message: ToBlobWorker) => {
       ...(finished && { finished }),
     };
   });
-  port.postMessage({ op: 'done', job: message.job, outcomes } satisfies FromBlobWorker);
+  // The plaintexts are new buffers (decryption and decompression never write into `bytes`), so once the
+  // outcomes are made nothing here refers to `bytes`' memory: it can go back whole.
+  const returned = message.recycle ? (message.bytes.buffer as ArrayBuffer) : undefined;
+  port.postMessage(
+    { op: 'done', job: message.job, outcomes, returned } satisfies FromBlobWorker,
+    returned ? [returned] : [],
+  );
 });
 
 /** Makes a FinishFile: its content, its name, its metadata; removes the temporary file when that fails. */

@@ -12,7 +12,14 @@ export type { BlobOutcome, FinishFile, FinishOutcome, RangeBlob } from './blob-w
 
 interface Thread {
   worker: Worker;
-  jobs: Map<number, { resolve: (outcomes: BlobOutcome[]) => void; reject: (error: Error) => void }>;
+  jobs: Map<
+    number,
+    {
+      resolve: (outcomes: BlobOutcome[]) => void;
+      reject: (error: Error) => void;
+      recycle: ((memory: ArrayBuffer) => void) | undefined;
+    }
+  >;
   failed: Error | undefined;
 }
 
@@ -71,28 +78,43 @@ export class BlobWorkers {
    * Opens the blobs of `bytes` (a range of a pack) and writes each to its places. `bytes` is handed to
    * the worker and unusable here afterwards. Settles once every write of the range is done (or failed):
    * until then the descriptors must stay open. A blob's `finish` files are made there whole, their
-   * metadata set by `ownership`'s rule.
+   * metadata set by `ownership`'s rule. With `recycle`, the caller owns all of `bytes`' memory (no other
+   * buffer shares it): the whole of it moves to the worker and comes back to `recycle` once the range is
+   * done (not when the worker fails).
    */
   open(
     bytes: Buffer,
     blobs: RangeBlob[],
     sparse: boolean,
     ownership: 'best-effort' | 'required' = 'best-effort',
+    recycle?: (memory: ArrayBuffer) => void,
   ): Promise<BlobOutcome[]> {
     if (this.#closed) return Promise.reject(new Error('the blob workers are closed'));
     const thread = this.#pick();
     if (thread.failed) return Promise.reject(thread.failed);
     // The worker gets the bytes' own memory when they own it whole; a view into shared memory (a pooled
     // or concatenated buffer) is copied first.
+    const lent = recycle !== undefined && bytes.buffer instanceof ArrayBuffer;
     const owned =
-      bytes.byteOffset === 0 &&
-      bytes.byteLength === bytes.buffer.byteLength &&
-      bytes.buffer instanceof ArrayBuffer;
-    const view = owned ? new Uint8Array(bytes.buffer) : new Uint8Array(bytes);
+      lent ||
+      (bytes.byteOffset === 0 &&
+        bytes.byteLength === bytes.buffer.byteLength &&
+        bytes.buffer instanceof ArrayBuffer);
+    const view = owned
+      ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      : new Uint8Array(bytes);
     const job = this.#nextJob++;
     return new Promise((resolve, reject) => {
-      thread.jobs.set(job, { resolve, reject });
-      const message: ToBlobWorker = { op: 'range', job, bytes: view, blobs, sparse, ownership };
+      thread.jobs.set(job, { resolve, reject, recycle: lent ? recycle : undefined });
+      const message: ToBlobWorker = {
+        op: 'range',
+        job,
+        bytes: view,
+        blobs,
+        sparse,
+        ownership,
+        recycle: lent,
+      };
       thread.worker.postMessage(message, [view.buffer]);
     });
   }
@@ -145,6 +167,7 @@ export class BlobWorkers {
     worker.on('message', (message: FromBlobWorker) => {
       const job = thread.jobs.get(message.job);
       thread.jobs.delete(message.job);
+      if (message.returned) job?.recycle?.(message.returned);
       job?.resolve(message.outcomes);
     });
     const fail = (error: Error) => {

@@ -69,7 +69,12 @@ export interface Repo {
   /** Where the index says the blob is (several places after concurrent backups); empty when unknown. */
   lookupBlob(type: BlobType, id: string, options?: SignalOptions): Promise<IndexEntry[]>;
   /** Stored bytes of a pack by range, in one read: for openPackedBlob (the restorer reads packs so). */
-  loadPackRange(pack: string, offset: number, length: number, options?: SignalOptions): Promise<Buffer>;
+  loadPackRange(
+    pack: string,
+    offset: number,
+    length: number,
+    options?: SignalOptions & { into?: Buffer | undefined },
+  ): Promise<Buffer>;
   /**
    * A blob's verified plaintext from its stored bytes (read with loadPackRange): MAC, then SHA-256
    * against its id (pack.ts openBlob); nothing is returned unless both pass.

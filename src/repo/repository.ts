@@ -372,7 +372,12 @@ export class Repository implements Repo {
     return this.#index.lookup(type, id);
   }
 
-  loadPackRange(pack: string, offset: number, length: number, options: SignalOptions = {}): Promise<Buffer> {
+  loadPackRange(
+    pack: string,
+    offset: number,
+    length: number,
+    options: SignalOptions & { into?: Buffer | undefined } = {},
+  ): Promise<Buffer> {
     return this.backend.load({ type: 'data', name: pack }, { ...options, offset, length });
   }
 

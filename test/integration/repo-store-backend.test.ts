@@ -79,6 +79,21 @@ for (const [name, open] of [
       assert.equal(loaded.buffer.byteLength, 12);
     });
 
+    it('read into a lent buffer long enough, and into a new one when it is too short', async (t) => {
+      const store = await open(t);
+      await new StoreBackend(store, 'shop').save(pack, bytes);
+      const lent = Buffer.alloc(64, 0x2e);
+      const into = await new StoreBackend(store, 'shop').load(pack, { offset: 3, length: 12, into: lent });
+      assert.equal(into.toString(), '3456789abcde');
+      assert.equal(into.buffer, lent.buffer, 'a view of the lent buffer');
+      assert.equal(into.byteOffset, lent.byteOffset);
+      assert.equal(lent.subarray(0, 13).toString(), '3456789abcde.', 'written from its start, nothing past');
+      const short = Buffer.alloc(4);
+      const fresh = await new StoreBackend(store, 'shop').load(pack, { offset: 3, length: 12, into: short });
+      assert.equal(fresh.toString(), '3456789abcde');
+      assert.notEqual(fresh.buffer, short.buffer);
+    });
+
     it('fail with ShortFileError when the store answers with fewer bytes than asked for', async (t) => {
       const store = await open(t);
       await new StoreBackend(store, 'shop').save(pack, bytes);

@@ -96,6 +96,28 @@ describe('the restorer’s blob workers', () => {
     assert.equal(workers.running, 2);
   });
 
+  it('hand a lent range’s memory back whole once its blobs are written', async (t) => {
+    const { key, range, blobs, written, expected } = await setup(t);
+    const workers = new BlobWorkers(1, key);
+    t.after(() => workers.close());
+    const bytes = await range();
+    const lent = Buffer.allocUnsafeSlow(64 * 1024);
+    bytes.copy(lent);
+    const returned: ArrayBuffer[] = [];
+    const outcomes = await workers.open(lent.subarray(0, bytes.length), blobs, false, 'best-effort', (m) =>
+      returned.push(m),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => o.ok),
+      [true, true, true],
+    );
+    assert.deepEqual(written(), expected);
+    assert.equal(lent.buffer.byteLength, 0, 'the memory moved to the worker');
+    assert.equal(returned.length, 1);
+    assert.equal(returned[0]?.byteLength, 64 * 1024, 'and came back whole');
+    assert.deepEqual(Buffer.from(returned[0], 0, bytes.length), bytes, 'unchanged');
+  });
+
   it('refuses an extra count that is not a whole number, naming it', () => {
     const key = undefined as never;
     assert.throws(() => new BlobWorkers(1, key, { extra: -1 }), /-1 extra blob workers/);
