@@ -27,7 +27,8 @@ import { Semaphore, throttle } from './limit.ts';
 import { localUtcOffset, nodeFromStat, nodeTypeOf, readAccountNames, type AccountNames } from './node-fs.ts';
 import { sha256 } from './ids.ts';
 import { polynomialFromHex } from './polynomial.ts';
-import type { Repo } from './repo.ts';
+import type { SealedBlob } from './pack.ts';
+import type { Repo, SaveBlobResult } from './repo.ts';
 import { loadSnapshot, newSnapshotJson } from './snapshot.ts';
 import { decodeTree, encodeTree, formatNodeTime, type Node } from './tree.ts';
 
@@ -831,34 +832,27 @@ class Archiver {
   }
 
   async #saveChunk(chunk: Buffer): Promise<string> {
-    const { workers, signal } = this.#settings;
-    const repo = this.#repo;
-    // With workers, a chunk read here (a small file's) is hashed here and sealed there, when new.
-    const id = workers && repo.saveBlobSealedBy ? sha256(chunk) : undefined;
-    const saved =
-      workers && repo.saveBlobSealedBy && id
-        ? await repo.saveBlobSealedBy(
-            'data',
-            id,
-            chunk.length,
-            async (compress) => {
-              const { ciphertext, uncompressedLength } = await workers.seal(chunk, compress);
-              return {
-                type: 'data',
-                id,
-                ciphertext: Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length),
-                uncompressedLength,
-              };
-            },
-            { signal },
-          )
-        : await repo.saveBlob('data', chunk, { signal });
+    const saved = await this.#storeChunk(chunk);
     if (!saved.known) {
       this.stats.dataBlobsAdded++;
       this.stats.plaintextBytesAdded += chunk.length;
       this.stats.bytesAdded += saved.storedBytes;
     }
     return saved.id;
+  }
+
+  /** Stores a chunk read here; with workers (a small file's), hashed here and sealed there when new. */
+  #storeChunk(chunk: Buffer): Promise<SaveBlobResult> {
+    const { workers, signal } = this.#settings;
+    const repo = this.#repo;
+    if (!workers || !repo.saveBlobSealedBy) return repo.saveBlob('data', chunk, { signal });
+    const id = sha256(chunk);
+    const seal = async (compress: boolean): Promise<SealedBlob> => {
+      const { ciphertext, uncompressedLength } = await workers.seal(chunk, compress);
+      const bytes = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length);
+      return { type: 'data', id, ciphertext: bytes, uncompressedLength };
+    };
+    return repo.saveBlobSealedBy('data', id, chunk.length, seal, { signal });
   }
 
   /**
